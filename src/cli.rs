@@ -1,0 +1,51 @@
+//! Command-line definitions (clap). What each command does lives in `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "ticketpost", version, about = "Turns a support mailbox into a ticket desk.")]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, short, global = true, default_value = "config/ticketpost.toml")]
+    pub config: PathBuf,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: read the mailbox, keep tickets, send mail.
+    Run {
+        /// Process everything waiting, drain the outbox, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Look at tickets.
+    Tickets {
+        #[command(subcommand)]
+        command: TicketsCommand,
+    },
+    /// Validate config and templates, connect to the mailbox and the transport.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TicketsCommand {
+    /// All tickets, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One ticket with its messages, timeline and mail sent.
+    Show {
+        /// The ticket's token, e.g. TP-42 (or just 42).
+        token: String,
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,296 @@
+//! What the read-side commands print: `tickets list`, `tickets show`, `check`.
+//! Human output is for people; `--json` is a stable shape for scripts.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, anyhow};
+use serde::Serialize;
+
+use crate::clock::format_time;
+use crate::config::{self, Config};
+use crate::desk::threading::{parse_token, token};
+use crate::mailbox::MailSource;
+use crate::notify::Renderer;
+use crate::outbox::transport::Transport;
+use crate::store::{self, messages::MessageRow, outbox::OutboxRow, tickets::EventRow, tickets::TicketRow};
+
+#[derive(Serialize)]
+struct TicketJson<'a> {
+    token: String,
+    id: i64,
+    status: &'a str,
+    priority: &'a str,
+    requester: &'a str,
+    requester_name: Option<&'a str>,
+    subject: &'a str,
+    created_at: String,
+    updated_at: String,
+    message_count: i64,
+}
+
+fn ticket_json<'a>(prefix: &str, t: &'a TicketRow) -> TicketJson<'a> {
+    TicketJson {
+        token: token(prefix, t.id),
+        id: t.id,
+        status: &t.status,
+        priority: &t.priority,
+        requester: &t.requester,
+        requester_name: t.requester_name.as_deref(),
+        subject: &t.subject,
+        created_at: format_time(t.created_at),
+        updated_at: format_time(t.updated_at),
+        message_count: t.message_count,
+    }
+}
+
+pub fn tickets_list(cfg: &Config, json: bool, out: &mut impl Write) -> Result<()> {
+    let conn = store::open_reader(&cfg.store.path)?;
+    let tickets = store::tickets::list(&conn)?;
+    let prefix = &cfg.desk.token_prefix;
+    if json {
+        let rows: Vec<_> = tickets.iter().map(|t| ticket_json(prefix, t)).collect();
+        serde_json::to_writer_pretty(&mut *out, &rows)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if tickets.is_empty() {
+        writeln!(out, "No tickets yet.")?;
+        return Ok(());
+    }
+    writeln!(out, "{:<10} {:<8} {:<4} {:<20} {:>4}  {:<28} SUBJECT", "TOKEN", "STATUS", "PRIO", "UPDATED", "MSGS", "REQUESTER")?;
+    for t in &tickets {
+        writeln!(
+            out,
+            "{:<10} {:<8} {:<4} {:<20} {:>4}  {:<28} {}",
+            token(prefix, t.id),
+            t.status,
+            t.priority,
+            format_time(t.updated_at),
+            t.message_count,
+            shorten(&t.requester, 28),
+            shorten(&t.subject, 60)
+        )?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct MessageJson<'a> {
+    message_id: Option<&'a str>,
+    kind: &'a str,
+    automatic: Option<&'a str>,
+    from: Option<&'a str>,
+    from_name: Option<&'a str>,
+    subject: &'a str,
+    received_at: String,
+    size: i64,
+    text: &'a str,
+    attachments: &'a serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct EventJson<'a> {
+    at: String,
+    actor: &'a str,
+    kind: &'a str,
+    detail: &'a str,
+}
+
+#[derive(Serialize)]
+struct MailJson<'a> {
+    kind: &'a str,
+    message_id: &'a str,
+    to: &'a [String],
+    subject: &'a str,
+    state: &'a str,
+    attempts: i64,
+    last_error: Option<&'a str>,
+    created_at: String,
+    sent_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TicketDetailJson<'a> {
+    #[serde(flatten)]
+    ticket: TicketJson<'a>,
+    messages: Vec<MessageJson<'a>>,
+    timeline: Vec<EventJson<'a>>,
+    mails: Vec<MailJson<'a>>,
+}
+
+pub fn tickets_show(cfg: &Config, token_text: &str, json: bool, out: &mut impl Write) -> Result<()> {
+    let prefix = &cfg.desk.token_prefix;
+    let id = parse_token(token_text, prefix)
+        .ok_or_else(|| anyhow!("{token_text:?} is not a ticket token (expected e.g. {prefix}-42)"))?;
+    let conn = store::open_reader(&cfg.store.path)?;
+    let ticket = store::tickets::get(&conn, id)?.ok_or_else(|| anyhow!("no ticket {}", token(prefix, id)))?;
+    let messages: Vec<MessageRow> = store::messages::list_for_ticket(&conn, id)?;
+    let events: Vec<EventRow> = store::tickets::events(&conn, id)?;
+    let mails: Vec<OutboxRow> = store::outbox::list(&conn, Some(id))?;
+    if json {
+        let detail = TicketDetailJson {
+            ticket: ticket_json(prefix, &ticket),
+            messages: messages
+                .iter()
+                .map(|m| MessageJson {
+                    message_id: m.message_id.as_deref(),
+                    kind: &m.kind,
+                    automatic: m.automatic.as_deref(),
+                    from: m.from_address.as_deref(),
+                    from_name: m.from_name.as_deref(),
+                    subject: &m.subject,
+                    received_at: format_time(m.received_at),
+                    size: m.size,
+                    text: &m.text_body,
+                    attachments: &m.attachments,
+                })
+                .collect(),
+            timeline: events
+                .iter()
+                .map(|e| EventJson { at: format_time(e.at), actor: &e.actor, kind: &e.kind, detail: &e.detail })
+                .collect(),
+            mails: mails
+                .iter()
+                .map(|m| MailJson {
+                    kind: &m.kind,
+                    message_id: &m.message_id,
+                    to: &m.recipients,
+                    subject: &m.subject,
+                    state: &m.state,
+                    attempts: m.attempts,
+                    last_error: m.last_error.as_deref(),
+                    created_at: format_time(m.created_at),
+                    sent_at: m.sent_at.map(format_time),
+                })
+                .collect(),
+        };
+        serde_json::to_writer_pretty(&mut *out, &detail)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "{}  {}", token(prefix, id), ticket.subject)?;
+    let who = match &ticket.requester_name {
+        Some(n) => format!("{n} <{}>", ticket.requester),
+        None => ticket.requester.clone(),
+    };
+    writeln!(out, "  status {}, priority {}, requester {who}", ticket.status, ticket.priority)?;
+    writeln!(out, "  opened {}, updated {}", format_time(ticket.created_at), format_time(ticket.updated_at))?;
+    writeln!(out, "\nTimeline:")?;
+    for e in &events {
+        writeln!(out, "  {}  {:<8} {:<28} {}", format_time(e.at), e.kind, shorten(&e.actor, 28), e.detail)?;
+    }
+    writeln!(out, "\nMessages ({}):", messages.len())?;
+    for (i, m) in messages.iter().enumerate() {
+        let from = m.from_address.as_deref().unwrap_or("(no sender)");
+        writeln!(out, "\n  #{} {} from {from}{}", i + 1, format_time(m.received_at), match &m.automatic {
+            Some(a) => format!(" [automatic: {a}]"),
+            None => String::new(),
+        })?;
+        writeln!(out, "  Subject: {}", m.subject)?;
+        if let Some(list) = m.attachments.as_array().filter(|l| !l.is_empty()) {
+            for a in list {
+                writeln!(
+                    out,
+                    "  Attachment: {} ({}, {} bytes)",
+                    a["name"].as_str().unwrap_or("(unnamed)"),
+                    a["content_type"].as_str().unwrap_or("?"),
+                    a["size"]
+                )?;
+            }
+        }
+        for line in m.text_body.lines().take(40) {
+            writeln!(out, "  | {line}")?;
+        }
+    }
+    if !mails.is_empty() {
+        writeln!(out, "\nMail sent:")?;
+        for m in &mails {
+            writeln!(
+                out,
+                "  {}  {:<16} to {}  [{}{}]",
+                format_time(m.created_at),
+                m.kind,
+                m.recipients.join(", "),
+                m.state,
+                m.last_error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `ticketpost check`: every problem found is printed; fails if there was any.
+pub async fn check(cfg: &Config, out: &mut (impl Write + Send)) -> Result<()> {
+    let mut problems = 0;
+    writeln!(out, "{}", config::describe(cfg))?;
+    if let Err(e) = config::ensure_usable(cfg) {
+        problems += 1;
+        writeln!(out, "PROBLEM {e:#}")?;
+    }
+    match Renderer::new(&cfg.templates, &cfg.desk) {
+        Ok(r) => writeln!(out, "ok templates: {}", r.template_names().join(", "))?,
+        Err(e) => {
+            problems += 1;
+            writeln!(out, "PROBLEM templates: {e:#}")?;
+        }
+    }
+    if cfg.store.path.exists() {
+        match store::open_reader(&cfg.store.path).and_then(|c| {
+            let v = store::schema_version(&c)?;
+            let tickets = store::tickets::list(&c)?.len();
+            let outbox = store::outbox::counts(&c)?;
+            Ok(format!(
+                "schema version {v}, {tickets} ticket(s), outbox {} queued / {} sent / {} failed",
+                outbox.queued, outbox.sent, outbox.failed
+            ))
+        }) {
+            Ok(s) => writeln!(out, "ok store {}: {s}", cfg.store.path.display())?,
+            Err(e) => {
+                problems += 1;
+                writeln!(out, "PROBLEM store: {e:#}")?;
+            }
+        }
+    } else {
+        writeln!(out, "ok store {}: does not exist yet; `run` creates it", cfg.store.path.display())?;
+    }
+    match MailSource::new(&cfg.mailbox, None) {
+        Ok(mut source) => match source.probe().await {
+            Ok(s) => writeln!(out, "ok mailbox: {s}")?,
+            Err(e) => {
+                problems += 1;
+                writeln!(out, "PROBLEM mailbox: {e:#}")?;
+            }
+        },
+        Err(e) => {
+            problems += 1;
+            writeln!(out, "PROBLEM mailbox: {e:#}")?;
+        }
+    }
+    match Transport::new(&cfg.transport) {
+        Ok(t) => match t.probe().await {
+            Ok(s) => writeln!(out, "ok transport: {s}")?,
+            Err(e) => {
+                problems += 1;
+                writeln!(out, "PROBLEM transport: {e:#}")?;
+            }
+        },
+        Err(e) => {
+            problems += 1;
+            writeln!(out, "PROBLEM transport: {e:#}")?;
+        }
+    }
+    if problems > 0 {
+        return Err(anyhow!("{problems} problem(s) found")).context("check failed");
+    }
+    writeln!(out, "all checks passed")?;
+    Ok(())
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}

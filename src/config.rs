@@ -1,0 +1,574 @@
+//! Typed configuration: read once from TOML (plus secrets from the environment),
+//! validated once, then passed down by reference. No other module reads files or
+//! environment variables for settings.
+//!
+//! Errors always name the file and the key (`[mailbox] port`), because the person
+//! reading them is editing that file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Deserialize;
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from, for messages.
+    pub source: PathBuf,
+    pub store: StoreConfig,
+    pub mailbox: MailboxConfig,
+    pub transport: TransportConfig,
+    pub desk: DeskConfig,
+    pub templates: TemplatesConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    /// `synchronous = FULL` instead of NORMAL: every commit survives a power cut,
+    /// at a cost in throughput. NORMAL in WAL mode survives process crashes.
+    pub synchronous_full: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum MailboxConfig {
+    Imap(ImapConfig),
+    Maildir(MaildirConfig),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    None,
+    StartTls,
+    Implicit,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub tls_ca_file: Option<PathBuf>,
+    pub username: String,
+    pub password: String,
+    pub folder: String,
+    pub idle: bool,
+    pub poll_interval: Duration,
+    /// Messages per FETCH and per store transaction.
+    pub batch_size: usize,
+    /// Limit for each network step (connect, login, fetch, ...).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct MaildirConfig {
+    pub path: PathBuf,
+    pub poll_interval: Duration,
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum TransportConfig {
+    Smtp(SmtpConfig),
+    File(FileTransportConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub tls_ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileTransportConfig {
+    pub path: PathBuf,
+}
+
+/// A mailbox with an optional display name, as written in the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedAddress {
+    pub name: Option<String>,
+    /// Lower-cased address.
+    pub address: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeskConfig {
+    pub support_address: String,
+    pub support_name: String,
+    pub token_prefix: String,
+    pub agents: Vec<NamedAddress>,
+    pub supervisors: Vec<NamedAddress>,
+    /// The domain of our own Message-IDs (the support address's domain).
+    pub message_id_domain: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplatesConfig {
+    /// A folder whose files replace the built-in templates of the same name.
+    pub dir: Option<PathBuf>,
+    pub language: String,
+}
+
+impl DeskConfig {
+    /// Whether `address` (any case) is one of our own addresses.
+    pub fn is_own_address(&self, address: &str) -> bool {
+        address.eq_ignore_ascii_case(&self.support_address)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Raw file shape. Every table rejects unknown keys so a typo is reported, not ignored.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    store: Option<RawStore>,
+    mailbox: Option<RawMailbox>,
+    transport: Option<RawTransport>,
+    desk: Option<RawDesk>,
+    templates: Option<RawTemplates>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<PathBuf>,
+    synchronous: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMailbox {
+    kind: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<String>,
+    tls_ca_file: Option<PathBuf>,
+    username: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    folder: Option<String>,
+    idle: Option<bool>,
+    poll_interval: Option<f64>,
+    batch_size: Option<usize>,
+    timeout: Option<f64>,
+    path: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTransport {
+    kind: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<String>,
+    tls_ca_file: Option<PathBuf>,
+    username: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    timeout: Option<f64>,
+    path: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDesk {
+    support_address: Option<String>,
+    support_name: Option<String>,
+    token_prefix: Option<String>,
+    agents: Option<Vec<String>>,
+    supervisors: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTemplates {
+    dir: Option<PathBuf>,
+    language: Option<String>,
+}
+
+/// Names the file and key of a problem.
+struct Ctx<'a> {
+    file: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn err(&self, key: &str, msg: impl std::fmt::Display) -> anyhow::Error {
+        anyhow!("{}: {key}: {msg}", self.file.display())
+    }
+    fn required<T>(&self, key: &str, v: Option<T>) -> Result<T> {
+        v.ok_or_else(|| self.err(key, "missing (required)"))
+    }
+    fn tls(&self, key: &str, v: Option<String>, default: TlsMode) -> Result<TlsMode> {
+        match v.as_deref() {
+            None => Ok(default),
+            Some("none") => Ok(TlsMode::None),
+            Some("starttls") => Ok(TlsMode::StartTls),
+            Some("implicit") => Ok(TlsMode::Implicit),
+            Some(other) => Err(self.err(
+                key,
+                format!("unknown value {other:?}; expected \"none\", \"starttls\" or \"implicit\""),
+            )),
+        }
+    }
+    fn seconds(&self, key: &str, v: Option<f64>, default: f64) -> Result<Duration> {
+        let s = v.unwrap_or(default);
+        if !(s.is_finite() && s > 0.0 && s < 86_400.0 * 365.0) {
+            return Err(self.err(key, format!("must be a positive number of seconds, got {s}")));
+        }
+        Ok(Duration::from_secs_f64(s))
+    }
+    fn password(
+        &self,
+        table: &str,
+        password: Option<String>,
+        password_env: Option<String>,
+        env: &HashMap<String, String>,
+    ) -> Result<Option<String>> {
+        match (password, password_env) {
+            (Some(_), Some(_)) => Err(self.err(
+                &format!("[{table}] password_env"),
+                "set either password or password_env, not both",
+            )),
+            (Some(p), None) => Ok(Some(p)),
+            (None, Some(var)) => match env.get(&var) {
+                Some(p) if !p.is_empty() => Ok(Some(p.clone())),
+                _ => Err(self.err(
+                    &format!("[{table}] password_env"),
+                    format!("environment variable {var} is not set"),
+                )),
+            },
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`, taking secrets from the process environment.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::from_toml(path, &text, &env)
+    }
+
+    /// Parses and validates config text; `file` is used only in messages.
+    pub fn from_toml(file: &Path, text: &str, env: &HashMap<String, String>) -> Result<Config> {
+        let cx = Ctx { file };
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let msg = inner.message().trim_end().to_string();
+            if key == "." || key.is_empty() {
+                anyhow!("{}: {msg}", file.display())
+            } else {
+                anyhow!("{}: {key}: {msg}", file.display())
+            }
+        })?;
+
+        let store = {
+            let s = cx.required("[store]", raw.store)?;
+            let synchronous_full = match s.synchronous.as_deref() {
+                None | Some("normal") => false,
+                Some("full") => true,
+                Some(o) => {
+                    return Err(cx.err(
+                        "[store] synchronous",
+                        format!("unknown value {o:?}; expected \"normal\" or \"full\""),
+                    ));
+                }
+            };
+            StoreConfig { path: cx.required("[store] path", s.path)?, synchronous_full }
+        };
+
+        let mailbox = {
+            let m = cx.required("[mailbox]", raw.mailbox)?;
+            let kind = cx.required("[mailbox] kind", m.kind.clone())?;
+            let batch_size = m.batch_size.unwrap_or(500);
+            if !(1..=10_000).contains(&batch_size) {
+                return Err(cx.err("[mailbox] batch_size", "must be between 1 and 10000"));
+            }
+            match kind.as_str() {
+                "imap" => {
+                    let tls = cx.tls("[mailbox] tls", m.tls, TlsMode::Implicit)?;
+                    let password = cx
+                        .password("mailbox", m.password, m.password_env, env)?
+                        .ok_or_else(|| cx.err("[mailbox] password", "missing: set password or password_env"))?;
+                    if m.path.is_some() {
+                        return Err(cx.err("[mailbox] path", "only for kind = \"maildir\""));
+                    }
+                    MailboxConfig::Imap(ImapConfig {
+                        host: cx.required("[mailbox] host", m.host)?,
+                        port: m.port.unwrap_or(if tls == TlsMode::Implicit { 993 } else { 143 }),
+                        tls,
+                        tls_ca_file: m.tls_ca_file,
+                        username: cx.required("[mailbox] username", m.username)?,
+                        password,
+                        folder: m.folder.unwrap_or_else(|| "INBOX".into()),
+                        idle: m.idle.unwrap_or(true),
+                        poll_interval: cx.seconds("[mailbox] poll_interval", m.poll_interval, 60.0)?,
+                        batch_size,
+                        timeout: cx.seconds("[mailbox] timeout", m.timeout, 30.0)?,
+                    })
+                }
+                "maildir" => {
+                    for (key, set) in [
+                        ("host", m.host.is_some()),
+                        ("port", m.port.is_some()),
+                        ("username", m.username.is_some()),
+                        ("password", m.password.is_some() || m.password_env.is_some()),
+                        ("tls", m.tls.is_some()),
+                    ] {
+                        if set {
+                            return Err(cx.err(&format!("[mailbox] {key}"), "only for kind = \"imap\""));
+                        }
+                    }
+                    MailboxConfig::Maildir(MaildirConfig {
+                        path: cx.required("[mailbox] path", m.path)?,
+                        poll_interval: cx.seconds("[mailbox] poll_interval", m.poll_interval, 1.0)?,
+                        batch_size,
+                    })
+                }
+                other => {
+                    return Err(cx.err(
+                        "[mailbox] kind",
+                        format!("unknown value {other:?}; expected \"imap\" or \"maildir\""),
+                    ));
+                }
+            }
+        };
+
+        let transport = {
+            let t = cx.required("[transport]", raw.transport)?;
+            let kind = cx.required("[transport] kind", t.kind.clone())?;
+            match kind.as_str() {
+                "smtp" => {
+                    let tls = cx.tls("[transport] tls", t.tls, TlsMode::StartTls)?;
+                    let password = cx.password("transport", t.password, t.password_env, env)?;
+                    if password.is_some() != t.username.is_some() {
+                        return Err(cx.err(
+                            "[transport] username",
+                            "username and password (or password_env) go together",
+                        ));
+                    }
+                    TransportConfig::Smtp(SmtpConfig {
+                        host: cx.required("[transport] host", t.host)?,
+                        port: t.port.unwrap_or(match tls {
+                            TlsMode::Implicit => 465,
+                            TlsMode::StartTls => 587,
+                            TlsMode::None => 25,
+                        }),
+                        tls,
+                        tls_ca_file: t.tls_ca_file,
+                        username: t.username,
+                        password,
+                        timeout: cx.seconds("[transport] timeout", t.timeout, 30.0)?,
+                    })
+                }
+                "file" => TransportConfig::File(FileTransportConfig {
+                    path: cx.required("[transport] path", t.path)?,
+                }),
+                other => {
+                    return Err(cx.err(
+                        "[transport] kind",
+                        format!("unknown value {other:?}; expected \"smtp\" or \"file\""),
+                    ));
+                }
+            }
+        };
+
+        let desk = {
+            let d = cx.required("[desk]", raw.desk)?;
+            let support_address =
+                cx.required("[desk] support_address", d.support_address)?.trim().to_ascii_lowercase();
+            let message_id_domain = match support_address.rsplit_once('@') {
+                Some((local, domain))
+                    if !local.is_empty() && !domain.is_empty() && !support_address.contains(char::is_whitespace) =>
+                {
+                    domain.to_string()
+                }
+                _ => {
+                    return Err(cx.err(
+                        "[desk] support_address",
+                        format!("{support_address:?} is not an email address"),
+                    ));
+                }
+            };
+            let token_prefix = d.token_prefix.unwrap_or_else(|| "TP".into());
+            if token_prefix.is_empty()
+                || token_prefix.len() > 16
+                || !token_prefix.chars().all(|c| c.is_ascii_alphanumeric())
+            {
+                return Err(cx.err("[desk] token_prefix", "must be 1 to 16 ASCII letters or digits"));
+            }
+            let parse_list = |key: &str, list: Option<Vec<String>>| -> Result<Vec<NamedAddress>> {
+                list.unwrap_or_default()
+                    .iter()
+                    .map(|s| parse_named_address(s).map_err(|e| cx.err(key, e)))
+                    .collect()
+            };
+            DeskConfig {
+                support_name: d.support_name.unwrap_or_else(|| "Support".into()),
+                token_prefix,
+                agents: parse_list("[desk] agents", d.agents)?,
+                supervisors: parse_list("[desk] supervisors", d.supervisors)?,
+                support_address,
+                message_id_domain,
+            }
+        };
+
+        let templates = match raw.templates {
+            Some(t) => TemplatesConfig { dir: t.dir, language: t.language.unwrap_or_else(|| "en".into()) },
+            None => TemplatesConfig { dir: None, language: "en".into() },
+        };
+
+        Ok(Config { source: file.to_path_buf(), store, mailbox, transport, desk, templates })
+    }
+}
+
+/// Parses `addr@example.test` or `Ann Lee <addr@example.test>`.
+pub fn parse_named_address(s: &str) -> std::result::Result<NamedAddress, String> {
+    let s = s.trim();
+    let (name, address) = match (s.find('<'), s.rfind('>')) {
+        (Some(open), Some(close)) if open < close && s[close + 1..].trim().is_empty() => {
+            let name = s[..open].trim().trim_matches('"').trim();
+            (if name.is_empty() { None } else { Some(name.to_string()) }, s[open + 1..close].trim())
+        }
+        (None, None) => (None, s),
+        _ => return Err(format!("{s:?} is not an address (expected \"Name <addr@domain>\" or \"addr@domain\")")),
+    };
+    match address.rsplit_once('@') {
+        Some((l, d)) if !l.is_empty() && !d.is_empty() && !address.contains(char::is_whitespace) => {
+            Ok(NamedAddress { name, address: address.to_ascii_lowercase() })
+        }
+        _ => Err(format!("{s:?} is not an address (expected \"Name <addr@domain>\" or \"addr@domain\")")),
+    }
+}
+
+/// Checks that a value is usable when it must be; used by `check`.
+pub fn describe(cfg: &Config) -> String {
+    let mailbox = match &cfg.mailbox {
+        MailboxConfig::Imap(i) => format!(
+            "imap {}:{} ({:?}) user {} folder {} idle {}",
+            i.host, i.port, i.tls, i.username, i.folder, i.idle
+        ),
+        MailboxConfig::Maildir(m) => format!("maildir {}", m.path.display()),
+    };
+    let transport = match &cfg.transport {
+        TransportConfig::Smtp(s) => format!("smtp {}:{} ({:?})", s.host, s.port, s.tls),
+        TransportConfig::File(f) => format!("file {}", f.path.display()),
+    };
+    format!(
+        "config {}\n  store {}\n  mailbox {mailbox}\n  transport {transport}\n  desk {} <{}>, token [{}-n], {} agent(s), {} supervisor(s)",
+        cfg.source.display(),
+        cfg.store.path.display(),
+        cfg.desk.support_name,
+        cfg.desk.support_address,
+        cfg.desk.token_prefix,
+        cfg.desk.agents.len(),
+        cfg.desk.supervisors.len()
+    )
+}
+
+/// Fails when the config cannot work at all (e.g. no way to read mail).
+pub fn ensure_usable(cfg: &Config) -> Result<()> {
+    if let MailboxConfig::Imap(i) = &cfg.mailbox
+        && let Some(ca) = &i.tls_ca_file
+        && !ca.exists()
+    {
+        bail!("{}: [mailbox] tls_ca_file: {} does not exist", cfg.source.display(), ca.display());
+    }
+    if let TransportConfig::Smtp(s) = &cfg.transport
+        && let Some(ca) = &s.tls_ca_file
+        && !ca.exists()
+    {
+        bail!("{}: [transport] tls_ca_file: {} does not exist", cfg.source.display(), ca.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config> {
+        let mut env = HashMap::new();
+        env.insert("TP_PW".to_string(), "s3cret".to_string());
+        Config::from_toml(Path::new("conf/test.toml"), text, &env)
+    }
+
+    const MINIMAL: &str = r#"
+[store]
+path = "var/t.db"
+[mailbox]
+kind = "maildir"
+path = "var/inbox"
+[transport]
+kind = "file"
+path = "var/outbox"
+[desk]
+support_address = "Support@Example.test"
+agents = ["Ann Lee <ann@example.test>", "bob@example.test"]
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = load(MINIMAL).unwrap();
+        assert_eq!(c.desk.support_address, "support@example.test");
+        assert_eq!(c.desk.token_prefix, "TP");
+        assert_eq!(c.desk.message_id_domain, "example.test");
+        assert_eq!(c.desk.agents[0].name.as_deref(), Some("Ann Lee"));
+        assert_eq!(c.desk.agents[1].address, "bob@example.test");
+        assert!(matches!(c.mailbox, MailboxConfig::Maildir(_)));
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        let e = load(&MINIMAL.replace("kind = \"maildir\"", "kind = \"pop3\"")).unwrap_err().to_string();
+        assert!(e.contains("conf/test.toml") && e.contains("[mailbox] kind"), "{e}");
+
+        let e = load(&MINIMAL.replace("path = \"var/inbox\"\n", "")).unwrap_err().to_string();
+        assert!(e.contains("[mailbox] path"), "{e}");
+
+        let e = load(&MINIMAL.replace("[desk]", "[desk]\ntoken_prefx = \"X\"")).unwrap_err().to_string();
+        assert!(e.contains("conf/test.toml") && e.contains("token_prefx"), "{e}");
+
+        let e = load(&MINIMAL.replace("agents = [", "agents = [\"not an address\", ")).unwrap_err().to_string();
+        assert!(e.contains("[desk] agents"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let text = MINIMAL.replace("kind = \"maildir\"", "kind = \"imap\"\nhost = \"h\"\nport = \"x\"");
+        let e = load(&text).unwrap_err().to_string();
+        assert!(e.contains("conf/test.toml") && e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn imap_password_from_env() {
+        let text = MINIMAL.replace(
+            "kind = \"maildir\"\npath = \"var/inbox\"",
+            "kind = \"imap\"\nhost = \"mail\"\nusername = \"u\"\npassword_env = \"TP_PW\"\ntls = \"starttls\"",
+        );
+        let c = load(&text).unwrap();
+        let MailboxConfig::Imap(i) = c.mailbox else { panic!("not imap") };
+        assert_eq!(i.password, "s3cret");
+        assert_eq!(i.port, 143);
+        assert_eq!(i.folder, "INBOX");
+        assert!(i.idle);
+
+        let missing = text.replace("TP_PW", "TP_NOPE");
+        let e = load(&missing).unwrap_err().to_string();
+        assert!(e.contains("[mailbox] password_env") && e.contains("TP_NOPE"), "{e}");
+    }
+}

@@ -1,0 +1,202 @@
+//! The desk: what an event means for the tickets. Pure: it takes facts (the message,
+//! what the store knows about its thread) and returns a decision; it does no I/O, so
+//! every rule is tested without a mailbox or a database.
+
+pub mod threading;
+
+use crate::inbound::{AutomaticVerdict, InboundMessage};
+
+/// Ticket statuses (the lifecycle issue adds the transitions).
+pub mod status {
+    pub const OPEN: &str = "open";
+}
+
+/// Priority given when no rule says otherwise.
+pub const DEFAULT_PRIORITY: &str = "P3";
+
+/// When the requester may expect a first answer, in words, by priority. (The SLA
+/// issue makes these targets configurable; these are its defaults.)
+pub fn first_response_promise(priority: &str) -> &'static str {
+    match priority {
+        "P1" => "within one hour",
+        "P2" => "within four business hours",
+        "P4" => "within three business days",
+        _ => "within one business day",
+    }
+}
+
+/// What the store found about the message's thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadFacts {
+    /// The number in the subject's token, when that ticket exists.
+    pub token_ticket: Option<i64>,
+    /// The ticket of the first In-Reply-To/References id we know.
+    pub reference_ticket: Option<i64>,
+}
+
+/// How a message was matched to its ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadedBy {
+    Token,
+    Reference,
+}
+
+/// Where the message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Appended to an existing ticket.
+    FollowUp { ticket: i64, by: ThreadedBy },
+    /// Opens a new ticket for `requester`.
+    NewTicket { requester: String, requester_name: Option<String>, subject: String },
+    /// Stored without a ticket: our own mail coming back with no thread to join.
+    Unfiled,
+}
+
+/// The decision for one inbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeDecision {
+    pub placement: Placement,
+    /// Send the acknowledgement of a new ticket to the requester.
+    pub acknowledge: bool,
+    /// Why no acknowledgement goes out for a new ticket, for the timeline and logs.
+    pub no_ack_reason: Option<String>,
+    /// The message kind recorded in the store.
+    pub kind: &'static str,
+}
+
+/// Decides where an inbound message goes and whether it is answered.
+///
+/// Threading, in order: the subject token of an existing ticket; a known id in
+/// In-Reply-To/References; otherwise a new ticket. Subject text alone never threads.
+/// Automatic mail is never answered; mail from our own address that threads nowhere is
+/// kept unfiled rather than opening a ticket (a loop must not create tickets).
+pub fn decide_intake(
+    msg: &InboundMessage,
+    automatic: Option<&AutomaticVerdict>,
+    facts: ThreadFacts,
+    own_address: &str,
+) -> IntakeDecision {
+    let kind = if automatic.is_some() { "automatic" } else { "reply" };
+    if let Some(ticket) = facts.token_ticket {
+        return IntakeDecision {
+            placement: Placement::FollowUp { ticket, by: ThreadedBy::Token },
+            acknowledge: false,
+            no_ack_reason: None,
+            kind,
+        };
+    }
+    if let Some(ticket) = facts.reference_ticket {
+        return IntakeDecision {
+            placement: Placement::FollowUp { ticket, by: ThreadedBy::Reference },
+            acknowledge: false,
+            no_ack_reason: None,
+            kind,
+        };
+    }
+
+    let requester = msg.reply_address();
+    let from_us = msg.from.as_ref().is_some_and(|a| a.email.eq_ignore_ascii_case(own_address));
+    if from_us {
+        return IntakeDecision {
+            placement: Placement::Unfiled,
+            acknowledge: false,
+            no_ack_reason: Some("mail from our own address".into()),
+            kind: "automatic",
+        };
+    }
+    let subject = if msg.subject.trim().is_empty() { "(no subject)".to_string() } else { msg.subject.clone() };
+    let placement = Placement::NewTicket {
+        requester: requester.map(|a| a.email.clone()).unwrap_or_default(),
+        requester_name: requester.and_then(|a| a.name.clone()),
+        subject,
+    };
+    let no_ack_reason = match (automatic, requester) {
+        (Some(v), _) => Some(format!("automatic mail ({})", v.reason)),
+        (None, None) => Some("no sender address to answer".into()),
+        (None, Some(a)) if a.email.eq_ignore_ascii_case(own_address) => Some("reply address is our own".into()),
+        (None, Some(_)) => None,
+    };
+    IntakeDecision {
+        placement,
+        acknowledge: no_ack_reason.is_none(),
+        no_ack_reason,
+        kind: if automatic.is_some() { "automatic" } else { "request" },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbound::{Address, AutomaticKind};
+
+    fn msg(from: &str, subject: &str) -> InboundMessage {
+        InboundMessage {
+            raw: Vec::new(),
+            message_id: Some("m1@example.test".into()),
+            content_hash: "00".into(),
+            subject: subject.into(),
+            from: Some(Address { name: Some("Req".into()), email: from.into() }),
+            sender: None,
+            reply_to: Vec::new(),
+            to: Vec::new(),
+            cc: Vec::new(),
+            date: None,
+            in_reply_to: Vec::new(),
+            references: Vec::new(),
+            text_body: String::new(),
+            html_body: None,
+            attachments: Vec::new(),
+            return_path: None,
+            auto_headers: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    const US: &str = "support@example.test";
+
+    #[test]
+    fn new_request_is_acknowledged() {
+        let d = decide_intake(&msg("a@x.test", "Printer"), None, ThreadFacts::default(), US);
+        assert!(d.acknowledge);
+        assert_eq!(
+            d.placement,
+            Placement::NewTicket { requester: "a@x.test".into(), requester_name: Some("Req".into()), subject: "Printer".into() }
+        );
+    }
+
+    #[test]
+    fn token_wins_over_references() {
+        let facts = ThreadFacts { token_ticket: Some(4), reference_ticket: Some(9) };
+        let d = decide_intake(&msg("a@x.test", "Re: [TP-4]"), None, facts, US);
+        assert_eq!(d.placement, Placement::FollowUp { ticket: 4, by: ThreadedBy::Token });
+        assert!(!d.acknowledge);
+        let facts = ThreadFacts { token_ticket: None, reference_ticket: Some(9) };
+        let d = decide_intake(&msg("a@x.test", "Re: x"), None, facts, US);
+        assert_eq!(d.placement, Placement::FollowUp { ticket: 9, by: ThreadedBy::Reference });
+    }
+
+    #[test]
+    fn automatic_mail_opens_a_ticket_but_gets_no_answer() {
+        let v = AutomaticVerdict { kind: AutomaticKind::AutoReply, reason: "Auto-Submitted: auto-replied".into() };
+        let d = decide_intake(&msg("a@x.test", "Out of office"), Some(&v), ThreadFacts::default(), US);
+        assert!(!d.acknowledge);
+        assert!(matches!(d.placement, Placement::NewTicket { .. }));
+        assert!(d.no_ack_reason.unwrap().contains("Auto-Submitted"));
+    }
+
+    #[test]
+    fn our_own_mail_never_opens_a_ticket() {
+        let d = decide_intake(&msg(US, "[TP-1] ack"), None, ThreadFacts::default(), US);
+        assert_eq!(d.placement, Placement::Unfiled);
+        assert!(!d.acknowledge);
+    }
+
+    #[test]
+    fn no_sender_no_answer() {
+        let mut m = msg("a@x.test", "");
+        m.from = None;
+        let d = decide_intake(&m, None, ThreadFacts::default(), US);
+        assert!(!d.acknowledge);
+        assert!(matches!(d.placement, Placement::NewTicket { ref subject, .. } if subject == "(no subject)"));
+    }
+}

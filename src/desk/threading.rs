@@ -1,0 +1,102 @@
+//! Finding the ticket a message belongs to, from its own facts: the `[TP-n]` token in
+//! the subject, and the ids in In-Reply-To / References. Looking those ids up is the
+//! store's job; the order of preference is decided here.
+
+use crate::inbound::InboundMessage;
+
+/// Finds `[PREFIX-n]` anywhere in a subject, any case, whatever reply/forward prefixes
+/// come before it (`Re:`, `AW:`, `回复:` ...: they need no special handling because the
+/// token is searched anywhere). Returns the first well-formed token's number.
+pub fn token_in_subject(subject: &str, prefix: &str) -> Option<i64> {
+    let bytes = subject.as_bytes();
+    let p = prefix.as_bytes();
+    let mut i = 0;
+    while let Some(off) = subject[i..].find('[') {
+        let start = i + off + 1;
+        i = start;
+        let rest = &bytes[start..];
+        if rest.len() < p.len() + 2 || !rest[..p.len()].eq_ignore_ascii_case(p) {
+            continue;
+        }
+        let rest = &rest[p.len()..];
+        // Accept "TP-12", "TP#12" and "TP 12" is too loose: only '-' (what we send) and '#'.
+        if rest[0] != b'-' && rest[0] != b'#' {
+            continue;
+        }
+        let digits: &[u8] = &rest[1..];
+        let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+        if n == 0 || n > 15 || digits.get(n) != Some(&b']') {
+            continue;
+        }
+        if let Ok(v) = std::str::from_utf8(&digits[..n]).unwrap_or("").parse::<i64>() {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The ids to look up, most specific first: In-Reply-To, then References from the
+/// newest (last) to the oldest.
+pub fn reference_candidates(msg: &InboundMessage) -> Vec<&str> {
+    let mut ids: Vec<&str> = msg.in_reply_to.iter().map(String::as_str).collect();
+    for r in msg.references.iter().rev() {
+        if !ids.contains(&r.as_str()) {
+            ids.push(r);
+        }
+    }
+    ids
+}
+
+/// Formats a ticket's token without brackets: `TP-42`.
+pub fn token(prefix: &str, ticket: i64) -> String {
+    format!("{prefix}-{ticket}")
+}
+
+/// Parses `TP-42`, `[TP-42]`, `tp-42` or `42` (as typed on the command line).
+pub fn parse_token(text: &str, prefix: &str) -> Option<i64> {
+    let t = text.trim().trim_start_matches('[').trim_end_matches(']');
+    let number = match t.get(..prefix.len()) {
+        Some(head) if head.eq_ignore_ascii_case(prefix) => t[prefix.len()..].trim_start_matches(['-', '#']),
+        _ => t,
+    };
+    number.parse().ok().filter(|n: &i64| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_tokens_behind_any_prefix() {
+        for s in [
+            "[TP-42] printer",
+            "Re: [TP-42] printer",
+            "RE: RE: [tp-42] printer",
+            "AW: [Tp-42] Drucker",
+            "SV: [TP-42]",
+            "回复: [TP-42] 打印机",
+            "答复：[TP-42] 打印机",
+            "Fwd: printer [TP-42]",
+            "printer [x] [TP-42]",
+            "[TP-] [TP-42]",
+        ] {
+            assert_eq!(token_in_subject(s, "TP"), Some(42), "{s}");
+        }
+    }
+
+    #[test]
+    fn ignores_lookalikes() {
+        for s in ["TP-42 printer", "[TPX-42]", "[TP-42", "[TP-4a]", "[XX-42]", "", "[", "[TP-99999999999999999]"] {
+            assert_eq!(token_in_subject(s, "TP"), None, "{s}");
+        }
+        assert_eq!(token_in_subject("[HELP-7] x", "HELP"), Some(7));
+    }
+
+    #[test]
+    fn parses_cli_tokens() {
+        assert_eq!(parse_token("TP-42", "TP"), Some(42));
+        assert_eq!(parse_token("[tp-42]", "TP"), Some(42));
+        assert_eq!(parse_token("42", "TP"), Some(42));
+        assert_eq!(parse_token("TP-x", "TP"), None);
+    }
+}

@@ -1,0 +1,19 @@
+//! ticketpost: a support mailbox turned into a ticket desk.
+//!
+//! Data flows top to bottom through the modules: `mailbox` (where mail comes from) →
+//! `inbound` (raw bytes → message) → `desk` (what it means for a ticket; no I/O) →
+//! `store` (one SQLite transaction per batch) → `notify` (which mail goes to whom) →
+//! `outbox` (durable queue, delivery). `service` wires the loops together.
+
+pub mod config;
+pub mod inbound;
+pub mod mailbox;
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod desk;
+pub mod ingest;
+pub mod notify;
+pub mod outbox;
+pub mod service;
+pub mod store;

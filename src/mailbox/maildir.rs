@@ -1,0 +1,168 @@
+//! Maildir source: the embedded default's mailbox. Mail waits in `new/`; a message
+//! leaves `new/` (renamed into `cur/` with the Seen flag) only after it is stored.
+//!
+//! Deliver into it the Maildir way (write in `tmp/`, rename into `new/`); a small file
+//! copied straight into `new/` also works.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::{Batch, FetchedMail, MailKey};
+use crate::config::MaildirConfig;
+
+pub struct MaildirSource {
+    cfg: MaildirConfig,
+}
+
+impl MaildirSource {
+    /// Creates `new/`, `cur/` and `tmp/` when missing.
+    pub fn new(cfg: MaildirConfig) -> Result<Self> {
+        for sub in ["new", "cur", "tmp"] {
+            let dir = cfg.path.join(sub);
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the Maildir folder {}", dir.display()))?;
+        }
+        Ok(MaildirSource { cfg })
+    }
+
+    fn new_dir(&self) -> PathBuf {
+        self.cfg.path.join("new")
+    }
+
+    pub async fn fetch_batch(&mut self, max: usize) -> Result<Batch> {
+        let dir = self.new_dir();
+        tokio::task::spawn_blocking(move || read_batch(&dir, max)).await.context("Maildir reader task failed")?
+    }
+
+    pub async fn mark_done(&mut self, batch: &Batch) -> Result<()> {
+        let names: Vec<String> = batch
+            .mails
+            .iter()
+            .filter_map(|m| match &m.key {
+                MailKey::Maildir { file_name } => Some(file_name.clone()),
+                MailKey::Imap { .. } => None,
+            })
+            .collect();
+        let root = self.cfg.path.clone();
+        tokio::task::spawn_blocking(move || {
+            for name in names {
+                let from = root.join("new").join(&name);
+                let to = root.join("cur").join(seen_name(&name));
+                match std::fs::rename(&from, &to) {
+                    Ok(()) => {}
+                    // Already moved (by us before a crash, or by a mail client): fine.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).with_context(|| format!("cannot move {} to cur/", from.display())),
+                }
+            }
+            Ok(())
+        })
+        .await
+        .context("Maildir mover task failed")?
+    }
+
+    pub async fn wait_for_mail(&mut self, shutdown: &CancellationToken) -> Result<()> {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+        }
+        Ok(())
+    }
+
+    pub async fn probe(&mut self) -> Result<String> {
+        let root = self.cfg.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let count = |sub: &str| -> Result<usize> {
+                let dir = root.join(sub);
+                Ok(std::fs::read_dir(&dir)
+                    .with_context(|| format!("cannot read {}", dir.display()))?
+                    .filter_map(|e| e.ok())
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .count())
+            };
+            Ok(format!(
+                "Maildir {}: {} waiting in new/, {} done in cur/",
+                root.display(),
+                count("new")?,
+                count("cur")?
+            ))
+        })
+        .await
+        .context("Maildir probe task failed")?
+    }
+}
+
+/// Reads up to `max` messages from `new/`, oldest name first (Maildir names start
+/// with the delivery time).
+fn read_batch(dir: &Path, max: usize) -> Result<Batch> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the Maildir folder {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names.truncate(max);
+    let mut mails = Vec::with_capacity(names.len());
+    for name in names {
+        let path = dir.join(&name);
+        match std::fs::read(&path) {
+            Ok(raw) => mails.push(FetchedMail { key: MailKey::Maildir { file_name: name }, raw }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => warn!(file = %path.display(), error = %e, "cannot read a Maildir message; will try again"),
+        }
+    }
+    Ok(Batch { mails, checkpoint: None })
+}
+
+/// The `cur/` name of a message: its `new/` name with the Seen flag in the info part.
+fn seen_name(name: &str) -> String {
+    match name.split_once(":2,") {
+        Some((base, flags)) if flags.contains('S') => format!("{base}:2,{flags}"),
+        Some((base, flags)) => {
+            let mut f: Vec<char> = flags.chars().chain(['S']).collect();
+            f.sort_unstable();
+            format!("{base}:2,{}", f.into_iter().collect::<String>())
+        }
+        None => format!("{name}:2,S"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn seen_flag_is_added_once() {
+        assert_eq!(seen_name("1.2.host"), "1.2.host:2,S");
+        assert_eq!(seen_name("1.2.host:2,F"), "1.2.host:2,FS");
+        assert_eq!(seen_name("1.2.host:2,S"), "1.2.host:2,S");
+    }
+
+    #[tokio::test]
+    async fn messages_leave_new_only_when_marked_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = MaildirConfig { path: dir.path().join("box"), poll_interval: Duration::from_millis(10), batch_size: 2 };
+        let mut src = MaildirSource::new(cfg).unwrap();
+        for i in 0..3 {
+            std::fs::write(dir.path().join(format!("box/new/{i}.x")), format!("Subject: {i}\r\n\r\nb\r\n")).unwrap();
+        }
+        std::fs::write(dir.path().join("box/new/.hidden"), "x").unwrap();
+        let b = src.fetch_batch(2).await.unwrap();
+        assert_eq!(b.mails.len(), 2);
+        assert_eq!(b.mails[0].key, MailKey::Maildir { file_name: "0.x".into() });
+        // Not marked done: the same messages come back.
+        let again = src.fetch_batch(2).await.unwrap();
+        assert_eq!(again.mails[0].key, b.mails[0].key);
+        src.mark_done(&b).await.unwrap();
+        src.mark_done(&b).await.unwrap(); // idempotent
+        assert!(dir.path().join("box/cur/0.x:2,S").exists());
+        let rest = src.fetch_batch(10).await.unwrap();
+        assert_eq!(rest.mails.len(), 1);
+        assert!(src.probe().await.unwrap().contains("1 waiting"));
+    }
+}

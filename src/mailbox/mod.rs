@@ -1,0 +1,108 @@
+//! Mailbox sources: where raw mail comes from. One interface over IMAP and Maildir.
+//!
+//! The contract that makes ingest exactly-once: [`MailSource::fetch_batch`] returns
+//! messages not yet committed; the caller stores them (together with the batch's
+//! [`Checkpoint`]) in one transaction, and only then calls [`MailSource::mark_done`].
+//! `mark_done` is an idempotent extra (\Seen, new/ → cur/), never a condition: if the
+//! process dies before it, the next fetch returns the same messages and the store's
+//! identity index drops the repeats.
+
+pub mod imap;
+pub mod maildir;
+
+use anyhow::Result;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::MailboxConfig;
+
+/// Where a fetched message sits in its source, so it can be marked done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailKey {
+    Imap { uid: u32 },
+    Maildir { file_name: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchedMail {
+    pub key: MailKey,
+    pub raw: Vec<u8>,
+}
+
+/// IMAP progress: everything up to `last_uid` in `folder` under `uid_validity` is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub uid_validity: u32,
+    pub last_uid: u32,
+}
+
+/// One batch from a source. `checkpoint` is `Some` for IMAP and must be committed with
+/// the batch's messages.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub mails: Vec<FetchedMail>,
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// A mailbox to read from.
+pub enum MailSource {
+    Imap(imap::ImapSource),
+    Maildir(maildir::MaildirSource),
+}
+
+impl MailSource {
+    /// Builds the source; `checkpoint` is what the store last committed for this
+    /// mailbox (IMAP only). Does not connect yet.
+    pub fn new(cfg: &MailboxConfig, checkpoint: Option<Checkpoint>) -> Result<MailSource> {
+        Ok(match cfg {
+            MailboxConfig::Imap(c) => MailSource::Imap(imap::ImapSource::new(c.clone(), checkpoint)?),
+            MailboxConfig::Maildir(c) => MailSource::Maildir(maildir::MaildirSource::new(c.clone())?),
+        })
+    }
+
+    /// A name for the mailbox state row in the store (`imap://user@host/INBOX`).
+    pub fn state_key(cfg: &MailboxConfig) -> String {
+        match cfg {
+            MailboxConfig::Imap(c) => format!("imap://{}@{}:{}/{}", c.username, c.host, c.port, c.folder),
+            MailboxConfig::Maildir(c) => format!("maildir:{}", c.path.display()),
+        }
+    }
+
+    /// Up to `max` messages not yet committed, oldest first; empty when nothing waits.
+    pub async fn fetch_batch(&mut self, max: usize) -> Result<Batch> {
+        match self {
+            MailSource::Imap(s) => s.fetch_batch(max).await,
+            MailSource::Maildir(s) => s.fetch_batch(max).await,
+        }
+    }
+
+    /// Called after the batch is committed: marks the messages seen / moves them.
+    pub async fn mark_done(&mut self, batch: &Batch) -> Result<()> {
+        match self {
+            MailSource::Imap(s) => s.mark_done(batch).await,
+            MailSource::Maildir(s) => s.mark_done(batch).await,
+        }
+    }
+
+    /// Waits until new mail may be there (IDLE, or the poll interval), or `shutdown`.
+    pub async fn wait_for_mail(&mut self, shutdown: &CancellationToken) -> Result<()> {
+        match self {
+            MailSource::Imap(s) => s.wait_for_mail(shutdown).await,
+            MailSource::Maildir(s) => s.wait_for_mail(shutdown).await,
+        }
+    }
+
+    /// Drops any connection after an error; the next call reconnects.
+    pub fn reset(&mut self) {
+        if let MailSource::Imap(s) = self {
+            s.reset()
+        }
+    }
+
+    /// A description of what the source found, for `ticketpost check`.
+    pub async fn probe(&mut self) -> Result<String> {
+        match self {
+            MailSource::Imap(s) => s.probe().await,
+            MailSource::Maildir(s) => s.probe().await,
+        }
+    }
+}

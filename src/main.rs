@@ -1,0 +1,119 @@
+//! The `ticketpost` binary: parse the command line, load the config, run the command,
+//! map errors to exit codes (0 ok, 1 failure, 2 bad configuration).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+
+use ticketpost::cli::{Cli, Command, TicketsCommand};
+use ticketpost::clock::SystemClock;
+use ticketpost::config::Config;
+use ticketpost::ingest::Faults;
+use ticketpost::service::{self, RunOptions};
+use ticketpost::commands;
+
+fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process (ring), before anything uses TLS.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    let cfg = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match run_command(cli, cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command(cli: Cli, cfg: Config) -> Result<()> {
+    let stdout = &mut std::io::stdout().lock();
+    match cli.command {
+        Command::Tickets { command: TicketsCommand::List { json } } => commands::tickets_list(&cfg, json, stdout),
+        Command::Tickets { command: TicketsCommand::Show { token, json } } => {
+            commands::tickets_show(&cfg, &token, json, stdout)
+        }
+        Command::Check => runtime()?.block_on(commands::check(&cfg, &mut std::io::stdout())),
+        Command::Run { once } => {
+            let faults = match std::env::var("TICKETPOST_FAULT") {
+                Ok(spec) => Faults::parse(&spec)?,
+                Err(_) => Faults::default(),
+            };
+            runtime()?.block_on(async {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(stop_on_signal(shutdown.clone()));
+                let report =
+                    service::run(&cfg, RunOptions { once, faults }, Arc::new(SystemClock), shutdown).await?;
+                info!(?report, "stopped");
+                if once {
+                    let i = report.ingest;
+                    println!(
+                        "processed {} message(s): {} new ticket(s), {} follow-up(s), {} duplicate(s), {} quarantined; sent {} mail(s){}",
+                        i.messages,
+                        i.new_tickets,
+                        i.follow_ups,
+                        i.duplicates,
+                        i.quarantined,
+                        report.sent,
+                        if report.send_retrying + report.send_failed > 0 {
+                            format!(", {} to retry, {} failed", report.send_retrying, report.send_failed)
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                Ok(())
+            })
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_env("TICKETPOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// First SIGINT/SIGTERM: finish the work in hand and stop. A second one: exit now.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    for round in 0..2 {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        if round == 0 {
+            info!("shutting down: finishing the work in hand");
+            shutdown.cancel();
+        } else {
+            warn!("second signal: exiting at once");
+            std::process::exit(130);
+        }
+    }
+}

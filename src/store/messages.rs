@@ -1,0 +1,150 @@
+//! Queries on received messages, the Message-ID index used for threading, and the
+//! quarantine of mail that could not be parsed at all.
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::inbound::InboundMessage;
+
+/// A stored message as shown in a ticket's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageRow {
+    pub id: i64,
+    pub message_id: Option<String>,
+    pub kind: String,
+    pub automatic: Option<String>,
+    pub from_address: Option<String>,
+    pub from_name: Option<String>,
+    pub subject: String,
+    pub text_body: String,
+    pub attachments: serde_json::Value,
+    pub received_at: i64,
+    pub size: i64,
+}
+
+/// What the store already holds under an identity.
+pub struct KnownMessage {
+    pub content_hash: String,
+}
+
+pub fn find_by_identity(conn: &Connection, identity: &str) -> Result<Option<KnownMessage>> {
+    Ok(conn
+        .prepare_cached("SELECT content_hash FROM messages WHERE identity = ?1")?
+        .query_row([identity], |r| Ok(KnownMessage { content_hash: r.get(0)? }))
+        .optional()?)
+}
+
+/// Stores a message with its raw bytes; returns its row id.
+pub fn insert(
+    conn: &Connection,
+    msg: &InboundMessage,
+    identity: &str,
+    ticket: Option<i64>,
+    kind: &str,
+    automatic: Option<&str>,
+    at: i64,
+) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO messages (ticket_id, identity, message_id, content_hash, kind, automatic,
+             from_address, from_name, to_json, cc_json, subject, sent_date, in_reply_to,
+             references_json, text_body, html_body, attachments_json, problems_json, raw, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+    )?
+    .execute(params![
+        ticket,
+        identity,
+        msg.message_id,
+        msg.content_hash,
+        kind,
+        automatic,
+        msg.from.as_ref().map(|a| &a.email),
+        msg.from.as_ref().and_then(|a| a.name.as_ref()),
+        json(&msg.to),
+        json(&msg.cc),
+        msg.subject,
+        msg.date,
+        msg.in_reply_to.first(),
+        json(&msg.references),
+        msg.text_body,
+        msg.html_body,
+        json(&msg.attachments),
+        json(&msg.problems),
+        msg.raw,
+        at,
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Serialises a field for a JSON column; the types stored here cannot fail to serialise.
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+/// The ticket of the first of `ids` that we have seen or sent, in the order given.
+pub fn ticket_for_ids(conn: &Connection, ids: &[&str]) -> Result<Option<i64>> {
+    let mut stmt = conn.prepare_cached("SELECT ticket_id FROM message_ids WHERE message_id = ?1")?;
+    for id in ids {
+        if let Some(t) = stmt.query_row([id], |r| r.get(0)).optional()? {
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
+}
+
+/// Records that `message_id` belongs to `ticket` (first record wins).
+pub fn record_id(conn: &Connection, message_id: &str, ticket: i64, outgoing: bool) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO message_ids (message_id, ticket_id, outgoing) VALUES (?1, ?2, ?3)
+         ON CONFLICT (message_id) DO NOTHING",
+    )?
+    .execute(params![message_id, ticket, outgoing])?;
+    Ok(())
+}
+
+pub fn list_for_ticket(conn: &Connection, ticket: i64) -> Result<Vec<MessageRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, message_id, kind, automatic, from_address, from_name, subject, text_body,
+                attachments_json, received_at, length(raw)
+         FROM messages WHERE ticket_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([ticket], |r| {
+            let attachments: String = r.get(8)?;
+            Ok(MessageRow {
+                id: r.get(0)?,
+                message_id: r.get(1)?,
+                kind: r.get(2)?,
+                automatic: r.get(3)?,
+                from_address: r.get(4)?,
+                from_name: r.get(5)?,
+                subject: r.get(6)?,
+                text_body: r.get(7)?,
+                attachments: serde_json::from_str(&attachments).unwrap_or(serde_json::Value::Null),
+                received_at: r.get(9)?,
+                size: r.get(10)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Counts of stored messages: (all, with a ticket).
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?)
+}
+
+/// Keeps mail that could not be parsed, once per content.
+pub fn quarantine(conn: &Connection, source: &str, content_hash: &str, reason: &str, raw: &[u8], at: i64) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO quarantine (source, content_hash, reason, raw, received_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (content_hash) DO NOTHING",
+        )?
+        .execute(params![source, content_hash, reason, raw, at])?;
+    Ok(n == 1)
+}
+
+pub fn quarantine_count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0))?)
+}

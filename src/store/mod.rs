@@ -1,0 +1,142 @@
+//! The SQLite store: schema, the one writer, and every query (all SQL lives under
+//! `store/`, in functions named for what they do).
+//!
+//! One dedicated thread owns the write connection and runs jobs from a bounded
+//! channel, so no connection is ever held across an `.await` and writes never
+//! contend. Readers (the CLI, `check`) open their own connections; WAL lets them read
+//! while the writer commits.
+
+pub mod mailbox_state;
+pub mod messages;
+pub mod outbox;
+pub mod schema;
+pub mod tickets;
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::StoreConfig;
+
+/// Jobs waiting for the writer; senders wait (backpressure) when it is full.
+const WRITER_QUEUE: usize = 64;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Handle to the writer thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Opens (creating if needed) and migrates the database, then starts the writer.
+    pub fn start(cfg: &StoreConfig) -> Result<Writer> {
+        let mut conn = open_and_migrate(&cfg.path, cfg.synchronous_full)?;
+        let (jobs, mut rx) = mpsc::channel::<Job>(WRITER_QUEUE);
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || {
+                while let Some(job) = rx.blocking_recv() {
+                    job(&mut conn);
+                }
+            })
+            .context("cannot start the store writer thread")?;
+        Ok(Writer { jobs })
+    }
+
+    /// Runs `f` on the writer thread and returns its result. `f` should open its own
+    /// transaction; it runs alone, so it sees its own writes only.
+    pub async fn call<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            // A panic inside a job is a bug; keep the writer alive and report it.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+                .unwrap_or_else(|_| Err(anyhow!("store job panicked (bug)")));
+            let _ = tx.send(result);
+        });
+        self.jobs.send(job).await.map_err(|_| anyhow!("store writer has stopped"))?;
+        rx.await.map_err(|_| anyhow!("store writer dropped a job"))?
+    }
+}
+
+/// Opens the database for the writer: creates it, applies pragmas and migrations.
+pub fn open_and_migrate(path: &Path, synchronous_full: bool) -> Result<Connection> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the store directory {}", dir.display()))?;
+    }
+    let mut conn =
+        Connection::open(path).with_context(|| format!("cannot open the store {}", path.display()))?;
+    apply_pragmas(&conn, synchronous_full)?;
+    schema::migrations()
+        .to_latest(&mut conn)
+        .with_context(|| format!("cannot migrate the store {}", path.display()))?;
+    Ok(conn)
+}
+
+/// Opens an existing database read-only (CLI listings), failing clearly when the
+/// file is missing or its schema is newer than this binary.
+pub fn open_reader(path: &Path) -> Result<Connection> {
+    if !path.exists() {
+        return Err(anyhow!(
+            "the store {} does not exist yet (run `ticketpost run --once` first)",
+            path.display()
+        ));
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .with_context(|| format!("cannot open the store {}", path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let version = schema_version(&conn)?;
+    if version > schema::latest_version() {
+        return Err(anyhow!(
+            "the store {} has schema version {version}, newer than this ticketpost knows ({})",
+            path.display(),
+            schema::latest_version()
+        ));
+    }
+    Ok(conn)
+}
+
+/// The schema version recorded in the database.
+pub fn schema_version(conn: &Connection) -> Result<usize> {
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(usize::try_from(v).unwrap_or(0))
+}
+
+fn apply_pragmas(conn: &Connection, synchronous_full: bool) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(anyhow!("the store could not switch to WAL mode (got {mode})"));
+    }
+    conn.pragma_update(None, "synchronous", if synchronous_full { "FULL" } else { "NORMAL" })?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writer_runs_jobs_and_survives_a_panicking_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig { path: dir.path().join("sub/t.db"), synchronous_full: false };
+        let w = Writer::start(&cfg).unwrap();
+        let v = w.call(|c| Ok(schema_version(c)?)).await.unwrap();
+        assert_eq!(v, schema::latest_version());
+        let e = w.call(|_| -> Result<()> { panic!("boom") }).await.unwrap_err();
+        assert!(e.to_string().contains("panicked"));
+        let n: i64 = w.call(|c| Ok(c.query_row("SELECT count(*) FROM tickets", [], |r| r.get(0))?)).await.unwrap();
+        assert_eq!(n, 0);
+        let r = open_reader(&cfg.path).unwrap();
+        assert_eq!(schema_version(&r).unwrap(), schema::latest_version());
+    }
+}
