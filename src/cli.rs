@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "ticketpost", version, about = "Turns a support mailbox into a ticket desk.")]
+#[command(
+    name = "ticketpost",
+    version,
+    about = "Turns a support mailbox into a ticket desk."
+)]
 pub struct Cli {
     /// The configuration file.
     #[arg(long, short, global = true, default_value = "config/ticketpost.toml")]

@@ -12,7 +12,9 @@ use crate::desk::threading::{parse_token, token};
 use crate::mailbox::MailSource;
 use crate::notify::Renderer;
 use crate::outbox::transport::Transport;
-use crate::store::{self, messages::MessageRow, outbox::OutboxRow, tickets::EventRow, tickets::TicketRow};
+use crate::store::{
+    self, messages::MessageRow, outbox::OutboxRow, tickets::EventRow, tickets::TicketRow,
+};
 
 #[derive(Serialize)]
 struct TicketJson<'a> {
@@ -57,7 +59,11 @@ pub fn tickets_list(cfg: &Config, json: bool, out: &mut impl Write) -> Result<()
         writeln!(out, "No tickets yet.")?;
         return Ok(());
     }
-    writeln!(out, "{:<10} {:<8} {:<4} {:<20} {:>4}  {:<28} SUBJECT", "TOKEN", "STATUS", "PRIO", "UPDATED", "MSGS", "REQUESTER")?;
+    writeln!(
+        out,
+        "{:<10} {:<8} {:<4} {:<20} {:>4}  {:<28} SUBJECT",
+        "TOKEN", "STATUS", "PRIO", "UPDATED", "MSGS", "REQUESTER"
+    )?;
     for t in &tickets {
         writeln!(
             out,
@@ -118,12 +124,19 @@ struct TicketDetailJson<'a> {
     mails: Vec<MailJson<'a>>,
 }
 
-pub fn tickets_show(cfg: &Config, token_text: &str, json: bool, out: &mut impl Write) -> Result<()> {
+pub fn tickets_show(
+    cfg: &Config,
+    token_text: &str,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
     let prefix = &cfg.desk.token_prefix;
-    let id = parse_token(token_text, prefix)
-        .ok_or_else(|| anyhow!("{token_text:?} is not a ticket token (expected e.g. {prefix}-42)"))?;
+    let id = parse_token(token_text, prefix).ok_or_else(|| {
+        anyhow!("{token_text:?} is not a ticket token (expected e.g. {prefix}-42)")
+    })?;
     let conn = store::open_reader(&cfg.store.path)?;
-    let ticket = store::tickets::get(&conn, id)?.ok_or_else(|| anyhow!("no ticket {}", token(prefix, id)))?;
+    let ticket = store::tickets::get(&conn, id)?
+        .ok_or_else(|| anyhow!("no ticket {}", token(prefix, id)))?;
     let messages: Vec<MessageRow> = store::messages::list_for_ticket(&conn, id)?;
     let events: Vec<EventRow> = store::tickets::events(&conn, id)?;
     let mails: Vec<OutboxRow> = store::outbox::list(&conn, Some(id))?;
@@ -147,7 +160,12 @@ pub fn tickets_show(cfg: &Config, token_text: &str, json: bool, out: &mut impl W
                 .collect(),
             timeline: events
                 .iter()
-                .map(|e| EventJson { at: format_time(e.at), actor: &e.actor, kind: &e.kind, detail: &e.detail })
+                .map(|e| EventJson {
+                    at: format_time(e.at),
+                    actor: &e.actor,
+                    kind: &e.kind,
+                    detail: &e.detail,
+                })
                 .collect(),
             mails: mails
                 .iter()
@@ -173,19 +191,41 @@ pub fn tickets_show(cfg: &Config, token_text: &str, json: bool, out: &mut impl W
         Some(n) => format!("{n} <{}>", ticket.requester),
         None => ticket.requester.clone(),
     };
-    writeln!(out, "  status {}, priority {}, requester {who}", ticket.status, ticket.priority)?;
-    writeln!(out, "  opened {}, updated {}", format_time(ticket.created_at), format_time(ticket.updated_at))?;
+    writeln!(
+        out,
+        "  status {}, priority {}, requester {who}",
+        ticket.status, ticket.priority
+    )?;
+    writeln!(
+        out,
+        "  opened {}, updated {}",
+        format_time(ticket.created_at),
+        format_time(ticket.updated_at)
+    )?;
     writeln!(out, "\nTimeline:")?;
     for e in &events {
-        writeln!(out, "  {}  {:<8} {:<28} {}", format_time(e.at), e.kind, shorten(&e.actor, 28), e.detail)?;
+        writeln!(
+            out,
+            "  {}  {:<8} {:<28} {}",
+            format_time(e.at),
+            e.kind,
+            shorten(&e.actor, 28),
+            e.detail
+        )?;
     }
     writeln!(out, "\nMessages ({}):", messages.len())?;
     for (i, m) in messages.iter().enumerate() {
         let from = m.from_address.as_deref().unwrap_or("(no sender)");
-        writeln!(out, "\n  #{} {} from {from}{}", i + 1, format_time(m.received_at), match &m.automatic {
-            Some(a) => format!(" [automatic: {a}]"),
-            None => String::new(),
-        })?;
+        writeln!(
+            out,
+            "\n  #{} {} from {from}{}",
+            i + 1,
+            format_time(m.received_at),
+            match &m.automatic {
+                Some(a) => format!(" [automatic: {a}]"),
+                None => String::new(),
+            }
+        )?;
         writeln!(out, "  Subject: {}", m.subject)?;
         if let Some(list) = m.attachments.as_array().filter(|l| !l.is_empty()) {
             for a in list {
@@ -212,7 +252,10 @@ pub fn tickets_show(cfg: &Config, token_text: &str, json: bool, out: &mut impl W
                 m.kind,
                 m.recipients.join(", "),
                 m.state,
-                m.last_error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                m.last_error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
             )?;
         }
     }
@@ -251,7 +294,11 @@ pub async fn check(cfg: &Config, out: &mut (impl Write + Send)) -> Result<()> {
             }
         }
     } else {
-        writeln!(out, "ok store {}: does not exist yet; `run` creates it", cfg.store.path.display())?;
+        writeln!(
+            out,
+            "ok store {}: does not exist yet; `run` creates it",
+            cfg.store.path.display()
+        )?;
     }
     match MailSource::new(&cfg.mailbox, None) {
         Ok(mut source) => match source.probe().await {

@@ -222,7 +222,10 @@ impl Ctx<'_> {
     fn seconds(&self, key: &str, v: Option<f64>, default: f64) -> Result<Duration> {
         let s = v.unwrap_or(default);
         if !(s.is_finite() && s > 0.0 && s < 86_400.0 * 365.0) {
-            return Err(self.err(key, format!("must be a positive number of seconds, got {s}")));
+            return Err(self.err(
+                key,
+                format!("must be a positive number of seconds, got {s}"),
+            ));
         }
         Ok(Duration::from_secs_f64(s))
     }
@@ -288,7 +291,10 @@ impl Config {
                     ));
                 }
             };
-            StoreConfig { path: cx.required("[store] path", s.path)?, synchronous_full }
+            StoreConfig {
+                path: cx.required("[store] path", s.path)?,
+                synchronous_full,
+            }
         };
 
         let mailbox = {
@@ -303,20 +309,31 @@ impl Config {
                     let tls = cx.tls("[mailbox] tls", m.tls, TlsMode::Implicit)?;
                     let password = cx
                         .password("mailbox", m.password, m.password_env, env)?
-                        .ok_or_else(|| cx.err("[mailbox] password", "missing: set password or password_env"))?;
+                        .ok_or_else(|| {
+                            cx.err(
+                                "[mailbox] password",
+                                "missing: set password or password_env",
+                            )
+                        })?;
                     if m.path.is_some() {
                         return Err(cx.err("[mailbox] path", "only for kind = \"maildir\""));
                     }
                     MailboxConfig::Imap(ImapConfig {
                         host: cx.required("[mailbox] host", m.host)?,
-                        port: m.port.unwrap_or(if tls == TlsMode::Implicit { 993 } else { 143 }),
+                        port: m
+                            .port
+                            .unwrap_or(if tls == TlsMode::Implicit { 993 } else { 143 }),
                         tls,
                         tls_ca_file: m.tls_ca_file,
                         username: cx.required("[mailbox] username", m.username)?,
                         password,
                         folder: m.folder.unwrap_or_else(|| "INBOX".into()),
                         idle: m.idle.unwrap_or(true),
-                        poll_interval: cx.seconds("[mailbox] poll_interval", m.poll_interval, 60.0)?,
+                        poll_interval: cx.seconds(
+                            "[mailbox] poll_interval",
+                            m.poll_interval,
+                            60.0,
+                        )?,
                         batch_size,
                         timeout: cx.seconds("[mailbox] timeout", m.timeout, 30.0)?,
                     })
@@ -330,12 +347,18 @@ impl Config {
                         ("tls", m.tls.is_some()),
                     ] {
                         if set {
-                            return Err(cx.err(&format!("[mailbox] {key}"), "only for kind = \"imap\""));
+                            return Err(
+                                cx.err(&format!("[mailbox] {key}"), "only for kind = \"imap\"")
+                            );
                         }
                     }
                     MailboxConfig::Maildir(MaildirConfig {
                         path: cx.required("[mailbox] path", m.path)?,
-                        poll_interval: cx.seconds("[mailbox] poll_interval", m.poll_interval, 1.0)?,
+                        poll_interval: cx.seconds(
+                            "[mailbox] poll_interval",
+                            m.poll_interval,
+                            1.0,
+                        )?,
                         batch_size,
                     })
                 }
@@ -389,11 +412,15 @@ impl Config {
 
         let desk = {
             let d = cx.required("[desk]", raw.desk)?;
-            let support_address =
-                cx.required("[desk] support_address", d.support_address)?.trim().to_ascii_lowercase();
+            let support_address = cx
+                .required("[desk] support_address", d.support_address)?
+                .trim()
+                .to_ascii_lowercase();
             let message_id_domain = match support_address.rsplit_once('@') {
                 Some((local, domain))
-                    if !local.is_empty() && !domain.is_empty() && !support_address.contains(char::is_whitespace) =>
+                    if !local.is_empty()
+                        && !domain.is_empty()
+                        && !support_address.contains(char::is_whitespace) =>
                 {
                     domain.to_string()
                 }
@@ -409,7 +436,10 @@ impl Config {
                 || token_prefix.len() > 16
                 || !token_prefix.chars().all(|c| c.is_ascii_alphanumeric())
             {
-                return Err(cx.err("[desk] token_prefix", "must be 1 to 16 ASCII letters or digits"));
+                return Err(cx.err(
+                    "[desk] token_prefix",
+                    "must be 1 to 16 ASCII letters or digits",
+                ));
             }
             let parse_list = |key: &str, list: Option<Vec<String>>| -> Result<Vec<NamedAddress>> {
                 list.unwrap_or_default()
@@ -428,11 +458,24 @@ impl Config {
         };
 
         let templates = match raw.templates {
-            Some(t) => TemplatesConfig { dir: t.dir, language: t.language.unwrap_or_else(|| "en".into()) },
-            None => TemplatesConfig { dir: None, language: "en".into() },
+            Some(t) => TemplatesConfig {
+                dir: t.dir,
+                language: t.language.unwrap_or_else(|| "en".into()),
+            },
+            None => TemplatesConfig {
+                dir: None,
+                language: "en".into(),
+            },
         };
 
-        Ok(Config { source: file.to_path_buf(), store, mailbox, transport, desk, templates })
+        Ok(Config {
+            source: file.to_path_buf(),
+            store,
+            mailbox,
+            transport,
+            desk,
+            templates,
+        })
     }
 }
 
@@ -442,16 +485,34 @@ pub fn parse_named_address(s: &str) -> std::result::Result<NamedAddress, String>
     let (name, address) = match (s.find('<'), s.rfind('>')) {
         (Some(open), Some(close)) if open < close && s[close + 1..].trim().is_empty() => {
             let name = s[..open].trim().trim_matches('"').trim();
-            (if name.is_empty() { None } else { Some(name.to_string()) }, s[open + 1..close].trim())
+            (
+                if name.is_empty() {
+                    None
+                } else {
+                    Some(name.to_string())
+                },
+                s[open + 1..close].trim(),
+            )
         }
         (None, None) => (None, s),
-        _ => return Err(format!("{s:?} is not an address (expected \"Name <addr@domain>\" or \"addr@domain\")")),
+        _ => {
+            return Err(format!(
+                "{s:?} is not an address (expected \"Name <addr@domain>\" or \"addr@domain\")"
+            ));
+        }
     };
     match address.rsplit_once('@') {
-        Some((l, d)) if !l.is_empty() && !d.is_empty() && !address.contains(char::is_whitespace) => {
-            Ok(NamedAddress { name, address: address.to_ascii_lowercase() })
+        Some((l, d))
+            if !l.is_empty() && !d.is_empty() && !address.contains(char::is_whitespace) =>
+        {
+            Ok(NamedAddress {
+                name,
+                address: address.to_ascii_lowercase(),
+            })
         }
-        _ => Err(format!("{s:?} is not an address (expected \"Name <addr@domain>\" or \"addr@domain\")")),
+        _ => Err(format!(
+            "{s:?} is not an address (expected \"Name <addr@domain>\" or \"addr@domain\")"
+        )),
     }
 }
 
@@ -486,13 +547,21 @@ pub fn ensure_usable(cfg: &Config) -> Result<()> {
         && let Some(ca) = &i.tls_ca_file
         && !ca.exists()
     {
-        bail!("{}: [mailbox] tls_ca_file: {} does not exist", cfg.source.display(), ca.display());
+        bail!(
+            "{}: [mailbox] tls_ca_file: {} does not exist",
+            cfg.source.display(),
+            ca.display()
+        );
     }
     if let TransportConfig::Smtp(s) = &cfg.transport
         && let Some(ca) = &s.tls_ca_file
         && !ca.exists()
     {
-        bail!("{}: [transport] tls_ca_file: {} does not exist", cfg.source.display(), ca.display());
+        bail!(
+            "{}: [transport] tls_ca_file: {} does not exist",
+            cfg.source.display(),
+            ca.display()
+        );
     }
     Ok(())
 }
@@ -534,22 +603,39 @@ agents = ["Ann Lee <ann@example.test>", "bob@example.test"]
 
     #[test]
     fn errors_name_file_and_key() {
-        let e = load(&MINIMAL.replace("kind = \"maildir\"", "kind = \"pop3\"")).unwrap_err().to_string();
-        assert!(e.contains("conf/test.toml") && e.contains("[mailbox] kind"), "{e}");
+        let e = load(&MINIMAL.replace("kind = \"maildir\"", "kind = \"pop3\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("conf/test.toml") && e.contains("[mailbox] kind"),
+            "{e}"
+        );
 
-        let e = load(&MINIMAL.replace("path = \"var/inbox\"\n", "")).unwrap_err().to_string();
+        let e = load(&MINIMAL.replace("path = \"var/inbox\"\n", ""))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("[mailbox] path"), "{e}");
 
-        let e = load(&MINIMAL.replace("[desk]", "[desk]\ntoken_prefx = \"X\"")).unwrap_err().to_string();
-        assert!(e.contains("conf/test.toml") && e.contains("token_prefx"), "{e}");
+        let e = load(&MINIMAL.replace("[desk]", "[desk]\ntoken_prefx = \"X\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("conf/test.toml") && e.contains("token_prefx"),
+            "{e}"
+        );
 
-        let e = load(&MINIMAL.replace("agents = [", "agents = [\"not an address\", ")).unwrap_err().to_string();
+        let e = load(&MINIMAL.replace("agents = [", "agents = [\"not an address\", "))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("[desk] agents"), "{e}");
     }
 
     #[test]
     fn wrong_type_names_the_key() {
-        let text = MINIMAL.replace("kind = \"maildir\"", "kind = \"imap\"\nhost = \"h\"\nport = \"x\"");
+        let text = MINIMAL.replace(
+            "kind = \"maildir\"",
+            "kind = \"imap\"\nhost = \"h\"\nport = \"x\"",
+        );
         let e = load(&text).unwrap_err().to_string();
         assert!(e.contains("conf/test.toml") && e.contains("port"), "{e}");
     }
@@ -561,7 +647,9 @@ agents = ["Ann Lee <ann@example.test>", "bob@example.test"]
             "kind = \"imap\"\nhost = \"mail\"\nusername = \"u\"\npassword_env = \"TP_PW\"\ntls = \"starttls\"",
         );
         let c = load(&text).unwrap();
-        let MailboxConfig::Imap(i) = c.mailbox else { panic!("not imap") };
+        let MailboxConfig::Imap(i) = c.mailbox else {
+            panic!("not imap")
+        };
         assert_eq!(i.password, "s3cret");
         assert_eq!(i.port, 143);
         assert_eq!(i.folder, "INBOX");
@@ -569,6 +657,9 @@ agents = ["Ann Lee <ann@example.test>", "bob@example.test"]
 
         let missing = text.replace("TP_PW", "TP_NOPE");
         let e = load(&missing).unwrap_err().to_string();
-        assert!(e.contains("[mailbox] password_env") && e.contains("TP_NOPE"), "{e}");
+        assert!(
+            e.contains("[mailbox] password_env") && e.contains("TP_NOPE"),
+            "{e}"
+        );
     }
 }

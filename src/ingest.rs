@@ -35,11 +35,19 @@ pub struct Faults {
 impl Faults {
     /// Parses `in-batch:N` or `after-commit:N`.
     pub fn parse(spec: &str) -> Result<Faults> {
-        let (what, n) = spec.split_once(':').context("TICKETPOST_FAULT must look like in-batch:N or after-commit:N")?;
+        let (what, n) = spec
+            .split_once(':')
+            .context("TICKETPOST_FAULT must look like in-batch:N or after-commit:N")?;
         let n: usize = n.parse().context("TICKETPOST_FAULT: N must be a number")?;
         match what {
-            "in-batch" => Ok(Faults { abort_in_batch_after: Some(n), ..Faults::default() }),
-            "after-commit" => Ok(Faults { abort_after_commits: Some(n), ..Faults::default() }),
+            "in-batch" => Ok(Faults {
+                abort_in_batch_after: Some(n),
+                ..Faults::default()
+            }),
+            "after-commit" => Ok(Faults {
+                abort_after_commits: Some(n),
+                ..Faults::default()
+            }),
             _ => anyhow::bail!("TICKETPOST_FAULT: unknown fault {what:?}"),
         }
     }
@@ -91,7 +99,9 @@ pub fn apply_batch(
     checkpoint: Option<Checkpoint>,
     now: i64,
 ) -> Result<BatchSummary> {
-    let tx = conn.transaction().context("cannot begin the batch transaction")?;
+    let tx = conn
+        .transaction()
+        .context("cannot begin the batch transaction")?;
     let mut summary = BatchSummary::default();
     for (written, item) in parsed.into_iter().enumerate() {
         if cx.faults.abort_in_batch_after == Some(written) {
@@ -105,7 +115,14 @@ pub fn apply_batch(
             Err(failure) => {
                 let hash = hex::encode(Sha256::digest(&failure.raw));
                 warn!(reason = %failure.reason, sha256 = %hash, "message cannot be parsed; quarantined with its raw bytes");
-                store::messages::quarantine(&tx, &cx.source, &hash, &failure.reason, &failure.raw, now)?;
+                store::messages::quarantine(
+                    &tx,
+                    &cx.source,
+                    &hash,
+                    &failure.reason,
+                    &failure.raw,
+                    now,
+                )?;
                 summary.quarantined += 1;
             }
         }
@@ -133,7 +150,10 @@ fn apply_message(
         }
         // Same Message-ID, different content: a different message that reused an id
         // (broken clients do). Keep it under a derived identity.
-        let derived = format!("{identity}#{}", &msg.content_hash[..16.min(msg.content_hash.len())]);
+        let derived = format!(
+            "{identity}#{}",
+            &msg.content_hash[..16.min(msg.content_hash.len())]
+        );
         if store::messages::find_by_identity(tx, &derived)?.is_some() {
             summary.duplicates += 1;
             return Ok(());
@@ -151,14 +171,29 @@ fn apply_message(
     let mut candidates: Vec<&str> = msg.message_id.as_deref().into_iter().collect();
     candidates.extend(threading::reference_candidates(msg));
     let reference_ticket = store::messages::ticket_for_ids(tx, &candidates)?;
-    let facts = ThreadFacts { token_ticket, reference_ticket };
+    let facts = ThreadFacts {
+        token_ticket,
+        reference_ticket,
+    };
     let decision = desk::decide_intake(msg, automatic.as_ref(), facts, &cx.desk.support_address);
-    let sender = msg.from.as_ref().map(|a| a.email.as_str()).unwrap_or("(unknown sender)");
+    let sender = msg
+        .from
+        .as_ref()
+        .map(|a| a.email.as_str())
+        .unwrap_or("(unknown sender)");
     let automatic_reason = automatic.as_ref().map(|v| v.reason.as_str());
 
     match decision.placement {
         Placement::FollowUp { ticket, by } => {
-            store::messages::insert(tx, msg, &identity, Some(ticket), decision.kind, automatic_reason, now)?;
+            store::messages::insert(
+                tx,
+                msg,
+                &identity,
+                Some(ticket),
+                decision.kind,
+                automatic_reason,
+                now,
+            )?;
             if let Some(id) = &msg.message_id {
                 store::messages::record_id(tx, id, ticket, false)?;
             }
@@ -175,7 +210,11 @@ fn apply_message(
             info!(token = %threading::token(prefix, ticket), message_id = %identity, "{what}");
             summary.follow_ups += 1;
         }
-        Placement::NewTicket { requester, requester_name, subject } => {
+        Placement::NewTicket {
+            requester,
+            requester_name,
+            subject,
+        } => {
             let ticket = store::tickets::insert(
                 tx,
                 &store::tickets::NewTicket {
@@ -187,16 +226,34 @@ fn apply_message(
                     at: now,
                 },
             )?;
-            store::messages::insert(tx, msg, &identity, Some(ticket), decision.kind, automatic_reason, now)?;
+            store::messages::insert(
+                tx,
+                msg,
+                &identity,
+                Some(ticket),
+                decision.kind,
+                automatic_reason,
+                now,
+            )?;
             if let Some(id) = &msg.message_id {
                 store::messages::record_id(tx, id, ticket, false)?;
             }
             let token = threading::token(prefix, ticket);
-            store::tickets::add_event(tx, ticket, now, sender, "created", &format!("ticket opened: {subject}"))?;
+            store::tickets::add_event(
+                tx,
+                ticket,
+                now,
+                sender,
+                "created",
+                &format!("ticket opened: {subject}"),
+            )?;
             info!(token = %token, message_id = %identity, requester = %requester, "new ticket");
             summary.new_tickets += 1;
             if decision.acknowledge {
-                match cx.renderer.acknowledgement(ticket, msg, desk::DEFAULT_PRIORITY, now) {
+                match cx
+                    .renderer
+                    .acknowledgement(ticket, msg, desk::DEFAULT_PRIORITY, now)
+                {
                     Ok(mail) => {
                         store::outbox::enqueue(tx, &mail, now)?;
                         store::messages::record_id(tx, &mail.message_id, ticket, true)?;
@@ -206,7 +263,11 @@ fn apply_message(
                             now,
                             "ticketpost",
                             "mail",
-                            &format!("acknowledgement queued to {} ({})", mail.recipients.join(", "), mail.message_id),
+                            &format!(
+                                "acknowledgement queued to {} ({})",
+                                mail.recipients.join(", "),
+                                mail.message_id
+                            ),
                         )?;
                         summary.acknowledgements += 1;
                     }
@@ -235,7 +296,15 @@ fn apply_message(
             }
         }
         Placement::Unfiled => {
-            store::messages::insert(tx, msg, &identity, None, decision.kind, automatic_reason, now)?;
+            store::messages::insert(
+                tx,
+                msg,
+                &identity,
+                None,
+                decision.kind,
+                automatic_reason,
+                now,
+            )?;
             info!(message_id = %identity, reason = ?decision.no_ack_reason, "message stored without a ticket");
             summary.unfiled += 1;
         }

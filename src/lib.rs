@@ -5,14 +5,14 @@
 //! `store` (one SQLite transaction per batch) → `notify` (which mail goes to whom) →
 //! `outbox` (durable queue, delivery). `service` wires the loops together.
 
-pub mod config;
-pub mod inbound;
-pub mod mailbox;
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod config;
 pub mod desk;
+pub mod inbound;
 pub mod ingest;
+pub mod mailbox;
 pub mod notify;
 pub mod outbox;
 pub mod service;

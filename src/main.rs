@@ -12,10 +12,10 @@ use tracing_subscriber::EnvFilter;
 
 use ticketpost::cli::{Cli, Command, TicketsCommand};
 use ticketpost::clock::SystemClock;
+use ticketpost::commands;
 use ticketpost::config::Config;
 use ticketpost::ingest::Faults;
 use ticketpost::service::{self, RunOptions};
-use ticketpost::commands;
 
 fn main() -> ExitCode {
     // One TLS crypto provider for the whole process (ring), before anything uses TLS.
@@ -41,10 +41,12 @@ fn main() -> ExitCode {
 fn run_command(cli: Cli, cfg: Config) -> Result<()> {
     let stdout = &mut std::io::stdout().lock();
     match cli.command {
-        Command::Tickets { command: TicketsCommand::List { json } } => commands::tickets_list(&cfg, json, stdout),
-        Command::Tickets { command: TicketsCommand::Show { token, json } } => {
-            commands::tickets_show(&cfg, &token, json, stdout)
-        }
+        Command::Tickets {
+            command: TicketsCommand::List { json },
+        } => commands::tickets_list(&cfg, json, stdout),
+        Command::Tickets {
+            command: TicketsCommand::Show { token, json },
+        } => commands::tickets_show(&cfg, &token, json, stdout),
         Command::Check => runtime()?.block_on(commands::check(&cfg, &mut std::io::stdout())),
         Command::Run { once } => {
             let faults = match std::env::var("TICKETPOST_FAULT") {
@@ -81,12 +83,18 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn init_logging(json: bool) {
-    let filter = EnvFilter::try_from_env("TICKETPOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_env("TICKETPOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

@@ -41,31 +41,53 @@ pub struct RunReport {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Runs the gateway until `shutdown` (or, with `once`, until everything waiting is done).
-pub async fn run(cfg: &Config, opts: RunOptions, clock: Arc<dyn Clock>, shutdown: CancellationToken) -> Result<RunReport> {
+pub async fn run(
+    cfg: &Config,
+    opts: RunOptions,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) -> Result<RunReport> {
     let writer = Writer::start(&cfg.store)?;
     let renderer = Arc::new(Renderer::new(&cfg.templates, &cfg.desk)?);
     let transport = Arc::new(Transport::new(&cfg.transport)?);
     let source_key = MailSource::state_key(&cfg.mailbox);
     let checkpoint = {
         let key = source_key.clone();
-        writer.call(move |c| store::mailbox_state::load(c, &key)).await?
+        writer
+            .call(move |c| store::mailbox_state::load(c, &key))
+            .await?
     };
     let mut source = MailSource::new(&cfg.mailbox, checkpoint)?;
     let wake = Arc::new(Notify::new());
     let sender = OutboxSender::new(writer.clone(), transport, clock.clone(), wake.clone());
-    let cx = Arc::new(IngestContext { desk: cfg.desk.clone(), renderer, source: source_key, faults: opts.faults });
+    let cx = Arc::new(IngestContext {
+        desk: cfg.desk.clone(),
+        renderer,
+        source: source_key,
+        faults: opts.faults,
+    });
     let batch_size = match &cfg.mailbox {
         crate::config::MailboxConfig::Imap(c) => c.batch_size,
         crate::config::MailboxConfig::Maildir(c) => c.batch_size,
     };
-    let ingest = IngestLoop { writer, cx, clock, wake, batch_size, once: opts.once };
+    let ingest = IngestLoop {
+        writer,
+        cx,
+        clock,
+        wake,
+        batch_size,
+        once: opts.once,
+    };
 
     if opts.once {
         let summary = ingest.run(&mut source, &shutdown).await?;
         sender.recover().await?;
         let round = sender.send_due().await?;
         if round.retrying > 0 {
-            warn!(count = round.retrying, "some mail could not be sent yet; it stays queued for the next run");
+            warn!(
+                count = round.retrying,
+                "some mail could not be sent yet; it stays queued for the next run"
+            );
         }
         return Ok(report(summary, round));
     }
@@ -77,13 +99,20 @@ pub async fn run(cfg: &Config, opts: RunOptions, clock: Arc<dyn Clock>, shutdown
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => warn!(error = %format!("{e:#}"), "outbox sender stopped with an error"),
         Ok(Err(e)) => warn!(error = %e, "outbox sender task failed"),
-        Err(_) => warn!("outbox sender did not stop in time; queued mail is sent at the next start"),
+        Err(_) => {
+            warn!("outbox sender did not stop in time; queued mail is sent at the next start")
+        }
     }
     Ok(report(result?, SendRound::default()))
 }
 
 fn report(ingest: BatchSummary, round: SendRound) -> RunReport {
-    RunReport { ingest, sent: round.sent, send_retrying: round.retrying, send_failed: round.failed }
+    RunReport {
+        ingest,
+        sent: round.sent,
+        send_retrying: round.retrying,
+        send_failed: round.failed,
+    }
 }
 
 struct IngestLoop {
@@ -99,7 +128,11 @@ impl IngestLoop {
     /// Fetch → parse → commit → mark done, batch after batch. Errors from the mailbox
     /// or the store are logged and retried with backoff (in `once` mode they end the
     /// run); nothing is marked done in the mailbox unless its batch committed.
-    async fn run(&self, source: &mut MailSource, shutdown: &CancellationToken) -> Result<BatchSummary> {
+    async fn run(
+        &self,
+        source: &mut MailSource,
+        shutdown: &CancellationToken,
+    ) -> Result<BatchSummary> {
         let mut total = BatchSummary::default();
         let mut failures = 0u32;
         let mut commits = 0usize;
@@ -137,17 +170,32 @@ impl IngestLoop {
     }
 
     /// One batch; `None` when nothing was waiting.
-    async fn one_batch(&self, source: &mut MailSource, commits: &mut usize) -> Result<Option<BatchSummary>> {
+    async fn one_batch(
+        &self,
+        source: &mut MailSource,
+        commits: &mut usize,
+    ) -> Result<Option<BatchSummary>> {
         let started = Instant::now();
-        let mut batch = source.fetch_batch(self.batch_size).await.context("fetching mail")?;
+        let mut batch = source
+            .fetch_batch(self.batch_size)
+            .await
+            .context("fetching mail")?;
         if batch.mails.is_empty() {
             return Ok(None);
         }
         let fetched = started.elapsed();
-        let raws: Vec<Vec<u8>> = batch.mails.iter_mut().map(|m| std::mem::take(&mut m.raw)).collect();
-        let parsed = tokio::task::spawn_blocking(move || raws.into_iter().map(crate::inbound::parse).collect::<Vec<_>>())
-            .await
-            .context("parser task failed")?;
+        let raws: Vec<Vec<u8>> = batch
+            .mails
+            .iter_mut()
+            .map(|m| std::mem::take(&mut m.raw))
+            .collect();
+        let parsed = tokio::task::spawn_blocking(move || {
+            raws.into_iter()
+                .map(crate::inbound::parse)
+                .collect::<Vec<_>>()
+        })
+        .await
+        .context("parser task failed")?;
         let cx = self.cx.clone();
         let checkpoint = batch.checkpoint;
         let now = self.clock.now();
@@ -182,7 +230,11 @@ impl IngestLoop {
                 "batch stored"
             );
         } else {
-            debug!(messages = summary.messages, duplicates = summary.duplicates, "batch stored");
+            debug!(
+                messages = summary.messages,
+                duplicates = summary.duplicates,
+                "batch stored"
+            );
         }
         Ok(Some(summary))
     }

@@ -57,7 +57,10 @@ agents = ["Ann Lee <ann@example.test>"]
 
     fn ticketpost(&self, args: &[&str], fault: Option<&str>) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticketpost"));
-        cmd.arg("--config").arg(&self.config).args(args).env("TICKETPOST_LOG", "warn");
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("TICKETPOST_LOG", "warn");
         match fault {
             Some(f) => cmd.env("TICKETPOST_FAULT", f),
             None => cmd.env_remove("TICKETPOST_FAULT"),
@@ -67,19 +70,35 @@ agents = ["Ann Lee <ann@example.test>"]
 
     fn run_once(&self) -> String {
         let out = self.ticketpost(&["run", "--once"], None);
-        assert!(out.status.success(), "run --once failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "run --once failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn tickets(&self) -> Vec<Value> {
         let out = self.ticketpost(&["tickets", "list", "--json"], None);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     fn show(&self, token: &str) -> Value {
         let out = self.ticketpost(&["tickets", "show", token, "--json"], None);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -87,17 +106,26 @@ agents = ["Ann Lee <ann@example.test>"]
     fn outbox(&self) -> Vec<String> {
         let dir = self.root().join("var/outbox");
         let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-            Ok(d) => d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect(),
+            Ok(d) => d
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect(),
             Err(_) => Vec::new(),
         };
         files.sort();
-        files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+        files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
     }
 }
 
 fn header<'a>(mail: &'a str, name: &str) -> Option<&'a str> {
     let prefix = format!("{name}: ");
-    mail.lines().find(|l| l.len() > prefix.len() && l[..prefix.len()].eq_ignore_ascii_case(&prefix)).map(|l| l[prefix.len()..].trim())
+    mail.lines()
+        .find(|l| l.len() > prefix.len() && l[..prefix.len()].eq_ignore_ascii_case(&prefix))
+        .map(|l| l[prefix.len()..].trim())
 }
 
 fn request(id: &str, from: &str, subject: &str, body: &str) -> String {
@@ -109,7 +137,15 @@ fn request(id: &str, from: &str, subject: &str, body: &str) -> String {
 #[test]
 fn request_reply_duplicate_and_auto_reply() {
     let desk = Desk::new(50);
-    desk.deliver("1.req", &request("req-1@example.org", "Jane Doe <jane@example.org>", "Printer prints blank pages", "Since this morning."));
+    desk.deliver(
+        "1.req",
+        &request(
+            "req-1@example.org",
+            "Jane Doe <jane@example.org>",
+            "Printer prints blank pages",
+            "Since this morning.",
+        ),
+    );
     let out = desk.run_once();
     assert!(out.contains("1 new ticket"), "{out}");
 
@@ -123,26 +159,54 @@ fn request_reply_duplicate_and_auto_reply() {
     assert_eq!(t["subject"], "Printer prints blank pages");
     assert_eq!(t["message_count"], 1);
     for key in ["created_at", "updated_at"] {
-        assert!(t[key].as_str().is_some_and(|s| s.ends_with('Z')), "{key}: {}", t[key]);
+        assert!(
+            t[key].as_str().is_some_and(|s| s.ends_with('Z')),
+            "{key}: {}",
+            t[key]
+        );
     }
 
     // The acknowledgement: to the requester, token + original subject, threaded, automatic.
     let mails = desk.outbox();
     assert_eq!(mails.len(), 1, "one acknowledgement");
     let ack = &mails[0];
-    assert_eq!(header(ack, "Subject"), Some("[TP-1] Printer prints blank pages"));
+    assert_eq!(
+        header(ack, "Subject"),
+        Some("[TP-1] Printer prints blank pages")
+    );
     assert!(header(ack, "To").unwrap().contains("jane@example.org"));
     assert_eq!(header(ack, "In-Reply-To"), Some("<req-1@example.org>"));
     assert_eq!(header(ack, "Auto-Submitted"), Some("auto-replied"));
-    let ack_id = header(ack, "Message-ID").unwrap().trim_matches(['<', '>']).to_string();
+    let ack_id = header(ack, "Message-ID")
+        .unwrap()
+        .trim_matches(['<', '>'])
+        .to_string();
     assert!(ack_id.ends_with("@example.test"), "{ack_id}");
     assert!(ack.contains("multipart/alternative"));
     // The Maildir message left new/ for cur/.
-    assert_eq!(std::fs::read_dir(desk.root().join("var/inbox/new")).unwrap().count(), 0);
-    assert_eq!(std::fs::read_dir(desk.root().join("var/inbox/cur")).unwrap().count(), 1);
+    assert_eq!(
+        std::fs::read_dir(desk.root().join("var/inbox/new"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(desk.root().join("var/inbox/cur"))
+            .unwrap()
+            .count(),
+        1
+    );
 
     // A reply with the token behind a German prefix threads, and gets no acknowledgement.
-    desk.deliver("2.reply", &request("reply-1@example.org", "jane@example.org", "AW: [tp-1] Printer prints blank pages", "Still blank."));
+    desk.deliver(
+        "2.reply",
+        &request(
+            "reply-1@example.org",
+            "jane@example.org",
+            "AW: [tp-1] Printer prints blank pages",
+            "Still blank.",
+        ),
+    );
     // A reply without the token threads by In-Reply-To on our acknowledgement.
     desk.deliver(
         "3.reply",
@@ -184,14 +248,41 @@ fn request_reply_duplicate_and_auto_reply() {
     desk.run_once();
     let tickets = desk.tickets();
     assert_eq!(tickets.len(), 4, "automatic mail is stored on tickets");
-    assert_eq!(desk.outbox().len(), 1, "automatic mail gets no acknowledgement");
-    let ooo = tickets.iter().find(|t| t["requester"] == "mark@example.org").unwrap();
+    assert_eq!(
+        desk.outbox().len(),
+        1,
+        "automatic mail gets no acknowledgement"
+    );
+    let ooo = tickets
+        .iter()
+        .find(|t| t["requester"] == "mark@example.org")
+        .unwrap();
     let detail = desk.show(ooo["token"].as_str().unwrap());
-    assert!(detail["messages"][0]["automatic"].as_str().unwrap().contains("Auto-Submitted"), "{detail}");
-    assert!(detail["timeline"].as_array().unwrap().iter().any(|e| e["detail"].as_str().unwrap().contains("no acknowledgement")));
+    assert!(
+        detail["messages"][0]["automatic"]
+            .as_str()
+            .unwrap()
+            .contains("Auto-Submitted"),
+        "{detail}"
+    );
+    assert!(
+        detail["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["detail"].as_str().unwrap().contains("no acknowledgement"))
+    );
 
     // A token for a ticket that does not exist opens a new ticket (and is acknowledged).
-    desk.deliver("8.bogus", &request("bogus-1@example.org", "kim@example.org", "Re: [TP-999] old thing", "Hello?"));
+    desk.deliver(
+        "8.bogus",
+        &request(
+            "bogus-1@example.org",
+            "kim@example.org",
+            "Re: [TP-999] old thing",
+            "Hello?",
+        ),
+    );
     desk.run_once();
     let tickets = desk.tickets();
     assert_eq!(tickets.len(), 5);
@@ -204,7 +295,10 @@ fn request_reply_duplicate_and_auto_reply() {
     assert_eq!(messages.len(), 3);
     assert_eq!(messages[0]["message_id"], "req-1@example.org");
     assert_eq!(messages[1]["message_id"], "reply-1@example.org");
-    assert_eq!(messages[2]["text"].as_str().unwrap().trim(), "And one more thing.");
+    assert_eq!(
+        messages[2]["text"].as_str().unwrap().trim(),
+        "And one more thing."
+    );
     assert_eq!(detail["mails"][0]["kind"], "acknowledgement");
     assert_eq!(detail["mails"][0]["state"], "sent");
     let human = desk.ticketpost(&["tickets", "show", "TP-1"], None);
@@ -216,31 +310,56 @@ fn crash_then_recover(fault: &str) {
     for i in 0..5 {
         desk.deliver(
             &format!("{i}.req"),
-            &request(&format!("crash-{i}@example.org"), &format!("user{i}@example.org"), &format!("Request {i}"), "Help."),
+            &request(
+                &format!("crash-{i}@example.org"),
+                &format!("user{i}@example.org"),
+                &format!("Request {i}"),
+                "Help.",
+            ),
         );
     }
     let crashed = desk.ticketpost(&["run", "--once"], Some(fault));
-    assert!(!crashed.status.success(), "the fault must stop the process ({fault})");
+    assert!(
+        !crashed.status.success(),
+        "the fault must stop the process ({fault})"
+    );
     let before = desk.tickets().len();
-    assert!(before < 5, "{fault}: the crash came before the end ({before} tickets)");
+    assert!(
+        before < 5,
+        "{fault}: the crash came before the end ({before} tickets)"
+    );
 
     let out = desk.run_once();
     assert!(out.contains("processed"), "{out}");
     let tickets = desk.tickets();
-    assert_eq!(tickets.len(), 5, "{fault}: every request has exactly one ticket");
-    let mut requesters: Vec<String> = tickets.iter().map(|t| t["requester"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        tickets.len(),
+        5,
+        "{fault}: every request has exactly one ticket"
+    );
+    let mut requesters: Vec<String> = tickets
+        .iter()
+        .map(|t| t["requester"].as_str().unwrap().to_string())
+        .collect();
     requesters.sort();
     requesters.dedup();
     assert_eq!(requesters.len(), 5);
     let mails = desk.outbox();
-    assert_eq!(mails.len(), 5, "{fault}: exactly one acknowledgement per ticket");
+    assert_eq!(
+        mails.len(),
+        5,
+        "{fault}: exactly one acknowledgement per ticket"
+    );
     let mut to: Vec<&str> = mails.iter().map(|m| header(m, "To").unwrap()).collect();
     to.sort();
     to.dedup();
     assert_eq!(to.len(), 5);
     // A third run finds nothing left to do.
     let out = desk.run_once();
-    assert!(out.contains("processed 0 message(s)") && out.contains("sent 0 mail"), "{out}");
+    assert!(
+        out.contains("processed 0 message(s)") && out.contains("sent 0 mail"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -256,21 +375,36 @@ fn crash_after_a_commit_loses_and_duplicates_nothing() {
 #[test]
 fn bad_config_names_file_and_key() {
     let desk = Desk::new(10);
-    let text = std::fs::read_to_string(&desk.config).unwrap().replace("kind = \"file\"", "kind = \"carrier-pigeon\"");
+    let text = std::fs::read_to_string(&desk.config)
+        .unwrap()
+        .replace("kind = \"file\"", "kind = \"carrier-pigeon\"");
     std::fs::write(&desk.config, text).unwrap();
     let out = desk.ticketpost(&["run", "--once"], None);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("ticketpost.toml") && err.contains("[transport] kind"), "{err}");
+    assert!(
+        err.contains("ticketpost.toml") && err.contains("[transport] kind"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unparseable_mail_is_quarantined_not_lost() {
     let desk = Desk::new(10);
     desk.deliver("1.empty", "");
-    desk.deliver("2.ok", &request("fine@example.org", "a@example.org", "Fine", "ok"));
+    desk.deliver(
+        "2.ok",
+        &request("fine@example.org", "a@example.org", "Fine", "ok"),
+    );
     let out = desk.run_once();
-    assert!(out.contains("1 quarantined") && out.contains("1 new ticket"), "{out}");
+    assert!(
+        out.contains("1 quarantined") && out.contains("1 new ticket"),
+        "{out}"
+    );
     let check = desk.ticketpost(&["check"], None);
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
 }

@@ -47,7 +47,11 @@ pub enum Placement {
     /// Appended to an existing ticket.
     FollowUp { ticket: i64, by: ThreadedBy },
     /// Opens a new ticket for `requester`.
-    NewTicket { requester: String, requester_name: Option<String>, subject: String },
+    NewTicket {
+        requester: String,
+        requester_name: Option<String>,
+        subject: String,
+    },
     /// Stored without a ticket: our own mail coming back with no thread to join.
     Unfiled,
 }
@@ -76,10 +80,17 @@ pub fn decide_intake(
     facts: ThreadFacts,
     own_address: &str,
 ) -> IntakeDecision {
-    let kind = if automatic.is_some() { "automatic" } else { "reply" };
+    let kind = if automatic.is_some() {
+        "automatic"
+    } else {
+        "reply"
+    };
     if let Some(ticket) = facts.token_ticket {
         return IntakeDecision {
-            placement: Placement::FollowUp { ticket, by: ThreadedBy::Token },
+            placement: Placement::FollowUp {
+                ticket,
+                by: ThreadedBy::Token,
+            },
             acknowledge: false,
             no_ack_reason: None,
             kind,
@@ -87,7 +98,10 @@ pub fn decide_intake(
     }
     if let Some(ticket) = facts.reference_ticket {
         return IntakeDecision {
-            placement: Placement::FollowUp { ticket, by: ThreadedBy::Reference },
+            placement: Placement::FollowUp {
+                ticket,
+                by: ThreadedBy::Reference,
+            },
             acknowledge: false,
             no_ack_reason: None,
             kind,
@@ -95,7 +109,10 @@ pub fn decide_intake(
     }
 
     let requester = msg.reply_address();
-    let from_us = msg.from.as_ref().is_some_and(|a| a.email.eq_ignore_ascii_case(own_address));
+    let from_us = msg
+        .from
+        .as_ref()
+        .is_some_and(|a| a.email.eq_ignore_ascii_case(own_address));
     if from_us {
         return IntakeDecision {
             placement: Placement::Unfiled,
@@ -104,7 +121,11 @@ pub fn decide_intake(
             kind: "automatic",
         };
     }
-    let subject = if msg.subject.trim().is_empty() { "(no subject)".to_string() } else { msg.subject.clone() };
+    let subject = if msg.subject.trim().is_empty() {
+        "(no subject)".to_string()
+    } else {
+        msg.subject.clone()
+    };
     let placement = Placement::NewTicket {
         requester: requester.map(|a| a.email.clone()).unwrap_or_default(),
         requester_name: requester.and_then(|a| a.name.clone()),
@@ -113,14 +134,20 @@ pub fn decide_intake(
     let no_ack_reason = match (automatic, requester) {
         (Some(v), _) => Some(format!("automatic mail ({})", v.reason)),
         (None, None) => Some("no sender address to answer".into()),
-        (None, Some(a)) if a.email.eq_ignore_ascii_case(own_address) => Some("reply address is our own".into()),
+        (None, Some(a)) if a.email.eq_ignore_ascii_case(own_address) => {
+            Some("reply address is our own".into())
+        }
         (None, Some(_)) => None,
     };
     IntakeDecision {
         placement,
         acknowledge: no_ack_reason.is_none(),
         no_ack_reason,
-        kind: if automatic.is_some() { "automatic" } else { "request" },
+        kind: if automatic.is_some() {
+            "automatic"
+        } else {
+            "request"
+        },
     }
 }
 
@@ -135,7 +162,10 @@ mod tests {
             message_id: Some("m1@example.test".into()),
             content_hash: "00".into(),
             subject: subject.into(),
-            from: Some(Address { name: Some("Req".into()), email: from.into() }),
+            from: Some(Address {
+                name: Some("Req".into()),
+                email: from.into(),
+            }),
             sender: None,
             reply_to: Vec::new(),
             to: Vec::new(),
@@ -156,29 +186,64 @@ mod tests {
 
     #[test]
     fn new_request_is_acknowledged() {
-        let d = decide_intake(&msg("a@x.test", "Printer"), None, ThreadFacts::default(), US);
+        let d = decide_intake(
+            &msg("a@x.test", "Printer"),
+            None,
+            ThreadFacts::default(),
+            US,
+        );
         assert!(d.acknowledge);
         assert_eq!(
             d.placement,
-            Placement::NewTicket { requester: "a@x.test".into(), requester_name: Some("Req".into()), subject: "Printer".into() }
+            Placement::NewTicket {
+                requester: "a@x.test".into(),
+                requester_name: Some("Req".into()),
+                subject: "Printer".into()
+            }
         );
     }
 
     #[test]
     fn token_wins_over_references() {
-        let facts = ThreadFacts { token_ticket: Some(4), reference_ticket: Some(9) };
+        let facts = ThreadFacts {
+            token_ticket: Some(4),
+            reference_ticket: Some(9),
+        };
         let d = decide_intake(&msg("a@x.test", "Re: [TP-4]"), None, facts, US);
-        assert_eq!(d.placement, Placement::FollowUp { ticket: 4, by: ThreadedBy::Token });
+        assert_eq!(
+            d.placement,
+            Placement::FollowUp {
+                ticket: 4,
+                by: ThreadedBy::Token
+            }
+        );
         assert!(!d.acknowledge);
-        let facts = ThreadFacts { token_ticket: None, reference_ticket: Some(9) };
+        let facts = ThreadFacts {
+            token_ticket: None,
+            reference_ticket: Some(9),
+        };
         let d = decide_intake(&msg("a@x.test", "Re: x"), None, facts, US);
-        assert_eq!(d.placement, Placement::FollowUp { ticket: 9, by: ThreadedBy::Reference });
+        assert_eq!(
+            d.placement,
+            Placement::FollowUp {
+                ticket: 9,
+                by: ThreadedBy::Reference
+            }
+        );
     }
 
     #[test]
     fn automatic_mail_opens_a_ticket_but_gets_no_answer() {
-        let v = AutomaticVerdict { kind: AutomaticKind::AutoReply, reason: "Auto-Submitted: auto-replied".into() };
-        let d = decide_intake(&msg("a@x.test", "Out of office"), Some(&v), ThreadFacts::default(), US);
+        let v = AutomaticVerdict {
+            kind: AutomaticKind::AutoReply,
+            reason: "Auto-Submitted: auto-replied".into(),
+        };
+        let d = decide_intake(
+            &msg("a@x.test", "Out of office"),
+            Some(&v),
+            ThreadFacts::default(),
+            US,
+        );
         assert!(!d.acknowledge);
         assert!(matches!(d.placement, Placement::NewTicket { .. }));
         assert!(d.no_ack_reason.unwrap().contains("Auto-Submitted"));
@@ -197,6 +262,8 @@ mod tests {
         m.from = None;
         let d = decide_intake(&m, None, ThreadFacts::default(), US);
         assert!(!d.acknowledge);
-        assert!(matches!(d.placement, Placement::NewTicket { ref subject, .. } if subject == "(no subject)"));
+        assert!(
+            matches!(d.placement, Placement::NewTicket { ref subject, .. } if subject == "(no subject)")
+        );
     }
 }

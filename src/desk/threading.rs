@@ -28,7 +28,10 @@ pub fn token_in_subject(subject: &str, prefix: &str) -> Option<i64> {
         if n == 0 || n > 15 || digits.get(n) != Some(&b']') {
             continue;
         }
-        if let Ok(v) = std::str::from_utf8(&digits[..n]).unwrap_or("").parse::<i64>() {
+        if let Ok(v) = std::str::from_utf8(&digits[..n])
+            .unwrap_or("")
+            .parse::<i64>()
+        {
             return Some(v);
         }
     }
@@ -56,7 +59,9 @@ pub fn token(prefix: &str, ticket: i64) -> String {
 pub fn parse_token(text: &str, prefix: &str) -> Option<i64> {
     let t = text.trim().trim_start_matches('[').trim_end_matches(']');
     let number = match t.get(..prefix.len()) {
-        Some(head) if head.eq_ignore_ascii_case(prefix) => t[prefix.len()..].trim_start_matches(['-', '#']),
+        Some(head) if head.eq_ignore_ascii_case(prefix) => {
+            t[prefix.len()..].trim_start_matches(['-', '#'])
+        }
         _ => t,
     };
     number.parse().ok().filter(|n: &i64| *n > 0)
@@ -86,7 +91,16 @@ mod tests {
 
     #[test]
     fn ignores_lookalikes() {
-        for s in ["TP-42 printer", "[TPX-42]", "[TP-42", "[TP-4a]", "[XX-42]", "", "[", "[TP-99999999999999999]"] {
+        for s in [
+            "TP-42 printer",
+            "[TPX-42]",
+            "[TP-42",
+            "[TP-4a]",
+            "[XX-42]",
+            "",
+            "[",
+            "[TP-99999999999999999]",
+        ] {
             assert_eq!(token_in_subject(s, "TP"), None, "{s}");
         }
         assert_eq!(token_in_subject("[HELP-7] x", "HELP"), Some(7));

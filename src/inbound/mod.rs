@@ -72,14 +72,21 @@ impl InboundMessage {
 
     /// Who should get answers: Reply-To if given, else From, else Sender.
     pub fn reply_address(&self) -> Option<&Address> {
-        self.reply_to.first().or(self.from.as_ref()).or(self.sender.as_ref())
+        self.reply_to
+            .first()
+            .or(self.from.as_ref())
+            .or(self.sender.as_ref())
     }
 }
 
 /// Normalises a Message-ID: strips `<>` and white space, lower-cases the domain part.
 /// Returns `None` for an empty id.
 pub fn normalize_message_id(raw: &str) -> Option<String> {
-    let t = raw.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let t = raw
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
     if t.is_empty() {
         return None;
     }
@@ -95,8 +102,14 @@ mod tests {
 
     #[test]
     fn message_ids_normalise() {
-        assert_eq!(normalize_message_id(" <Abc.1@Mail.Example.COM> ").as_deref(), Some("Abc.1@mail.example.com"));
+        assert_eq!(
+            normalize_message_id(" <Abc.1@Mail.Example.COM> ").as_deref(),
+            Some("Abc.1@mail.example.com")
+        );
         assert_eq!(normalize_message_id("<>"), None);
-        assert_eq!(normalize_message_id("no-at-sign").as_deref(), Some("no-at-sign"));
+        assert_eq!(
+            normalize_message_id("no-at-sign").as_deref(),
+            Some("no-at-sign")
+        );
     }
 }

@@ -22,7 +22,8 @@ impl MaildirSource {
     pub fn new(cfg: MaildirConfig) -> Result<Self> {
         for sub in ["new", "cur", "tmp"] {
             let dir = cfg.path.join(sub);
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the Maildir folder {}", dir.display()))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create the Maildir folder {}", dir.display()))?;
         }
         Ok(MaildirSource { cfg })
     }
@@ -33,7 +34,9 @@ impl MaildirSource {
 
     pub async fn fetch_batch(&mut self, max: usize) -> Result<Batch> {
         let dir = self.new_dir();
-        tokio::task::spawn_blocking(move || read_batch(&dir, max)).await.context("Maildir reader task failed")?
+        tokio::task::spawn_blocking(move || read_batch(&dir, max))
+            .await
+            .context("Maildir reader task failed")?
     }
 
     pub async fn mark_done(&mut self, batch: &Batch) -> Result<()> {
@@ -54,7 +57,10 @@ impl MaildirSource {
                     Ok(()) => {}
                     // Already moved (by us before a crash, or by a mail client): fine.
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e).with_context(|| format!("cannot move {} to cur/", from.display())),
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("cannot move {} to cur/", from.display()));
+                    }
                 }
             }
             Ok(())
@@ -110,12 +116,20 @@ fn read_batch(dir: &Path, max: usize) -> Result<Batch> {
     for name in names {
         let path = dir.join(&name);
         match std::fs::read(&path) {
-            Ok(raw) => mails.push(FetchedMail { key: MailKey::Maildir { file_name: name }, raw }),
+            Ok(raw) => mails.push(FetchedMail {
+                key: MailKey::Maildir { file_name: name },
+                raw,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => warn!(file = %path.display(), error = %e, "cannot read a Maildir message; will try again"),
+            Err(e) => {
+                warn!(file = %path.display(), error = %e, "cannot read a Maildir message; will try again")
+            }
         }
     }
-    Ok(Batch { mails, checkpoint: None })
+    Ok(Batch {
+        mails,
+        checkpoint: None,
+    })
 }
 
 /// The `cur/` name of a message: its `new/` name with the Seen flag in the info part.
@@ -146,15 +160,28 @@ mod tests {
     #[tokio::test]
     async fn messages_leave_new_only_when_marked_done() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = MaildirConfig { path: dir.path().join("box"), poll_interval: Duration::from_millis(10), batch_size: 2 };
+        let cfg = MaildirConfig {
+            path: dir.path().join("box"),
+            poll_interval: Duration::from_millis(10),
+            batch_size: 2,
+        };
         let mut src = MaildirSource::new(cfg).unwrap();
         for i in 0..3 {
-            std::fs::write(dir.path().join(format!("box/new/{i}.x")), format!("Subject: {i}\r\n\r\nb\r\n")).unwrap();
+            std::fs::write(
+                dir.path().join(format!("box/new/{i}.x")),
+                format!("Subject: {i}\r\n\r\nb\r\n"),
+            )
+            .unwrap();
         }
         std::fs::write(dir.path().join("box/new/.hidden"), "x").unwrap();
         let b = src.fetch_batch(2).await.unwrap();
         assert_eq!(b.mails.len(), 2);
-        assert_eq!(b.mails[0].key, MailKey::Maildir { file_name: "0.x".into() });
+        assert_eq!(
+            b.mails[0].key,
+            MailKey::Maildir {
+                file_name: "0.x".into()
+            }
+        );
         // Not marked done: the same messages come back.
         let again = src.fetch_batch(2).await.unwrap();
         assert_eq!(again.mails[0].key, b.mails[0].key);

@@ -54,15 +54,21 @@ impl MailSource {
     /// mailbox (IMAP only). Does not connect yet.
     pub fn new(cfg: &MailboxConfig, checkpoint: Option<Checkpoint>) -> Result<MailSource> {
         Ok(match cfg {
-            MailboxConfig::Imap(c) => MailSource::Imap(imap::ImapSource::new(c.clone(), checkpoint)?),
-            MailboxConfig::Maildir(c) => MailSource::Maildir(maildir::MaildirSource::new(c.clone())?),
+            MailboxConfig::Imap(c) => {
+                MailSource::Imap(imap::ImapSource::new(c.clone(), checkpoint)?)
+            }
+            MailboxConfig::Maildir(c) => {
+                MailSource::Maildir(maildir::MaildirSource::new(c.clone())?)
+            }
         })
     }
 
     /// A name for the mailbox state row in the store (`imap://user@host/INBOX`).
     pub fn state_key(cfg: &MailboxConfig) -> String {
         match cfg {
-            MailboxConfig::Imap(c) => format!("imap://{}@{}:{}/{}", c.username, c.host, c.port, c.folder),
+            MailboxConfig::Imap(c) => {
+                format!("imap://{}@{}:{}/{}", c.username, c.host, c.port, c.folder)
+            }
             MailboxConfig::Maildir(c) => format!("maildir:{}", c.path.display()),
         }
     }

@@ -22,9 +22,18 @@ use crate::outbox::OutgoingMail;
 
 /// The built-in templates: (name, text).
 const BUILT_IN: &[(&str, &str)] = &[
-    ("en/acknowledgement.subject", include_str!("../../templates/en/acknowledgement.subject")),
-    ("en/acknowledgement.txt", include_str!("../../templates/en/acknowledgement.txt")),
-    ("en/acknowledgement.html", include_str!("../../templates/en/acknowledgement.html")),
+    (
+        "en/acknowledgement.subject",
+        include_str!("../../templates/en/acknowledgement.subject"),
+    ),
+    (
+        "en/acknowledgement.txt",
+        include_str!("../../templates/en/acknowledgement.txt"),
+    ),
+    (
+        "en/acknowledgement.html",
+        include_str!("../../templates/en/acknowledgement.html"),
+    ),
 ];
 
 /// Events that send mail, each with its three templates.
@@ -62,7 +71,8 @@ impl Renderer {
     pub fn new(templates: &TemplatesConfig, desk: &DeskConfig) -> Result<Renderer> {
         let mut tera = Tera::default();
         tera.autoescape_on(vec![".html", ".htm"]);
-        tera.add_raw_templates(BUILT_IN.iter().copied()).context("built-in templates do not parse (bug)")?;
+        tera.add_raw_templates(BUILT_IN.iter().copied())
+            .context("built-in templates do not parse (bug)")?;
         if let Some(dir) = &templates.dir {
             let mut overrides = Vec::new();
             for (name, _) in BUILT_IN {
@@ -79,10 +89,18 @@ impl Renderer {
         let support = Mailbox::new(
             Some(desk.support_name.clone()),
             desk.support_address.parse().with_context(|| {
-                format!("[desk] support_address {:?} is not usable as a sender", desk.support_address)
+                format!(
+                    "[desk] support_address {:?} is not usable as a sender",
+                    desk.support_address
+                )
             })?,
         );
-        let renderer = Renderer { tera, desk: desk.clone(), language: templates.language.clone(), support };
+        let renderer = Renderer {
+            tera,
+            desk: desk.clone(),
+            language: templates.language.clone(),
+            support,
+        };
         renderer.self_check()?;
         Ok(renderer)
     }
@@ -102,7 +120,8 @@ impl Renderer {
                 .to_vec(),
         )
         .map_err(|e| anyhow!("sample message does not parse (bug): {}", e.reason))?;
-        self.acknowledgement(1, &sample, crate::desk::DEFAULT_PRIORITY, 0).context("template check failed")?;
+        self.acknowledgement(1, &sample, crate::desk::DEFAULT_PRIORITY, 0)
+            .context("template check failed")?;
         Ok(())
     }
 
@@ -114,13 +133,25 @@ impl Renderer {
     }
 
     /// The acknowledgement of a new ticket, to the requester, threaded on the request.
-    pub fn acknowledgement(&self, ticket: i64, request: &InboundMessage, priority: &str, now: i64) -> Result<OutgoingMail> {
-        let to = request.reply_address().ok_or_else(|| anyhow!("the request has no sender address"))?;
+    pub fn acknowledgement(
+        &self,
+        ticket: i64,
+        request: &InboundMessage,
+        priority: &str,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let to = request
+            .reply_address()
+            .ok_or_else(|| anyhow!("the request has no sender address"))?;
         let excerpt = excerpt(&request.text_body);
         let ctx = AcknowledgementContext {
             token: token(&self.desk.token_prefix, ticket),
             ticket_id: ticket,
-            subject: if request.subject.trim().is_empty() { "(no subject)" } else { &request.subject },
+            subject: if request.subject.trim().is_empty() {
+                "(no subject)"
+            } else {
+                &request.subject
+            },
             requester_name: to.name.as_deref(),
             requester: &to.email,
             priority,
@@ -152,15 +183,23 @@ impl Renderer {
         let ctx = tera::Context::from_serialize(ctx).context("template context")?;
         let render = |suffix: &str| {
             let name = format!("{}/{event}.{suffix}", self.language);
-            self.tera.render(&name, &ctx).map_err(|e| anyhow!("template {name}: {}", error_chain(&e)))
+            self.tera
+                .render(&name, &ctx)
+                .map_err(|e| anyhow!("template {name}: {}", error_chain(&e)))
         };
-        Ok(Rendered { subject: one_line(&render("subject")?), text: render("txt")?, html: render("html")? })
+        Ok(Rendered {
+            subject: one_line(&render("subject")?),
+            text: render("txt")?,
+            html: render("html")?,
+        })
     }
 
     fn compose(&self, c: Compose) -> Result<OutgoingMail> {
         let recipient = Mailbox::new(
             c.to.name.clone(),
-            c.to.email.parse().with_context(|| format!("recipient {:?} is not a usable address", c.to.email))?,
+            c.to.email
+                .parse()
+                .with_context(|| format!("recipient {:?} is not a usable address", c.to.email))?,
         );
         let message_id = new_message_id(c.kind, c.ticket, &self.desk.message_id_domain);
         let mut builder = lettre::Message::builder()
@@ -171,7 +210,10 @@ impl Renderer {
             .date(UNIX_EPOCH + Duration::from_secs(u64::try_from(c.now).unwrap_or(0)))
             .raw_header(header("Auto-Submitted", "auto-replied"))
             .raw_header(header("X-Auto-Response-Suppress", "All"))
-            .raw_header(header("X-Ticketpost-Ticket", &token(&self.desk.token_prefix, c.ticket)));
+            .raw_header(header(
+                "X-Ticketpost-Ticket",
+                &token(&self.desk.token_prefix, c.ticket),
+            ));
         if let Some(irt) = c.in_reply_to {
             builder = builder.in_reply_to(format!("<{irt}>"));
         }
@@ -181,7 +223,10 @@ impl Renderer {
             builder = builder.references(chain.join(" "));
         }
         let message = builder
-            .multipart(MultiPart::alternative_plain_html(c.rendered.text, c.rendered.html))
+            .multipart(MultiPart::alternative_plain_html(
+                c.rendered.text,
+                c.rendered.html,
+            ))
             .context("cannot build the outgoing message")?;
         Ok(OutgoingMail {
             kind: c.kind.to_string(),
@@ -223,7 +268,11 @@ fn new_message_id(kind: &str, ticket: i64, domain: &str) -> String {
 
 /// A subject on one line: control characters and line breaks become spaces.
 fn one_line(s: &str) -> String {
-    s.split(|c: char| c.is_control()).filter(|p| !p.trim().is_empty()).map(str::trim).collect::<Vec<_>>().join(" ")
+    s.split(|c: char| c.is_control())
+        .filter(|p| !p.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The first lines of the request, bounded, for quoting.
@@ -268,16 +317,29 @@ mod tests {
     }
 
     fn renderer() -> Renderer {
-        Renderer::new(&TemplatesConfig { dir: None, language: "en".into() }, &desk()).unwrap()
+        Renderer::new(
+            &TemplatesConfig {
+                dir: None,
+                language: "en".into(),
+            },
+            &desk(),
+        )
+        .unwrap()
     }
 
     #[test]
     fn acknowledgement_is_threaded_and_marked_automatic() {
         let raw = "From: Jane <jane@x.test>\r\nSubject: =?UTF-8?B?5omT5Y2w5py65Z2P5LqG?= <b>\r\nMessage-ID: <req-1@x.test>\r\nReferences: <a@x.test>\r\n\r\nIt is broken\r\n";
         let req = crate::inbound::parse(raw.as_bytes().to_vec()).unwrap();
-        let mail = renderer().acknowledgement(42, &req, "P3", 1_700_000_000).unwrap();
+        let mail = renderer()
+            .acknowledgement(42, &req, "P3", 1_700_000_000)
+            .unwrap();
         assert_eq!(mail.recipients, vec!["jane@x.test"]);
-        assert!(mail.subject.starts_with("[TP-42] 打印机坏了"), "{}", mail.subject);
+        assert!(
+            mail.subject.starts_with("[TP-42] 打印机坏了"),
+            "{}",
+            mail.subject
+        );
         assert!(mail.message_id.ends_with("@example.test"));
         let parsed = crate::inbound::parse(mail.raw.clone()).unwrap();
         assert_eq!(parsed.subject, mail.subject);
@@ -290,12 +352,16 @@ mod tests {
         assert!(parsed.text_body.contains("TP-42") && parsed.text_body.contains("> It is broken"));
         // The requester's "<b>" is escaped in HTML.
         let html = parsed.html_body.unwrap();
-        assert!(html.contains("&lt;b&gt;") && !html.contains("<b>"), "{html}");
+        assert!(
+            html.contains("&lt;b&gt;") && !html.contains("<b>"),
+            "{html}"
+        );
     }
 
     #[test]
     fn header_injection_in_subject_is_neutralised() {
-        let mut req = crate::inbound::parse(b"From: a@x.test\r\nSubject: x\r\n\r\nb\r\n".to_vec()).unwrap();
+        let mut req =
+            crate::inbound::parse(b"From: a@x.test\r\nSubject: x\r\n\r\nb\r\n".to_vec()).unwrap();
         req.subject = "hi\r\nBcc: victim@evil.test".into();
         let mail = renderer().acknowledgement(1, &req, "P3", 0).unwrap();
         let text = String::from_utf8_lossy(&mail.raw);
@@ -306,10 +372,20 @@ mod tests {
     fn broken_override_template_is_reported_at_start() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("en")).unwrap();
-        std::fs::write(dir.path().join("en/acknowledgement.txt"), "{{ no_such_variable }}").unwrap();
-        let err = Renderer::new(&TemplatesConfig { dir: Some(dir.path().into()), language: "en".into() }, &desk())
-            .err()
-            .expect("must fail");
+        std::fs::write(
+            dir.path().join("en/acknowledgement.txt"),
+            "{{ no_such_variable }}",
+        )
+        .unwrap();
+        let err = Renderer::new(
+            &TemplatesConfig {
+                dir: Some(dir.path().into()),
+                language: "en".into(),
+            },
+            &desk(),
+        )
+        .err()
+        .expect("must fail");
         let msg = format!("{err:#}");
         assert!(msg.contains("en/acknowledgement.txt"), "{msg}");
     }

@@ -62,15 +62,31 @@ pub struct OutboxSender {
 }
 
 impl OutboxSender {
-    pub fn new(writer: Writer, transport: Arc<Transport>, clock: Arc<dyn Clock>, wake: Arc<Notify>) -> Self {
-        OutboxSender { writer, transport, clock, wake }
+    pub fn new(
+        writer: Writer,
+        transport: Arc<Transport>,
+        clock: Arc<dyn Clock>,
+        wake: Arc<Notify>,
+    ) -> Self {
+        OutboxSender {
+            writer,
+            transport,
+            clock,
+            wake,
+        }
     }
 
     /// Puts mail a crash left "sending" back in the queue. Call once at start.
     pub async fn recover(&self) -> Result<usize> {
-        let n = self.writer.call(|c| store::outbox::requeue_interrupted(c)).await?;
+        let n = self
+            .writer
+            .call(|c| store::outbox::requeue_interrupted(c))
+            .await?;
         if n > 0 {
-            warn!(count = n, "outbox: mail interrupted by a crash is queued again (it may arrive twice, with the same Message-ID)");
+            warn!(
+                count = n,
+                "outbox: mail interrupted by a crash is queued again (it may arrive twice, with the same Message-ID)"
+            );
         }
         Ok(n)
     }
@@ -80,7 +96,10 @@ impl OutboxSender {
         let mut total = SendRound::default();
         loop {
             let now = self.clock.now();
-            let entries = self.writer.call(move |c| store::outbox::claim_due(c, now, CLAIM_BATCH)).await?;
+            let entries = self
+                .writer
+                .call(move |c| store::outbox::claim_due(c, now, CLAIM_BATCH))
+                .await?;
             if entries.is_empty() {
                 return Ok(total);
             }
@@ -102,11 +121,16 @@ impl OutboxSender {
                         total.sent += 1;
                         Outcome::Sent
                     }
-                    Err(SendError::Temporary(e)) if now - entry.created_at < GIVE_UP_AFTER_SECONDS => {
+                    Err(SendError::Temporary(e))
+                        if now - entry.created_at < GIVE_UP_AFTER_SECONDS =>
+                    {
                         let delay = retry_delay(entry.attempts);
                         warn!(message_id = %entry.message_id, attempts = entry.attempts, retry_in_s = delay, error = %e, "send failed, will retry");
                         total.retrying += 1;
-                        Outcome::Retry { at: now + delay, error: e }
+                        Outcome::Retry {
+                            at: now + delay,
+                            error: e,
+                        }
                     }
                     Err(e) => {
                         warn!(message_id = %entry.message_id, kind = %entry.kind, ticket = ?entry.ticket, error = %e, "send failed for good; a person must act");
@@ -122,7 +146,9 @@ impl OutboxSender {
                     for (id, outcome) in &outcomes {
                         match outcome {
                             Outcome::Sent => store::outbox::mark_sent(&tx, *id, now)?,
-                            Outcome::Retry { at, error } => store::outbox::schedule_retry(&tx, *id, *at, error)?,
+                            Outcome::Retry { at, error } => {
+                                store::outbox::schedule_retry(&tx, *id, *at, error)?
+                            }
                             Outcome::Failed(error) => store::outbox::mark_failed(&tx, *id, error)?,
                         }
                     }
@@ -148,7 +174,9 @@ impl OutboxSender {
                     failures = 0;
                     let next = self.writer.call(|c| store::outbox::next_due(c)).await?;
                     match next {
-                        Some(at) => Duration::from_secs(u64::try_from(at - self.clock.now()).unwrap_or(0).max(1)),
+                        Some(at) => Duration::from_secs(
+                            u64::try_from(at - self.clock.now()).unwrap_or(0).max(1),
+                        ),
                         None => MAX_IDLE,
                     }
                     .min(MAX_IDLE)
@@ -179,7 +207,9 @@ enum Outcome {
 /// up to 20% jitter so a crowd of retries spreads out.
 fn retry_delay(attempts: i64) -> i64 {
     let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
-    let base = FIRST_RETRY_SECONDS.saturating_mul(1i64 << exp.min(16)).min(MAX_RETRY_SECONDS);
+    let base = FIRST_RETRY_SECONDS
+        .saturating_mul(1i64 << exp.min(16))
+        .min(MAX_RETRY_SECONDS);
     base + fastrand::i64(0..=base / 5)
 }
 

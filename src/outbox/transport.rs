@@ -27,26 +27,40 @@ pub enum SendError {
 }
 
 pub enum Transport {
-    Smtp { mailer: AsyncSmtpTransport<Tokio1Executor>, timeout: Duration, endpoint: String },
-    File { dir: PathBuf },
+    Smtp {
+        mailer: AsyncSmtpTransport<Tokio1Executor>,
+        timeout: Duration,
+        endpoint: String,
+    },
+    File {
+        dir: PathBuf,
+    },
 }
 
 impl Transport {
     pub fn new(cfg: &TransportConfig) -> Result<Transport> {
         match cfg {
             TransportConfig::File(f) => {
-                std::fs::create_dir_all(&f.path)
-                    .with_context(|| format!("cannot create the outbox folder {}", f.path.display()))?;
-                Ok(Transport::File { dir: f.path.clone() })
+                std::fs::create_dir_all(&f.path).with_context(|| {
+                    format!("cannot create the outbox folder {}", f.path.display())
+                })?;
+                Ok(Transport::File {
+                    dir: f.path.clone(),
+                })
             }
             TransportConfig::Smtp(s) => {
                 let tls_parameters = || -> Result<TlsParameters> {
                     let mut builder = TlsParameters::builder(s.host.clone());
                     if let Some(ca) = &s.tls_ca_file {
-                        let pem = std::fs::read(ca)
-                            .with_context(|| format!("[transport] tls_ca_file: cannot read {}", ca.display()))?;
-                        let cert = Certificate::from_pem(&pem)
-                            .with_context(|| format!("[transport] tls_ca_file: {} holds no PEM certificate", ca.display()))?;
+                        let pem = std::fs::read(ca).with_context(|| {
+                            format!("[transport] tls_ca_file: cannot read {}", ca.display())
+                        })?;
+                        let cert = Certificate::from_pem(&pem).with_context(|| {
+                            format!(
+                                "[transport] tls_ca_file: {} holds no PEM certificate",
+                                ca.display()
+                            )
+                        })?;
                         builder = builder.add_root_certificate(cert);
                     }
                     builder.build_rustls().context("cannot set up TLS for SMTP")
@@ -76,22 +90,33 @@ impl Transport {
     pub async fn send(&self, entry: &OutboxEntry) -> Result<(), SendError> {
         match self {
             Transport::File { dir } => write_eml(dir, entry).await,
-            Transport::Smtp { mailer, timeout, endpoint } => {
-                let from = entry.mail_from.parse().map_err(|e| SendError::Permanent(format!("sender address: {e}")))?;
+            Transport::Smtp {
+                mailer,
+                timeout,
+                endpoint,
+            } => {
+                let from = entry
+                    .mail_from
+                    .parse()
+                    .map_err(|e| SendError::Permanent(format!("sender address: {e}")))?;
                 let to = entry
                     .recipients
                     .iter()
                     .map(|r| r.parse())
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| SendError::Permanent(format!("recipient address: {e}")))?;
-                let envelope =
-                    Envelope::new(Some(from), to).map_err(|e| SendError::Permanent(format!("envelope: {e}")))?;
+                let envelope = Envelope::new(Some(from), to)
+                    .map_err(|e| SendError::Permanent(format!("envelope: {e}")))?;
                 // lettre's own timeout covers connecting only; bound the whole exchange.
                 let limit = *timeout * 2;
                 match tokio::time::timeout(limit, mailer.send_raw(&envelope, &entry.raw)).await {
-                    Err(_) => Err(SendError::Temporary(format!("no answer from {endpoint} within {limit:?}"))),
+                    Err(_) => Err(SendError::Temporary(format!(
+                        "no answer from {endpoint} within {limit:?}"
+                    ))),
                     Ok(Ok(_)) => Ok(()),
-                    Ok(Err(e)) if e.is_permanent() => Err(SendError::Permanent(format!("{endpoint}: {e}"))),
+                    Ok(Err(e)) if e.is_permanent() => {
+                        Err(SendError::Permanent(format!("{endpoint}: {e}")))
+                    }
                     Ok(Err(e)) => Err(SendError::Temporary(format!("{endpoint}: {e}"))),
                 }
             }
@@ -102,12 +127,19 @@ impl Transport {
     pub async fn probe(&self) -> Result<String> {
         match self {
             Transport::File { dir } => Ok(format!("file transport writes to {}", dir.display())),
-            Transport::Smtp { mailer, timeout, endpoint } => {
+            Transport::Smtp {
+                mailer,
+                timeout,
+                endpoint,
+            } => {
                 let ok = tokio::time::timeout(*timeout, mailer.test_connection())
                     .await
                     .with_context(|| format!("SMTP {endpoint}: no answer within {timeout:?}"))?
                     .with_context(|| format!("SMTP {endpoint}: cannot connect"))?;
-                anyhow::ensure!(ok, "SMTP {endpoint}: the server did not accept a connection");
+                anyhow::ensure!(
+                    ok,
+                    "SMTP {endpoint}: the server did not accept a connection"
+                );
                 Ok(format!("SMTP {endpoint}: connected"))
             }
         }
@@ -132,7 +164,12 @@ async fn write_eml(dir: &std::path::Path, entry: &OutboxEntry) -> Result<(), Sen
     .await;
     match result {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(SendError::Temporary(format!("cannot write {}: {e}", dir.join(name).display()))),
-        Err(e) => Err(SendError::Temporary(format!("file writer task failed: {e}"))),
+        Ok(Err(e)) => Err(SendError::Temporary(format!(
+            "cannot write {}: {e}",
+            dir.join(name).display()
+        ))),
+        Err(e) => Err(SendError::Temporary(format!(
+            "file writer task failed: {e}"
+        ))),
     }
 }

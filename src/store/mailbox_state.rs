@@ -7,9 +7,16 @@ use crate::mailbox::Checkpoint;
 
 pub fn load(conn: &Connection, source: &str) -> Result<Option<Checkpoint>> {
     Ok(conn
-        .query_row("SELECT uid_validity, last_uid FROM mailbox_state WHERE source = ?1", [source], |r| {
-            Ok(Checkpoint { uid_validity: r.get(0)?, last_uid: r.get(1)? })
-        })
+        .query_row(
+            "SELECT uid_validity, last_uid FROM mailbox_state WHERE source = ?1",
+            [source],
+            |r| {
+                Ok(Checkpoint {
+                    uid_validity: r.get(0)?,
+                    last_uid: r.get(1)?,
+                })
+            },
+        )
         .optional()?)
 }
 

@@ -31,7 +31,11 @@ pub struct KnownMessage {
 pub fn find_by_identity(conn: &Connection, identity: &str) -> Result<Option<KnownMessage>> {
     Ok(conn
         .prepare_cached("SELECT content_hash FROM messages WHERE identity = ?1")?
-        .query_row([identity], |r| Ok(KnownMessage { content_hash: r.get(0)? }))
+        .query_row([identity], |r| {
+            Ok(KnownMessage {
+                content_hash: r.get(0)?,
+            })
+        })
         .optional()?)
 }
 
@@ -83,7 +87,8 @@ fn json<T: Serialize>(v: &T) -> String {
 
 /// The ticket of the first of `ids` that we have seen or sent, in the order given.
 pub fn ticket_for_ids(conn: &Connection, ids: &[&str]) -> Result<Option<i64>> {
-    let mut stmt = conn.prepare_cached("SELECT ticket_id FROM message_ids WHERE message_id = ?1")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT ticket_id FROM message_ids WHERE message_id = ?1")?;
     for id in ids {
         if let Some(t) = stmt.query_row([id], |r| r.get(0)).optional()? {
             return Ok(Some(t));
@@ -135,7 +140,14 @@ pub fn count(conn: &Connection) -> Result<i64> {
 }
 
 /// Keeps mail that could not be parsed, once per content.
-pub fn quarantine(conn: &Connection, source: &str, content_hash: &str, reason: &str, raw: &[u8], at: i64) -> Result<bool> {
+pub fn quarantine(
+    conn: &Connection,
+    source: &str,
+    content_hash: &str,
+    reason: &str,
+    raw: &[u8],
+    at: i64,
+) -> Result<bool> {
     let n = conn
         .prepare_cached(
             "INSERT INTO quarantine (source, content_hash, reason, raw, received_at) VALUES (?1, ?2, ?3, ?4, ?5)

@@ -61,8 +61,12 @@ impl Writer {
                 .unwrap_or_else(|_| Err(anyhow!("store job panicked (bug)")));
             let _ = tx.send(result);
         });
-        self.jobs.send(job).await.map_err(|_| anyhow!("store writer has stopped"))?;
-        rx.await.map_err(|_| anyhow!("store writer dropped a job"))?
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| anyhow!("store writer has stopped"))?;
+        rx.await
+            .map_err(|_| anyhow!("store writer dropped a job"))?
     }
 }
 
@@ -72,8 +76,8 @@ pub fn open_and_migrate(path: &Path, synchronous_full: bool) -> Result<Connectio
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the store directory {}", dir.display()))?;
     }
-    let mut conn =
-        Connection::open(path).with_context(|| format!("cannot open the store {}", path.display()))?;
+    let mut conn = Connection::open(path)
+        .with_context(|| format!("cannot open the store {}", path.display()))?;
     apply_pragmas(&conn, synchronous_full)?;
     schema::migrations()
         .to_latest(&mut conn)
@@ -90,8 +94,11 @@ pub fn open_reader(path: &Path) -> Result<Connection> {
             path.display()
         ));
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .with_context(|| format!("cannot open the store {}", path.display()))?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open the store {}", path.display()))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let version = schema_version(&conn)?;
     if version > schema::latest_version() {
@@ -114,9 +121,15 @@ fn apply_pragmas(conn: &Connection, synchronous_full: bool) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(anyhow!("the store could not switch to WAL mode (got {mode})"));
+        return Err(anyhow!(
+            "the store could not switch to WAL mode (got {mode})"
+        ));
     }
-    conn.pragma_update(None, "synchronous", if synchronous_full { "FULL" } else { "NORMAL" })?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if synchronous_full { "FULL" } else { "NORMAL" },
+    )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
 }
@@ -128,13 +141,22 @@ mod tests {
     #[tokio::test]
     async fn writer_runs_jobs_and_survives_a_panicking_job() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = StoreConfig { path: dir.path().join("sub/t.db"), synchronous_full: false };
+        let cfg = StoreConfig {
+            path: dir.path().join("sub/t.db"),
+            synchronous_full: false,
+        };
         let w = Writer::start(&cfg).unwrap();
-        let v = w.call(|c| Ok(schema_version(c)?)).await.unwrap();
+        let v = w.call(|c| schema_version(c)).await.unwrap();
         assert_eq!(v, schema::latest_version());
-        let e = w.call(|_| -> Result<()> { panic!("boom") }).await.unwrap_err();
+        let e = w
+            .call(|_| -> Result<()> { panic!("boom") })
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("panicked"));
-        let n: i64 = w.call(|c| Ok(c.query_row("SELECT count(*) FROM tickets", [], |r| r.get(0))?)).await.unwrap();
+        let n: i64 = w
+            .call(|c| Ok(c.query_row("SELECT count(*) FROM tickets", [], |r| r.get(0))?))
+            .await
+            .unwrap();
         assert_eq!(n, 0);
         let r = open_reader(&cfg.path).unwrap();
         assert_eq!(schema_version(&r).unwrap(), schema::latest_version());

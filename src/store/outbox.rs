@@ -73,7 +73,10 @@ pub fn enqueue(conn: &Connection, mail: &OutgoingMail, at: i64) -> Result<i64> {
 
 /// Puts rows a crash left in `sending` back in the queue; returns how many.
 pub fn requeue_interrupted(conn: &Connection) -> Result<usize> {
-    Ok(conn.execute("UPDATE outbox SET state = 'queued' WHERE state = 'sending'", [])?)
+    Ok(conn.execute(
+        "UPDATE outbox SET state = 'queued' WHERE state = 'sending'",
+        [],
+    )?)
 }
 
 /// Claims up to `limit` due rows: marks them `sending` and counts the attempt
@@ -103,7 +106,9 @@ pub fn claim_due(conn: &mut Connection, now: i64, limit: usize) -> Result<Vec<Ou
         rows.collect::<rusqlite::Result<Vec<_>>>()?
     };
     {
-        let mut claim = tx.prepare_cached("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1")?;
+        let mut claim = tx.prepare_cached(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1",
+        )?;
         for e in &entries {
             claim.execute([e.id])?;
         }
@@ -113,26 +118,35 @@ pub fn claim_due(conn: &mut Connection, now: i64, limit: usize) -> Result<Vec<Ou
 }
 
 pub fn mark_sent(conn: &Connection, id: i64, at: i64) -> Result<()> {
-    conn.prepare_cached("UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL WHERE id = ?1")?
-        .execute(params![id, at])?;
+    conn.prepare_cached(
+        "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL WHERE id = ?1",
+    )?
+    .execute(params![id, at])?;
     Ok(())
 }
 
 pub fn schedule_retry(conn: &Connection, id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
-    conn.prepare_cached("UPDATE outbox SET state = 'queued', next_attempt_at = ?2, last_error = ?3 WHERE id = ?1")?
-        .execute(params![id, next_attempt_at, error])?;
+    conn.prepare_cached(
+        "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id, next_attempt_at, error])?;
     Ok(())
 }
 
 pub fn mark_failed(conn: &Connection, id: i64, error: &str) -> Result<()> {
-    conn.prepare_cached("UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1")?.execute(params![id, error])?;
+    conn.prepare_cached("UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1")?
+        .execute(params![id, error])?;
     Ok(())
 }
 
 /// The earliest `next_attempt_at` of a queued row.
 pub fn next_due(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn
-        .query_row("SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'", [], |r| r.get(0))
+        .query_row(
+            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'",
+            [],
+            |r| r.get(0),
+        )
         .optional()?
         .flatten())
 }

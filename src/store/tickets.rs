@@ -56,17 +56,28 @@ pub fn exists(conn: &Connection, id: i64) -> Result<bool> {
 
 /// Marks the ticket as changed at `at`.
 pub fn touch(conn: &Connection, id: i64, at: i64) -> Result<()> {
-    conn.prepare_cached("UPDATE tickets SET updated_at = max(updated_at, ?2) WHERE id = ?1")?.execute(params![id, at])?;
+    conn.prepare_cached("UPDATE tickets SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
+        .execute(params![id, at])?;
     Ok(())
 }
 
-pub fn add_event(conn: &Connection, ticket: i64, at: i64, actor: &str, kind: &str, detail: &str) -> Result<()> {
-    conn.prepare_cached("INSERT INTO events (ticket_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![ticket, at, actor, kind, detail])?;
+pub fn add_event(
+    conn: &Connection,
+    ticket: i64,
+    at: i64,
+    actor: &str,
+    kind: &str,
+    detail: &str,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO events (ticket_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![ticket, at, actor, kind, detail])?;
     Ok(())
 }
 
-const SELECT_TICKET: &str = "SELECT t.id, t.status, t.priority, t.requester, t.requester_name, t.subject,
+const SELECT_TICKET: &str =
+    "SELECT t.id, t.status, t.priority, t.requester, t.requester_name, t.subject,
         t.created_at, t.updated_at, (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id)
      FROM tickets t";
 
@@ -87,18 +98,34 @@ fn ticket_from_row(r: &rusqlite::Row) -> rusqlite::Result<TicketRow> {
 /// All tickets, newest first.
 pub fn list(conn: &Connection) -> Result<Vec<TicketRow>> {
     let mut stmt = conn.prepare(&format!("{SELECT_TICKET} ORDER BY t.id DESC"))?;
-    let rows = stmt.query_map([], ticket_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = stmt
+        .query_map([], ticket_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<TicketRow>> {
-    Ok(conn.query_row(&format!("{SELECT_TICKET} WHERE t.id = ?1"), [id], ticket_from_row).optional()?)
+    Ok(conn
+        .query_row(
+            &format!("{SELECT_TICKET} WHERE t.id = ?1"),
+            [id],
+            ticket_from_row,
+        )
+        .optional()?)
 }
 
 pub fn events(conn: &Connection, ticket: i64) -> Result<Vec<EventRow>> {
-    let mut stmt = conn.prepare("SELECT at, actor, kind, detail FROM events WHERE ticket_id = ?1 ORDER BY id")?;
+    let mut stmt = conn
+        .prepare("SELECT at, actor, kind, detail FROM events WHERE ticket_id = ?1 ORDER BY id")?;
     let rows = stmt
-        .query_map([ticket], |r| Ok(EventRow { at: r.get(0)?, actor: r.get(1)?, kind: r.get(2)?, detail: r.get(3)? }))?
+        .query_map([ticket], |r| {
+            Ok(EventRow {
+                at: r.get(0)?,
+                actor: r.get(1)?,
+                kind: r.get(2)?,
+                detail: r.get(3)?,
+            })
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }

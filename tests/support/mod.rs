@@ -1,0 +1,455 @@
+//! Shared helpers for integration tests: a private Dovecot + Postfix mail
+//! stack (started once per test binary by `tests/support/mailstack.sh`) and
+//! small SMTP / IMAP clients to drive it.
+//!
+//! Use it from a test file with `mod support;`:
+//!
+//! ```ignore
+//! mod support;
+//! let stack = support::mail_stack();
+//! let user = support::unique_user("intake");
+//! support::smtp_send(stack, "customer@outside.test", &[&user], raw).await?;
+//! let msgs = support::imap_wait_for(stack, &user, |m| m.len() == 1, Duration::from_secs(10)).await?;
+//! ```
+//!
+//! Every user name logs in with `stack.password` (`secret`); every address in
+//! `example.test` (and in `$MAIL_DOMAINS`) has its own mailbox, and mail for
+//! any other domain lands in `sink@example.test`. The stack is stopped and its
+//! state directory removed shortly after the test binary exits.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use async_imap::Session;
+use futures::TryStreamExt;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor, address::Envelope};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// Upper bound for one IMAP or SMTP round of the helpers below.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The domain every test mailbox lives in.
+pub const DOMAIN: &str = "example.test";
+
+/// Where mail for domains outside the stack's virtual domains ends up.
+pub const SINK: &str = "sink@example.test";
+
+/// A running private mail stack (see `tests/support/mailstack.sh`).
+#[derive(Debug, Clone)]
+pub struct MailStack {
+    /// Plain IMAP (plaintext LOGIN allowed) on 127.0.0.1.
+    pub imap_port: u16,
+    /// Implicit-TLS IMAP on 127.0.0.1; the certificate is for `localhost` and
+    /// `127.0.0.1`, signed by the CA in `ca_file`.
+    pub imaps_port: u16,
+    /// Postfix SMTP on 127.0.0.1, no TLS, no auth; relays nothing outside.
+    pub smtp_port: u16,
+    /// PEM file of the test CA to trust for `imaps_port`.
+    pub ca_file: PathBuf,
+    /// The stack's state directory (configs, logs, mailboxes).
+    pub state_dir: PathBuf,
+    /// The password of every user.
+    pub password: String,
+    /// The test domain (`example.test`).
+    pub domain: String,
+}
+
+impl MailStack {
+    /// Dovecot's and Postfix's logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for name in ["postfix.log", "dovecot.log"] {
+            let path = self.state_dir.join(name);
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(40)..];
+            out.push_str(&format!(
+                "--- {} (last {} lines)\n",
+                path.display(),
+                tail.len()
+            ));
+            for line in tail {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// A rustls client config that trusts only the stack's test CA.
+    pub fn tls_config(&self) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+        tls_config_for(&self.ca_file)
+    }
+
+    /// `127.0.0.1:port` for IMAP (`tls == false`) or IMAPS.
+    pub fn imap_addr(&self, tls: bool) -> String {
+        let port = if tls { self.imaps_port } else { self.imap_port };
+        format!("127.0.0.1:{port}")
+    }
+}
+
+static STACK: OnceLock<Result<MailStack, String>> = OnceLock::new();
+
+/// The mail stack of this test binary, started on first use. It is stopped,
+/// and its state directory removed, by a watcher process once this process
+/// exits. Panics (in every test that asks) if it cannot be started.
+pub fn mail_stack() -> &'static MailStack {
+    match STACK.get_or_init(|| start_stack().map_err(|e| format!("{e:#}"))) {
+        Ok(stack) => stack,
+        Err(e) => panic!("the test mail stack could not be started: {e}"),
+    }
+}
+
+fn script_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/mailstack.sh")
+}
+
+fn start_stack() -> anyhow::Result<MailStack> {
+    let dir = tempfile::Builder::new()
+        .prefix("ticketpost-mail-")
+        .tempdir()
+        .context("creating the mail stack's state directory")?
+        // The watcher started by the script removes it (stop --purge).
+        .keep();
+    let started = Instant::now();
+    let output = Command::new("bash")
+        .arg(script_path())
+        .arg("start")
+        .arg(&dir)
+        .arg("--parent-pid")
+        .arg(std::process::id().to_string())
+        .stdin(Stdio::null())
+        .output()
+        .context("running tests/support/mailstack.sh")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        bail!(
+            "mailstack.sh start {} failed ({}):\n{stderr}",
+            dir.display(),
+            output.status
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stack = parse_facts(&stdout)
+        .with_context(|| format!("parsing mailstack.sh output:\n{stdout}\n{stderr}"))?;
+    eprintln!(
+        "support: mail stack up in {:.2?}: imap={} imaps={} smtp={} dir={}",
+        started.elapsed(),
+        stack.imap_port,
+        stack.imaps_port,
+        stack.smtp_port,
+        stack.state_dir.display()
+    );
+    Ok(stack)
+}
+
+fn parse_facts(stdout: &str) -> anyhow::Result<MailStack> {
+    let facts: std::collections::HashMap<&str, &str> = stdout
+        .lines()
+        .filter_map(|line| line.trim().split_once('='))
+        .collect();
+    let get = |key: &str| {
+        facts
+            .get(key)
+            .copied()
+            .ok_or_else(|| anyhow!("missing {key}="))
+    };
+    let port = |key: &str| -> anyhow::Result<u16> {
+        get(key)?
+            .parse()
+            .with_context(|| format!("bad {key}= value"))
+    };
+    Ok(MailStack {
+        imap_port: port("IMAP_PORT")?,
+        imaps_port: port("IMAPS_PORT")?,
+        smtp_port: port("SMTP_PORT")?,
+        ca_file: PathBuf::from(get("CA_FILE")?),
+        state_dir: PathBuf::from(get("STATE_DIR")?),
+        password: get("PASSWORD")?.to_string(),
+        domain: get("DOMAIN")?.to_string(),
+    })
+}
+
+/// A fresh address `support-<prefix>-<random>@example.test`, so tests never
+/// share a mailbox.
+pub fn unique_user(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix: String = prefix
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "support-{prefix}-{}{n}-{:08x}@{DOMAIN}",
+        std::process::id(),
+        fastrand::u32(..)
+    )
+}
+
+/// Submits `raw` (an RFC 5322 message; bare LF line ends are sent as CRLF)
+/// through Postfix on 127.0.0.1 with the given envelope; no TLS, no auth;
+/// dot-stuffing is done by lettre. `from` may be empty for a null sender.
+/// Recipients outside the stack's domains are delivered to [`SINK`].
+pub async fn smtp_send(
+    stack: &MailStack,
+    from: &str,
+    to: &[&str],
+    raw: &[u8],
+) -> anyhow::Result<()> {
+    let from = if from.is_empty() {
+        None
+    } else {
+        Some(
+            from.parse()
+                .with_context(|| format!("bad sender address {from:?}"))?,
+        )
+    };
+    let to = to
+        .iter()
+        .map(|addr| {
+            addr.parse()
+                .with_context(|| format!("bad recipient address {addr:?}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let envelope = Envelope::new(from, to).context("building the SMTP envelope")?;
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(stack.smtp_port)
+        .timeout(Some(IO_TIMEOUT))
+        .build();
+    let data = smtp_data(raw);
+    let result = timeout(IO_TIMEOUT, transport.send_raw(&envelope, &data)).await;
+    transport.shutdown().await;
+    match result {
+        Err(_) => bail!("SMTP submission timed out after {IO_TIMEOUT:?}"),
+        Ok(Err(e)) => Err(e).context("SMTP submission to the test Postfix failed"),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+/// The message as lettre should get it: bare LF line ends become CRLF (lettre
+/// dot-stuffs only after CRLF, and Postfix also ends lines at a bare LF), and
+/// one final CRLF is dropped because lettre always appends `CRLF . CRLF`.
+/// What arrives over IMAP is then byte-for-byte the CRLF form of `raw`.
+fn smtp_data(raw: &[u8]) -> Vec<u8> {
+    let mut data = Vec::with_capacity(raw.len() + raw.len() / 32);
+    let mut prev = 0u8;
+    for &b in raw {
+        if b == b'\n' && prev != b'\r' {
+            data.push(b'\r');
+        }
+        data.push(b);
+        prev = b;
+    }
+    if data.ends_with(b"\r\n") {
+        data.truncate(data.len() - 2);
+    }
+    data
+}
+
+/// Logs in over plain IMAP as `user` and returns a session. The caller should
+/// `logout()` when done.
+pub async fn imap_login(stack: &MailStack, user: &str) -> anyhow::Result<Session<TcpStream>> {
+    let tcp = timeout(IO_TIMEOUT, TcpStream::connect(stack.imap_addr(false)))
+        .await
+        .context("IMAP connect timed out")?
+        .context("IMAP connect failed")?;
+    login_on(tcp, user, &stack.password).await
+}
+
+/// Connects to the IMAPS port over implicit TLS (trusting only the test CA,
+/// server name `localhost`) and logs in as `user`.
+pub async fn imaps_login(
+    stack: &MailStack,
+    user: &str,
+) -> anyhow::Result<Session<TlsStream<TcpStream>>> {
+    let tls = imaps_connect(stack).await?;
+    login_on(tls, user, &stack.password).await
+}
+
+/// A TLS stream to the IMAPS port, before the server greeting.
+pub async fn imaps_connect(stack: &MailStack) -> anyhow::Result<TlsStream<TcpStream>> {
+    let connector = TlsConnector::from(stack.tls_config()?);
+    let tcp = timeout(IO_TIMEOUT, TcpStream::connect(stack.imap_addr(true)))
+        .await
+        .context("IMAPS connect timed out")?
+        .context("IMAPS connect failed")?;
+    let name = ServerName::try_from("localhost").expect("valid server name");
+    timeout(IO_TIMEOUT, connector.connect(name, tcp))
+        .await
+        .context("TLS handshake timed out")?
+        .context("TLS handshake with the test Dovecot failed")
+}
+
+/// A rustls client config (ring provider) that trusts only the CA in `ca_file`.
+pub fn tls_config_for(ca_file: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file)
+        .with_context(|| format!("reading {}", ca_file.display()))?
+    {
+        roots
+            .add(cert.with_context(|| format!("parsing {}", ca_file.display()))?)
+            .context("adding the test CA")?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("rustls protocol versions")?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+async fn login_on<T>(stream: T, user: &str, password: &str) -> anyhow::Result<Session<T>>
+where
+    T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    let mut client = async_imap::Client::new(stream);
+    // async-imap does not read the greeting itself; LOGIN before it hangs.
+    let greeting = timeout(IO_TIMEOUT, client.read_response())
+        .await
+        .context("IMAP greeting timed out")?
+        .context("reading the IMAP greeting")?;
+    if greeting.is_none() {
+        bail!("IMAP server closed the connection before its greeting");
+    }
+    match timeout(IO_TIMEOUT, client.login(user, password)).await {
+        Err(_) => bail!("IMAP LOGIN as {user} timed out"),
+        Ok(Err((e, _))) => Err(anyhow!(e)).with_context(|| format!("IMAP LOGIN as {user} failed")),
+        Ok(Ok(session)) => Ok(session),
+    }
+}
+
+async fn fetch_all_in<T>(session: &mut Session<T>) -> anyhow::Result<Vec<Vec<u8>>>
+where
+    T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    timeout(IO_TIMEOUT, session.select("INBOX"))
+        .await
+        .context("IMAP SELECT timed out")?
+        .context("IMAP SELECT INBOX failed")?;
+    let fetches: Vec<_> = timeout(IO_TIMEOUT, async {
+        let stream = session.uid_fetch("1:*", "(UID BODY.PEEK[])").await?;
+        // Drain the stream fully, or the next command reads stale responses.
+        stream.try_collect::<Vec<_>>().await
+    })
+    .await
+    .context("IMAP UID FETCH timed out")?
+    .context("IMAP UID FETCH failed")?;
+    let mut messages: Vec<(u32, Vec<u8>)> = fetches
+        .iter()
+        .filter_map(|f| Some((f.uid.unwrap_or(0), f.body()?.to_vec())))
+        .collect();
+    messages.sort_by_key(|(uid, _)| *uid);
+    Ok(messages.into_iter().map(|(_, body)| body).collect())
+}
+
+async fn logout<T>(mut session: Session<T>)
+where
+    T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    let _ = timeout(Duration::from_secs(5), session.logout()).await;
+}
+
+/// The raw bytes of every message in `user`'s INBOX, oldest first (plain
+/// IMAP, `UID FETCH 1:* BODY.PEEK[]`, so nothing is marked seen).
+pub async fn imap_fetch_all(stack: &MailStack, user: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut session = imap_login(stack, user).await?;
+    let result = fetch_all_in(&mut session).await;
+    logout(session).await;
+    result.with_context(|| format!("fetching the INBOX of {user}"))
+}
+
+/// Polls `user`'s INBOX every 50 ms until `predicate` holds for its messages
+/// and returns them; fails (with the mail logs) after `wait`.
+pub async fn imap_wait_for(
+    stack: &MailStack,
+    user: &str,
+    predicate: impl Fn(&[Vec<u8>]) -> bool,
+    wait: Duration,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let messages = imap_fetch_all(stack, user).await?;
+        if predicate(&messages) {
+            return Ok(messages);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "timed out after {wait:?} waiting for the INBOX of {user} ({} messages there)\n{}",
+                messages.len(),
+                stack.logs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Puts `raw` straight into `user`'s INBOX with IMAP APPEND (no SMTP, no
+/// Received: headers); for loading many messages fast.
+pub async fn imap_append(stack: &MailStack, user: &str, raw: &[u8]) -> anyhow::Result<()> {
+    imap_append_many(stack, user, &[raw]).await
+}
+
+/// Like [`imap_append`] for many messages over one connection.
+pub async fn imap_append_many(
+    stack: &MailStack,
+    user: &str,
+    messages: &[&[u8]],
+) -> anyhow::Result<()> {
+    let mut session = imap_login(stack, user).await?;
+    let mut result = Ok(());
+    for raw in messages {
+        match timeout(IO_TIMEOUT, session.append("INBOX", None, None, raw)).await {
+            Err(_) => result = Err(anyhow!("IMAP APPEND timed out")),
+            Ok(Err(e)) => result = Err(anyhow!(e).context("IMAP APPEND failed")),
+            Ok(Ok(())) => continue,
+        }
+        break;
+    }
+    logout(session).await;
+    result.with_context(|| format!("appending to the INBOX of {user}"))
+}
+
+/// The value of the first `Subject:` header of a raw message (unfolded, not
+/// MIME-decoded), for quick assertions.
+pub fn subject_of(raw: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let mut lines = text.split("\r\n").flat_map(|l| l.split('\n'));
+    let mut subject: Option<String> = None;
+    for line in lines.by_ref() {
+        if line.is_empty() {
+            break;
+        }
+        if let Some(s) = subject.as_mut() {
+            if line.starts_with([' ', '\t']) {
+                s.push_str(line);
+                continue;
+            }
+            break;
+        }
+        if let Some(head) = line.get(..8)
+            && head.eq_ignore_ascii_case("subject:")
+        {
+            subject = Some(line[8..].trim_start().to_string());
+        }
+    }
+    subject.map(|s| s.trim_end().to_string())
+}
