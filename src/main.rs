@@ -62,13 +62,15 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
                 if once {
                     let i = report.ingest;
                     println!(
-                        "processed {} message(s): {} new ticket(s), {} follow-up(s), {} duplicate(s), {} quarantined; sent {} mail(s){}",
+                        "processed {} message(s) in {:.3} s: {} new ticket(s), {} follow-up(s), {} duplicate(s), {} quarantined; sent {} mail(s) in {:.3} s{}",
                         i.messages,
+                        report.ingest_seconds,
                         i.new_tickets,
                         i.follow_ups,
                         i.duplicates,
                         i.quarantined,
                         report.sent,
+                        report.send_seconds,
                         if report.send_retrying + report.send_failed > 0 {
                             format!(", {} to retry, {} failed", report.send_retrying, report.send_failed)
                         } else {

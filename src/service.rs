@@ -35,6 +35,10 @@ pub struct RunReport {
     pub sent: usize,
     pub send_retrying: usize,
     pub send_failed: usize,
+    /// Wall time of the ingest part (fetch, parse, store, queue), in seconds.
+    pub ingest_seconds: f64,
+    /// Wall time of draining the outbox (`--once` only), in seconds.
+    pub send_seconds: f64,
 }
 
 /// Time allowed for the sender to finish its round at shutdown.
@@ -80,16 +84,24 @@ pub async fn run(
     };
 
     if opts.once {
+        let started = Instant::now();
         let summary = ingest.run(&mut source, &shutdown).await?;
+        let ingest_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
         sender.recover().await?;
         let round = sender.send_due().await?;
+        let send_seconds = started.elapsed().as_secs_f64();
         if round.retrying > 0 {
             warn!(
                 count = round.retrying,
                 "some mail could not be sent yet; it stays queued for the next run"
             );
         }
-        return Ok(report(summary, round));
+        return Ok(RunReport {
+            ingest_seconds,
+            send_seconds,
+            ..report(summary, round)
+        });
     }
 
     let sender_task = tokio::spawn(sender.run(shutdown.child_token()));
@@ -112,6 +124,8 @@ fn report(ingest: BatchSummary, round: SendRound) -> RunReport {
         sent: round.sent,
         send_retrying: round.retrying,
         send_failed: round.failed,
+        ingest_seconds: 0.0,
+        send_seconds: 0.0,
     }
 }
 

@@ -1,0 +1,1443 @@
+//! Benchmark of the `ticketpost` binary, run as a child process against the private
+//! Dovecot + Postfix of the test suite (`tests/support/`). It prints figures next to their
+//! targets; it asserts nothing about timings.
+//!
+//! 1. IMAP ingest: generated requests are APPENDed to a fresh support INBOX (loading is
+//!    timed apart), then `ticketpost run --once` reads them over plain IMAP and writes its
+//!    acknowledgements as `.eml` files. Measured: the ingest seconds that `run --once`
+//!    prints (fetch + parse + store + acknowledgements queued), the whole wall time, and
+//!    the child's peak RSS from `wait4`. Every batch size in `TP_BENCH_BATCH_SIZES` gets
+//!    a fresh store over the same INBOX (the source reads by UID, not by `\Seen`).
+//! 2. Maildir ingest: the same messages written into `new/` (tmp, then rename).
+//! 3. Latency: `ticketpost run` stays up (IDLE, then polling), requests go through Postfix
+//!    one every 30–50 ms, and the time from SMTP accept to the acknowledgement in the
+//!    requester's INBOX is measured, split at the moment the request became visible in
+//!    the support INBOX.
+//!
+//! Knobs (environment): `TP_BENCH_MESSAGES` (10000), `TP_BENCH_LATENCY_MESSAGES` (200),
+//! `TP_BENCH_BATCH_SIZES` (`500,100,2000`), `TP_BENCH_APPEND_CONNECTIONS` (4),
+//! `TP_BENCH_PHASES` (`imap,maildir,latency`), `TP_BENCH_LOG` (the children's
+//! `TICKETPOST_LOG`, default `warn`; with `info` the per-batch `fetch_ms`/`total_ms`
+//! lines are summed), `TP_BENCH_WRAPPER` (a command put in front of the ingest runs,
+//! e.g. `perf record -g -o /tmp/tp.perf --`; RSS and times then include the wrapper).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use futures::TryStreamExt;
+use tokio::time::timeout;
+
+use support::MailStack;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ticketpost");
+
+/// The environment variable the generated configs name for the IMAP password.
+const PASSWORD_ENV: &str = "TP_BENCH_IMAP_PASSWORD";
+
+const TARGET_MSGS_PER_S: f64 = 5000.0;
+const TARGET_RSS_MB: f64 = 60.0;
+const TARGET_P99: Duration = Duration::from_secs(1);
+
+/// How often the latency watchers look into a mailbox.
+const WATCH_EVERY: Duration = Duration::from_millis(10);
+
+/// How long the long-running service gets to come up before the first request.
+const STARTUP_WAIT: Duration = Duration::from_secs(1);
+
+/// Time allowed for the service to stop after SIGTERM (its own grace is 20 s).
+const STOP_WAIT: Duration = Duration::from_secs(30);
+
+fn main() {
+    let started = Instant::now();
+    if let Err(e) = bench(started) {
+        eprintln!("benchmark failed: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+struct Settings {
+    messages: usize,
+    latency_messages: usize,
+    batch_sizes: Vec<usize>,
+    append_connections: usize,
+    phases: HashSet<String>,
+    log: String,
+    wrapper: Vec<String>,
+}
+
+impl Settings {
+    fn from_env() -> Result<Settings> {
+        fn number(name: &str, default: usize) -> Result<usize> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("{name}={v:?} is not a number")),
+                Err(_) => Ok(default),
+            }
+        }
+        let batch_sizes = std::env::var("TP_BENCH_BATCH_SIZES")
+            .unwrap_or_else(|_| "500,100,2000".into())
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse::<usize>()
+                    .with_context(|| format!("TP_BENCH_BATCH_SIZES: {s:?} is not a number"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if batch_sizes.is_empty() {
+            bail!("TP_BENCH_BATCH_SIZES is empty");
+        }
+        let phases = std::env::var("TP_BENCH_PHASES")
+            .unwrap_or_else(|_| "imap,maildir,latency".into())
+            .split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        Ok(Settings {
+            messages: number("TP_BENCH_MESSAGES", 10_000)?.max(1),
+            latency_messages: number("TP_BENCH_LATENCY_MESSAGES", 200)?.max(1),
+            batch_sizes,
+            append_connections: number("TP_BENCH_APPEND_CONNECTIONS", 4)?.clamp(1, 32),
+            phases,
+            log: std::env::var("TP_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            wrapper: std::env::var("TP_BENCH_WRAPPER")
+                .map(|w| w.split_whitespace().map(String::from).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    fn phase(&self, name: &str) -> bool {
+        self.phases.contains(name)
+    }
+}
+
+fn bench(started: Instant) -> Result<()> {
+    let settings = Settings::from_env()?;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "ticketpost ingest benchmark: {} message(s), {} latency request(s), batch sizes {:?}, {cores} core(s)",
+        settings.messages, settings.latency_messages, settings.batch_sizes
+    );
+    if !settings.wrapper.is_empty() {
+        println!(
+            "note: ingest runs wrapped in `{}`: times and RSS include the wrapper",
+            settings.wrapper.join(" ")
+        );
+    }
+    let stack = support::mail_stack();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+
+    let mut summary: Vec<String> = Vec::new();
+    let messages = Corpus::generate(settings.messages);
+    println!(
+        "generated {} request(s): {:.1} MiB, {} B average, {} multipart/alternative, {} with an attachment, {} distinct senders",
+        messages.raw.len(),
+        messages.total_bytes() as f64 / (1024.0 * 1024.0),
+        messages.total_bytes() / messages.raw.len(),
+        messages.alternative,
+        messages.attachments,
+        messages.senders,
+    );
+
+    if settings.phase("imap") {
+        match imap_ingest(&rt, stack, &settings, &messages) {
+            Ok(lines) => summary.extend(lines),
+            Err(e) => summary.push(format!("IMAP ingest: FAILED: {e:#}")),
+        }
+    }
+    if settings.phase("maildir") {
+        match maildir_ingest(&settings, &messages) {
+            Ok(lines) => summary.extend(lines),
+            Err(e) => summary.push(format!("Maildir ingest: FAILED: {e:#}")),
+        }
+    }
+    if settings.phase("latency") {
+        let modes = [
+            LatencyMode {
+                label: "IDLE",
+                mailbox: "idle = true",
+            },
+            LatencyMode {
+                label: "polling every 0.1 s (idle = false)",
+                mailbox: "idle = false\npoll_interval = 0.1",
+            },
+        ];
+        for mode in &modes {
+            match rt.block_on(latency(stack, &settings, mode)) {
+                Ok(lines) => summary.extend(lines),
+                Err(e) => {
+                    summary.push(format!("SMTP accept -> ack, {}: FAILED: {e:#}", mode.label))
+                }
+            }
+        }
+    }
+
+    println!();
+    println!("== ticketpost ingest benchmark ({cores} cores) ==");
+    for line in &summary {
+        println!("{line}");
+    }
+    println!("bench wall time: {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// 1. IMAP ingest
+
+fn imap_ingest(
+    rt: &tokio::runtime::Runtime,
+    stack: &'static MailStack,
+    settings: &Settings,
+    corpus: &Corpus,
+) -> Result<Vec<String>> {
+    println!("\n-- IMAP ingest --");
+    let support_user = support::unique_user("bench-imap");
+    let crlf: Arc<Vec<Vec<u8>>> = Arc::new(corpus.raw.iter().map(|m| to_crlf(m)).collect());
+    let conns = settings.append_connections.min(crlf.len());
+    let loading = Instant::now();
+    rt.block_on(append_parallel(stack, &support_user, crlf.clone(), conns))?;
+    let load_s = loading.elapsed().as_secs_f64();
+    let waiting = rt.block_on(inbox_count(stack, &support_user))?;
+    println!(
+        "loaded {} message(s) into {support_user} with IMAP APPEND over {conns} connection(s) in {load_s:.2} s ({:.0} msg/s); INBOX holds {waiting}",
+        crlf.len(),
+        crlf.len() as f64 / load_s
+    );
+    if waiting != crlf.len() {
+        bail!("INBOX holds {waiting} message(s), expected {}", crlf.len());
+    }
+
+    let mut runs = Vec::new();
+    for &batch_size in &settings.batch_sizes {
+        let dir = tempfile::Builder::new()
+            .prefix("tp-bench-imap-")
+            .tempdir()
+            .context("creating a temporary folder")?;
+        let mailbox = format!(
+            "kind = \"imap\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"{support_user}\"\npassword_env = \"{PASSWORD_ENV}\"\nbatch_size = {batch_size}\ntimeout = 60",
+            stack.imap_port
+        );
+        let cfg = write_config(
+            dir.path(),
+            &mailbox,
+            &file_transport(dir.path()),
+            &support_user,
+        )?;
+        let run = run_once(settings, &cfg, dir.path(), stack)?;
+        let checked = verify(&cfg, dir.path(), stack)?;
+        println!(
+            "batch_size {batch_size}: {}",
+            run.describe(corpus.raw.len(), &checked)
+        );
+        runs.push((batch_size, run, checked));
+    }
+    Ok(summarise(
+        "IMAP fetch+store+ack queued",
+        corpus.raw.len(),
+        &runs,
+    ))
+}
+
+async fn append_parallel(
+    stack: &'static MailStack,
+    user: &str,
+    messages: Arc<Vec<Vec<u8>>>,
+    connections: usize,
+) -> Result<()> {
+    let per = messages.len().div_ceil(connections);
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let messages = messages.clone();
+        let user = user.to_string();
+        tasks.push(tokio::spawn(async move {
+            let end = ((c + 1) * per).min(messages.len());
+            let start = (c * per).min(end);
+            let slice: Vec<&[u8]> = messages[start..end].iter().map(Vec::as_slice).collect();
+            support::imap_append_many(stack, &user, &slice).await
+        }));
+    }
+    for task in tasks {
+        task.await.context("append task failed")??;
+    }
+    Ok(())
+}
+
+async fn inbox_count(stack: &'static MailStack, user: &str) -> Result<usize> {
+    let mut session = support::imap_login(stack, user).await?;
+    let mailbox = timeout(support::IO_TIMEOUT, session.select("INBOX"))
+        .await
+        .context("IMAP SELECT timed out")??;
+    let _ = timeout(Duration::from_secs(5), session.logout()).await;
+    Ok(mailbox.exists as usize)
+}
+
+// ---------------------------------------------------------------------------
+// 2. Maildir ingest
+
+fn maildir_ingest(settings: &Settings, corpus: &Corpus) -> Result<Vec<String>> {
+    println!("\n-- Maildir ingest --");
+    let support_user = "support@example.test";
+    let mut runs = Vec::new();
+    for &batch_size in &settings.batch_sizes {
+        let dir = tempfile::Builder::new()
+            .prefix("tp-bench-maildir-")
+            .tempdir()
+            .context("creating a temporary folder")?;
+        let maildir = dir.path().join("inbox");
+        let loading = Instant::now();
+        deliver_maildir(&maildir, &corpus.raw)?;
+        let load_s = loading.elapsed().as_secs_f64();
+        let mailbox = format!(
+            "kind = \"maildir\"\npath = \"{}\"\nbatch_size = {batch_size}",
+            maildir.display()
+        );
+        let cfg = write_config(
+            dir.path(),
+            &mailbox,
+            &file_transport(dir.path()),
+            support_user,
+        )?;
+        let run = run_once(settings, &cfg, dir.path(), support::mail_stack())?;
+        let checked = verify(&cfg, dir.path(), support::mail_stack())?;
+        let left = count_files(&maildir.join("new"), "")?;
+        let done = count_files(&maildir.join("cur"), "")?;
+        println!(
+            "batch_size {batch_size}: {} (written in {load_s:.2} s; new/ {left}, cur/ {done} afterwards)",
+            run.describe(corpus.raw.len(), &checked)
+        );
+        runs.push((batch_size, run, checked));
+    }
+    Ok(summarise(
+        "Maildir fetch+store+ack queued",
+        corpus.raw.len(),
+        &runs,
+    ))
+}
+
+/// Writes each message the Maildir way: into `tmp/`, then renamed into `new/`. Names
+/// sort in generation order.
+fn deliver_maildir(root: &Path, messages: &[Vec<u8>]) -> Result<()> {
+    for sub in ["tmp", "new", "cur"] {
+        std::fs::create_dir_all(root.join(sub))
+            .with_context(|| format!("creating {}", root.join(sub).display()))?;
+    }
+    let pid = std::process::id();
+    let base = 1_795_000_000u64;
+    for (i, raw) in messages.iter().enumerate() {
+        let name = format!("{}.M{i:07}P{pid}.bench.example.test", base + i as u64);
+        let tmp = root.join("tmp").join(&name);
+        std::fs::write(&tmp, raw).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, root.join("new").join(&name))
+            .with_context(|| format!("moving {name} into new/"))?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Running the binary and checking what it did
+
+fn write_config(
+    dir: &Path,
+    mailbox: &str,
+    transport: &str,
+    support_address: &str,
+) -> Result<PathBuf> {
+    let path = dir.join("ticketpost.toml");
+    let text = format!(
+        "[store]\npath = \"{}\"\n[mailbox]\n{mailbox}\n[transport]\n{transport}\n[desk]\nsupport_address = \"{support_address}\"\nsupport_name = \"Example Support\"\nagents = [\"Ann Lee <ann@example.test>\"]\n",
+        dir.join("ticketpost.db").display()
+    );
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+fn file_transport(dir: &Path) -> String {
+    format!(
+        "kind = \"file\"\npath = \"{}\"",
+        dir.join("outbox").display()
+    )
+}
+
+/// The binary with `--config`, the password and a log level; wrapped when asked.
+fn ticketpost(settings: Option<&Settings>, cfg: &Path, stack: &MailStack, log: &str) -> Command {
+    let wrapper = settings.map(|s| s.wrapper.as_slice()).unwrap_or_default();
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    cmd.arg("--config")
+        .arg(cfg)
+        .env("TICKETPOST_LOG", log)
+        .env(PASSWORD_ENV, &stack.password)
+        .env_remove("TICKETPOST_FAULT")
+        .stdin(Stdio::null());
+    if let Some(dir) = cfg.parent() {
+        cmd.current_dir(dir);
+    }
+    cmd
+}
+
+/// How a child ended, from `wait4`.
+struct Exit {
+    status: i32,
+    wall: Duration,
+    /// Peak resident set size in KiB (`ru_maxrss` on Linux).
+    maxrss_kib: i64,
+    cpu_user: Duration,
+    cpu_sys: Duration,
+}
+
+impl Exit {
+    fn success(&self) -> bool {
+        libc::WIFEXITED(self.status) && libc::WEXITSTATUS(self.status) == 0
+    }
+
+    fn describe_status(&self) -> String {
+        if libc::WIFEXITED(self.status) {
+            format!("exit code {}", libc::WEXITSTATUS(self.status))
+        } else if libc::WIFSIGNALED(self.status) {
+            format!("killed by signal {}", libc::WTERMSIG(self.status))
+        } else {
+            format!("status {:#x}", self.status)
+        }
+    }
+
+    fn rss_mb(&self) -> f64 {
+        self.maxrss_kib as f64 * 1024.0 / 1e6
+    }
+
+    fn cpu(&self) -> Duration {
+        self.cpu_user + self.cpu_sys
+    }
+}
+
+fn timeval(tv: libc::timeval) -> Duration {
+    Duration::from_secs(tv.tv_sec.max(0) as u64) + Duration::from_micros(tv.tv_usec.max(0) as u64)
+}
+
+/// `wait4` on `pid`; `None` with `WNOHANG` when it is still running.
+fn wait4(pid: i32, flags: i32, spawned: Instant) -> Result<Option<Exit>> {
+    loop {
+        let mut status = 0i32;
+        // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: plain system call on our own child with valid pointers.
+        let r = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+        if r == pid {
+            return Ok(Some(Exit {
+                status,
+                wall: spawned.elapsed(),
+                maxrss_kib: usage.ru_maxrss,
+                cpu_user: timeval(usage.ru_utime),
+                cpu_sys: timeval(usage.ru_stime),
+            }));
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err).context("wait4");
+        }
+    }
+}
+
+/// What one `run --once` did.
+struct OnceRun {
+    exit: Exit,
+    report: Option<OnceReport>,
+    stdout: String,
+    /// Per-batch log lines (only with `TP_BENCH_LOG=info`): count, Σ fetch_ms, Σ total_ms.
+    batches: Option<(usize, u64, u64)>,
+}
+
+/// The line `run --once` prints.
+#[derive(Debug, Default, Clone, Copy)]
+struct OnceReport {
+    processed: usize,
+    ingest_s: f64,
+    new_tickets: usize,
+    quarantined: usize,
+    sent: usize,
+    send_s: f64,
+}
+
+/// Counts taken after a run.
+struct Checked {
+    tickets: Option<usize>,
+    eml: usize,
+}
+
+impl Checked {
+    fn complete(&self, expected: usize) -> bool {
+        self.tickets == Some(expected) && self.eml == expected
+    }
+}
+
+fn run_once(settings: &Settings, cfg: &Path, dir: &Path, stack: &MailStack) -> Result<OnceRun> {
+    let out_path = dir.join("run.stdout");
+    let err_path = dir.join("run.stderr");
+    let mut cmd = ticketpost(Some(settings), cfg, stack, &settings.log);
+    cmd.args(["run", "--once"])
+        .stdout(File::create(&out_path)?)
+        .stderr(File::create(&err_path)?);
+    let spawned = Instant::now();
+    let child = cmd.spawn().with_context(|| format!("starting {BIN}"))?;
+    let exit = wait4(child.id() as i32, 0, spawned)?
+        .ok_or_else(|| anyhow!("wait4 returned without a status"))?;
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    if !exit.success() {
+        bail!(
+            "run --once: {}\nstdout: {stdout}\nstderr (last lines):\n{}",
+            exit.describe_status(),
+            tail(&stderr, 30)
+        );
+    }
+    let report = stdout.lines().find_map(parse_once_line);
+    let warnings = stderr.lines().filter(|l| l.contains(" WARN ")).count();
+    if warnings > 0 {
+        println!(
+            "  ({warnings} warning line(s) on stderr; first: {})",
+            stderr.lines().find(|l| l.contains(" WARN ")).unwrap_or("")
+        );
+    }
+    Ok(OnceRun {
+        exit,
+        report,
+        stdout,
+        batches: batch_log(&stderr),
+    })
+}
+
+/// `processed N message(s) in S s: A new ticket(s), B follow-up(s), C duplicate(s),
+/// D quarantined; sent M mail(s) in T s`
+fn parse_once_line(line: &str) -> Option<OnceReport> {
+    let after = |key: &str| -> Option<&str> {
+        let start = line.find(key)? + key.len();
+        line[start..].split_whitespace().next()
+    };
+    let before = |key: &str| -> Option<&str> {
+        let end = line.find(key)?;
+        line[..end].split_whitespace().last()
+    };
+    let num = |s: Option<&str>| -> Option<f64> {
+        s?.trim_matches(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .parse()
+            .ok()
+    };
+    Some(OnceReport {
+        processed: num(after("processed "))? as usize,
+        ingest_s: num(after(" message(s) in "))?,
+        new_tickets: num(before(" new ticket(s)"))? as usize,
+        quarantined: num(before(" quarantined"))? as usize,
+        sent: num(after("; sent "))? as usize,
+        send_s: num(after(" mail(s) in "))?,
+    })
+}
+
+/// Sums the `batch stored` info lines (`fetch_ms=`, `total_ms=`).
+fn batch_log(stderr: &str) -> Option<(usize, u64, u64)> {
+    let field = |line: &str, key: &str| -> u64 {
+        line.find(key)
+            .and_then(|i| {
+                line[i + key.len()..]
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("batch stored") && l.contains("total_ms="))
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    Some((
+        lines.len(),
+        lines.iter().map(|l| field(l, "fetch_ms=")).sum(),
+        lines.iter().map(|l| field(l, "total_ms=")).sum(),
+    ))
+}
+
+fn verify(cfg: &Path, dir: &Path, stack: &MailStack) -> Result<Checked> {
+    let out = ticketpost(None, cfg, stack, "warn")
+        .args(["tickets", "list", "--json"])
+        .output()
+        .context("running tickets list")?;
+    let tickets = if out.status.success() {
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v.as_array().map(Vec::len))
+    } else {
+        println!(
+            "  tickets list --json failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        None
+    };
+    Ok(Checked {
+        tickets,
+        eml: count_files(&dir.join("outbox"), ".eml")?,
+    })
+}
+
+fn count_files(dir: &Path, suffix: &str) -> Result<usize> {
+    if !dir.exists() {
+        return Ok(0);
+    }
+    Ok(std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            !name.starts_with('.') && name.ends_with(suffix)
+        })
+        .count())
+}
+
+impl OnceRun {
+    fn rate(&self) -> Option<f64> {
+        let r = self.report?;
+        (r.ingest_s > 0.0).then(|| r.processed as f64 / r.ingest_s)
+    }
+
+    fn describe(&self, expected: usize, checked: &Checked) -> String {
+        let mut s = String::new();
+        match self.report {
+            Some(r) => {
+                let _ = write!(
+                    s,
+                    "{} msgs in {:.3} s = {:.0} msg/s; {} new ticket(s), {} quarantined; sent {} in {:.3} s",
+                    r.processed,
+                    r.ingest_s,
+                    self.rate().unwrap_or(0.0),
+                    r.new_tickets,
+                    r.quarantined,
+                    r.sent,
+                    r.send_s
+                );
+            }
+            None => {
+                let _ = write!(s, "unparsed output {:?}", self.stdout.trim());
+            }
+        }
+        let e = &self.exit;
+        let _ = write!(
+            s,
+            "; wall {:.3} s; peak RSS {:.1} MB; CPU {:.2} s user + {:.2} s sys ({:.0}% of wall)",
+            e.wall.as_secs_f64(),
+            e.rss_mb(),
+            e.cpu_user.as_secs_f64(),
+            e.cpu_sys.as_secs_f64(),
+            100.0 * e.cpu().as_secs_f64() / e.wall.as_secs_f64().max(1e-9)
+        );
+        let _ = write!(
+            s,
+            "; tickets {}, outbox .eml {}{}",
+            checked
+                .tickets
+                .map_or_else(|| "?".to_string(), |n| n.to_string()),
+            checked.eml,
+            if checked.complete(expected) {
+                " (ok)".to_string()
+            } else {
+                format!(" (MISMATCH: expected {expected} each)")
+            }
+        );
+        if let Some((n, fetch, total)) = self.batches {
+            let _ = write!(
+                s,
+                "; {n} batch log line(s): fetch {fetch} ms of {total} ms ({:.0}%)",
+                100.0 * fetch as f64 / (total.max(1)) as f64
+            );
+        }
+        s
+    }
+}
+
+/// The summary lines of one ingest phase: the best batch size first, then the others.
+fn summarise(label: &str, expected: usize, runs: &[(usize, OnceRun, Checked)]) -> Vec<String> {
+    let Some((best_size, best, checked)) = runs.iter().max_by(|a, b| {
+        a.1.rate()
+            .unwrap_or(0.0)
+            .total_cmp(&b.1.rate().unwrap_or(0.0))
+    }) else {
+        return vec![format!("{label}: no runs")];
+    };
+    let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
+    let mut lines = Vec::new();
+    match best.report {
+        Some(r) => {
+            let rate = best.rate().unwrap_or(0.0);
+            lines.push(format!(
+                "{label}: {} msgs in {:.2} s = {rate:.0} msg/s (target >= {TARGET_MSGS_PER_S:.0}: {}); peak RSS {:.1} MB (target < {TARGET_RSS_MB:.0} MB: {}) [batch_size {best_size}; wall {:.2} s incl. {:.2} s writing {} acks]",
+                r.processed,
+                r.ingest_s,
+                verdict(rate >= TARGET_MSGS_PER_S),
+                best.exit.rss_mb(),
+                verdict(best.exit.rss_mb() < TARGET_RSS_MB),
+                best.exit.wall.as_secs_f64(),
+                r.send_s,
+                r.sent,
+            ));
+        }
+        None => lines.push(format!(
+            "{label}: run --once printed no report: {:?}",
+            best.stdout.trim()
+        )),
+    }
+    lines.push(format!(
+        "  correctness: {} ticket(s) in the store, {} .eml file(s) in the outbox (expected {expected}){}",
+        checked
+            .tickets
+            .map_or_else(|| "?".to_string(), |n| n.to_string()),
+        checked.eml,
+        if checked.complete(expected) {
+            ""
+        } else {
+            " MISMATCH"
+        }
+    ));
+    let others: Vec<String> = runs
+        .iter()
+        .map(|(size, run, c)| {
+            format!(
+                "{size}: {:.0} msg/s, {:.1} MB{}",
+                run.rate().unwrap_or(0.0),
+                run.exit.rss_mb(),
+                if c.complete(expected) {
+                    ""
+                } else {
+                    " (counts wrong)"
+                }
+            )
+        })
+        .collect();
+    if runs.len() > 1 {
+        lines.push(format!("  by batch_size: {}", others.join("; ")));
+    }
+    lines
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------
+// 3. Latency through Postfix with the long-running service
+
+struct LatencyMode {
+    label: &'static str,
+    mailbox: &'static str,
+}
+
+async fn latency(
+    stack: &'static MailStack,
+    settings: &Settings,
+    mode: &LatencyMode,
+) -> Result<Vec<String>> {
+    println!("\n-- latency, {} --", mode.label);
+    let n = settings.latency_messages;
+    let support_user = support::unique_user("bench-lat");
+    let requester = support::unique_user("latency-req");
+    let dir = tempfile::Builder::new()
+        .prefix("tp-bench-latency-")
+        .tempdir()
+        .context("creating a temporary folder")?;
+    let mailbox = format!(
+        "kind = \"imap\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"{support_user}\"\npassword_env = \"{PASSWORD_ENV}\"\ntimeout = 10\n{}",
+        stack.imap_port, mode.mailbox
+    );
+    let transport = format!(
+        "kind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\ntimeout = 10",
+        stack.smtp_port
+    );
+    let cfg = write_config(dir.path(), &mailbox, &transport, &support_user)?;
+
+    // Watchers log in first, so their mailboxes exist before anything arrives.
+    let sending_time = Duration::from_millis(50) * n as u32;
+    let deadline = Instant::now() + STARTUP_WAIT + sending_time + Duration::from_secs(30);
+    let delivered = Watcher::start(stack, &support_user, n, deadline, false).await?;
+    let acked = Watcher::start(stack, &requester, n, deadline, true).await?;
+
+    let err_path = dir.path().join("service.stderr");
+    let spawned = Instant::now();
+    let child = ticketpost(None, &cfg, stack, "warn")
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(File::create(&err_path)?)
+        .spawn()
+        .with_context(|| format!("starting {BIN} run"))?;
+    let pid = child.id() as i32;
+    tokio::time::sleep(STARTUP_WAIT).await;
+    if let Some(exit) = wait4(pid, libc::WNOHANG, spawned)? {
+        bail!(
+            "ticketpost run ended during start-up ({}):\n{}",
+            exit.describe_status(),
+            tail(&std::fs::read_to_string(&err_path).unwrap_or_default(), 30)
+        );
+    }
+    let delivered = tokio::spawn(delivered.run());
+    let acked = tokio::spawn(acked.run());
+
+    // Requests one every 30–50 ms; the accept instant is when smtp_send returned.
+    let mut accepted: Vec<Option<Instant>> = vec![None; n];
+    let mut send_errors = 0usize;
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut next = tokio::time::Instant::now();
+    let sending = Instant::now();
+    for (i, slot) in accepted.iter_mut().enumerate() {
+        tokio::time::sleep_until(next).await;
+        next += Duration::from_millis(rng.u64(30..=50));
+        let raw = latency_request(i, &requester, &support_user);
+        match support::smtp_send(stack, &requester, &[&support_user], &raw).await {
+            Ok(()) => *slot = Some(Instant::now()),
+            Err(e) => {
+                send_errors += 1;
+                if send_errors <= 3 {
+                    println!("  smtp_send latency-{i} failed: {e:#}");
+                }
+            }
+        }
+    }
+    let sending_s = sending.elapsed().as_secs_f64();
+    let delivered = delivered.await.context("watcher task failed")??;
+    let acked = acked.await.context("watcher task failed")??;
+
+    // SIGTERM: the service must finish and exit 0.
+    // SAFETY: signalling our own child, which has not been reaped yet.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let stop_started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = wait4(pid, libc::WNOHANG, spawned)? {
+            break Some(exit);
+        }
+        if stop_started.elapsed() > STOP_WAIT {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = wait4(pid, 0, spawned);
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let stop_s = stop_started.elapsed().as_secs_f64();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let stop = match &exit {
+        Some(e) if e.success() => format!(
+            "SIGTERM -> exit 0 in {stop_s:.2} s; service peak RSS {:.1} MB, CPU {:.2} s",
+            e.rss_mb(),
+            e.cpu().as_secs_f64()
+        ),
+        Some(e) => format!(
+            "SIGTERM -> {} (NOT 0) after {stop_s:.2} s; stderr:\n{}",
+            e.describe_status(),
+            tail(&stderr, 20)
+        ),
+        None => format!("did NOT stop within {STOP_WAIT:?} of SIGTERM (killed)"),
+    };
+    let warnings = stderr.lines().filter(|l| l.contains(" WARN ")).count();
+
+    let mut total = Vec::new();
+    let mut inbound = Vec::new();
+    let mut gateway = Vec::new();
+    for i in 0..n {
+        let (Some(accept), Some(ack)) = (accepted[i], acked[i]) else {
+            continue;
+        };
+        total.push(ack.saturating_duration_since(accept));
+        if let Some(seen) = delivered[i] {
+            inbound.push(seen.saturating_duration_since(accept));
+            gateway.push(ack.saturating_duration_since(seen));
+        }
+    }
+    let missing = n - total.len();
+    println!(
+        "sent {n} request(s) in {sending_s:.1} s ({send_errors} failed); {} seen in the support INBOX, {} acknowledgement(s) arrived; {stop}; {warnings} warning line(s)",
+        delivered.iter().flatten().count(),
+        acked.iter().flatten().count(),
+    );
+    let p99 = percentile(&mut total, 0.99);
+    let mut lines = vec![format!(
+        "SMTP accept -> ack in requester mailbox, {}: {} (n={}{}, target p99 < {:.0} s: {})",
+        mode.label,
+        stats(&mut total),
+        total.len(),
+        if missing > 0 {
+            format!(", {missing} MISSING")
+        } else {
+            String::new()
+        },
+        TARGET_P99.as_secs_f64(),
+        match p99 {
+            Some(p) if p < TARGET_P99 && missing == 0 => "ok",
+            _ => "MISSED",
+        }
+    )];
+    lines.push(format!(
+        "  accept -> visible in support INBOX (Postfix in): {}; visible -> ack in requester INBOX (ticketpost + Postfix out): {}",
+        stats(&mut inbound),
+        stats(&mut gateway)
+    ));
+    lines.push(format!("  {stop}"));
+    for l in &lines {
+        println!("{l}");
+    }
+    Ok(lines)
+}
+
+/// A short request in the style of the generated ones, subject `latency-<i>`.
+fn latency_request(i: usize, from: &str, to: &str) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(1000 + i as u64);
+    let mut body = String::from("Hello,\n\n");
+    body.push_str(&paragraphs(&mut rng, 600));
+    body.push_str("\nThanks,\nLee\n");
+    format!(
+        "From: Latency Tester <{from}>\nTo: Example Support <{to}>\nSubject: latency-{i}\nDate: {}\nMessage-ID: <latency-{i}.{}.{:08x}@outside.test>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n{body}",
+        chrono::Utc::now().to_rfc2822(),
+        std::process::id(),
+        fastrand::u32(..)
+    )
+    .into_bytes()
+}
+
+/// Watches one INBOX over a single logged-in session: NOOP, then the headers of UIDs
+/// not seen yet, every [`WATCH_EVERY`]; records when each `latency-<i>` first showed.
+struct Watcher {
+    session: async_imap::Session<tokio::net::TcpStream>,
+    n: usize,
+    deadline: Instant,
+    /// Acknowledgements (`[TP-n] latency-<i>`) rather than the requests themselves.
+    acks: bool,
+}
+
+impl Watcher {
+    async fn start(
+        stack: &'static MailStack,
+        user: &str,
+        n: usize,
+        deadline: Instant,
+        acks: bool,
+    ) -> Result<Watcher> {
+        let mut session = support::imap_login(stack, user).await?;
+        timeout(support::IO_TIMEOUT, session.select("INBOX"))
+            .await
+            .context("IMAP SELECT timed out")?
+            .with_context(|| format!("SELECT INBOX of {user}"))?;
+        Ok(Watcher {
+            session,
+            n,
+            deadline,
+            acks,
+        })
+    }
+
+    async fn run(mut self) -> Result<Vec<Option<Instant>>> {
+        let mut seen: Vec<Option<Instant>> = vec![None; self.n];
+        let mut remaining = self.n;
+        let mut last_uid = 0u32;
+        while remaining > 0 && Instant::now() < self.deadline {
+            timeout(support::IO_TIMEOUT, self.session.noop())
+                .await
+                .context("IMAP NOOP timed out")??;
+            let looked = Instant::now();
+            while self.session.unsolicited_responses.try_recv().is_ok() {}
+            let query = format!("UID {}:*", last_uid + 1);
+            let uids = timeout(support::IO_TIMEOUT, self.session.uid_search(&query))
+                .await
+                .context("IMAP UID SEARCH timed out")??;
+            let mut new: Vec<u32> = uids.into_iter().filter(|&u| u > last_uid).collect();
+            if !new.is_empty() {
+                new.sort_unstable();
+                let set = new.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+                let session = &mut self.session;
+                let fetches: Vec<_> = timeout(support::IO_TIMEOUT, async {
+                    let stream = session.uid_fetch(&set, "(UID BODY.PEEK[HEADER])").await?;
+                    stream.try_collect::<Vec<_>>().await
+                })
+                .await
+                .context("IMAP UID FETCH timed out")??;
+                last_uid = new[new.len() - 1];
+                for f in &fetches {
+                    let Some(subject) = f.header().and_then(support::subject_of) else {
+                        continue;
+                    };
+                    if self.acks && !subject.starts_with('[') {
+                        continue;
+                    }
+                    if let Some(i) = latency_index(&subject)
+                        && i < self.n
+                        && seen[i].is_none()
+                    {
+                        seen[i] = Some(looked);
+                        remaining -= 1;
+                    }
+                }
+            }
+            tokio::time::sleep(WATCH_EVERY).await;
+        }
+        let _ = timeout(Duration::from_secs(5), self.session.logout()).await;
+        Ok(seen)
+    }
+}
+
+/// `i` from a subject ending in `latency-<i>`.
+fn latency_index(subject: &str) -> Option<usize> {
+    let at = subject.rfind("latency-")?;
+    subject[at + "latency-".len()..].trim().parse().ok()
+}
+
+/// Nearest-rank percentile; sorts `values`.
+fn percentile(values: &mut [Duration], p: f64) -> Option<Duration> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let rank = ((p * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    Some(values[rank - 1])
+}
+
+fn stats(values: &mut [Duration]) -> String {
+    let ms = |d: Option<Duration>| {
+        d.map_or_else(
+            || "-".to_string(),
+            |d| format!("{:.0} ms", d.as_secs_f64() * 1000.0),
+        )
+    };
+    let p50 = percentile(values, 0.5);
+    let p99 = percentile(values, 0.99);
+    let max = values.iter().max().copied();
+    format!("p50 {} p99 {} max {}", ms(p50), ms(p99), ms(max))
+}
+
+// ---------------------------------------------------------------------------
+// Generated requests
+
+/// Generated requests (LF line ends), deterministic for a given count.
+struct Corpus {
+    raw: Vec<Vec<u8>>,
+    alternative: usize,
+    attachments: usize,
+    senders: usize,
+}
+
+const FIRST_NAMES: &[&str] = &[
+    "Anna",
+    "Ben",
+    "Carla",
+    "David",
+    "Elif",
+    "Farid",
+    "Greta",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Katarzyna",
+    "Liam",
+    "Mei",
+    "Nora",
+    "Omar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sven",
+    "Tomás",
+    "Ursula",
+    "Viktor",
+    "Wen",
+    "Yusuf",
+    "Zoë",
+    "Jürgen",
+    "Åsa",
+    "Chloé",
+];
+const LAST_NAMES: &[&str] = &[
+    "Andersen", "Becker", "Costa", "Dubois", "Evans", "Fischer", "García", "Hansen", "Ivanova",
+    "Jensen", "Kowalski", "Lopez", "Müller", "Nakamura", "O'Brien", "Patel", "Rossi", "Schmidt",
+    "Tanaka", "Novak", "Weber", "Yilmaz", "Zhang", "Øster",
+];
+const DOMAINS: &[&str] = &[
+    "acme-logistics.test",
+    "mail.contoso.test",
+    "northwind.test",
+    "fabrikam.test",
+    "example.org",
+    "hospital-nord.test",
+    "uni-sued.test",
+    "stadtwerke.test",
+    "globex.test",
+    "initech.test",
+];
+const SYSTEMS: &[&str] = &[
+    "the VPN",
+    "Outlook",
+    "the CRM",
+    "SAP",
+    "the intranet",
+    "Teams",
+    "the payroll portal",
+    "the shared drive",
+    "Jira",
+    "the ticket scanner",
+    "the warehouse app",
+    "Citrix",
+];
+const DEVICES: &[&str] = &[
+    "laptop",
+    "docking station",
+    "monitor",
+    "headset",
+    "phone",
+    "badge reader",
+    "label printer",
+];
+const SUBJECTS: &[&str] = &[
+    "Cannot log in to {sys}",
+    "{sys} is very slow since this morning",
+    "Error {code} when opening {sys}",
+    "Password reset for {sys}",
+    "Request: new {dev} for a new colleague",
+    "My {dev} does not start any more",
+    "Printer on floor {n} prints blank pages",
+    "Access to the shared folder Finance/{n}",
+    "URGENT: {sys} down for the whole team",
+    "Question about my invoice {code}",
+    "Fwd: {sys} certificate expired?",
+    "Re: {dev} replacement",
+    "Drucker im {n}. OG druckt nur leere Seiten",
+    "Impossible d'accéder à {sys} depuis ce matin",
+    "VPN に接続できません ({code})",
+    "Problem z {sys} – pilne",
+];
+const SENTENCES: &[&str] = &[
+    "Since this morning I cannot open {sys} at all.",
+    "The error message says that the session has expired, even right after logging in.",
+    "I already restarted my {dev} twice and cleared the browser cache, but nothing changed.",
+    "Colleagues in the same office have the same problem, so I think it is not just me.",
+    "It worked fine yesterday afternoon until about half past four.",
+    "We need this for the month-end closing, which is due on Friday.",
+    "Could you please have a look as soon as possible?",
+    "I attached a screenshot of the error in case it helps.",
+    "The error code shown is {code} and it appears after about thirty seconds.",
+    "When I try again it sometimes works, but then it fails on the next page.",
+    "My manager asked me to open a ticket for this so that it is tracked.",
+    "I am working from home today, so I connect through the VPN.",
+    "Our new colleague starts on Monday and will need a {dev} and an account for {sys}.",
+    "Please let me know if you need any more information from me.",
+    "I can be reached on my mobile phone the whole day.",
+    "The problem started after the update that was installed last night.",
+    "Everything else on the {dev} seems to work normally.",
+    "This is blocking the whole shipping team, we cannot print any labels.",
+    "I have tried it with Firefox and with Edge, the result is the same.",
+    "Last time a similar issue was solved by resetting my profile.",
+    "The invoice number is {code}, and the amount seems to be charged twice.",
+    "Kindly confirm once the access has been granted.",
+    "Ich habe es auch schon mit einem anderen Gerät versucht, leider ohne Erfolg.",
+    "Merci de votre aide, c'est assez urgent pour nous.",
+    "There is no hurry, but it would be nice to have it fixed by next week.",
+    "The message appears only for files larger than a few megabytes.",
+    "I am not sure whether this is the right address for this kind of request.",
+    "Our team lead is in copy so that she knows about the issue.",
+];
+const USER_AGENTS: &[&str] = &[
+    "X-Mailer: Microsoft Outlook 16.0",
+    "User-Agent: Mozilla Thunderbird 128.5.0",
+    "X-Mailer: iPhone Mail (21G93)",
+    "User-Agent: Roundcube Webmail/1.6.9",
+    "X-Mailer: Apple Mail (2.3776.700.51)",
+];
+
+impl Corpus {
+    fn generate(n: usize) -> Corpus {
+        let mut rng = fastrand::Rng::with_seed(20_261_125);
+        let nonce = format!("{}.{:08x}", std::process::id(), fastrand::u32(..));
+        let sender_pool = (n / 5).clamp(1, 2000);
+        let mut corpus = Corpus {
+            raw: Vec::with_capacity(n),
+            alternative: 0,
+            attachments: 0,
+            senders: 0,
+        };
+        let mut senders_used = HashSet::new();
+        for i in 0..n {
+            let sender = rng.usize(..sender_pool);
+            senders_used.insert(sender);
+            let alternative = rng.u8(..100) < 30;
+            let attachment = rng.u8(..100) < 3;
+            corpus.alternative += usize::from(alternative);
+            corpus.attachments += usize::from(attachment);
+            corpus.raw.push(request(
+                &mut rng,
+                i,
+                sender,
+                &nonce,
+                alternative,
+                attachment,
+            ));
+        }
+        corpus.senders = senders_used.len();
+        corpus
+    }
+
+    fn total_bytes(&self) -> usize {
+        self.raw.iter().map(Vec::len).sum()
+    }
+}
+
+fn fill(rng: &mut fastrand::Rng, template: &str) -> String {
+    template
+        .replace("{sys}", SYSTEMS[rng.usize(..SYSTEMS.len())])
+        .replace("{dev}", DEVICES[rng.usize(..DEVICES.len())])
+        .replace("{code}", &format!("0x{:04X}", rng.u16(..)))
+        .replace("{n}", &rng.u8(1..9).to_string())
+}
+
+/// Paragraphs of plain text, wrapped at 72 columns, about `target` bytes long.
+fn paragraphs(rng: &mut fastrand::Rng, target: usize) -> String {
+    let mut text = String::new();
+    while text.len() < target {
+        let mut paragraph = String::new();
+        for _ in 0..rng.usize(2..6) {
+            if !paragraph.is_empty() {
+                paragraph.push(' ');
+            }
+            paragraph.push_str(&fill(rng, SENTENCES[rng.usize(..SENTENCES.len())]));
+        }
+        text.push_str(&wrap(&paragraph, 72));
+        text.push('\n');
+    }
+    text
+}
+
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0usize;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if line > 0 && line + 1 + len > width {
+            out.push('\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += len;
+    }
+    out.push('\n');
+    out
+}
+
+fn request(
+    rng: &mut fastrand::Rng,
+    i: usize,
+    sender: usize,
+    nonce: &str,
+    alternative: bool,
+    attachment: bool,
+) -> Vec<u8> {
+    let first = FIRST_NAMES[sender % FIRST_NAMES.len()];
+    let last = LAST_NAMES[(sender / FIRST_NAMES.len()) % LAST_NAMES.len()];
+    let domain = DOMAINS[sender % DOMAINS.len()];
+    let local = format!("{}.{}{}", ascii_fold(first), ascii_fold(last), sender / 100);
+    let address = format!("{local}@{domain}");
+    let subject = fill(rng, SUBJECTS[rng.usize(..SUBJECTS.len())]);
+    let date = chrono::DateTime::from_timestamp(1_795_420_800 + i as i64 * 13, 0)
+        .unwrap_or_default()
+        .to_rfc2822();
+    let message_id = format!("<{i}.{nonce}.{:06x}@{domain}>", rng.u32(..1 << 24));
+
+    let greeting = [
+        "Hi support team,",
+        "Hello,",
+        "Dear IT support,",
+        "Guten Tag,",
+        "Hi,",
+    ][rng.usize(..5)];
+    let mut text = format!("{greeting}\n\n");
+    text.push_str(&paragraphs(rng, rng.usize(900..2700)));
+    if rng.u8(..10) == 0 {
+        text.push_str(&format!(
+            "\nOn Mon, 23 Nov 2026 at 09:12, Example Support wrote:\n{}",
+            wrap(&fill(rng, SENTENCES[rng.usize(..SENTENCES.len())]), 70)
+                .lines()
+                .map(|l| format!("> {l}\n"))
+                .collect::<String>()
+        ));
+    }
+    text.push_str(&format!(
+        "\nThanks,\n{first}\n\n-- \n{first} {last}\n{}\nPhone +1 555 01{:02}\n",
+        domain.split('.').next().unwrap_or(domain),
+        sender % 100
+    ));
+
+    let mut head = String::new();
+    head.push_str(&format!(
+        "Received: from mail-{0}.{domain} (mail-{0}.{domain} [203.0.113.{1}])\n\tby mx.example.test (Postfix) with ESMTPS id {2:010X}\n\tfor <support@example.test>; {date}\n",
+        sender % 7,
+        sender % 250 + 1,
+        rng.u64(..1 << 40)
+    ));
+    head.push_str(&format!(
+        "From: {} <{address}>\n",
+        encode_word(&format!("{first} {last}"))
+    ));
+    head.push_str("To: Example Support <support@example.test>\n");
+    if rng.u8(..8) == 0 {
+        head.push_str(&format!("Cc: Team Lead <lead@{domain}>\n"));
+    }
+    head.push_str(&format!("Subject: {}\n", encode_word(&subject)));
+    head.push_str(&format!("Date: {date}\nMessage-ID: {message_id}\n"));
+    head.push_str(USER_AGENTS[sender % USER_AGENTS.len()]);
+    head.push_str("\nMIME-Version: 1.0\n");
+
+    let text_part = "Content-Type: text/plain; charset=utf-8; format=flowed\nContent-Transfer-Encoding: 8bit\n\n".to_string() + &text;
+    let body_part = if alternative {
+        let boundary = format!("----=_Alt_{i}_{:08x}", rng.u32(..));
+        let html = html_of(&text);
+        format!(
+            "Content-Type: multipart/alternative; boundary=\"{boundary}\"\n\n--{boundary}\n{text_part}\n--{boundary}\nContent-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n{}\n--{boundary}--\n",
+            quoted_printable(&html)
+        )
+    } else {
+        text_part
+    };
+    let whole = if attachment {
+        let boundary = format!("----=_Mixed_{i}_{:08x}", rng.u32(..));
+        let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+        bytes.extend((0..rng.usize(1000..4000)).map(|_| rng.u8(..)));
+        format!(
+            "Content-Type: multipart/mixed; boundary=\"{boundary}\"\n\n--{boundary}\n{body_part}\n--{boundary}\nContent-Type: image/png; name=\"screenshot-{i}.png\"\nContent-Disposition: attachment; filename=\"screenshot-{i}.png\"\nContent-Transfer-Encoding: base64\n\n{}--{boundary}--\n",
+            base64(&bytes)
+        )
+    } else {
+        body_part
+    };
+    (head + &whole).into_bytes()
+}
+
+fn ascii_fold(s: &str) -> String {
+    s.chars()
+        .filter_map(|c| match c {
+            'á' | 'à' | 'å' | 'Å' => Some('a'),
+            'é' | 'ë' => Some('e'),
+            'í' => Some('i'),
+            'ö' | 'ø' | 'Ø' | 'ó' => Some('o'),
+            'ü' | 'ú' => Some('u'),
+            c if c.is_ascii_alphanumeric() => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// RFC 2047 B-encoding when the text is not plain ASCII.
+fn encode_word(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_string();
+    }
+    format!("=?UTF-8?B?{}?=", base64(s.as_bytes()).replace('\n', ""))
+}
+
+fn html_of(text: &str) -> String {
+    let mut html = String::from(
+        "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\"></head><body><div style=\"font-family: Calibri, Arial, sans-serif; font-size: 11pt; color: #1f1f1f\">",
+    );
+    for paragraph in text.split("\n\n") {
+        let escaped = paragraph
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('\n', "<br>\n");
+        html.push_str("<p class=\"MsoNormal\">");
+        html.push_str(&escaped);
+        html.push_str("</p>\n");
+    }
+    html.push_str("</div></body></html>\n");
+    html
+}
+
+/// Quoted-printable with soft line breaks at 76 columns.
+fn quoted_printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 11 / 10);
+    for line in text.split('\n') {
+        let mut col = 0;
+        let bytes = line.as_bytes();
+        for (k, &b) in bytes.iter().enumerate() {
+            let last = k + 1 == bytes.len();
+            let plain = (b == b' ' && !last) || ((33..=126).contains(&b) && b != b'=');
+            let piece = if plain {
+                (b as char).to_string()
+            } else {
+                format!("={b:02X}")
+            };
+            if col + piece.len() > 75 {
+                out.push_str("=\n");
+                col = 0;
+            }
+            out.push_str(&piece);
+            col += piece.len();
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Base64 with lines of 76 characters, each ended by a line feed.
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len() * 4 / 3 + data.len() / 57 + 4);
+    for (n, chunk) in data.chunks(3).enumerate() {
+        if n > 0 && n % 19 == 0 {
+            out.push('\n');
+        }
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(ALPHABET[((v >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn to_crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
+    let mut prev = 0u8;
+    for &b in raw {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
+}
