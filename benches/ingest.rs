@@ -1042,35 +1042,11 @@ struct Corpus {
     senders: usize,
 }
 
+#[rustfmt::skip]
 const FIRST_NAMES: &[&str] = &[
-    "Anna",
-    "Ben",
-    "Carla",
-    "David",
-    "Elif",
-    "Farid",
-    "Greta",
-    "Hiro",
-    "Ines",
-    "Jonas",
-    "Katarzyna",
-    "Liam",
-    "Mei",
-    "Nora",
-    "Omar",
-    "Priya",
-    "Quentin",
-    "Rosa",
-    "Sven",
-    "Tomás",
-    "Ursula",
-    "Viktor",
-    "Wen",
-    "Yusuf",
-    "Zoë",
-    "Jürgen",
-    "Åsa",
-    "Chloé",
+    "Anna", "Ben", "Carla", "David", "Elif", "Farid", "Greta", "Hiro", "Ines", "Jonas",
+    "Katarzyna", "Liam", "Mei", "Nora", "Omar", "Priya", "Quentin", "Rosa", "Sven", "Tomás",
+    "Ursula", "Viktor", "Wen", "Yusuf", "Zoë", "Jürgen", "Åsa", "Chloé",
 ];
 const LAST_NAMES: &[&str] = &[
     "Andersen", "Becker", "Costa", "Dubois", "Evans", "Fischer", "García", "Hansen", "Ivanova",
@@ -1089,28 +1065,15 @@ const DOMAINS: &[&str] = &[
     "globex.test",
     "initech.test",
 ];
+#[rustfmt::skip]
 const SYSTEMS: &[&str] = &[
-    "the VPN",
-    "Outlook",
-    "the CRM",
-    "SAP",
-    "the intranet",
-    "Teams",
-    "the payroll portal",
-    "the shared drive",
-    "Jira",
-    "the ticket scanner",
-    "the warehouse app",
-    "Citrix",
+    "the VPN", "Outlook", "the CRM", "SAP", "the intranet",
+    "Teams", "the payroll portal", "the shared drive", "Jira", "the ticket scanner",
+    "the warehouse app", "Citrix",
 ];
+#[rustfmt::skip]
 const DEVICES: &[&str] = &[
-    "laptop",
-    "docking station",
-    "monitor",
-    "headset",
-    "phone",
-    "badge reader",
-    "label printer",
+    "laptop", "docking station", "monitor", "headset", "phone", "badge reader", "label printer",
 ];
 const SUBJECTS: &[&str] = &[
     "Cannot log in to {sys}",
@@ -1205,6 +1168,12 @@ impl Corpus {
     }
 }
 
+/// One of `templates`, with its placeholders filled in.
+fn fill_from(rng: &mut fastrand::Rng, templates: &[&str]) -> String {
+    let template = templates[rng.usize(..templates.len())];
+    fill(rng, template)
+}
+
 fn fill(rng: &mut fastrand::Rng, template: &str) -> String {
     template
         .replace("{sys}", SYSTEMS[rng.usize(..SYSTEMS.len())])
@@ -1222,7 +1191,7 @@ fn paragraphs(rng: &mut fastrand::Rng, target: usize) -> String {
             if !paragraph.is_empty() {
                 paragraph.push(' ');
             }
-            paragraph.push_str(&fill(rng, SENTENCES[rng.usize(..SENTENCES.len())]));
+            paragraph.push_str(&fill_from(rng, SENTENCES));
         }
         text.push_str(&wrap(&paragraph, 72));
         text.push('\n');
@@ -1262,7 +1231,7 @@ fn request(
     let domain = DOMAINS[sender % DOMAINS.len()];
     let local = format!("{}.{}{}", ascii_fold(first), ascii_fold(last), sender / 100);
     let address = format!("{local}@{domain}");
-    let subject = fill(rng, SUBJECTS[rng.usize(..SUBJECTS.len())]);
+    let subject = fill_from(rng, SUBJECTS);
     let date = chrono::DateTime::from_timestamp(1_795_420_800 + i as i64 * 13, 0)
         .unwrap_or_default()
         .to_rfc2822();
@@ -1276,11 +1245,12 @@ fn request(
         "Hi,",
     ][rng.usize(..5)];
     let mut text = format!("{greeting}\n\n");
-    text.push_str(&paragraphs(rng, rng.usize(900..2700)));
+    let target = rng.usize(900..2700);
+    text.push_str(&paragraphs(rng, target));
     if rng.u8(..10) == 0 {
         text.push_str(&format!(
             "\nOn Mon, 23 Nov 2026 at 09:12, Example Support wrote:\n{}",
-            wrap(&fill(rng, SENTENCES[rng.usize(..SENTENCES.len())]), 70)
+            wrap(&fill_from(rng, SENTENCES), 70)
                 .lines()
                 .map(|l| format!("> {l}\n"))
                 .collect::<String>()

@@ -99,7 +99,7 @@ pub fn apply_batch(
     checkpoint: Option<Checkpoint>,
     now: i64,
 ) -> Result<BatchSummary> {
-    let tx = conn
+    let mut tx = conn
         .transaction()
         .context("cannot begin the batch transaction")?;
     let mut summary = BatchSummary::default();
@@ -109,29 +109,63 @@ pub fn apply_batch(
             std::process::abort();
         }
         summary.messages += 1;
-        match item {
-            Ok(msg) => apply_message(&tx, cx, &msg, now, &mut summary)
-                .with_context(|| format!("storing message {}", msg.identity()))?,
-            Err(failure) => {
-                let hash = hex::encode(Sha256::digest(&failure.raw));
-                warn!(reason = %failure.reason, sha256 = %hash, "message cannot be parsed; quarantined with its raw bytes");
-                store::messages::quarantine(
-                    &tx,
-                    &cx.source,
-                    &hash,
-                    &failure.reason,
-                    &failure.raw,
-                    now,
-                )?;
-                summary.quarantined += 1;
+        let (reason, raw) = match item {
+            Ok(msg) => {
+                // Each message in its own savepoint: a message that cannot be stored
+                // is rolled back alone and quarantined, instead of blocking the
+                // mailbox by failing its batch forever.
+                let before = summary;
+                let savepoint = tx.savepoint()?;
+                match apply_message(&savepoint, cx, &msg, now, &mut summary) {
+                    Ok(()) => {
+                        savepoint.commit()?;
+                        continue;
+                    }
+                    Err(e) if is_environmental(&e) => {
+                        return Err(e.context(format!("storing message {}", msg.identity())));
+                    }
+                    Err(e) => {
+                        drop(savepoint);
+                        summary = before;
+                        (format!("cannot be stored: {e:#}"), msg.raw)
+                    }
+                }
             }
-        }
+            Err(failure) => (failure.reason, failure.raw),
+        };
+        let hash = hex::encode(Sha256::digest(&raw));
+        warn!(reason = %reason, sha256 = %hash, "message quarantined with its raw bytes");
+        store::messages::quarantine(&tx, &cx.source, &hash, &reason, &raw, now)?;
+        summary.quarantined += 1;
     }
     if let Some(c) = checkpoint {
         store::mailbox_state::save(&tx, &cx.source, c, now)?;
     }
     tx.commit().context("cannot commit the batch")?;
     Ok(summary)
+}
+
+/// Errors of the environment (disk full, read-only or unreachable store) rather than
+/// of the message: they fail the whole batch, which is retried later, and nothing is
+/// marked done in the mailbox.
+fn is_environmental(e: &anyhow::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    e.chain().any(|cause| match cause.downcast_ref::<rusqlite::Error>() {
+        Some(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+            f.code,
+            DiskFull
+                | SystemIoFailure
+                | ReadOnly
+                | DatabaseBusy
+                | DatabaseLocked
+                | CannotOpen
+                | OutOfMemory
+                | FileLockingProtocolFailed
+                | DatabaseCorrupt
+                | NotADatabase
+        ),
+        _ => false,
+    })
 }
 
 fn apply_message(
@@ -168,7 +202,15 @@ fn apply_message(
         Some(n) if store::tickets::exists(tx, n)? => Some(n),
         _ => None,
     };
-    let mut candidates: Vec<&str> = msg.message_id.as_deref().into_iter().collect();
+    // A message whose own id we know (our own mail coming back) belongs where that id
+    // does; a different message that merely reuses an id (kept under a derived
+    // identity) must not be threaded by it.
+    let mut candidates: Vec<&str> = msg
+        .message_id
+        .as_deref()
+        .filter(|id| *id == identity)
+        .into_iter()
+        .collect();
     candidates.extend(threading::reference_candidates(msg));
     let reference_ticket = store::messages::ticket_for_ids(tx, &candidates)?;
     let facts = ThreadFacts {
@@ -310,4 +352,88 @@ fn apply_message(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn setup() -> (tempfile::TempDir, Connection, IngestContext) {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[store]\npath = \"{0}/t.db\"\n[mailbox]\nkind = \"maildir\"\npath = \"{0}/in\"\n[transport]\nkind = \"file\"\npath = \"{0}/out\"\n[desk]\nsupport_address = \"support@example.test\"\n",
+            dir.path().display()
+        );
+        let cfg = Config::from_toml(std::path::Path::new("t.toml"), &text, &Default::default()).unwrap();
+        let conn = store::open_and_migrate(&cfg.store.path, false).unwrap();
+        let cx = IngestContext {
+            desk: cfg.desk.clone(),
+            renderer: Arc::new(Renderer::new(&cfg.templates, &cfg.desk).unwrap()),
+            source: "test".into(),
+            faults: Faults::default(),
+        };
+        (dir, conn, cx)
+    }
+
+    fn mail(id: &str, subject: &str) -> Result<InboundMessage, ParseFailure> {
+        inbound::parse(
+            format!("From: a@x.test\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\r\nbody\r\n").into_bytes(),
+        )
+    }
+
+    fn count(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_message_that_cannot_be_stored_is_quarantined_alone() {
+        let (_dir, mut conn, cx) = setup();
+        conn.execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.subject = 'poison'
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
+        )
+        .unwrap();
+        let batch = vec![mail("1@x.test", "fine"), mail("2@x.test", "poison"), mail("3@x.test", "fine too")];
+        let s = apply_batch(&mut conn, &cx, batch, Some(Checkpoint { uid_validity: 7, last_uid: 3 }), 100).unwrap();
+        assert_eq!((s.messages, s.new_tickets, s.quarantined, s.acknowledgements), (3, 2, 1, 2));
+        // The poison message's ticket and outbox row were rolled back with it.
+        assert_eq!(count(&conn, "tickets"), 2);
+        assert_eq!(count(&conn, "outbox"), 2);
+        let reason: String = conn.query_row("SELECT reason FROM quarantine", [], |r| r.get(0)).unwrap();
+        assert!(reason.contains("poisoned"), "{reason}");
+        assert_eq!(store::mailbox_state::load(&conn, "test").unwrap().unwrap().last_uid, 3);
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_written_fails_the_whole_batch() {
+        let (_dir, mut conn, cx) = setup();
+        conn.pragma_update(None, "query_only", true).unwrap();
+        let batch = vec![mail("1@x.test", "fine"), mail("2@x.test", "also fine")];
+        let err = apply_batch(&mut conn, &cx, batch, Some(Checkpoint { uid_validity: 7, last_uid: 2 }), 100)
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("1@x.test"), "{err:#}");
+        conn.pragma_update(None, "query_only", false).unwrap();
+        assert_eq!(count(&conn, "messages") + count(&conn, "quarantine"), 0);
+        assert!(store::mailbox_state::load(&conn, "test").unwrap().is_none(), "checkpoint not advanced");
+    }
+
+    #[test]
+    fn duplicates_within_one_batch_and_reused_ids_are_handled() {
+        let (_dir, mut conn, cx) = setup();
+        let same = mail("1@x.test", "hello");
+        let again = mail("1@x.test", "hello");
+        let reused = mail("1@x.test", "a different message reusing the id");
+        let s = apply_batch(&mut conn, &cx, vec![same, again, reused], None, 100).unwrap();
+        assert_eq!((s.new_tickets, s.duplicates), (2, 1));
+        let ids: Vec<String> = conn
+            .prepare("SELECT identity FROM messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(ids[0], "1@x.test");
+        assert!(ids[1].starts_with("1@x.test#"), "{ids:?}");
+    }
 }

@@ -58,8 +58,9 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
                 tokio::spawn(stop_on_signal(shutdown.clone()));
                 let report =
                     service::run(&cfg, RunOptions { once, faults }, Arc::new(SystemClock), shutdown).await?;
-                info!(?report, "stopped");
-                if once {
+                if !once {
+                    info!("stopped");
+                } else {
                     let i = report.ingest;
                     println!(
                         "processed {} message(s) in {:.3} s: {} new ticket(s), {} follow-up(s), {} duplicate(s), {} quarantined; sent {} mail(s) in {:.3} s{}",

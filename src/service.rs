@@ -63,7 +63,13 @@ pub async fn run(
     };
     let mut source = MailSource::new(&cfg.mailbox, checkpoint)?;
     let wake = Arc::new(Notify::new());
-    let sender = OutboxSender::new(writer.clone(), transport, clock.clone(), wake.clone());
+    let sender = OutboxSender::new(
+        writer.clone(),
+        transport,
+        clock.clone(),
+        wake.clone(),
+        cfg.desk.token_prefix.clone(),
+    );
     let cx = Arc::new(IngestContext {
         desk: cfg.desk.clone(),
         renderer,

@@ -141,15 +141,66 @@ impl DecodedFields {
     }
 }
 
-/// The single mail-parser pass plus our normalisation. `Err` is a failure reason.
+/// Prepares the bytes for mail-parser (without a leading mbox `From ` line; CR-only
+/// line endings turned into LF, which mail-parser does not split on) and decodes.
 fn decode(raw: &[u8]) -> Result<DecodedFields, String> {
+    let content_hash = content_hash(raw);
+    let message_bytes = &raw[mbox_envelope_len(raw)..];
+    if uses_bare_cr_line_endings(message_bytes) {
+        // Rare (old Mac tools); only these messages pay for a copy.
+        let with_lf: Vec<u8> = bare_cr_to_lf(message_bytes);
+        decode_message(&with_lf, content_hash)
+    } else {
+        decode_message(message_bytes, content_hash)
+    }
+}
+
+/// Length of a leading mbox envelope line (`From sender date`), which is storage
+/// framing, not a header field.
+fn mbox_envelope_len(raw: &[u8]) -> usize {
+    if raw.starts_with(b"From ") {
+        next_line(raw, 0).1
+    } else {
+        0
+    }
+}
+
+/// True when the first line ending is a CR not followed by LF.
+fn uses_bare_cr_line_endings(bytes: &[u8]) -> bool {
+    match bytes.iter().position(|&b| b == b'\r' || b == b'\n') {
+        Some(pos) => bytes[pos] == b'\r' && bytes.get(pos + 1) != Some(&b'\n'),
+        None => false,
+    }
+}
+
+/// Every CR not followed by LF becomes LF; length and offsets stay the same.
+fn bare_cr_to_lf(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    for i in 0..out.len() {
+        if out[i] == b'\r' && out.get(i + 1) != Some(&b'\n') {
+            out[i] = b'\n';
+        }
+    }
+    out
+}
+
+/// A header field name as RFC 5322 allows it: printable ASCII without `:`.
+/// mail-parser also accepts control bytes as a name, so binary noise can look like
+/// a header to it.
+fn is_field_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
+}
+
+/// The single mail-parser pass plus our normalisation. `raw` is what the parser
+/// sees (header offsets point into it). `Err` is a failure reason.
+fn decode_message(raw: &[u8], content_hash: String) -> Result<DecodedFields, String> {
     let message = MessageParser::default()
         .parse(raw)
         .ok_or_else(|| "no header fields found: not an RFC 5322 message".to_string())?;
     let Some(root) = message.parts.first() else {
         return Err("mail parser returned a message without parts".to_string());
     };
-    if root.headers.is_empty() {
+    if !root.headers.iter().any(|h| is_field_name(h.name.as_str())) {
         return Err("no header fields found: not an RFC 5322 message".to_string());
     }
 
@@ -217,7 +268,7 @@ fn decode(raw: &[u8]) -> Result<DecodedFields, String> {
 
     Ok(DecodedFields {
         message_id,
-        content_hash: content_hash(raw),
+        content_hash,
         subject,
         from,
         sender,
@@ -460,17 +511,18 @@ fn is_trace_header(name: &[u8]) -> bool {
     ];
     const PREFIXES: &[&[u8]] = &[b"arc-", b"x-spam-", b"x-virus-", b"x-rspamd-"];
     EXACT.iter().any(|n| name.eq_ignore_ascii_case(n))
-        || PREFIXES.iter().any(|p| {
-            name.len() > p.len() && name[..p.len()].eq_ignore_ascii_case(p)
-        })
+        || PREFIXES
+            .iter()
+            .any(|p| name.len() > p.len() && name[..p.len()].eq_ignore_ascii_case(p))
 }
 
 /// SHA-256 (hex) over the message without its trace header fields (each with its
 /// folded continuation lines), every line ending normalised to LF, so the same
 /// message stored with CRLF, LF or CR endings, or delivered twice, hashes the same.
+/// A leading mbox `From ` line is storage framing and is left out too.
 pub(crate) fn content_hash(raw: &[u8]) -> String {
     let mut hasher = Sha256::new();
-    let mut pos = 0;
+    let mut pos = mbox_envelope_len(raw);
     let mut dropping = false;
     while pos < raw.len() {
         let (line_end, next) = next_line(raw, pos);
@@ -566,7 +618,10 @@ Hello,\nthe printer is on fire.\n";
                 email: "ann@example.com".into()
             })
         );
-        assert_eq!(msg.sender.as_ref().map(|a| a.email.as_str()), Some("list-bounces@lists.test"));
+        assert_eq!(
+            msg.sender.as_ref().map(|a| a.email.as_str()),
+            Some("list-bounces@lists.test")
+        );
         let to: Vec<_> = msg.to.iter().map(|a| a.email.as_str()).collect();
         assert_eq!(to, ["support@desk.test", "bob@desk.test"]);
         assert_eq!(msg.to[1].name.as_deref(), Some("Bob"));
@@ -610,7 +665,11 @@ Subject: alt\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\
 Subject: html\nContent-Type: text/html; charset=utf-8\n\n\
 <html><body><p>Hello <b>there</b></p><p>Second paragraph</p></body></html>\n";
         let msg = parse_str(raw);
-        assert!(msg.html_body.as_deref().is_some_and(|h| h.contains("<b>there</b>")));
+        assert!(
+            msg.html_body
+                .as_deref()
+                .is_some_and(|h| h.contains("<b>there</b>"))
+        );
         assert!(msg.text_body.contains("Hello"), "{:?}", msg.text_body);
         assert!(msg.text_body.contains("Second paragraph"));
         assert!(!msg.text_body.contains("<p>"));
@@ -639,7 +698,10 @@ SGVsbG8gV29ybGQh\n--b2--\n";
     #[test]
     fn encoded_word_subjects() {
         let cases = [
-            ("=?iso-8859-1?Q?Die_Hasen_und_die_Fr=F6sche?=", "Die Hasen und die Frösche"),
+            (
+                "=?iso-8859-1?Q?Die_Hasen_und_die_Fr=F6sche?=",
+                "Die Hasen und die Frösche",
+            ),
             ("=?UTF-8?B?5L2g5aW977yM5LiW55WM?=", "你好，世界"),
             ("=?GB2312?B?xOO6ww==?=", "你好"),
             ("=?GBK?B?xOO6ww==?= =?utf-8?q?_again?=", "你好 again"),
@@ -661,9 +723,10 @@ Subject: {encoded}\n\nbody\n"
 
     #[test]
     fn unknown_charset_is_a_problem_not_a_failure() {
-        let mut raw = b"From: a@x.test\nDate: Tue, 1 Jul 2025 10:00:00 +0000\nMessage-ID: <c@x.test>\n\
+        let mut raw =
+            b"From: a@x.test\nDate: Tue, 1 Jul 2025 10:00:00 +0000\nMessage-ID: <c@x.test>\n\
 Subject: odd\nContent-Type: text/plain; charset=x-no-such-charset\n\nFr"
-            .to_vec();
+                .to_vec();
         raw.extend_from_slice(b"\xf6sche \xff\xfe\n");
         let msg = parse(raw).expect("parses");
         assert!(msg.text_body.contains(char::REPLACEMENT_CHARACTER));
@@ -680,7 +743,11 @@ Subject: odd\nContent-Type: text/plain; charset=x-no-such-charset\n\nFr"
         assert_eq!(msg.message_id, None);
         assert!(msg.identity().starts_with("sha256:"));
         for expected in ["no From address", "no Date header", "no Message-ID"] {
-            assert!(msg.problems.iter().any(|p| p == expected), "{:?}", msg.problems);
+            assert!(
+                msg.problems.iter().any(|p| p == expected),
+                "{:?}",
+                msg.problems
+            );
         }
         let msg = parse_str("From: a@x.test\nDate: not a date at all\nMessage-ID: <>\n\nbody\n");
         assert_eq!(msg.date, None);
@@ -702,9 +769,14 @@ References: <Root@X.TEST>\n\nbody\n",
 References: <one@x.test>\n <two@X.test>\t<three@x.test>\n\nbody\n",
         );
         assert_eq!(several.in_reply_to, ["p@x.test"]);
-        assert_eq!(several.references, ["one@x.test", "two@x.test", "three@x.test"]);
+        assert_eq!(
+            several.references,
+            ["one@x.test", "two@x.test", "three@x.test"]
+        );
 
-        let bare = parse_str("From: a@x.test\nMessage-ID: id1@Host.com\nReferences: a@x.test b@x.test\n\nbody\n");
+        let bare = parse_str(
+            "From: a@x.test\nMessage-ID: id1@Host.com\nReferences: a@x.test b@x.test\n\nbody\n",
+        );
         assert_eq!(bare.message_id.as_deref(), Some("id1@host.com"));
         assert_eq!(bare.references, ["a@x.test", "b@x.test"]);
     }
@@ -725,7 +797,10 @@ Content-Type: multipart/report; report-type=delivery-status;\n boundary=\"b\"\n\
         );
         assert_eq!(msg.return_path.as_deref(), Some(""));
         let names: Vec<_> = msg.auto_headers.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["auto-submitted", "precedence", "x-loop", "content-type"]);
+        assert_eq!(
+            names,
+            ["auto-submitted", "precedence", "x-loop", "content-type"]
+        );
         assert_eq!(msg.auto_headers[1].1, "bulk");
         assert_eq!(
             msg.auto_headers[3].1,
@@ -742,8 +817,15 @@ Content-Type: multipart/report; report-type=delivery-status;\n boundary=\"b\"\n\
         let cr_only = parse_str(&PLAIN.replace('\n', "\r"));
         assert_eq!(lf.content_hash, crlf_msg.content_hash);
         assert_eq!(lf.content_hash, cr_only.content_hash);
+        assert_eq!(cr_only.subject, lf.subject);
+        assert_eq!(cr_only.from, lf.from);
+        assert_eq!(cr_only.message_id, lf.message_id);
+        assert_eq!(cr_only.text_body, lf.text_body);
         assert_eq!(lf.subject, crlf_msg.subject);
-        assert_eq!(lf.text_body.replace('\r', ""), crlf_msg.text_body.replace('\r', ""));
+        assert_eq!(
+            lf.text_body.replace('\r', ""),
+            crlf_msg.text_body.replace('\r', "")
+        );
     }
 
     #[test]
@@ -769,6 +851,21 @@ X-Rspamd-Queue-Id: 42\n{PLAIN}"
     }
 
     #[test]
+    fn mbox_envelope_line_is_framing() {
+        let plain = parse_str(PLAIN);
+        let mboxed = parse_str(&format!(
+            "From ann@example.com Tue Jul  1 10:00:00 2025\n{PLAIN}"
+        ));
+        assert_eq!(mboxed.content_hash, plain.content_hash);
+        assert_eq!(mboxed.subject, plain.subject);
+        assert_eq!(mboxed.from, plain.from);
+        assert!(
+            mboxed.raw.starts_with(b"From ann@"),
+            "raw is kept unchanged"
+        );
+    }
+
+    #[test]
     fn trace_header_names_in_the_body_are_kept() {
         let a = content_hash(b"Subject: x\n\nReceived: not a header here\n");
         let b = content_hash(b"Subject: x\n\n");
@@ -777,7 +874,13 @@ X-Rspamd-Queue-Id: 42\n{PLAIN}"
 
     #[test]
     fn garbage_and_empty_input_fail_cleanly() {
-        for input in [&b""[..], b"   \r\n\r\n", b"\r\n\r\nno headers, only a body\n"] {
+        for input in [
+            &b""[..],
+            b"   \r\n\r\n",
+            b"\r\n\r\nno headers, only a body\n",
+            b"just a line of text\n",
+            b"\x00\x01\x02",
+        ] {
             let failure = parse(input.to_vec()).expect_err("must fail");
             assert_eq!(failure.raw, input);
             assert!(!failure.reason.is_empty());
@@ -807,20 +910,6 @@ Content-Type: message/rfc822\n\nFrom: inner@x.test\nContent-Type: multipart/alte
             if let Ok(msg) = parse(base.as_bytes()[..cut].to_vec()) {
                 assert_eq!(msg.content_hash.len(), 64);
             }
-        }
-    }
-}
-#[cfg(test)]
-mod scratch {
-    #[test]
-    fn scratch() {
-        for input in [&b"From a@b Tue Jul  1 10:00:00 2025\nSubject: x\nFrom: A <a@b>\n\nbody"[..], b"\x00\x01\x02", b"  \n Subject: x\n\nbody"] {
-            match super::parse(input.to_vec()) {
-                Ok(m) => eprintln!("OK {:?}: subj={:?} from={:?} body={:?} problems={:?}", String::from_utf8_lossy(input), m.subject, m.from, m.text_body, m.problems),
-                Err(e) => eprintln!("ERR {:?}: {}", String::from_utf8_lossy(input), e),
-            }
-            let m = mail_parser::MessageParser::default().parse(input).unwrap();
-            eprintln!("{:?}", m.parts[0].headers);
         }
     }
 }

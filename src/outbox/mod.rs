@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
+use crate::store::outbox::OutboxEntry;
 use crate::store::{self, Writer};
 use transport::{SendError, Transport};
 
@@ -59,6 +60,8 @@ pub struct OutboxSender {
     transport: Arc<Transport>,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
+    /// For ticket tokens in log lines.
+    token_prefix: String,
 }
 
 impl OutboxSender {
@@ -67,13 +70,22 @@ impl OutboxSender {
         transport: Arc<Transport>,
         clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
+        token_prefix: String,
     ) -> Self {
         OutboxSender {
             writer,
             transport,
             clock,
             wake,
+            token_prefix,
         }
+    }
+
+    fn token(&self, entry: &OutboxEntry) -> String {
+        entry
+            .ticket
+            .map(|t| crate::desk::threading::token(&self.token_prefix, t))
+            .unwrap_or_default()
     }
 
     /// Puts mail a crash left "sending" back in the queue. Call once at start.
@@ -117,7 +129,7 @@ impl OutboxSender {
             for (entry, result) in results {
                 let outcome = match result {
                     Ok(()) => {
-                        info!(message_id = %entry.message_id, kind = %entry.kind, ticket = ?entry.ticket, "sent");
+                        info!(message_id = %entry.message_id, kind = %entry.kind, token = %self.token(&entry), "sent");
                         total.sent += 1;
                         Outcome::Sent
                     }
@@ -125,7 +137,7 @@ impl OutboxSender {
                         if now - entry.created_at < GIVE_UP_AFTER_SECONDS =>
                     {
                         let delay = retry_delay(entry.attempts);
-                        warn!(message_id = %entry.message_id, attempts = entry.attempts, retry_in_s = delay, error = %e, "send failed, will retry");
+                        warn!(message_id = %entry.message_id, token = %self.token(&entry), attempts = entry.attempts, retry_in_s = delay, error = %e, "send failed, will retry");
                         total.retrying += 1;
                         Outcome::Retry {
                             at: now + delay,
@@ -133,7 +145,7 @@ impl OutboxSender {
                         }
                     }
                     Err(e) => {
-                        warn!(message_id = %entry.message_id, kind = %entry.kind, ticket = ?entry.ticket, error = %e, "send failed for good; a person must act");
+                        warn!(message_id = %entry.message_id, kind = %entry.kind, token = %self.token(&entry), error = %e, "send failed for good; a person must act");
                         total.failed += 1;
                         Outcome::Failed(e.to_string())
                     }
