@@ -150,22 +150,23 @@ pub fn apply_batch(
 /// marked done in the mailbox.
 fn is_environmental(e: &anyhow::Error) -> bool {
     use rusqlite::ErrorCode::*;
-    e.chain().any(|cause| match cause.downcast_ref::<rusqlite::Error>() {
-        Some(rusqlite::Error::SqliteFailure(f, _)) => matches!(
-            f.code,
-            DiskFull
-                | SystemIoFailure
-                | ReadOnly
-                | DatabaseBusy
-                | DatabaseLocked
-                | CannotOpen
-                | OutOfMemory
-                | FileLockingProtocolFailed
-                | DatabaseCorrupt
-                | NotADatabase
-        ),
-        _ => false,
-    })
+    e.chain()
+        .any(|cause| match cause.downcast_ref::<rusqlite::Error>() {
+            Some(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+                f.code,
+                DiskFull
+                    | SystemIoFailure
+                    | ReadOnly
+                    | DatabaseBusy
+                    | DatabaseLocked
+                    | CannotOpen
+                    | OutOfMemory
+                    | FileLockingProtocolFailed
+                    | DatabaseCorrupt
+                    | NotADatabase
+            ),
+            _ => false,
+        })
 }
 
 fn apply_message(
@@ -365,7 +366,8 @@ mod tests {
             "[store]\npath = \"{0}/t.db\"\n[mailbox]\nkind = \"maildir\"\npath = \"{0}/in\"\n[transport]\nkind = \"file\"\npath = \"{0}/out\"\n[desk]\nsupport_address = \"support@example.test\"\n",
             dir.path().display()
         );
-        let cfg = Config::from_toml(std::path::Path::new("t.toml"), &text, &Default::default()).unwrap();
+        let cfg =
+            Config::from_toml(std::path::Path::new("t.toml"), &text, &Default::default()).unwrap();
         let conn = store::open_and_migrate(&cfg.store.path, false).unwrap();
         let cx = IngestContext {
             desk: cfg.desk.clone(),
@@ -378,12 +380,14 @@ mod tests {
 
     fn mail(id: &str, subject: &str) -> Result<InboundMessage, ParseFailure> {
         inbound::parse(
-            format!("From: a@x.test\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\r\nbody\r\n").into_bytes(),
+            format!("From: a@x.test\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\r\nbody\r\n")
+                .into_bytes(),
         )
     }
 
     fn count(conn: &Connection, table: &str) -> i64 {
-        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
     }
 
     #[test]
@@ -394,15 +398,40 @@ mod tests {
              BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
         )
         .unwrap();
-        let batch = vec![mail("1@x.test", "fine"), mail("2@x.test", "poison"), mail("3@x.test", "fine too")];
-        let s = apply_batch(&mut conn, &cx, batch, Some(Checkpoint { uid_validity: 7, last_uid: 3 }), 100).unwrap();
-        assert_eq!((s.messages, s.new_tickets, s.quarantined, s.acknowledgements), (3, 2, 1, 2));
+        let batch = vec![
+            mail("1@x.test", "fine"),
+            mail("2@x.test", "poison"),
+            mail("3@x.test", "fine too"),
+        ];
+        let s = apply_batch(
+            &mut conn,
+            &cx,
+            batch,
+            Some(Checkpoint {
+                uid_validity: 7,
+                last_uid: 3,
+            }),
+            100,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.messages, s.new_tickets, s.quarantined, s.acknowledgements),
+            (3, 2, 1, 2)
+        );
         // The poison message's ticket and outbox row were rolled back with it.
         assert_eq!(count(&conn, "tickets"), 2);
         assert_eq!(count(&conn, "outbox"), 2);
-        let reason: String = conn.query_row("SELECT reason FROM quarantine", [], |r| r.get(0)).unwrap();
+        let reason: String = conn
+            .query_row("SELECT reason FROM quarantine", [], |r| r.get(0))
+            .unwrap();
         assert!(reason.contains("poisoned"), "{reason}");
-        assert_eq!(store::mailbox_state::load(&conn, "test").unwrap().unwrap().last_uid, 3);
+        assert_eq!(
+            store::mailbox_state::load(&conn, "test")
+                .unwrap()
+                .unwrap()
+                .last_uid,
+            3
+        );
     }
 
     #[test]
@@ -410,12 +439,24 @@ mod tests {
         let (_dir, mut conn, cx) = setup();
         conn.pragma_update(None, "query_only", true).unwrap();
         let batch = vec![mail("1@x.test", "fine"), mail("2@x.test", "also fine")];
-        let err = apply_batch(&mut conn, &cx, batch, Some(Checkpoint { uid_validity: 7, last_uid: 2 }), 100)
-            .unwrap_err();
+        let err = apply_batch(
+            &mut conn,
+            &cx,
+            batch,
+            Some(Checkpoint {
+                uid_validity: 7,
+                last_uid: 2,
+            }),
+            100,
+        )
+        .unwrap_err();
         assert!(format!("{err:#}").contains("1@x.test"), "{err:#}");
         conn.pragma_update(None, "query_only", false).unwrap();
         assert_eq!(count(&conn, "messages") + count(&conn, "quarantine"), 0);
-        assert!(store::mailbox_state::load(&conn, "test").unwrap().is_none(), "checkpoint not advanced");
+        assert!(
+            store::mailbox_state::load(&conn, "test").unwrap().is_none(),
+            "checkpoint not advanced"
+        );
     }
 
     #[test]

@@ -13,8 +13,9 @@ use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::inbound::{InboundMessage, ParseFailure};
 use crate::ingest::{self, BatchSummary, Faults, IngestContext};
-use crate::mailbox::MailSource;
+use crate::mailbox::{Batch, MailSource};
 use crate::notify::Renderer;
 use crate::outbox::transport::Transport;
 use crate::outbox::{OutboxSender, SendRound, backoff};
@@ -144,10 +145,21 @@ struct IngestLoop {
     once: bool,
 }
 
+/// A fetched and parsed batch, waiting for the writer.
+struct Prepared {
+    batch: Batch,
+    parsed: Vec<Result<InboundMessage, ParseFailure>>,
+    fetch: Duration,
+    parse: Duration,
+}
+
 impl IngestLoop {
-    /// Fetch → parse → commit → mark done, batch after batch. Errors from the mailbox
-    /// or the store are logged and retried with backoff (in `once` mode they end the
-    /// run); nothing is marked done in the mailbox unless its batch committed.
+    /// Fetch → parse → commit → mark done, batch after batch, with one batch of
+    /// look-ahead: while the writer stores batch N, batch N+1 is fetched and parsed
+    /// (sources never hand out a message twice while it is in flight). Errors from the
+    /// mailbox or the store are logged and retried with backoff (in `once` mode they
+    /// end the run); nothing is marked done in the mailbox unless its batch committed,
+    /// and after an error the source rewinds to what is committed.
     async fn run(
         &self,
         source: &mut MailSource,
@@ -156,12 +168,14 @@ impl IngestLoop {
         let mut total = BatchSummary::default();
         let mut failures = 0u32;
         let mut commits = 0usize;
+        let mut ahead: Option<Prepared> = None;
+        let mut next_error: Option<anyhow::Error> = None;
         while !shutdown.is_cancelled() {
-            match self.one_batch(source, &mut commits).await {
-                Ok(Some(summary)) => {
-                    failures = 0;
-                    total.add(&summary);
-                }
+            let step = match ahead.take() {
+                Some(prepared) => Ok(Some(prepared)),
+                None => self.prepare(source).await,
+            };
+            let outcome = match step {
                 Ok(None) => {
                     failures = 0;
                     if self.once {
@@ -173,28 +187,78 @@ impl IngestLoop {
                         failures += 1;
                         pause(backoff(failures), shutdown).await;
                     }
+                    continue;
+                }
+                Ok(Some(prepared)) => {
+                    let stored = self.store(prepared, &mut commits);
+                    // The look-ahead stops at shutdown: a batch fetched then would only
+                    // be dropped unstored.
+                    let next = async {
+                        if shutdown.is_cancelled() {
+                            Ok(None)
+                        } else {
+                            self.prepare(source).await
+                        }
+                    };
+                    let (stored, next) = tokio::join!(stored, next);
+                    match stored {
+                        Ok((summary, batch)) => {
+                            if let Err(e) = source.mark_done(&batch).await {
+                                // Harmless: the batch is committed; the mark is an extra
+                                // (the source has dropped its connection and reconnects).
+                                warn!(error = %format!("{e:#}"), "could not mark the batch done in the mailbox");
+                            }
+                            match next {
+                                Ok(next) => ahead = next,
+                                Err(e) => next_error = Some(e),
+                            }
+                            Ok(summary)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(summary) => {
+                    failures = 0;
+                    total.add(&summary);
                 }
                 Err(e) => {
-                    if self.once {
-                        return Err(e);
-                    }
-                    failures += 1;
-                    let delay = backoff(failures);
-                    warn!(error = %format!("{e:#}"), retry_in_ms = delay.as_millis() as u64, "ingest failed; nothing was marked done, retrying");
-                    source.reset();
-                    pause(delay, shutdown).await;
+                    ahead = None;
+                    self.fail(e, source, &mut failures, shutdown).await?;
                 }
+            }
+            // A failed look-ahead is fetched again after the pause.
+            if let Some(e) = next_error.take() {
+                self.fail(e, source, &mut failures, shutdown).await?;
             }
         }
         Ok(total)
     }
 
-    /// One batch; `None` when nothing was waiting.
-    async fn one_batch(
+    /// After a failed fetch or store: rewinds the source to what is committed and
+    /// pauses with backoff, or (in `once` mode) gives the error back.
+    async fn fail(
         &self,
+        e: anyhow::Error,
         source: &mut MailSource,
-        commits: &mut usize,
-    ) -> Result<Option<BatchSummary>> {
+        failures: &mut u32,
+        shutdown: &CancellationToken,
+    ) -> Result<()> {
+        source.reset();
+        if self.once {
+            return Err(e);
+        }
+        *failures += 1;
+        let delay = backoff(*failures);
+        warn!(error = %format!("{e:#}"), retry_in_ms = delay.as_millis() as u64, "ingest failed; nothing was marked done, retrying");
+        pause(delay, shutdown).await;
+        Ok(())
+    }
+
+    /// Fetches and parses the next batch; `None` when nothing is waiting.
+    async fn prepare(&self, source: &mut MailSource) -> Result<Option<Prepared>> {
         let started = Instant::now();
         let mut batch = source
             .fetch_batch(self.batch_size)
@@ -203,7 +267,7 @@ impl IngestLoop {
         if batch.mails.is_empty() {
             return Ok(None);
         }
-        let fetched = started.elapsed();
+        let fetch = started.elapsed();
         let raws: Vec<Vec<u8>> = batch
             .mails
             .iter_mut()
@@ -216,6 +280,27 @@ impl IngestLoop {
         })
         .await
         .context("parser task failed")?;
+        Ok(Some(Prepared {
+            batch,
+            parsed,
+            fetch,
+            parse: started.elapsed() - fetch,
+        }))
+    }
+
+    /// Commits a prepared batch; gives the batch back for `mark_done`.
+    async fn store(
+        &self,
+        prepared: Prepared,
+        commits: &mut usize,
+    ) -> Result<(BatchSummary, Batch)> {
+        let started = Instant::now();
+        let Prepared {
+            batch,
+            parsed,
+            fetch,
+            parse,
+        } = prepared;
         let cx = self.cx.clone();
         let checkpoint = batch.checkpoint;
         let now = self.clock.now();
@@ -232,21 +317,16 @@ impl IngestLoop {
         if summary.acknowledgements > 0 {
             self.wake.notify_one();
         }
-        if let Err(e) = source.mark_done(&batch).await {
-            // Harmless: the checkpoint is committed; the mark is an extra.
-            warn!(error = %format!("{e:#}"), "could not mark the batch done in the mailbox");
-            source.reset();
-        }
-        let level_info = summary.new_tickets + summary.follow_ups > 0;
-        if level_info {
+        if summary.new_tickets + summary.follow_ups > 0 {
             info!(
                 messages = summary.messages,
                 new_tickets = summary.new_tickets,
                 follow_ups = summary.follow_ups,
                 duplicates = summary.duplicates,
                 acks = summary.acknowledgements,
-                fetch_ms = fetched.as_millis() as u64,
-                total_ms = started.elapsed().as_millis() as u64,
+                fetch_ms = fetch.as_millis() as u64,
+                parse_ms = parse.as_millis() as u64,
+                store_ms = started.elapsed().as_millis() as u64,
                 "batch stored"
             );
         } else {
@@ -256,7 +336,7 @@ impl IngestLoop {
                 "batch stored"
             );
         }
-        Ok(Some(summary))
+        Ok((summary, batch))
     }
 }
 

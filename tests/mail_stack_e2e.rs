@@ -34,7 +34,10 @@ impl Gateway {
                 ),
             )
         } else {
-            (stack.imap_port, "tls = \"none\"\nhost = \"127.0.0.1\"".to_string())
+            (
+                stack.imap_port,
+                "tls = \"none\"\nhost = \"127.0.0.1\"".to_string(),
+            )
         };
         std::fs::write(
             &config,
@@ -66,7 +69,11 @@ agents = ["Ann Lee <ann@example.test>"]
             ),
         )
         .unwrap();
-        Gateway { _dir: dir, config, support }
+        Gateway {
+            _dir: dir,
+            config,
+            support,
+        }
     }
 
     fn command(&self, args: &[&str], fault: Option<&str>) -> Command {
@@ -99,7 +106,11 @@ agents = ["Ann Lee <ann@example.test>"]
 
     fn tickets(&self) -> Vec<Value> {
         let out = self.output(&["tickets", "list", "--json"], None);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice::<Value>(&out.stdout)
             .unwrap()
             .as_array()
@@ -133,7 +144,9 @@ async fn wait_count(user: &str, n: usize) -> Vec<Vec<u8>> {
 /// The mailbox of `user` holds exactly `n` messages after a short settle time.
 async fn assert_count_stays(user: &str, n: usize) {
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let got = support::imap_fetch_all(support::mail_stack(), user).await.unwrap();
+    let got = support::imap_fetch_all(support::mail_stack(), user)
+        .await
+        .unwrap();
     assert_eq!(got.len(), n, "mailbox of {user}");
 }
 
@@ -142,12 +155,23 @@ async fn request_ack_reply_duplicate_auto_reply_over_imap_and_smtp() {
     let stack = support::mail_stack();
     let gw = Gateway::new("e2e", false, 2);
     let requester = support::unique_user("req");
-    let raw = request("e2e-req-1@outside.test", &requester, &gw.support, "VPN down for me", "");
-    support::smtp_send(stack, &requester, &[&gw.support], &raw).await.unwrap();
+    let raw = request(
+        "e2e-req-1@outside.test",
+        &requester,
+        &gw.support,
+        "VPN down for me",
+        "",
+    );
+    support::smtp_send(stack, &requester, &[&gw.support], &raw)
+        .await
+        .unwrap();
     wait_count(&gw.support, 1).await;
 
     let out = gw.run_once();
-    assert!(out.contains("1 new ticket") && out.contains("sent 1 mail"), "{out}");
+    assert!(
+        out.contains("1 new ticket") && out.contains("sent 1 mail"),
+        "{out}"
+    );
     let tickets = gw.tickets();
     assert_eq!(tickets.len(), 1);
     assert_eq!(tickets[0]["requester"], requester.as_str());
@@ -157,8 +181,14 @@ async fn request_ack_reply_duplicate_auto_reply_over_imap_and_smtp() {
     let ack = &inbox[0];
     let subject = header(ack, "Subject").unwrap();
     assert_eq!(subject, "[TP-1] VPN down for me");
-    assert_eq!(header(ack, "In-Reply-To").as_deref(), Some("<e2e-req-1@outside.test>"));
-    assert_eq!(header(ack, "Auto-Submitted").as_deref(), Some("auto-replied"));
+    assert_eq!(
+        header(ack, "In-Reply-To").as_deref(),
+        Some("<e2e-req-1@outside.test>")
+    );
+    assert_eq!(
+        header(ack, "Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
     assert!(header(ack, "From").unwrap().contains(&gw.support));
     let ack_id = header(ack, "Message-ID").unwrap();
 
@@ -170,12 +200,19 @@ async fn request_ack_reply_duplicate_auto_reply_over_imap_and_smtp() {
         "Re: [TP-1] VPN down for me",
         &format!("In-Reply-To: {ack_id}\nReferences: <e2e-req-1@outside.test> {ack_id}\n"),
     );
-    support::smtp_send(stack, &requester, &[&gw.support], &reply).await.unwrap();
+    support::smtp_send(stack, &requester, &[&gw.support], &reply)
+        .await
+        .unwrap();
     // The same request delivered a second time: dropped as a duplicate.
-    support::smtp_send(stack, &requester, &[&gw.support], &raw).await.unwrap();
+    support::smtp_send(stack, &requester, &[&gw.support], &raw)
+        .await
+        .unwrap();
     wait_count(&gw.support, 3).await;
     let out = gw.run_once();
-    assert!(out.contains("1 follow-up") && out.contains("1 duplicate"), "{out}");
+    assert!(
+        out.contains("1 follow-up") && out.contains("1 duplicate"),
+        "{out}"
+    );
     let tickets = gw.tickets();
     assert_eq!(tickets.len(), 1);
     assert_eq!(tickets[0]["message_count"], 2);
@@ -190,10 +227,15 @@ async fn request_ack_reply_duplicate_auto_reply_over_imap_and_smtp() {
         "Out of Office: VPN",
         "Auto-Submitted: auto-replied\n",
     );
-    support::smtp_send(stack, &away, &[&gw.support], &ooo).await.unwrap();
+    support::smtp_send(stack, &away, &[&gw.support], &ooo)
+        .await
+        .unwrap();
     wait_count(&gw.support, 4).await;
     let out = gw.run_once();
-    assert!(out.contains("1 new ticket") && out.contains("sent 0 mail"), "{out}");
+    assert!(
+        out.contains("1 new ticket") && out.contains("sent 0 mail"),
+        "{out}"
+    );
     assert_count_stays(&away, 0).await;
     assert_eq!(gw.tickets().len(), 2);
 
@@ -216,7 +258,9 @@ async fn crash_mid_batch_then_restart_gives_one_ticket_and_one_ack_each() {
                 &format!("Request number {i}"),
                 "",
             );
-            support::smtp_send(stack, r, &[&gw.support], &raw).await.unwrap();
+            support::smtp_send(stack, r, &[&gw.support], &raw)
+                .await
+                .unwrap();
         }
         wait_count(&gw.support, 5).await;
 
@@ -233,7 +277,10 @@ async fn crash_mid_batch_then_restart_gives_one_ticket_and_one_ack_each() {
             assert_count_stays(r, 1).await;
         }
         let out = gw.run_once();
-        assert!(out.contains("processed 0 message(s)") && out.contains("sent 0 mail"), "{out}");
+        assert!(
+            out.contains("processed 0 message(s)") && out.contains("sent 0 mail"),
+            "{out}"
+        );
     }
 }
 
@@ -244,16 +291,38 @@ async fn implicit_tls_check_and_long_running_service_with_idle() {
 
     let check = gw.output(&["check"], None);
     let text = String::from_utf8_lossy(&check.stdout);
-    assert!(check.status.success(), "check failed:\n{text}\n{}", String::from_utf8_lossy(&check.stderr));
-    assert!(text.contains("ok mailbox") && text.contains("ok transport") && text.contains("ok templates"), "{text}");
+    assert!(
+        check.status.success(),
+        "check failed:\n{text}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        text.contains("ok mailbox")
+            && text.contains("ok transport")
+            && text.contains("ok templates"),
+        "{text}"
+    );
 
     // The service keeps running (IDLE over TLS) and answers a request within seconds.
-    let mut child = gw.command(&["run"], None).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = gw
+        .command(&["run"], None)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
     let requester = support::unique_user("idle");
-    let raw = request("idle-1@outside.test", &requester, &gw.support, "Printer jam", "");
+    let raw = request(
+        "idle-1@outside.test",
+        &requester,
+        &gw.support,
+        "Printer jam",
+        "",
+    );
     let sent = Instant::now();
-    support::smtp_send(stack, &requester, &[&gw.support], &raw).await.unwrap();
+    support::smtp_send(stack, &requester, &[&gw.support], &raw)
+        .await
+        .unwrap();
     let inbox = wait_count(&requester, 1).await;
     let latency = sent.elapsed();
     println!("SMTP accept -> acknowledgement in the requester's mailbox (IDLE, TLS): {latency:?}");
@@ -273,7 +342,12 @@ async fn implicit_tls_check_and_long_running_service_with_idle() {
     };
     let mut stderr = String::new();
     use std::io::Read;
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert!(status.success(), "exit status {status:?}\n{stderr}");
     assert_eq!(gw.tickets().len(), 1);
 }

@@ -7,7 +7,7 @@
 //! (Precedence, X-Autoreply & co., MAILER-DAEMON senders, out-of-office subjects).
 //! It does not decide what happens to the message: the desk does, given the verdict.
 
-use super::{Address, InboundMessage};
+use super::InboundMessage;
 
 /// Why a message is automatic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,9 +78,10 @@ const OUT_OF_OFFICE_FOLLOWERS: &[&str] = &[
 const BOUNCE_SUBJECT_PREFIXES: &[&str] = &[
     "undelivered mail",
     "undeliverable",
-    "delivery status notification",
     "delivery failure",
     "mail delivery failed",
+    "delivery status",
+    "there was an error sending your mail",
     "mail delivery failure",
     "failure notice",
     "returned mail",
@@ -131,23 +132,20 @@ pub fn classify(msg: &InboundMessage, own_address: &str) -> Option<AutomaticVerd
             format!("X-Failed-Recipients: {value}"),
         ));
     }
-    if let Some((header, address)) = daemon_sender(msg) {
+    if let Some(sender) = daemon_sender(msg) {
         return Some(AutomaticVerdict::new(
             Bounce,
-            format!("{header}: {address} (mail system sender)"),
+            format!("{sender} (mail system sender)"),
         ));
     }
 
-    // RFC 3834.
+    // RFC 3834. Mail systems mark their DSNs auto-replied (Postfix, Exim) or
+    // auto-generated, so one that looks like a DSN is reported as a bounce.
     if let Some(value) = header_values(msg, "auto-submitted").find(|v| {
         let keyword = first_keyword(v);
         !keyword.is_empty() && !keyword.eq_ignore_ascii_case("no")
     }) {
-        let keyword = first_keyword(value).to_ascii_lowercase();
-        let kind = if keyword == "auto-generated"
-            && msg.return_path.as_deref() == Some("")
-            && starts_with_any(&msg.subject, BOUNCE_SUBJECT_PREFIXES)
-        {
+        let kind = if has_bounce_subject(msg) {
             Bounce
         } else {
             AutoReply
@@ -169,6 +167,18 @@ pub fn classify(msg: &InboundMessage, own_address: &str) -> Option<AutomaticVerd
                 format!("{label}: {value}"),
             ));
         }
+    }
+    // Exchange inbox-rule replies carry both; either alone is common on human mail
+    // (Outlook sets X-Auto-Response-Suppress on meeting mail, the loop header marks
+    // any rule-forwarded message).
+    if let (Some(suppress), Some(_)) = (
+        header_values(msg, "x-auto-response-suppress").next(),
+        header_values(msg, "x-ms-exchange-inbox-rules-loop").next(),
+    ) {
+        return Some(AutomaticVerdict::new(
+            AutoReply,
+            format!("X-Auto-Response-Suppress: {suppress} with X-MS-Exchange-Inbox-Rules-Loop"),
+        ));
     }
 
     if let Some(value) = header_values(msg, "precedence").next() {
@@ -200,12 +210,29 @@ pub fn classify(msg: &InboundMessage, own_address: &str) -> Option<AutomaticVerd
         ));
     }
     if msg.return_path.as_deref() == Some("") {
+        let kind = if is_auto_reply_subject(&msg.subject) {
+            AutoReply
+        } else {
+            Bounce
+        };
+        return Some(AutomaticVerdict::new(kind, "Return-Path: <> (null sender)"));
+    }
+    // A failure-notice subject alone is something a person may write ("Delivery
+    // failure on my order?"); with no usable From address it is a mail system's.
+    if msg.from.is_none() && has_bounce_subject(msg) {
         return Some(AutomaticVerdict::new(
             Bounce,
-            "Return-Path: <> (null sender)",
+            format!(
+                "subject looks like a failure notice and From has no address: {}",
+                msg.subject
+            ),
         ));
     }
     None
+}
+
+fn has_bounce_subject(msg: &InboundMessage) -> bool {
+    starts_with_any(&msg.subject, BOUNCE_SUBJECT_PREFIXES)
 }
 
 /// Values of a collected header, by lower-case name, in header order.
@@ -221,25 +248,53 @@ fn first_keyword(value: &str) -> &str {
     value.split([';', '(']).next().unwrap_or_default().trim()
 }
 
-/// A verdict from a top-level `multipart/report` content type.
-fn report_verdict(msg: &InboundMessage) -> Option<AutomaticVerdict> {
-    let value = header_values(msg, "content-type").next()?;
-    if !first_keyword(value).eq_ignore_ascii_case("multipart/report") {
-        return None;
+/// The kind a report part's content type stands for.
+fn report_part_kind(content_type: &str) -> Option<AutomaticKind> {
+    match content_type {
+        "message/delivery-status" | "message/global-delivery-status" => Some(AutomaticKind::Bounce),
+        "message/feedback-report" => Some(AutomaticKind::Complaint),
+        "message/disposition-notification" | "message/global-disposition-notification" => {
+            Some(AutomaticKind::AutoReply)
+        }
+        _ => None,
     }
-    let report_type = content_type_param(value, "report-type").unwrap_or_default();
-    let kind = match report_type.to_ascii_lowercase().as_str() {
-        "delivery-status" | "global-delivery-status" => AutomaticKind::Bounce,
-        "feedback-report" => AutomaticKind::Complaint,
-        // disposition-notification (read receipts) and anything else: a machine wrote it.
-        _ => AutomaticKind::AutoReply,
-    };
-    let reason = if report_type.is_empty() {
-        "Content-Type: multipart/report".to_string()
-    } else {
-        format!("Content-Type: multipart/report; report-type={report_type}")
-    };
-    Some(AutomaticVerdict::new(kind, reason))
+}
+
+/// A verdict from a top-level `multipart/report` content type (its report-type, or
+/// when that is missing its report part), or from a machine-readable report part
+/// at the top level of another multipart (some MTAs send DSNs as multipart/mixed).
+/// A report forwarded by a person sits inside a message/rfc822 attachment and is
+/// not seen here.
+fn report_verdict(msg: &InboundMessage) -> Option<AutomaticVerdict> {
+    let report_part = msg.attachments.iter().find_map(|a| {
+        report_part_kind(&a.content_type).map(|kind| (kind, a.content_type.as_str()))
+    });
+    let content_type = header_values(msg, "content-type")
+        .next()
+        .unwrap_or_default();
+    if first_keyword(content_type).eq_ignore_ascii_case("multipart/report") {
+        let report_type = content_type_param(content_type, "report-type").unwrap_or_default();
+        let kind = match report_type.to_ascii_lowercase().as_str() {
+            "delivery-status" | "global-delivery-status" => AutomaticKind::Bounce,
+            "feedback-report" => AutomaticKind::Complaint,
+            "disposition-notification" => AutomaticKind::AutoReply,
+            // Missing or unknown report-type: the report part says, else the subject;
+            // either way a machine wrote it.
+            _ => match report_part {
+                Some((kind, _)) => kind,
+                None if has_bounce_subject(msg) => AutomaticKind::Bounce,
+                None => AutomaticKind::AutoReply,
+            },
+        };
+        let reason = if report_type.is_empty() {
+            "Content-Type: multipart/report".to_string()
+        } else {
+            format!("Content-Type: multipart/report; report-type={report_type}")
+        };
+        return Some(AutomaticVerdict::new(kind, reason));
+    }
+    report_part
+        .map(|(kind, content_type)| AutomaticVerdict::new(kind, format!("{content_type} part")))
 }
 
 /// A parameter of a raw Content-Type value, unquoted; names compare case-insensitively.
@@ -252,23 +307,40 @@ fn content_type_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// From or Sender whose local part names the mail system itself.
-fn daemon_sender(msg: &InboundMessage) -> Option<(&'static str, &str)> {
-    let is_daemon = |address: &Address| {
-        let local = address
-            .email
-            .rsplit_once('@')
-            .map_or(address.email.as_str(), |(l, _)| l);
-        local.eq_ignore_ascii_case("mailer-daemon") || local.eq_ignore_ascii_case("postmaster")
+/// Local parts (and bare names) of the mail system's own senders.
+const DAEMON_LOCAL_PARTS: &[&str] = &["mailer-daemon", "postmaster", "post_master"];
+
+/// From or Sender naming the mail system itself, as "Header: value". The raw From
+/// is checked too: bounces often say `From: MAILER-DAEMON <>` or a bare
+/// `mailer-daemon`, which have no address.
+fn daemon_sender(msg: &InboundMessage) -> Option<String> {
+    let is_daemon_address = |email: &str| {
+        let local = email.rsplit_once('@').map_or(email, |(l, _)| l);
+        DAEMON_LOCAL_PARTS
+            .iter()
+            .any(|d| local.eq_ignore_ascii_case(d))
     };
-    [("From", &msg.from), ("Sender", &msg.sender)]
-        .into_iter()
-        .find_map(|(header, address)| {
-            address
-                .as_ref()
-                .filter(|a| is_daemon(a))
-                .map(|a| (header, a.email.as_str()))
-        })
+    for (header, address) in [("From", &msg.from), ("Sender", &msg.sender)] {
+        if let Some(address) = address
+            && is_daemon_address(&address.email)
+        {
+            return Some(format!("{header}: {}", address.email));
+        }
+    }
+    if msg.from.is_none() {
+        let raw_from = header_values(msg, "from").next()?;
+        let name = raw_from
+            .split('<')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_matches('"')
+            .trim();
+        if is_daemon_address(name) {
+            return Some(format!("From: {raw_from}"));
+        }
+    }
+    None
 }
 
 fn is_auto_reply_subject(subject: &str) -> bool {

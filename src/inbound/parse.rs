@@ -40,7 +40,10 @@ impl fmt::Display for ParseFailure {
 impl std::error::Error for ParseFailure {}
 
 /// Top-level headers copied into [`InboundMessage::auto_headers`] for the
-/// classifier, by lower-cased name.
+/// classifier, by lower-cased name. `from` is kept raw because a bounce's From is
+/// often `MAILER-DAEMON <>` or a bare `mailer-daemon`, which has no address and so
+/// is not in [`InboundMessage::from`]; the Exchange loop header together with
+/// X-Auto-Response-Suppress marks Exchange inbox-rule auto-replies.
 const AUTO_HEADER_NAMES: &[&str] = &[
     "auto-submitted",
     "precedence",
@@ -55,6 +58,8 @@ const AUTO_HEADER_NAMES: &[&str] = &[
     "content-type",
     "x-mailer",
     "feedback-type",
+    "x-ms-exchange-inbox-rules-loop",
+    "from",
 ];
 
 /// Width html2text wraps HTML-only bodies to.
@@ -145,7 +150,7 @@ impl DecodedFields {
 /// line endings turned into LF, which mail-parser does not split on) and decodes.
 fn decode(raw: &[u8]) -> Result<DecodedFields, String> {
     let content_hash = content_hash(raw);
-    let message_bytes = &raw[mbox_envelope_len(raw)..];
+    let message_bytes = &raw[leading_framing_len(raw)..];
     if uses_bare_cr_line_endings(message_bytes) {
         // Rare (old Mac tools); only these messages pay for a copy.
         let with_lf: Vec<u8> = bare_cr_to_lf(message_bytes);
@@ -155,13 +160,22 @@ fn decode(raw: &[u8]) -> Result<DecodedFields, String> {
     }
 }
 
-/// Length of a leading mbox envelope line (`From sender date`), which is storage
-/// framing, not a header field.
-fn mbox_envelope_len(raw: &[u8]) -> usize {
-    if raw.starts_with(b"From ") {
-        next_line(raw, 0).1
-    } else {
-        0
+/// Length of what precedes the first header field but is not part of the message:
+/// an mbox envelope line (`From sender date`, storage framing) and white-space-only
+/// lines (seen in hand-made files; mail-parser would take the first as the end of
+/// an empty header block).
+fn leading_framing_len(raw: &[u8]) -> usize {
+    let mut pos = 0;
+    if raw.starts_with(b"From ") && raw[5..].trim_ascii_start().first() != Some(&b':') {
+        pos = next_line(raw, 0).1;
+    }
+    loop {
+        let (end, next) = next_line(raw, pos);
+        let blank = raw[pos..end].iter().all(|&b| b == b' ' || b == b'\t');
+        if !blank || next == end {
+            return pos;
+        }
+        pos = next;
     }
 }
 
@@ -519,10 +533,10 @@ fn is_trace_header(name: &[u8]) -> bool {
 /// SHA-256 (hex) over the message without its trace header fields (each with its
 /// folded continuation lines), every line ending normalised to LF, so the same
 /// message stored with CRLF, LF or CR endings, or delivered twice, hashes the same.
-/// A leading mbox `From ` line is storage framing and is left out too.
+/// Leading framing (an mbox `From ` line, blank lines) is left out too.
 pub(crate) fn content_hash(raw: &[u8]) -> String {
     let mut hasher = Sha256::new();
-    let mut pos = mbox_envelope_len(raw);
+    let mut pos = leading_framing_len(raw);
     let mut dropping = false;
     while pos < raw.len() {
         let (line_end, next) = next_line(raw, pos);
@@ -799,11 +813,17 @@ Content-Type: multipart/report; report-type=delivery-status;\n boundary=\"b\"\n\
         let names: Vec<_> = msg.auto_headers.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            ["auto-submitted", "precedence", "x-loop", "content-type"]
+            [
+                "from",
+                "auto-submitted",
+                "precedence",
+                "x-loop",
+                "content-type"
+            ]
         );
-        assert_eq!(msg.auto_headers[1].1, "bulk");
+        assert_eq!(msg.auto_headers[2].1, "bulk");
         assert_eq!(
-            msg.auto_headers[3].1,
+            msg.auto_headers[4].1,
             "multipart/report; report-type=delivery-status; boundary=\"b\""
         );
         let msg = parse_str("Return-Path: <Bounce+x@Lists.Test>\nFrom: a@x.test\n\nbody\n");
@@ -851,7 +871,7 @@ X-Rspamd-Queue-Id: 42\n{PLAIN}"
     }
 
     #[test]
-    fn mbox_envelope_line_is_framing() {
+    fn leading_framing_is_skipped() {
         let plain = parse_str(PLAIN);
         let mboxed = parse_str(&format!(
             "From ann@example.com Tue Jul  1 10:00:00 2025\n{PLAIN}"
@@ -862,6 +882,17 @@ X-Rspamd-Queue-Id: 42\n{PLAIN}"
         assert!(
             mboxed.raw.starts_with(b"From ann@"),
             "raw is kept unchanged"
+        );
+
+        let padded = parse_str(&format!("   \n\t\n{PLAIN}"));
+        assert_eq!(padded.content_hash, plain.content_hash);
+        assert_eq!(padded.subject, plain.subject);
+
+        // Obsolete "From :" syntax is a header field, not an envelope line.
+        let obs = parse_str("From : Ann <ann@example.com>\nSubject: x\n\nbody\n");
+        assert_eq!(
+            obs.from.map(|a| a.email),
+            Some("ann@example.com".to_string())
         );
     }
 

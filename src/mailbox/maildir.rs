@@ -4,6 +4,7 @@
 //! Deliver into it the Maildir way (write in `tmp/`, rename into `new/`); a small file
 //! copied straight into `new/` also works.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -15,6 +16,9 @@ use crate::config::MaildirConfig;
 
 pub struct MaildirSource {
     cfg: MaildirConfig,
+    /// Names handed out by `fetch_batch` and not yet marked done: the next fetch skips
+    /// them, so a batch can be fetched while the one before it is being stored.
+    in_flight: HashSet<String>,
 }
 
 impl MaildirSource {
@@ -25,7 +29,10 @@ impl MaildirSource {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create the Maildir folder {}", dir.display()))?;
         }
-        Ok(MaildirSource { cfg })
+        Ok(MaildirSource {
+            cfg,
+            in_flight: HashSet::new(),
+        })
     }
 
     fn new_dir(&self) -> PathBuf {
@@ -34,9 +41,21 @@ impl MaildirSource {
 
     pub async fn fetch_batch(&mut self, max: usize) -> Result<Batch> {
         let dir = self.new_dir();
-        tokio::task::spawn_blocking(move || read_batch(&dir, max))
+        let skip = self.in_flight.clone();
+        let batch = tokio::task::spawn_blocking(move || read_batch(&dir, max, &skip))
             .await
-            .context("Maildir reader task failed")?
+            .context("Maildir reader task failed")??;
+        for mail in &batch.mails {
+            if let MailKey::Maildir { file_name } = &mail.key {
+                self.in_flight.insert(file_name.clone());
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Forgets what is in flight (after a failed store): it is fetched again.
+    pub fn reset(&mut self) {
+        self.in_flight.clear();
     }
 
     pub async fn mark_done(&mut self, batch: &Batch) -> Result<()> {
@@ -48,6 +67,11 @@ impl MaildirSource {
                 MailKey::Imap { .. } => None,
             })
             .collect();
+        // Out of flight even if a rename fails below: such a message is fetched again
+        // and dropped as a repeat by the store.
+        for name in &names {
+            self.in_flight.remove(name);
+        }
         let root = self.cfg.path.clone();
         tokio::task::spawn_blocking(move || {
             for name in names {
@@ -102,13 +126,13 @@ impl MaildirSource {
 
 /// Reads up to `max` messages from `new/`, oldest name first (Maildir names start
 /// with the delivery time).
-fn read_batch(dir: &Path, max: usize) -> Result<Batch> {
+fn read_batch(dir: &Path, max: usize, skip: &HashSet<String>) -> Result<Batch> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the Maildir folder {}", dir.display()))?
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| !n.starts_with('.'))
+        .filter(|n| !n.starts_with('.') && !skip.contains(n))
         .collect();
     names.sort();
     names.truncate(max);
@@ -182,12 +206,23 @@ mod tests {
                 file_name: "0.x".into()
             }
         );
-        // Not marked done: the same messages come back.
+        // In flight: the look-ahead fetch skips them and gets the next one.
+        let ahead = src.fetch_batch(2).await.unwrap();
+        assert_eq!(ahead.mails.len(), 1);
+        assert_eq!(
+            ahead.mails[0].key,
+            MailKey::Maildir {
+                file_name: "2.x".into()
+            }
+        );
+        // A failed store rewinds: not marked done, the same messages come back.
+        src.reset();
         let again = src.fetch_batch(2).await.unwrap();
         assert_eq!(again.mails[0].key, b.mails[0].key);
         src.mark_done(&b).await.unwrap();
         src.mark_done(&b).await.unwrap(); // idempotent
         assert!(dir.path().join("box/cur/0.x:2,S").exists());
+        src.reset();
         let rest = src.fetch_batch(10).await.unwrap();
         assert_eq!(rest.mails.len(), 1);
         assert!(src.probe().await.unwrap().contains("1 waiting"));

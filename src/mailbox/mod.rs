@@ -97,10 +97,12 @@ impl MailSource {
         }
     }
 
-    /// Drops any connection after an error; the next call reconnects.
+    /// After a failed store: forgets what was fetched but not committed (it is fetched
+    /// again) and drops any connection; the next call reconnects.
     pub fn reset(&mut self) {
-        if let MailSource::Imap(s) = self {
-            s.reset()
+        match self {
+            MailSource::Imap(s) => s.reset(),
+            MailSource::Maildir(s) => s.reset(),
         }
     }
 

@@ -365,7 +365,14 @@ mod tests {
         req.subject = "hi\r\nBcc: victim@evil.test".into();
         let mail = renderer().acknowledgement(1, &req, "P3", 0).unwrap();
         let text = String::from_utf8_lossy(&mail.raw);
-        assert!(!text.lines().any(|l| l.starts_with("Bcc:")), "{text}");
+        let headers = text.split("\r\n\r\n").next().unwrap_or_default();
+        assert!(
+            !headers
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{headers}"
+        );
+        assert!(headers.contains("Subject: [TP-1] hi Bcc: victim@evil.test"));
     }
 
     #[test]

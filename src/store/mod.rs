@@ -35,12 +35,19 @@ impl Writer {
     /// Opens (creating if needed) and migrates the database, then starts the writer.
     pub fn start(cfg: &StoreConfig) -> Result<Writer> {
         let mut conn = open_and_migrate(&cfg.path, cfg.synchronous_full)?;
+        // Checkpoints run on their own thread and connection, so copying the WAL back
+        // into the database overlaps with the next batch instead of stalling it. The
+        // writer checkpoints itself only if that thread falls far behind.
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+        let checkpoints = start_checkpointer(cfg)?;
         let (jobs, mut rx) = mpsc::channel::<Job>(WRITER_QUEUE);
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
                 while let Some(job) = rx.blocking_recv() {
                     job(&mut conn);
+                    // Full means a checkpoint is already pending: nothing to add.
+                    let _ = checkpoints.try_send(());
                 }
             })
             .context("cannot start the store writer thread")?;
@@ -68,6 +75,32 @@ impl Writer {
         rx.await
             .map_err(|_| anyhow!("store writer dropped a job"))?
     }
+}
+
+/// WAL pages after which the writer checkpoints by itself (a safety net; normally the
+/// checkpointer thread keeps the WAL far below this).
+const WRITER_CHECKPOINT_PAGES: i64 = 16 * 1024;
+
+/// Starts the thread that runs passive checkpoints after writes; it stops when the
+/// writer (the sender of its signals) is gone.
+fn start_checkpointer(cfg: &StoreConfig) -> Result<std::sync::mpsc::SyncSender<()>> {
+    let conn = Connection::open(&cfg.path)
+        .with_context(|| format!("cannot open the store {}", cfg.path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let (signal, wake) = std::sync::mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("store-checkpointer".into())
+        .spawn(move || {
+            while wake.recv().is_ok() {
+                // PASSIVE never blocks the writer or readers; whatever it cannot copy
+                // now is copied next time.
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "passive checkpoint did not run");
+                }
+            }
+        })
+        .context("cannot start the store checkpointer thread")?;
+    Ok(signal)
 }
 
 /// Opens the database for the writer: creates it, applies pragmas and migrations.
@@ -117,6 +150,10 @@ pub fn schema_version(conn: &Connection) -> Result<usize> {
     Ok(usize::try_from(v).unwrap_or(0))
 }
 
+/// The writer's page cache, in KiB (SQLite's negative `cache_size`): enough for a
+/// batch of 2,000 ordinary messages without spilling, well inside the memory budget.
+const STORE_CACHE_KIB: i64 = -8 * 1024;
+
 fn apply_pragmas(conn: &Connection, synchronous_full: bool) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
@@ -131,6 +168,10 @@ fn apply_pragmas(conn: &Connection, synchronous_full: bool) -> Result<()> {
         if synchronous_full { "FULL" } else { "NORMAL" },
     )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Savepoints (one per message) journal into memory instead of a temp file, and a
+    // batch's pages stay in the cache instead of spilling into the WAL mid-transaction.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", STORE_CACHE_KIB)?;
     Ok(())
 }
 
