@@ -16,7 +16,8 @@
 //!
 //! Knobs (environment): `TP_BENCH_MESSAGES` (10000), `TP_BENCH_LATENCY_MESSAGES` (200),
 //! `TP_BENCH_BATCH_SIZES` (`500,100,2000`), `TP_BENCH_APPEND_CONNECTIONS` (4),
-//! `TP_BENCH_PHASES` (`imap,maildir,latency`), `TP_BENCH_LOG` (the children's
+//! `TP_BENCH_PHASES` (`imap,maildir,latency`), `TP_BENCH_AGENTS` (0: agents who get a
+//! new-ticket notice each, besides the acknowledgement), `TP_BENCH_LOG` (the children's
 //! `TICKETPOST_LOG`, default `warn`; with `info` the per-batch `fetch_ms`/`parse_ms`/`store_ms`
 //! lines are summed), `TP_BENCH_WRAPPER` (a command put in front of the ingest runs,
 //! e.g. `perf record -g -o /tmp/tp.perf --`; RSS and times then include the wrapper).
@@ -367,9 +368,19 @@ fn write_config(
     support_address: &str,
 ) -> Result<PathBuf> {
     let path = dir.join("ticketpost.toml");
+    // Agents each get a new-ticket notice: TP_BENCH_AGENTS of them (default none, the
+    // acknowledgement-only workload the ingest target is set for).
+    let agents: usize = std::env::var("TP_BENCH_AGENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let agents: Vec<String> = (0..agents)
+        .map(|i| format!("\"Agent {i} <agent{i}@example.test>\""))
+        .collect();
     let text = format!(
-        "[store]\npath = \"{}\"\n[mailbox]\n{mailbox}\n[transport]\n{transport}\n[desk]\nsupport_address = \"{support_address}\"\nsupport_name = \"Example Support\"\nagents = [\"Ann Lee <ann@example.test>\"]\n",
-        dir.join("ticketpost.db").display()
+        "[store]\npath = \"{}\"\n[mailbox]\n{mailbox}\n[transport]\n{transport}\n[desk]\nsupport_address = \"{support_address}\"\nsupport_name = \"Example Support\"\nagents = [{}]\n",
+        dir.join("ticketpost.db").display(),
+        agents.join(", ")
     );
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
@@ -790,7 +801,7 @@ fn verify(cfg: &Path, dir: &Path, stack: &MailStack) -> Result<Checked> {
     };
     Ok(Checked {
         tickets,
-        eml: count_files(&dir.join("outbox"), ".eml")?,
+        eml: count_files(&dir.join("outbox"), "-acknowledgement.eml")?,
     })
 }
 
@@ -846,7 +857,7 @@ impl OnceRun {
         );
         let _ = write!(
             s,
-            "; tickets {}, outbox .eml {}{}",
+            "; tickets {}, acknowledgements {}{}",
             checked
                 .tickets
                 .map_or_else(|| "?".to_string(), |n| n.to_string()),

@@ -28,6 +28,16 @@ struct TicketJson<'a> {
     created_at: String,
     updated_at: String,
     message_count: i64,
+    assignee: Option<&'a str>,
+    team: Option<&'a str>,
+    participants: &'a [String],
+    /// What an open authorisation request asks for.
+    authorization_pending: Option<&'a str>,
+    resolution: Option<&'a str>,
+    auto_close_at: Option<String>,
+    closed_at: Option<String>,
+    first_response_at: Option<String>,
+    linked_ticket: Option<String>,
 }
 
 fn ticket_json<'a>(prefix: &str, t: &'a TicketRow) -> TicketJson<'a> {
@@ -42,6 +52,15 @@ fn ticket_json<'a>(prefix: &str, t: &'a TicketRow) -> TicketJson<'a> {
         created_at: format_time(t.created_at),
         updated_at: format_time(t.updated_at),
         message_count: t.message_count,
+        assignee: t.assignee.as_deref(),
+        team: t.team.as_deref(),
+        participants: &t.participants,
+        authorization_pending: t.authorization.as_deref(),
+        resolution: t.resolution.as_deref(),
+        auto_close_at: t.auto_close_at.map(format_time),
+        closed_at: t.closed_at.map(format_time),
+        first_response_at: t.first_response_at.map(format_time),
+        linked_ticket: t.linked_ticket.map(|l| token(prefix, l)),
     }
 }
 
@@ -91,6 +110,8 @@ struct MessageJson<'a> {
     received_at: String,
     size: i64,
     text: &'a str,
+    /// What the author wrote: quotes and signatures trimmed.
+    visible_text: Option<&'a str>,
     attachments: &'a serde_json::Value,
 }
 
@@ -155,6 +176,7 @@ pub fn tickets_show(
                     received_at: format_time(m.received_at),
                     size: m.size,
                     text: &m.text_body,
+                    visible_text: m.visible_text.as_deref(),
                     attachments: &m.attachments,
                 })
                 .collect(),
@@ -198,15 +220,44 @@ pub fn tickets_show(
     )?;
     writeln!(
         out,
-        "  opened {}, updated {}",
+        "  opened {}, updated {}{}",
         format_time(ticket.created_at),
-        format_time(ticket.updated_at)
+        format_time(ticket.updated_at),
+        ticket
+            .closed_at
+            .map(|c| format!(", closed {}", format_time(c)))
+            .unwrap_or_default()
     )?;
+    writeln!(
+        out,
+        "  assignee {}, team {}",
+        ticket.assignee.as_deref().unwrap_or("(none)"),
+        ticket.team.as_deref().unwrap_or("(none)")
+    )?;
+    if !ticket.participants.is_empty() {
+        writeln!(out, "  participants {}", ticket.participants.join(", "))?;
+    }
+    if let Some(what) = &ticket.authorization {
+        writeln!(out, "  waiting for authorisation: {what}")?;
+    }
+    if let Some(r) = &ticket.resolution {
+        writeln!(out, "  resolution: {r}")?;
+    }
+    if let Some(at) = ticket.auto_close_at {
+        writeln!(
+            out,
+            "  closes by itself at {} unless the requester answers",
+            format_time(at)
+        )?;
+    }
+    if let Some(l) = ticket.linked_ticket {
+        writeln!(out, "  follows up on {}", token(prefix, l))?;
+    }
     writeln!(out, "\nTimeline:")?;
     for e in &events {
         writeln!(
             out,
-            "  {}  {:<8} {:<28} {}",
+            "  {}  {:<14} {:<28} {}",
             format_time(e.at),
             e.kind,
             shorten(&e.actor, 28),
@@ -218,9 +269,10 @@ pub fn tickets_show(
         let from = m.from_address.as_deref().unwrap_or("(no sender)");
         writeln!(
             out,
-            "\n  #{} {} from {from}{}",
+            "\n  #{} {} from {from} ({}){}",
             i + 1,
             format_time(m.received_at),
+            m.kind.replace('_', " "),
             match &m.automatic {
                 Some(a) => format!(" [automatic: {a}]"),
                 None => String::new(),
@@ -238,7 +290,13 @@ pub fn tickets_show(
                 )?;
             }
         }
-        for line in m.text_body.lines().take(40) {
+        for line in m
+            .visible_text
+            .as_deref()
+            .unwrap_or(&m.text_body)
+            .lines()
+            .take(40)
+        {
             writeln!(out, "  | {line}")?;
         }
     }

@@ -106,8 +106,36 @@ pub struct DeskConfig {
     pub token_prefix: String,
     pub agents: Vec<NamedAddress>,
     pub supervisors: Vec<NamedAddress>,
+    /// `[teams]`: name → members, in file order. Members count as agents.
+    pub teams: Vec<Team>,
     /// The domain of our own Message-IDs (the support address's domain).
     pub message_id_domain: String,
+    pub lifecycle: LifecycleConfig,
+}
+
+/// A team that tickets can be routed or escalated to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    pub name: String,
+    pub members: Vec<NamedAddress>,
+}
+
+/// `[lifecycle]`: how long the desk waits on requesters, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecycleConfig {
+    /// A resolved ticket with no answer to its confirmation request closes after this.
+    pub auto_close_after: i64,
+    /// A reply to a closed ticket within this reopens it; later, it opens a new ticket.
+    pub reopen_window: i64,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            auto_close_after: 5 * 86_400,
+            reopen_window: 14 * 86_400,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +150,71 @@ impl DeskConfig {
     pub fn is_own_address(&self, address: &str) -> bool {
         address.eq_ignore_ascii_case(&self.support_address)
     }
+
+    /// Every agent: `[desk] agents`, then team members not listed there, once each.
+    pub fn all_agents(&self) -> Vec<&NamedAddress> {
+        let mut all: Vec<&NamedAddress> = Vec::new();
+        for a in self
+            .agents
+            .iter()
+            .chain(self.teams.iter().flat_map(|t| t.members.iter()))
+        {
+            if !all.iter().any(|b| b.address == a.address) {
+                all.push(a);
+            }
+        }
+        all
+    }
+
+    /// The agent (or team member) with this address, any case.
+    pub fn agent(&self, address: &str) -> Option<&NamedAddress> {
+        self.all_agents()
+            .into_iter()
+            .find(|a| a.address.eq_ignore_ascii_case(address))
+    }
+
+    /// Whether the address belongs to the desk's staff (agents and supervisors), whose
+    /// replies are agent replies.
+    pub fn is_staff(&self, address: &str) -> bool {
+        self.agent(address).is_some()
+            || self
+                .supervisors
+                .iter()
+                .any(|s| s.address.eq_ignore_ascii_case(address))
+    }
+
+    pub fn team(&self, name: &str) -> Option<&Team> {
+        self.teams
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name.trim()))
+    }
+}
+
+/// Parses a duration such as `5d`, `36h`, `90m`, `45s` or a plain number of seconds.
+pub fn parse_duration_text(s: &str) -> std::result::Result<i64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&t[..i], t[i..].trim()),
+        None => (t, "s"),
+    };
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. \"5d\", \"36h\", \"90m\")"))?;
+    let unit_seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?} (use s, m, h, d or w)"
+            ));
+        }
+    };
+    n.checked_mul(unit_seconds)
+        .filter(|v| *v > 0 && *v <= 3_650 * 86_400)
+        .ok_or_else(|| format!("{s:?} must be more than zero and at most ten years"))
 }
 
 // ---------------------------------------------------------------------------
@@ -135,6 +228,15 @@ struct RawConfig {
     transport: Option<RawTransport>,
     desk: Option<RawDesk>,
     templates: Option<RawTemplates>,
+    teams: Option<toml::Table>,
+    lifecycle: Option<RawLifecycle>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLifecycle {
+    auto_close_after: Option<toml::Value>,
+    reopen_window: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -447,13 +549,67 @@ impl Config {
                     .map(|s| parse_named_address(s).map_err(|e| cx.err(key, e)))
                     .collect()
             };
+            let mut teams = Vec::new();
+            for (name, members) in raw.teams.unwrap_or_default() {
+                let key = format!("[teams] {name}");
+                if name.trim().is_empty() || name.contains(char::is_whitespace) {
+                    return Err(cx.err(&key, "a team name is one word"));
+                }
+                let list: Vec<String> = members
+                    .try_into()
+                    .map_err(|_| cx.err(&key, "expected a list of addresses"))?;
+                if list.is_empty() {
+                    return Err(cx.err(&key, "a team needs at least one member"));
+                }
+                teams.push(Team {
+                    members: parse_list(&key, Some(list))?,
+                    name,
+                });
+            }
+            let lifecycle = {
+                let l = raw.lifecycle;
+                let duration = |key: &str, v: Option<toml::Value>, default: i64| -> Result<i64> {
+                    match v {
+                        None => Ok(default),
+                        Some(toml::Value::Integer(n)) => {
+                            parse_duration_text(&n.to_string()).map_err(|e| cx.err(key, e))
+                        }
+                        Some(toml::Value::String(s)) => {
+                            parse_duration_text(&s).map_err(|e| cx.err(key, e))
+                        }
+                        Some(other) => Err(cx.err(
+                            key,
+                            format!("expected a duration such as \"5d\", got {other}"),
+                        )),
+                    }
+                };
+                let defaults = LifecycleConfig::default();
+                let (a, r) = match l {
+                    Some(l) => (l.auto_close_after, l.reopen_window),
+                    None => (None, None),
+                };
+                LifecycleConfig {
+                    auto_close_after: duration(
+                        "[lifecycle] auto_close_after",
+                        a,
+                        defaults.auto_close_after,
+                    )?,
+                    reopen_window: duration(
+                        "[lifecycle] reopen_window",
+                        r,
+                        defaults.reopen_window,
+                    )?,
+                }
+            };
             DeskConfig {
                 support_name: d.support_name.unwrap_or_else(|| "Support".into()),
                 token_prefix,
                 agents: parse_list("[desk] agents", d.agents)?,
                 supervisors: parse_list("[desk] supervisors", d.supervisors)?,
+                teams,
                 support_address,
                 message_id_domain,
+                lifecycle,
             }
         };
 

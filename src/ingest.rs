@@ -15,10 +15,12 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
 use crate::config::DeskConfig;
+use crate::desk::lifecycle::{self, Author, Mail};
 use crate::desk::{self, Placement, ThreadFacts, ThreadedBy, threading};
 use crate::inbound::{self, InboundMessage, ParseFailure};
 use crate::mailbox::{Checkpoint, FetchedMail};
-use crate::notify::Renderer;
+use crate::notify::{Renderer, Thread, TicketView};
+use crate::outbox::OutgoingMail;
 use crate::store;
 
 /// Deliberate crashes for tests of crash safety (set by `TICKETPOST_FAULT`, read in
@@ -63,6 +65,8 @@ pub struct BatchSummary {
     pub acknowledgements: usize,
     pub unfiled: usize,
     pub quarantined: usize,
+    /// Every mail queued (acknowledgements, notices, relays, status mails).
+    pub mails: usize,
 }
 
 impl BatchSummary {
@@ -74,6 +78,7 @@ impl BatchSummary {
         self.acknowledgements += o.acknowledgements;
         self.unfiled += o.unfiled;
         self.quarantined += o.quarantined;
+        self.mails += o.mails;
     }
 }
 
@@ -103,6 +108,7 @@ pub fn apply_batch(
         .transaction()
         .context("cannot begin the batch transaction")?;
     let mut summary = BatchSummary::default();
+    let mut pending = PendingMail::default();
     for (written, item) in parsed.into_iter().enumerate() {
         if cx.faults.abort_in_batch_after == Some(written) {
             warn!("fault injection: aborting inside a batch transaction");
@@ -115,8 +121,9 @@ pub fn apply_batch(
                 // is rolled back alone and quarantined, instead of blocking the
                 // mailbox by failing its batch forever.
                 let before = summary;
+                let mails_before = pending.len();
                 let savepoint = tx.savepoint()?;
-                match apply_message(&savepoint, cx, &msg, now, &mut summary) {
+                match apply_message(&savepoint, cx, &msg, now, &mut summary, &mut pending) {
                     Ok(()) => {
                         savepoint.commit()?;
                         continue;
@@ -127,6 +134,7 @@ pub fn apply_batch(
                     Err(e) => {
                         drop(savepoint);
                         summary = before;
+                        pending.truncate(mails_before);
                         (format!("cannot be stored: {e:#}"), msg.raw)
                     }
                 }
@@ -138,6 +146,7 @@ pub fn apply_batch(
         store::messages::quarantine(&tx, &cx.source, &hash, &reason, &raw, now)?;
         summary.quarantined += 1;
     }
+    pending.flush(&tx, &cx.renderer, now, &mut summary)?;
     if let Some(c) = checkpoint {
         store::mailbox_state::save(&tx, &cx.source, c, now)?;
     }
@@ -175,6 +184,7 @@ fn apply_message(
     msg: &InboundMessage,
     now: i64,
     summary: &mut BatchSummary,
+    pending: &mut PendingMail,
 ) -> Result<()> {
     let mut identity = msg.identity();
     if let Some(known) = store::messages::find_by_identity(tx, &identity)? {
@@ -225,34 +235,92 @@ fn apply_message(
         .map(|a| a.email.as_str())
         .unwrap_or("(unknown sender)");
     let automatic_reason = automatic.as_ref().map(|v| v.reason.as_str());
-
-    match decision.placement {
-        Placement::FollowUp { ticket, by } => {
-            store::messages::insert(
-                tx,
+    let visible = msg.visible_text();
+    let record = |ticket: Option<i64>, kind: &str| -> Result<()> {
+        store::messages::insert(
+            tx,
+            &store::messages::NewMessage {
                 msg,
-                &identity,
-                Some(ticket),
-                decision.kind,
-                automatic_reason,
-                now,
-            )?;
-            if let Some(id) = &msg.message_id {
-                store::messages::record_id(tx, id, ticket, false)?;
-            }
-            store::tickets::touch(tx, ticket, now)?;
-            let how = match by {
-                ThreadedBy::Token => "subject token",
-                ThreadedBy::Reference => "In-Reply-To/References",
-            };
-            let what = match automatic_reason {
-                Some(r) => format!("automatic message threaded by {how} ({r})"),
-                None => format!("message threaded by {how}"),
-            };
-            store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
-            info!(token = %threading::token(prefix, ticket), message_id = %identity, "{what}");
-            summary.follow_ups += 1;
+                identity: &identity,
+                ticket,
+                kind,
+                automatic: automatic_reason,
+                visible_text: visible,
+                at: now,
+            },
+        )?;
+        if let (Some(id), Some(ticket)) = (&msg.message_id, ticket) {
+            store::messages::record_id(tx, id, ticket, false)?;
         }
+        Ok(())
+    };
+
+    let mut linked_ticket = None;
+    let placement = match decision.placement {
+        Placement::FollowUp { ticket, by } => {
+            let state = store::tickets::state(tx, ticket)?
+                .with_context(|| format!("ticket {ticket} vanished"))?;
+            if automatic.is_none() && lifecycle::reply_reopens_or_starts_new(&state, now, &cx.desk)
+            {
+                linked_ticket = Some(ticket);
+                Placement::NewTicket {
+                    requester: msg
+                        .reply_address()
+                        .map(|a| a.email.clone())
+                        .unwrap_or_default(),
+                    requester_name: msg.reply_address().and_then(|a| a.name.clone()),
+                    subject: if msg.subject.trim().is_empty() {
+                        "(no subject)".into()
+                    } else {
+                        msg.subject.clone()
+                    },
+                }
+            } else {
+                let how = match by {
+                    ThreadedBy::Token => "subject token",
+                    ThreadedBy::Reference => "In-Reply-To/References",
+                };
+                let token = threading::token(prefix, ticket);
+                if let Some(reason) = automatic_reason {
+                    record(Some(ticket), "automatic")?;
+                    store::tickets::touch(tx, ticket, now)?;
+                    let what = format!("automatic message threaded by {how} ({reason})");
+                    store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
+                    info!(token = %token, message_id = %identity, "{what}");
+                } else {
+                    let author = Author::of(sender, &state, &cx.desk);
+                    let d =
+                        lifecycle::decide_reply(&state, &author, visible, &identity, now, &cx.desk);
+                    record(Some(ticket), d.message_kind)?;
+                    let what = format!("{} threaded by {how}", d.message_kind.replace('_', " "));
+                    store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
+                    info!(token = %token, message_id = %identity, kind = d.message_kind, "{what}");
+                    let author_name = match &author {
+                        Author::Staff { name, .. } => Some(name.as_str()),
+                        _ => msg.from.as_ref().and_then(|a| a.name.as_deref()),
+                    };
+                    apply_decision(
+                        tx,
+                        ticket,
+                        &d,
+                        &Actor {
+                            address: sender,
+                            name: author_name,
+                        },
+                        Some(msg),
+                        None,
+                        now,
+                        pending,
+                    )?;
+                }
+                summary.follow_ups += 1;
+                return Ok(());
+            }
+        }
+        other => other,
+    };
+
+    match placement {
         Placement::NewTicket {
             requester,
             requester_name,
@@ -261,26 +329,16 @@ fn apply_message(
             let ticket = store::tickets::insert(
                 tx,
                 &store::tickets::NewTicket {
-                    status: desk::status::OPEN,
+                    status: desk::Status::Open.as_str(),
                     priority: desk::DEFAULT_PRIORITY,
                     requester: &requester,
                     requester_name: requester_name.as_deref(),
                     subject: &subject,
                     at: now,
+                    linked_ticket,
                 },
             )?;
-            store::messages::insert(
-                tx,
-                msg,
-                &identity,
-                Some(ticket),
-                decision.kind,
-                automatic_reason,
-                now,
-            )?;
-            if let Some(id) = &msg.message_id {
-                store::messages::record_id(tx, id, ticket, false)?;
-            }
+            record(Some(ticket), decision.kind)?;
             let token = threading::token(prefix, ticket);
             store::tickets::add_event(
                 tx,
@@ -290,42 +348,46 @@ fn apply_message(
                 "created",
                 &format!("ticket opened: {subject}"),
             )?;
-            info!(token = %token, message_id = %identity, requester = %requester, "new ticket");
-            summary.new_tickets += 1;
-            if decision.acknowledge {
-                match cx
-                    .renderer
-                    .acknowledgement(ticket, msg, desk::DEFAULT_PRIORITY, now)
-                {
-                    Ok(mail) => {
-                        store::outbox::enqueue(tx, &mail, now)?;
-                        store::messages::record_id(tx, &mail.message_id, ticket, true)?;
-                        store::tickets::add_event(
+            if let Some(old) = linked_ticket {
+                let old_token = threading::token(prefix, old);
+                store::tickets::add_event(
+                    tx,
+                    ticket,
+                    now,
+                    sender,
+                    "linked",
+                    &format!("a reply to {old_token}, closed longer than the reopen window"),
+                )?;
+                store::tickets::add_event(
+                    tx,
+                    old,
+                    now,
+                    sender,
+                    "linked",
+                    &format!("a late reply opened {token}"),
+                )?;
+            }
+            // Cc'd people become participants (not us, not staff, not the requester).
+            if automatic.is_none() {
+                for a in msg.cc.iter().chain(msg.to.iter()) {
+                    if is_participant(a, &requester, &cx.desk) {
+                        store::tickets::add_participant(
                             tx,
                             ticket,
+                            &a.email,
+                            a.name.as_deref(),
                             now,
-                            "ticketpost",
-                            "mail",
-                            &format!(
-                                "acknowledgement queued to {} ({})",
-                                mail.recipients.join(", "),
-                                mail.message_id
-                            ),
-                        )?;
-                        summary.acknowledgements += 1;
-                    }
-                    Err(e) => {
-                        warn!(token = %token, error = %format!("{e:#}"), "no acknowledgement: cannot render it");
-                        store::tickets::add_event(
-                            tx,
-                            ticket,
-                            now,
-                            "ticketpost",
-                            "mail",
-                            &format!("acknowledgement not sent: {e:#}"),
                         )?;
                     }
                 }
+            }
+            info!(token = %token, message_id = %identity, requester = %requester, "new ticket");
+            summary.new_tickets += 1;
+            if decision.acknowledge {
+                let request = msg.without_raw();
+                pending.push(ticket, "acknowledgement", move |r| {
+                    r.acknowledgement(ticket, &request, desk::DEFAULT_PRIORITY, now)
+                });
             } else if let Some(reason) = &decision.no_ack_reason {
                 debug!(token = %token, reason = %reason, "no acknowledgement");
                 store::tickets::add_event(
@@ -337,23 +399,372 @@ fn apply_message(
                     &format!("no acknowledgement: {reason}"),
                 )?;
             }
+            if automatic.is_none() {
+                // Everything about the new ticket is known here: no reads back.
+                let participants: Vec<String> = msg
+                    .cc
+                    .iter()
+                    .chain(msg.to.iter())
+                    .filter(|a| is_participant(a, &requester, &cx.desk))
+                    .map(|a| a.email.to_ascii_lowercase())
+                    .collect();
+                let state = lifecycle::TicketState {
+                    id: ticket,
+                    status: desk::Status::Open,
+                    priority: desk::DEFAULT_PRIORITY.parse().unwrap_or(desk::Priority::P3),
+                    requester: requester.clone(),
+                    assignee: None,
+                    team: None,
+                    participants: participants.clone(),
+                    authorization: None,
+                    resolution: None,
+                    closed_at: None,
+                };
+                let to = lifecycle::agents_to_notify(&state, &cx.desk, Some(&requester));
+                if !to.is_empty() {
+                    let view = TicketView {
+                        id: ticket,
+                        subject: subject.clone(),
+                        requester: requester.clone(),
+                        requester_name: requester_name.clone(),
+                        status: state.status.as_str().to_string(),
+                        priority: state.priority.as_str().to_string(),
+                        assignee: None,
+                        team: None,
+                        participants,
+                    };
+                    let d = lifecycle::Decision {
+                        mails: vec![lifecycle::Mail::AgentNotice {
+                            to,
+                            notice: lifecycle::Notice::NewTicket,
+                            text: msg.text_body.clone(),
+                        }],
+                        ..Default::default()
+                    };
+                    apply_decision(
+                        tx,
+                        ticket,
+                        &d,
+                        &Actor {
+                            address: sender,
+                            name: requester_name.as_deref(),
+                        },
+                        Some(msg),
+                        Some(view),
+                        now,
+                        pending,
+                    )?;
+                }
+            }
         }
         Placement::Unfiled => {
-            store::messages::insert(
-                tx,
-                msg,
-                &identity,
-                None,
-                decision.kind,
-                automatic_reason,
-                now,
-            )?;
+            record(None, decision.kind)?;
             info!(message_id = %identity, reason = ?decision.no_ack_reason, "message stored without a ticket");
             summary.unfiled += 1;
+        }
+        Placement::FollowUp { .. } => unreachable!("follow-ups return above"),
+    }
+    Ok(())
+}
+
+/// Whether an address on a request makes its owner a participant of the ticket.
+fn is_participant(a: &inbound::Address, requester: &str, desk: &crate::config::DeskConfig) -> bool {
+    !a.email.eq_ignore_ascii_case(requester)
+        && !desk.is_own_address(&a.email)
+        && !desk.is_staff(&a.email)
+}
+
+/// Who caused a decision, for the timeline and the agents' notices.
+pub struct Actor<'a> {
+    pub address: &'a str,
+    pub name: Option<&'a str>,
+}
+
+/// Writes a lifecycle decision for `ticket`: its changes, timeline entries and mails,
+/// in the caller's transaction. `inbound` is the message that caused it (threading of
+/// agents' notices), if any.
+#[allow(clippy::too_many_arguments)]
+pub fn apply_decision(
+    tx: &Connection,
+    ticket: i64,
+    d: &lifecycle::Decision,
+    actor: &Actor,
+    inbound: Option<&InboundMessage>,
+    view: Option<TicketView>,
+    now: i64,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    if !d.changes.is_empty() {
+        store::tickets::apply_changes(tx, ticket, &d.changes, now)?;
+    }
+    for (kind, detail) in &d.events {
+        store::tickets::add_event(tx, ticket, now, actor.address, kind, detail)?;
+    }
+    if d.mails.is_empty() {
+        return Ok(());
+    }
+    let view = match view {
+        Some(v) => v,
+        None => TicketView::from(
+            &store::tickets::get(tx, ticket)?
+                .with_context(|| format!("ticket {ticket} vanished"))?,
+        ),
+    };
+    // Requester-facing mail threads on the requester side's newest message.
+    let requester_thread = if d.mails.iter().any(Mail::to_requester) {
+        let mut requester_side: Vec<&str> = vec![view.requester.as_str()];
+        requester_side.extend(view.participants.iter().map(String::as_str));
+        match store::messages::last_from(tx, ticket, &requester_side)? {
+            Some((id, refs)) => Thread::reply_to(Some(&id), &refs),
+            None => Thread::default(),
+        }
+    } else {
+        Thread::default()
+    };
+    let cause_thread = match inbound {
+        Some(m) => Thread::reply_to(m.message_id.as_deref(), &m.references),
+        None => Thread::default(),
+    };
+    let view = Arc::new(view);
+    let author: Option<String> = actor.name.or(Some(actor.address)).map(String::from);
+    for mail in &d.mails {
+        let (view, requester_thread) = (view.clone(), requester_thread.clone());
+        match mail.clone() {
+            Mail::AgentNotice { to, notice, text } => {
+                let text = Arc::new(text);
+                for agent in to {
+                    let (view, text, author, thread) = (
+                        view.clone(),
+                        text.clone(),
+                        author.clone(),
+                        cause_thread.clone(),
+                    );
+                    pending.push(ticket, "agent_notice", move |r| {
+                        r.agent_notice(
+                            &view,
+                            &agent,
+                            notice,
+                            author.as_deref(),
+                            &text,
+                            &thread,
+                            now,
+                        )
+                    });
+                }
+            }
+            Mail::Relay { agent_name, text } => pending.push(ticket, "relay", move |r| {
+                r.relay(&view, &agent_name, &text, &requester_thread, now)
+            }),
+            Mail::StatusChange(status) => pending.push(ticket, "status", move |r| {
+                r.status_change(&view, status, &requester_thread, now)
+            }),
+            Mail::AuthorizationRequest { what, again } => {
+                pending.push(ticket, "authorization_request", move |r| {
+                    r.authorization_request(&view, &what, again, &requester_thread, now)
+                })
+            }
+            Mail::ConfirmationRequest { summary } => {
+                pending.push(ticket, "confirmation_request", move |r| {
+                    r.confirmation_request(&view, &summary, &requester_thread, now)
+                })
+            }
+            Mail::Closing { auto } => pending.push(ticket, "closing", move |r| {
+                r.closing(&view, auto, &requester_thread, now)
+            }),
+            Mail::CommandError { to, errors } => {
+                let thread = cause_thread.clone();
+                pending.push(ticket, "command_error", move |r| {
+                    r.command_error(&view, &to, &errors, &thread, now)
+                })
+            }
         }
     }
     Ok(())
 }
+
+type RenderFn = Box<dyn FnOnce(&Renderer) -> Result<OutgoingMail> + Send>;
+
+/// Mail decided in a transaction but not yet rendered: rendering (templates, MIME
+/// encoding) is the costliest part of a batch, so a batch's mails are rendered
+/// together, spread over the cores, and queued in the same transaction before it
+/// commits.
+#[derive(Default)]
+pub struct PendingMail {
+    jobs: Vec<(i64, &'static str, RenderFn)>,
+}
+
+/// Below this many mails, rendering stays on the writer thread.
+const PARALLEL_RENDER_MIN: usize = 32;
+
+impl PendingMail {
+    fn push(
+        &mut self,
+        ticket: i64,
+        kind: &'static str,
+        render: impl FnOnce(&Renderer) -> Result<OutgoingMail> + Send + 'static,
+    ) {
+        self.jobs.push((ticket, kind, Box::new(render)));
+    }
+
+    /// Drops the jobs pushed after the first `len` (a message rolled back).
+    fn truncate(&mut self, len: usize) {
+        self.jobs.truncate(len);
+    }
+
+    fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Renders every pending mail and queues it in `tx`, in the order decided.
+    pub fn flush(
+        self,
+        tx: &Connection,
+        renderer: &Arc<Renderer>,
+        now: i64,
+        summary: &mut BatchSummary,
+    ) -> Result<()> {
+        let rendered = render_all(self.jobs, renderer);
+        for (ticket, kind, result) in rendered {
+            if queue_mail(tx, ticket, kind, result, now)? {
+                summary.mails += 1;
+                if kind == "acknowledgement" {
+                    summary.acknowledgements += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the render jobs, on several threads when there are many; results keep the
+/// jobs' order. A render that panics becomes that mail's error.
+fn render_all(
+    jobs: Vec<(i64, &'static str, RenderFn)>,
+    renderer: &Arc<Renderer>,
+) -> Vec<(i64, &'static str, Result<OutgoingMail>)> {
+    let run = |chunk: Vec<(i64, &'static str, RenderFn)>| {
+        chunk
+            .into_iter()
+            .map(|(ticket, kind, render)| {
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render(renderer)))
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("rendering panicked (bug)")));
+                (ticket, kind, result)
+            })
+            .collect::<Vec<_>>()
+    };
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    if workers == 1 || jobs.len() < PARALLEL_RENDER_MIN {
+        return run(jobs);
+    }
+    let per_worker = jobs.len().div_ceil(workers);
+    let mut chunks: Vec<Vec<_>> = Vec::with_capacity(workers);
+    let mut jobs = jobs.into_iter();
+    loop {
+        let chunk: Vec<_> = jobs.by_ref().take(per_worker).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let mut chunks = chunks.into_iter();
+    let first = chunks.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks.map(|c| scope.spawn(|| run(c))).collect();
+        let mut out = run(first);
+        for h in handles {
+            // `run` catches panics per job, so a join error cannot happen; if it did,
+            // those mails would be missing and the batch fails rather than lose them.
+            match h.join() {
+                Ok(part) => out.extend(part),
+                Err(_) => out.push((0, "render", Err(anyhow::anyhow!("render thread failed")))),
+            }
+        }
+        out
+    })
+}
+
+/// Queues a rendered mail with its timeline entry; a mail that could not be rendered
+/// is logged and noted on the ticket instead. Returns whether it was queued.
+fn queue_mail(
+    tx: &Connection,
+    ticket: i64,
+    kind: &str,
+    mail: Result<OutgoingMail>,
+    now: i64,
+) -> Result<bool> {
+    match mail {
+        Ok(mail) => {
+            store::outbox::enqueue(tx, &mail, now)?;
+            store::messages::record_id(tx, &mail.message_id, ticket, true)?;
+            store::tickets::add_event(
+                tx,
+                ticket,
+                now,
+                "ticketpost",
+                "mail",
+                &format!(
+                    "{} queued to {} ({})",
+                    mail.kind.replace('_', " "),
+                    mail.recipients.join(", "),
+                    mail.message_id
+                ),
+            )?;
+            Ok(true)
+        }
+        Err(e) => {
+            warn!(ticket, kind, error = %format!("{e:#}"), "mail not sent: cannot render it");
+            store::tickets::add_event(
+                tx,
+                ticket,
+                now,
+                "ticketpost",
+                "mail",
+                &format!("{kind} not sent: {e:#}"),
+            )?;
+            Ok(false)
+        }
+    }
+}
+
+/// Closes resolved tickets whose confirmation request went unanswered, each in the
+/// caller's transaction with its closing mail.
+pub fn run_due_timers(conn: &mut Connection, cx: &IngestContext, now: i64) -> Result<BatchSummary> {
+    let tx = conn
+        .transaction()
+        .context("cannot begin the timer transaction")?;
+    let mut summary = BatchSummary::default();
+    let mut pending = PendingMail::default();
+    for ticket in store::tickets::due_auto_close(&tx, now, TIMER_BATCH)? {
+        let Some(state) = store::tickets::state(&tx, ticket)? else {
+            continue;
+        };
+        let d = lifecycle::decide_auto_close(&state, now);
+        apply_decision(
+            &tx,
+            ticket,
+            &d,
+            &Actor {
+                address: "ticketpost",
+                name: None,
+            },
+            None,
+            None,
+            now,
+            &mut pending,
+        )?;
+        info!(token = %threading::token(&cx.desk.token_prefix, ticket), "auto-close timer fired");
+    }
+    pending.flush(&tx, &cx.renderer, now, &mut summary)?;
+    tx.commit().context("cannot commit the timer transaction")?;
+    Ok(summary)
+}
+
+/// Timers handled per transaction.
+const TIMER_BATCH: usize = 200;
 
 #[cfg(test)]
 mod tests {

@@ -90,9 +90,17 @@ pub async fn run(
         once: opts.once,
     };
 
+    let timers = TimerLoop {
+        writer: ingest.writer.clone(),
+        cx: ingest.cx.clone(),
+        clock: ingest.clock.clone(),
+        wake_sender: ingest.wake.clone(),
+    };
+
     if opts.once {
         let started = Instant::now();
-        let summary = ingest.run(&mut source, &shutdown).await?;
+        let mut summary = ingest.run(&mut source, &shutdown).await?;
+        summary.add(&timers.fire_due().await?);
         let ingest_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
         sender.recover().await?;
@@ -112,8 +120,12 @@ pub async fn run(
     }
 
     let sender_task = tokio::spawn(sender.run(shutdown.child_token()));
+    let timer_task = tokio::spawn(timers.run(shutdown.child_token()));
     let result = ingest.run(&mut source, &shutdown).await;
     shutdown.cancel();
+    if let Ok(Err(e)) = tokio::time::timeout(SHUTDOWN_GRACE, timer_task).await {
+        warn!(error = %e, "timer task failed");
+    }
     match tokio::time::timeout(SHUTDOWN_GRACE, sender_task).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => warn!(error = %format!("{e:#}"), "outbox sender stopped with an error"),
@@ -314,7 +326,7 @@ impl IngestLoop {
             warn!("fault injection: aborting after a commit");
             std::process::abort();
         }
-        if summary.acknowledgements > 0 {
+        if summary.mails > 0 {
             self.wake.notify_one();
         }
         if summary.new_tickets + summary.follow_ups > 0 {
@@ -337,6 +349,67 @@ impl IngestLoop {
             );
         }
         Ok((summary, batch))
+    }
+}
+
+/// The longest the timer loop sleeps without looking again (a safety net; it is
+/// woken when a batch commits, and sleeps until the earliest due time).
+const TIMER_MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// Fires due timers (auto-close of unconfirmed resolutions): sleeps until the earliest
+/// due time in the store, never scans every ticket.
+struct TimerLoop {
+    writer: Writer,
+    cx: Arc<IngestContext>,
+    clock: Arc<dyn Clock>,
+    wake_sender: Arc<Notify>,
+}
+
+impl TimerLoop {
+    async fn fire_due(&self) -> Result<BatchSummary> {
+        let cx = self.cx.clone();
+        let now = self.clock.now();
+        let summary = self
+            .writer
+            .call(move |c| ingest::run_due_timers(c, &cx, now))
+            .await
+            .context("firing timers")?;
+        if summary.mails > 0 {
+            self.wake_sender.notify_one();
+        }
+        Ok(summary)
+    }
+
+    async fn run(self, shutdown: CancellationToken) {
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            let sleep = match self.fire_due().await {
+                Ok(_) => {
+                    failures = 0;
+                    match self
+                        .writer
+                        .call(|c| store::tickets::next_auto_close(c))
+                        .await
+                    {
+                        Ok(Some(at)) => Duration::from_secs(
+                            u64::try_from(at - self.clock.now()).unwrap_or(0).max(1),
+                        )
+                        .min(TIMER_MAX_SLEEP),
+                        Ok(None) => TIMER_MAX_SLEEP,
+                        Err(e) => {
+                            warn!(error = %format!("{e:#}"), "cannot read the next due time");
+                            TIMER_MAX_SLEEP
+                        }
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    warn!(error = %format!("{e:#}"), "timers failed; retrying");
+                    backoff(failures)
+                }
+            };
+            pause(sleep, &shutdown).await;
+        }
     }
 }
 

@@ -102,14 +102,18 @@ agents = ["Ann Lee <ann@example.test>"]
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
-    /// The .eml files written by the file transport, sorted.
+    /// The acknowledgements written by the file transport (`<id>-acknowledgement.eml`),
+    /// sorted; agents' notices and other mail are left out.
     fn outbox(&self) -> Vec<String> {
         let dir = self.root().join("var/outbox");
         let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
             Ok(d) => d
                 .filter_map(|e| e.ok())
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().ends_with("-acknowledgement.eml"))
+                })
                 .collect(),
             Err(_) => Vec::new(),
         };

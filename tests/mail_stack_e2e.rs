@@ -168,8 +168,9 @@ async fn request_ack_reply_duplicate_auto_reply_over_imap_and_smtp() {
     wait_count(&gw.support, 1).await;
 
     let out = gw.run_once();
+    // The acknowledgement, and the new-ticket notice to the one agent.
     assert!(
-        out.contains("1 new ticket") && out.contains("sent 1 mail"),
+        out.contains("1 new ticket") && out.contains("sent 2 mail"),
         "{out}"
     );
     let tickets = gw.tickets();

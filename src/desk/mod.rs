@@ -2,14 +2,15 @@
 //! what the store knows about its thread) and returns a decision; it does no I/O, so
 //! every rule is tested without a mailbox or a database.
 
+pub mod commands;
+pub mod consent;
+pub mod lifecycle;
+pub mod status;
 pub mod threading;
 
-use crate::inbound::{AutomaticVerdict, InboundMessage};
+pub use status::{Priority, Status};
 
-/// Ticket statuses (the lifecycle issue adds the transitions).
-pub mod status {
-    pub const OPEN: &str = "open";
-}
+use crate::inbound::{AutomaticVerdict, InboundMessage};
 
 /// Priority given when no rule says otherwise.
 pub const DEFAULT_PRIORITY: &str = "P3";
@@ -174,6 +175,7 @@ mod tests {
             in_reply_to: Vec::new(),
             references: Vec::new(),
             text_body: String::new(),
+            trimmed_text: None,
             html_body: None,
             attachments: Vec::new(),
             return_path: None,

@@ -5,9 +5,11 @@
 
 pub mod classify;
 pub mod parse;
+pub mod trim;
 
 pub use classify::{AutomaticKind, AutomaticVerdict, classify};
 pub use parse::{ParseFailure, parse};
+pub use trim::trim_reply;
 
 /// An address from a header, decoded. `email` is lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,6 +51,11 @@ pub struct InboundMessage {
     pub references: Vec<String>,
     /// The text body; for HTML-only mail a text rendering of the HTML.
     pub text_body: String,
+    /// For replies: what the author wrote, `text_body` with quotes, reply headers and
+    /// signatures trimmed ([`trim_reply`]); computed while parsing, off the store's
+    /// writer. `None` for mail that is not a reply, which keeps its whole text (a new
+    /// request's signature and forwarded content are facts for the agents).
+    pub trimmed_text: Option<String>,
     pub html_body: Option<String>,
     pub attachments: Vec<AttachmentInfo>,
     /// The envelope sender from `Return-Path:` if present: `Some("")` for `<>`.
@@ -61,6 +68,44 @@ pub struct InboundMessage {
 }
 
 impl InboundMessage {
+    /// A copy without the raw bytes (for rendering replies, which never need them).
+    pub fn without_raw(&self) -> InboundMessage {
+        InboundMessage {
+            raw: Vec::new(),
+            message_id: self.message_id.clone(),
+            content_hash: self.content_hash.clone(),
+            subject: self.subject.clone(),
+            from: self.from.clone(),
+            sender: self.sender.clone(),
+            reply_to: self.reply_to.clone(),
+            to: self.to.clone(),
+            cc: self.cc.clone(),
+            date: self.date,
+            in_reply_to: self.in_reply_to.clone(),
+            references: self.references.clone(),
+            text_body: self.text_body.clone(),
+            trimmed_text: self.trimmed_text.clone(),
+            html_body: self.html_body.clone(),
+            attachments: self.attachments.clone(),
+            return_path: self.return_path.clone(),
+            auto_headers: self.auto_headers.clone(),
+            problems: self.problems.clone(),
+        }
+    }
+
+    /// What the author wrote: the trimmed text of a reply, the whole text otherwise.
+    pub fn visible_text(&self) -> &str {
+        self.trimmed_text
+            .as_deref()
+            .unwrap_or_else(|| self.text_body.trim_end())
+    }
+
+    /// Whether the message answers an earlier one: it names one (In-Reply-To,
+    /// References), or its subject carries a reply prefix or a ticket token.
+    pub fn is_reply(&self) -> bool {
+        is_reply(&self.in_reply_to, &self.references, &self.subject)
+    }
+
     /// The identity used for exactly-once ingest: the Message-ID, or the content hash
     /// when the message has none.
     pub fn identity(&self) -> String {
@@ -96,6 +141,17 @@ pub fn normalize_message_id(raw: &str) -> Option<String> {
     })
 }
 
+/// See [`InboundMessage::is_reply`].
+pub(crate) fn is_reply(in_reply_to: &[String], references: &[String], subject: &str) -> bool {
+    static REPLY_SUBJECT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)^\s*(?:re|aw|sv|vs|antw|odp|r|rif|res|回复|答复|回覆|答覆)\s*(?:\[\d+\])?\s*[:：]|\[[a-z0-9]{1,16}-\d+\]",
+        )
+        .expect("valid regex")
+    });
+    !in_reply_to.is_empty() || !references.is_empty() || REPLY_SUBJECT.is_match(subject)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +167,29 @@ mod tests {
             normalize_message_id("no-at-sign").as_deref(),
             Some("no-at-sign")
         );
+    }
+
+    #[test]
+    fn replies_are_trimmed_and_requests_keep_their_whole_text() {
+        let body = "It still fails.\n\nOn Mon, 2 Nov 2026 at 10:00, Desk <d@x.test> wrote:\n> Did it work?\n\n-- \nBob, +1 555 0100\n";
+        let reply =
+            parse(format!("From: b@x.test\r\nSubject: Re: [TP-3] VPN\r\n\r\n{body}").into_bytes())
+                .unwrap();
+        assert!(reply.is_reply());
+        assert_eq!(reply.visible_text(), "It still fails.");
+        let request = parse(
+            "From: b@x.test\r\nSubject: VPN broken\r\n\r\nHelp.\r\n\r\n-- \r\nBob, +1 555 0100\r\n"
+                .as_bytes()
+                .to_vec(),
+        )
+        .unwrap();
+        assert!(!request.is_reply());
+        assert!(request.visible_text().contains("+1 555 0100"));
+        for subject in ["RE: x", "AW: x", "回复：x", "Sv: x", "x [HD-12] y"] {
+            assert!(is_reply(&[], &[], subject), "{subject}");
+        }
+        for subject in ["Reminder", "Array of things", "[urgent] printer"] {
+            assert!(!is_reply(&[], &[], subject), "{subject}");
+        }
     }
 }

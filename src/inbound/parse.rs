@@ -123,6 +123,8 @@ struct DecodedFields {
 
 impl DecodedFields {
     fn into_message(self, raw: Vec<u8>) -> InboundMessage {
+        let trimmed_text = super::is_reply(&self.in_reply_to, &self.references, &self.subject)
+            .then(|| super::trim_reply(&self.text_body));
         InboundMessage {
             raw,
             message_id: self.message_id,
@@ -136,6 +138,7 @@ impl DecodedFields {
             date: self.date,
             in_reply_to: self.in_reply_to,
             references: self.references,
+            trimmed_text,
             text_body: self.text_body,
             html_body: self.html_body,
             attachments: self.attachments,

@@ -16,32 +16,71 @@ use serde::Serialize;
 use tera::Tera;
 
 use crate::config::{DeskConfig, TemplatesConfig};
+use crate::desk::Status;
+use crate::desk::lifecycle::Notice;
 use crate::desk::threading::token;
 use crate::inbound::{Address, InboundMessage};
 use crate::outbox::OutgoingMail;
 
 /// The built-in templates: (name, text).
-const BUILT_IN: &[(&str, &str)] = &[
-    (
-        "en/acknowledgement.subject",
-        include_str!("../../templates/en/acknowledgement.subject"),
-    ),
-    (
-        "en/acknowledgement.txt",
-        include_str!("../../templates/en/acknowledgement.txt"),
-    ),
-    (
-        "en/acknowledgement.html",
-        include_str!("../../templates/en/acknowledgement.html"),
-    ),
+macro_rules! built_in {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../templates/", $name)))),*]
+    };
+}
+const BUILT_IN: &[(&str, &str)] = built_in![
+    "en/_layout.html",
+    "en/acknowledgement.subject",
+    "en/acknowledgement.txt",
+    "en/acknowledgement.html",
+    "en/agent_notice.subject",
+    "en/agent_notice.txt",
+    "en/agent_notice.html",
+    "en/relay.subject",
+    "en/relay.txt",
+    "en/relay.html",
+    "en/status_open.subject",
+    "en/status_open.txt",
+    "en/status_open.html",
+    "en/status_waiting.subject",
+    "en/status_waiting.txt",
+    "en/status_waiting.html",
+    "en/status_pending.subject",
+    "en/status_pending.txt",
+    "en/status_pending.html",
+    "en/authorization_request.subject",
+    "en/authorization_request.txt",
+    "en/authorization_request.html",
+    "en/confirmation_request.subject",
+    "en/confirmation_request.txt",
+    "en/confirmation_request.html",
+    "en/closing.subject",
+    "en/closing.txt",
+    "en/closing.html",
+    "en/command_error.subject",
+    "en/command_error.txt",
+    "en/command_error.html",
 ];
 
 /// Events that send mail, each with its three templates.
-const EVENTS: &[&str] = &["acknowledgement"];
+const EVENTS: &[&str] = &[
+    "acknowledgement",
+    "agent_notice",
+    "relay",
+    "status_open",
+    "status_waiting",
+    "status_pending",
+    "authorization_request",
+    "confirmation_request",
+    "closing",
+    "command_error",
+];
 
 /// Lines of the request quoted back in the acknowledgement.
 const EXCERPT_LINES: usize = 40;
 const EXCERPT_CHARS: usize = 4000;
+/// Text relayed or shown to agents is bounded too (the full message stays stored).
+const TEXT_CHARS: usize = 64 * 1024;
 
 /// Renders outgoing mail. Built once at start-up; shared read-only.
 pub struct Renderer {
@@ -64,6 +103,39 @@ struct AcknowledgementContext<'a> {
     request_lines: Vec<&'a str>,
     support_name: &'a str,
     support_address: &'a str,
+}
+
+/// Where an outgoing mail sits in its thread.
+#[derive(Debug, Clone, Default)]
+pub struct Thread {
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+}
+
+impl Thread {
+    /// A reply to the message `id` whose own References were `references`.
+    pub fn reply_to(id: Option<&str>, references: &[String]) -> Thread {
+        let mut refs = references.to_vec();
+        if let Some(id) = id
+            && !refs.iter().any(|r| r == id)
+        {
+            refs.push(id.to_string());
+        }
+        Thread {
+            in_reply_to: id.map(String::from),
+            references: refs,
+        }
+    }
+}
+
+/// Who an outgoing mail goes to and how it presents itself.
+struct Envelope {
+    to: Vec<Address>,
+    cc: Vec<Address>,
+    /// Display name on the support address (`None`: the support name).
+    from_name: Option<String>,
+    /// `Auto-Submitted` value; `None` for mail a person wrote (relays).
+    auto_submitted: Option<&'static str>,
 }
 
 impl Renderer {
@@ -120,9 +192,36 @@ impl Renderer {
                 .to_vec(),
         )
         .map_err(|e| anyhow!("sample message does not parse (bug): {}", e.reason))?;
-        self.acknowledgement(1, &sample, crate::desk::DEFAULT_PRIORITY, 0)
-            .context("template check failed")?;
-        Ok(())
+        let check = || -> Result<()> {
+            self.acknowledgement(1, &sample, crate::desk::DEFAULT_PRIORITY, 0)?;
+            let t = TicketView::sample();
+            let thread = Thread::default();
+            self.agent_notice(
+                &t,
+                "agent@example.test",
+                Notice::NewTicket,
+                Some("Sample"),
+                "Sample text.",
+                &thread,
+                0,
+            )?;
+            self.relay(&t, "Sample Agent", "Sample text.", &thread, 0)?;
+            for status in [Status::Open, Status::Waiting, Status::Pending] {
+                self.status_change(&t, status, &thread, 0)?;
+            }
+            self.authorization_request(&t, "Sample change", true, &thread, 0)?;
+            self.confirmation_request(&t, "Sample summary", &thread, 0)?;
+            self.closing(&t, true, &thread, 0)?;
+            self.command_error(
+                &t,
+                "agent@example.test",
+                &["line 1: sample".into()],
+                &thread,
+                0,
+            )?;
+            Ok(())
+        };
+        check().context("template check failed")
     }
 
     /// Names of the templates in use, for `check`.
@@ -161,30 +260,254 @@ impl Renderer {
             support_name: &self.desk.support_name,
             support_address: &self.desk.support_address,
         };
+        let ctx = tera::Context::from_serialize(&ctx).context("template context")?;
         let rendered = self.render_event("acknowledgement", &ctx)?;
-        let mut references = request.references.clone();
-        if let Some(id) = &request.message_id
-            && !references.contains(id)
-        {
-            references.push(id.clone());
-        }
-        self.compose(Compose {
-            kind: "acknowledgement",
+        let thread = Thread::reply_to(request.message_id.as_deref(), &request.references);
+        self.compose(
+            "acknowledgement",
             ticket,
-            to,
+            Envelope {
+                to: vec![to.clone()],
+                cc: Vec::new(),
+                from_name: None,
+                auto_submitted: Some("auto-replied"),
+            },
             rendered,
-            in_reply_to: request.message_id.as_deref(),
-            references: &references,
+            &thread,
             now,
-        })
+        )
     }
 
-    fn render_event(&self, event: &str, ctx: &impl Serialize) -> Result<Rendered> {
-        let ctx = tera::Context::from_serialize(ctx).context("template context")?;
+    /// The context every ticket mail shares.
+    fn ticket_context(&self, t: &TicketView) -> tera::Context {
+        let mut ctx = tera::Context::new();
+        ctx.insert("token", &token(&self.desk.token_prefix, t.id));
+        ctx.insert("ticket_id", &t.id);
+        ctx.insert("subject", &t.subject);
+        ctx.insert("requester", &t.requester);
+        ctx.insert("requester_name", &t.requester_name);
+        ctx.insert("status", &t.status);
+        ctx.insert("priority", &t.priority);
+        ctx.insert("assignee", &t.assignee);
+        ctx.insert("team", &t.team);
+        ctx.insert("support_name", &self.desk.support_name);
+        ctx.insert("support_address", &self.desk.support_address);
+        ctx
+    }
+
+    /// The requester (To) and the participants (Cc) of a ticket.
+    fn requester_envelope(&self, t: &TicketView, with_participants: bool) -> Envelope {
+        Envelope {
+            to: vec![Address {
+                name: t.requester_name.clone(),
+                email: t.requester.clone(),
+            }],
+            cc: if with_participants {
+                t.participants
+                    .iter()
+                    .map(|p| Address {
+                        name: None,
+                        email: p.clone(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            from_name: None,
+            auto_submitted: Some("auto-generated"),
+        }
+    }
+
+    /// A notice to one agent about ticket `t`, with Reply-To the support address so
+    /// that "Reply" reaches the ticket.
+    #[allow(clippy::too_many_arguments)]
+    pub fn agent_notice(
+        &self,
+        t: &TicketView,
+        to: &str,
+        notice: Notice,
+        author: Option<&str>,
+        text: &str,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let mut ctx = self.ticket_context(t);
+        ctx.insert("headline", notice.headline());
+        ctx.insert("notice", notice.as_str());
+        ctx.insert("author", &author);
+        ctx.insert("text", &bounded(text));
+        let rendered = self.render_event("agent_notice", &ctx)?;
+        self.compose(
+            "agent_notice",
+            t.id,
+            Envelope {
+                to: vec![Address {
+                    name: None,
+                    email: to.to_string(),
+                }],
+                cc: Vec::new(),
+                from_name: None,
+                auto_submitted: Some("auto-generated"),
+            },
+            rendered,
+            thread,
+            now,
+        )
+    }
+
+    /// An agent's reply relayed to the requester and participants, from the support
+    /// address as "<agent> via <support name>". The agent's address appears nowhere.
+    pub fn relay(
+        &self,
+        t: &TicketView,
+        agent_name: &str,
+        text: &str,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let mut ctx = self.ticket_context(t);
+        ctx.insert("agent_name", agent_name);
+        ctx.insert("text", &bounded(text));
+        let rendered = self.render_event("relay", &ctx)?;
+        let mut envelope = self.requester_envelope(t, true);
+        envelope.from_name = Some(format!("{agent_name} via {}", self.desk.support_name));
+        envelope.auto_submitted = None;
+        self.compose("relay", t.id, envelope, rendered, thread, now)
+    }
+
+    /// A status change the requester should know about (open, waiting, pending).
+    pub fn status_change(
+        &self,
+        t: &TicketView,
+        status: Status,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let event = match status {
+            Status::Open => "status_open",
+            Status::Waiting => "status_waiting",
+            Status::Pending => "status_pending",
+            Status::Resolved | Status::Closed => {
+                return Err(anyhow!("status {status} has its own mail (bug)"));
+            }
+        };
+        let ctx = self.ticket_context(t);
+        let rendered = self.render_event(event, &ctx)?;
+        self.compose(
+            event,
+            t.id,
+            self.requester_envelope(t, true),
+            rendered,
+            thread,
+            now,
+        )
+    }
+
+    /// Asks the requester (only them) to authorise `what`.
+    pub fn authorization_request(
+        &self,
+        t: &TicketView,
+        what: &str,
+        again: bool,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let mut ctx = self.ticket_context(t);
+        ctx.insert("what", what);
+        ctx.insert("again", &again);
+        let rendered = self.render_event("authorization_request", &ctx)?;
+        self.compose(
+            "authorization_request",
+            t.id,
+            self.requester_envelope(t, false),
+            rendered,
+            thread,
+            now,
+        )
+    }
+
+    pub fn confirmation_request(
+        &self,
+        t: &TicketView,
+        summary: &str,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let mut ctx = self.ticket_context(t);
+        let summary = bounded(summary);
+        ctx.insert("summary_lines", &summary.lines().collect::<Vec<_>>());
+        ctx.insert("summary", &summary);
+        ctx.insert(
+            "auto_close_days",
+            &days(self.desk.lifecycle.auto_close_after),
+        );
+        let rendered = self.render_event("confirmation_request", &ctx)?;
+        self.compose(
+            "confirmation_request",
+            t.id,
+            self.requester_envelope(t, true),
+            rendered,
+            thread,
+            now,
+        )
+    }
+
+    pub fn closing(
+        &self,
+        t: &TicketView,
+        auto: bool,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let mut ctx = self.ticket_context(t);
+        ctx.insert("auto", &auto);
+        ctx.insert("reopen_days", &days(self.desk.lifecycle.reopen_window));
+        let rendered = self.render_event("closing", &ctx)?;
+        self.compose(
+            "closing",
+            t.id,
+            self.requester_envelope(t, true),
+            rendered,
+            thread,
+            now,
+        )
+    }
+
+    /// Tells an agent which lines of their reply were wrong.
+    pub fn command_error(
+        &self,
+        t: &TicketView,
+        to: &str,
+        errors: &[String],
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let mut ctx = self.ticket_context(t);
+        ctx.insert("errors", errors);
+        let rendered = self.render_event("command_error", &ctx)?;
+        self.compose(
+            "command_error",
+            t.id,
+            Envelope {
+                to: vec![Address {
+                    name: None,
+                    email: to.to_string(),
+                }],
+                cc: Vec::new(),
+                from_name: None,
+                auto_submitted: Some("auto-replied"),
+            },
+            rendered,
+            thread,
+            now,
+        )
+    }
+
+    fn render_event(&self, event: &str, ctx: &tera::Context) -> Result<Rendered> {
         let render = |suffix: &str| {
             let name = format!("{}/{event}.{suffix}", self.language);
             self.tera
-                .render(&name, &ctx)
+                .render(&name, ctx)
                 .map_err(|e| anyhow!("template {name}: {}", error_chain(&e)))
         };
         Ok(Rendered {
@@ -194,66 +517,149 @@ impl Renderer {
         })
     }
 
-    fn compose(&self, c: Compose) -> Result<OutgoingMail> {
-        let recipient = Mailbox::new(
-            c.to.name.clone(),
-            c.to.email
-                .parse()
-                .with_context(|| format!("recipient {:?} is not a usable address", c.to.email))?,
-        );
-        let message_id = new_message_id(c.kind, c.ticket, &self.desk.message_id_domain);
+    fn compose(
+        &self,
+        kind: &'static str,
+        ticket: i64,
+        envelope: Envelope,
+        rendered: Rendered,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let mailbox = |a: &Address| -> Result<Mailbox> {
+            Ok(Mailbox::new(
+                a.name.clone(),
+                a.email
+                    .parse()
+                    .with_context(|| format!("recipient {:?} is not a usable address", a.email))?,
+            ))
+        };
+        let message_id = new_message_id(kind, ticket, &self.desk.message_id_domain);
+        let from = match &envelope.from_name {
+            Some(name) => Mailbox::new(Some(name.clone()), self.support.email.clone()),
+            None => self.support.clone(),
+        };
         let mut builder = lettre::Message::builder()
-            .from(self.support.clone())
-            .to(recipient)
-            .subject(c.rendered.subject.clone())
+            .from(from)
+            .reply_to(self.support.clone())
+            .subject(rendered.subject.clone())
             .message_id(Some(format!("<{message_id}>")))
-            .date(UNIX_EPOCH + Duration::from_secs(u64::try_from(c.now).unwrap_or(0)))
-            .raw_header(header("Auto-Submitted", "auto-replied"))
+            .date(UNIX_EPOCH + Duration::from_secs(u64::try_from(now).unwrap_or(0)))
             .raw_header(header("X-Auto-Response-Suppress", "All"))
             .raw_header(header(
                 "X-Ticketpost-Ticket",
-                &token(&self.desk.token_prefix, c.ticket),
+                &token(&self.desk.token_prefix, ticket),
             ));
-        if let Some(irt) = c.in_reply_to {
+        if let Some(value) = envelope.auto_submitted {
+            builder = builder.raw_header(header("Auto-Submitted", value));
+        }
+        let mut recipients = Vec::new();
+        for a in &envelope.to {
+            builder = builder.to(mailbox(a)?);
+            recipients.push(a.email.clone());
+        }
+        for a in &envelope.cc {
+            builder = builder.cc(mailbox(a)?);
+            recipients.push(a.email.clone());
+        }
+        if recipients.is_empty() {
+            return Err(anyhow!("no recipient for the {kind} mail"));
+        }
+        if let Some(irt) = &thread.in_reply_to {
             builder = builder.in_reply_to(format!("<{irt}>"));
         }
-        if !c.references.is_empty() {
+        if !thread.references.is_empty() {
             // lettre's references() replaces: pass the whole chain at once.
-            let chain: Vec<String> = c.references.iter().map(|r| format!("<{r}>")).collect();
+            let chain: Vec<String> = thread.references.iter().map(|r| format!("<{r}>")).collect();
             builder = builder.references(chain.join(" "));
         }
         let message = builder
             .multipart(MultiPart::alternative_plain_html(
-                c.rendered.text,
-                c.rendered.html,
+                rendered.text,
+                rendered.html,
             ))
             .context("cannot build the outgoing message")?;
         Ok(OutgoingMail {
-            kind: c.kind.to_string(),
-            ticket: Some(c.ticket),
+            kind: kind.to_string(),
+            ticket: Some(ticket),
             message_id,
             mail_from: self.desk.support_address.clone(),
-            recipients: vec![c.to.email.clone()],
-            subject: c.rendered.subject,
+            recipients,
+            subject: rendered.subject,
             raw: message.formatted(),
         })
     }
+}
+
+/// The ticket as mails show it.
+#[derive(Debug, Clone)]
+pub struct TicketView {
+    pub id: i64,
+    pub subject: String,
+    pub requester: String,
+    pub requester_name: Option<String>,
+    pub status: String,
+    pub priority: String,
+    pub assignee: Option<String>,
+    pub team: Option<String>,
+    pub participants: Vec<String>,
+}
+
+impl TicketView {
+    fn sample() -> TicketView {
+        TicketView {
+            id: 1,
+            subject: "Sample".into(),
+            requester: "sample@example.test".into(),
+            requester_name: Some("Sample".into()),
+            status: "open".into(),
+            priority: "P3".into(),
+            assignee: Some("agent@example.test".into()),
+            team: None,
+            participants: vec!["cc@example.test".into()],
+        }
+    }
+}
+
+impl From<&crate::store::tickets::TicketRow> for TicketView {
+    fn from(r: &crate::store::tickets::TicketRow) -> TicketView {
+        TicketView {
+            id: r.id,
+            subject: r.subject.clone(),
+            requester: r.requester.clone(),
+            requester_name: r.requester_name.clone(),
+            status: r.status.clone(),
+            priority: r.priority.clone(),
+            assignee: r.assignee.clone(),
+            team: r.team.clone(),
+            participants: r.participants.clone(),
+        }
+    }
+}
+
+fn days(seconds: i64) -> i64 {
+    (seconds + 86_399) / 86_400
+}
+
+/// Text bounded to [`TEXT_CHARS`] (at a character boundary), marked when cut.
+fn bounded(text: &str) -> String {
+    if text.len() <= TEXT_CHARS {
+        return text.to_string();
+    }
+    let mut end = TEXT_CHARS;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}\n[... shortened; the full message is on the ticket]",
+        &text[..end]
+    )
 }
 
 struct Rendered {
     subject: String,
     text: String,
     html: String,
-}
-
-struct Compose<'a> {
-    kind: &'static str,
-    ticket: i64,
-    to: &'a Address,
-    rendered: Rendered,
-    in_reply_to: Option<&'a str>,
-    references: &'a [String],
-    now: i64,
 }
 
 fn header(name: &'static str, value: &str) -> HeaderValue {
@@ -312,7 +718,9 @@ mod tests {
             token_prefix: "TP".into(),
             agents: vec![parse_named_address("Ann <ann@example.test>").unwrap()],
             supervisors: vec![],
+            teams: vec![],
             message_id_domain: "example.test".into(),
+            lifecycle: Default::default(),
         }
     }
 

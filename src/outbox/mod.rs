@@ -121,7 +121,7 @@ impl OutboxSender {
                     let result = transport.send(&entry).await;
                     (entry, result)
                 })
-                .buffer_unordered(PARALLEL_SENDS)
+                .buffer_unordered(self.transport.parallelism(PARALLEL_SENDS))
                 .collect()
                 .await;
             let now = self.clock.now();
@@ -161,7 +161,9 @@ impl OutboxSender {
                             Outcome::Retry { at, error } => {
                                 store::outbox::schedule_retry(&tx, *id, *at, error)?
                             }
-                            Outcome::Failed(error) => store::outbox::mark_failed(&tx, *id, error)?,
+                            Outcome::Failed(error) => {
+                                store::outbox::mark_failed(&tx, *id, error, now)?
+                            }
                         }
                     }
                     tx.commit()?;

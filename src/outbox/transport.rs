@@ -38,6 +38,15 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// How many mails to hand over at once: several SMTP sessions in flight, but one
+    /// file at a time (parallel creates in one directory only contend on its lock).
+    pub fn parallelism(&self, smtp: usize) -> usize {
+        match self {
+            Transport::File { .. } => 1,
+            _ => smtp,
+        }
+    }
+
     pub fn new(cfg: &TransportConfig) -> Result<Transport> {
         match cfg {
             TransportConfig::File(f) => {

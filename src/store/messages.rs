@@ -18,6 +18,9 @@ pub struct MessageRow {
     pub from_name: Option<String>,
     pub subject: String,
     pub text_body: String,
+    /// What the author wrote (quotes and signatures trimmed); stores from before
+    /// schema version 2 have none.
+    pub visible_text: Option<String>,
     pub attachments: serde_json::Value,
     pub received_at: i64,
     pub size: i64,
@@ -40,28 +43,37 @@ pub fn find_by_identity(conn: &Connection, identity: &str) -> Result<Option<Know
 }
 
 /// Stores a message with its raw bytes; returns its row id.
-pub fn insert(
-    conn: &Connection,
-    msg: &InboundMessage,
-    identity: &str,
-    ticket: Option<i64>,
-    kind: &str,
-    automatic: Option<&str>,
-    at: i64,
-) -> Result<i64> {
+/// A message to store, with what ingest decided about it.
+pub struct NewMessage<'a> {
+    pub msg: &'a InboundMessage,
+    /// The exactly-once key (Message-ID, derived id, or content hash).
+    pub identity: &'a str,
+    pub ticket: Option<i64>,
+    /// request, reply, agent_reply, note, rejected_commands, automatic.
+    pub kind: &'a str,
+    /// Why it counts as automatic mail, when it does.
+    pub automatic: Option<&'a str>,
+    /// What the author wrote (quotes and signatures trimmed).
+    pub visible_text: &'a str,
+    pub at: i64,
+}
+
+pub fn insert(conn: &Connection, m: &NewMessage) -> Result<i64> {
+    let msg = m.msg;
     conn.prepare_cached(
         "INSERT INTO messages (ticket_id, identity, message_id, content_hash, kind, automatic,
              from_address, from_name, to_json, cc_json, subject, sent_date, in_reply_to,
-             references_json, text_body, html_body, attachments_json, problems_json, raw, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+             references_json, text_body, html_body, attachments_json, problems_json, raw, received_at,
+             visible_text)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     )?
     .execute(params![
-        ticket,
-        identity,
+        m.ticket,
+        m.identity,
         msg.message_id,
         msg.content_hash,
-        kind,
-        automatic,
+        m.kind,
+        m.automatic,
         msg.from.as_ref().map(|a| &a.email),
         msg.from.as_ref().and_then(|a| a.name.as_ref()),
         json(&msg.to),
@@ -75,9 +87,33 @@ pub fn insert(
         json(&msg.attachments),
         json(&msg.problems),
         msg.raw,
-        at,
+        m.at,
+        m.visible_text,
     ])?;
     Ok(conn.last_insert_rowid())
+}
+
+/// The Message-ID and References of the newest message on `ticket` from one of
+/// `senders` (any case), so that a reply to them threads in their mail client.
+pub fn last_from(
+    conn: &Connection,
+    ticket: i64,
+    senders: &[&str],
+) -> Result<Option<(String, Vec<String>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT message_id, references_json, from_address FROM messages
+         WHERE ticket_id = ?1 AND message_id IS NOT NULL ORDER BY id DESC",
+    )?;
+    let mut rows = stmt.query([ticket])?;
+    while let Some(r) = rows.next()? {
+        let from: Option<String> = r.get(2)?;
+        if from.is_some_and(|f| senders.iter().any(|s| s.eq_ignore_ascii_case(&f))) {
+            let id: String = r.get(0)?;
+            let refs: String = r.get(1)?;
+            return Ok(Some((id, serde_json::from_str(&refs).unwrap_or_default())));
+        }
+    }
+    Ok(None)
 }
 
 /// Serialises a field for a JSON column; the types stored here cannot fail to serialise.
@@ -110,7 +146,7 @@ pub fn record_id(conn: &Connection, message_id: &str, ticket: i64, outgoing: boo
 pub fn list_for_ticket(conn: &Connection, ticket: i64) -> Result<Vec<MessageRow>> {
     let mut stmt = conn.prepare(
         "SELECT id, message_id, kind, automatic, from_address, from_name, subject, text_body,
-                attachments_json, received_at, length(raw)
+                attachments_json, received_at, length(raw), visible_text
          FROM messages WHERE ticket_id = ?1 ORDER BY id",
     )?;
     let rows = stmt
@@ -128,6 +164,7 @@ pub fn list_for_ticket(conn: &Connection, ticket: i64) -> Result<Vec<MessageRow>
                 attachments: serde_json::from_str(&attachments).unwrap_or(serde_json::Value::Null),
                 received_at: r.get(9)?,
                 size: r.get(10)?,
+                visible_text: r.get(11)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

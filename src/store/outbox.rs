@@ -122,6 +122,21 @@ pub fn mark_sent(conn: &Connection, id: i64, at: i64) -> Result<()> {
         "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL WHERE id = ?1",
     )?
     .execute(params![id, at])?;
+    note_on_ticket(conn, id, at, "sent", "sent to")
+}
+
+/// Puts a mail's fate on its ticket's timeline (`<kind> sent to a, b (message id)`).
+fn note_on_ticket(conn: &Connection, id: i64, at: i64, kind: &str, verb: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO events (ticket_id, at, actor, kind, detail)
+         SELECT o.ticket_id, ?2, 'ticketpost', ?3,
+                replace(o.kind, '_', ' ') || ' ' || ?4 || ' ' ||
+                (SELECT group_concat(r.value, ', ') FROM json_each(o.recipients_json) r) ||
+                ' (' || o.message_id || ')' ||
+                CASE WHEN o.last_error IS NOT NULL AND o.state = 'failed' THEN ': ' || o.last_error ELSE '' END
+         FROM outbox o WHERE o.id = ?1 AND o.ticket_id IS NOT NULL",
+    )?
+    .execute(params![id, at, kind, verb])?;
     Ok(())
 }
 
@@ -133,10 +148,10 @@ pub fn schedule_retry(conn: &Connection, id: i64, next_attempt_at: i64, error: &
     Ok(())
 }
 
-pub fn mark_failed(conn: &Connection, id: i64, error: &str) -> Result<()> {
+pub fn mark_failed(conn: &Connection, id: i64, error: &str, at: i64) -> Result<()> {
     conn.prepare_cached("UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1")?
         .execute(params![id, error])?;
-    Ok(())
+    note_on_ticket(conn, id, at, "send_failed", "could not be sent to")
 }
 
 /// The earliest `next_attempt_at` of a queued row.

@@ -8,12 +8,12 @@ use rusqlite_migration::{M, Migrations};
 
 /// All migrations, in order. Index + 1 is the schema version.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The newest schema version this binary knows.
 pub fn latest_version() -> usize {
-    1
+    2
 }
 
 const V1: &str = r#"
@@ -113,6 +113,33 @@ CREATE TABLE quarantine (
 ) STRICT;
 "#;
 
+/// The lifecycle: assignment, teams, participants, authorisation, resolution and the
+/// auto-close timer; the trimmed text of each message.
+const V2: &str = r#"
+ALTER TABLE tickets ADD COLUMN assignee TEXT;
+ALTER TABLE tickets ADD COLUMN team TEXT;
+ALTER TABLE tickets ADD COLUMN authorization TEXT;
+ALTER TABLE tickets ADD COLUMN resolution TEXT;
+ALTER TABLE tickets ADD COLUMN auto_close_at INTEGER;
+ALTER TABLE tickets ADD COLUMN closed_at INTEGER;
+ALTER TABLE tickets ADD COLUMN first_response_at INTEGER;
+ALTER TABLE tickets ADD COLUMN linked_ticket INTEGER REFERENCES tickets(id);
+CREATE INDEX tickets_auto_close ON tickets(auto_close_at) WHERE auto_close_at IS NOT NULL;
+
+-- People besides the requester who receive the desk's replies (Cc'd on the request,
+-- or added with /cc).
+CREATE TABLE participants (
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    address   TEXT NOT NULL,
+    name      TEXT,
+    added_at  INTEGER NOT NULL,
+    PRIMARY KEY (ticket_id, address)
+) STRICT, WITHOUT ROWID;
+
+-- What the author wrote: quotes, reply headers and signatures trimmed.
+ALTER TABLE messages ADD COLUMN visible_text TEXT;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +147,23 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().expect("migrations validate");
+    }
+
+    #[test]
+    fn a_version_1_store_with_data_migrates() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tickets (status, priority, requester, subject, created_at, updated_at)
+             VALUES ('open', 'P3', 'a@x.test', 's', 1, 1);",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let (assignee, auto): (Option<String>, Option<i64>) = conn
+            .query_row("SELECT assignee, auto_close_at FROM tickets", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((assignee, auto), (None, None));
     }
 }

@@ -1,8 +1,11 @@
 //! Queries on tickets and their timeline (events).
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+use crate::desk::lifecycle::{Change, TicketState};
+use crate::desk::{Priority, Status};
 
 /// A new ticket to insert.
 pub struct NewTicket<'a> {
@@ -12,6 +15,8 @@ pub struct NewTicket<'a> {
     pub requester_name: Option<&'a str>,
     pub subject: &'a str,
     pub at: i64,
+    /// The closed ticket a late reply came from.
+    pub linked_ticket: Option<i64>,
 }
 
 /// A ticket as listed.
@@ -26,6 +31,15 @@ pub struct TicketRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub message_count: i64,
+    pub assignee: Option<String>,
+    pub team: Option<String>,
+    pub participants: Vec<String>,
+    pub authorization: Option<String>,
+    pub resolution: Option<String>,
+    pub auto_close_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub first_response_at: Option<i64>,
+    pub linked_ticket: Option<i64>,
 }
 
 /// One line of a ticket's timeline.
@@ -39,10 +53,11 @@ pub struct EventRow {
 
 pub fn insert(conn: &Connection, t: &NewTicket) -> Result<i64> {
     conn.prepare_cached(
-        "INSERT INTO tickets (status, priority, requester, requester_name, subject, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        "INSERT INTO tickets (status, priority, requester, requester_name, subject, created_at, updated_at,
+             linked_ticket)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
     )?
-    .execute(params![t.status, t.priority, t.requester, t.requester_name, t.subject, t.at])?;
+    .execute(params![t.status, t.priority, t.requester, t.requester_name, t.subject, t.at, t.linked_ticket])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -78,7 +93,10 @@ pub fn add_event(
 
 const SELECT_TICKET: &str =
     "SELECT t.id, t.status, t.priority, t.requester, t.requester_name, t.subject,
-        t.created_at, t.updated_at, (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id)
+        t.created_at, t.updated_at, (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id),
+        t.assignee, t.team, t.authorization, t.resolution, t.auto_close_at, t.closed_at,
+        t.first_response_at, t.linked_ticket,
+        (SELECT coalesce(json_group_array(p.address), '[]') FROM participants p WHERE p.ticket_id = t.id)
      FROM tickets t";
 
 fn ticket_from_row(r: &rusqlite::Row) -> rusqlite::Result<TicketRow> {
@@ -92,7 +110,110 @@ fn ticket_from_row(r: &rusqlite::Row) -> rusqlite::Result<TicketRow> {
         created_at: r.get(6)?,
         updated_at: r.get(7)?,
         message_count: r.get(8)?,
+        assignee: r.get(9)?,
+        team: r.get(10)?,
+        authorization: r.get(11)?,
+        resolution: r.get(12)?,
+        auto_close_at: r.get(13)?,
+        closed_at: r.get(14)?,
+        first_response_at: r.get(15)?,
+        linked_ticket: r.get(16)?,
+        participants: serde_json::from_str(&r.get::<_, String>(17)?).unwrap_or_default(),
     })
+}
+
+/// The lifecycle state of a ticket (for the desk's decisions).
+pub fn state(conn: &Connection, id: i64) -> Result<Option<TicketState>> {
+    let Some(row) = get(conn, id)? else {
+        return Ok(None);
+    };
+    Ok(Some(TicketState {
+        id: row.id,
+        status: row
+            .status
+            .parse::<Status>()
+            .map_err(|e| anyhow!("ticket {id}: {e}"))?,
+        priority: row
+            .priority
+            .parse::<Priority>()
+            .map_err(|e| anyhow!("ticket {id}: {e}"))?,
+        requester: row.requester,
+        assignee: row.assignee,
+        team: row.team,
+        participants: row.participants,
+        authorization: row.authorization,
+        resolution: row.resolution,
+        closed_at: row.closed_at,
+    }))
+}
+
+/// Writes the desk's changes to ticket `id`.
+pub fn apply_changes(conn: &Connection, id: i64, changes: &[Change], now: i64) -> Result<()> {
+    for change in changes {
+        match change {
+            Change::Status(s) => set(conn, id, "status", s.as_str())?,
+            Change::Priority(p) => set(conn, id, "priority", p.as_str())?,
+            Change::Assignee(a) => set(conn, id, "assignee", a)?,
+            Change::Team(t) => set(conn, id, "team", t)?,
+            Change::AddParticipant(a) => add_participant(conn, id, a, None, now)?,
+            Change::Authorization(w) => set(conn, id, "authorization", w)?,
+            Change::Resolution(r) => set(conn, id, "resolution", r)?,
+            Change::AutoCloseAt(at) => set(conn, id, "auto_close_at", at)?,
+            Change::ClosedAt(at) => set(conn, id, "closed_at", at)?,
+            Change::FirstResponse => {
+                conn.prepare_cached(
+                    "UPDATE tickets SET first_response_at = coalesce(first_response_at, ?2) WHERE id = ?1",
+                )?
+                .execute(params![id, now])?;
+            }
+        }
+    }
+    touch(conn, id, now)
+}
+
+/// Sets one column; `column` is one of the fixed names above, never input.
+fn set(
+    conn: &Connection,
+    id: i64,
+    column: &'static str,
+    value: impl rusqlite::ToSql,
+) -> Result<()> {
+    conn.prepare_cached(&format!("UPDATE tickets SET {column} = ?2 WHERE id = ?1"))?
+        .execute(params![id, value])?;
+    Ok(())
+}
+
+pub fn add_participant(
+    conn: &Connection,
+    ticket: i64,
+    address: &str,
+    name: Option<&str>,
+    at: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO participants (ticket_id, address, name, added_at) VALUES (?1, lower(?2), ?3, ?4)",
+    )?
+    .execute(params![ticket, address, name, at])?;
+    Ok(())
+}
+
+/// Tickets whose auto-close time has come, oldest first.
+pub fn due_auto_close(conn: &Connection, now: i64, limit: usize) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM tickets WHERE auto_close_at IS NOT NULL AND auto_close_at <= ?1
+         ORDER BY auto_close_at LIMIT ?2",
+    )?;
+    let ids = stmt
+        .query_map(params![now, limit as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(ids)
+}
+
+/// The earliest auto-close time, if any ticket waits for one.
+pub fn next_auto_close(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT min(auto_close_at) FROM tickets WHERE auto_close_at IS NOT NULL")?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// All tickets, newest first.
@@ -106,11 +227,8 @@ pub fn list(conn: &Connection) -> Result<Vec<TicketRow>> {
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<TicketRow>> {
     Ok(conn
-        .query_row(
-            &format!("{SELECT_TICKET} WHERE t.id = ?1"),
-            [id],
-            ticket_from_row,
-        )
+        .prepare_cached(&format!("{SELECT_TICKET} WHERE t.id = ?1"))?
+        .query_row([id], ticket_from_row)
         .optional()?)
 }
 

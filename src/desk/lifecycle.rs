@@ -1,0 +1,1010 @@
+//! The ticket lifecycle by email (stages 2–4 of the support process): what a reply on an
+//! existing ticket does, depending on who wrote it and where the ticket stands. Agents'
+//! commands, relays to the requester, status mails, authorisation answers, the
+//! confirmation of a resolution, reopening, and the auto-close timer.
+//!
+//! Pure: [`decide_reply`] and [`decide_auto_close`] take the ticket's state and the
+//! reply, and return a [`Decision`] (changes, timeline entries, mails to send); the
+//! ingest shell stores it in the message's transaction and renders the mails.
+
+use crate::config::{DeskConfig, NamedAddress};
+
+use super::commands::{self, AgentReply, Command, CommandError};
+use super::consent::{self, Confirmation, Consent};
+use super::{Priority, Status};
+
+/// What the store knows about a ticket, as the lifecycle needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketState {
+    pub id: i64,
+    pub status: Status,
+    pub priority: Priority,
+    pub requester: String,
+    pub assignee: Option<String>,
+    pub team: Option<String>,
+    /// Addresses besides the requester who receive the desk's replies (Cc'd people).
+    pub participants: Vec<String>,
+    /// What an open authorisation request asks for.
+    pub authorization: Option<String>,
+    pub resolution: Option<String>,
+    pub closed_at: Option<i64>,
+}
+
+/// Who wrote a reply, relative to the ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Author {
+    /// An agent, team member or supervisor; their name for relays.
+    Staff {
+        address: String,
+        name: String,
+    },
+    Requester,
+    Participant,
+    /// Anyone else (a stranger who knew the token, a forwarded thread).
+    Other,
+}
+
+impl Author {
+    /// Classifies `address` for `ticket`. The requester is a requester even when they
+    /// are also staff (an agent who opened a ticket for themselves).
+    pub fn of(address: &str, ticket: &TicketState, desk: &DeskConfig) -> Author {
+        if address.eq_ignore_ascii_case(&ticket.requester) {
+            return Author::Requester;
+        }
+        if desk.is_staff(address) {
+            let name = desk
+                .agent(address)
+                .or_else(|| {
+                    desk.supervisors
+                        .iter()
+                        .find(|s| s.address.eq_ignore_ascii_case(address))
+                })
+                .map(display_name)
+                .unwrap_or_else(|| address.to_string());
+            return Author::Staff {
+                address: address.to_ascii_lowercase(),
+                name,
+            };
+        }
+        if ticket
+            .participants
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(address))
+        {
+            return Author::Participant;
+        }
+        Author::Other
+    }
+}
+
+/// A person's name as shown to others: the configured name, else the local part.
+pub fn display_name(a: &NamedAddress) -> String {
+    a.name.clone().unwrap_or_else(|| {
+        a.address
+            .split('@')
+            .next()
+            .unwrap_or(&a.address)
+            .to_string()
+    })
+}
+
+/// A change to the ticket row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Status(Status),
+    Priority(Priority),
+    Assignee(String),
+    Team(String),
+    AddParticipant(String),
+    /// `Some(what)` opens an authorisation request; `None` settles it.
+    Authorization(Option<String>),
+    Resolution(String),
+    /// When the ticket closes by itself; `None` cancels the timer.
+    AutoCloseAt(Option<i64>),
+    ClosedAt(Option<i64>),
+    /// The first public agent reply (the first-response clock stops).
+    FirstResponse,
+}
+
+/// Why agents are told about a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    NewTicket,
+    RequesterReply,
+    Reopened,
+    StillFailing,
+    Note,
+    Assigned,
+    Escalated,
+    AuthorizationApproved,
+    AuthorizationRefused,
+    Confirmed,
+}
+
+impl Notice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notice::NewTicket => "new_ticket",
+            Notice::RequesterReply => "requester_reply",
+            Notice::Reopened => "reopened",
+            Notice::StillFailing => "still_failing",
+            Notice::Note => "note",
+            Notice::Assigned => "assigned",
+            Notice::Escalated => "escalated",
+            Notice::AuthorizationApproved => "authorization_approved",
+            Notice::AuthorizationRefused => "authorization_refused",
+            Notice::Confirmed => "confirmed",
+        }
+    }
+
+    /// The headline agents see in the subject.
+    pub fn headline(self) -> &'static str {
+        match self {
+            Notice::NewTicket => "New ticket",
+            Notice::RequesterReply => "Requester replied",
+            Notice::Reopened => "Reopened",
+            Notice::StillFailing => "Not fixed yet, reopened",
+            Notice::Note => "Internal note",
+            Notice::Assigned => "Assigned to you",
+            Notice::Escalated => "Escalated to your team",
+            Notice::AuthorizationApproved => "Authorisation approved",
+            Notice::AuthorizationRefused => "Authorisation refused",
+            Notice::Confirmed => "Confirmed fixed, closed",
+        }
+    }
+}
+
+/// A mail the decision sends; the shell renders it from templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mail {
+    /// To agents (one mail each), Reply-To the support address. `text` is what the
+    /// notice is about (the request, the reply, the note).
+    AgentNotice {
+        to: Vec<String>,
+        notice: Notice,
+        text: String,
+    },
+    /// An agent's reply, to the requester and participants, from the support address
+    /// as "<agent> via <support name>".
+    Relay {
+        agent_name: String,
+        text: String,
+    },
+    /// A status change the requester should know about (open = reopened, waiting,
+    /// pending).
+    StatusChange(Status),
+    AuthorizationRequest {
+        what: String,
+        again: bool,
+    },
+    ConfirmationRequest {
+        summary: String,
+    },
+    Closing {
+        auto: bool,
+    },
+    /// To the agent whose reply had bad commands.
+    CommandError {
+        to: String,
+        errors: Vec<String>,
+    },
+}
+
+impl Mail {
+    /// Whether the mail goes to the requester's side (and threads on their messages).
+    pub fn to_requester(&self) -> bool {
+        !matches!(self, Mail::AgentNotice { .. } | Mail::CommandError { .. })
+    }
+}
+
+/// What a reply (or a timer) does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decision {
+    pub changes: Vec<Change>,
+    /// Timeline entries: (kind, detail).
+    pub events: Vec<(&'static str, String)>,
+    pub mails: Vec<Mail>,
+    /// How the message is recorded: reply, agent_reply, note, rejected_commands.
+    pub message_kind: &'static str,
+}
+
+impl Decision {
+    fn event(&mut self, kind: &'static str, detail: impl Into<String>) {
+        self.events.push((kind, detail.into()));
+    }
+
+    /// The status after the decision's changes.
+    pub fn final_status(&self, before: Status) -> Status {
+        self.changes
+            .iter()
+            .rev()
+            .find_map(|c| match c {
+                Change::Status(s) => Some(*s),
+                _ => None,
+            })
+            .unwrap_or(before)
+    }
+}
+
+/// Whether a reply on ticket `t` belongs to it, or opens a new ticket because the
+/// ticket was closed longer ago than the reopen window.
+pub fn reply_reopens_or_starts_new(t: &TicketState, now: i64, desk: &DeskConfig) -> bool {
+    t.status == Status::Closed
+        && t.closed_at
+            .is_some_and(|at| now - at > desk.lifecycle.reopen_window)
+}
+
+/// The agents to tell about ticket `t`: its assignee, else its team, else every agent;
+/// never `except` (the person who caused it).
+pub fn agents_to_notify(t: &TicketState, desk: &DeskConfig, except: Option<&str>) -> Vec<String> {
+    let mut to: Vec<String> = match (&t.assignee, t.team.as_deref().and_then(|n| desk.team(n))) {
+        (Some(a), _) => vec![a.clone()],
+        (None, Some(team)) => team.members.iter().map(|m| m.address.clone()).collect(),
+        (None, None) => desk
+            .all_agents()
+            .into_iter()
+            .map(|a| a.address.clone())
+            .collect(),
+    };
+    if let Some(x) = except {
+        to.retain(|a| !a.eq_ignore_ascii_case(x));
+    }
+    to.dedup();
+    to
+}
+
+/// Decides what a human reply on an existing ticket does. `text` is the reply with
+/// quotes and signatures trimmed; `author` who wrote it; `message_ref` its Message-ID
+/// (or identity) for the record.
+pub fn decide_reply(
+    t: &TicketState,
+    author: &Author,
+    text: &str,
+    message_ref: &str,
+    now: i64,
+    desk: &DeskConfig,
+) -> Decision {
+    match author {
+        Author::Staff { address, name } => decide_agent_reply(t, address, name, text, now, desk),
+        Author::Requester | Author::Participant | Author::Other => {
+            decide_requester_reply(t, author, text, message_ref, now, desk)
+        }
+    }
+}
+
+fn decide_agent_reply(
+    t: &TicketState,
+    agent: &str,
+    agent_name: &str,
+    text: &str,
+    now: i64,
+    desk: &DeskConfig,
+) -> Decision {
+    let mut d = Decision {
+        message_kind: "agent_reply",
+        ..Decision::default()
+    };
+    let reply = match parse_and_check(text, desk) {
+        Ok(r) => r,
+        Err(errors) => {
+            let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            d.message_kind = "rejected_commands";
+            d.event(
+                "command_error",
+                format!(
+                    "reply not applied (nothing changed, nothing relayed): {}",
+                    lines.join("; ")
+                ),
+            );
+            d.mails.push(Mail::CommandError {
+                to: agent.to_string(),
+                errors: lines,
+            });
+            return d;
+        }
+    };
+    let note = reply.is_note();
+    if note {
+        d.message_kind = "note";
+        d.event("note", reply.text.clone());
+        let others: Vec<String> = desk
+            .all_agents()
+            .into_iter()
+            .map(|a| a.address.clone())
+            .filter(|a| !a.eq_ignore_ascii_case(agent))
+            .collect();
+        if !others.is_empty() {
+            d.mails.push(Mail::AgentNotice {
+                to: others,
+                notice: Notice::Note,
+                text: reply.text.clone(),
+            });
+        }
+    }
+
+    let mut state = t.clone();
+    for command in &reply.commands {
+        d.event("command", describe_command(command));
+        apply_command(&mut d, &mut state, command, &reply, agent, now, desk);
+    }
+
+    if !note && !reply.text.trim().is_empty() {
+        d.mails.push(Mail::Relay {
+            agent_name: agent_name.to_string(),
+            text: reply.text.clone(),
+        });
+        d.event(
+            "relayed",
+            format!("reply of {agent_name} relayed to the requester"),
+        );
+        d.changes.push(Change::FirstResponse);
+        if state.assignee.is_none() {
+            d.changes.push(Change::Assignee(agent.to_string()));
+            d.event("assigned", format!("assigned to {agent} (first reply)"));
+        }
+    } else if !note && reply.only_commands() {
+        d.event("commands_only", "commands only: nothing relayed");
+    }
+    d
+}
+
+/// Parses the commands and checks their arguments against the configuration.
+fn parse_and_check(text: &str, desk: &DeskConfig) -> Result<AgentReply, Vec<CommandError>> {
+    let reply = commands::parse_agent_reply(text)?;
+    let mut errors = Vec::new();
+    for (i, command) in reply.commands.iter().enumerate() {
+        let bad = match command {
+            Command::Assign(who) if resolve_agent(who, desk).is_none() => {
+                Some(format!("no agent {who:?} (use an agent's address or name)"))
+            }
+            Command::Team(name) if desk.team(name).is_none() => Some(format!(
+                "no team {name:?} (configured: {})",
+                if desk.teams.is_empty() {
+                    "none".to_string()
+                } else {
+                    desk.teams
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )),
+            _ => None,
+        };
+        if let Some(reason) = bad {
+            let (line_number, line) = command_line(text, command, i);
+            errors.push(CommandError {
+                line_number,
+                line,
+                reason,
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(reply)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The 1-based line number and text of the `nth` command line of `text` (command
+/// lines start with `/`), for error messages.
+fn command_line(text: &str, command: &Command, nth: usize) -> (usize, String) {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let l = l.trim_start();
+            l.starts_with('/')
+                && l[1..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic())
+        })
+        .nth(nth)
+        .map(|(i, l)| (i + 1, l.trim().to_string()))
+        .unwrap_or_else(|| (0, describe_command(command)))
+}
+
+/// Finds an agent by address, display name or local part (any case).
+pub fn resolve_agent<'a>(who: &str, desk: &'a DeskConfig) -> Option<&'a NamedAddress> {
+    let who = who.trim().trim_start_matches('@');
+    let agents = desk.all_agents();
+    agents
+        .iter()
+        .find(|a| a.address.eq_ignore_ascii_case(who))
+        .or_else(|| {
+            agents.iter().find(|a| {
+                a.name
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(who))
+            })
+        })
+        .or_else(|| {
+            agents.iter().find(|a| {
+                a.address
+                    .split('@')
+                    .next()
+                    .is_some_and(|l| l.eq_ignore_ascii_case(who))
+            })
+        })
+        .copied()
+}
+
+pub fn describe_command(c: &Command) -> String {
+    match c {
+        Command::Status(s) => format!("/status {s}"),
+        Command::Priority(p) => format!("/priority {p}"),
+        Command::Assign(a) => format!("/assign {a}"),
+        Command::Team(t) => format!("/team {t}"),
+        Command::Note => "/note".into(),
+        Command::Resolve(s) => format!("/resolve {s}"),
+        Command::Close => "/close".into(),
+        Command::Reopen => "/reopen".into(),
+        Command::Authorize(w) => format!("/authorize {w}"),
+        Command::Cc(a) => format!("/cc {a}"),
+    }
+}
+
+fn set_status(d: &mut Decision, state: &mut TicketState, to: Status) {
+    if state.status != to {
+        d.event("status", format!("{} → {to}", state.status));
+        state.status = to;
+        d.changes.push(Change::Status(to));
+    }
+}
+
+fn resolve(d: &mut Decision, state: &mut TicketState, summary: &str, now: i64, desk: &DeskConfig) {
+    set_status(d, state, Status::Resolved);
+    d.changes.push(Change::Resolution(summary.to_string()));
+    let at = now + desk.lifecycle.auto_close_after;
+    d.changes.push(Change::AutoCloseAt(Some(at)));
+    state.resolution = Some(summary.to_string());
+    d.mails.push(Mail::ConfirmationRequest {
+        summary: summary.to_string(),
+    });
+}
+
+fn close(d: &mut Decision, state: &mut TicketState, now: i64, auto: bool) {
+    set_status(d, state, Status::Closed);
+    d.changes.push(Change::ClosedAt(Some(now)));
+    d.changes.push(Change::AutoCloseAt(None));
+    state.closed_at = Some(now);
+    d.mails.push(Mail::Closing { auto });
+}
+
+fn reopen(d: &mut Decision, state: &mut TicketState) {
+    set_status(d, state, Status::Open);
+    d.changes.push(Change::AutoCloseAt(None));
+    d.changes.push(Change::ClosedAt(None));
+    state.closed_at = None;
+}
+
+fn apply_command(
+    d: &mut Decision,
+    state: &mut TicketState,
+    command: &Command,
+    reply: &AgentReply,
+    agent: &str,
+    now: i64,
+    desk: &DeskConfig,
+) {
+    match command {
+        Command::Status(Status::Resolved) | Command::Resolve(_) => {
+            let summary = match command {
+                Command::Resolve(s) => s.clone(),
+                _ => reply.text.clone(),
+            };
+            resolve(d, state, &summary, now, desk);
+        }
+        Command::Status(Status::Closed) | Command::Close => {
+            if state.status != Status::Closed {
+                close(d, state, now, false);
+            }
+        }
+        Command::Status(Status::Open) | Command::Reopen => {
+            if state.status != Status::Open {
+                let was_closed = matches!(state.status, Status::Closed | Status::Resolved);
+                reopen(d, state);
+                if was_closed {
+                    d.mails.push(Mail::StatusChange(Status::Open));
+                }
+            }
+        }
+        Command::Status(s @ (Status::Waiting | Status::Pending)) => {
+            if state.status != *s {
+                set_status(d, state, *s);
+                d.changes.push(Change::AutoCloseAt(None));
+                d.mails.push(Mail::StatusChange(*s));
+            }
+        }
+        Command::Priority(p) => {
+            if state.priority != *p {
+                d.event("priority", format!("{} → {p}", state.priority));
+                state.priority = *p;
+                d.changes.push(Change::Priority(*p));
+            }
+        }
+        Command::Assign(who) => {
+            if let Some(a) = resolve_agent(who, desk) {
+                d.event("assigned", format!("assigned to {}", a.address));
+                state.assignee = Some(a.address.clone());
+                d.changes.push(Change::Assignee(a.address.clone()));
+                if !a.address.eq_ignore_ascii_case(agent) {
+                    d.mails.push(Mail::AgentNotice {
+                        to: vec![a.address.clone()],
+                        notice: Notice::Assigned,
+                        text: reply.text.clone(),
+                    });
+                }
+            }
+        }
+        Command::Team(name) => {
+            if let Some(team) = desk.team(name) {
+                d.event("team", format!("escalated to team {}", team.name));
+                state.team = Some(team.name.clone());
+                d.changes.push(Change::Team(team.name.clone()));
+                let to: Vec<String> = team
+                    .members
+                    .iter()
+                    .map(|m| m.address.clone())
+                    .filter(|m| !m.eq_ignore_ascii_case(agent))
+                    .collect();
+                if !to.is_empty() {
+                    d.mails.push(Mail::AgentNotice {
+                        to,
+                        notice: Notice::Escalated,
+                        text: reply.text.clone(),
+                    });
+                }
+            }
+        }
+        Command::Note => {}
+        Command::Authorize(what) => {
+            d.event("authorization", format!("authorisation requested: {what}"));
+            state.authorization = Some(what.clone());
+            d.changes.push(Change::Authorization(Some(what.clone())));
+            d.mails.push(Mail::AuthorizationRequest {
+                what: what.clone(),
+                again: false,
+            });
+        }
+        Command::Cc(address) => {
+            let address = address.to_ascii_lowercase();
+            if !address.eq_ignore_ascii_case(&state.requester)
+                && !state
+                    .participants
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(&address))
+            {
+                d.event("participant", format!("{address} added as a participant"));
+                state.participants.push(address.clone());
+                d.changes.push(Change::AddParticipant(address));
+            }
+        }
+    }
+}
+
+fn decide_requester_reply(
+    t: &TicketState,
+    author: &Author,
+    text: &str,
+    message_ref: &str,
+    now: i64,
+    desk: &DeskConfig,
+) -> Decision {
+    let mut d = Decision {
+        message_kind: "reply",
+        ..Decision::default()
+    };
+    let mut state = t.clone();
+    let from_requester_side = matches!(author, Author::Requester | Author::Participant);
+
+    if state.status == Status::Closed {
+        // Within the reopen window (later replies open a new ticket before this).
+        reopen(&mut d, &mut state);
+        d.event("reopened", "reopened by a reply after closing");
+        d.mails.push(Mail::StatusChange(Status::Open));
+        push_notice(&mut d, &state, desk, Notice::Reopened, text);
+        return d;
+    }
+
+    if let (Some(what), true) = (state.authorization.clone(), from_requester_side) {
+        match consent::consent_in(text) {
+            Consent::Approved => {
+                d.changes.push(Change::Authorization(None));
+                d.event(
+                    "authorization",
+                    format!(
+                        "APPROVED at {} by reply {message_ref}: {what}",
+                        crate::clock::format_time(now)
+                    ),
+                );
+                push_notice(&mut d, &state, desk, Notice::AuthorizationApproved, text);
+            }
+            Consent::Refused => {
+                d.changes.push(Change::Authorization(None));
+                d.event(
+                    "authorization",
+                    format!(
+                        "REFUSED at {} by reply {message_ref}: {what}",
+                        crate::clock::format_time(now)
+                    ),
+                );
+                push_notice(&mut d, &state, desk, Notice::AuthorizationRefused, text);
+            }
+            Consent::Unclear => {
+                d.event(
+                    "authorization",
+                    format!("answer {message_ref} is not a clear yes or no: asked again"),
+                );
+                d.mails
+                    .push(Mail::AuthorizationRequest { what, again: true });
+                push_notice(&mut d, &state, desk, Notice::RequesterReply, text);
+            }
+        }
+        if state.status == Status::Waiting {
+            set_status(&mut d, &mut state, Status::Open);
+        }
+        return d;
+    }
+
+    if state.status == Status::Resolved && from_requester_side {
+        match consent::confirmation_in(text) {
+            Confirmation::Confirmed => {
+                d.event(
+                    "confirmation",
+                    format!("requester confirmed the resolution ({message_ref})"),
+                );
+                close(&mut d, &mut state, now, false);
+                push_notice(&mut d, &state, desk, Notice::Confirmed, text);
+            }
+            Confirmation::NotConfirmed => {
+                d.event(
+                    "confirmation",
+                    format!("requester says it is not fixed ({message_ref}): reopened"),
+                );
+                reopen(&mut d, &mut state);
+                push_notice(&mut d, &state, desk, Notice::StillFailing, text);
+            }
+        }
+        return d;
+    }
+
+    if state.status == Status::Waiting && from_requester_side {
+        set_status(&mut d, &mut state, Status::Open);
+    }
+    push_notice(&mut d, &state, desk, Notice::RequesterReply, text);
+    d
+}
+
+fn push_notice(d: &mut Decision, t: &TicketState, desk: &DeskConfig, notice: Notice, text: &str) {
+    let to = agents_to_notify(t, desk, None);
+    if !to.is_empty() {
+        d.mails.push(Mail::AgentNotice {
+            to,
+            notice,
+            text: text.to_string(),
+        });
+    }
+}
+
+/// A resolved ticket whose confirmation request went unanswered: closed, with a
+/// closing mail. Anything else is left alone (the timer is stale).
+pub fn decide_auto_close(t: &TicketState, now: i64) -> Decision {
+    let mut d = Decision {
+        message_kind: "",
+        ..Decision::default()
+    };
+    if t.status == Status::Resolved {
+        let mut state = t.clone();
+        d.event(
+            "auto_closed",
+            "no answer to the confirmation request: closed",
+        );
+        close(&mut d, &mut state, now, true);
+    } else {
+        d.changes.push(Change::AutoCloseAt(None));
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{LifecycleConfig, Team};
+
+    fn named(s: &str) -> NamedAddress {
+        crate::config::parse_named_address(s).unwrap()
+    }
+
+    fn desk() -> DeskConfig {
+        DeskConfig {
+            support_address: "support@example.test".into(),
+            support_name: "Example Support".into(),
+            token_prefix: "TP".into(),
+            agents: vec![
+                named("Ann Lee <ann@example.test>"),
+                named("bob@example.test"),
+            ],
+            supervisors: vec![named("Sue <sue@example.test>")],
+            teams: vec![Team {
+                name: "network".into(),
+                members: vec![named("Nick <nick@example.test>")],
+            }],
+            message_id_domain: "example.test".into(),
+            lifecycle: LifecycleConfig::default(),
+        }
+    }
+
+    fn ticket(status: Status) -> TicketState {
+        TicketState {
+            id: 7,
+            status,
+            priority: Priority::P3,
+            requester: "req@x.test".into(),
+            assignee: None,
+            team: None,
+            participants: vec!["cc@x.test".into()],
+            authorization: None,
+            resolution: None,
+            closed_at: None,
+        }
+    }
+
+    fn ann() -> Author {
+        Author::Staff {
+            address: "ann@example.test".into(),
+            name: "Ann Lee".into(),
+        }
+    }
+
+    #[test]
+    fn authors_are_classified() {
+        let d = desk();
+        let t = ticket(Status::Open);
+        assert_eq!(Author::of("ANN@example.test", &t, &d), ann());
+        assert!(
+            matches!(Author::of("nick@example.test", &t, &d), Author::Staff { name, .. } if name == "Nick")
+        );
+        assert!(matches!(
+            Author::of("sue@example.test", &t, &d),
+            Author::Staff { .. }
+        ));
+        assert_eq!(Author::of("req@x.test", &t, &d), Author::Requester);
+        assert_eq!(Author::of("cc@x.test", &t, &d), Author::Participant);
+        assert_eq!(Author::of("who@y.test", &t, &d), Author::Other);
+    }
+
+    #[test]
+    fn agent_reply_with_priority_is_relayed_and_assigns() {
+        let d = decide_reply(
+            &ticket(Status::Open),
+            &ann(),
+            "/priority P2\nPlease restart the spooler.",
+            "m1",
+            100,
+            &desk(),
+        );
+        assert!(d.changes.contains(&Change::Priority(Priority::P2)));
+        assert!(
+            d.changes
+                .contains(&Change::Assignee("ann@example.test".into()))
+        );
+        assert!(d.changes.contains(&Change::FirstResponse));
+        assert_eq!(
+            d.mails,
+            vec![Mail::Relay {
+                agent_name: "Ann Lee".into(),
+                text: "Please restart the spooler.".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn commands_only_are_not_relayed_and_are_no_first_response() {
+        let d = decide_reply(
+            &ticket(Status::Open),
+            &ann(),
+            "/status pending",
+            "m1",
+            100,
+            &desk(),
+        );
+        assert_eq!(d.changes[0], Change::Status(Status::Pending));
+        assert!(!d.changes.contains(&Change::FirstResponse));
+        assert_eq!(d.mails, vec![Mail::StatusChange(Status::Pending)]);
+    }
+
+    #[test]
+    fn note_goes_to_other_agents_only() {
+        let d = decide_reply(
+            &ticket(Status::Open),
+            &ann(),
+            "/note\nChecked the logs.",
+            "m1",
+            100,
+            &desk(),
+        );
+        assert_eq!(d.message_kind, "note");
+        assert_eq!(
+            d.mails,
+            vec![Mail::AgentNotice {
+                to: vec!["bob@example.test".into(), "nick@example.test".into()],
+                notice: Notice::Note,
+                text: "Checked the logs.".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn bad_command_changes_nothing_and_tells_the_agent() {
+        let d = decide_reply(
+            &ticket(Status::Open),
+            &ann(),
+            "/priority P9\nHello",
+            "m1",
+            100,
+            &desk(),
+        );
+        assert!(d.changes.is_empty());
+        assert!(
+            matches!(&d.mails[..], [Mail::CommandError { to, errors }] if to == "ann@example.test" && errors[0].contains("P9"))
+        );
+        let d = decide_reply(
+            &ticket(Status::Open),
+            &ann(),
+            "/assign nobody\nHello",
+            "m1",
+            100,
+            &desk(),
+        );
+        assert!(d.changes.is_empty());
+        assert!(
+            matches!(&d.mails[..], [Mail::CommandError { errors, .. }] if errors[0].contains("nobody"))
+        );
+    }
+
+    #[test]
+    fn resolve_then_confirm_closes() {
+        let desk = desk();
+        let d = decide_reply(
+            &ticket(Status::Open),
+            &ann(),
+            "/resolve Replaced the toner",
+            "m1",
+            100,
+            &desk,
+        );
+        assert!(d.changes.contains(&Change::Status(Status::Resolved)));
+        assert!(
+            d.changes
+                .contains(&Change::AutoCloseAt(Some(100 + 5 * 86_400)))
+        );
+        assert_eq!(
+            d.mails,
+            vec![Mail::ConfirmationRequest {
+                summary: "Replaced the toner".into()
+            }]
+        );
+        let mut t = ticket(Status::Resolved);
+        t.assignee = Some("ann@example.test".into());
+        let d = decide_reply(
+            &t,
+            &Author::Requester,
+            "Yes, it works now. Thanks!",
+            "m2",
+            200,
+            &desk,
+        );
+        assert_eq!(d.final_status(t.status), Status::Closed);
+        assert!(d.mails.contains(&Mail::Closing { auto: false }));
+        let d = decide_reply(
+            &t,
+            &Author::Requester,
+            "Sorry, still broken.",
+            "m3",
+            200,
+            &desk,
+        );
+        assert_eq!(d.final_status(t.status), Status::Open);
+        assert!(d.mails.iter().any(|m| matches!(m, Mail::AgentNotice { to, notice: Notice::StillFailing, .. } if to == &vec!["ann@example.test".to_string()])));
+    }
+
+    #[test]
+    fn silence_closes_a_resolved_ticket_only() {
+        let d = decide_auto_close(&ticket(Status::Resolved), 500);
+        assert!(d.changes.contains(&Change::Status(Status::Closed)));
+        assert!(d.mails.contains(&Mail::Closing { auto: true }));
+        let d = decide_auto_close(&ticket(Status::Open), 500);
+        assert_eq!(d.changes, vec![Change::AutoCloseAt(None)]);
+        assert!(d.mails.is_empty());
+    }
+
+    #[test]
+    fn authorisation_answers() {
+        let desk = desk();
+        let d = decide_reply(
+            &ticket(Status::Open),
+            &ann(),
+            "/authorize Reinstall the VPN client",
+            "m1",
+            100,
+            &desk,
+        );
+        assert!(d.changes.contains(&Change::Authorization(Some(
+            "Reinstall the VPN client".into()
+        ))));
+        let mut t = ticket(Status::Open);
+        t.authorization = Some("Reinstall the VPN client".into());
+        let d = decide_reply(&t, &Author::Requester, "同意", "<m2@x>", 200, &desk);
+        assert!(d.changes.contains(&Change::Authorization(None)));
+        assert!(
+            d.events.iter().any(|(k, e)| *k == "authorization"
+                && e.contains("APPROVED")
+                && e.contains("<m2@x>"))
+        );
+        let d = decide_reply(
+            &t,
+            &Author::Requester,
+            "what would that change?",
+            "m3",
+            200,
+            &desk,
+        );
+        assert!(!d.changes.contains(&Change::Authorization(None)));
+        assert!(d.mails.contains(&Mail::AuthorizationRequest {
+            what: "Reinstall the VPN client".into(),
+            again: true
+        }));
+        // A stranger cannot consent.
+        let d = decide_reply(&t, &Author::Other, "yes", "m4", 200, &desk);
+        assert!(!d.changes.contains(&Change::Authorization(None)));
+    }
+
+    #[test]
+    fn closed_tickets_reopen_within_the_window_only() {
+        let desk = desk();
+        let mut t = ticket(Status::Closed);
+        t.closed_at = Some(1000);
+        assert!(!reply_reopens_or_starts_new(&t, 1000 + 14 * 86_400, &desk));
+        assert!(reply_reopens_or_starts_new(&t, 1001 + 14 * 86_400, &desk));
+        let d = decide_reply(&t, &Author::Requester, "It broke again", "m", 2000, &desk);
+        assert_eq!(d.final_status(t.status), Status::Open);
+        assert!(d.mails.contains(&Mail::StatusChange(Status::Open)));
+    }
+
+    #[test]
+    fn requester_reply_on_waiting_ticket_reopens_and_notifies_the_team() {
+        let mut t = ticket(Status::Waiting);
+        t.team = Some("network".into());
+        let d = decide_reply(&t, &Author::Requester, "Here is the log", "m", 10, &desk());
+        assert_eq!(d.changes, vec![Change::Status(Status::Open)]);
+        assert!(
+            matches!(&d.mails[..], [Mail::AgentNotice { to, notice: Notice::RequesterReply, .. }] if to == &vec!["nick@example.test".to_string()])
+        );
+    }
+
+    #[test]
+    fn escalation_and_cc() {
+        let d = decide_reply(
+            &ticket(Status::Open),
+            &ann(),
+            "/team network\n/cc boss@x.test",
+            "m",
+            10,
+            &desk(),
+        );
+        assert!(d.changes.contains(&Change::Team("network".into())));
+        assert!(
+            d.changes
+                .contains(&Change::AddParticipant("boss@x.test".into()))
+        );
+        assert!(d.mails.iter().any(|m| matches!(
+            m,
+            Mail::AgentNotice {
+                notice: Notice::Escalated,
+                ..
+            }
+        )));
+    }
+}
