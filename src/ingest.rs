@@ -338,7 +338,16 @@ fn apply_message(
                     linked_ticket,
                 },
             )?;
-            record(Some(ticket), decision.kind)?;
+            // A late reply that opens a linked ticket is a request like any other.
+            let (kind, acknowledge) = match linked_ticket {
+                Some(_) => (
+                    "request",
+                    msg.reply_address()
+                        .is_some_and(|a| !cx.desk.is_own_address(&a.email)),
+                ),
+                None => (decision.kind, decision.acknowledge),
+            };
+            record(Some(ticket), kind)?;
             let token = threading::token(prefix, ticket);
             store::tickets::add_event(
                 tx,
@@ -383,7 +392,7 @@ fn apply_message(
             }
             info!(token = %token, message_id = %identity, requester = %requester, "new ticket");
             summary.new_tickets += 1;
-            if decision.acknowledge {
+            if acknowledge {
                 let request = msg.without_raw();
                 pending.push(ticket, "acknowledgement", move |r| {
                     r.acknowledgement(ticket, &request, desk::DEFAULT_PRIORITY, now)
@@ -887,5 +896,75 @@ mod tests {
             .unwrap();
         assert_eq!(ids[0], "1@x.test");
         assert!(ids[1].starts_with("1@x.test#"), "{ids:?}");
+    }
+
+    #[test]
+    fn a_reply_after_the_reopen_window_opens_a_linked_ticket() {
+        let (_dir, mut conn, cx) = setup();
+        let day = 86_400;
+        apply_batch(
+            &mut conn,
+            &cx,
+            vec![mail("r1@x.test", "Printer")],
+            None,
+            100,
+        )
+        .unwrap();
+        store::tickets::apply_changes(
+            &conn,
+            1,
+            &[
+                lifecycle::Change::Status(desk::Status::Closed),
+                lifecycle::Change::ClosedAt(Some(100)),
+            ],
+            100,
+        )
+        .unwrap();
+        // Within the window: the same ticket opens again.
+        let s = apply_batch(
+            &mut conn,
+            &cx,
+            vec![mail("r2@x.test", "Re: [TP-1] Printer")],
+            None,
+            100 + 14 * day,
+        )
+        .unwrap();
+        assert_eq!((s.follow_ups, s.new_tickets), (1, 0));
+        assert_eq!(
+            store::tickets::get(&conn, 1).unwrap().unwrap().status,
+            "open"
+        );
+        // Closed again, and answered after the window: a new ticket that links it.
+        store::tickets::apply_changes(
+            &conn,
+            1,
+            &[
+                lifecycle::Change::Status(desk::Status::Closed),
+                lifecycle::Change::ClosedAt(Some(200 + 14 * day)),
+            ],
+            200 + 14 * day,
+        )
+        .unwrap();
+        let s = apply_batch(
+            &mut conn,
+            &cx,
+            vec![mail("r3@x.test", "Re: [TP-1] Printer")],
+            None,
+            300 + 28 * day,
+        )
+        .unwrap();
+        assert_eq!((s.follow_ups, s.new_tickets, s.acknowledgements), (0, 1, 1));
+        let new = store::tickets::get(&conn, 2).unwrap().unwrap();
+        assert_eq!(new.linked_ticket, Some(1));
+        assert_eq!(
+            store::tickets::get(&conn, 1).unwrap().unwrap().status,
+            "closed"
+        );
+        let old_events = store::tickets::events(&conn, 1).unwrap();
+        assert!(
+            old_events
+                .iter()
+                .any(|e| e.kind == "linked" && e.detail.contains("TP-2"))
+        );
     }
 }
