@@ -36,6 +36,51 @@ pub enum Command {
     },
     /// Validate config and templates, connect to the mailbox and the transport.
     Check,
+    /// The knowledge base: solved cases the next requester and agent see.
+    Kb {
+        #[command(subcommand)]
+        command: KbCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KbCommand {
+    /// All entries.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One entry, e.g. KB-3 (or 3).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Entries matching free text (English or Chinese), best first, with scores.
+    Search {
+        query: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add an entry.
+    Add {
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        problem: String,
+        #[arg(long)]
+        solution: String,
+        #[arg(long, default_value = "")]
+        cause: String,
+        #[arg(long, default_value = "")]
+        steps: String,
+        /// Language of the entry: en or zh.
+        #[arg(long, default_value = "en")]
+        language: String,
+        /// The ticket it comes from, e.g. TP-12.
+        #[arg(long)]
+        ticket: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -38,6 +38,7 @@ struct TicketJson<'a> {
     closed_at: Option<String>,
     first_response_at: Option<String>,
     linked_ticket: Option<String>,
+    language: &'a str,
 }
 
 fn ticket_json<'a>(prefix: &str, t: &'a TicketRow) -> TicketJson<'a> {
@@ -61,6 +62,7 @@ fn ticket_json<'a>(prefix: &str, t: &'a TicketRow) -> TicketJson<'a> {
         closed_at: t.closed_at.map(format_time),
         first_response_at: t.first_response_at.map(format_time),
         linked_ticket: t.linked_ticket.map(|l| token(prefix, l)),
+        language: &t.language,
     }
 }
 
@@ -136,10 +138,37 @@ struct MailJson<'a> {
     sent_at: Option<String>,
 }
 
+/// One line of the intake facts checklist.
+#[derive(Serialize)]
+struct FactJson {
+    fact: &'static str,
+    label: &'static str,
+    present: bool,
+    evidence: Option<String>,
+    found_at: Option<String>,
+}
+
+fn facts_checklist(rows: &[store::tickets::FactRow]) -> Vec<FactJson> {
+    crate::desk::intake::Fact::ALL
+        .iter()
+        .map(|f| {
+            let row = rows.iter().find(|r| r.fact == f.as_str());
+            FactJson {
+                fact: f.as_str(),
+                label: f.label(),
+                present: row.is_some(),
+                evidence: row.map(|r| r.evidence.clone()),
+                found_at: row.map(|r| format_time(r.found_at)),
+            }
+        })
+        .collect()
+}
+
 #[derive(Serialize)]
 struct TicketDetailJson<'a> {
     #[serde(flatten)]
     ticket: TicketJson<'a>,
+    facts: Vec<FactJson>,
     messages: Vec<MessageJson<'a>>,
     timeline: Vec<EventJson<'a>>,
     mails: Vec<MailJson<'a>>,
@@ -161,9 +190,11 @@ pub fn tickets_show(
     let messages: Vec<MessageRow> = store::messages::list_for_ticket(&conn, id)?;
     let events: Vec<EventRow> = store::tickets::events(&conn, id)?;
     let mails: Vec<OutboxRow> = store::outbox::list(&conn, Some(id))?;
+    let facts = facts_checklist(&store::tickets::facts(&conn, id)?);
     if json {
         let detail = TicketDetailJson {
             ticket: ticket_json(prefix, &ticket),
+            facts,
             messages: messages
                 .iter()
                 .map(|m| MessageJson {
@@ -215,8 +246,8 @@ pub fn tickets_show(
     };
     writeln!(
         out,
-        "  status {}, priority {}, requester {who}",
-        ticket.status, ticket.priority
+        "  status {}, priority {}, requester {who}, language {}",
+        ticket.status, ticket.priority, ticket.language
     )?;
     writeln!(
         out,
@@ -252,6 +283,16 @@ pub fn tickets_show(
     }
     if let Some(l) = ticket.linked_ticket {
         writeln!(out, "  follows up on {}", token(prefix, l))?;
+    }
+    writeln!(out, "\nFacts:")?;
+    for f in &facts {
+        writeln!(
+            out,
+            "  [{}] {:<30} {}",
+            if f.present { "x" } else { " " },
+            f.label,
+            f.evidence.as_deref().unwrap_or("(missing)")
+        )?;
     }
     writeln!(out, "\nTimeline:")?;
     for e in &events {
@@ -333,6 +374,20 @@ pub async fn check(cfg: &Config, out: &mut (impl Write + Send)) -> Result<()> {
         Err(e) => {
             problems += 1;
             writeln!(out, "PROBLEM templates: {e:#}")?;
+        }
+    }
+    match cfg.load_intake_rules() {
+        Ok(_) => writeln!(
+            out,
+            "ok intake rules: {}",
+            cfg.intake_rules.as_ref().map_or_else(
+                || "built-in (config/intake.toml)".to_string(),
+                |p| p.display().to_string()
+            )
+        )?,
+        Err(e) => {
+            problems += 1;
+            writeln!(out, "PROBLEM {e:#}")?;
         }
     }
     if cfg.store.path.exists() {

@@ -22,6 +22,29 @@ pub struct Config {
     pub transport: TransportConfig,
     pub desk: DeskConfig,
     pub templates: TemplatesConfig,
+    /// `[intake] rules`: a file replacing the built-in intake rules (config/intake.toml).
+    pub intake_rules: Option<PathBuf>,
+    pub kb: KbConfig,
+}
+
+/// `[kb]`: how knowledge-base entries and past tickets are offered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KbConfig {
+    /// Entries offered in an acknowledgement must match at least this well (0..=1).
+    pub suggest_threshold: f64,
+    pub max_suggestions: usize,
+    /// Past tickets listed in agents' notices must match at least this well.
+    pub similar_threshold: f64,
+}
+
+impl Default for KbConfig {
+    fn default() -> Self {
+        KbConfig {
+            suggest_threshold: 0.4,
+            max_suggestions: 3,
+            similar_threshold: 0.25,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +134,12 @@ pub struct DeskConfig {
     /// The domain of our own Message-IDs (the support address's domain).
     pub message_id_domain: String,
     pub lifecycle: LifecycleConfig,
+    /// `[triage]`: what sets a request's priority besides the built-in words.
+    pub triage: crate::desk::triage::TriageConfig,
+    /// `[triage] oncall`: agents alerted with the supervisors when a ticket is P1.
+    pub oncall: Vec<NamedAddress>,
+    /// The language requester mail falls back to (`[templates] language`).
+    pub default_language: String,
 }
 
 /// A team that tickets can be routed or escalated to.
@@ -230,6 +259,32 @@ struct RawConfig {
     templates: Option<RawTemplates>,
     teams: Option<toml::Table>,
     lifecycle: Option<RawLifecycle>,
+    triage: Option<RawTriage>,
+    intake: Option<RawIntake>,
+    kb: Option<RawKb>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTriage {
+    systems: Option<Vec<String>>,
+    vip_senders: Option<Vec<String>>,
+    domains: Option<std::collections::BTreeMap<String, String>>,
+    oncall: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntake {
+    rules: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKb {
+    suggest_threshold: Option<f64>,
+    max_suggestions: Option<usize>,
+    similar_threshold: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -362,7 +417,11 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         let env: HashMap<String, String> = std::env::vars().collect();
-        Self::from_toml(path, &text, &env)
+        let cfg = Self::from_toml(path, &text, &env)?;
+        if cfg.intake_rules.is_some() {
+            cfg.load_intake_rules()?;
+        }
+        Ok(cfg)
     }
 
     /// Parses and validates config text; `file` is used only in messages.
@@ -601,7 +660,38 @@ impl Config {
                     )?,
                 }
             };
+            let triage_raw = raw.triage.unwrap_or(RawTriage {
+                systems: None,
+                vip_senders: None,
+                domains: None,
+                oncall: None,
+            });
+            let mut domain_priorities = Vec::new();
+            for (domain, priority) in triage_raw.domains.unwrap_or_default() {
+                let p: crate::desk::Priority = priority
+                    .parse()
+                    .map_err(|e| cx.err(&format!("[triage] domains.{domain}"), e))?;
+                domain_priorities.push((domain.trim().to_ascii_lowercase(), p));
+            }
+            let vip_senders = parse_list("[triage] vip_senders", triage_raw.vip_senders)?
+                .into_iter()
+                .map(|a| a.address)
+                .collect();
+            let triage = crate::desk::triage::TriageConfig {
+                systems: triage_raw.systems.unwrap_or_default(),
+                vip_senders,
+                domain_priorities,
+            };
+            let oncall = parse_list("[triage] oncall", triage_raw.oncall)?;
+            let default_language = raw
+                .templates
+                .as_ref()
+                .and_then(|t| t.language.clone())
+                .unwrap_or_else(|| "en".into());
             DeskConfig {
+                triage,
+                oncall,
+                default_language,
                 support_name: d.support_name.unwrap_or_else(|| "Support".into()),
                 token_prefix,
                 agents: parse_list("[desk] agents", d.agents)?,
@@ -612,6 +702,33 @@ impl Config {
                 lifecycle,
             }
         };
+
+        let kb = {
+            let d = KbConfig::default();
+            let k = raw.kb;
+            let share = |key: &str, v: Option<f64>, default: f64| -> Result<f64> {
+                let v = v.unwrap_or(default);
+                if (0.0..=1.0).contains(&v) {
+                    Ok(v)
+                } else {
+                    Err(cx.err(key, format!("must be between 0 and 1, got {v}")))
+                }
+            };
+            let (st, ms, sim) = match k {
+                Some(k) => (k.suggest_threshold, k.max_suggestions, k.similar_threshold),
+                None => (None, None, None),
+            };
+            let max_suggestions = ms.unwrap_or(d.max_suggestions);
+            if max_suggestions > 10 {
+                return Err(cx.err("[kb] max_suggestions", "at most 10"));
+            }
+            KbConfig {
+                suggest_threshold: share("[kb] suggest_threshold", st, d.suggest_threshold)?,
+                max_suggestions,
+                similar_threshold: share("[kb] similar_threshold", sim, d.similar_threshold)?,
+            }
+        };
+        let intake_rules = raw.intake.and_then(|i| i.rules);
 
         let templates = match raw.templates {
             Some(t) => TemplatesConfig {
@@ -631,7 +748,34 @@ impl Config {
             transport,
             desk,
             templates,
+            intake_rules,
+            kb,
         })
+    }
+
+    /// The intake rules in force: the `[intake] rules` file, or the built-in ones.
+    /// Errors name the file and the problem.
+    /// A rules file is read once per process start and lives as long as the process.
+    pub fn load_intake_rules(&self) -> Result<&'static crate::desk::intake::IntakeRules> {
+        match &self.intake_rules {
+            None => Ok(crate::desk::intake::IntakeRules::built_in()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    self.err_at(
+                        "[intake] rules",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                let rules = crate::desk::intake::IntakeRules::from_toml(&text).map_err(|e| {
+                    self.err_at("[intake] rules", format!("{}: {e}", path.display()))
+                })?;
+                Ok(Box::leak(Box::new(rules)))
+            }
+        }
+    }
+
+    fn err_at(&self, key: &str, msg: impl std::fmt::Display) -> anyhow::Error {
+        anyhow!("{}: {key}: {msg}", self.source.display())
     }
 }
 

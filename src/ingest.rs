@@ -15,11 +15,16 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
 use crate::config::DeskConfig;
+use crate::desk::intake::{self, FactFinding, IntakeRules};
+use crate::desk::language;
 use crate::desk::lifecycle::{self, Author, Mail};
+use crate::desk::triage::{self, Triage, TriageConfig};
 use crate::desk::{self, Placement, ThreadFacts, ThreadedBy, threading};
 use crate::inbound::{self, InboundMessage, ParseFailure};
-use crate::mailbox::{Checkpoint, FetchedMail};
-use crate::notify::{Renderer, Thread, TicketView};
+use crate::mailbox::Checkpoint;
+use crate::notify::{
+    FactLine, Intake, NoticeExtras, Renderer, SimilarLine, Suggestion, Thread, TicketView,
+};
 use crate::outbox::OutgoingMail;
 use crate::store;
 
@@ -82,14 +87,58 @@ impl BatchSummary {
     }
 }
 
-/// Parses a batch. CPU work: call it from a blocking thread.
-pub fn parse_batch(mails: Vec<FetchedMail>) -> Vec<Result<InboundMessage, ParseFailure>> {
-    mails.into_iter().map(|m| inbound::parse(m.raw)).collect()
+/// What intake reads from a message before it is stored: pure work, done with the
+/// parsing, off the store's writer.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    /// "en" or "zh".
+    pub language: &'static str,
+    /// Intake facts present in the request (or, for a reply, in what its author wrote).
+    pub facts: Vec<FactFinding>,
+    /// The priority the request would get as a new ticket, and why.
+    pub triage: Triage,
+}
+
+/// A parsed message with its assessment, ready for [`apply_batch`].
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub msg: InboundMessage,
+    pub assessment: Assessment,
+}
+
+/// Assesses a parsed message (language, facts, triage).
+pub fn assess(msg: InboundMessage, rules: &IntakeRules, triage_cfg: &TriageConfig) -> Parsed {
+    let text = msg.visible_text();
+    let attachments: Vec<&str> = msg
+        .attachments
+        .iter()
+        .filter_map(|a| a.name.as_deref())
+        .collect();
+    let sender = msg
+        .from
+        .as_ref()
+        .map(|a| a.email.as_str())
+        .unwrap_or_default();
+    let assessment = Assessment {
+        language: language::detect_language(&msg.subject, text),
+        facts: intake::find_facts(rules, &msg.subject, text, &attachments),
+        triage: triage::triage(rules, triage_cfg, sender, &msg.subject, text),
+    };
+    Parsed { msg, assessment }
+}
+
+/// Parses and assesses a batch. CPU work: call it from a blocking thread.
+pub fn parse_batch(raws: Vec<Vec<u8>>, cx: &IngestContext) -> Vec<Result<Parsed, ParseFailure>> {
+    raws.into_iter()
+        .map(|raw| inbound::parse(raw).map(|m| assess(m, cx.intake, &cx.desk.triage)))
+        .collect()
 }
 
 /// Everything `apply_batch` needs besides the connection; shared with the writer thread.
 pub struct IngestContext {
     pub desk: DeskConfig,
+    pub kb: crate::config::KbConfig,
+    pub intake: &'static IntakeRules,
     pub renderer: Arc<Renderer>,
     /// The mailbox state key (for the checkpoint and quarantine rows).
     pub source: String,
@@ -100,7 +149,7 @@ pub struct IngestContext {
 pub fn apply_batch(
     conn: &mut Connection,
     cx: &IngestContext,
-    parsed: Vec<Result<InboundMessage, ParseFailure>>,
+    parsed: Vec<Result<Parsed, ParseFailure>>,
     checkpoint: Option<Checkpoint>,
     now: i64,
 ) -> Result<BatchSummary> {
@@ -116,14 +165,22 @@ pub fn apply_batch(
         }
         summary.messages += 1;
         let (reason, raw) = match item {
-            Ok(msg) => {
+            Ok(Parsed { msg, assessment }) => {
                 // Each message in its own savepoint: a message that cannot be stored
                 // is rolled back alone and quarantined, instead of blocking the
                 // mailbox by failing its batch forever.
                 let before = summary;
                 let mails_before = pending.len();
                 let savepoint = tx.savepoint()?;
-                match apply_message(&savepoint, cx, &msg, now, &mut summary, &mut pending) {
+                match apply_message(
+                    &savepoint,
+                    cx,
+                    &msg,
+                    &assessment,
+                    now,
+                    &mut summary,
+                    &mut pending,
+                ) {
                     Ok(()) => {
                         savepoint.commit()?;
                         continue;
@@ -178,10 +235,12 @@ fn is_environmental(e: &anyhow::Error) -> bool {
         })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn apply_message(
     tx: &Connection,
     cx: &IngestContext,
     msg: &InboundMessage,
+    assessment: &Assessment,
     now: i64,
     summary: &mut BatchSummary,
     pending: &mut PendingMail,
@@ -236,8 +295,8 @@ fn apply_message(
         .unwrap_or("(unknown sender)");
     let automatic_reason = automatic.as_ref().map(|v| v.reason.as_str());
     let visible = msg.visible_text();
-    let record = |ticket: Option<i64>, kind: &str| -> Result<()> {
-        store::messages::insert(
+    let record = |ticket: Option<i64>, kind: &str| -> Result<i64> {
+        let row = store::messages::insert(
             tx,
             &store::messages::NewMessage {
                 msg,
@@ -252,7 +311,7 @@ fn apply_message(
         if let (Some(id), Some(ticket)) = (&msg.message_id, ticket) {
             store::messages::record_id(tx, id, ticket, false)?;
         }
-        Ok(())
+        Ok(row)
     };
 
     let mut linked_ticket = None;
@@ -291,7 +350,12 @@ fn apply_message(
                     let author = Author::of(sender, &state, &cx.desk);
                     let d =
                         lifecycle::decide_reply(&state, &author, visible, &identity, now, &cx.desk);
-                    record(Some(ticket), d.message_kind)?;
+                    let row = record(Some(ticket), d.message_kind)?;
+                    // What the requester (or a colleague on the thread) adds fills in the
+                    // ticket's intake facts; agents' text is about the fix, not the case.
+                    if matches!(author, Author::Requester | Author::Participant) {
+                        record_facts(tx, ticket, &assessment.facts, Some(row), sender, now)?;
+                    }
                     let what = format!("{} threaded by {how}", d.message_kind.replace('_', " "));
                     store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
                     info!(token = %token, message_id = %identity, kind = d.message_kind, "{what}");
@@ -326,16 +390,24 @@ fn apply_message(
             requester_name,
             subject,
         } => {
+            // Automatic mail is not triaged: it gets the default priority.
+            let priority = if automatic.is_none() {
+                assessment.triage.priority
+            } else {
+                desk::Priority::P3
+            };
+            let language = assessment.language;
             let ticket = store::tickets::insert(
                 tx,
                 &store::tickets::NewTicket {
                     status: desk::Status::Open.as_str(),
-                    priority: desk::DEFAULT_PRIORITY,
+                    priority: priority.as_str(),
                     requester: &requester,
                     requester_name: requester_name.as_deref(),
                     subject: &subject,
                     at: now,
                     linked_ticket,
+                    language,
                 },
             )?;
             // A late reply that opens a linked ticket is a request like any other.
@@ -347,7 +419,7 @@ fn apply_message(
                 ),
                 None => (decision.kind, decision.acknowledge),
             };
-            record(Some(ticket), kind)?;
+            let row = record(Some(ticket), kind)?;
             let token = threading::token(prefix, ticket);
             store::tickets::add_event(
                 tx,
@@ -390,12 +462,77 @@ fn apply_message(
                     }
                 }
             }
-            info!(token = %token, message_id = %identity, requester = %requester, "new ticket");
+            info!(token = %token, message_id = %identity, requester = %requester, priority = %priority, "new ticket");
             summary.new_tickets += 1;
+            let human = automatic.is_none();
+            let mut intake_view = Intake::plain(language);
+            intake_view.priority = priority;
+            if human {
+                if !assessment.triage.reasons.is_empty() {
+                    store::tickets::add_event(
+                        tx,
+                        ticket,
+                        now,
+                        "ticketpost",
+                        "triage",
+                        &format!("{priority}: {}", assessment.triage.reasons.join("; ")),
+                    )?;
+                }
+                record_facts(tx, ticket, &assessment.facts, Some(row), sender, now)?;
+                let missing = intake::missing_facts(&assessment.facts);
+                intake_view.questions = missing
+                    .iter()
+                    .map(|f| cx.intake.question(*f, language).to_string())
+                    .collect();
+                let text = msg.visible_text();
+                let search_text = format!("{subject}\n{}", excerpt_chars(text, SEARCH_CHARS));
+                intake_view.suggestions = store::kb::search(
+                    tx,
+                    &search_text,
+                    cx.kb.suggest_threshold,
+                    cx.kb.max_suggestions,
+                )?
+                .into_iter()
+                .map(|m| suggestion(&m.entry))
+                .collect();
+                let similar = store::kb::similar_tickets(
+                    tx,
+                    &search_text,
+                    ticket,
+                    cx.kb.similar_threshold,
+                    SIMILAR_TICKETS,
+                )?;
+                store::kb::index_ticket(tx, ticket, &subject, excerpt_chars(text, SEARCH_CHARS))?;
+                let mut similar_lines = Vec::new();
+                for s in similar {
+                    if let Some(row) = store::tickets::get(tx, s.ticket_id)? {
+                        similar_lines.push(SimilarLine {
+                            token: threading::token(prefix, row.id),
+                            status: row.status,
+                            subject: row.subject,
+                        });
+                    }
+                }
+                intake_view.notice = NoticeExtras {
+                    facts: assessment
+                        .facts
+                        .iter()
+                        .map(|f| FactLine {
+                            label: f.fact.label().to_string(),
+                            evidence: f.evidence.clone(),
+                        })
+                        .collect(),
+                    missing: missing.iter().map(|f| f.label().to_string()).collect(),
+                    kb_matches: intake_view.suggestions.clone(),
+                    similar: similar_lines,
+                    reasons: assessment.triage.reasons.clone(),
+                };
+            }
             if acknowledge {
                 let request = msg.without_raw();
+                let intake_for_ack = intake_view.clone();
                 pending.push(ticket, "acknowledgement", move |r| {
-                    r.acknowledgement(ticket, &request, desk::DEFAULT_PRIORITY, now)
+                    r.acknowledgement(ticket, &request, &intake_for_ack, now)
                 });
             } else if let Some(reason) = &decision.no_ack_reason {
                 debug!(token = %token, reason = %reason, "no acknowledgement");
@@ -408,7 +545,7 @@ fn apply_message(
                     &format!("no acknowledgement: {reason}"),
                 )?;
             }
-            if automatic.is_none() {
+            if human {
                 // Everything about the new ticket is known here: no reads back.
                 let participants: Vec<String> = msg
                     .cc
@@ -420,7 +557,7 @@ fn apply_message(
                 let state = lifecycle::TicketState {
                     id: ticket,
                     status: desk::Status::Open,
-                    priority: desk::DEFAULT_PRIORITY.parse().unwrap_or(desk::Priority::P3),
+                    priority,
                     requester: requester.clone(),
                     assignee: None,
                     team: None,
@@ -429,40 +566,66 @@ fn apply_message(
                     resolution: None,
                     closed_at: None,
                 };
-                let to = lifecycle::agents_to_notify(&state, &cx.desk, Some(&requester));
-                if !to.is_empty() {
-                    let view = TicketView {
-                        id: ticket,
-                        subject: subject.clone(),
-                        requester: requester.clone(),
-                        requester_name: requester_name.clone(),
-                        status: state.status.as_str().to_string(),
-                        priority: state.priority.as_str().to_string(),
-                        assignee: None,
-                        team: None,
-                        participants,
-                    };
-                    let d = lifecycle::Decision {
-                        mails: vec![lifecycle::Mail::AgentNotice {
-                            to,
-                            notice: lifecycle::Notice::NewTicket,
-                            text: msg.text_body.clone(),
-                        }],
-                        ..Default::default()
-                    };
-                    apply_decision(
-                        tx,
-                        ticket,
-                        &d,
-                        &Actor {
-                            address: sender,
-                            name: requester_name.as_deref(),
-                        },
-                        Some(msg),
-                        Some(view),
-                        now,
-                        pending,
-                    )?;
+                let view = Arc::new(TicketView {
+                    id: ticket,
+                    subject: subject.clone(),
+                    requester: requester.clone(),
+                    requester_name: requester_name.clone(),
+                    status: state.status.as_str().to_string(),
+                    priority: priority.as_str().to_string(),
+                    assignee: None,
+                    team: None,
+                    participants,
+                    language: language.to_string(),
+                });
+                let extras = Arc::new(intake_view.notice);
+                let thread = Thread::reply_to(msg.message_id.as_deref(), &msg.references);
+                let text = Arc::new(msg.text_body.clone());
+                // The urgent path: supervisors and on-call agents, at once.
+                let mut alerted: Vec<String> = Vec::new();
+                if priority == desk::Priority::P1 {
+                    for who in cx.desk.supervisors.iter().chain(cx.desk.oncall.iter()) {
+                        if alerted.iter().any(|a| a.eq_ignore_ascii_case(&who.address)) {
+                            continue;
+                        }
+                        alerted.push(who.address.clone());
+                        let (view, extras, thread, text, to) = (
+                            view.clone(),
+                            extras.clone(),
+                            thread.clone(),
+                            text.clone(),
+                            who.address.clone(),
+                        );
+                        pending.push(ticket, "urgent_alert", move |r| {
+                            r.urgent_alert(&view, &to, &text, &extras, &thread, now)
+                        });
+                    }
+                    warn!(token = %token, reasons = %assessment.triage.reasons.join("; "), "urgent ticket: supervisors and on-call alerted");
+                }
+                let author = requester_name.clone().unwrap_or_else(|| requester.clone());
+                for agent in lifecycle::agents_to_notify(&state, &cx.desk, Some(&requester)) {
+                    if alerted.iter().any(|a| a.eq_ignore_ascii_case(&agent)) {
+                        continue;
+                    }
+                    let (view, extras, thread, text, author) = (
+                        view.clone(),
+                        extras.clone(),
+                        thread.clone(),
+                        text.clone(),
+                        author.clone(),
+                    );
+                    pending.push(ticket, "agent_notice", move |r| {
+                        r.agent_notice(
+                            &view,
+                            &agent,
+                            lifecycle::Notice::NewTicket,
+                            Some(&author),
+                            &text,
+                            &extras,
+                            &thread,
+                            now,
+                        )
+                    });
                 }
             }
         }
@@ -505,6 +668,11 @@ pub fn apply_decision(
 ) -> Result<()> {
     if !d.changes.is_empty() {
         store::tickets::apply_changes(tx, ticket, &d.changes, now)?;
+    }
+    for change in &d.changes {
+        if let lifecycle::Change::Knowledge(draft) = change {
+            write_kb_entry(tx, ticket, draft, actor.address, now)?;
+        }
     }
     for (kind, detail) in &d.events {
         store::tickets::add_event(tx, ticket, now, actor.address, kind, detail)?;
@@ -555,6 +723,7 @@ pub fn apply_decision(
                             notice,
                             author.as_deref(),
                             &text,
+                            &NoticeExtras::default(),
                             &thread,
                             now,
                         )
@@ -588,6 +757,101 @@ pub fn apply_decision(
             }
         }
     }
+    Ok(())
+}
+
+/// Characters of a request that knowledge-base and similar-ticket search look at.
+const SEARCH_CHARS: usize = 1000;
+/// Similar past tickets listed in a new ticket's notice.
+const SIMILAR_TICKETS: usize = 5;
+
+/// The first `n` characters of `text` (at a character boundary).
+fn excerpt_chars(text: &str, n: usize) -> &str {
+    match text.char_indices().nth(n) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+fn suggestion(e: &store::kb::KbEntry) -> Suggestion {
+    Suggestion {
+        id: e.id,
+        title: e.title.clone(),
+        solution: excerpt_chars(&e.solution, 300).to_string(),
+    }
+}
+
+/// Records intake facts found in a message on its ticket, with a timeline entry for
+/// the new ones.
+fn record_facts(
+    tx: &Connection,
+    ticket: i64,
+    facts: &[FactFinding],
+    message_row: Option<i64>,
+    actor: &str,
+    now: i64,
+) -> Result<()> {
+    if facts.is_empty() {
+        return Ok(());
+    }
+    let pairs: Vec<(&str, &str)> = facts
+        .iter()
+        .map(|f| (f.fact.as_str(), f.evidence.as_str()))
+        .collect();
+    let added = store::tickets::add_facts(tx, ticket, &pairs, message_row, now)?;
+    if !added.is_empty() {
+        let labels: Vec<&str> = facts
+            .iter()
+            .filter(|f| added.iter().any(|a| a == f.fact.as_str()))
+            .map(|f| f.fact.label())
+            .collect();
+        store::tickets::add_event(
+            tx,
+            ticket,
+            now,
+            actor,
+            "facts",
+            &format!("facts given: {}", labels.join(", ")),
+        )?;
+    }
+    Ok(())
+}
+
+/// Creates or updates the ticket's knowledge-base entry from an agent's draft; an
+/// empty problem is filled from the ticket's subject and request.
+fn write_kb_entry(
+    tx: &Connection,
+    ticket: i64,
+    draft: &lifecycle::KbDraft,
+    author: &str,
+    now: i64,
+) -> Result<()> {
+    let row =
+        store::tickets::get(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
+    let request = store::messages::list_for_ticket(tx, ticket)?
+        .into_iter()
+        .next()
+        .map(|m| m.visible_text.unwrap_or(m.text_body))
+        .unwrap_or_default();
+    let problem = if draft.problem.is_empty() {
+        format!("{}\n\n{}", row.subject, excerpt_chars(request.trim(), 1500))
+    } else {
+        draft.problem.clone()
+    };
+    store::kb::upsert_for_ticket(
+        tx,
+        &store::kb::NewKbEntry {
+            ticket_id: Some(ticket),
+            title: &row.subject,
+            problem: &problem,
+            cause: &draft.cause,
+            steps: &draft.steps,
+            solution: &draft.solution,
+            language: &row.language,
+            author,
+            at: now,
+        },
+    )?;
     Ok(())
 }
 
@@ -791,6 +1055,8 @@ mod tests {
         let conn = store::open_and_migrate(&cfg.store.path, false).unwrap();
         let cx = IngestContext {
             desk: cfg.desk.clone(),
+            kb: cfg.kb,
+            intake: IntakeRules::built_in(),
             renderer: Arc::new(Renderer::new(&cfg.templates, &cfg.desk).unwrap()),
             source: "test".into(),
             faults: Faults::default(),
@@ -798,11 +1064,12 @@ mod tests {
         (dir, conn, cx)
     }
 
-    fn mail(id: &str, subject: &str) -> Result<InboundMessage, ParseFailure> {
+    fn mail(id: &str, subject: &str) -> Result<Parsed, ParseFailure> {
         inbound::parse(
             format!("From: a@x.test\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\r\nbody\r\n")
                 .into_bytes(),
         )
+        .map(|m| assess(m, IntakeRules::built_in(), &TriageConfig::default()))
     }
 
     fn count(conn: &Connection, table: &str) -> i64 {

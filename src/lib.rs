@@ -12,6 +12,7 @@ pub mod config;
 pub mod desk;
 pub mod inbound;
 pub mod ingest;
+pub mod knowledge;
 pub mod mailbox;
 pub mod notify;
 pub mod outbox;

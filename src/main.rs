@@ -10,11 +10,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
-use ticketpost::cli::{Cli, Command, TicketsCommand};
+use ticketpost::cli::{Cli, Command, KbCommand, TicketsCommand};
 use ticketpost::clock::SystemClock;
 use ticketpost::commands;
 use ticketpost::config::Config;
 use ticketpost::ingest::Faults;
+use ticketpost::knowledge;
 use ticketpost::service::{self, RunOptions};
 
 fn main() -> ExitCode {
@@ -48,6 +49,33 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
             command: TicketsCommand::Show { token, json },
         } => commands::tickets_show(&cfg, &token, json, stdout),
         Command::Check => runtime()?.block_on(commands::check(&cfg, &mut std::io::stdout())),
+        Command::Kb { command } => match command {
+            KbCommand::List { json } => knowledge::kb_list(&cfg, json, stdout),
+            KbCommand::Show { id, json } => knowledge::kb_show(&cfg, &id, json, stdout),
+            KbCommand::Search { query, json } => knowledge::kb_search(&cfg, &query, json, stdout),
+            KbCommand::Add {
+                title,
+                problem,
+                solution,
+                cause,
+                steps,
+                language,
+                ticket,
+            } => knowledge::kb_add(
+                &cfg,
+                &knowledge::KbAddArgs {
+                    title,
+                    problem,
+                    cause,
+                    steps,
+                    solution,
+                    language,
+                    ticket,
+                },
+                ticketpost::clock::Clock::now(&SystemClock),
+                stdout,
+            ),
+        },
         Command::Run { once } => {
             let faults = match std::env::var("TICKETPOST_FAULT") {
                 Ok(spec) => Faults::parse(&spec)?,

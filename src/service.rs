@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::inbound::{InboundMessage, ParseFailure};
+use crate::inbound::ParseFailure;
 use crate::ingest::{self, BatchSummary, Faults, IngestContext};
 use crate::mailbox::{Batch, MailSource};
 use crate::notify::Renderer;
@@ -73,6 +73,8 @@ pub async fn run(
     );
     let cx = Arc::new(IngestContext {
         desk: cfg.desk.clone(),
+        kb: cfg.kb,
+        intake: cfg.load_intake_rules()?,
         renderer,
         source: source_key,
         faults: opts.faults,
@@ -160,7 +162,7 @@ struct IngestLoop {
 /// A fetched and parsed batch, waiting for the writer.
 struct Prepared {
     batch: Batch,
-    parsed: Vec<Result<InboundMessage, ParseFailure>>,
+    parsed: Vec<Result<ingest::Parsed, ParseFailure>>,
     fetch: Duration,
     parse: Duration,
 }
@@ -285,13 +287,10 @@ impl IngestLoop {
             .iter_mut()
             .map(|m| std::mem::take(&mut m.raw))
             .collect();
-        let parsed = tokio::task::spawn_blocking(move || {
-            raws.into_iter()
-                .map(crate::inbound::parse)
-                .collect::<Vec<_>>()
-        })
-        .await
-        .context("parser task failed")?;
+        let cx = self.cx.clone();
+        let parsed = tokio::task::spawn_blocking(move || ingest::parse_batch(raws, &cx))
+            .await
+            .context("parser task failed")?;
         Ok(Some(Prepared {
             batch,
             parsed,

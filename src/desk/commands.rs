@@ -34,6 +34,9 @@ pub enum Command {
     Authorize(String),
     /// `/cc <address>`: the bare address, also when given as `Name <address>`.
     Cc(String),
+    /// `/kb`: the whole reply is the ticket's knowledge-base entry (sections headed
+    /// Problem:/Cause:/Steps:/Solution:); internal, like a note.
+    Kb,
 }
 
 impl Command {
@@ -64,6 +67,7 @@ impl fmt::Display for Command {
             Command::Reopen => f.write_str("/reopen"),
             Command::Authorize(what) => write!(f, "/authorize {what}"),
             Command::Cc(address) => write!(f, "/cc {address}"),
+            Command::Kb => f.write_str("/kb"),
         }
     }
 }
@@ -82,6 +86,11 @@ impl AgentReply {
     /// The reply is an internal note (`/note`): not sent to the requester.
     pub fn is_note(&self) -> bool {
         self.commands.contains(&Command::Note)
+    }
+
+    /// `/kb`: the reply is the ticket's knowledge-base entry.
+    pub fn is_kb(&self) -> bool {
+        self.commands.contains(&Command::Kb)
     }
 
     /// No text is left once the commands are taken out (also true of an empty reply).
@@ -133,7 +142,7 @@ static EMAIL_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 const KNOWN_COMMANDS: &str =
-    "/status, /priority, /assign, /team, /note, /resolve, /close, /reopen, /authorize or /cc";
+    "/status, /priority, /assign, /team, /note, /resolve, /close, /reopen, /authorize, /cc or /kb";
 
 /// The command names, lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +157,7 @@ enum CommandName {
     Reopen,
     Authorize,
     Cc,
+    Kb,
 }
 
 impl CommandName {
@@ -163,6 +173,7 @@ impl CommandName {
             "reopen" => CommandName::Reopen,
             "authorize" | "authorise" => CommandName::Authorize,
             "cc" => CommandName::Cc,
+            "kb" => CommandName::Kb,
             _ => return None,
         })
     }
@@ -180,7 +191,9 @@ impl CommandName {
             CommandName::Resolve => "/resolve needs a summary of the fix",
             CommandName::Authorize => "/authorize needs a description of what will be done",
             CommandName::Cc => "/cc needs an email address",
-            CommandName::Note | CommandName::Close | CommandName::Reopen => return None,
+            CommandName::Note | CommandName::Close | CommandName::Reopen | CommandName::Kb => {
+                return None;
+            }
         })
     }
 
@@ -207,6 +220,7 @@ impl CommandName {
             CommandName::Reopen => Command::Reopen,
             CommandName::Authorize => Command::Authorize(argument.to_string()),
             CommandName::Cc => Command::Cc(cc_address(argument)?),
+            CommandName::Kb => Command::Kb,
         })
     }
 }

@@ -104,7 +104,75 @@ pub enum Change {
     ClosedAt(Option<i64>),
     /// The first public agent reply (the first-response clock stops).
     FirstResponse,
+    /// Create or update the ticket's knowledge-base entry (empty fields keep what is
+    /// stored; the shell fills an empty problem from the request).
+    Knowledge(KbDraft),
 }
+
+/// A knowledge-base entry as an agent wrote it (by `/kb`, or a `/resolve` summary).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KbDraft {
+    pub problem: String,
+    pub cause: String,
+    pub steps: String,
+    pub solution: String,
+}
+
+/// Splits a `/kb` reply into its sections, headed `Problem:`, `Cause:`, `Steps:`,
+/// `Solution:` (or 问题/原因/步骤/解决方案, any case, heading text may continue on the
+/// same line). Text before any heading, or a reply without headings, is the solution.
+pub fn parse_kb_sections(text: &str) -> KbDraft {
+    let mut draft = KbDraft::default();
+    let mut current: Option<usize> = None;
+    let mut parts: [Vec<&str>; 4] = Default::default();
+    for line in text.lines() {
+        let t = line.trim_start();
+        let heading = KB_HEADINGS.iter().find_map(|(names, slot)| {
+            names.iter().find_map(|n| {
+                let head = t.get(..n.len())?;
+                if !head.eq_ignore_ascii_case(n) {
+                    return None;
+                }
+                let rest = t[n.len()..].trim_start();
+                let rest = rest.strip_prefix(':').or_else(|| rest.strip_prefix('：'))?;
+                Some((*slot, rest.trim()))
+            })
+        });
+        match heading {
+            Some((slot, rest)) => {
+                current = Some(slot);
+                if !rest.is_empty() {
+                    parts[slot].push(rest);
+                }
+            }
+            None => parts[current.unwrap_or(3)].push(line),
+        }
+    }
+    let join = |lines: &Vec<&str>| lines.join("\n").trim().to_string();
+    draft.problem = join(&parts[0]);
+    draft.cause = join(&parts[1]);
+    draft.steps = join(&parts[2]);
+    draft.solution = join(&parts[3]);
+    draft
+}
+
+/// Section headings of a `/kb` reply and the slot each fills.
+const KB_HEADINGS: &[(&[&str], usize)] = &[
+    (&["problem", "symptom", "问题", "现象"], 0),
+    (&["cause", "root cause", "原因"], 1),
+    (&["steps", "what we did", "步骤", "处理步骤"], 2),
+    (
+        &[
+            "solution",
+            "fix",
+            "resolution",
+            "解决方案",
+            "解决办法",
+            "解决",
+        ],
+        3,
+    ),
+];
 
 /// Why agents are told about a ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,8 +371,14 @@ fn decide_agent_reply(
             return d;
         }
     };
-    let note = reply.is_note();
-    if note {
+    if reply.is_kb() {
+        d.message_kind = "kb";
+        let draft = parse_kb_sections(&reply.text);
+        d.event("kb", "knowledge-base entry written from this reply");
+        d.changes.push(Change::Knowledge(draft));
+    }
+    let note = reply.is_note() || reply.is_kb();
+    if reply.is_note() {
         d.message_kind = "note";
         d.event("note", reply.text.clone());
         let others: Vec<String> = desk
@@ -324,7 +398,7 @@ fn decide_agent_reply(
 
     let mut state = t.clone();
     for command in &reply.commands {
-        d.event("command", describe_command(command));
+        d.event("command", command.to_string());
         apply_command(&mut d, &mut state, command, &reply, agent, now, desk);
     }
 
@@ -402,7 +476,7 @@ fn command_line(text: &str, command: &Command, nth: usize) -> (usize, String) {
         })
         .nth(nth)
         .map(|(i, l)| (i + 1, l.trim().to_string()))
-        .unwrap_or_else(|| (0, describe_command(command)))
+        .unwrap_or_else(|| (0, command.to_string()))
 }
 
 /// Finds an agent by address, display name or local part (any case).
@@ -430,21 +504,6 @@ pub fn resolve_agent<'a>(who: &str, desk: &'a DeskConfig) -> Option<&'a NamedAdd
         .copied()
 }
 
-pub fn describe_command(c: &Command) -> String {
-    match c {
-        Command::Status(s) => format!("/status {s}"),
-        Command::Priority(p) => format!("/priority {p}"),
-        Command::Assign(a) => format!("/assign {a}"),
-        Command::Team(t) => format!("/team {t}"),
-        Command::Note => "/note".into(),
-        Command::Resolve(s) => format!("/resolve {s}"),
-        Command::Close => "/close".into(),
-        Command::Reopen => "/reopen".into(),
-        Command::Authorize(w) => format!("/authorize {w}"),
-        Command::Cc(a) => format!("/cc {a}"),
-    }
-}
-
 fn set_status(d: &mut Decision, state: &mut TicketState, to: Status) {
     if state.status != to {
         d.event("status", format!("{} → {to}", state.status));
@@ -459,6 +518,10 @@ fn resolve(d: &mut Decision, state: &mut TicketState, summary: &str, now: i64, d
     let at = now + desk.lifecycle.auto_close_after;
     d.changes.push(Change::AutoCloseAt(Some(at)));
     state.resolution = Some(summary.to_string());
+    d.changes.push(Change::Knowledge(KbDraft {
+        solution: summary.to_string(),
+        ..KbDraft::default()
+    }));
     d.mails.push(Mail::ConfirmationRequest {
         summary: summary.to_string(),
     });
@@ -558,7 +621,7 @@ fn apply_command(
                 }
             }
         }
-        Command::Note => {}
+        Command::Note | Command::Kb => {}
         Command::Authorize(what) => {
             d.event("authorization", format!("authorisation requested: {what}"));
             state.authorization = Some(what.clone());
@@ -733,6 +796,9 @@ mod tests {
             }],
             message_id_domain: "example.test".into(),
             lifecycle: LifecycleConfig::default(),
+            triage: Default::default(),
+            oncall: vec![],
+            default_language: "en".into(),
         }
     }
 
@@ -1006,5 +1072,37 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn kb_replies_are_parsed_into_sections_and_not_relayed() {
+        let d = decide_reply(
+            &ticket(Status::Open),
+            &ann(),
+            "/kb\nProblem: VPN drops hourly\nCause: idle timeout 60 min\nSteps:\n1. checked logs\n2. raised timeout\nSolution: keep-alive 30 s",
+            "m",
+            10,
+            &desk(),
+        );
+        assert_eq!(d.message_kind, "kb");
+        assert!(d.mails.is_empty(), "{:?}", d.mails);
+        assert_eq!(
+            d.changes,
+            vec![Change::Knowledge(KbDraft {
+                problem: "VPN drops hourly".into(),
+                cause: "idle timeout 60 min".into(),
+                steps: "1. checked logs\n2. raised timeout".into(),
+                solution: "keep-alive 30 s".into(),
+            })]
+        );
+        let zh = parse_kb_sections("问题：打印机空白页\n解决：更换硒鼓");
+        assert_eq!(
+            (zh.problem.as_str(), zh.solution.as_str()),
+            ("打印机空白页", "更换硒鼓")
+        );
+        assert_eq!(
+            parse_kb_sections("Just restart it.").solution,
+            "Just restart it."
+        );
     }
 }

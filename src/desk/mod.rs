@@ -4,9 +4,12 @@
 
 pub mod commands;
 pub mod consent;
+pub mod intake;
+pub mod language;
 pub mod lifecycle;
 pub mod status;
 pub mod threading;
+pub mod triage;
 
 pub use status::{Priority, Status};
 
@@ -15,13 +18,17 @@ use crate::inbound::{AutomaticVerdict, InboundMessage};
 /// Priority given when no rule says otherwise.
 pub const DEFAULT_PRIORITY: &str = "P3";
 
-/// When the requester may expect a first answer, in words, by priority. (The SLA
-/// issue makes these targets configurable; these are its defaults.)
-pub fn first_response_promise(priority: &str) -> &'static str {
-    match priority {
-        "P1" => "within one hour",
-        "P2" => "within four business hours",
-        "P4" => "within three business days",
+/// When the requester may expect a first answer, in words, by priority, in English or
+/// Chinese. (The SLA issue makes these targets configurable; these are its defaults.)
+pub fn first_response_promise(priority: &str, language: &str) -> &'static str {
+    match (language, priority) {
+        ("zh", "P1") => "1 小时内",
+        ("zh", "P2") => "4 个工作小时内",
+        ("zh", "P4") => "3 个工作日内",
+        ("zh", _) => "1 个工作日内",
+        (_, "P1") => "within one hour",
+        (_, "P2") => "within four business hours",
+        (_, "P4") => "within three business days",
         _ => "within one business day",
     }
 }

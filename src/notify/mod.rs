@@ -60,6 +60,49 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "en/command_error.subject",
     "en/command_error.txt",
     "en/command_error.html",
+    "en/urgent_alert.subject",
+    "en/urgent_alert.txt",
+    "en/urgent_alert.html",
+    "zh/_layout.html",
+    "zh/acknowledgement.subject",
+    "zh/acknowledgement.txt",
+    "zh/acknowledgement.html",
+    "zh/relay.subject",
+    "zh/relay.txt",
+    "zh/relay.html",
+    "zh/status_open.subject",
+    "zh/status_open.txt",
+    "zh/status_open.html",
+    "zh/status_waiting.subject",
+    "zh/status_waiting.txt",
+    "zh/status_waiting.html",
+    "zh/status_pending.subject",
+    "zh/status_pending.txt",
+    "zh/status_pending.html",
+    "zh/authorization_request.subject",
+    "zh/authorization_request.txt",
+    "zh/authorization_request.html",
+    "zh/confirmation_request.subject",
+    "zh/confirmation_request.txt",
+    "zh/confirmation_request.html",
+    "zh/closing.subject",
+    "zh/closing.txt",
+    "zh/closing.html",
+];
+
+/// Languages requester-facing mail is written in; every one has every requester event.
+pub const LANGUAGES: &[&str] = &["en", "zh"];
+
+/// Events a requester receives, in their language.
+const REQUESTER_EVENTS: &[&str] = &[
+    "acknowledgement",
+    "relay",
+    "status_open",
+    "status_waiting",
+    "status_pending",
+    "authorization_request",
+    "confirmation_request",
+    "closing",
 ];
 
 /// Events that send mail, each with its three templates.
@@ -74,6 +117,7 @@ const EVENTS: &[&str] = &[
     "confirmation_request",
     "closing",
     "command_error",
+    "urgent_alert",
 ];
 
 /// Lines of the request quoted back in the acknowledgement.
@@ -103,6 +147,108 @@ struct AcknowledgementContext<'a> {
     request_lines: Vec<&'a str>,
     support_name: &'a str,
     support_address: &'a str,
+    urgent: bool,
+    questions: &'a [String],
+    suggestions: &'a [Suggestion],
+}
+
+/// A knowledge-base entry offered to a requester.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suggestion {
+    pub id: i64,
+    pub title: String,
+    /// The solution, shortened for the mail.
+    pub solution: String,
+}
+
+/// A fact the requester gave, as agents see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FactLine {
+    pub label: String,
+    pub evidence: String,
+}
+
+/// A similar past ticket, as agents see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimilarLine {
+    pub token: String,
+    pub status: String,
+    pub subject: String,
+}
+
+/// What agents' notices and alerts show besides the text: facts, matches, reasons.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NoticeExtras {
+    pub facts: Vec<FactLine>,
+    /// Labels of the facts still missing.
+    pub missing: Vec<String>,
+    pub kb_matches: Vec<Suggestion>,
+    pub similar: Vec<SimilarLine>,
+    /// Why the ticket got its priority.
+    pub reasons: Vec<String>,
+}
+
+impl NoticeExtras {
+    fn insert_into(&self, ctx: &mut tera::Context) {
+        ctx.insert("facts", &self.facts);
+        ctx.insert("missing", &self.missing);
+        ctx.insert("kb_matches", &self.kb_matches);
+        ctx.insert("similar", &self.similar);
+        ctx.insert("reasons", &self.reasons);
+    }
+}
+
+/// What intake found for a new request: it shapes the acknowledgement and the notices.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    pub priority: crate::desk::Priority,
+    /// "en" or "zh": the requester's language.
+    pub language: String,
+    /// Questions for the missing facts, in the requester's language.
+    pub questions: Vec<String>,
+    pub suggestions: Vec<Suggestion>,
+    pub notice: NoticeExtras,
+}
+
+impl Intake {
+    /// Plain intake: default priority, no questions, no matches.
+    pub fn plain(language: &str) -> Intake {
+        Intake {
+            priority: crate::desk::Priority::P3,
+            language: language.to_string(),
+            questions: Vec::new(),
+            suggestions: Vec::new(),
+            notice: NoticeExtras::default(),
+        }
+    }
+
+    fn sample(language: &str) -> Intake {
+        let suggestion = Suggestion {
+            id: 1,
+            title: "Sample".into(),
+            solution: "Sample".into(),
+        };
+        Intake {
+            priority: crate::desk::Priority::P1,
+            language: language.to_string(),
+            questions: vec!["Sample?".into()],
+            suggestions: vec![suggestion.clone()],
+            notice: NoticeExtras {
+                facts: vec![FactLine {
+                    label: "device".into(),
+                    evidence: "Sample".into(),
+                }],
+                missing: vec!["error text".into()],
+                kb_matches: vec![suggestion],
+                similar: vec![SimilarLine {
+                    token: "TP-1".into(),
+                    status: "open".into(),
+                    subject: "Sample".into(),
+                }],
+                reasons: vec!["sample".into()],
+            },
+        }
+    }
 }
 
 /// Where an outgoing mail sits in its thread.
@@ -179,9 +325,18 @@ impl Renderer {
 
     /// Renders every event's templates with sample values; names the failing file.
     pub fn self_check(&self) -> Result<()> {
+        let mut needed: Vec<String> = Vec::new();
         for event in EVENTS {
+            needed.push(format!("{}/{event}", self.language));
+        }
+        for language in LANGUAGES {
+            for event in REQUESTER_EVENTS {
+                needed.push(format!("{language}/{event}"));
+            }
+        }
+        for base in needed {
             for suffix in ["subject", "txt", "html"] {
-                let name = format!("{}/{event}.{suffix}", self.language);
+                let name = format!("{base}.{suffix}");
                 if !self.tera.get_template_names().any(|n| n == name) {
                     return Err(anyhow!("template {name} is missing"));
                 }
@@ -192,19 +347,24 @@ impl Renderer {
                 .to_vec(),
         )
         .map_err(|e| anyhow!("sample message does not parse (bug): {}", e.reason))?;
-        let check = || -> Result<()> {
-            self.acknowledgement(1, &sample, crate::desk::DEFAULT_PRIORITY, 0)?;
-            let t = TicketView::sample();
+        let check = |language: &str| -> Result<()> {
+            let intake = Intake::sample(language);
+            self.acknowledgement(1, &sample, &intake, 0)?;
+            let mut t = TicketView::sample();
+            t.language = language.to_string();
             let thread = Thread::default();
+            let extras = &intake.notice;
             self.agent_notice(
                 &t,
                 "agent@example.test",
                 Notice::NewTicket,
                 Some("Sample"),
                 "Sample text.",
+                extras,
                 &thread,
                 0,
             )?;
+            self.urgent_alert(&t, "agent@example.test", "Sample text.", extras, &thread, 0)?;
             self.relay(&t, "Sample Agent", "Sample text.", &thread, 0)?;
             for status in [Status::Open, Status::Waiting, Status::Pending] {
                 self.status_change(&t, status, &thread, 0)?;
@@ -221,7 +381,10 @@ impl Renderer {
             )?;
             Ok(())
         };
-        check().context("template check failed")
+        for language in LANGUAGES {
+            check(language).with_context(|| format!("template check failed ({language})"))?;
+        }
+        Ok(())
     }
 
     /// Names of the templates in use, for `check`.
@@ -231,18 +394,21 @@ impl Renderer {
         names
     }
 
-    /// The acknowledgement of a new ticket, to the requester, threaded on the request.
+    /// The acknowledgement of a new ticket, to the requester, threaded on the request,
+    /// in the request's language: the urgent note, the questions for missing facts and
+    /// matching knowledge-base entries, when there are any.
     pub fn acknowledgement(
         &self,
         ticket: i64,
         request: &InboundMessage,
-        priority: &str,
+        intake: &Intake,
         now: i64,
     ) -> Result<OutgoingMail> {
         let to = request
             .reply_address()
             .ok_or_else(|| anyhow!("the request has no sender address"))?;
         let excerpt = excerpt(&request.text_body);
+        let priority = intake.priority.as_str();
         let ctx = AcknowledgementContext {
             token: token(&self.desk.token_prefix, ticket),
             ticket_id: ticket,
@@ -254,14 +420,17 @@ impl Renderer {
             requester_name: to.name.as_deref(),
             requester: &to.email,
             priority,
-            response_promise: crate::desk::first_response_promise(priority),
+            response_promise: crate::desk::first_response_promise(priority, &intake.language),
             request_lines: excerpt.lines().collect(),
             request_excerpt: excerpt.clone(),
             support_name: &self.desk.support_name,
             support_address: &self.desk.support_address,
+            urgent: intake.priority == crate::desk::Priority::P1,
+            questions: &intake.questions,
+            suggestions: &intake.suggestions,
         };
         let ctx = tera::Context::from_serialize(&ctx).context("template context")?;
-        let rendered = self.render_event("acknowledgement", &ctx)?;
+        let rendered = self.render_event("acknowledgement", &intake.language, &ctx)?;
         let thread = Thread::reply_to(request.message_id.as_deref(), &request.references);
         self.compose(
             "acknowledgement",
@@ -274,6 +443,39 @@ impl Renderer {
             },
             rendered,
             &thread,
+            now,
+        )
+    }
+
+    /// The urgent-path alert: a P1 ticket, to a supervisor or on-call agent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn urgent_alert(
+        &self,
+        t: &TicketView,
+        to: &str,
+        text: &str,
+        extras: &NoticeExtras,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let mut ctx = self.ticket_context(t);
+        ctx.insert("text", &bounded(text));
+        extras.insert_into(&mut ctx);
+        let rendered = self.render_event("urgent_alert", &self.language, &ctx)?;
+        self.compose(
+            "urgent_alert",
+            t.id,
+            Envelope {
+                to: vec![Address {
+                    name: None,
+                    email: to.to_string(),
+                }],
+                cc: Vec::new(),
+                from_name: None,
+                auto_submitted: Some("auto-generated"),
+            },
+            rendered,
+            thread,
             now,
         )
     }
@@ -328,6 +530,7 @@ impl Renderer {
         notice: Notice,
         author: Option<&str>,
         text: &str,
+        extras: &NoticeExtras,
         thread: &Thread,
         now: i64,
     ) -> Result<OutgoingMail> {
@@ -336,7 +539,8 @@ impl Renderer {
         ctx.insert("notice", notice.as_str());
         ctx.insert("author", &author);
         ctx.insert("text", &bounded(text));
-        let rendered = self.render_event("agent_notice", &ctx)?;
+        extras.insert_into(&mut ctx);
+        let rendered = self.render_event("agent_notice", &self.language, &ctx)?;
         self.compose(
             "agent_notice",
             t.id,
@@ -368,7 +572,7 @@ impl Renderer {
         let mut ctx = self.ticket_context(t);
         ctx.insert("agent_name", agent_name);
         ctx.insert("text", &bounded(text));
-        let rendered = self.render_event("relay", &ctx)?;
+        let rendered = self.render_event("relay", &t.language, &ctx)?;
         let mut envelope = self.requester_envelope(t, true);
         envelope.from_name = Some(format!("{agent_name} via {}", self.desk.support_name));
         envelope.auto_submitted = None;
@@ -392,7 +596,7 @@ impl Renderer {
             }
         };
         let ctx = self.ticket_context(t);
-        let rendered = self.render_event(event, &ctx)?;
+        let rendered = self.render_event(event, &t.language, &ctx)?;
         self.compose(
             event,
             t.id,
@@ -415,7 +619,7 @@ impl Renderer {
         let mut ctx = self.ticket_context(t);
         ctx.insert("what", what);
         ctx.insert("again", &again);
-        let rendered = self.render_event("authorization_request", &ctx)?;
+        let rendered = self.render_event("authorization_request", &t.language, &ctx)?;
         self.compose(
             "authorization_request",
             t.id,
@@ -441,7 +645,7 @@ impl Renderer {
             "auto_close_days",
             &days(self.desk.lifecycle.auto_close_after),
         );
-        let rendered = self.render_event("confirmation_request", &ctx)?;
+        let rendered = self.render_event("confirmation_request", &t.language, &ctx)?;
         self.compose(
             "confirmation_request",
             t.id,
@@ -462,7 +666,7 @@ impl Renderer {
         let mut ctx = self.ticket_context(t);
         ctx.insert("auto", &auto);
         ctx.insert("reopen_days", &days(self.desk.lifecycle.reopen_window));
-        let rendered = self.render_event("closing", &ctx)?;
+        let rendered = self.render_event("closing", &t.language, &ctx)?;
         self.compose(
             "closing",
             t.id,
@@ -484,7 +688,7 @@ impl Renderer {
     ) -> Result<OutgoingMail> {
         let mut ctx = self.ticket_context(t);
         ctx.insert("errors", errors);
-        let rendered = self.render_event("command_error", &ctx)?;
+        let rendered = self.render_event("command_error", &self.language, &ctx)?;
         self.compose(
             "command_error",
             t.id,
@@ -503,9 +707,20 @@ impl Renderer {
         )
     }
 
-    fn render_event(&self, event: &str, ctx: &tera::Context) -> Result<Rendered> {
+    /// Renders `event` in `language`, or in the configured language when there are no
+    /// templates for it.
+    fn render_event(&self, event: &str, language: &str, ctx: &tera::Context) -> Result<Rendered> {
+        let has = |lang: &str| {
+            let name = format!("{lang}/{event}.txt");
+            self.tera.get_template_names().any(|n| n == name)
+        };
+        let language = if has(language) {
+            language
+        } else {
+            &self.language
+        };
         let render = |suffix: &str| {
-            let name = format!("{}/{event}.{suffix}", self.language);
+            let name = format!("{language}/{event}.{suffix}");
             self.tera
                 .render(&name, ctx)
                 .map_err(|e| anyhow!("template {name}: {}", error_chain(&e)))
@@ -603,6 +818,8 @@ pub struct TicketView {
     pub assignee: Option<String>,
     pub team: Option<String>,
     pub participants: Vec<String>,
+    /// The requester's language ("en", "zh"): requester mail is written in it.
+    pub language: String,
 }
 
 impl TicketView {
@@ -617,6 +834,7 @@ impl TicketView {
             assignee: Some("agent@example.test".into()),
             team: None,
             participants: vec!["cc@example.test".into()],
+            language: "en".into(),
         }
     }
 }
@@ -633,6 +851,7 @@ impl From<&crate::store::tickets::TicketRow> for TicketView {
             assignee: r.assignee.clone(),
             team: r.team.clone(),
             participants: r.participants.clone(),
+            language: r.language.clone(),
         }
     }
 }
@@ -721,6 +940,9 @@ mod tests {
             teams: vec![],
             message_id_domain: "example.test".into(),
             lifecycle: Default::default(),
+            triage: Default::default(),
+            oncall: vec![],
+            default_language: "en".into(),
         }
     }
 
@@ -740,7 +962,7 @@ mod tests {
         let raw = "From: Jane <jane@x.test>\r\nSubject: =?UTF-8?B?5omT5Y2w5py65Z2P5LqG?= <b>\r\nMessage-ID: <req-1@x.test>\r\nReferences: <a@x.test>\r\n\r\nIt is broken\r\n";
         let req = crate::inbound::parse(raw.as_bytes().to_vec()).unwrap();
         let mail = renderer()
-            .acknowledgement(42, &req, "P3", 1_700_000_000)
+            .acknowledgement(42, &req, &Intake::plain("en"), 1_700_000_000)
             .unwrap();
         assert_eq!(mail.recipients, vec!["jane@x.test"]);
         assert!(
@@ -771,7 +993,9 @@ mod tests {
         let mut req =
             crate::inbound::parse(b"From: a@x.test\r\nSubject: x\r\n\r\nb\r\n".to_vec()).unwrap();
         req.subject = "hi\r\nBcc: victim@evil.test".into();
-        let mail = renderer().acknowledgement(1, &req, "P3", 0).unwrap();
+        let mail = renderer()
+            .acknowledgement(1, &req, &Intake::plain("en"), 0)
+            .unwrap();
         let text = String::from_utf8_lossy(&mail.raw);
         let headers = text.split("\r\n\r\n").next().unwrap_or_default();
         assert!(

@@ -6,6 +6,7 @@
 //! contend. Readers (the CLI, `check`) open their own connections; WAL lets them read
 //! while the writer commits.
 
+pub mod kb;
 pub mod mailbox_state;
 pub mod messages;
 pub mod outbox;

@@ -8,12 +8,12 @@ use rusqlite_migration::{M, Migrations};
 
 /// All migrations, in order. Index + 1 is the schema version.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The newest schema version this binary knows.
 pub fn latest_version() -> usize {
-    2
+    3
 }
 
 const V1: &str = r#"
@@ -138,6 +138,48 @@ CREATE TABLE participants (
 
 -- What the author wrote: quotes, reply headers and signatures trimmed.
 ALTER TABLE messages ADD COLUMN visible_text TEXT;
+"#;
+
+/// Intake and triage: the request's language, the intake facts found, the knowledge
+/// base and the index of past tickets (both FTS5 with the trigram tokenizer, which
+/// works for Chinese as well as English).
+const V3: &str = r#"
+ALTER TABLE tickets ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
+CREATE TABLE ticket_facts (
+    ticket_id  INTEGER NOT NULL REFERENCES tickets(id),
+    fact       TEXT NOT NULL,
+    evidence   TEXT NOT NULL,
+    message_id INTEGER REFERENCES messages(id),
+    found_at   INTEGER NOT NULL,
+    PRIMARY KEY (ticket_id, fact)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE kb_entries (
+    id         INTEGER PRIMARY KEY,
+    ticket_id  INTEGER REFERENCES tickets(id),
+    title      TEXT NOT NULL,
+    problem    TEXT NOT NULL,
+    cause      TEXT NOT NULL DEFAULT '',
+    steps      TEXT NOT NULL DEFAULT '',
+    solution   TEXT NOT NULL,
+    language   TEXT NOT NULL,
+    author     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX kb_ticket ON kb_entries(ticket_id) WHERE ticket_id IS NOT NULL;
+CREATE VIRTUAL TABLE kb_fts USING fts5(title, problem, cause, steps, solution, content='kb_entries', content_rowid='id', tokenize='trigram');
+CREATE TRIGGER kb_ai AFTER INSERT ON kb_entries BEGIN
+  INSERT INTO kb_fts(rowid, title, problem, cause, steps, solution) VALUES (new.id, new.title, new.problem, new.cause, new.steps, new.solution);
+END;
+CREATE TRIGGER kb_ad AFTER DELETE ON kb_entries BEGIN
+  INSERT INTO kb_fts(kb_fts, rowid, title, problem, cause, steps, solution) VALUES ('delete', old.id, old.title, old.problem, old.cause, old.steps, old.solution);
+END;
+CREATE TRIGGER kb_au AFTER UPDATE ON kb_entries BEGIN
+  INSERT INTO kb_fts(kb_fts, rowid, title, problem, cause, steps, solution) VALUES ('delete', old.id, old.title, old.problem, old.cause, old.steps, old.solution);
+  INSERT INTO kb_fts(rowid, title, problem, cause, steps, solution) VALUES (new.id, new.title, new.problem, new.cause, new.steps, new.solution);
+END;
+-- Similar past tickets: subject and the start of the request, by ticket id.
+CREATE VIRTUAL TABLE ticket_fts USING fts5(subject, body, tokenize='trigram');
 "#;
 
 #[cfg(test)]

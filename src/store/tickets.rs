@@ -17,6 +17,8 @@ pub struct NewTicket<'a> {
     pub at: i64,
     /// The closed ticket a late reply came from.
     pub linked_ticket: Option<i64>,
+    /// The requester's language ("en", "zh").
+    pub language: &'a str,
 }
 
 /// A ticket as listed.
@@ -40,6 +42,7 @@ pub struct TicketRow {
     pub closed_at: Option<i64>,
     pub first_response_at: Option<i64>,
     pub linked_ticket: Option<i64>,
+    pub language: String,
 }
 
 /// One line of a ticket's timeline.
@@ -54,10 +57,19 @@ pub struct EventRow {
 pub fn insert(conn: &Connection, t: &NewTicket) -> Result<i64> {
     conn.prepare_cached(
         "INSERT INTO tickets (status, priority, requester, requester_name, subject, created_at, updated_at,
-             linked_ticket)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+             linked_ticket, language)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
     )?
-    .execute(params![t.status, t.priority, t.requester, t.requester_name, t.subject, t.at, t.linked_ticket])?;
+    .execute(params![
+        t.status,
+        t.priority,
+        t.requester,
+        t.requester_name,
+        t.subject,
+        t.at,
+        t.linked_ticket,
+        t.language
+    ])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -96,7 +108,8 @@ const SELECT_TICKET: &str =
         t.created_at, t.updated_at, (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id),
         t.assignee, t.team, t.authorization, t.resolution, t.auto_close_at, t.closed_at,
         t.first_response_at, t.linked_ticket,
-        (SELECT coalesce(json_group_array(p.address), '[]') FROM participants p WHERE p.ticket_id = t.id)
+        (SELECT coalesce(json_group_array(p.address), '[]') FROM participants p WHERE p.ticket_id = t.id),
+        t.language
      FROM tickets t";
 
 fn ticket_from_row(r: &rusqlite::Row) -> rusqlite::Result<TicketRow> {
@@ -119,6 +132,7 @@ fn ticket_from_row(r: &rusqlite::Row) -> rusqlite::Result<TicketRow> {
         first_response_at: r.get(15)?,
         linked_ticket: r.get(16)?,
         participants: serde_json::from_str(&r.get::<_, String>(17)?).unwrap_or_default(),
+        language: r.get(18)?,
     })
 }
 
@@ -160,6 +174,8 @@ pub fn apply_changes(conn: &Connection, id: i64, changes: &[Change], now: i64) -
             Change::Resolution(r) => set(conn, id, "resolution", r)?,
             Change::AutoCloseAt(at) => set(conn, id, "auto_close_at", at)?,
             Change::ClosedAt(at) => set(conn, id, "closed_at", at)?,
+            // Written by the ingest shell through store::kb (it fills in the request).
+            Change::Knowledge(_) => {}
             Change::FirstResponse => {
                 conn.prepare_cached(
                     "UPDATE tickets SET first_response_at = coalesce(first_response_at, ?2) WHERE id = ?1",
@@ -195,6 +211,52 @@ pub fn add_participant(
     )?
     .execute(params![ticket, address, name, at])?;
     Ok(())
+}
+
+/// An intake fact found on a ticket.
+#[derive(Debug, Clone, Serialize)]
+pub struct FactRow {
+    pub fact: String,
+    pub evidence: String,
+    pub found_at: i64,
+}
+
+/// Records the facts found in a message; a fact already on the ticket keeps its first
+/// evidence. Returns how many were new.
+pub fn add_facts(
+    conn: &Connection,
+    ticket: i64,
+    facts: &[(&str, &str)],
+    message_row: Option<i64>,
+    at: i64,
+) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO ticket_facts (ticket_id, fact, evidence, message_id, found_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut added = Vec::new();
+    for (fact, evidence) in facts {
+        if stmt.execute(params![ticket, fact, evidence, message_row, at])? > 0 {
+            added.push((*fact).to_string());
+        }
+    }
+    Ok(added)
+}
+
+pub fn facts(conn: &Connection, ticket: i64) -> Result<Vec<FactRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT fact, evidence, found_at FROM ticket_facts WHERE ticket_id = ?1 ORDER BY found_at, fact",
+    )?;
+    let rows = stmt
+        .query_map([ticket], |r| {
+            Ok(FactRow {
+                fact: r.get(0)?,
+                evidence: r.get(1)?,
+                found_at: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 /// Tickets whose auto-close time has come, oldest first.

@@ -1,0 +1,847 @@
+//! The knowledge base and the index of past tickets: storing entries, and finding the
+//! entries and tickets that resemble a new request.
+//!
+//! Both indexes are FTS5 tables with the trigram tokenizer (`kb_fts` over
+//! `kb_entries`, and `ticket_fts`), which matches substrings and so works for Chinese
+//! as well as English. FTS5 finds a bounded set of candidates, ranked by bm25; the
+//! score callers compare with a threshold is then computed here, because bm25 values
+//! have no fixed scale and a threshold on them would mean nothing. The score is the
+//! cosine (Ochiai) similarity of two term sets: the request's, and the candidate's
+//! (an entry's title and problem, a ticket's subject and request). Terms are English
+//! words and codes, and for Chinese the character bigrams, the usual indexing unit for
+//! text without spaces ([`match_terms`]). A request that repeats a short entry's
+//! problem scores high, one that merely shares a word with a long one scores low.
+//! What a request's FTS terms are is [`search_terms`]; when to search, and what to do
+//! with the matches, is left to the desk.
+
+use std::collections::HashSet;
+
+use anyhow::{Result, anyhow};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// A knowledge-base entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct KbEntry {
+    pub id: i64,
+    /// The ticket the entry was written from, if any (at most one entry per ticket).
+    pub ticket_id: Option<i64>,
+    pub title: String,
+    pub problem: String,
+    pub cause: String,
+    pub steps: String,
+    pub solution: String,
+    pub language: String,
+    pub author: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An entry to add, or the fields to change in a ticket's entry.
+pub struct NewKbEntry<'a> {
+    pub ticket_id: Option<i64>,
+    pub title: &'a str,
+    pub problem: &'a str,
+    pub cause: &'a str,
+    pub steps: &'a str,
+    pub solution: &'a str,
+    pub language: &'a str,
+    pub author: &'a str,
+    pub at: i64,
+}
+
+/// An entry that resembles a request.
+#[derive(Debug, Clone, Serialize)]
+pub struct KbMatch {
+    pub entry: KbEntry,
+    /// 0..=1: cosine similarity of the request's terms and the entry's title and
+    /// problem terms.
+    pub score: f64,
+}
+
+/// A past ticket that resembles a request.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimilarTicket {
+    pub ticket_id: i64,
+    /// 0..=1: cosine similarity of the request's terms and the ticket's indexed
+    /// subject and request.
+    pub score: f64,
+}
+
+/// At most this many terms are taken from a text: the FTS query and the per-term
+/// checks stay small whatever the request looks like.
+const MAX_TERMS: usize = 64;
+
+/// Only the start of a text is searched for terms (a request's subject and first
+/// paragraphs say what it is about; a pasted log would only add noise).
+const MAX_TEXT_CHARS: usize = 4000;
+
+/// FTS5 candidates fetched (best bm25 first) before scoring. bm25 and term coverage
+/// mostly agree, so the best-covered entries are among these; the bound keeps scoring
+/// cheap however many rows match one common term.
+const CANDIDATES: i64 = 50;
+
+/// A ticket's indexed body is cut here, whatever the caller passes.
+const MAX_INDEXED_BODY_CHARS: usize = 2000;
+
+/// The trigram tokenizer cannot match a shorter substring.
+const TRIGRAM: usize = 3;
+
+const SELECT_ENTRY: &str = "SELECT id, ticket_id, title, problem, cause, steps, solution, language,
+        author, created_at, updated_at
+     FROM kb_entries";
+
+fn entry_from_row(r: &rusqlite::Row) -> rusqlite::Result<KbEntry> {
+    Ok(KbEntry {
+        id: r.get(0)?,
+        ticket_id: r.get(1)?,
+        title: r.get(2)?,
+        problem: r.get(3)?,
+        cause: r.get(4)?,
+        steps: r.get(5)?,
+        solution: r.get(6)?,
+        language: r.get(7)?,
+        author: r.get(8)?,
+        created_at: r.get(9)?,
+        updated_at: r.get(10)?,
+    })
+}
+
+/// Adds an entry; returns its id. An entry for a ticket that already has one fails
+/// (one entry per ticket): use [`upsert_for_ticket`] for those.
+pub fn add(conn: &Connection, e: &NewKbEntry) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO kb_entries (ticket_id, title, problem, cause, steps, solution, language,
+             author, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+    )?
+    .execute(params![
+        e.ticket_id,
+        e.title,
+        e.problem,
+        e.cause,
+        e.steps,
+        e.solution,
+        e.language,
+        e.author,
+        e.at
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// For a ticket: insert, or update the ticket's entry (only the non-empty fields given
+/// replace stored ones, so a later summary that lacks, say, the cause keeps the one
+/// written before). Returns the entry's id.
+pub fn upsert_for_ticket(conn: &Connection, e: &NewKbEntry) -> Result<i64> {
+    let ticket = e
+        .ticket_id
+        .ok_or_else(|| anyhow!("a knowledge-base entry for a ticket needs the ticket"))?;
+    // The conflict target repeats the partial index's WHERE, as SQLite requires.
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO kb_entries (ticket_id, title, problem, cause, steps, solution, language,
+                 author, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+             ON CONFLICT (ticket_id) WHERE ticket_id IS NOT NULL DO UPDATE SET
+                 title = iif(excluded.title <> '', excluded.title, title),
+                 problem = iif(excluded.problem <> '', excluded.problem, problem),
+                 cause = iif(excluded.cause <> '', excluded.cause, cause),
+                 steps = iif(excluded.steps <> '', excluded.steps, steps),
+                 solution = iif(excluded.solution <> '', excluded.solution, solution),
+                 language = iif(excluded.language <> '', excluded.language, language),
+                 author = iif(excluded.author <> '', excluded.author, author),
+                 updated_at = max(updated_at, excluded.updated_at)
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                ticket, e.title, e.problem, e.cause, e.steps, e.solution, e.language, e.author,
+                e.at
+            ],
+            |r| r.get(0),
+        )?)
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<KbEntry>> {
+    Ok(conn
+        .prepare_cached(&format!("{SELECT_ENTRY} WHERE id = ?1"))?
+        .query_row([id], entry_from_row)
+        .optional()?)
+}
+
+/// All entries, newest first.
+pub fn list(conn: &Connection) -> Result<Vec<KbEntry>> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT_ENTRY} ORDER BY id DESC"))?;
+    let rows = stmt
+        .query_map([], entry_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Entries that match free text (a request's subject + body) at or above `threshold`,
+/// best first, at most `limit`. An entry that shares no term with the text is never a
+/// match, even with threshold 0.
+pub fn search(conn: &Connection, text: &str, threshold: f64, limit: usize) -> Result<Vec<KbMatch>> {
+    let terms = search_terms(text);
+    if terms.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let ids = kb_candidates(conn, &terms)?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT_ENTRY} WHERE id IN (SELECT value FROM json_each(?1))"
+    ))?;
+    let entries = stmt
+        .query_map([serde_json::to_string(&ids)?], entry_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let request = match_terms(text);
+    let mut matches: Vec<(usize, KbMatch)> = entries
+        .into_iter()
+        .map(|entry| {
+            let described = match_terms(&format!("{}\n{}", entry.title, entry.problem));
+            let score = cosine(&request, &described);
+            // The bm25 rank breaks ties between equal scores.
+            let rank = ids
+                .iter()
+                .position(|&i| i == entry.id)
+                .unwrap_or(usize::MAX);
+            (rank, KbMatch { entry, score })
+        })
+        .filter(|(_, m)| m.score > 0.0 && m.score >= threshold)
+        .collect();
+    matches.sort_by(|(ra, a), (rb, b)| b.score.total_cmp(&a.score).then(ra.cmp(rb)));
+    Ok(matches.into_iter().take(limit).map(|(_, m)| m).collect())
+}
+
+/// The ids of the entries worth scoring for `terms`, best bm25 first, at most
+/// [`CANDIDATES`].
+fn kb_candidates(conn: &Connection, terms: &[String]) -> Result<Vec<i64>> {
+    if let Some(query) = fts_query(terms) {
+        let mut stmt = conn.prepare_cached(
+            "SELECT rowid FROM kb_fts WHERE kb_fts MATCH ?1
+             ORDER BY bm25(kb_fts, 2.0, 1.0, 1.0, 1.0, 1.0) LIMIT ?2",
+        )?;
+        let ids = stmt
+            .query_map(params![query, CANDIDATES], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        return Ok(ids);
+    }
+    // Only terms the trigram index cannot match (two-character Chinese words): scan
+    // the entries with instr, newest first. The knowledge base is written by people,
+    // so it stays small enough for this, and the scan is bounded by the LIMIT.
+    let mut stmt = conn.prepare_cached(
+        "SELECT k.id FROM kb_entries k
+         WHERE EXISTS (SELECT 1 FROM json_each(?1) j
+                       WHERE instr(k.title, j.value) OR instr(k.problem, j.value)
+                          OR instr(k.cause, j.value) OR instr(k.steps, j.value)
+                          OR instr(k.solution, j.value))
+         ORDER BY k.id DESC LIMIT ?2",
+    )?;
+    let ids = stmt
+        .query_map(params![serde_json::to_string(terms)?, CANDIDATES], |r| {
+            r.get(0)
+        })?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(ids)
+}
+
+/// Cosine similarity of two term sets: shared terms over the geometric mean of the
+/// sizes; 0 when either is empty.
+fn cosine(a: &HashSet<String>, b: &HashSet<String>) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let shared = small.iter().filter(|t| large.contains(*t)).count();
+    shared as f64 / ((a.len() * b.len()) as f64).sqrt()
+}
+
+/// Indexes (or re-indexes) a ticket for [`similar_tickets`]. `body`: the caller
+/// passes the start of the request (about 1000 characters); longer text is cut.
+pub fn index_ticket(conn: &Connection, ticket_id: i64, subject: &str, body: &str) -> Result<()> {
+    let body = match body.char_indices().nth(MAX_INDEXED_BODY_CHARS) {
+        Some((cut, _)) => &body[..cut],
+        None => body,
+    };
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO ticket_fts (rowid, subject, body) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![ticket_id, subject, body])?;
+    Ok(())
+}
+
+/// Past tickets whose indexed text matches free text at or above `threshold`, best
+/// first, at most `limit`, never `exclude` (the ticket the text comes from).
+pub fn similar_tickets(
+    conn: &Connection,
+    text: &str,
+    exclude: i64,
+    threshold: f64,
+    limit: usize,
+) -> Result<Vec<SimilarTicket>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let Some(query) = fts_query(&search_terms(text)) else {
+        return Ok(Vec::new());
+    };
+    let ids = ticket_candidates(conn, &query, exclude)?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let request = match_terms(text);
+    let mut stmt = conn.prepare_cached(
+        "SELECT rowid, subject, body FROM ticket_fts
+         WHERE rowid IN (SELECT value FROM json_each(?1))",
+    )?;
+    let rows = stmt
+        .query_map([serde_json::to_string(&ids)?], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut similar: Vec<(usize, SimilarTicket)> = rows
+        .into_iter()
+        .map(|(ticket_id, subject, body)| {
+            let rank = ids
+                .iter()
+                .position(|&i| i == ticket_id)
+                .unwrap_or(usize::MAX);
+            let score = cosine(&request, &match_terms(&format!("{subject}\n{body}")));
+            (rank, SimilarTicket { ticket_id, score })
+        })
+        .filter(|(_, s)| s.score > 0.0 && s.score >= threshold)
+        .collect();
+    similar.sort_by(|(ra, a), (rb, b)| b.score.total_cmp(&a.score).then(ra.cmp(rb)));
+    Ok(similar.into_iter().take(limit).map(|(_, s)| s).collect())
+}
+
+/// The rowids of the tickets worth scoring, best bm25 first, at most [`CANDIDATES`].
+fn ticket_candidates(conn: &Connection, query: &str, exclude: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rowid FROM ticket_fts WHERE ticket_fts MATCH ?1 AND rowid <> ?2
+         ORDER BY bm25(ticket_fts, 2.0, 1.0) LIMIT ?3",
+    )?;
+    let ids = stmt
+        .query_map(params![query, exclude, CANDIDATES], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(ids)
+}
+
+/// An FTS5 query matching any of the terms the trigram index can match, each as a
+/// quoted string, so nothing in the text is read as FTS5 syntax (operators, column
+/// filters, NEAR, `*`). None when no term is long enough.
+fn fts_query(terms: &[String]) -> Option<String> {
+    let parts: Vec<String> = terms
+        .iter()
+        .filter(|t| t.chars().count() >= TRIGRAM)
+        .map(|t| quote_term(t))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" OR "))
+}
+
+/// An FTS5 string: inside double quotes, a double quote is written twice.
+fn quote_term(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
+/// The terms a text is searched by, in order of first appearance, without repeats, at
+/// most [`MAX_TERMS`], from the first [`MAX_TEXT_CHARS`] characters:
+/// - words of letters (Latin and other alphabets), 3+ letters, lower-cased, minus a
+///   small list of English stop words and mail pleasantries;
+/// - numbers, versions and codes containing a digit (`809`, `10.2.1`, `0x80070005`,
+///   `win11`), 3+ characters, lower-cased;
+/// - for each run of Chinese (Han) characters, its 3-character windows, and a run of
+///   exactly 2 characters as it is (most Chinese words have two characters; a run of
+///   two is usually one word standing alone, such as 报错). Single characters are
+///   dropped. The trigram index cannot match 2-character terms: [`search`] checks them
+///   with `instr`/`contains` on the entries' text; [`similar_tickets`] ignores them.
+pub fn search_terms(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().take(MAX_TEXT_CHARS).collect();
+    let mut terms = Terms::default();
+    let mut i = 0;
+    while i < chars.len() && !terms.full() {
+        let c = chars[i];
+        let start = i;
+        if is_han(c) {
+            while i < chars.len() && is_han(chars[i]) {
+                i += 1;
+            }
+            let run = &chars[start..i];
+            if run.len() == 2 {
+                terms.add(run.iter().collect());
+            }
+            for window in run.windows(TRIGRAM) {
+                terms.add(window.iter().collect());
+            }
+        } else if c.is_alphanumeric() {
+            while i < chars.len() && (is_word_char(chars[i]) || is_inner_dot(&chars, i)) {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect::<String>().to_lowercase();
+            let long_enough = word.chars().count() >= TRIGRAM;
+            let has_digit = word.chars().any(|c| c.is_numeric());
+            if long_enough && (has_digit || !STOP_WORDS.contains(&word.as_str())) {
+                terms.add(word);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    terms.list
+}
+
+/// The terms two texts are compared by (see the module header): English words and
+/// codes as in [`search_terms`], and each Chinese run's character bigrams, minus
+/// Chinese pleasantries and function words; from the first [`MAX_TEXT_CHARS`]
+/// characters, at most [`MAX_TERMS`] * 2.
+pub fn match_terms(text: &str) -> HashSet<String> {
+    let chars: Vec<char> = text.chars().take(MAX_TEXT_CHARS).collect();
+    let mut terms = HashSet::new();
+    let bound = MAX_TERMS * 2;
+    let mut i = 0;
+    while i < chars.len() && terms.len() < bound {
+        let start = i;
+        if is_han(chars[i]) {
+            while i < chars.len() && is_han(chars[i]) {
+                i += 1;
+            }
+            for pair in chars[start..i].windows(2) {
+                let bigram: String = pair.iter().collect();
+                if !CHINESE_STOP_BIGRAMS.contains(&bigram.as_str()) {
+                    terms.insert(bigram);
+                }
+            }
+        } else if chars[i].is_alphanumeric() {
+            while i < chars.len() && (is_word_char(chars[i]) || is_inner_dot(&chars, i)) {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect::<String>().to_lowercase();
+            let long_enough = word.chars().count() >= TRIGRAM;
+            let has_digit = word.chars().any(|c| c.is_numeric());
+            if long_enough && (has_digit || !STOP_WORDS.contains(&word.as_str())) {
+                terms.insert(word);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    terms
+}
+
+/// Chinese bigrams that say nothing about what a request is about: greetings, thanks,
+/// requests for help, pronouns.
+const CHINESE_STOP_BIGRAMS: &[&str] = &[
+    "你好", "您好", "大家", "谢谢", "感谢", "麻烦", "请问", "帮忙", "帮我", "一下", "我的", "我们",
+    "你们", "您的", "他们", "这个", "那个", "一个", "现在", "今天", "已经", "可以", "没有", "是否",
+    "问题", "请帮",
+];
+
+/// Distinct terms in order, bounded.
+#[derive(Default)]
+struct Terms {
+    list: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl Terms {
+    fn add(&mut self, term: String) {
+        if !self.full() && self.seen.insert(term.clone()) {
+            self.list.push(term);
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.list.len() >= MAX_TERMS
+    }
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() && !is_han(c)
+}
+
+/// A dot between two digits belongs to a version or decimal number (`10.2.1`).
+fn is_inner_dot(chars: &[char], i: usize) -> bool {
+    chars[i] == '.'
+        && i > 0
+        && chars[i - 1].is_ascii_digit()
+        && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit())
+}
+
+/// Chinese characters (CJK unified and compatibility ideographs).
+fn is_han(c: char) -> bool {
+    matches!(c,
+        '\u{3400}'..='\u{4DBF}'
+        | '\u{4E00}'..='\u{9FFF}'
+        | '\u{F900}'..='\u{FAFF}'
+        | '\u{20000}'..='\u{2FA1F}'
+        | '\u{30000}'..='\u{323AF}')
+}
+
+/// English words too common to say what a request is about (3+ letters only: shorter
+/// words are never terms), and the pleasantries of a mail.
+const STOP_WORDS: &[&str] = &[
+    "about", "above", "after", "again", "all", "also", "and", "any", "are", "because", "been",
+    "before", "being", "below", "best", "both", "but", "can", "cannot", "could", "dear", "did",
+    "does", "doing", "done", "each", "few", "for", "from", "get", "got", "had", "has", "have",
+    "having", "hello", "her", "here", "him", "his", "how", "into", "its", "just", "kind", "more",
+    "most", "our", "ours", "off", "once", "only", "other", "out", "over", "own", "please",
+    "regards", "same", "she", "should", "some", "such", "than", "thank", "thanks", "that", "the",
+    "their", "them", "then", "there", "these", "they", "this", "those", "too", "under", "until",
+    "very", "was", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will",
+    "with", "would", "yes", "yet", "you", "your", "yours",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrations()
+            .to_latest(&mut conn)
+            .unwrap();
+        conn
+    }
+
+    /// A bare ticket row (only what the foreign keys need).
+    fn ticket(conn: &Connection, subject: &str) -> i64 {
+        conn.execute(
+            "INSERT INTO tickets (status, priority, requester, subject, created_at, updated_at)
+             VALUES ('open', 'P3', 'a@x.test', ?1, 1, 1)",
+            [subject],
+        )
+        .unwrap();
+        conn.last_insert_rowid()
+    }
+
+    fn entry<'a>(title: &'a str, problem: &'a str, solution: &'a str) -> NewKbEntry<'a> {
+        NewKbEntry {
+            ticket_id: None,
+            title,
+            problem,
+            cause: "",
+            steps: "",
+            solution,
+            language: "en",
+            author: "ann@x.test",
+            at: 100,
+        }
+    }
+
+    /// A small knowledge base in English and Chinese; returns the ids.
+    fn sample(conn: &Connection) -> (i64, i64, i64) {
+        let printer = add(
+            conn,
+            &NewKbEntry {
+                cause: "The toner cartridge is empty or its seal was not removed.",
+                ..entry(
+                    "Printer prints blank pages",
+                    "The office printer feeds paper but the pages come out blank.",
+                    "Replace the toner cartridge; pull the seal tab before inserting it.",
+                )
+            },
+        )
+        .unwrap();
+        let vpn_zh = add(
+            conn,
+            &NewKbEntry {
+                language: "zh",
+                ..entry(
+                    "VPN 报错 809 无法连接",
+                    "用户在家里连接公司 VPN 时提示错误 809，无法建立连接。",
+                    "在路由器上开启 IPsec 直通，或改用 SSL VPN 客户端。",
+                )
+            },
+        )
+        .unwrap();
+        let password = add(
+            conn,
+            &entry(
+                "Reset a forgotten password",
+                "The user cannot log in to the portal after too many attempts.",
+                "Unlock the account in the directory and send a reset link.",
+            ),
+        )
+        .unwrap();
+        (printer, vpn_zh, password)
+    }
+
+    #[test]
+    fn terms_of_english_text() {
+        let t =
+            search_terms("Hello, the VPN gives error 809 on Windows 10.2.1 (win11), please help!");
+        assert_eq!(
+            t,
+            [
+                "vpn", "gives", "error", "809", "windows", "10.2.1", "win11", "help"
+            ]
+        );
+    }
+
+    #[test]
+    fn terms_of_chinese_text() {
+        let t = search_terms("VPN 连接不上，提示错误 809，报错");
+        assert_eq!(
+            t,
+            ["vpn", "连接不", "接不上", "提示错", "示错误", "809", "报错"]
+        );
+        // Single characters are no terms; terms are deduplicated and bounded.
+        assert!(search_terms("好 的").is_empty());
+        assert_eq!(search_terms("错误错误错误"), ["错误错", "误错误"]);
+        let long: String = (0..500).map(|i| format!("word{i} ")).collect();
+        assert_eq!(search_terms(&long).len(), MAX_TERMS);
+    }
+
+    #[test]
+    fn english_request_finds_its_entry() {
+        let conn = db();
+        let (printer, _, _) = sample(&conn);
+        let found = search(&conn, "Printer on floor 3 prints only blank pages", 0.3, 5).unwrap();
+        assert_eq!(found[0].entry.id, printer, "{found:?}");
+        assert!(found[0].score >= 0.5, "{found:?}");
+        assert!(found[0].score <= 1.0);
+    }
+
+    #[test]
+    fn chinese_request_finds_its_entry() {
+        let conn = db();
+        let (_, vpn_zh, _) = sample(&conn);
+        let found = search(&conn, "VPN 连接不上，提示错误 809", 0.3, 5).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].entry.id, vpn_zh);
+        // A request that shares only a two-character word is found through instr.
+        // One shared word of a long problem is a weak match.
+        let found = search(&conn, "报错", 0.0, 5).unwrap();
+        assert_eq!(found[0].entry.id, vpn_zh, "{found:?}");
+        assert!(found[0].score > 0.0 && found[0].score < 0.3, "{found:?}");
+    }
+
+    #[test]
+    fn unrelated_requests_find_nothing_above_the_threshold() {
+        let conn = db();
+        sample(&conn);
+        for text in [
+            "Can I order a new office chair? Mine is broken.",
+            "会议室的投影仪不亮了",
+            "",
+            "!!! ??? …",
+        ] {
+            let found = search(&conn, text, 0.3, 5).unwrap();
+            assert!(found.is_empty(), "{text}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn score_is_the_cosine_of_request_and_problem_terms() {
+        let conn = db();
+        let short = add(&conn, &entry("Scanner jams", "It jams.", "Clean it.")).unwrap();
+        let long = add(
+            &conn,
+            &entry(
+                "Device trouble",
+                "The scanner jams on thick paper and beeps twice.",
+                "Clean it.",
+            ),
+        )
+        .unwrap();
+        let found = search(&conn, "scanner jams", 0.0, 5).unwrap();
+        assert_eq!(found.len(), 2);
+        // {scanner, jams} against {scanner, jams}: identical.
+        assert_eq!((found[0].entry.id, found[0].score), (short, 1.0));
+        // Against {device, trouble, scanner, jams, thick, paper, beeps, twice}.
+        assert_eq!(found[1].entry.id, long);
+        assert!((found[1].score - 2.0 / (2.0_f64 * 8.0).sqrt()).abs() < 1e-9);
+        // Words only in the solution do not make a match.
+        assert!(search(&conn, "clean", 0.0, 5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn chinese_is_compared_by_bigrams_without_pleasantries() {
+        let t = match_terms("你好，VPN 连不上了，谢谢");
+        let mut t: Vec<&str> = t.iter().map(String::as_str).collect();
+        t.sort_unstable();
+        assert_eq!(t, ["vpn", "上了", "不上", "连不"]);
+    }
+
+    #[test]
+    fn upsert_for_ticket_inserts_then_updates_non_empty_fields() {
+        let conn = db();
+        let t = ticket(&conn, "VPN broken");
+        let first = NewKbEntry {
+            ticket_id: Some(t),
+            cause: "Router blocks IPsec.",
+            ..entry(
+                "VPN error 809",
+                "VPN cannot connect.",
+                "Enable IPsec passthrough.",
+            )
+        };
+        let id = upsert_for_ticket(&conn, &first).unwrap();
+        let again = NewKbEntry {
+            ticket_id: Some(t),
+            title: "",
+            problem: "",
+            cause: "",
+            steps: "1. Open the router page.",
+            solution: "Enable IPsec passthrough, or use the SSL VPN client.",
+            language: "",
+            author: "bob@x.test",
+            at: 200,
+        };
+        assert_eq!(upsert_for_ticket(&conn, &again).unwrap(), id);
+        let e = get(&conn, id).unwrap().unwrap();
+        assert_eq!(e.ticket_id, Some(t));
+        assert_eq!(e.title, "VPN error 809");
+        assert_eq!(e.cause, "Router blocks IPsec.");
+        assert_eq!(e.steps, "1. Open the router page.");
+        assert_eq!(
+            e.solution,
+            "Enable IPsec passthrough, or use the SSL VPN client."
+        );
+        assert_eq!(
+            (e.language.as_str(), e.author.as_str()),
+            ("en", "bob@x.test")
+        );
+        assert_eq!((e.created_at, e.updated_at), (100, 200));
+        assert_eq!(list(&conn).unwrap().len(), 1);
+        // The FTS index followed the update.
+        let found = kb_candidates(&conn, &search_terms("SSL client")).unwrap();
+        assert_eq!(found, [id]);
+        // One entry per ticket; an entry without a ticket cannot be upserted.
+        assert!(add(&conn, &first).is_err());
+        assert!(upsert_for_ticket(&conn, &entry("a", "b", "c")).is_err());
+    }
+
+    #[test]
+    fn list_and_get() {
+        let conn = db();
+        let (printer, vpn_zh, password) = sample(&conn);
+        let ids: Vec<i64> = list(&conn).unwrap().iter().map(|e| e.id).collect();
+        assert_eq!(ids, [password, vpn_zh, printer]);
+        assert_eq!(get(&conn, vpn_zh).unwrap().unwrap().language, "zh");
+        assert!(get(&conn, 999).unwrap().is_none());
+    }
+
+    #[test]
+    fn fts_syntax_in_requests_is_harmless() {
+        let conn = db();
+        let (printer, _, _) = sample(&conn);
+        let t = ticket(&conn, "printer");
+        index_ticket(&conn, t, "printer blank", "blank pages").unwrap();
+        for text in [
+            r#"foo" OR kb_fts MATCH "x"#,
+            "NEAR(",
+            "NEAR(printer blank, 2)",
+            "title: printer",
+            "{title problem}: printer*",
+            "printer AND NOT blank OR ^blank",
+            "\"\"\"",
+            "'; DROP TABLE kb_entries; --",
+        ] {
+            search(&conn, text, 0.0, 5).unwrap();
+            similar_tickets(&conn, text, 0, 0.0, 5).unwrap();
+        }
+        // Quoting holds for a term with a double quote in it, though search_terms
+        // never makes one.
+        let query = fts_query(&[r#"pri" OR "x"#.to_string()]).unwrap();
+        assert_eq!(query, r#""pri"" OR ""x""#);
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM kb_fts WHERE kb_fts MATCH ?1",
+                [query],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 0);
+        assert_eq!(
+            search(&conn, "printer", 0.0, 5).unwrap()[0].entry.id,
+            printer
+        );
+    }
+
+    #[test]
+    fn similar_tickets_ranks_and_excludes_the_ticket_itself() {
+        let conn = db();
+        let vpn = ticket(&conn, "VPN error 809");
+        let vpn_zh = ticket(&conn, "VPN 连接不上");
+        let printer = ticket(&conn, "Printer");
+        let new = ticket(&conn, "VPN again");
+        index_ticket(&conn, vpn, "VPN error 809", "Cannot connect from home.").unwrap();
+        index_ticket(&conn, vpn_zh, "VPN 连接不上", "提示错误 809，无法连接。").unwrap();
+        index_ticket(&conn, printer, "Printer prints blank pages", "Floor 3.").unwrap();
+        index_ticket(&conn, new, "VPN error 809 again", "Cannot connect.").unwrap();
+
+        let text = "VPN error 809 again\nCannot connect.";
+        let found = similar_tickets(&conn, text, new, 0.0, 10).unwrap();
+        let ids: Vec<i64> = found.iter().map(|s| s.ticket_id).collect();
+        assert_eq!(ids, [vpn, vpn_zh], "{found:?}");
+        assert!(found[0].score > found[1].score);
+        assert!(found[0].score <= 1.0);
+        // Without the exclusion the ticket finds itself first ("connect" is in its body).
+        let found = similar_tickets(&conn, text, 0, 0.0, 10).unwrap();
+        assert_eq!(found[0].ticket_id, new);
+        assert_eq!(found[0].score, 1.0);
+
+        let found = similar_tickets(&conn, "VPN 连接不上，提示错误 809", 0, 0.5, 10).unwrap();
+        assert_eq!(found[0].ticket_id, vpn_zh, "{found:?}");
+        assert!(
+            similar_tickets(&conn, "office chair broken", 0, 0.3, 10)
+                .unwrap()
+                .is_empty()
+        );
+
+        // Re-indexing replaces the ticket's text.
+        index_ticket(&conn, printer, "Toner empty", "").unwrap();
+        assert!(
+            similar_tickets(&conn, "printer blank pages", 0, 0.0, 10)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    /// Timing-free scale check: however many rows match, the candidates fetched are
+    /// bounded in SQL and the results by `limit`.
+    #[test]
+    fn searches_fetch_bounded_candidates() {
+        let conn = db();
+        let many = 3 * CANDIDATES;
+        for i in 0..many {
+            let t = ticket(&conn, "printer");
+            index_ticket(&conn, t, &format!("printer jam {i}"), "paper stuck").unwrap();
+            add(
+                &conn,
+                &entry(&format!("Printer jam {i}"), "Paper stuck.", "Open tray."),
+            )
+            .unwrap();
+        }
+        let terms = search_terms("printer jam paper");
+        assert_eq!(
+            kb_candidates(&conn, &terms).unwrap().len(),
+            CANDIDATES as usize
+        );
+        let query = fts_query(&terms).unwrap();
+        assert_eq!(
+            ticket_candidates(&conn, &query, 0).unwrap().len(),
+            CANDIDATES as usize
+        );
+        assert_eq!(search(&conn, "printer jam paper", 0.0, 7).unwrap().len(), 7);
+        assert_eq!(
+            similar_tickets(&conn, "printer jam", 0, 0.0, 7)
+                .unwrap()
+                .len(),
+            7
+        );
+        // The two-character fallback scan is bounded too.
+        for i in 0..many {
+            add(&conn, &entry(&format!("报错 {i}"), "报错", "重启")).unwrap();
+        }
+        let terms = search_terms("报错");
+        assert_eq!(
+            kb_candidates(&conn, &terms).unwrap().len(),
+            CANDIDATES as usize
+        );
+    }
+}
