@@ -41,6 +41,25 @@ pub enum Command {
         #[command(subcommand)]
         command: KbCommand,
     },
+    /// Tickets at risk of missing an SLA target, and those that missed one.
+    Sla {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Figures for a period: tickets opened and closed, median first response and
+    /// resolution times, share of SLA targets met, per priority, agent and team.
+    Report {
+        /// First day (YYYY-MM-DD, UTC) or an RFC 3339 time.
+        #[arg(long)]
+        since: String,
+        /// Last day, included (YYYY-MM-DD, UTC) or an RFC 3339 time (excluded).
+        #[arg(long)]
+        until: String,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,6 +25,8 @@ pub struct Config {
     /// `[intake] rules`: a file replacing the built-in intake rules (config/intake.toml).
     pub intake_rules: Option<PathBuf>,
     pub kb: KbConfig,
+    /// `[sla]`: targets per priority, the business calendar, alerts and the digest.
+    pub sla: crate::desk::sla::SlaPolicy,
 }
 
 /// `[kb]`: how knowledge-base entries and past tickets are offered.
@@ -246,6 +248,142 @@ pub fn parse_duration_text(s: &str) -> std::result::Result<i64, String> {
         .ok_or_else(|| format!("{s:?} must be more than zero and at most ten years"))
 }
 
+/// `[sla]`, validated: each key's problem names the key.
+fn sla_policy(
+    cx: &Ctx,
+    raw: Option<RawSla>,
+    desk: &DeskConfig,
+) -> Result<crate::desk::sla::SlaPolicy> {
+    use crate::desk::sla::{Hours, SlaPolicy, WEEKDAYS, parse_day_hours};
+    let Some(raw) = raw else {
+        return Ok(SlaPolicy::defaults(chrono_tz::UTC));
+    };
+    let tz: chrono_tz::Tz = match &raw.time_zone {
+        None => chrono_tz::UTC,
+        Some(name) => name.parse().map_err(|_| {
+            cx.err(
+                "[sla] time_zone",
+                format!("{name:?} is not an IANA time zone (e.g. \"Europe/Berlin\", \"UTC\")"),
+            )
+        })?,
+    };
+    let mut policy = SlaPolicy::defaults(tz);
+    if let Some(hours) = &raw.hours {
+        let mut week: [Vec<(u32, u32)>; 7] = Default::default();
+        for (key, text) in hours {
+            let Some(day) = WEEKDAYS.iter().position(|(name, _)| name == key) else {
+                return Err(cx.err(
+                    &format!("[sla.hours] {key}"),
+                    "unknown day (use mon, tue, wed, thu, fri, sat, sun)",
+                ));
+            };
+            week[day] =
+                parse_day_hours(text).map_err(|e| cx.err(&format!("[sla.hours] {key}"), e))?;
+        }
+        policy.calendar.week = week;
+        if policy.calendar.weekly_seconds() == 0 {
+            return Err(cx.err("[sla.hours]", "no working hours in the week"));
+        }
+    }
+    for (i, day) in raw.holidays.iter().flatten().enumerate() {
+        let date = chrono::NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d").map_err(|_| {
+            cx.err(
+                &format!("[sla] holidays[{i}]"),
+                format!("{day:?} is not a date (use YYYY-MM-DD)"),
+            )
+        })?;
+        policy.calendar.holidays.insert(date);
+    }
+    if let Some(w) = raw.warn_at {
+        if !(w > 0.0 && w < 1.0) {
+            return Err(cx.err(
+                "[sla] warn_at",
+                format!("must be between 0 and 1 (a share of the target), got {w}"),
+            ));
+        }
+        policy.warn_at = w;
+    }
+    let day = policy.calendar.day_seconds();
+    // "1d" in a business calendar is one working day; around the clock, 24 hours.
+    let duration = |key: &str, text: &str, hours: Hours| -> Result<i64> {
+        let seconds = parse_duration_text(text).map_err(|e| cx.err(key, e))?;
+        let t = text.trim();
+        Ok(match (hours, t.chars().last()) {
+            (Hours::Business, Some('d')) => seconds / 86_400 * day,
+            (Hours::Business, Some('w')) => {
+                seconds / (7 * 86_400) * policy.calendar.weekly_seconds()
+            }
+            _ => seconds,
+        })
+    };
+    // Defaults were computed for office hours; recompute business targets from the
+    // configured calendar's day.
+    let default_days: [(i64, i64); 4] = [(0, 0), (0, 1), (1, 3), (3, 10)];
+    for (i, raw_targets) in [&raw.p1, &raw.p2, &raw.p3, &raw.p4].into_iter().enumerate() {
+        let name = format!("P{}", i + 1);
+        let t = &mut policy.targets[i];
+        if i > 0 {
+            let (fr_days, res_days) = default_days[i];
+            if fr_days > 0 {
+                t.first_response = fr_days * day;
+            }
+            t.resolution = res_days * day;
+        }
+        let Some(r) = raw_targets else { continue };
+        if let Some(h) = &r.hours {
+            t.hours = match h.trim() {
+                "24x7" => Hours::AllHours,
+                "business" => Hours::Business,
+                other => {
+                    return Err(cx.err(
+                        &format!("[sla.{name}] hours"),
+                        format!("{other:?}: use \"business\" or \"24x7\""),
+                    ));
+                }
+            };
+        }
+        let hours = t.hours;
+        if let Some(v) = &r.first_response {
+            t.first_response = duration(&format!("[sla.{name}] first_response"), v, hours)?;
+        }
+        if let Some(v) = &r.resolution {
+            t.resolution = duration(&format!("[sla.{name}] resolution"), v, hours)?;
+        }
+        if t.first_response > t.resolution {
+            return Err(cx.err(
+                &format!("[sla.{name}] first_response"),
+                "is longer than the resolution target",
+            ));
+        }
+    }
+    if let Some(e) = &raw.escalate_after {
+        policy.escalate_after =
+            Some(parse_duration_text(e).map_err(|m| cx.err("[sla] escalate_after", m))?);
+        policy.escalate_to = match &raw.escalate_to {
+            Some(list) if !list.is_empty() => list.clone(),
+            _ => desk.supervisors.iter().map(|s| s.address.clone()).collect(),
+        };
+        if policy.escalate_to.is_empty() {
+            return Err(cx.err(
+                "[sla] escalate_to",
+                "escalate_after is set but nobody receives escalations (set escalate_to or [desk] supervisors)",
+            ));
+        }
+    } else if raw.escalate_to.is_some() {
+        return Err(cx.err("[sla] escalate_to", "needs [sla] escalate_after"));
+    }
+    if let Some(h) = raw.digest_hour {
+        if h > 23 {
+            return Err(cx.err(
+                "[sla] digest_hour",
+                format!("must be an hour 0-23, got {h}"),
+            ));
+        }
+        policy.digest_hour = Some(h);
+    }
+    Ok(policy)
+}
+
 // ---------------------------------------------------------------------------
 // Raw file shape. Every table rejects unknown keys so a typo is reported, not ignored.
 
@@ -262,6 +400,35 @@ struct RawConfig {
     triage: Option<RawTriage>,
     intake: Option<RawIntake>,
     kb: Option<RawKb>,
+    sla: Option<RawSla>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSla {
+    time_zone: Option<String>,
+    warn_at: Option<f64>,
+    escalate_after: Option<String>,
+    escalate_to: Option<Vec<String>>,
+    digest_hour: Option<u32>,
+    holidays: Option<Vec<String>>,
+    hours: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(rename = "P1")]
+    p1: Option<RawSlaTargets>,
+    #[serde(rename = "P2")]
+    p2: Option<RawSlaTargets>,
+    #[serde(rename = "P3")]
+    p3: Option<RawSlaTargets>,
+    #[serde(rename = "P4")]
+    p4: Option<RawSlaTargets>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlaTargets {
+    first_response: Option<String>,
+    resolution: Option<String>,
+    hours: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -729,6 +896,7 @@ impl Config {
             }
         };
         let intake_rules = raw.intake.and_then(|i| i.rules);
+        let sla = sla_policy(&cx, raw.sla, &desk)?;
 
         let templates = match raw.templates {
             Some(t) => TemplatesConfig {
@@ -750,6 +918,7 @@ impl Config {
             templates,
             intake_rules,
             kb,
+            sla,
         })
     }
 

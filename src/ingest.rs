@@ -72,6 +72,8 @@ pub struct BatchSummary {
     pub quarantined: usize,
     /// Every mail queued (acknowledgements, notices, relays, status mails).
     pub mails: usize,
+    /// SLA alert levels fired (each may mail several people).
+    pub sla_alerts: usize,
 }
 
 impl BatchSummary {
@@ -83,6 +85,7 @@ impl BatchSummary {
         self.acknowledgements += o.acknowledgements;
         self.unfiled += o.unfiled;
         self.quarantined += o.quarantined;
+        self.sla_alerts += o.sla_alerts;
         self.mails += o.mails;
     }
 }
@@ -139,6 +142,7 @@ pub struct IngestContext {
     pub desk: DeskConfig,
     pub kb: crate::config::KbConfig,
     pub intake: &'static IntakeRules,
+    pub sla: crate::desk::sla::SlaPolicy,
     pub renderer: Arc<Renderer>,
     /// The mailbox state key (for the checkpoint and quarantine rows).
     pub source: String,
@@ -373,6 +377,7 @@ fn apply_message(
                         },
                         Some(msg),
                         None,
+                        &cx.sla,
                         now,
                         pending,
                     )?;
@@ -410,6 +415,7 @@ fn apply_message(
                     language,
                 },
             )?;
+            crate::sla::sync_ticket(tx, ticket, &cx.sla, now)?;
             // A late reply that opens a linked ticket is a request like any other.
             let (kind, acknowledge) = match linked_ticket {
                 Some(_) => (
@@ -663,12 +669,15 @@ pub fn apply_decision(
     actor: &Actor,
     inbound: Option<&InboundMessage>,
     view: Option<TicketView>,
+    sla: &crate::desk::sla::SlaPolicy,
     now: i64,
     pending: &mut PendingMail,
 ) -> Result<()> {
     if !d.changes.is_empty() {
         store::tickets::apply_changes(tx, ticket, &d.changes, now)?;
     }
+    // Status, priority, authorisation and first response all move the clocks.
+    crate::sla::sync_ticket(tx, ticket, sla, now)?;
     for change in &d.changes {
         if let lifecycle::Change::Knowledge(draft) = change {
             write_kb_entry(tx, ticket, draft, actor.address, now)?;
@@ -870,7 +879,7 @@ pub struct PendingMail {
 const PARALLEL_RENDER_MIN: usize = 32;
 
 impl PendingMail {
-    fn push(
+    pub(crate) fn push(
         &mut self,
         ticket: i64,
         kind: &'static str,
@@ -1026,10 +1035,15 @@ pub fn run_due_timers(conn: &mut Connection, cx: &IngestContext, now: i64) -> Re
             },
             None,
             None,
+            &cx.sla,
             now,
             &mut pending,
         )?;
         info!(token = %threading::token(&cx.desk.token_prefix, ticket), "auto-close timer fired");
+    }
+    summary.sla_alerts += crate::sla::fire_due(&tx, &cx.desk, &cx.sla, now, &mut pending)?;
+    if crate::sla::send_digest_if_due(&tx, &cx.desk, &cx.renderer, &cx.sla, now)? {
+        summary.mails += cx.desk.supervisors.len();
     }
     pending.flush(&tx, &cx.renderer, now, &mut summary)?;
     tx.commit().context("cannot commit the timer transaction")?;
@@ -1057,6 +1071,7 @@ mod tests {
             desk: cfg.desk.clone(),
             kb: cfg.kb,
             intake: IntakeRules::built_in(),
+            sla: cfg.sla.clone(),
             renderer: Arc::new(Renderer::new(&cfg.templates, &cfg.desk).unwrap()),
             source: "test".into(),
             faults: Faults::default(),

@@ -16,6 +16,7 @@ use ticketpost::commands;
 use ticketpost::config::Config;
 use ticketpost::ingest::Faults;
 use ticketpost::knowledge;
+use ticketpost::report::ReportFormat;
 use ticketpost::service::{self, RunOptions};
 
 fn main() -> ExitCode {
@@ -76,6 +77,27 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
                 stdout,
             ),
         },
+        Command::Sla { json } => ticketpost::sla::sla_command(
+            &cfg,
+            json,
+            ticketpost::clock::Clock::now(&SystemClock),
+            stdout,
+        ),
+        Command::Report {
+            since,
+            until,
+            json,
+            csv,
+        } => {
+            let format = if json {
+                ReportFormat::Json
+            } else if csv {
+                ReportFormat::Csv
+            } else {
+                ReportFormat::Human
+            };
+            ticketpost::report::report(&cfg, &since, &until, format, stdout)
+        }
         Command::Run { once } => {
             let faults = match std::env::var("TICKETPOST_FAULT") {
                 Ok(spec) => Faults::parse(&spec)?,

@@ -75,6 +75,7 @@ pub async fn run(
         desk: cfg.desk.clone(),
         kb: cfg.kb,
         intake: cfg.load_intake_rules()?,
+        sla: cfg.sla.clone(),
         renderer,
         source: source_key,
         faults: opts.faults,
@@ -355,7 +356,8 @@ impl IngestLoop {
 /// woken when a batch commits, and sleeps until the earliest due time).
 const TIMER_MAX_SLEEP: Duration = Duration::from_secs(60);
 
-/// Fires due timers (auto-close of unconfirmed resolutions): sleeps until the earliest
+/// Fires due timers (auto-close of unconfirmed resolutions, SLA alerts, the digest):
+/// sleeps until the earliest
 /// due time in the store, never scans every ticket.
 struct TimerLoop {
     writer: Writer,
@@ -385,11 +387,9 @@ impl TimerLoop {
             let sleep = match self.fire_due().await {
                 Ok(_) => {
                     failures = 0;
-                    match self
-                        .writer
-                        .call(|c| store::tickets::next_auto_close(c))
-                        .await
-                    {
+                    let cx = self.cx.clone();
+                    let now = self.clock.now();
+                    match self.writer.call(move |c| next_due(c, &cx, now)).await {
                         Ok(Some(at)) => Duration::from_secs(
                             u64::try_from(at - self.clock.now()).unwrap_or(0).max(1),
                         )
@@ -410,6 +410,17 @@ impl TimerLoop {
             pause(sleep, &shutdown).await;
         }
     }
+}
+
+/// The earliest time a timer is due: an auto-close, an SLA alert or the digest. Each
+/// is one indexed lookup.
+fn next_due(c: &mut rusqlite::Connection, cx: &IngestContext, now: i64) -> Result<Option<i64>> {
+    let times = [
+        store::tickets::next_auto_close(c)?,
+        store::sla::next_alert(c)?,
+        crate::sla::next_digest(c, &cx.sla, now)?,
+    ];
+    Ok(times.into_iter().flatten().min())
 }
 
 async fn pause(d: Duration, shutdown: &CancellationToken) {

@@ -7,6 +7,7 @@ pub mod consent;
 pub mod intake;
 pub mod language;
 pub mod lifecycle;
+pub mod sla;
 pub mod status;
 pub mod threading;
 pub mod triage;

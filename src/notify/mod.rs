@@ -63,6 +63,12 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "en/urgent_alert.subject",
     "en/urgent_alert.txt",
     "en/urgent_alert.html",
+    "en/sla_alert.subject",
+    "en/sla_alert.txt",
+    "en/sla_alert.html",
+    "en/sla_digest.subject",
+    "en/sla_digest.txt",
+    "en/sla_digest.html",
     "zh/_layout.html",
     "zh/acknowledgement.subject",
     "zh/acknowledgement.txt",
@@ -118,6 +124,8 @@ const EVENTS: &[&str] = &[
     "closing",
     "command_error",
     "urgent_alert",
+    "sla_alert",
+    "sla_digest",
 ];
 
 /// Lines of the request quoted back in the acknowledgement.
@@ -365,6 +373,45 @@ impl Renderer {
                 0,
             )?;
             self.urgent_alert(&t, "agent@example.test", "Sample text.", extras, &thread, 0)?;
+            for (level, late_by, left) in [
+                ("warning", "", "48m"),
+                ("breach", "5m", ""),
+                ("escalation", "1h 05m", ""),
+            ] {
+                let alert = SlaAlert {
+                    level,
+                    target: "first response",
+                    due: "2026-01-01 09:00 UTC".into(),
+                    late_by: late_by.into(),
+                    left: left.into(),
+                    target_length: "4h 00m".into(),
+                    hours: "business",
+                    holder: "agent@example.test".into(),
+                    opened: "2026-01-01 05:00 UTC".into(),
+                };
+                self.sla_alert(&t, "agent@example.test", &alert, 0)?;
+            }
+            let line = DigestLine {
+                token: "TP-1".into(),
+                subject: "Sample".into(),
+                priority: "P2".into(),
+                status: "open".into(),
+                holder: "agent@example.test".into(),
+                what: "resolution 5m late".into(),
+            };
+            self.sla_digest(
+                "boss@example.test",
+                &Digest {
+                    day: "2026-01-01".into(),
+                    open_total: 1,
+                    open: vec!["P2 open: 1".into()],
+                    at_risk: vec![line.clone()],
+                    breached: vec![line.clone()],
+                    oldest: vec![line],
+                    generated: "2026-01-01 08:00 UTC".into(),
+                },
+                0,
+            )?;
             self.relay(&t, "Sample Agent", "Sample text.", &thread, 0)?;
             for status in [Status::Open, Status::Waiting, Status::Pending] {
                 self.status_change(&t, status, &thread, 0)?;
@@ -476,6 +523,63 @@ impl Renderer {
             },
             rendered,
             thread,
+            now,
+        )
+    }
+
+    /// An SLA alert (warning, breach or escalation) to one member of staff.
+    pub fn sla_alert(
+        &self,
+        t: &TicketView,
+        to: &str,
+        alert: &SlaAlert,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let mut ctx = self.ticket_context(t);
+        ctx.insert("alert", alert);
+        let rendered = self.render_event("sla_alert", &self.language, &ctx)?;
+        self.compose(
+            "sla_alert",
+            t.id,
+            Envelope {
+                to: vec![Address {
+                    name: None,
+                    email: to.to_string(),
+                }],
+                cc: Vec::new(),
+                from_name: None,
+                auto_submitted: Some("auto-generated"),
+            },
+            rendered,
+            &Thread::default(),
+            now,
+        )
+    }
+
+    /// The supervisors' daily digest (about the desk, not one ticket).
+    pub fn sla_digest(&self, to: &str, digest: &Digest, now: i64) -> Result<OutgoingMail> {
+        let mut ctx = tera::Context::new();
+        ctx.insert("digest", digest);
+        ctx.insert("support_name", &self.desk.support_name);
+        ctx.insert("support_address", &self.desk.support_address);
+        // The layout's title and footer name a ticket; the digest has none.
+        ctx.insert("token", "");
+        ctx.insert("subject", &format!("Daily SLA digest {}", digest.day));
+        let rendered = self.render_event("sla_digest", &self.language, &ctx)?;
+        self.compose_for(
+            "sla_digest",
+            None,
+            Envelope {
+                to: vec![Address {
+                    name: None,
+                    email: to.to_string(),
+                }],
+                cc: Vec::new(),
+                from_name: None,
+                auto_submitted: Some("auto-generated"),
+            },
+            rendered,
+            &Thread::default(),
             now,
         )
     }
@@ -741,6 +845,19 @@ impl Renderer {
         thread: &Thread,
         now: i64,
     ) -> Result<OutgoingMail> {
+        self.compose_for(kind, Some(ticket), envelope, rendered, thread, now)
+    }
+
+    /// [`Self::compose`] for mail about a ticket or (None) about the desk as a whole.
+    fn compose_for(
+        &self,
+        kind: &'static str,
+        ticket: Option<i64>,
+        envelope: Envelope,
+        rendered: Rendered,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
         let mailbox = |a: &Address| -> Result<Mailbox> {
             Ok(Mailbox::new(
                 a.name.clone(),
@@ -749,7 +866,7 @@ impl Renderer {
                     .with_context(|| format!("recipient {:?} is not a usable address", a.email))?,
             ))
         };
-        let message_id = new_message_id(kind, ticket, &self.desk.message_id_domain);
+        let message_id = new_message_id(kind, ticket.unwrap_or(0), &self.desk.message_id_domain);
         let from = match &envelope.from_name {
             Some(name) => Mailbox::new(Some(name.clone()), self.support.email.clone()),
             None => self.support.clone(),
@@ -760,11 +877,13 @@ impl Renderer {
             .subject(rendered.subject.clone())
             .message_id(Some(format!("<{message_id}>")))
             .date(UNIX_EPOCH + Duration::from_secs(u64::try_from(now).unwrap_or(0)))
-            .raw_header(header("X-Auto-Response-Suppress", "All"))
-            .raw_header(header(
+            .raw_header(header("X-Auto-Response-Suppress", "All"));
+        if let Some(ticket) = ticket {
+            builder = builder.raw_header(header(
                 "X-Ticketpost-Ticket",
                 &token(&self.desk.token_prefix, ticket),
             ));
+        }
         if let Some(value) = envelope.auto_submitted {
             builder = builder.raw_header(header("Auto-Submitted", value));
         }
@@ -796,7 +915,7 @@ impl Renderer {
             .context("cannot build the outgoing message")?;
         Ok(OutgoingMail {
             kind: kind.to_string(),
-            ticket: Some(ticket),
+            ticket,
             message_id,
             mail_from: self.desk.support_address.clone(),
             recipients,
@@ -804,6 +923,53 @@ impl Renderer {
             raw: message.formatted(),
         })
     }
+}
+
+/// An SLA alert as mails show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlaAlert {
+    /// "warning", "breach" or "escalation".
+    pub level: &'static str,
+    /// "first response" or "resolution".
+    pub target: &'static str,
+    /// When the target is (was) due, in the desk's time zone.
+    pub due: String,
+    /// How late (empty before the due time).
+    pub late_by: String,
+    /// How long is left (empty after the due time).
+    pub left: String,
+    /// The target's length, e.g. "4h 00m".
+    pub target_length: String,
+    /// "business" or "24x7".
+    pub hours: &'static str,
+    /// Who holds the ticket.
+    pub holder: String,
+    pub opened: String,
+}
+
+/// One ticket line in the daily digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestLine {
+    pub token: String,
+    pub subject: String,
+    pub priority: String,
+    pub status: String,
+    pub holder: String,
+    /// "resolution 2h 05m late", "first response due in 40m", "open for 3d 2h".
+    pub what: String,
+}
+
+/// The supervisors' daily digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Digest {
+    pub day: String,
+    pub open_total: i64,
+    /// "P2 open: 4" lines.
+    pub open: Vec<String>,
+    pub at_risk: Vec<DigestLine>,
+    pub breached: Vec<DigestLine>,
+    pub oldest: Vec<DigestLine>,
+    pub generated: String,
 }
 
 /// The ticket as mails show it.

@@ -11,6 +11,7 @@ pub mod mailbox_state;
 pub mod messages;
 pub mod outbox;
 pub mod schema;
+pub mod sla;
 pub mod tickets;
 
 use std::path::Path;

@@ -8,12 +8,12 @@ use rusqlite_migration::{M, Migrations};
 
 /// All migrations, in order. Index + 1 is the schema version.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// The newest schema version this binary knows.
 pub fn latest_version() -> usize {
-    3
+    4
 }
 
 const V1: &str = r#"
@@ -180,6 +180,42 @@ CREATE TRIGGER kb_au AFTER UPDATE ON kb_entries BEGIN
 END;
 -- Similar past tickets: subject and the start of the request, by ticket id.
 CREATE VIRTUAL TABLE ticket_fts USING fts5(subject, body, tokenize='trigram');
+"#;
+
+/// SLA clocks: one row per ticket and target (first_response, resolution), with the
+/// absolute due times of the alerts not yet fired; `next_alert_at` is indexed so the
+/// service finds what is due without scanning tickets. Fired levels are stamped in
+/// the row in the same transaction as the alert's outbox entry. `sla_digests` records
+/// each day's digest once.
+const V4: &str = r#"
+CREATE TABLE sla_clocks (
+    ticket_id      INTEGER NOT NULL REFERENCES tickets(id),
+    target         TEXT NOT NULL,
+    priority       TEXT NOT NULL,
+    hours          TEXT NOT NULL,
+    target_seconds INTEGER NOT NULL,
+    started_at     INTEGER NOT NULL,
+    consumed       INTEGER NOT NULL,
+    running_since  INTEGER,
+    warn_at        INTEGER,
+    due_at         INTEGER,
+    escalate_at    INTEGER,
+    met_at         INTEGER,
+    warned_at      INTEGER,
+    breached_at    INTEGER,
+    escalated_at   INTEGER,
+    next_alert_at  INTEGER,
+    PRIMARY KEY (ticket_id, target)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sla_next_alert ON sla_clocks(next_alert_at) WHERE next_alert_at IS NOT NULL;
+CREATE INDEX sla_due ON sla_clocks(due_at) WHERE due_at IS NOT NULL;
+-- `ticketpost report` reads tickets by when they were opened and closed.
+CREATE INDEX tickets_created ON tickets(created_at);
+CREATE INDEX tickets_closed ON tickets(closed_at) WHERE closed_at IS NOT NULL;
+CREATE TABLE sla_digests (
+    day     TEXT PRIMARY KEY,
+    sent_at INTEGER NOT NULL
+) STRICT;
 "#;
 
 #[cfg(test)]

@@ -1,0 +1,414 @@
+//! SLA clocks at work: keeping each ticket's clocks in step with the ticket (called in
+//! the transaction that changes it), firing the alerts that fall due, the supervisors'
+//! daily digest, and the `ticketpost sla` listing. The rules are in `desk::sla`; the
+//! rows in `store::sla`.
+//!
+//! Exactly once: a level is stamped on the clock row in the same transaction that
+//! queues its mail, so a crash before the commit loses both (and the next tick fires
+//! it), and a crash after it keeps both (and no tick fires it again).
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use chrono::TimeZone;
+use rusqlite::Connection;
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::clock::format_time;
+use crate::config::{Config, DeskConfig};
+use crate::desk::sla::{ClockInputs, Level, SlaPolicy, Target, reconcile};
+use crate::desk::status::{Priority, Status};
+use crate::desk::threading::token;
+use crate::ingest::PendingMail;
+use crate::notify::{Digest, DigestLine, Renderer, SlaAlert, TicketView};
+use crate::store;
+
+/// Alerts fired per transaction; the rest wait for the next tick (which comes at once).
+pub const ALERT_BATCH: usize = 200;
+
+/// Brings a ticket's clocks in line with its state. Cheap when nothing changed.
+pub fn sync_ticket(tx: &Connection, ticket: i64, policy: &SlaPolicy, now: i64) -> Result<()> {
+    let Some(row) = store::sla::ticket_clock_row(tx, ticket)? else {
+        return Ok(());
+    };
+    let status: Status = row.status.parse().unwrap_or(Status::Open);
+    let priority: Priority = row.priority.parse().unwrap_or(Priority::P3);
+    let inputs = ClockInputs {
+        priority,
+        created_at: row.created_at,
+        first_response_at: row.first_response_at,
+        done: matches!(status, Status::Resolved | Status::Closed),
+        waiting_on_requester: status == Status::Waiting || row.authorization_pending,
+    };
+    for target in Target::ALL {
+        let stored = store::sla::clock(tx, ticket, target)?;
+        let next = reconcile(stored.as_ref(), target, &inputs, policy, now);
+        if stored.as_ref() != Some(&next) {
+            store::sla::save(tx, ticket, &next)?;
+        }
+    }
+    Ok(())
+}
+
+/// "2h 05m", "1d 3h", "12m", "40s": a duration for people.
+pub fn human_duration(seconds: i64) -> String {
+    let s = seconds.abs();
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m:02}m")
+    } else if m > 0 {
+        format!("{m}m")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// A time in the desk's calendar zone, for mails and the CLI.
+pub fn local_time(policy: &SlaPolicy, at: i64) -> String {
+    match policy.calendar.tz.timestamp_opt(at, 0).single() {
+        Some(t) => t.format("%Y-%m-%d %H:%M %Z").to_string(),
+        None => format_time(at),
+    }
+}
+
+/// Who holds a ticket, for alerts.
+fn holder(assignee: Option<&str>, team: Option<&str>) -> String {
+    match (assignee, team) {
+        (Some(a), _) => a.to_string(),
+        (None, Some(t)) => format!("team {t} (nobody assigned)"),
+        (None, None) => "nobody (unassigned)".to_string(),
+    }
+}
+
+/// Who receives a level's alert for a ticket (lower-cased, without repeats).
+fn recipients(
+    level: Level,
+    view: &TicketView,
+    desk: &DeskConfig,
+    policy: &SlaPolicy,
+) -> Vec<String> {
+    let assignee_or_agents = || -> Vec<String> {
+        match &view.assignee {
+            Some(a) => vec![a.clone()],
+            None => desk
+                .all_agents()
+                .iter()
+                .map(|a| a.address.clone())
+                .collect(),
+        }
+    };
+    let mut to: Vec<String> = match level {
+        Level::Warning => assignee_or_agents(),
+        Level::Breach => {
+            let mut v: Vec<String> = desk.supervisors.iter().map(|s| s.address.clone()).collect();
+            v.extend(assignee_or_agents());
+            v
+        }
+        Level::Escalation => policy.escalate_to.clone(),
+    };
+    for a in &mut to {
+        *a = a.to_ascii_lowercase();
+    }
+    let mut seen = std::collections::HashSet::new();
+    to.retain(|a| seen.insert(a.clone()));
+    to
+}
+
+/// Fires the alerts due at `now` (at most [`ALERT_BATCH`] clocks), queuing their mails
+/// in `pending` and stamping the levels on the clocks, in the caller's transaction.
+/// Returns how many alerts fired.
+pub fn fire_due(
+    tx: &Connection,
+    desk: &DeskConfig,
+    policy: &SlaPolicy,
+    now: i64,
+    pending: &mut PendingMail,
+) -> Result<usize> {
+    let mut fired = 0;
+    for (ticket, mut clock) in store::sla::due(tx, now, ALERT_BATCH)? {
+        let levels = clock.due_levels(now, policy);
+        let row = store::tickets::get(tx, ticket)?;
+        let Some(row) = row else {
+            // A clock without a ticket cannot happen (foreign key); park it.
+            clock.next_alert_at = None;
+            store::sla::save(tx, ticket, &clock)?;
+            continue;
+        };
+        let view = TicketView::from(&row);
+        let tok = token(&desk.token_prefix, ticket);
+        for level in &levels {
+            let level = *level;
+            let due = clock.due_at.unwrap_or(now);
+            let alert = SlaAlert {
+                level: level.as_str(),
+                target: clock.target.label(),
+                due: local_time(policy, due),
+                late_by: if now > due {
+                    human_duration(now - due)
+                } else {
+                    String::new()
+                },
+                left: if due > now {
+                    human_duration(due - now)
+                } else {
+                    String::new()
+                },
+                target_length: human_duration(clock.target_seconds),
+                hours: clock.hours.as_str(),
+                holder: holder(row.assignee.as_deref(), row.team.as_deref()),
+                opened: local_time(policy, row.created_at),
+            };
+            let to = recipients(level, &view, desk, policy);
+            if to.is_empty() {
+                warn!(token = %tok, level = level.as_str(), target = clock.target.as_str(), "SLA alert has nobody to go to (no agents or supervisors configured)");
+            }
+            for address in to {
+                let (view, alert) = (view.clone(), alert.clone());
+                pending.push(ticket, "sla_alert", move |r: &Renderer| {
+                    r.sla_alert(&view, &address, &alert, now)
+                });
+            }
+            store::tickets::add_event(
+                tx,
+                ticket,
+                now,
+                "ticketpost",
+                "sla",
+                &format!(
+                    "SLA {} for {}: {}",
+                    level.as_str(),
+                    clock.target.label(),
+                    if alert.late_by.is_empty() {
+                        format!("{} left (due {})", alert.left, alert.due)
+                    } else {
+                        format!("{} late (due {})", alert.late_by, alert.due)
+                    }
+                ),
+            )?;
+            info!(token = %tok, level = level.as_str(), target = clock.target.as_str(), "SLA alert");
+            clock.mark_fired(level, now, policy);
+            fired += 1;
+        }
+        if levels.is_empty() {
+            // Due by the index but nothing to fire (e.g. escalation turned off since):
+            // recompute so the row leaves the index.
+            clock.reschedule(policy);
+        }
+        store::sla::save(tx, ticket, &clock)?;
+    }
+    Ok(fired)
+}
+
+/// The local day a digest belongs to, and the instant it is due, for the digest hour.
+fn digest_slot(policy: &SlaPolicy, hour: u32, now: i64) -> Option<(String, i64)> {
+    let tz = policy.calendar.tz;
+    let local = tz.timestamp_opt(now, 0).single()?;
+    let day = local.date_naive();
+    let at = |d: chrono::NaiveDate| {
+        d.and_hms_opt(hour, 0, 0)
+            .and_then(|t| tz.from_local_datetime(&t).earliest())
+            .map(|t| t.timestamp())
+    };
+    let today = at(day)?;
+    if now >= today {
+        Some((day.to_string(), today))
+    } else {
+        let yesterday = day.pred_opt()?;
+        Some((yesterday.to_string(), at(yesterday)?))
+    }
+}
+
+/// When the next digest is due (None: no digest configured).
+pub fn next_digest(conn: &Connection, policy: &SlaPolicy, now: i64) -> Result<Option<i64>> {
+    let Some(hour) = policy.digest_hour else {
+        return Ok(None);
+    };
+    let Some((day, at)) = digest_slot(policy, hour, now) else {
+        return Ok(None);
+    };
+    if !store::sla::digest_sent(conn, &day)? {
+        return Ok(Some(at));
+    }
+    // Tomorrow's slot: a day later, at the same local hour.
+    Ok(digest_slot(policy, hour, at + 86_400 + 3_600 * 3).map(|(_, t)| t))
+}
+
+/// Digest rows listed at most, per section.
+const DIGEST_ROWS: usize = 20;
+
+/// Queues today's digest to the supervisors once, when its hour has come. The day is
+/// claimed in the caller's transaction with the mail. Returns whether one was queued.
+pub fn send_digest_if_due(
+    tx: &Connection,
+    desk: &DeskConfig,
+    renderer: &Renderer,
+    policy: &SlaPolicy,
+    now: i64,
+) -> Result<bool> {
+    let Some(hour) = policy.digest_hour else {
+        return Ok(false);
+    };
+    let Some((day, at)) = digest_slot(policy, hour, now) else {
+        return Ok(false);
+    };
+    // Only today's slot: a service that was down for days sends one digest, not one
+    // per missed day.
+    if now < at || store::sla::digest_sent(tx, &day)? {
+        return Ok(false);
+    }
+    if desk.supervisors.is_empty() {
+        store::sla::claim_digest(tx, &day, now)?;
+        warn!("SLA digest skipped: no [desk] supervisors");
+        return Ok(false);
+    }
+    let digest = build_digest(tx, desk, policy, &day, now)?;
+    for s in &desk.supervisors {
+        let mail = renderer
+            .sla_digest(&s.address, &digest, now)
+            .context("cannot render the SLA digest")?;
+        store::outbox::enqueue(tx, &mail, now)?;
+    }
+    store::sla::claim_digest(tx, &day, now)?;
+    info!(day = %day, "SLA digest queued");
+    Ok(true)
+}
+
+fn build_digest(
+    conn: &Connection,
+    desk: &DeskConfig,
+    policy: &SlaPolicy,
+    day: &str,
+    now: i64,
+) -> Result<Digest> {
+    let prefix = &desk.token_prefix;
+    let mut open = Vec::new();
+    let mut total = 0;
+    for (priority, status, count) in store::sla::open_counts(conn)? {
+        total += count;
+        open.push(format!("{priority} {status}: {count}"));
+    }
+    let mut at_risk = Vec::new();
+    let mut breached = Vec::new();
+    for r in store::sla::at_risk(conn, now, 10 * DIGEST_ROWS)? {
+        let due = r.clock.due_at.unwrap_or(now);
+        let line = DigestLine {
+            token: token(prefix, r.ticket_id),
+            subject: r.subject.clone(),
+            priority: r.clock.priority.as_str().to_string(),
+            status: r.status.clone(),
+            holder: holder(r.assignee.as_deref(), None),
+            what: if due <= now {
+                format!(
+                    "{} {} late",
+                    r.clock.target.label(),
+                    human_duration(now - due)
+                )
+            } else {
+                format!(
+                    "{} due in {}",
+                    r.clock.target.label(),
+                    human_duration(due - now)
+                )
+            },
+        };
+        let list = if due <= now {
+            &mut breached
+        } else {
+            &mut at_risk
+        };
+        if list.len() < DIGEST_ROWS {
+            list.push(line);
+        }
+    }
+    let oldest = store::sla::oldest_open(conn, 5)?
+        .into_iter()
+        .map(|t| DigestLine {
+            token: token(prefix, t.id),
+            subject: t.subject,
+            priority: t.priority,
+            status: t.status,
+            holder: String::new(),
+            what: format!("open for {}", human_duration(now - t.created_at)),
+        })
+        .collect();
+    Ok(Digest {
+        day: day.to_string(),
+        open_total: total,
+        open,
+        at_risk,
+        breached,
+        oldest,
+        generated: local_time(policy, now),
+    })
+}
+
+#[derive(Serialize)]
+struct SlaRowJson {
+    token: String,
+    subject: String,
+    priority: String,
+    status: String,
+    assignee: Option<String>,
+    target: &'static str,
+    due_at: String,
+    state: &'static str,
+    /// Seconds left (positive) or late (negative), wall-clock.
+    seconds_left: i64,
+}
+
+/// `ticketpost sla`: tickets at risk (past their warning) and breached, most urgent
+/// first, with time left or how late.
+pub fn sla_command(cfg: &Config, json: bool, now: i64, out: &mut impl Write) -> Result<()> {
+    let conn = store::open_reader(&cfg.store.path)?;
+    let rows = store::sla::at_risk(&conn, now, 1_000)?;
+    let prefix = &cfg.desk.token_prefix;
+    let items: Vec<SlaRowJson> = rows
+        .iter()
+        .map(|r| {
+            let due = r.clock.due_at.unwrap_or(now);
+            SlaRowJson {
+                token: token(prefix, r.ticket_id),
+                subject: r.subject.clone(),
+                priority: r.clock.priority.as_str().to_string(),
+                status: r.status.clone(),
+                assignee: r.assignee.clone(),
+                target: r.clock.target.as_str(),
+                due_at: format_time(due),
+                state: if due <= now { "breached" } else { "at_risk" },
+                seconds_left: due - now,
+            }
+        })
+        .collect();
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &items)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if items.is_empty() {
+        writeln!(out, "no ticket is at risk or breached")?;
+        return Ok(());
+    }
+    for i in &items {
+        let when = if i.seconds_left <= 0 {
+            format!("BREACHED {} late", human_duration(-i.seconds_left))
+        } else {
+            format!("at risk, {} left", human_duration(i.seconds_left))
+        };
+        writeln!(
+            out,
+            "{:<9} {} {:<8} {:<14} {:<28} due {}  {}  {}",
+            i.token,
+            i.priority,
+            i.status,
+            i.target,
+            when,
+            local_time(&cfg.sla, i.seconds_left + now),
+            i.assignee.as_deref().unwrap_or("(unassigned)"),
+            i.subject
+        )?;
+    }
+    Ok(())
+}
