@@ -1045,6 +1045,57 @@ mod tests {
         Config::from_toml(Path::new("conf/test.toml"), text, &env)
     }
 
+    #[test]
+    fn shipped_configs_load() {
+        let mut env = HashMap::new();
+        for name in ["TICKETPOST_IMAP_PASSWORD", "TICKETPOST_SMTP_PASSWORD"] {
+            env.insert(name.to_string(), "x".to_string());
+        }
+        for file in ["config/ticketpost.toml", "config/production.example.toml"] {
+            let text = std::fs::read_to_string(file).unwrap();
+            let cfg = Config::from_toml(Path::new(file), &text, &env)
+                .unwrap_or_else(|e| panic!("{file}: {e:#}"));
+            if file.contains("production") {
+                let sla = &cfg.sla;
+                assert_eq!(sla.calendar.tz, chrono_tz::Asia::Shanghai);
+                assert_eq!(sla.calendar.day_seconds(), 8 * 3_600);
+                assert_eq!(sla.targets[0].first_response, 30 * 60);
+                assert_eq!(sla.targets[1].resolution, 8 * 3_600);
+                assert_eq!(sla.targets[2].resolution, 3 * 8 * 3_600);
+                assert_eq!(sla.escalate_after, Some(7_200));
+                assert_eq!(sla.digest_hour, Some(8));
+            }
+        }
+    }
+
+    #[test]
+    fn bad_sla_keys_are_named() {
+        for (extra, key) in [
+            ("[sla]\ntime_zone = \"Mars/Olympus\"\n", "[sla] time_zone"),
+            ("[sla]\nwarn_at = 1.5\n", "[sla] warn_at"),
+            ("[sla]\nholidays = [\"2026-02-30\"]\n", "[sla] holidays[0]"),
+            ("[sla.hours]\nmon = \"17:00-09:00\"\n", "[sla.hours] mon"),
+            (
+                "[sla.hours]\nmonday = \"09:00-17:00\"\n",
+                "[sla.hours] monday",
+            ),
+            (
+                "[sla.P2]\nfirst_response = \"5x\"\n",
+                "[sla.P2] first_response",
+            ),
+            ("[sla.P3]\nhours = \"always\"\n", "[sla.P3] hours"),
+            ("[sla]\nescalate_to = [\"a@x.test\"]\n", "[sla] escalate_to"),
+            ("[sla]\ndigest_hour = 24\n", "[sla] digest_hour"),
+        ] {
+            let err = load(&format!("{MINIMAL}{extra}")).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(
+                msg.contains("conf/test.toml") && msg.contains(key),
+                "{extra}: {msg}"
+            );
+        }
+    }
+
     const MINIMAL: &str = r#"
 [store]
 path = "var/t.db"
