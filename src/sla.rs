@@ -22,6 +22,7 @@ use crate::desk::status::{Priority, Status};
 use crate::desk::threading::token;
 use crate::ingest::PendingMail;
 use crate::notify::{Digest, DigestLine, Renderer, SlaAlert, TicketView};
+use crate::report::format_duration;
 use crate::store;
 
 /// Alerts fired per transaction; the rest wait for the next tick (which comes at once).
@@ -49,21 +50,6 @@ pub fn sync_ticket(tx: &Connection, ticket: i64, policy: &SlaPolicy, now: i64) -
         }
     }
     Ok(())
-}
-
-/// "2h 05m", "1d 3h", "12m", "40s": a duration for people.
-pub fn human_duration(seconds: i64) -> String {
-    let s = seconds.abs();
-    let (d, h, m) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60);
-    if d > 0 {
-        format!("{d}d {h}h")
-    } else if h > 0 {
-        format!("{h}h {m:02}m")
-    } else if m > 0 {
-        format!("{m}m")
-    } else {
-        format!("{s}s")
-    }
 }
 
 /// A time in the desk's calendar zone, for mails and the CLI.
@@ -147,16 +133,16 @@ pub fn fire_due(
                 target: clock.target.label(),
                 due: local_time(policy, due),
                 late_by: if now > due {
-                    human_duration(now - due)
+                    format_duration(now - due)
                 } else {
                     String::new()
                 },
                 left: if due > now {
-                    human_duration(due - now)
+                    format_duration(due - now)
                 } else {
                     String::new()
                 },
-                target_length: human_duration(clock.target_seconds),
+                target_length: format_duration(clock.target_seconds),
                 hours: clock.hours.as_str(),
                 holder: holder(row.assignee.as_deref(), row.team.as_deref()),
                 opened: local_time(policy, row.created_at),
@@ -304,13 +290,13 @@ fn build_digest(
                 format!(
                     "{} {} late",
                     r.clock.target.label(),
-                    human_duration(now - due)
+                    format_duration(now - due)
                 )
             } else {
                 format!(
                     "{} due in {}",
                     r.clock.target.label(),
-                    human_duration(due - now)
+                    format_duration(due - now)
                 )
             },
         };
@@ -331,7 +317,7 @@ fn build_digest(
             priority: t.priority,
             status: t.status,
             holder: String::new(),
-            what: format!("open for {}", human_duration(now - t.created_at)),
+            what: format!("open for {}", format_duration(now - t.created_at)),
         })
         .collect();
     Ok(Digest {
@@ -393,9 +379,9 @@ pub fn sla_command(cfg: &Config, json: bool, now: i64, out: &mut impl Write) -> 
     }
     for i in &items {
         let when = if i.seconds_left <= 0 {
-            format!("BREACHED {} late", human_duration(-i.seconds_left))
+            format!("BREACHED {} late", format_duration(-i.seconds_left))
         } else {
-            format!("at risk, {} left", human_duration(i.seconds_left))
+            format!("at risk, {} left", format_duration(i.seconds_left))
         };
         writeln!(
             out,
