@@ -74,6 +74,8 @@ pub struct BatchSummary {
     pub mails: usize,
     /// SLA alert levels fired (each may mail several people).
     pub sla_alerts: usize,
+    /// A timer tick stopped at its bound with more already due: run the next at once.
+    pub more_due: bool,
 }
 
 impl BatchSummary {
@@ -86,6 +88,7 @@ impl BatchSummary {
         self.unfiled += o.unfiled;
         self.quarantined += o.quarantined;
         self.sla_alerts += o.sla_alerts;
+        self.more_due |= o.more_due;
         self.mails += o.mails;
     }
 }
@@ -1020,7 +1023,9 @@ pub fn run_due_timers(conn: &mut Connection, cx: &IngestContext, now: i64) -> Re
         .context("cannot begin the timer transaction")?;
     let mut summary = BatchSummary::default();
     let mut pending = PendingMail::default();
-    for ticket in store::tickets::due_auto_close(&tx, now, TIMER_BATCH)? {
+    let closing = store::tickets::due_auto_close(&tx, now, TIMER_BATCH)?;
+    summary.more_due = closing.len() == TIMER_BATCH;
+    for ticket in closing {
         let Some(state) = store::tickets::state(&tx, ticket)? else {
             continue;
         };
@@ -1041,7 +1046,9 @@ pub fn run_due_timers(conn: &mut Connection, cx: &IngestContext, now: i64) -> Re
         )?;
         info!(token = %threading::token(&cx.desk.token_prefix, ticket), "auto-close timer fired");
     }
-    summary.sla_alerts += crate::sla::fire_due(&tx, &cx.desk, &cx.sla, now, &mut pending)?;
+    let alerts = crate::sla::fire_due(&tx, &cx.desk, &cx.sla, now, &mut pending)?;
+    summary.sla_alerts += alerts.fired;
+    summary.more_due |= alerts.more_due;
     if crate::sla::send_digest_if_due(&tx, &cx.desk, &cx.renderer, &cx.sla, now)? {
         summary.mails += cx.desk.supervisors.len();
     }

@@ -103,7 +103,13 @@ pub async fn run(
     if opts.once {
         let started = Instant::now();
         let mut summary = ingest.run(&mut source, &shutdown).await?;
-        summary.add(&timers.fire_due().await?);
+        loop {
+            let fired = timers.fire_due().await?;
+            summary.add(&fired);
+            if !fired.more_due {
+                break;
+            }
+        }
         let ingest_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
         sender.recover().await?;
@@ -385,6 +391,12 @@ impl TimerLoop {
         let mut failures = 0u32;
         while !shutdown.is_cancelled() {
             let sleep = match self.fire_due().await {
+                Ok(summary) if summary.more_due => {
+                    // A burst: the next bounded tick at once.
+                    failures = 0;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
                 Ok(_) => {
                     failures = 0;
                     let cx = self.cx.clone();

@@ -25,8 +25,18 @@ use crate::notify::{Digest, DigestLine, Renderer, SlaAlert, TicketView};
 use crate::report::format_duration;
 use crate::store;
 
-/// Alerts fired per transaction; the rest wait for the next tick (which comes at once).
-pub const ALERT_BATCH: usize = 200;
+/// Clocks handled per timer transaction. A burst (every ticket that came in overnight
+/// falls due when business hours start) is drained in ticks of this size, run back to
+/// back, so the writer is never held long and ingest interleaves with them.
+pub const ALERT_BATCH: usize = 32;
+
+/// What one tick of [`fire_due`] did.
+pub struct FiredAlerts {
+    /// Alert levels fired.
+    pub fired: usize,
+    /// The tick stopped at [`ALERT_BATCH`]; more may be due now.
+    pub more_due: bool,
+}
 
 /// Brings a ticket's clocks in line with its state. Cheap when nothing changed.
 pub fn sync_ticket(tx: &Connection, ticket: i64, policy: &SlaPolicy, now: i64) -> Result<()> {
@@ -105,16 +115,17 @@ fn recipients(
 
 /// Fires the alerts due at `now` (at most [`ALERT_BATCH`] clocks), queuing their mails
 /// in `pending` and stamping the levels on the clocks, in the caller's transaction.
-/// Returns how many alerts fired.
 pub fn fire_due(
     tx: &Connection,
     desk: &DeskConfig,
     policy: &SlaPolicy,
     now: i64,
     pending: &mut PendingMail,
-) -> Result<usize> {
+) -> Result<FiredAlerts> {
     let mut fired = 0;
-    for (ticket, mut clock) in store::sla::due(tx, now, ALERT_BATCH)? {
+    let due = store::sla::due(tx, now, ALERT_BATCH)?;
+    let more_due = due.len() == ALERT_BATCH;
+    for (ticket, mut clock) in due {
         let levels = clock.due_levels(now, policy);
         let row = store::tickets::get(tx, ticket)?;
         let Some(row) = row else {
@@ -185,7 +196,7 @@ pub fn fire_due(
         }
         store::sla::save(tx, ticket, &clock)?;
     }
-    Ok(fired)
+    Ok(FiredAlerts { fired, more_due })
 }
 
 /// The local day a digest belongs to, and the instant it is due, for the digest hour.

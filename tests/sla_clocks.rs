@@ -340,3 +340,31 @@ async fn waiting_pauses_the_clock_a_reply_resumes_it_and_priority_moves_it() {
         to_sue[1]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_larger_than_one_tick_is_drained_in_one_run() {
+    // Forty requests over a weekend: their business clocks all start on Monday 09:00,
+    // so every warning falls due at the same instant, more than one tick handles.
+    let mut desk = Desk::new(utc(2026, 12, 5, 10, 0)); // Saturday
+    let burst = 40;
+    assert!(burst > ticketpost::sla::ALERT_BATCH);
+    for i in 0..burst {
+        desk.deliver(mail(
+            &format!("User {i} <user{i}@example.test>"),
+            &format!("w{i}@example.test"),
+            &format!("Question number {i} about my monitor"),
+            "Hello, my second monitor flickers now and then. Windows 11, Dell U2720Q.",
+        ));
+    }
+    desk.run_once().await;
+    assert!(desk.alerts_to(ANN).is_empty());
+    desk.set_time(utc(2026, 12, 7, 15, 30)); // Monday, past 80% of 8 business hours
+    desk.run_once().await;
+    let warnings = desk.alerts_to(ANN);
+    assert_eq!(warnings.len(), burst, "{warnings:?}");
+    let tokens: std::collections::HashSet<&str> = warnings
+        .iter()
+        .filter_map(|s| s.split(']').next())
+        .collect();
+    assert_eq!(tokens.len(), burst, "one warning per ticket");
+}
