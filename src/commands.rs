@@ -164,11 +164,52 @@ fn facts_checklist(rows: &[store::tickets::FactRow]) -> Vec<FactJson> {
         .collect()
 }
 
+/// One SLA clock of a ticket.
+#[derive(Serialize)]
+struct ClockJson {
+    target: &'static str,
+    /// "running", "paused", "met" or "met late".
+    state: &'static str,
+    hours: &'static str,
+    target_seconds: i64,
+    /// Clock time used so far (business seconds for business-hours priorities).
+    used_seconds: i64,
+    due_at: Option<String>,
+    met_at: Option<String>,
+    breached: bool,
+    warned_at: Option<String>,
+    escalated_at: Option<String>,
+}
+
+fn clocks_json(cfg: &Config, clocks: &[crate::desk::sla::Clock], now: i64) -> Vec<ClockJson> {
+    clocks
+        .iter()
+        .map(|c| ClockJson {
+            target: c.target.as_str(),
+            state: match (c.met_at, c.breached_at, c.is_running()) {
+                (Some(_), Some(_), _) => "met late",
+                (Some(_), None, _) => "met",
+                (None, _, true) => "running",
+                (None, _, false) => "paused",
+            },
+            hours: c.hours.as_str(),
+            target_seconds: c.target_seconds,
+            used_seconds: c.used(&cfg.sla, now),
+            due_at: c.due_at.map(format_time),
+            met_at: c.met_at.map(format_time),
+            breached: c.breached_at.is_some() || c.due_at.is_some_and(|d| d <= now),
+            warned_at: c.warned_at.map(format_time),
+            escalated_at: c.escalated_at.map(format_time),
+        })
+        .collect()
+}
+
 #[derive(Serialize)]
 struct TicketDetailJson<'a> {
     #[serde(flatten)]
     ticket: TicketJson<'a>,
     facts: Vec<FactJson>,
+    sla: Vec<ClockJson>,
     messages: Vec<MessageJson<'a>>,
     timeline: Vec<EventJson<'a>>,
     mails: Vec<MailJson<'a>>,
@@ -178,6 +219,7 @@ pub fn tickets_show(
     cfg: &Config,
     token_text: &str,
     json: bool,
+    now: i64,
     out: &mut impl Write,
 ) -> Result<()> {
     let prefix = &cfg.desk.token_prefix;
@@ -191,10 +233,12 @@ pub fn tickets_show(
     let events: Vec<EventRow> = store::tickets::events(&conn, id)?;
     let mails: Vec<OutboxRow> = store::outbox::list(&conn, Some(id))?;
     let facts = facts_checklist(&store::tickets::facts(&conn, id)?);
+    let sla = clocks_json(cfg, &store::sla::clocks(&conn, id)?, now);
     if json {
         let detail = TicketDetailJson {
             ticket: ticket_json(prefix, &ticket),
             facts,
+            sla,
             messages: messages
                 .iter()
                 .map(|m| MessageJson {
@@ -293,6 +337,25 @@ pub fn tickets_show(
             f.label,
             f.evidence.as_deref().unwrap_or("(missing)")
         )?;
+    }
+    if !sla.is_empty() {
+        writeln!(out, "\nSLA:")?;
+        for c in &sla {
+            let label = c.target.replace('_', " ");
+            let used = format!(
+                "{} of {} used ({})",
+                crate::report::format_duration(c.used_seconds),
+                crate::report::format_duration(c.target_seconds),
+                c.hours
+            );
+            let when = match (&c.met_at, &c.due_at) {
+                (Some(m), _) => format!("at {m}"),
+                (None, Some(d)) if c.breached => format!("was due {d}"),
+                (None, Some(d)) => format!("due {d}"),
+                (None, None) => "clock stopped while waiting on the requester".into(),
+            };
+            writeln!(out, "  {label:<15} {:<8} {when}; {used}", c.state)?;
+        }
     }
     writeln!(out, "\nTimeline:")?;
     for e in &events {

@@ -476,6 +476,7 @@ fn apply_message(
             let human = automatic.is_none();
             let mut intake_view = Intake::plain(language);
             intake_view.priority = priority;
+            intake_view.response_promise = cx.sla.promise(priority, language);
             if human {
                 if !assessment.triage.reasons.is_empty() {
                     store::tickets::add_event(

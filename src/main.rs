@@ -48,7 +48,13 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
         } => commands::tickets_list(&cfg, json, stdout),
         Command::Tickets {
             command: TicketsCommand::Show { token, json },
-        } => commands::tickets_show(&cfg, &token, json, stdout),
+        } => commands::tickets_show(
+            &cfg,
+            &token,
+            json,
+            ticketpost::clock::Clock::now(&SystemClock),
+            stdout,
+        ),
         Command::Check => runtime()?.block_on(commands::check(&cfg, &mut std::io::stdout())),
         Command::Kb { command } => match command {
             KbCommand::List { json } => knowledge::kb_list(&cfg, json, stdout),

@@ -120,7 +120,14 @@ similar_threshold = 0.3
 
     fn ticket(&self, token: &str) -> serde_json::Value {
         let mut out = Vec::new();
-        ticketpost::commands::tickets_show(&self.cfg, token, true, &mut out).unwrap();
+        ticketpost::commands::tickets_show(
+            &self.cfg,
+            token,
+            true,
+            ticketpost::clock::Clock::now(&self.clock),
+            &mut out,
+        )
+        .unwrap();
         serde_json::from_slice(&out).unwrap()
     }
 

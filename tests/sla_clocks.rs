@@ -289,6 +289,21 @@ async fn waiting_pauses_the_clock_a_reply_resumes_it_and_priority_moves_it() {
     assert_eq!((due, consumed, running), (None, 3_600, false));
     let (fr_due, _, fr_running) = desk.clock_row(1, "first_response");
     assert_eq!((fr_due, fr_running), (None, false), "first response met");
+    // `tickets show` says so.
+    let mut out = Vec::new();
+    ticketpost::commands::tickets_show(
+        &desk.cfg,
+        "TP-1",
+        true,
+        ticketpost::clock::Clock::now(&desk.clock),
+        &mut out,
+    )
+    .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(shown["sla"][0]["target"], "first_response");
+    assert_eq!(shown["sla"][0]["state"], "met");
+    assert_eq!(shown["sla"][1]["state"], "paused");
+    assert_eq!(shown["sla"][1]["used_seconds"], 3_600);
 
     // A week passes: nothing is due while the desk waits.
     desk.set_time(utc(2026, 12, 15, 11, 0));

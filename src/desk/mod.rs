@@ -19,21 +19,6 @@ use crate::inbound::{AutomaticVerdict, InboundMessage};
 /// Priority given when no rule says otherwise.
 pub const DEFAULT_PRIORITY: &str = "P3";
 
-/// When the requester may expect a first answer, in words, by priority, in English or
-/// Chinese. (The SLA issue makes these targets configurable; these are its defaults.)
-pub fn first_response_promise(priority: &str, language: &str) -> &'static str {
-    match (language, priority) {
-        ("zh", "P1") => "1 小时内",
-        ("zh", "P2") => "4 个工作小时内",
-        ("zh", "P4") => "3 个工作日内",
-        ("zh", _) => "1 个工作日内",
-        (_, "P1") => "within one hour",
-        (_, "P2") => "within four business hours",
-        (_, "P4") => "within three business days",
-        _ => "within one business day",
-    }
-}
-
 /// What the store found about the message's thread.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ThreadFacts {

@@ -286,6 +286,35 @@ impl SlaPolicy {
         }
     }
 
+    /// What the acknowledgement promises for the first response, in the requester's
+    /// language: "within 4 business hours", "1 个工作日内".
+    pub fn promise(&self, priority: Priority, language: &str) -> String {
+        let t = self.targets(priority);
+        let seconds = t.first_response;
+        let business = t.hours == Hours::Business;
+        let day = self.calendar.day_seconds();
+        let (n, unit) = if business && day > 0 && seconds % day == 0 {
+            (seconds / day, "day")
+        } else if seconds % 3_600 == 0 {
+            (seconds / 3_600, "hour")
+        } else {
+            ((seconds + 59) / 60, "minute")
+        };
+        if language == "zh" {
+            let unit = match unit {
+                "day" => "个工作日",
+                "hour" if business => "个工作小时",
+                "hour" => "小时",
+                _ if business => "个工作时间分钟",
+                _ => "分钟",
+            };
+            return format!("{n} {unit}内");
+        }
+        let plural = if n == 1 { "" } else { "s" };
+        let kind = if business { "business " } else { "" };
+        format!("within {n} {kind}{unit}{plural}")
+    }
+
     /// The instant `seconds` of clock time after `start`, for a priority's hours.
     pub fn add(&self, hours: Hours, start: i64, seconds: i64) -> i64 {
         match hours {
@@ -802,6 +831,20 @@ mod tests {
         let c = reconcile(Some(&c), Target::FirstResponse, &j, &p, sat);
         assert_eq!(c.consumed, 30 * 60);
         assert_eq!(c.due_at, Some(sat + 30 * 60));
+    }
+
+    #[test]
+    fn promises_follow_the_targets() {
+        let mut p = SlaPolicy::defaults(chrono_tz::UTC);
+        assert_eq!(p.promise(Priority::P1, "en"), "within 1 hour");
+        assert_eq!(p.promise(Priority::P2, "en"), "within 4 business hours");
+        assert_eq!(p.promise(Priority::P3, "en"), "within 1 business day");
+        assert_eq!(p.promise(Priority::P4, "en"), "within 3 business days");
+        assert_eq!(p.promise(Priority::P2, "zh"), "4 个工作小时内");
+        assert_eq!(p.promise(Priority::P1, "zh"), "1 小时内");
+        p.targets[0].first_response = 30 * 60;
+        assert_eq!(p.promise(Priority::P1, "en"), "within 30 minutes");
+        assert_eq!(p.promise(Priority::P1, "zh"), "30 分钟内");
     }
 
     #[test]

@@ -216,13 +216,18 @@ pub struct Intake {
     pub questions: Vec<String>,
     pub suggestions: Vec<Suggestion>,
     pub notice: NoticeExtras,
+    /// When the first response is due, in words ("within 4 business hours").
+    pub response_promise: String,
 }
 
 impl Intake {
-    /// Plain intake: default priority, no questions, no matches.
+    /// Plain intake: default priority and SLA, no questions, no matches.
     pub fn plain(language: &str) -> Intake {
+        let priority = crate::desk::Priority::P3;
         Intake {
-            priority: crate::desk::Priority::P3,
+            response_promise: crate::desk::sla::SlaPolicy::defaults(chrono_tz::UTC)
+                .promise(priority, language),
+            priority,
             language: language.to_string(),
             questions: Vec::new(),
             suggestions: Vec::new(),
@@ -237,6 +242,7 @@ impl Intake {
             solution: "Sample".into(),
         };
         Intake {
+            response_promise: "within 1 hour".into(),
             priority: crate::desk::Priority::P1,
             language: language.to_string(),
             questions: vec!["Sample?".into()],
@@ -467,7 +473,7 @@ impl Renderer {
             requester_name: to.name.as_deref(),
             requester: &to.email,
             priority,
-            response_promise: crate::desk::first_response_promise(priority, &intake.language),
+            response_promise: &intake.response_promise,
             request_lines: excerpt.lines().collect(),
             request_excerpt: excerpt.clone(),
             support_name: &self.desk.support_name,

@@ -54,7 +54,7 @@ fn clock_from(r: &rusqlite::Row, base: usize) -> rusqlite::Result<Clock> {
 /// A ticket's clocks (none for tickets older than the SLA feature).
 pub fn clocks(conn: &Connection, ticket: i64) -> Result<Vec<Clock>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT_CLOCK} WHERE ticket_id = ?1 ORDER BY target DESC"
+        "{SELECT_CLOCK} WHERE ticket_id = ?1 ORDER BY target"
     ))?;
     let rows = stmt
         .query_map([ticket], |r| clock_from(r, 0))?
