@@ -177,7 +177,7 @@ pub fn apply_batch(
                 // is rolled back alone and quarantined, instead of blocking the
                 // mailbox by failing its batch forever.
                 let before = summary;
-                let mails_before = pending.len();
+                let mark = pending.mark();
                 let savepoint = tx.savepoint()?;
                 match apply_message(
                     &savepoint,
@@ -198,7 +198,7 @@ pub fn apply_batch(
                     Err(e) => {
                         drop(savepoint);
                         summary = before;
-                        pending.truncate(mails_before);
+                        pending.rollback(mark);
                         (format!("cannot be stored: {e:#}"), msg.raw)
                     }
                 }
@@ -505,14 +505,19 @@ fn apply_message(
                 .into_iter()
                 .map(|m| suggestion(&m.entry))
                 .collect();
-                let similar = store::kb::similar_tickets(
-                    tx,
-                    &search_text,
-                    ticket,
-                    cx.kb.similar_threshold,
-                    SIMILAR_TICKETS,
-                )?;
-                store::kb::index_ticket(tx, ticket, &subject, excerpt_chars(text, SEARCH_CHARS))?;
+                // Similar tickets are listed only in mail to staff: no staff, no search.
+                let similar = if cx.desk.all_agents().is_empty() && cx.desk.supervisors.is_empty() {
+                    Vec::new()
+                } else {
+                    store::kb::similar_tickets(
+                        tx,
+                        &search_text,
+                        ticket,
+                        cx.kb.similar_threshold,
+                        SIMILAR_TICKETS,
+                    )?
+                };
+                pending.index_ticket(ticket, &subject, excerpt_chars(text, INDEX_CHARS));
                 let mut similar_lines = Vec::new();
                 for s in similar {
                     if let Some(row) = store::tickets::get(tx, s.ticket_id)? {
@@ -775,6 +780,10 @@ pub fn apply_decision(
 
 /// Characters of a request that knowledge-base and similar-ticket search look at.
 const SEARCH_CHARS: usize = 1000;
+
+/// How much of a request the similar-tickets index keeps: the subject and the first
+/// paragraphs say what it is about, and every character costs index work per ticket.
+const INDEX_CHARS: usize = 400;
 /// Similar past tickets listed in a new ticket's notice.
 const SIMILAR_TICKETS: usize = 5;
 
@@ -874,9 +883,22 @@ type RenderFn = Box<dyn FnOnce(&Renderer) -> Result<OutgoingMail> + Send>;
 /// encoding) is the costliest part of a batch, so a batch's mails are rendered
 /// together, spread over the cores, and queued in the same transaction before it
 /// commits.
+///
+/// It also holds the batch's new tickets for the similar-tickets index: FTS5 writes
+/// its pending terms out as a new segment at every savepoint, so indexing inside the
+/// per-message savepoints would write (and then merge) one segment per message.
+/// Indexed once at the end, a batch makes one.
 #[derive(Default)]
 pub struct PendingMail {
     jobs: Vec<(i64, &'static str, RenderFn)>,
+    to_index: Vec<(i64, String, String)>,
+}
+
+/// How much was pending at a point, to roll back to.
+#[derive(Clone, Copy)]
+struct PendingMark {
+    jobs: usize,
+    to_index: usize,
 }
 
 /// Below this many mails, rendering stays on the writer thread.
@@ -892,13 +914,23 @@ impl PendingMail {
         self.jobs.push((ticket, kind, Box::new(render)));
     }
 
-    /// Drops the jobs pushed after the first `len` (a message rolled back).
-    fn truncate(&mut self, len: usize) {
-        self.jobs.truncate(len);
+    /// A new ticket's subject and request start, for the similar-tickets index.
+    fn index_ticket(&mut self, ticket: i64, subject: &str, body: &str) {
+        self.to_index
+            .push((ticket, subject.to_string(), body.to_string()));
     }
 
-    fn len(&self) -> usize {
-        self.jobs.len()
+    fn mark(&self) -> PendingMark {
+        PendingMark {
+            jobs: self.jobs.len(),
+            to_index: self.to_index.len(),
+        }
+    }
+
+    /// Drops what was pushed after `mark` (a message rolled back).
+    fn rollback(&mut self, mark: PendingMark) {
+        self.jobs.truncate(mark.jobs);
+        self.to_index.truncate(mark.to_index);
     }
 
     /// Renders every pending mail and queues it in `tx`, in the order decided.
@@ -909,6 +941,9 @@ impl PendingMail {
         now: i64,
         summary: &mut BatchSummary,
     ) -> Result<()> {
+        for (ticket, subject, body) in &self.to_index {
+            store::kb::index_ticket(tx, *ticket, subject, body)?;
+        }
         let rendered = render_all(self.jobs, renderer);
         for (ticket, kind, result) in rendered {
             if queue_mail(tx, ticket, kind, result, now)? {
