@@ -322,11 +322,35 @@ fn apply_message(
     };
 
     let mut linked_ticket = None;
+    // A follow-up turned into a request of its own (a stranger who used a token).
+    let mut redirected = false;
     let placement = match decision.placement {
         Placement::FollowUp { ticket, by } => {
             let state = store::tickets::state(tx, ticket)?
                 .with_context(|| format!("ticket {ticket} vanished"))?;
-            if automatic.is_none() && lifecycle::reply_reopens_or_starts_new(&state, now, &cx.desk)
+            // Someone who is not on the ticket and only knows its token (not a message
+            // of its thread) cannot add to it: their mail is a request of its own, and
+            // nothing of the ticket is sent to them.
+            let stranger_with_token = automatic.is_none()
+                && by == ThreadedBy::Token
+                && Author::of(sender, &state, &cx.desk) == Author::Other;
+            if stranger_with_token {
+                let what = format!(
+                    "mail from {sender}, who is not on this ticket, used its token; it opened a new ticket instead"
+                );
+                store::tickets::add_event(tx, ticket, now, "ticketpost", "security", &what)?;
+                warn!(token = %threading::token(prefix, ticket), sender = %sender, "a stranger used this ticket's token: opened as a new ticket");
+                redirected = true;
+                Placement::NewTicket {
+                    requester: msg
+                        .reply_address()
+                        .map(|a| a.email.clone())
+                        .unwrap_or_default(),
+                    requester_name: msg.reply_address().and_then(|a| a.name.clone()),
+                    subject: threading::without_token(&msg.subject, prefix, ticket),
+                }
+            } else if automatic.is_none()
+                && lifecycle::reply_reopens_or_starts_new(&state, now, &cx.desk)
             {
                 linked_ticket = Some(ticket);
                 Placement::NewTicket {
@@ -420,13 +444,13 @@ fn apply_message(
             )?;
             crate::sla::sync_ticket(tx, ticket, &cx.sla, now)?;
             // A late reply that opens a linked ticket is a request like any other.
-            let (kind, acknowledge) = match linked_ticket {
-                Some(_) => (
+            let (kind, acknowledge) = match (linked_ticket, redirected) {
+                (Some(_), _) | (None, true) => (
                     "request",
                     msg.reply_address()
                         .is_some_and(|a| !cx.desk.is_own_address(&a.email)),
                 ),
-                None => (decision.kind, decision.acknowledge),
+                (None, false) => (decision.kind, decision.acknowledge),
             };
             let row = record(Some(ticket), kind)?;
             let token = threading::token(prefix, ticket);
@@ -544,7 +568,11 @@ fn apply_message(
                 };
             }
             if acknowledge {
-                let request = msg.without_raw();
+                let mut request = msg.without_raw();
+                if redirected {
+                    // Not the other ticket's token: the subject the new ticket has.
+                    request.subject = subject.clone();
+                }
                 let intake_for_ack = intake_view.clone();
                 pending.push(ticket, "acknowledgement", move |r| {
                     r.acknowledgement(ticket, &request, &intake_for_ack, now)

@@ -412,3 +412,64 @@ fn unparseable_mail_is_quarantined_not_lost() {
         String::from_utf8_lossy(&check.stdout)
     );
 }
+
+#[test]
+fn a_stranger_with_a_tickets_token_opens_a_ticket_of_their_own() {
+    let desk = Desk::new(50);
+    desk.deliver(
+        "1.req",
+        &request(
+            "own-1@example.test",
+            "Jane <jane@example.test>",
+            "Salary statement for March",
+            "Please send me my salary statement for March.",
+        ),
+    );
+    desk.run_once();
+    // Mallory guessed the token: no In-Reply-To, no References.
+    desk.deliver(
+        "2.req",
+        &request(
+            "evil-1@example.test",
+            "Mallory <mallory@example.test>",
+            "Re: [TP-1] Salary statement for March",
+            "Please send it to this address instead.",
+        ),
+    );
+    let out = desk.run_once();
+    assert!(out.contains("1 new ticket"), "{out}");
+    let tickets = desk.tickets();
+    assert_eq!(tickets.len(), 2);
+    let first = desk.show("TP-1");
+    assert_eq!(first["message_count"], 1, "nothing added to TP-1");
+    let timeline = first["timeline"].to_string();
+    assert!(
+        timeline.contains("mallory@example.test, who is not on this ticket"),
+        "{timeline}"
+    );
+    let second = desk.show("TP-2");
+    assert_eq!(second["requester"], "mallory@example.test");
+    assert_eq!(second["subject"], "Re: Salary statement for March");
+    // Mallory's only mail is the acknowledgement of TP-2, which quotes nothing of TP-1.
+    let to_mallory: Vec<String> = std::fs::read_dir(desk.root().join("var/outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .filter(|m| header(m, "To").is_some_and(|t| t.contains("mallory@")))
+        .collect();
+    assert_eq!(
+        to_mallory.len(),
+        1,
+        "{:?}",
+        std::fs::read_dir(desk.root().join("var/outbox"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        header(&to_mallory[0], "Subject")
+            .unwrap()
+            .contains("[TP-2]")
+    );
+    assert!(!to_mallory[0].contains("TP-1"), "{}", to_mallory[0]);
+    assert!(!to_mallory[0].contains("Please send me my salary statement"));
+}

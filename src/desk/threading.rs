@@ -38,6 +38,37 @@ pub fn token_in_subject(subject: &str, prefix: &str) -> Option<i64> {
     None
 }
 
+/// The subject without the `[PREFIX-n]` tokens of ticket `n` (any case, `-` or `#`),
+/// spaces tidied: for a new ticket opened by a stranger who used another ticket's token.
+pub fn without_token(subject: &str, prefix: &str, ticket: i64) -> String {
+    let forms = [
+        format!("[{prefix}-{ticket}]"),
+        format!("[{prefix}#{ticket}]"),
+    ];
+    let mut out = String::with_capacity(subject.len());
+    let mut rest = subject;
+    'scan: while !rest.is_empty() {
+        for form in &forms {
+            if rest.len() >= form.len()
+                && rest.is_char_boundary(form.len())
+                && rest[..form.len()].eq_ignore_ascii_case(form)
+            {
+                rest = &rest[form.len()..];
+                continue 'scan;
+            }
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    let tidy = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    if tidy.is_empty() {
+        "(no subject)".to_string()
+    } else {
+        tidy
+    }
+}
+
 /// The ids to look up, most specific first: In-Reply-To, then References from the
 /// newest (last) to the oldest.
 pub fn reference_candidates(msg: &InboundMessage) -> Vec<&str> {
@@ -112,5 +143,16 @@ mod tests {
         assert_eq!(parse_token("[tp-42]", "TP"), Some(42));
         assert_eq!(parse_token("42", "TP"), Some(42));
         assert_eq!(parse_token("TP-x", "TP"), None);
+    }
+
+    #[test]
+    fn a_tickets_token_is_removed_from_a_subject() {
+        assert_eq!(without_token("Re: [TP-7] Printer", "TP", 7), "Re: Printer");
+        assert_eq!(
+            without_token("[tp#7]打印机坏了 [TP-8]", "TP", 7),
+            "打印机坏了 [TP-8]"
+        );
+        assert_eq!(without_token("[TP-7]", "TP", 7), "(no subject)");
+        assert_eq!(without_token("[TP-70] x", "TP", 7), "[TP-70] x");
     }
 }
