@@ -143,6 +143,8 @@ async fn measure(dir: &Path, ticks: usize) -> Result<()> {
         kb: cfg.kb,
         intake: IntakeRules::built_in(),
         sla: cfg.sla.clone(),
+        security: cfg.security.clone(),
+        staff_key: ticketpost::desk::staff_proof::StaffKey::new(b"bench".to_vec()),
         renderer,
         source: "bench".into(),
         faults: Faults::default(),

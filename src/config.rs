@@ -27,6 +27,27 @@ pub struct Config {
     pub kb: KbConfig,
     /// `[sla]`: targets per priority, the business calendar, alerts and the digest.
     pub sla: crate::desk::sla::SlaPolicy,
+    pub security: SecurityConfig,
+}
+
+/// `[security]`: when a mail from a member of staff counts as theirs.
+#[derive(Debug, Clone)]
+pub struct SecurityConfig {
+    /// Commands (and relays) only from staff mail that proves its sender: a reply
+    /// quoting one of our signed Message-IDs sent to them, or a DKIM/SPF pass from the
+    /// trusted MTA. Default true.
+    pub verify_staff: bool,
+    /// The authserv-id of the MTA whose Authentication-Results are believed.
+    pub trusted_authserv_id: Option<String>,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            verify_staff: true,
+            trusted_authserv_id: None,
+        }
+    }
 }
 
 /// `[kb]`: how knowledge-base entries and past tickets are offered.
@@ -401,6 +422,14 @@ struct RawConfig {
     intake: Option<RawIntake>,
     kb: Option<RawKb>,
     sla: Option<RawSla>,
+    security: Option<RawSecurity>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecurity {
+    verify_staff: Option<bool>,
+    trusted_authserv_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -897,6 +926,21 @@ impl Config {
         };
         let intake_rules = raw.intake.and_then(|i| i.rules);
         let sla = sla_policy(&cx, raw.sla, &desk)?;
+        let security = match raw.security {
+            None => SecurityConfig::default(),
+            Some(r) => SecurityConfig {
+                verify_staff: r.verify_staff.unwrap_or(true),
+                trusted_authserv_id: match r.trusted_authserv_id {
+                    Some(id) if id.trim().is_empty() || id.contains(char::is_whitespace) => {
+                        return Err(cx.err(
+                            "[security] trusted_authserv_id",
+                            format!("{id:?} is not a server name"),
+                        ));
+                    }
+                    other => other,
+                },
+            },
+        };
 
         let templates = match raw.templates {
             Some(t) => TemplatesConfig {
@@ -919,6 +963,7 @@ impl Config {
             intake_rules,
             kb,
             sla,
+            security,
         })
     }
 

@@ -146,6 +146,9 @@ pub struct IngestContext {
     pub kb: crate::config::KbConfig,
     pub intake: &'static IntakeRules,
     pub sla: crate::desk::sla::SlaPolicy,
+    pub security: crate::config::SecurityConfig,
+    /// The key our Message-IDs are signed with (staff replies are checked against it).
+    pub staff_key: crate::desk::staff_proof::StaffKey,
     pub renderer: Arc<Renderer>,
     /// The mailbox state key (for the checkpoint and quarantine rows).
     pub source: String,
@@ -379,6 +382,16 @@ fn apply_message(
                     info!(token = %token, message_id = %identity, "{what}");
                 } else {
                     let author = Author::of(sender, &state, &cx.desk);
+                    if matches!(author, Author::Staff { .. })
+                        && cx.security.verify_staff
+                        && !staff_mail_verified(cx, msg, sender, ticket)
+                    {
+                        unverified_staff_mail(
+                            tx, cx, msg, ticket, sender, visible, &record, now, pending,
+                        )?;
+                        summary.follow_ups += 1;
+                        return Ok(());
+                    }
                     let d =
                         lifecycle::decide_reply(&state, &author, visible, &identity, now, &cx.desk);
                     let row = record(Some(ticket), d.message_kind)?;
@@ -678,6 +691,89 @@ fn apply_message(
             summary.unfiled += 1;
         }
         Placement::FollowUp { .. } => unreachable!("follow-ups return above"),
+    }
+    Ok(())
+}
+
+/// Whether mail from a member of staff proves its sender (see `desk::staff_proof`):
+/// it replies in a thread of ours, quoting a Message-ID we signed for this sender and
+/// ticket, or the trusted MTA saw DKIM or SPF pass for the sender's domain.
+fn staff_mail_verified(
+    cx: &IngestContext,
+    msg: &InboundMessage,
+    sender: &str,
+    ticket: i64,
+) -> bool {
+    let ids = threading::reference_candidates(msg);
+    if cx
+        .staff_key
+        .signed_for(&ids, sender, ticket, &cx.desk.message_id_domain)
+    {
+        return true;
+    }
+    let Some(trusted) = &cx.security.trusted_authserv_id else {
+        return false;
+    };
+    let results: Vec<&str> = msg
+        .auto_headers
+        .iter()
+        .filter(|(name, _)| name == "authentication-results")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    crate::desk::staff_proof::authenticated_by_mta(&results, trusted, sender)
+}
+
+/// Mail in a staff member's name that did not prove it: kept on the ticket as an
+/// ordinary message, no command run, nothing relayed, and the agents are warned.
+#[allow(clippy::too_many_arguments)]
+fn unverified_staff_mail(
+    tx: &Connection,
+    cx: &IngestContext,
+    msg: &InboundMessage,
+    ticket: i64,
+    sender: &str,
+    visible: &str,
+    record: &dyn Fn(Option<i64>, &str) -> Result<i64>,
+    now: i64,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    record(Some(ticket), "unverified")?;
+    store::tickets::touch(tx, ticket, now)?;
+    let what = format!(
+        "mail in the name of {sender} (staff) did not prove its sender (no signed Message-ID of ours in its thread{}): kept, no command run, nothing relayed",
+        if cx.security.trusted_authserv_id.is_some() {
+            ", no DKIM/SPF pass from the trusted MTA"
+        } else {
+            ""
+        }
+    );
+    store::tickets::add_event(tx, ticket, now, "ticketpost", "security", &what)?;
+    let token = threading::token(&cx.desk.token_prefix, ticket);
+    warn!(token = %token, sender = %sender, message_id = ?msg.message_id, "unverified mail in a staff member's name: commands ignored, agents warned");
+    let row =
+        store::tickets::get(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
+    let view = TicketView::from(&row);
+    let text = Arc::new(visible.to_string());
+    let claimed = Arc::new(format!("{} (claimed; not verified)", sender));
+    for agent in cx.desk.all_agents() {
+        let (view, text, claimed, agent) = (
+            view.clone(),
+            text.clone(),
+            claimed.clone(),
+            agent.address.clone(),
+        );
+        pending.push(ticket, "agent_notice", move |r| {
+            r.agent_notice(
+                &view,
+                &agent,
+                lifecycle::Notice::Unverified,
+                Some(claimed.as_str()),
+                &text,
+                &NoticeExtras::default(),
+                &Thread::default(),
+                now,
+            )
+        });
     }
     Ok(())
 }
@@ -1143,6 +1239,8 @@ mod tests {
             kb: cfg.kb,
             intake: IntakeRules::built_in(),
             sla: cfg.sla.clone(),
+            security: cfg.security.clone(),
+            staff_key: crate::desk::staff_proof::StaffKey::new(b"test".to_vec()),
             renderer: Arc::new(Renderer::new(&cfg.templates, &cfg.desk).unwrap()),
             source: "test".into(),
             faults: Faults::default(),

@@ -13,6 +13,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::desk::staff_proof::StaffKey;
 use crate::inbound::ParseFailure;
 use crate::ingest::{self, BatchSummary, Faults, IngestContext};
 use crate::mailbox::{Batch, MailSource};
@@ -53,7 +54,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<RunReport> {
     let writer = Writer::start(&cfg.store)?;
-    let renderer = Arc::new(Renderer::new(&cfg.templates, &cfg.desk)?);
+    let staff_key = StaffKey::new(writer.call(|c| store::staff_key(c)).await?);
+    let renderer =
+        Arc::new(Renderer::new(&cfg.templates, &cfg.desk)?.with_staff_key(staff_key.clone()));
     let transport = Arc::new(Transport::new(&cfg.transport)?);
     let source_key = MailSource::state_key(&cfg.mailbox);
     let checkpoint = {
@@ -76,6 +79,8 @@ pub async fn run(
         kb: cfg.kb,
         intake: cfg.load_intake_rules()?,
         sla: cfg.sla.clone(),
+        security: cfg.security.clone(),
+        staff_key,
         renderer,
         source: source_key,
         faults: opts.faults,

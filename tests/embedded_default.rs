@@ -34,6 +34,8 @@ path = "{root}/var/outbox"
 support_address = "support@example.test"
 support_name = "Example Support"
 agents = ["Ann Lee <ann@example.test>"]
+[security]
+trusted_authserv_id = "mx.desk.test"
 "#,
                 root = dir.path().display()
             ),
@@ -472,4 +474,78 @@ fn a_stranger_with_a_tickets_token_opens_a_ticket_of_their_own() {
     );
     assert!(!to_mallory[0].contains("TP-1"), "{}", to_mallory[0]);
     assert!(!to_mallory[0].contains("Please send me my salary statement"));
+}
+
+#[test]
+fn commands_count_only_from_staff_mail_that_proves_its_sender() {
+    let desk = Desk::new(50);
+    desk.deliver(
+        "1.req",
+        &request(
+            "jane-1@example.test",
+            "Jane <jane@example.test>",
+            "Laptop will not boot",
+            "My laptop shows a black screen since this morning.",
+        ),
+    );
+    desk.run_once();
+    // Someone writes in Ann's name, with the token but not in the thread of any mail
+    // we sent Ann, and no authentication result from our MTA.
+    desk.deliver(
+        "2.forged",
+        &request(
+            "forged-1@evil.test",
+            "Ann Lee <ann@example.test>",
+            "Re: [TP-1] Laptop will not boot",
+            "/priority P1\n/status closed\nPlease send the recovery key to me.",
+        ),
+    );
+    desk.run_once();
+    let t = desk.show("TP-1");
+    assert_eq!(
+        (t["priority"].as_str(), t["status"].as_str()),
+        (Some("P3"), Some("open"))
+    );
+    let timeline = t["timeline"].to_string();
+    assert!(timeline.contains("did not prove its sender"), "{timeline}");
+    let files: Vec<String> = std::fs::read_dir(desk.root().join("var/outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let warned = files.iter().any(|m| {
+        header(m, "To").is_some_and(|t| t.contains("ann@example.test"))
+            && header(m, "Subject").is_some_and(|s| s.contains("UNVERIFIED"))
+    });
+    assert!(warned, "Ann is warned");
+    let to_jane: Vec<&String> = files
+        .iter()
+        .filter(|m| header(m, "To").is_some_and(|t| t.contains("jane@")))
+        .collect();
+    assert_eq!(
+        to_jane.len(),
+        1,
+        "only the acknowledgement: nothing relayed"
+    );
+    assert!(!files.iter().any(
+        |m| m.contains("recovery key") && header(m, "To").is_some_and(|t| t.contains("jane@"))
+    ));
+
+    // The same from Ann's real server: our MTA vouches for it (DKIM pass for her
+    // domain, as the topmost Authentication-Results with our trusted id).
+    desk.deliver(
+        "3.signed",
+        &request(
+            "ann-1@example.test",
+            "Ann Lee <ann@example.test>",
+            "Re: [TP-1] Laptop will not boot",
+            "/priority P2\nPlease hold the power button for 30 seconds.",
+        )
+        .replacen(
+            "From:",
+            "Authentication-Results: mx.desk.test; dkim=pass header.d=example.test\nFrom:",
+            1,
+        ),
+    );
+    desk.run_once();
+    assert_eq!(desk.show("TP-1")["priority"], "P2");
 }

@@ -273,7 +273,12 @@ async fn facts_priority_language_urgent_path_and_knowledge_base() {
     );
     assert!(desk.timeline("TP-1").contains("facts given"));
 
-    // Ann resolves it: the resolution becomes a knowledge-base entry.
+    // Ann resolves it, answering in the thread of her notice (which proves it is her):
+    // the resolution becomes a knowledge-base entry.
+    let notice1 = wait_for_subject(&ann, "[TP-1] New ticket")
+        .await
+        .message_id
+        .unwrap();
     desk.write(
         &ann,
         mail(
@@ -281,7 +286,7 @@ async fn facts_priority_language_urgent_path_and_knowledge_base() {
             &sup,
             "ann-kb-1@agents.test",
             "Re: [TP-1] VPN 连不上",
-            None,
+            Some(&notice1),
             "/resolve VPN 错误 809：防火墙拦截了 L2TP，已在 VPN 客户端改用 IKEv2 连接。",
         ),
     )
@@ -298,7 +303,7 @@ async fn facts_priority_language_urgent_path_and_knowledge_base() {
     let requester_mails = inbox(&req).await.len();
     desk.write(
         &ann,
-        mail(&ann, &sup, "ann-kb-2@agents.test", "Re: [TP-1] VPN 连不上", None, "/kb\nProblem: VPN 连接失败，错误 809\nCause: 防火墙拦截 L2TP/IPsec\nSolution: VPN 客户端改用 IKEv2"),
+        mail(&ann, &sup, "ann-kb-2@agents.test", "Re: [TP-1] VPN 连不上", Some(&notice1), "/kb\nProblem: VPN 连接失败，错误 809\nCause: 防火墙拦截 L2TP/IPsec\nSolution: VPN 客户端改用 IKEv2"),
     )
     .await;
     desk.run_once().await;

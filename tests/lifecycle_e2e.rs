@@ -290,7 +290,7 @@ async fn agents_work_a_ticket_from_their_mail_clients() {
             &sup,
             "ann-2@agents.test",
             "Re: [TP-1] Printer prints blank pages",
-            None,
+            Some(&notice_id),
             "/note\nThe spooler log shows a driver crash at 08:12.",
         ),
     )
@@ -318,7 +318,7 @@ async fn agents_work_a_ticket_from_their_mail_clients() {
             &sup,
             "ann-3@agents.test",
             "Re: [TP-1] Printer prints blank pages",
-            None,
+            Some(&notice_id),
             "/authorize Reinstall the printer driver on your laptop tonight",
         ),
     )
@@ -363,7 +363,7 @@ async fn agents_work_a_ticket_from_their_mail_clients() {
             &sup,
             "ann-4@agents.test",
             "Re: [TP-1] Printer prints blank pages",
-            None,
+            Some(&notice_id),
             "/resolve Reinstalled the printer driver; test pages print fine.",
         ),
     )
@@ -411,6 +411,11 @@ async fn agents_work_a_ticket_from_their_mail_clients() {
     desk.run_once().await;
     let ack2 = wait_for_subject(&req, "[TP-2]").await;
     assert!(ack2.subject.contains("VPN drops"));
+    // Ann answers in the thread of her notice: the signed Message-ID proves it is her.
+    let notice2 = wait_for_subject(&ann, "[TP-2] New ticket")
+        .await
+        .message_id
+        .unwrap();
     desk.write(
         &ann,
         mail(
@@ -418,7 +423,7 @@ async fn agents_work_a_ticket_from_their_mail_clients() {
             &sup,
             "ann-5@agents.test",
             "Re: [TP-2] VPN drops every hour",
-            None,
+            Some(&notice2),
             "/resolve Updated your VPN profile to keep-alive 30 s.",
         ),
     )
@@ -452,7 +457,7 @@ async fn agents_work_a_ticket_from_their_mail_clients() {
             &sup,
             "ann-6@agents.test",
             "Re: [TP-2] VPN drops every hour",
-            None,
+            Some(&notice2),
             "/priority P7\nCould you send me the VPN client log?",
         ),
     )
@@ -482,6 +487,10 @@ async fn agents_work_a_ticket_from_their_mail_clients() {
     .await;
     desk.run_once().await;
     wait_for_subject(&req, "[TP-3]").await;
+    let notice3 = wait_for_subject(&ann, "[TP-3] New ticket")
+        .await
+        .message_id
+        .unwrap();
     desk.write(
         &ann,
         mail(
@@ -489,7 +498,7 @@ async fn agents_work_a_ticket_from_their_mail_clients() {
             &sup,
             "ann-7@agents.test",
             "Re: [TP-3] New mouse please",
-            None,
+            Some(&notice3),
             "/resolve A new mouse is on your desk.",
         ),
     )

@@ -127,6 +127,18 @@ holidays = ["2026-12-25"]
             .collect()
     }
 
+    /// The Message-ID of the new-ticket notice sent to `who` about `ticket`.
+    fn notice_to(&self, ticket: i64, who: &str) -> String {
+        self.db()
+            .query_row(
+                "SELECT message_id FROM outbox WHERE ticket_id = ?1 AND kind = 'agent_notice'
+                 AND recipients_json LIKE '%' || ?2 || '%' ORDER BY id LIMIT 1",
+                rusqlite::params![ticket, who],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
     /// A clock's (due_at, consumed, running) for a ticket and target.
     fn clock_row(&self, ticket: i64, target: &str) -> (Option<i64>, i64, bool) {
         self.db()
@@ -163,6 +175,13 @@ holidays = ["2026-12-25"]
 fn mail(from: &str, id: &str, subject: &str, body: &str) -> String {
     format!(
         "From: {from}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 07 Dec 2026 09:00:00 +0000\r\n\r\n{body}\r\n"
+    )
+}
+
+/// A reply to one of our mails (`in_reply_to`, a Message-ID we sent).
+fn reply(from: &str, id: &str, in_reply_to: &str, subject: &str, body: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nIn-Reply-To: <{in_reply_to}>\r\nDate: Mon, 07 Dec 2026 09:00:00 +0000\r\n\r\n{body}\r\n"
     )
 }
 
@@ -278,9 +297,11 @@ async fn waiting_pauses_the_clock_a_reply_resumes_it_and_priority_moves_it() {
     // 11:00: Ann answers and sets the ticket waiting on the requester. The first
     // response is met; the resolution clock pauses with one hour used.
     desk.set_time(utc(2026, 12, 8, 11, 0));
-    desk.deliver(mail(
+    let notice = desk.notice_to(1, ANN);
+    desk.deliver(reply(
         &format!("Ann Lee <{ANN}>"),
         "a1@example.test",
+        &notice,
         "Re: [TP-1] Question about my monitor",
         "/status waiting\nCould you try another cable and tell me if it still flickers?",
     ));
@@ -328,9 +349,10 @@ async fn waiting_pauses_the_clock_a_reply_resumes_it_and_priority_moves_it() {
     // 12:00: Ann raises it to P1 (4h around the clock). Two business hours are used,
     // so it is due at 14:00.
     desk.set_time(utc(2026, 12, 15, 12, 0));
-    desk.deliver(mail(
+    desk.deliver(reply(
         &format!("Ann Lee <{ANN}>"),
         "a2@example.test",
+        &notice,
         "Re: [TP-1] Question about my monitor",
         "/priority P1",
     ));

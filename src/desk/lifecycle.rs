@@ -187,6 +187,8 @@ pub enum Notice {
     AuthorizationApproved,
     AuthorizationRefused,
     Confirmed,
+    /// Mail claiming to be from a member of staff that did not prove it.
+    Unverified,
 }
 
 impl Notice {
@@ -202,6 +204,7 @@ impl Notice {
             Notice::AuthorizationApproved => "authorization_approved",
             Notice::AuthorizationRefused => "authorization_refused",
             Notice::Confirmed => "confirmed",
+            Notice::Unverified => "unverified",
         }
     }
 
@@ -218,6 +221,7 @@ impl Notice {
             Notice::AuthorizationApproved => "Authorisation approved",
             Notice::AuthorizationRefused => "Authorisation refused",
             Notice::Confirmed => "Confirmed fixed, closed",
+            Notice::Unverified => "UNVERIFIED mail in a staff member's name (no command run)",
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod intake;
 pub mod language;
 pub mod lifecycle;
 pub mod sla;
+pub mod staff_proof;
 pub mod status;
 pub mod threading;
 pub mod triage;

@@ -60,6 +60,7 @@ const AUTO_HEADER_NAMES: &[&str] = &[
     "feedback-type",
     "x-ms-exchange-inbox-rules-loop",
     "from",
+    "authentication-results",
 ];
 
 /// Width html2text wraps HTML-only bodies to.

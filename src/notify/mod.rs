@@ -18,6 +18,7 @@ use tera::Tera;
 use crate::config::{DeskConfig, TemplatesConfig};
 use crate::desk::Status;
 use crate::desk::lifecycle::Notice;
+use crate::desk::staff_proof::StaffKey;
 use crate::desk::threading::token;
 use crate::inbound::{Address, InboundMessage};
 use crate::outbox::OutgoingMail;
@@ -140,6 +141,8 @@ pub struct Renderer {
     desk: DeskConfig,
     language: String,
     support: Mailbox,
+    /// Signs our Message-IDs for their recipients (see `desk::staff_proof`).
+    staff_key: StaffKey,
 }
 
 #[derive(Serialize)]
@@ -332,9 +335,17 @@ impl Renderer {
             desk: desk.clone(),
             language: templates.language.clone(),
             support,
+            // A key for this process only, until the store's is set.
+            staff_key: StaffKey::new(fastrand::u64(..).to_le_bytes().to_vec()),
         };
         renderer.self_check()?;
         Ok(renderer)
+    }
+
+    /// Signs Message-IDs with the store's key, so replies can be verified later.
+    pub fn with_staff_key(mut self, key: StaffKey) -> Renderer {
+        self.staff_key = key;
+        self
     }
 
     /// Renders every event's templates with sample values; names the failing file.
@@ -872,7 +883,11 @@ impl Renderer {
                     .with_context(|| format!("recipient {:?} is not a usable address", a.email))?,
             ))
         };
-        let message_id = new_message_id(kind, ticket.unwrap_or(0), &self.desk.message_id_domain);
+        let domain = &self.desk.message_id_domain;
+        let message_id = match (ticket, envelope.to.first()) {
+            (Some(t), Some(to)) => self.staff_key.message_id(kind, t, &to.email, domain),
+            _ => new_message_id(kind, ticket.unwrap_or(0), domain),
+        };
         let from = match &envelope.from_name {
             Some(name) => Mailbox::new(Some(name.clone()), self.support.email.clone()),
             None => self.support.clone(),

@@ -105,6 +105,16 @@ fn start_checkpointer(cfg: &StoreConfig) -> Result<std::sync::mpsc::SyncSender<(
     Ok(signal)
 }
 
+/// The key that signs our Message-IDs (made once, at migration, by the store).
+pub fn staff_key(conn: &Connection) -> Result<Vec<u8>> {
+    conn.query_row(
+        "SELECT value FROM settings WHERE key = 'staff_key'",
+        [],
+        |r| r.get(0),
+    )
+    .context("the store has no staff key")
+}
+
 /// Opens the database for the writer: creates it, applies pragmas and migrations.
 pub fn open_and_migrate(path: &Path, synchronous_full: bool) -> Result<Connection> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
