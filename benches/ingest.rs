@@ -378,7 +378,7 @@ fn write_config(
         .map(|i| format!("\"Agent {i} <agent{i}@example.test>\""))
         .collect();
     let text = format!(
-        "[store]\npath = \"{}\"\n[mailbox]\n{mailbox}\n[transport]\n{transport}\n[desk]\nsupport_address = \"{support_address}\"\nsupport_name = \"Example Support\"\nagents = [{}]\n",
+        "[store]\npath = \"{}\"\n[mailbox]\n{mailbox}\n[transport]\n{transport}\n[desk]\nsupport_address = \"{support_address}\"\nsupport_name = \"Example Support\"\nagents = [{}]\n# Generated senders send many requests each within the hour: no loop guard here.\n[limits]\nacknowledgements_per_sender_per_hour = 100000\n",
         dir.join("ticketpost.db").display(),
         agents.join(", ")
     );

@@ -144,6 +144,7 @@ async fn measure(dir: &Path, ticks: usize) -> Result<()> {
         intake: IntakeRules::built_in(),
         sla: cfg.sla.clone(),
         security: cfg.security.clone(),
+        limits: cfg.limits,
         staff_key: ticketpost::desk::staff_proof::StaffKey::new(b"bench".to_vec()),
         renderer,
         source: "bench".into(),

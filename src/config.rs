@@ -28,6 +28,27 @@ pub struct Config {
     /// `[sla]`: targets per priority, the business calendar, alerts and the digest.
     pub sla: crate::desk::sla::SlaPolicy,
     pub security: SecurityConfig,
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: loop guards, for automatic mail that no rule recognised.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitsConfig {
+    /// New tickets one sender may open in an hour and still get an acknowledgement;
+    /// later ones are stored, not answered.
+    pub acknowledgements_per_sender_per_hour: i64,
+    /// Messages a ticket takes in an hour before it stops sending mail for them
+    /// (relays, notices): two autoresponders answering each other stop here.
+    pub messages_per_ticket_per_hour: i64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            acknowledgements_per_sender_per_hour: 10,
+            messages_per_ticket_per_hour: 30,
+        }
+    }
 }
 
 /// `[security]`: when a mail from a member of staff counts as theirs.
@@ -423,6 +444,14 @@ struct RawConfig {
     kb: Option<RawKb>,
     sla: Option<RawSla>,
     security: Option<RawSecurity>,
+    limits: Option<RawLimits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    acknowledgements_per_sender_per_hour: Option<i64>,
+    messages_per_ticket_per_hour: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -926,6 +955,35 @@ impl Config {
         };
         let intake_rules = raw.intake.and_then(|i| i.rules);
         let sla = sla_policy(&cx, raw.sla, &desk)?;
+        let limits = {
+            let d = LimitsConfig::default();
+            let (a, m) = match raw.limits {
+                Some(l) => (
+                    l.acknowledgements_per_sender_per_hour,
+                    l.messages_per_ticket_per_hour,
+                ),
+                None => (None, None),
+            };
+            let positive = |key: &str, v: Option<i64>, default: i64| -> Result<i64> {
+                match v {
+                    None => Ok(default),
+                    Some(n) if (1..=100_000).contains(&n) => Ok(n),
+                    Some(n) => Err(cx.err(key, format!("must be between 1 and 100000, got {n}"))),
+                }
+            };
+            LimitsConfig {
+                acknowledgements_per_sender_per_hour: positive(
+                    "[limits] acknowledgements_per_sender_per_hour",
+                    a,
+                    d.acknowledgements_per_sender_per_hour,
+                )?,
+                messages_per_ticket_per_hour: positive(
+                    "[limits] messages_per_ticket_per_hour",
+                    m,
+                    d.messages_per_ticket_per_hour,
+                )?,
+            }
+        };
         let security = match raw.security {
             None => SecurityConfig::default(),
             Some(r) => SecurityConfig {
@@ -964,6 +1022,7 @@ impl Config {
             kb,
             sla,
             security,
+            limits,
         })
     }
 

@@ -147,6 +147,7 @@ pub struct IngestContext {
     pub intake: &'static IntakeRules,
     pub sla: crate::desk::sla::SlaPolicy,
     pub security: crate::config::SecurityConfig,
+    pub limits: crate::config::LimitsConfig,
     /// The key our Message-IDs are signed with (staff replies are checked against it).
     pub staff_key: crate::desk::staff_proof::StaffKey,
     pub renderer: Arc<Renderer>,
@@ -380,6 +381,19 @@ fn apply_message(
                     let what = format!("automatic message threaded by {how} ({reason})");
                     store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
                     info!(token = %token, message_id = %identity, "{what}");
+                } else if store::messages::count_for_ticket_since(tx, ticket, now - 3_600)?
+                    >= cx.limits.messages_per_ticket_per_hour
+                {
+                    // Loop guard: two autoresponders answering each other through the
+                    // desk stop here; the mail is kept, nothing is sent for it.
+                    record(Some(ticket), "loop_guard")?;
+                    store::tickets::touch(tx, ticket, now)?;
+                    let what = format!(
+                        "message from {sender} kept without mail: the ticket took {} messages within the hour (loop guard, [limits] messages_per_ticket_per_hour)",
+                        cx.limits.messages_per_ticket_per_hour
+                    );
+                    store::tickets::add_event(tx, ticket, now, "ticketpost", "message", &what)?;
+                    warn!(token = %token, sender = %sender, "{what}");
                 } else {
                     let author = Author::of(sender, &state, &cx.desk);
                     if matches!(author, Author::Staff { .. })
@@ -465,6 +479,15 @@ fn apply_message(
                 ),
                 (None, false) => (decision.kind, decision.acknowledge),
             };
+            // Loop guard: an autoresponder no rule recognised, opening ticket after
+            // ticket, stops getting answers.
+            let opened_lately = if acknowledge {
+                store::tickets::opened_by_since(tx, &requester, now - 3_600)?
+            } else {
+                0
+            };
+            let acknowledge =
+                acknowledge && opened_lately <= cx.limits.acknowledgements_per_sender_per_hour;
             let row = record(Some(ticket), kind)?;
             let token = threading::token(prefix, ticket);
             store::tickets::add_event(
@@ -590,6 +613,13 @@ fn apply_message(
                 pending.push(ticket, "acknowledgement", move |r| {
                     r.acknowledgement(ticket, &request, &intake_for_ack, now)
                 });
+            } else if opened_lately > cx.limits.acknowledgements_per_sender_per_hour {
+                let what = format!(
+                    "no acknowledgement: {requester} opened {opened_lately} tickets within the hour (loop guard, [limits] acknowledgements_per_sender_per_hour = {})",
+                    cx.limits.acknowledgements_per_sender_per_hour
+                );
+                warn!(token = %token, requester = %requester, "{what}");
+                store::tickets::add_event(tx, ticket, now, "ticketpost", "mail", &what)?;
             } else if let Some(reason) = &decision.no_ack_reason {
                 debug!(token = %token, reason = %reason, "no acknowledgement");
                 store::tickets::add_event(
@@ -1240,6 +1270,7 @@ mod tests {
             intake: IntakeRules::built_in(),
             sla: cfg.sla.clone(),
             security: cfg.security.clone(),
+            limits: cfg.limits,
             staff_key: crate::desk::staff_proof::StaffKey::new(b"test".to_vec()),
             renderer: Arc::new(Renderer::new(&cfg.templates, &cfg.desk).unwrap()),
             source: "test".into(),

@@ -80,6 +80,7 @@ pub async fn run(
         intake: cfg.load_intake_rules()?,
         sla: cfg.sla.clone(),
         security: cfg.security.clone(),
+        limits: cfg.limits,
         staff_key,
         renderer,
         source: source_key,

@@ -549,3 +549,56 @@ fn commands_count_only_from_staff_mail_that_proves_its_sender() {
     desk.run_once();
     assert_eq!(desk.show("TP-1")["priority"], "P2");
 }
+
+#[test]
+fn loop_guards_stop_answering_a_sender_or_ticket_that_floods() {
+    let desk = Desk::new(100);
+    // An autoresponder no rule recognises opens twelve tickets within the hour: the
+    // first ten are acknowledged ([limits] default 10), the rest only stored.
+    for i in 0..12 {
+        desk.deliver(
+            &format!("{i}.flood"),
+            &request(
+                &format!("flood-{i}@robot.test"),
+                "robot@robot.test",
+                &format!("Status report {i}"),
+                "All systems nominal.",
+            ),
+        );
+    }
+    desk.run_once();
+    assert_eq!(desk.tickets().len(), 12, "nothing lost");
+    assert_eq!(desk.outbox().len(), 10, "ten acknowledgements");
+    let last = desk.show("TP-12")["timeline"].to_string();
+    assert!(last.contains("loop guard"), "{last}");
+
+    // Thirty-five replies on one ticket within the hour: Ann is told of the first 29
+    // (the ticket then holds 30 messages), the rest are kept without mail.
+    for i in 0..35 {
+        desk.deliver(
+            &format!("{i}.reply"),
+            &request(
+                &format!("reply-{i}@robot.test"),
+                "robot@robot.test",
+                "Re: [TP-1] Status report 0",
+                &format!("Reply number {i}"),
+            ),
+        );
+    }
+    desk.run_once();
+    let t = desk.show("TP-1");
+    assert_eq!(t["message_count"], 36, "all kept");
+    let notices = std::fs::read_dir(desk.root().join("var/outbox"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with("-agent_notice.eml")
+        })
+        .count();
+    // 12 new-ticket notices + 29 reply notices.
+    assert_eq!(notices, 12 + 29);
+    assert!(t["timeline"].to_string().contains("loop guard"));
+}

@@ -197,3 +197,10 @@ pub fn quarantine(
 pub fn quarantine_count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0))?)
 }
+
+/// Messages `ticket` received at or after `since` (loop guard).
+pub fn count_for_ticket_since(conn: &Connection, ticket: i64, since: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM messages WHERE ticket_id = ?1 AND received_at >= ?2")?
+        .query_row(params![ticket, since], |r| r.get(0))?)
+}

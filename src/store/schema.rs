@@ -212,6 +212,8 @@ CREATE INDEX sla_due ON sla_clocks(due_at) WHERE due_at IS NOT NULL;
 -- `ticketpost report` reads tickets by when they were opened and closed.
 CREATE INDEX tickets_created ON tickets(created_at);
 CREATE INDEX tickets_closed ON tickets(closed_at) WHERE closed_at IS NOT NULL;
+-- Loop guard: tickets a sender opened lately.
+CREATE INDEX tickets_requester ON tickets(requester, created_at);
 -- Secrets the desk makes for itself: `staff_key` signs the Message-IDs of the mail we
 -- send, so a reply that quotes one proves who received it (desk::staff_proof).
 CREATE TABLE settings (

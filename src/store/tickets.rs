@@ -309,3 +309,10 @@ pub fn events(conn: &Connection, ticket: i64) -> Result<Vec<EventRow>> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
+
+/// Tickets `requester` opened at or after `since` (loop guard).
+pub fn opened_by_since(conn: &Connection, requester: &str, since: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM tickets WHERE requester = ?1 AND created_at >= ?2")?
+        .query_row(params![requester, since], |r| r.get(0))?)
+}
