@@ -41,6 +41,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KbCommand,
     },
+    /// Mail that could not be stored, kept raw with the reason.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// Tickets at risk of missing an SLA target, and those that missed one.
     Sla {
         #[arg(long)]
@@ -100,6 +105,23 @@ pub enum KbCommand {
         #[arg(long)]
         ticket: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Everything in the quarantine, oldest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One message with its reason and raw text, e.g. Q-3 (or 3).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs one message through ingestion again; it leaves the quarantine if stored.
+    Retry { id: String },
 }
 
 #[derive(Debug, Subcommand)]

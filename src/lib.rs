@@ -16,6 +16,7 @@ pub mod knowledge;
 pub mod mailbox;
 pub mod notify;
 pub mod outbox;
+pub mod quarantine;
 pub mod report;
 pub mod service;
 pub mod sla;

@@ -1,6 +1,7 @@
 //! The `ticketpost` binary: parse the command line, load the config, run the command,
 //! map errors to exit codes (0 ok, 1 failure, 2 bad configuration).
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
-use ticketpost::cli::{Cli, Command, KbCommand, TicketsCommand};
+use ticketpost::cli::{Cli, Command, KbCommand, QuarantineCommand, TicketsCommand};
 use ticketpost::clock::SystemClock;
 use ticketpost::commands;
 use ticketpost::config::Config;
@@ -82,6 +83,21 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
                 ticketpost::clock::Clock::now(&SystemClock),
                 stdout,
             ),
+        },
+        Command::Quarantine { command } => match command {
+            QuarantineCommand::List { json } => ticketpost::quarantine::list(&cfg, json, stdout),
+            QuarantineCommand::Show { id, json } => {
+                ticketpost::quarantine::show(&cfg, &id, json, stdout)
+            }
+            QuarantineCommand::Retry { id } => {
+                let said = runtime()?.block_on(ticketpost::quarantine::retry(
+                    &cfg,
+                    &id,
+                    Arc::new(SystemClock),
+                ))?;
+                writeln!(stdout, "{said}")?;
+                Ok(())
+            }
         },
         Command::Sla { json } => ticketpost::sla::sla_command(
             &cfg,

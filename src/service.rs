@@ -43,6 +43,30 @@ pub struct RunReport {
     pub send_seconds: f64,
 }
 
+/// Everything the writer needs to store mail, from the config and the store's key.
+pub async fn ingest_context(
+    cfg: &Config,
+    writer: &Writer,
+    source: String,
+    faults: Faults,
+) -> Result<IngestContext> {
+    let staff_key = StaffKey::new(writer.call(|c| store::staff_key(c)).await?);
+    let renderer =
+        Arc::new(Renderer::new(&cfg.templates, &cfg.desk)?.with_staff_key(staff_key.clone()));
+    Ok(IngestContext {
+        desk: cfg.desk.clone(),
+        kb: cfg.kb,
+        intake: cfg.load_intake_rules()?,
+        sla: cfg.sla.clone(),
+        security: cfg.security.clone(),
+        limits: cfg.limits,
+        staff_key,
+        renderer,
+        source,
+        faults,
+    })
+}
+
 /// Time allowed for the sender to finish its round at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
@@ -54,11 +78,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<RunReport> {
     let writer = Writer::start(&cfg.store)?;
-    let staff_key = StaffKey::new(writer.call(|c| store::staff_key(c)).await?);
-    let renderer =
-        Arc::new(Renderer::new(&cfg.templates, &cfg.desk)?.with_staff_key(staff_key.clone()));
-    let transport = Arc::new(Transport::new(&cfg.transport)?);
     let source_key = MailSource::state_key(&cfg.mailbox);
+    let cx = Arc::new(ingest_context(cfg, &writer, source_key.clone(), opts.faults).await?);
+    let transport = Arc::new(Transport::new(&cfg.transport)?);
     let checkpoint = {
         let key = source_key.clone();
         writer
@@ -74,18 +96,6 @@ pub async fn run(
         wake.clone(),
         cfg.desk.token_prefix.clone(),
     );
-    let cx = Arc::new(IngestContext {
-        desk: cfg.desk.clone(),
-        kb: cfg.kb,
-        intake: cfg.load_intake_rules()?,
-        sla: cfg.sla.clone(),
-        security: cfg.security.clone(),
-        limits: cfg.limits,
-        staff_key,
-        renderer,
-        source: source_key,
-        faults: opts.faults,
-    });
     let batch_size = match &cfg.mailbox {
         crate::config::MailboxConfig::Imap(c) => c.batch_size,
         crate::config::MailboxConfig::Maildir(c) => c.batch_size,

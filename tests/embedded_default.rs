@@ -413,6 +413,64 @@ fn unparseable_mail_is_quarantined_not_lost() {
         "{}",
         String::from_utf8_lossy(&check.stdout)
     );
+
+    // The quarantine lists it with its reason; a retry of mail that is still broken
+    // keeps it there, raw bytes and all.
+    let listed = |desk: &Desk| -> Vec<Value> {
+        let out = desk.ticketpost(&["quarantine", "list", "--json"], None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let q = listed(&desk);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(!q[0]["reason"].as_str().unwrap().is_empty());
+    let shown = desk.ticketpost(&["quarantine", "show", "Q-1"], None);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("reason:"));
+    let retried = desk.ticketpost(&["quarantine", "retry", "Q-1"], None);
+    assert!(
+        retried.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retried.stderr)
+    );
+    assert!(String::from_utf8_lossy(&retried.stdout).contains("failed again"));
+    assert_eq!(listed(&desk).len(), 1);
+
+    // A message an older version could not store (here: put there by hand) is stored
+    // by a retry, acknowledged with the next run, and leaves the quarantine.
+    let raw = request(
+        "late@example.org",
+        "b@example.org",
+        "Kept for later",
+        "hello",
+    )
+    .replace('\n', "\r\n");
+    let conn = rusqlite::Connection::open(desk.root().join("var/ticketpost.db")).unwrap();
+    conn.execute(
+        "INSERT INTO quarantine (source, content_hash, reason, raw, received_at)
+         VALUES ('maildir', 'hand', 'a bug in an older version', ?1, 0)",
+        [raw.as_bytes()],
+    )
+    .unwrap();
+    drop(conn);
+    let retried = desk.ticketpost(&["quarantine", "retry", "Q-2"], None);
+    let said = String::from_utf8_lossy(&retried.stdout);
+    assert!(said.contains("Q-2 stored: 1 new ticket"), "{said}");
+    assert_eq!(listed(&desk).len(), 1);
+    assert_eq!(desk.tickets().len(), 2);
+    desk.run_once();
+    assert!(
+        desk.outbox()
+            .iter()
+            .any(|m| header(m, "Subject").is_some_and(|s| s.contains("Kept for later")))
+    );
 }
 
 #[test]
