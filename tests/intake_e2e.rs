@@ -3,66 +3,13 @@
 //! from `/resolve` to the next requester's acknowledgement. The gateway runs in-process
 //! (`--once` style); every assertion about mail looks into IMAP mailboxes.
 
+#[path = "support/desk.rs"]
+mod desk;
 mod support;
 
-use std::sync::Arc;
-use std::time::Duration;
+use desk::{Desk, assert_count_stays, inbox, mail, wait_for_subject};
 
-use ticketpost::clock::ManualClock;
-use ticketpost::config::Config;
-use ticketpost::inbound::{self, InboundMessage};
-use ticketpost::service::{self, RunOptions};
-use tokio_util::sync::CancellationToken;
-
-const WAIT: Duration = Duration::from_secs(20);
-/// How long a mailbox must stay unchanged to count as "got nothing".
-const QUIET: Duration = Duration::from_millis(1500);
-const START: i64 = 1_790_000_000;
-
-struct Desk {
-    _dir: tempfile::TempDir,
-    cfg: Config,
-    clock: ManualClock,
-    support: String,
-    ann: String,
-    bob: String,
-    sue: String,
-    requester: String,
-    /// Messages sent to the support address so far.
-    sent_to_support: usize,
-}
-
-impl Desk {
-    fn new() -> Desk {
-        let stack = support::mail_stack();
-        let dir = tempfile::tempdir().unwrap();
-        let support = support::unique_user("life");
-        let ann = support::unique_user("ann");
-        let bob = support::unique_user("bob");
-        let sue = support::unique_user("sue");
-        let requester = support::unique_user("req");
-        let text = format!(
-            r#"
-[store]
-path = "{root}/ticketpost.db"
-[mailbox]
-kind = "imap"
-host = "127.0.0.1"
-port = {imap}
-tls = "none"
-username = "{support}"
-password = "secret"
-timeout = 10
-[transport]
-kind = "smtp"
-host = "127.0.0.1"
-port = {smtp}
-tls = "none"
-timeout = 10
-[desk]
-support_address = "{support}"
-support_name = "Example Support"
-agents = ["Ann Lee <{ann}>", "Bob Ray <{bob}>"]
+const EXTRA: &str = r#"
 supervisors = ["Sue Park <{sue}>"]
 [triage]
 systems = ["mail", "ERP", "VPN", "邮箱"]
@@ -70,139 +17,11 @@ oncall = ["Bob Ray <{bob}>"]
 [kb]
 suggest_threshold = 0.3
 similar_threshold = 0.3
-"#,
-            root = dir.path().display(),
-            imap = stack.imap_port,
-            smtp = stack.smtp_port,
-        );
-        let path = dir.path().join("ticketpost.toml");
-        let cfg = Config::from_toml(&path, &text, &Default::default()).unwrap();
-        Desk {
-            _dir: dir,
-            cfg,
-            clock: ManualClock::new(START),
-            support,
-            ann,
-            bob,
-            sue,
-            requester,
-            sent_to_support: 0,
-        }
-    }
-
-    /// Sends `raw` from `from` to the support address and waits until it is there.
-    async fn write(&mut self, from: &str, raw: Vec<u8>) {
-        let stack = support::mail_stack();
-        support::smtp_send(stack, from, &[&self.support], &raw)
-            .await
-            .unwrap();
-        self.sent_to_support += 1;
-        let n = self.sent_to_support;
-        support::imap_wait_for(stack, &self.support, |m| m.len() >= n, WAIT)
-            .await
-            .unwrap();
-    }
-
-    /// One `run --once`: everything waiting is processed, timers fire, mail is sent.
-    async fn run_once(&self) {
-        service::run(
-            &self.cfg,
-            RunOptions {
-                once: true,
-                ..Default::default()
-            },
-            Arc::new(self.clock.clone()),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-    }
-
-    fn ticket(&self, token: &str) -> serde_json::Value {
-        let mut out = Vec::new();
-        ticketpost::commands::tickets_show(
-            &self.cfg,
-            token,
-            true,
-            ticketpost::clock::Clock::now(&self.clock),
-            &mut out,
-        )
-        .unwrap();
-        serde_json::from_slice(&out).unwrap()
-    }
-
-    fn timeline(&self, token: &str) -> String {
-        let t = self.ticket(token);
-        t["timeline"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| format!("{} {} {}\n", e["kind"], e["actor"], e["detail"]))
-            .collect()
-    }
-}
-
-fn mail(
-    from: &str,
-    to: &str,
-    id: &str,
-    subject: &str,
-    in_reply_to: Option<&str>,
-    body: &str,
-) -> Vec<u8> {
-    let thread = in_reply_to
-        .map(|r| format!("In-Reply-To: <{r}>\nReferences: <{r}>\n"))
-        .unwrap_or_default();
-    format!(
-        "From: {from}\nTo: {to}\nSubject: {subject}\nMessage-ID: <{id}>\n{thread}Date: Wed, 25 Nov 2026 10:00:00 +0000\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n{body}\n"
-    )
-    .into_bytes()
-}
-
-fn parsed(raw: &[u8]) -> InboundMessage {
-    inbound::parse(raw.to_vec()).unwrap()
-}
-
-/// Waits for a message in `user`'s INBOX whose decoded subject contains `needle`.
-async fn wait_for_subject(user: &str, needle: &str) -> InboundMessage {
-    let stack = support::mail_stack();
-    let found = support::imap_wait_for(
-        stack,
-        user,
-        |m| m.iter().any(|raw| parsed(raw).subject.contains(needle)),
-        WAIT,
-    )
-    .await
-    .unwrap();
-    found
-        .iter()
-        .map(|raw| parsed(raw))
-        .find(|m| m.subject.contains(needle))
-        .unwrap()
-}
-
-/// Asserts that `user`'s INBOX holds `count` messages and stays so for a while.
-async fn assert_count_stays(user: &str, count: usize) {
-    tokio::time::sleep(QUIET).await;
-    let all = support::imap_fetch_all(support::mail_stack(), user)
-        .await
-        .unwrap();
-    let subjects: Vec<String> = all.iter().map(|r| parsed(r).subject).collect();
-    assert_eq!(all.len(), count, "{user}: {subjects:?}");
-}
-
-async fn inbox(user: &str) -> Vec<InboundMessage> {
-    support::imap_fetch_all(support::mail_stack(), user)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| parsed(r))
-        .collect()
-}
+"#;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn facts_priority_language_urgent_path_and_knowledge_base() {
-    let mut desk = Desk::new();
+    let mut desk = Desk::new(EXTRA);
     let (req, ann, bob, sue) = (
         desk.requester.clone(),
         desk.ann.clone(),
