@@ -660,3 +660,42 @@ fn loop_guards_stop_answering_a_sender_or_ticket_that_floods() {
     assert_eq!(notices, 12 + 29);
     assert!(t["timeline"].to_string().contains("loop guard"));
 }
+
+#[test]
+fn requester_text_never_becomes_a_header() {
+    let desk = Desk::new(50);
+    // CR/LF smuggled in through encoded words: in the subject and in the display name.
+    let raw = "From: =?utf-8?q?Eve=0D=0ABcc=3A_victim=40example=2Etest?= <eve@example.test>\n\
+               To: support@example.test\n\
+               Subject: =?utf-8?q?Help=0D=0ABcc=3A_victim=40example=2Etest=0D=0AX-Evil=3A_1?=\n\
+               Message-ID: <inject-1@example.test>\n\
+               Date: Wed, 25 Nov 2026 09:00:00 +0000\n\
+               Content-Type: text/html; charset=utf-8\n\n\
+               <p>Hi</p><script>alert(1)</script>\n";
+    desk.deliver("1.inject", raw);
+    desk.run_once();
+    let files: Vec<String> = std::fs::read_dir(desk.root().join("var/outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(!files.is_empty());
+    for mail in &files {
+        let head = mail.split("\r\n\r\n").next().unwrap();
+        for line in head.lines() {
+            let l = line.to_ascii_lowercase();
+            assert!(
+                !l.starts_with("bcc:") && !l.starts_with("x-evil:"),
+                "{head}"
+            );
+        }
+        assert_eq!(
+            head.lines()
+                .filter(|l| l.to_ascii_lowercase().starts_with("to:"))
+                .count(),
+            1,
+            "{head}"
+        );
+        // The HTML part shows the request as text, never as markup.
+        assert!(!mail.contains("<script>"), "{mail}");
+    }
+}
