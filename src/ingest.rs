@@ -292,6 +292,11 @@ fn apply_message(
         .filter(|id| *id == identity)
         .into_iter()
         .collect();
+    // A bounce or complaint names the mail it reports on (the original attached):
+    // that is the thread it belongs to.
+    if automatic.is_some() {
+        candidates.extend(msg.reported_ids.iter().map(String::as_str));
+    }
     candidates.extend(threading::reference_candidates(msg));
     let reference_ticket = store::messages::ticket_for_ids(tx, &candidates)?;
     let facts = ThreadFacts {
@@ -381,6 +386,12 @@ fn apply_message(
                     let what = format!("automatic message threaded by {how} ({reason})");
                     store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
                     info!(token = %token, message_id = %identity, "{what}");
+                    if automatic
+                        .as_ref()
+                        .is_some_and(|v| v.kind == inbound::AutomaticKind::Bounce)
+                    {
+                        delivery_failure(tx, cx, msg, &state, ticket, now, pending)?;
+                    }
                 } else if store::messages::count_for_ticket_since(tx, ticket, now - 3_600)?
                     >= cx.limits.messages_per_ticket_per_hour
                 {
@@ -798,6 +809,56 @@ fn unverified_staff_mail(
                 &agent,
                 lifecycle::Notice::Unverified,
                 Some(claimed.as_str()),
+                &text,
+                &NoticeExtras::default(),
+                &Thread::default(),
+                now,
+            )
+        });
+    }
+    Ok(())
+}
+
+/// A bounce of our mail about `ticket`: a delivery-failure note on the timeline, and
+/// the assignee (or the ticket's agents) told, with the bounce's text. Never answered.
+fn delivery_failure(
+    tx: &Connection,
+    cx: &IngestContext,
+    msg: &InboundMessage,
+    state: &lifecycle::TicketState,
+    ticket: i64,
+    now: i64,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let bounced: Vec<String> = msg
+        .reported_ids
+        .iter()
+        .filter_map(|id| store::outbox::recipients_of(tx, id).ok().flatten())
+        .flatten()
+        .collect();
+    let who = if bounced.is_empty() {
+        "a recipient".to_string()
+    } else {
+        bounced.join(", ")
+    };
+    let what = format!("delivery failure: our mail to {who} bounced");
+    store::tickets::add_event(tx, ticket, now, "ticketpost", "delivery_failure", &what)?;
+    warn!(token = %threading::token(&cx.desk.token_prefix, ticket), "{what}");
+    let row =
+        store::tickets::get(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
+    let view = TicketView::from(&row);
+    let text = Arc::new(format!(
+        "{what}.\n\n{}",
+        msg.text_body.chars().take(2_000).collect::<String>()
+    ));
+    for agent in lifecycle::agents_to_notify(state, &cx.desk, None) {
+        let (view, text) = (view.clone(), text.clone());
+        pending.push(ticket, "agent_notice", move |r| {
+            r.agent_notice(
+                &view,
+                &agent,
+                lifecycle::Notice::DeliveryFailed,
+                Some("the mail system"),
                 &text,
                 &NoticeExtras::default(),
                 &Thread::default(),

@@ -699,3 +699,74 @@ fn requester_text_never_becomes_a_header() {
         assert!(!mail.contains("<script>"), "{mail}");
     }
 }
+
+#[test]
+fn a_bounce_of_our_mail_lands_on_its_ticket_and_tells_the_agents() {
+    let desk = Desk::new(50);
+    desk.deliver(
+        "1.req",
+        &request(
+            "typo-1@example.test",
+            "Tom <tom@exmaple.test>",
+            "Printer offline",
+            "The printer on floor 2 is offline.",
+        ),
+    );
+    desk.run_once();
+    let ack = desk.outbox().pop().unwrap();
+    let ack_id = header(&ack, "Message-ID").unwrap().to_string();
+    // The receiving server's delivery status notification, with the headers of our
+    // acknowledgement attached (RFC 3464).
+    let dsn = format!(
+        "From: MAILER-DAEMON@mx.exmaple.test (Mail Delivery System)\n\
+         To: support@example.test\n\
+         Subject: Undelivered Mail Returned to Sender\n\
+         Message-ID: <dsn-1@mx.exmaple.test>\n\
+         Date: Wed, 25 Nov 2026 09:05:00 +0000\n\
+         Auto-Submitted: auto-replied\n\
+         MIME-Version: 1.0\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\n\n\
+         --b1\n\
+         Content-Type: text/plain\n\n\
+         <tom@exmaple.test>: host mx.exmaple.test said: 550 5.1.1 User unknown\n\n\
+         --b1\n\
+         Content-Type: message/delivery-status\n\n\
+         Reporting-MTA: dns; mx.exmaple.test\n\n\
+         Final-Recipient: rfc822; tom@exmaple.test\n\
+         Action: failed\n\
+         Status: 5.1.1\n\n\
+         --b1\n\
+         Content-Type: text/rfc822-headers\n\n\
+         From: \"Example Support\" <support@example.test>\n\
+         To: Tom <tom@exmaple.test>\n\
+         Subject: [TP-1] Printer offline\n\
+         Message-ID: {ack_id}\n\n\
+         --b1--\n"
+    );
+    desk.deliver("2.dsn", &dsn);
+    let out = desk.run_once();
+    assert!(out.contains("0 new ticket"), "{out}");
+    assert_eq!(desk.tickets().len(), 1, "a bounce never opens a ticket");
+    let t = desk.show("TP-1");
+    assert_eq!(t["message_count"], 2);
+    let timeline = t["timeline"].to_string();
+    assert!(
+        timeline.contains("delivery failure: our mail to tom@exmaple.test bounced"),
+        "{timeline}"
+    );
+    let files: Vec<String> = std::fs::read_dir(desk.root().join("var/outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(files.iter().any(|m| {
+        header(m, "To").is_some_and(|t| t.contains("ann@example.test"))
+            && header(m, "Subject").is_some_and(|s| s.contains("Delivery failure"))
+    }));
+    assert!(
+        !files
+            .iter()
+            .any(|m| header(m, "To")
+                .is_some_and(|t| t.to_ascii_lowercase().contains("mailer-daemon"))),
+        "the bounce is never answered"
+    );
+}

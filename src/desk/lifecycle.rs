@@ -189,6 +189,8 @@ pub enum Notice {
     Confirmed,
     /// Mail claiming to be from a member of staff that did not prove it.
     Unverified,
+    /// Our mail about the ticket bounced.
+    DeliveryFailed,
 }
 
 impl Notice {
@@ -205,6 +207,7 @@ impl Notice {
             Notice::AuthorizationRefused => "authorization_refused",
             Notice::Confirmed => "confirmed",
             Notice::Unverified => "unverified",
+            Notice::DeliveryFailed => "delivery_failed",
         }
     }
 
@@ -222,6 +225,7 @@ impl Notice {
             Notice::AuthorizationRefused => "Authorisation refused",
             Notice::Confirmed => "Confirmed fixed, closed",
             Notice::Unverified => "UNVERIFIED mail in a staff member's name (no command run)",
+            Notice::DeliveryFailed => "Delivery failure: our mail bounced",
         }
     }
 }

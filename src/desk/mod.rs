@@ -154,6 +154,7 @@ mod tests {
     fn msg(from: &str, subject: &str) -> InboundMessage {
         InboundMessage {
             raw: Vec::new(),
+            reported_ids: Vec::new(),
             message_id: Some("m1@example.test".into()),
             content_hash: "00".into(),
             subject: subject.into(),

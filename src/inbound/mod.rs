@@ -31,6 +31,10 @@ pub struct AttachmentInfo {
 pub struct InboundMessage {
     /// The bytes exactly as received; stored unchanged.
     pub raw: Vec<u8>,
+    /// Message-IDs of the message(s) this one reports on: the original attached to a
+    /// delivery status notification or a complaint (`message/rfc822`,
+    /// `text/rfc822-headers`). How a bounce finds the ticket whose mail bounced.
+    pub reported_ids: Vec<String>,
     /// The Message-ID without `<>`, domain part lower-cased; `None` when absent or empty.
     pub message_id: Option<String>,
     /// SHA-256 (hex) over the message without its trace headers (Received, Return-Path,
@@ -72,6 +76,7 @@ impl InboundMessage {
     pub fn without_raw(&self) -> InboundMessage {
         InboundMessage {
             raw: Vec::new(),
+            reported_ids: self.reported_ids.clone(),
             message_id: self.message_id.clone(),
             content_hash: self.content_hash.clone(),
             subject: self.subject.clone(),

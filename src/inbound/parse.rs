@@ -117,6 +117,7 @@ struct DecodedFields {
     text_body: String,
     html_body: Option<String>,
     attachments: Vec<AttachmentInfo>,
+    reported_ids: Vec<String>,
     return_path: Option<String>,
     auto_headers: Vec<(String, String)>,
     problems: Vec<String>,
@@ -128,6 +129,7 @@ impl DecodedFields {
             .then(|| super::trim_reply(&self.text_body));
         InboundMessage {
             raw,
+            reported_ids: self.reported_ids,
             message_id: self.message_id,
             content_hash: self.content_hash,
             subject: self.subject,
@@ -261,6 +263,7 @@ fn decode_message(raw: &[u8], content_hash: String) -> Result<DecodedFields, Str
     }
 
     let attachments = message.attachments().map(attachment_info).collect();
+    let reported_ids = reported_ids(&message);
 
     let mut return_path = None;
     let mut auto_headers = Vec::new();
@@ -285,6 +288,7 @@ fn decode_message(raw: &[u8], content_hash: String) -> Result<DecodedFields, Str
     }
 
     Ok(DecodedFields {
+        reported_ids,
         message_id,
         content_hash,
         subject,
@@ -396,6 +400,35 @@ fn message_ids(message: &Message<'_>, name: HeaderName<'static>) -> Vec<String> 
             _ => {}
         }
     }
+    ids
+}
+
+/// The Message-IDs of attached originals (see [`InboundMessage::reported_ids`]):
+/// an attached message's own header, or the `Message-ID:` line of a headers-only part.
+fn reported_ids(message: &Message<'_>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for part in message.attachments() {
+        if let Some(nested) = part.message() {
+            ids.extend(message_ids(nested, HeaderName::MessageId));
+            continue;
+        }
+        let is_headers = part.content_type().is_some_and(|ct| {
+            ct.subtype()
+                .is_some_and(|sub| sub.eq_ignore_ascii_case("rfc822-headers"))
+        });
+        if !is_headers {
+            continue;
+        }
+        let text = String::from_utf8_lossy(part.contents());
+        for line in text.lines() {
+            if let Some((name, value)) = line.split_once(':')
+                && name.trim().eq_ignore_ascii_case("message-id")
+            {
+                push_ids_from_text(value, &mut ids);
+            }
+        }
+    }
+    ids.truncate(4);
     ids
 }
 
@@ -946,5 +979,25 @@ Content-Type: message/rfc822\n\nFrom: inner@x.test\nContent-Type: multipart/alte
                 assert_eq!(msg.content_hash.len(), 64);
             }
         }
+    }
+
+    #[test]
+    fn a_dsn_names_the_message_it_reports_on() {
+        let attached = "From: a@x.test\r\nTo: b@y.test\r\nDSN test\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: a@x.test\r\nMessage-ID: <orig-1@X.test>\r\nSubject: hi\r\n\r\nbody\r\n--b--\r\n";
+        let msg = super::parse(
+            attached
+                .replacen("DSN test", "Subject: DSN", 1)
+                .into_bytes(),
+        )
+        .unwrap();
+        assert_eq!(msg.reported_ids, ["orig-1@x.test"]);
+        let headers_only = "From: a@x.test\r\nSubject: DSN\r\nContent-Type: multipart/report; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: a@x.test\r\nMessage-ID: <orig-2@x.test>\r\n\r\n--b--\r\n";
+        let msg = super::parse(headers_only.as_bytes().to_vec()).unwrap();
+        assert_eq!(msg.reported_ids, ["orig-2@x.test"]);
+        let plain = super::parse(
+            b"From: a@x.test\r\nSubject: hi\r\n\r\nMessage-ID: <not-a-report@x.test>\r\n".to_vec(),
+        )
+        .unwrap();
+        assert!(plain.reported_ids.is_empty());
     }
 }

@@ -209,3 +209,15 @@ pub fn list(conn: &Connection, ticket: Option<i64>) -> Result<Vec<OutboxRow>> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
+
+/// The recipients of a mail we sent, by its Message-ID (None: not ours).
+pub fn recipients_of(conn: &Connection, message_id: &str) -> Result<Option<Vec<String>>> {
+    let json: Option<String> = conn
+        .prepare_cached("SELECT recipients_json FROM outbox WHERE message_id = ?1")?
+        .query_row([message_id], |r| r.get(0))
+        .optional()?;
+    Ok(match json {
+        Some(j) => Some(serde_json::from_str(&j)?),
+        None => None,
+    })
+}
