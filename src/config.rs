@@ -296,7 +296,7 @@ fn sla_policy(
     raw: Option<RawSla>,
     desk: &DeskConfig,
 ) -> Result<crate::desk::sla::SlaPolicy> {
-    use crate::desk::sla::{Hours, SlaPolicy, WEEKDAYS, parse_day_hours};
+    use crate::desk::sla::{Calendar, Hours, SlaPolicy, WEEKDAYS, parse_day_hours};
     let Some(raw) = raw else {
         return Ok(SlaPolicy::defaults(chrono_tz::UTC));
     };
@@ -309,7 +309,7 @@ fn sla_policy(
             )
         })?,
     };
-    let mut policy = SlaPolicy::defaults(tz);
+    let mut calendar = Calendar::office_hours(tz);
     if let Some(hours) = &raw.hours {
         let mut week: [Vec<(u32, u32)>; 7] = Default::default();
         for (key, text) in hours {
@@ -322,8 +322,8 @@ fn sla_policy(
             week[day] =
                 parse_day_hours(text).map_err(|e| cx.err(&format!("[sla.hours] {key}"), e))?;
         }
-        policy.calendar.week = week;
-        if policy.calendar.weekly_seconds() == 0 {
+        calendar.week = week;
+        if calendar.weekly_seconds() == 0 {
             return Err(cx.err("[sla.hours]", "no working hours in the week"));
         }
     }
@@ -334,8 +334,10 @@ fn sla_policy(
                 format!("{day:?} is not a date (use YYYY-MM-DD)"),
             )
         })?;
-        policy.calendar.holidays.insert(date);
+        calendar.holidays.insert(date);
     }
+    // The default targets count business days in the configured calendar.
+    let mut policy = SlaPolicy::for_calendar(calendar);
     if let Some(w) = raw.warn_at {
         if !(w > 0.0 && w < 1.0) {
             return Err(cx.err(
@@ -358,19 +360,9 @@ fn sla_policy(
             _ => seconds,
         })
     };
-    // Defaults were computed for office hours; recompute business targets from the
-    // configured calendar's day.
-    let default_days: [(i64, i64); 4] = [(0, 0), (0, 1), (1, 3), (3, 10)];
     for (i, raw_targets) in [&raw.p1, &raw.p2, &raw.p3, &raw.p4].into_iter().enumerate() {
         let name = format!("P{}", i + 1);
         let t = &mut policy.targets[i];
-        if i > 0 {
-            let (fr_days, res_days) = default_days[i];
-            if fr_days > 0 {
-                t.first_response = fr_days * day;
-            }
-            t.resolution = res_days * day;
-        }
         let Some(r) = raw_targets else { continue };
         if let Some(h) = &r.hours {
             t.hours = match h.trim() {

@@ -791,32 +791,23 @@ fn unverified_staff_mail(
     store::tickets::add_event(tx, ticket, now, "ticketpost", "security", &what)?;
     let token = threading::token(&cx.desk.token_prefix, ticket);
     warn!(token = %token, sender = %sender, message_id = ?msg.message_id, "unverified mail in a staff member's name: commands ignored, agents warned");
-    let row =
-        store::tickets::get(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
-    let view = TicketView::from(&row);
-    let text = Arc::new(visible.to_string());
-    let claimed = Arc::new(format!("{} (claimed; not verified)", sender));
-    for agent in cx.desk.all_agents() {
-        let (view, text, claimed, agent) = (
-            view.clone(),
-            text.clone(),
-            claimed.clone(),
-            agent.address.clone(),
-        );
-        pending.push(ticket, "agent_notice", move |r| {
-            r.agent_notice(
-                &view,
-                &agent,
-                lifecycle::Notice::Unverified,
-                Some(claimed.as_str()),
-                &text,
-                &NoticeExtras::default(),
-                &Thread::default(),
-                now,
-            )
-        });
-    }
-    Ok(())
+    let agents = cx
+        .desk
+        .all_agents()
+        .iter()
+        .map(|a| a.address.clone())
+        .collect();
+    let claimed = format!("{sender} (claimed; not verified)");
+    push_plain_notices(
+        tx,
+        pending,
+        ticket,
+        agents,
+        lifecycle::Notice::Unverified,
+        claimed,
+        visible.to_string(),
+        now,
+    )
 }
 
 /// A bounce of our mail about `ticket`: a delivery-failure note on the timeline, and
@@ -844,21 +835,47 @@ fn delivery_failure(
     let what = format!("delivery failure: our mail to {who} bounced");
     store::tickets::add_event(tx, ticket, now, "ticketpost", "delivery_failure", &what)?;
     warn!(token = %threading::token(&cx.desk.token_prefix, ticket), "{what}");
+    let text = format!(
+        "{what}.\n\n{}",
+        msg.text_body.chars().take(2_000).collect::<String>()
+    );
+    push_plain_notices(
+        tx,
+        pending,
+        ticket,
+        lifecycle::agents_to_notify(state, &cx.desk, None),
+        lifecycle::Notice::DeliveryFailed,
+        "the mail system".to_string(),
+        text,
+        now,
+    )
+}
+
+/// Queues one agents' notice per address about `ticket`, without intake extras and
+/// outside any thread (warnings the desk raises itself, not replies to a message).
+#[allow(clippy::too_many_arguments)]
+fn push_plain_notices(
+    tx: &Connection,
+    pending: &mut PendingMail,
+    ticket: i64,
+    agents: Vec<String>,
+    notice: lifecycle::Notice,
+    author: String,
+    text: String,
+    now: i64,
+) -> Result<()> {
     let row =
         store::tickets::get(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
     let view = TicketView::from(&row);
-    let text = Arc::new(format!(
-        "{what}.\n\n{}",
-        msg.text_body.chars().take(2_000).collect::<String>()
-    ));
-    for agent in lifecycle::agents_to_notify(state, &cx.desk, None) {
-        let (view, text) = (view.clone(), text.clone());
+    let (author, text) = (Arc::new(author), Arc::new(text));
+    for agent in agents {
+        let (view, author, text) = (view.clone(), author.clone(), text.clone());
         pending.push(ticket, "agent_notice", move |r| {
             r.agent_notice(
                 &view,
                 &agent,
-                lifecycle::Notice::DeliveryFailed,
-                Some("the mail system"),
+                notice,
+                Some(author.as_str()),
                 &text,
                 &NoticeExtras::default(),
                 &Thread::default(),

@@ -52,10 +52,11 @@ pub fn sync_ticket(tx: &Connection, ticket: i64, policy: &SlaPolicy, now: i64) -
         done: matches!(status, Status::Resolved | Status::Closed),
         waiting_on_requester: status == Status::Waiting || row.authorization_pending,
     };
+    let stored = store::sla::clocks(tx, ticket)?;
     for target in Target::ALL {
-        let stored = store::sla::clock(tx, ticket, target)?;
-        let next = reconcile(stored.as_ref(), target, &inputs, policy, now);
-        if stored.as_ref() != Some(&next) {
+        let old = stored.iter().find(|c| c.target == target);
+        let next = reconcile(old, target, &inputs, policy, now);
+        if old != Some(&next) {
             store::sla::save(tx, ticket, &next)?;
         }
     }

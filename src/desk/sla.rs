@@ -247,7 +247,12 @@ impl SlaPolicy {
     /// The documented defaults: P1 1h/4h around the clock; P2 4h/1d, P3 1d/3d,
     /// P4 3d/10d in office hours (Monday-Friday 09:00-17:00) in `tz`.
     pub fn defaults(tz: Tz) -> SlaPolicy {
-        let calendar = Calendar::office_hours(tz);
+        SlaPolicy::for_calendar(Calendar::office_hours(tz))
+    }
+
+    /// The default targets, with business days counted in `calendar` ("1d" is its
+    /// average working day).
+    pub fn for_calendar(calendar: Calendar) -> SlaPolicy {
         let day = calendar.day_seconds();
         let h = 3_600;
         let business = |first_response, resolution| Targets {

@@ -385,37 +385,21 @@ fn quote_term(term: &str) -> String {
 ///   dropped. The trigram index cannot match 2-character terms: [`search`] checks them
 ///   with `instr`/`contains` on the entries' text; [`similar_tickets`] ignores them.
 pub fn search_terms(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().take(MAX_TEXT_CHARS).collect();
     let mut terms = Terms::default();
-    let mut i = 0;
-    while i < chars.len() && !terms.full() {
-        let c = chars[i];
-        let start = i;
-        if is_han(c) {
-            while i < chars.len() && is_han(chars[i]) {
-                i += 1;
+    scan_text(text, |run| {
+        match run {
+            TextRun::Han(run) => {
+                if run.len() == 2 {
+                    terms.add(run.iter().collect());
+                }
+                for window in run.windows(TRIGRAM) {
+                    terms.add(window.iter().collect());
+                }
             }
-            let run = &chars[start..i];
-            if run.len() == 2 {
-                terms.add(run.iter().collect());
-            }
-            for window in run.windows(TRIGRAM) {
-                terms.add(window.iter().collect());
-            }
-        } else if c.is_alphanumeric() {
-            while i < chars.len() && (is_word_char(chars[i]) || is_inner_dot(&chars, i)) {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect::<String>().to_lowercase();
-            let long_enough = word.chars().count() >= TRIGRAM;
-            let has_digit = word.chars().any(|c| c.is_numeric());
-            if long_enough && (has_digit || !STOP_WORDS.contains(&word.as_str())) {
-                terms.add(word);
-            }
-        } else {
-            i += 1;
+            TextRun::Word(word) => terms.add(word),
         }
-    }
+        !terms.full()
+    });
     terms.list
 }
 
@@ -424,22 +408,46 @@ pub fn search_terms(text: &str) -> Vec<String> {
 /// Chinese pleasantries and function words; from the first [`MAX_TEXT_CHARS`]
 /// characters, at most [`MAX_TERMS`] * 2.
 pub fn match_terms(text: &str) -> HashSet<String> {
-    let chars: Vec<char> = text.chars().take(MAX_TEXT_CHARS).collect();
     let mut terms = HashSet::new();
     let bound = MAX_TERMS * 2;
+    scan_text(text, |run| {
+        match run {
+            TextRun::Han(run) => {
+                for pair in run.windows(2) {
+                    let bigram: String = pair.iter().collect();
+                    if !CHINESE_STOP_BIGRAMS.contains(&bigram.as_str()) {
+                        terms.insert(bigram);
+                    }
+                }
+            }
+            TextRun::Word(word) => {
+                terms.insert(word);
+            }
+        }
+        terms.len() < bound
+    });
+    terms
+}
+
+/// What [`scan_text`] finds: a run of Chinese characters, or a word that can be a term.
+enum TextRun<'a> {
+    Han(&'a [char]),
+    /// Lower-cased, 3+ characters, and a code (has a digit) or not a stop word.
+    Word(String),
+}
+
+/// Walks the first [`MAX_TEXT_CHARS`] characters of `text`, handing each run to `f`
+/// until it returns false (its term list is full).
+fn scan_text(text: &str, mut f: impl FnMut(TextRun<'_>) -> bool) {
+    let chars: Vec<char> = text.chars().take(MAX_TEXT_CHARS).collect();
     let mut i = 0;
-    while i < chars.len() && terms.len() < bound {
+    while i < chars.len() {
         let start = i;
-        if is_han(chars[i]) {
+        let run = if is_han(chars[i]) {
             while i < chars.len() && is_han(chars[i]) {
                 i += 1;
             }
-            for pair in chars[start..i].windows(2) {
-                let bigram: String = pair.iter().collect();
-                if !CHINESE_STOP_BIGRAMS.contains(&bigram.as_str()) {
-                    terms.insert(bigram);
-                }
-            }
+            TextRun::Han(&chars[start..i])
         } else if chars[i].is_alphanumeric() {
             while i < chars.len() && (is_word_char(chars[i]) || is_inner_dot(&chars, i)) {
                 i += 1;
@@ -447,14 +455,18 @@ pub fn match_terms(text: &str) -> HashSet<String> {
             let word: String = chars[start..i].iter().collect::<String>().to_lowercase();
             let long_enough = word.chars().count() >= TRIGRAM;
             let has_digit = word.chars().any(|c| c.is_numeric());
-            if long_enough && (has_digit || !STOP_WORDS.contains(&word.as_str())) {
-                terms.insert(word);
+            if !(long_enough && (has_digit || !STOP_WORDS.contains(&word.as_str()))) {
+                continue;
             }
+            TextRun::Word(word)
         } else {
             i += 1;
+            continue;
+        };
+        if !f(run) {
+            return;
         }
     }
-    terms
 }
 
 /// Chinese bigrams that say nothing about what a request is about: greetings, thanks,
