@@ -40,6 +40,8 @@ pub struct LimitsConfig {
     /// Messages a ticket takes in an hour before it stops sending mail for them
     /// (relays, notices): two autoresponders answering each other stop here.
     pub messages_per_ticket_per_hour: i64,
+    /// Size, attachment, header and nesting bounds on parsing one message.
+    pub parse: crate::inbound::ParseLimits,
 }
 
 impl Default for LimitsConfig {
@@ -47,6 +49,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             acknowledgements_per_sender_per_hour: 10,
             messages_per_ticket_per_hour: 30,
+            parse: crate::inbound::ParseLimits::default(),
         }
     }
 }
@@ -439,11 +442,16 @@ struct RawConfig {
     limits: Option<RawLimits>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     acknowledgements_per_sender_per_hour: Option<i64>,
     messages_per_ticket_per_hour: Option<i64>,
+    max_message_bytes: Option<i64>,
+    max_attachments: Option<i64>,
+    max_header_fields: Option<i64>,
+    max_header_line_bytes: Option<i64>,
+    max_mime_depth: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -949,31 +957,73 @@ impl Config {
         let sla = sla_policy(&cx, raw.sla, &desk)?;
         let limits = {
             let d = LimitsConfig::default();
-            let (a, m) = match raw.limits {
-                Some(l) => (
-                    l.acknowledgements_per_sender_per_hour,
-                    l.messages_per_ticket_per_hour,
-                ),
-                None => (None, None),
+            let l = raw.limits.unwrap_or_default();
+            let within =
+                |key: &str, v: Option<i64>, min: i64, max: i64, default: i64| -> Result<i64> {
+                    match v {
+                        None => Ok(default),
+                        Some(n) if (min..=max).contains(&n) => Ok(n),
+                        Some(n) => {
+                            Err(cx.err(key, format!("must be between {min} and {max}, got {n}")))
+                        }
+                    }
+                };
+            let count = |key: &str, v: Option<i64>, min: i64, max: i64, default: usize| {
+                within(key, v, min, max, default as i64).map(|n| n as usize)
             };
-            let positive = |key: &str, v: Option<i64>, default: i64| -> Result<i64> {
-                match v {
-                    None => Ok(default),
-                    Some(n) if (1..=100_000).contains(&n) => Ok(n),
-                    Some(n) => Err(cx.err(key, format!("must be between 1 and 100000, got {n}"))),
-                }
-            };
+            let p = d.parse;
             LimitsConfig {
-                acknowledgements_per_sender_per_hour: positive(
+                acknowledgements_per_sender_per_hour: within(
                     "[limits] acknowledgements_per_sender_per_hour",
-                    a,
+                    l.acknowledgements_per_sender_per_hour,
+                    1,
+                    100_000,
                     d.acknowledgements_per_sender_per_hour,
                 )?,
-                messages_per_ticket_per_hour: positive(
+                messages_per_ticket_per_hour: within(
                     "[limits] messages_per_ticket_per_hour",
-                    m,
+                    l.messages_per_ticket_per_hour,
+                    1,
+                    100_000,
                     d.messages_per_ticket_per_hour,
                 )?,
+                parse: crate::inbound::ParseLimits {
+                    max_message_bytes: count(
+                        "[limits] max_message_bytes",
+                        l.max_message_bytes,
+                        64 * 1024,
+                        1 << 30,
+                        p.max_message_bytes,
+                    )?,
+                    max_attachments: count(
+                        "[limits] max_attachments",
+                        l.max_attachments,
+                        1,
+                        10_000,
+                        p.max_attachments,
+                    )?,
+                    max_header_fields: count(
+                        "[limits] max_header_fields",
+                        l.max_header_fields,
+                        50,
+                        100_000,
+                        p.max_header_fields,
+                    )?,
+                    max_header_line_bytes: count(
+                        "[limits] max_header_line_bytes",
+                        l.max_header_line_bytes,
+                        998,
+                        16 << 20,
+                        p.max_header_line_bytes,
+                    )?,
+                    max_mime_depth: count(
+                        "[limits] max_mime_depth",
+                        l.max_mime_depth,
+                        2,
+                        1000,
+                        p.max_mime_depth,
+                    )?,
+                },
             }
         };
         let security = match raw.security {
@@ -1189,6 +1239,34 @@ mod tests {
                 msg.contains("conf/test.toml") && msg.contains(key),
                 "{extra}: {msg}"
             );
+        }
+    }
+
+    #[test]
+    fn limits_are_read_and_bad_ones_named() {
+        let c = load(&format!(
+            "{MINIMAL}[limits]\nmax_message_bytes = 1048576\nmax_mime_depth = 8\n"
+        ))
+        .unwrap();
+        assert_eq!(c.limits.parse.max_message_bytes, 1 << 20);
+        assert_eq!(c.limits.parse.max_mime_depth, 8);
+        assert_eq!(c.limits.parse.max_attachments, 100);
+        assert_eq!(c.limits.acknowledgements_per_sender_per_hour, 10);
+        for (extra, key) in [
+            ("max_message_bytes = 10", "[limits] max_message_bytes"),
+            ("max_mime_depth = 0", "[limits] max_mime_depth"),
+            (
+                "max_header_line_bytes = 80",
+                "[limits] max_header_line_bytes",
+            ),
+            (
+                "messages_per_ticket_per_hour = 0",
+                "[limits] messages_per_ticket_per_hour",
+            ),
+        ] {
+            let err = load(&format!("{MINIMAL}[limits]\n{extra}\n")).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains("conf/test.toml") && msg.contains(key), "{msg}");
         }
     }
 

@@ -136,7 +136,10 @@ pub fn assess(msg: InboundMessage, rules: &IntakeRules, triage_cfg: &TriageConfi
 /// Parses and assesses a batch. CPU work: call it from a blocking thread.
 pub fn parse_batch(raws: Vec<Vec<u8>>, cx: &IngestContext) -> Vec<Result<Parsed, ParseFailure>> {
     raws.into_iter()
-        .map(|raw| inbound::parse(raw).map(|m| assess(m, cx.intake, &cx.desk.triage)))
+        .map(|raw| {
+            inbound::parse_with(raw, &cx.limits.parse)
+                .map(|m| assess(m, cx.intake, &cx.desk.triage))
+        })
         .collect()
 }
 
@@ -446,6 +449,8 @@ fn apply_message(
                         now,
                         pending,
                     )?;
+                    let tell = !matches!(author, Author::Staff { .. });
+                    oversized_message(tx, msg, ticket, tell, now, pending)?;
                 }
                 summary.follow_ups += 1;
                 return Ok(());
@@ -543,6 +548,8 @@ fn apply_message(
                 }
             }
             info!(token = %token, message_id = %identity, requester = %requester, priority = %priority, "new ticket");
+            // The acknowledgement tells the requester.
+            oversized_message(tx, msg, ticket, false, now, pending)?;
             summary.new_tickets += 1;
             let human = automatic.is_none();
             let mut intake_view = Intake::plain(language);
@@ -887,6 +894,39 @@ fn push_plain_notices(
 }
 
 /// Whether an address on a request makes its owner a participant of the ticket.
+/// A message over the size limit: noted on the ticket for the agents and, when
+/// `tell`, its sender is told with a size notice.
+fn oversized_message(
+    tx: &Connection,
+    msg: &InboundMessage,
+    ticket: i64,
+    tell: bool,
+    now: i64,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let Some(o) = msg.oversized else {
+        return Ok(());
+    };
+    let (size, limit) = o.in_megabytes();
+    let what = format!(
+        "message of {size} MB, over the {limit} MB limit ([limits] max_message_bytes): kept raw; only its start was read and its attachments are not listed{}",
+        if tell { "; the sender was told" } else { "" }
+    );
+    store::tickets::add_event(tx, ticket, now, "ticketpost", "message", &what)?;
+    warn!(ticket, bytes = o.bytes, "{what}");
+    if tell && msg.reply_address().is_some() {
+        let row = store::tickets::get(tx, ticket)?
+            .with_context(|| format!("ticket {ticket} vanished"))?;
+        let view = TicketView::from(&row);
+        let request = msg.without_raw();
+        let thread = Thread::reply_to(request.message_id.as_deref(), &request.references);
+        pending.push(ticket, "size_notice", move |r| {
+            r.size_notice(&view, &request, &thread, now)
+        });
+    }
+    Ok(())
+}
+
 fn is_participant(a: &inbound::Address, requester: &str, desk: &crate::config::DeskConfig) -> bool {
     !a.email.eq_ignore_ascii_case(requester)
         && !desk.is_own_address(&a.email)

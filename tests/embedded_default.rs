@@ -15,6 +15,11 @@ struct Desk {
 
 impl Desk {
     fn new(batch_size: usize) -> Desk {
+        Desk::with_config(batch_size, "")
+    }
+
+    /// A desk whose config ends with `extra` (tables of its own, e.g. `[limits]`).
+    fn with_config(batch_size: usize, extra: &str) -> Desk {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("ticketpost.toml");
         std::fs::write(
@@ -36,6 +41,7 @@ support_name = "Example Support"
 agents = ["Ann Lee <ann@example.test>"]
 [security]
 trusted_authserv_id = "mx.desk.test"
+{extra}
 "#,
                 root = dir.path().display()
             ),
@@ -768,5 +774,141 @@ fn a_bounce_of_our_mail_lands_on_its_ticket_and_tells_the_agents() {
             .any(|m| header(m, "To")
                 .is_some_and(|t| t.to_ascii_lowercase().contains("mailer-daemon"))),
         "the bounce is never answered"
+    );
+}
+
+/// `n` bytes of base64 (76-column lines) for an attachment.
+fn base64_lines(n: usize) -> String {
+    let line = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\n";
+    line.repeat(n / line.len() + 1)
+}
+
+fn with_attachment(id: &str, subject: &str, text: &str, attachment_bytes: usize) -> String {
+    format!(
+        "From: Pat <pat@example.org>\nTo: support@example.test\nSubject: {subject}\nMessage-ID: <{id}>\n\
+         MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n\
+         --b1\nContent-Type: text/plain; charset=utf-8\n\n{text}\n\
+         --b1\nContent-Type: application/octet-stream; name=\"trace.bin\"\n\
+         Content-Disposition: attachment; filename=\"trace.bin\"\nContent-Transfer-Encoding: base64\n\n\
+         {}--b1--\n",
+        base64_lines(attachment_bytes)
+    )
+}
+
+#[test]
+fn messages_over_the_limits_are_kept_and_the_sender_told_or_quarantined() {
+    let desk = Desk::with_config(
+        10,
+        "[limits]\nmax_message_bytes = 65536\nmax_header_fields = 100\nmax_mime_depth = 10\n",
+    );
+    // Over the size limit: a ticket with the start of the text, the raw bytes whole,
+    // no attachment listed, and the acknowledgement says why.
+    let big = with_attachment(
+        "big@example.org",
+        "Crash log attached",
+        "The app crashes on start, log attached.",
+        100_000,
+    );
+    desk.deliver("1.big", &big);
+    // A message with too many header fields and one nested too deep: quarantined.
+    let mut many = String::new();
+    for i in 0..150 {
+        many.push_str(&format!("X-Note-{i}: {i}\n"));
+    }
+    desk.deliver(
+        "2.headers",
+        &format!(
+            "{many}{}",
+            request("many@example.org", "m@example.org", "Many headers", "hi")
+        ),
+    );
+    let mut deep = String::from(
+        "From: d@example.org\nTo: support@example.test\nSubject: Deep\nMessage-ID: <deep@example.org>\nMIME-Version: 1.0\n",
+    );
+    let levels = 15;
+    for i in 0..levels {
+        deep.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"l{i}\"\n\n--l{i}\n"
+        ));
+    }
+    deep.push_str("Content-Type: text/plain\n\ninside\n");
+    for i in (0..levels).rev() {
+        deep.push_str(&format!("--l{i}--\n"));
+    }
+    desk.deliver("3.deep", &deep);
+    let out = desk.run_once();
+    assert!(
+        out.contains("1 new ticket") && out.contains("2 quarantined"),
+        "{out}"
+    );
+
+    let t = desk.show("TP-1");
+    let timeline = t["timeline"].to_string();
+    assert!(timeline.contains("over the 0.1 MB limit"), "{timeline}");
+    let conn = rusqlite::Connection::open(desk.root().join("var/ticketpost.db")).unwrap();
+    let (raw_len, attachments): (i64, String) = conn
+        .query_row(
+            "SELECT length(raw), attachments_json FROM messages WHERE message_id = 'big@example.org'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        raw_len as usize,
+        big.replace('\n', "\r\n").len(),
+        "raw kept whole"
+    );
+    assert_eq!(
+        attachments, "[]",
+        "attachments of an oversized message are not listed"
+    );
+    let ack = desk.outbox().pop().expect("acknowledged");
+    assert!(ack.contains("more than the 0.1 MB"), "{ack}");
+
+    let quarantine = desk.ticketpost(&["quarantine", "list", "--json"], None);
+    let q: Value = serde_json::from_slice(&quarantine.stdout).unwrap();
+    let reasons: Vec<&str> = q
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("max_header_fields")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("max_mime_depth")),
+        "{reasons:?}"
+    );
+
+    // An oversized follow-up: on the ticket, and its sender gets a size notice.
+    desk.deliver(
+        "4.big-reply",
+        &with_attachment(
+            "big-reply@example.org",
+            "Re: [TP-1] Crash log attached",
+            "Here is the full dump.",
+            100_000,
+        ),
+    );
+    desk.run_once();
+    assert_eq!(desk.show("TP-1")["message_count"], 2);
+    let notices: Vec<String> = std::fs::read_dir(desk.root().join("var/outbox"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with("-size_notice.eml")
+        })
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert_eq!(notices.len(), 1, "one size notice");
+    assert_eq!(header(&notices[0], "To"), Some("Pat <pat@example.org>"));
+    assert!(
+        header(&notices[0], "Subject").is_some_and(|s| s.contains("[TP-1]")),
+        "{}",
+        notices[0]
     );
 }

@@ -176,6 +176,7 @@ mod tests {
             return_path: None,
             auto_headers: Vec::new(),
             problems: Vec::new(),
+            oversized: None,
         }
     }
 

@@ -8,7 +8,7 @@ pub mod parse;
 pub mod trim;
 
 pub use classify::{AutomaticKind, AutomaticVerdict, classify};
-pub use parse::{ParseFailure, parse};
+pub use parse::{ParseFailure, ParseLimits, parse, parse_with};
 pub use trim::trim_reply;
 
 /// An address from a header, decoded. `email` is lower-cased.
@@ -69,6 +69,24 @@ pub struct InboundMessage {
     /// Problems noticed while decoding (unknown charset, no From, ...); the message is
     /// still usable.
     pub problems: Vec<String>,
+    /// Set when the message was over the size limit: kept raw, read only in part,
+    /// attachments not listed; the sender is told.
+    pub oversized: Option<Oversized>,
+}
+
+/// A message over `[limits] max_message_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Oversized {
+    pub bytes: usize,
+    pub limit: usize,
+}
+
+impl Oversized {
+    /// Sizes in MB with one decimal, for mail to people: ("31.5", "25.0").
+    pub fn in_megabytes(&self) -> (String, String) {
+        let mb = |n: usize| format!("{:.1}", n as f64 / (1024.0 * 1024.0));
+        (mb(self.bytes), mb(self.limit))
+    }
 }
 
 impl InboundMessage {
@@ -95,6 +113,7 @@ impl InboundMessage {
             return_path: self.return_path.clone(),
             auto_headers: self.auto_headers.clone(),
             problems: self.problems.clone(),
+            oversized: self.oversized,
         }
     }
 

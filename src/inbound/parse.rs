@@ -16,7 +16,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use mail_parser::{HeaderName, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 
-use super::{Address, AttachmentInfo, InboundMessage, normalize_message_id};
+use super::{Address, AttachmentInfo, InboundMessage, Oversized, normalize_message_id};
 
 /// A message we could not parse at all. The raw bytes travel back with the reason
 /// so nothing is lost: the caller decides whether to quarantine or drop them.
@@ -66,10 +66,51 @@ const AUTO_HEADER_NAMES: &[&str] = &[
 /// Width html2text wraps HTML-only bodies to.
 const HTML_RENDER_WIDTH: usize = 80;
 
-/// Parses one raw message. Never panics; a message mail-parser can make nothing of
-/// (empty input, no header field at all) or a parser panic becomes a
-/// [`ParseFailure`] carrying the bytes.
+/// Bounds on what parsing reads of one message (`[limits]` in the config). A message
+/// over them is never lost: over the size limit it is kept raw and read only in part;
+/// with too many attachments only the first are listed; past the header or nesting
+/// limits it is quarantined with the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// Larger messages are kept raw; only their start is read for the ticket, and
+    /// their attachments are not listed. Default 25 MiB.
+    pub max_message_bytes: usize,
+    /// Attachments listed per message; the rest are counted in a problem note.
+    pub max_attachments: usize,
+    /// Header fields of the top-level header block.
+    pub max_header_fields: usize,
+    /// One physical line of the top-level header block (RFC 5322 says 998; real mail
+    /// goes well over, with long unfolded References).
+    pub max_header_line_bytes: usize,
+    /// Nesting of multipart and attached-message parts.
+    pub max_mime_depth: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_message_bytes: 25 * 1024 * 1024,
+            max_attachments: 100,
+            max_header_fields: 1000,
+            max_header_line_bytes: 64 * 1024,
+            max_mime_depth: 20,
+        }
+    }
+}
+
+/// How much of an oversized message is read for the ticket (its headers and the
+/// start of its text; attachments past this are cut anyway).
+const OVERSIZED_READ_BYTES: usize = 256 * 1024;
+
+/// Parses one raw message with the default [`ParseLimits`]; see [`parse_with`].
 pub fn parse(raw: Vec<u8>) -> Result<InboundMessage, ParseFailure> {
+    parse_with(raw, &ParseLimits::default())
+}
+
+/// Parses one raw message. Never panics; a message mail-parser can make nothing of
+/// (empty input, no header field at all), one past the header or nesting limits, or
+/// a parser panic becomes a [`ParseFailure`] carrying the bytes.
+pub fn parse_with(raw: Vec<u8>, limits: &ParseLimits) -> Result<InboundMessage, ParseFailure> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         let reason = if raw.is_empty() {
             "empty input"
@@ -82,7 +123,10 @@ pub fn parse(raw: Vec<u8>) -> Result<InboundMessage, ParseFailure> {
         });
     }
 
-    let outcome = catch_unwind(AssertUnwindSafe(|| decode(&raw)));
+    if let Err(reason) = check_header_block(&raw, limits) {
+        return Err(ParseFailure { reason, raw });
+    }
+    let outcome = catch_unwind(AssertUnwindSafe(|| decode(&raw, limits)));
     match outcome {
         Ok(Ok(decoded)) => Ok(decoded.into_message(raw)),
         Ok(Err(reason)) => Err(ParseFailure { reason, raw }),
@@ -121,6 +165,7 @@ struct DecodedFields {
     return_path: Option<String>,
     auto_headers: Vec<(String, String)>,
     problems: Vec<String>,
+    oversized: Option<Oversized>,
 }
 
 impl DecodedFields {
@@ -148,22 +193,84 @@ impl DecodedFields {
             return_path: self.return_path,
             auto_headers: self.auto_headers,
             problems: self.problems,
+            oversized: self.oversized,
         }
     }
 }
 
+/// Checks the top-level header block against the header limits, before mail-parser
+/// reads it: `Err` is the quarantine reason.
+fn check_header_block(raw: &[u8], limits: &ParseLimits) -> Result<(), String> {
+    let mut fields = 0usize;
+    let mut pos = leading_framing_len(raw);
+    while pos < raw.len() {
+        let (end, next) = next_line(raw, pos);
+        let line = &raw[pos..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break; // the end of the header block
+        }
+        if line.len() > limits.max_header_line_bytes {
+            return Err(format!(
+                "a header line of {} bytes, over the limit of {} ([limits] max_header_line_bytes)",
+                line.len(),
+                limits.max_header_line_bytes
+            ));
+        }
+        if !matches!(line.first(), Some(b' ' | b'\t')) {
+            fields += 1;
+            if fields > limits.max_header_fields {
+                return Err(format!(
+                    "more than {} header fields ([limits] max_header_fields)",
+                    limits.max_header_fields
+                ));
+            }
+        }
+        if next == end {
+            break;
+        }
+        pos = next;
+    }
+    Ok(())
+}
+
 /// Prepares the bytes for mail-parser (without a leading mbox `From ` line; CR-only
-/// line endings turned into LF, which mail-parser does not split on) and decodes.
-fn decode(raw: &[u8]) -> Result<DecodedFields, String> {
+/// line endings turned into LF, which mail-parser does not split on; an oversized
+/// message cut to its start) and decodes.
+fn decode(raw: &[u8], limits: &ParseLimits) -> Result<DecodedFields, String> {
     let content_hash = content_hash(raw);
-    let message_bytes = &raw[leading_framing_len(raw)..];
-    if uses_bare_cr_line_endings(message_bytes) {
+    let mut message_bytes = &raw[leading_framing_len(raw)..];
+    let oversized = raw.len() > limits.max_message_bytes;
+    if oversized {
+        let cut = OVERSIZED_READ_BYTES.min(message_bytes.len());
+        // At a line end, so no header or encoded line is cut in half.
+        let cut = message_bytes[..cut]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(cut, |p| p + 1);
+        message_bytes = &message_bytes[..cut];
+    }
+    let mut decoded = if uses_bare_cr_line_endings(message_bytes) {
         // Rare (old Mac tools); only these messages pay for a copy.
         let with_lf: Vec<u8> = bare_cr_to_lf(message_bytes);
-        decode_message(&with_lf, content_hash)
+        decode_message(&with_lf, content_hash, limits)?
     } else {
-        decode_message(message_bytes, content_hash)
+        decode_message(message_bytes, content_hash, limits)?
+    };
+    if oversized {
+        decoded.oversized = Some(Oversized {
+            bytes: raw.len(),
+            limit: limits.max_message_bytes,
+        });
+        decoded.attachments.clear();
+        decoded.problems.push(format!(
+            "the message is {} bytes, over the limit of {} ([limits] max_message_bytes): kept raw; only its first {} KiB were read and its attachments are not listed",
+            raw.len(),
+            limits.max_message_bytes,
+            OVERSIZED_READ_BYTES / 1024
+        ));
     }
+    Ok(decoded)
 }
 
 /// Length of what precedes the first header field but is not part of the message:
@@ -213,7 +320,11 @@ fn is_field_name(name: &str) -> bool {
 
 /// The single mail-parser pass plus our normalisation. `raw` is what the parser
 /// sees (header offsets point into it). `Err` is a failure reason.
-fn decode_message(raw: &[u8], content_hash: String) -> Result<DecodedFields, String> {
+fn decode_message(
+    raw: &[u8],
+    content_hash: String,
+    limits: &ParseLimits,
+) -> Result<DecodedFields, String> {
     let message = MessageParser::default()
         .parse(raw)
         .ok_or_else(|| "no header fields found: not an RFC 5322 message".to_string())?;
@@ -222,6 +333,14 @@ fn decode_message(raw: &[u8], content_hash: String) -> Result<DecodedFields, Str
     };
     if !root.headers.iter().any(|h| is_field_name(h.name.as_str())) {
         return Err("no header fields found: not an RFC 5322 message".to_string());
+    }
+
+    let depth = mime_depth(&message);
+    if depth > limits.max_mime_depth {
+        return Err(format!(
+            "MIME parts nested {depth} deep, over the limit of {} ([limits] max_mime_depth)",
+            limits.max_mime_depth
+        ));
     }
 
     let mut problems = Vec::new();
@@ -262,7 +381,19 @@ fn decode_message(raw: &[u8], content_hash: String) -> Result<DecodedFields, Str
         problems.push("text body has undecodable characters (unknown or broken charset)".into());
     }
 
-    let attachments = message.attachments().map(attachment_info).collect();
+    let mut attachments: Vec<AttachmentInfo> = message
+        .attachments()
+        .take(limits.max_attachments.saturating_add(1))
+        .map(attachment_info)
+        .collect();
+    if attachments.len() > limits.max_attachments {
+        attachments.truncate(limits.max_attachments);
+        problems.push(format!(
+            "{} attachments: only the first {} are listed ([limits] max_attachments)",
+            message.attachments().count(),
+            limits.max_attachments
+        ));
+    }
     let reported_ids = reported_ids(&message);
 
     let mut return_path = None;
@@ -306,7 +437,35 @@ fn decode_message(raw: &[u8], content_hash: String) -> Result<DecodedFields, Str
         return_path,
         auto_headers,
         problems,
+        oversized: None,
     })
+}
+
+/// How deep the message's parts nest: 1 for a single-part message, one more per
+/// multipart or attached message around a part.
+fn mime_depth(message: &Message<'_>) -> usize {
+    // Parts are a flat list; multiparts name their children by index. An explicit
+    // stack, bounded by the part count, so no input can make this recurse.
+    let mut deepest = 0;
+    let mut stack = vec![(0usize, 1usize)];
+    let mut visited = 0usize;
+    while let Some((index, depth)) = stack.pop() {
+        visited += 1;
+        if visited > message.parts.len() {
+            break; // a child list pointing back up: do not loop
+        }
+        deepest = deepest.max(depth);
+        match message.parts.get(index).map(|p| &p.body) {
+            Some(PartType::Multipart(children)) => {
+                stack.extend(children.iter().map(|&c| (c as usize, depth + 1)));
+            }
+            Some(PartType::Message(nested)) => {
+                deepest = deepest.max(depth + mime_depth(nested));
+            }
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The text of an unstructured header value (Subject). mail-parser gives `Text`,
@@ -999,5 +1158,113 @@ Content-Type: message/rfc822\n\nFrom: inner@x.test\nContent-Type: multipart/alte
         )
         .unwrap();
         assert!(plain.reported_ids.is_empty());
+    }
+
+    fn multipart(parts: &[String]) -> String {
+        let mut raw = String::from(
+            "From: a@example.com\nSubject: parts\nMessage-ID: <p@x>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n",
+        );
+        for p in parts {
+            raw.push_str(&format!("--b\n{p}\n"));
+        }
+        raw.push_str("--b--\n");
+        raw
+    }
+
+    #[test]
+    fn limits_cut_attachments_and_refuse_header_floods_and_deep_nesting() {
+        let limits = ParseLimits {
+            max_attachments: 3,
+            max_header_fields: 10,
+            max_header_line_bytes: 2000,
+            max_mime_depth: 4,
+            ..ParseLimits::default()
+        };
+        let mut parts = vec!["Content-Type: text/plain\n\nhello".to_string()];
+        for i in 0..5 {
+            parts.push(format!(
+                "Content-Type: text/csv; name=\"f{i}.csv\"\nContent-Disposition: attachment; filename=\"f{i}.csv\"\n\na,b"
+            ));
+        }
+        let m = parse_with(multipart(&parts).into_bytes(), &limits).unwrap();
+        assert_eq!(m.attachments.len(), 3);
+        assert!(
+            m.problems.iter().any(|p| p.contains("5 attachments")),
+            "{:?}",
+            m.problems
+        );
+
+        let folded = format!(
+            "From: a@example.com\nSubject: s\nReferences: <a@b>\n{}\n\nbody\n",
+            " <c@d>\n".repeat(40).trim_end()
+        );
+        // Folded continuation lines do not count as fields.
+        assert!(parse_with(folded.into_bytes(), &limits).is_ok());
+        let flood = format!("{}From: a@example.com\n\nbody\n", "X-A: 1\n".repeat(11));
+        let e = parse_with(flood.into_bytes(), &limits).unwrap_err();
+        assert!(e.reason.contains("max_header_fields"), "{}", e.reason);
+        assert!(!e.raw.is_empty(), "the bytes come back");
+        let long = format!(
+            "From: a@example.com\nSubject: {}\n\nbody\n",
+            "x".repeat(2100)
+        );
+        let e = parse_with(long.into_bytes(), &limits).unwrap_err();
+        assert!(e.reason.contains("max_header_line_bytes"), "{}", e.reason);
+        // A long line in the body is not a header line.
+        let body_line = format!("From: a@example.com\n\n{}\n", "y".repeat(5000));
+        assert!(parse_with(body_line.into_bytes(), &limits).is_ok());
+
+        let nested = |levels: usize| {
+            let mut raw = String::from("From: a@example.com\nMIME-Version: 1.0\n");
+            for i in 0..levels {
+                raw.push_str(&format!(
+                    "Content-Type: multipart/mixed; boundary=\"n{i}\"\n\n--n{i}\n"
+                ));
+            }
+            raw.push_str("Content-Type: text/plain\n\ninside\n");
+            for i in (0..levels).rev() {
+                raw.push_str(&format!("--n{i}--\n"));
+            }
+            raw.into_bytes()
+        };
+        let ok = parse_with(nested(3), &limits).unwrap();
+        assert!(ok.text_body.contains("inside"));
+        let e = parse_with(nested(6), &limits).unwrap_err();
+        assert!(e.reason.contains("max_mime_depth"), "{}", e.reason);
+        // Thousands of levels: refused, without deep recursion anywhere.
+        assert!(parse_with(nested(5000), &ParseLimits::default()).is_err());
+    }
+
+    #[test]
+    fn an_oversized_message_is_read_in_part_and_marked() {
+        let limits = ParseLimits {
+            max_message_bytes: 64 * 1024,
+            ..ParseLimits::default()
+        };
+        let big = "QUJD".repeat(19) + "\n";
+        let raw = multipart(&[
+            "Content-Type: text/plain\n\nsee the attached dump".to_string(),
+            format!(
+                "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"dump.bin\"\nContent-Transfer-Encoding: base64\n\n{}",
+                big.repeat(2000)
+            ),
+        ]);
+        let len = raw.len();
+        let m = parse_with(raw.into_bytes(), &limits).unwrap();
+        assert_eq!(m.raw.len(), len, "raw kept whole");
+        assert_eq!(
+            m.oversized,
+            Some(Oversized {
+                bytes: len,
+                limit: 64 * 1024
+            })
+        );
+        assert!(m.attachments.is_empty());
+        assert!(m.text_body.contains("see the attached dump"));
+        assert_eq!(m.subject, "parts");
+        // Under the limit, the same message is read whole.
+        let whole = parse(m.raw.clone()).unwrap();
+        assert_eq!(whole.oversized, None);
+        assert_eq!(whole.attachments.len(), 1);
     }
 }

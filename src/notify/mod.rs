@@ -70,6 +70,9 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "en/sla_digest.subject",
     "en/sla_digest.txt",
     "en/sla_digest.html",
+    "en/size_notice.subject",
+    "en/size_notice.txt",
+    "en/size_notice.html",
     "zh/_layout.html",
     "zh/acknowledgement.subject",
     "zh/acknowledgement.txt",
@@ -95,6 +98,9 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "zh/closing.subject",
     "zh/closing.txt",
     "zh/closing.html",
+    "zh/size_notice.subject",
+    "zh/size_notice.txt",
+    "zh/size_notice.html",
 ];
 
 /// Languages requester-facing mail is written in; every one has every requester event.
@@ -110,6 +116,7 @@ const REQUESTER_EVENTS: &[&str] = &[
     "authorization_request",
     "confirmation_request",
     "closing",
+    "size_notice",
 ];
 
 /// Events that send mail, each with its three templates.
@@ -127,6 +134,7 @@ const EVENTS: &[&str] = &[
     "urgent_alert",
     "sla_alert",
     "sla_digest",
+    "size_notice",
 ];
 
 /// Lines of the request quoted back in the acknowledgement.
@@ -161,6 +169,24 @@ struct AcknowledgementContext<'a> {
     urgent: bool,
     questions: &'a [String],
     suggestions: &'a [Suggestion],
+    /// Set when the request was over the size limit.
+    too_large: Option<TooLarge>,
+}
+
+/// A message over the size limit, for the mail telling its sender.
+#[derive(Serialize)]
+struct TooLarge {
+    size_mb: String,
+    limit_mb: String,
+}
+
+impl TooLarge {
+    fn of(request: &InboundMessage) -> Option<TooLarge> {
+        request.oversized.map(|o| {
+            let (size_mb, limit_mb) = o.in_megabytes();
+            TooLarge { size_mb, limit_mb }
+        })
+    }
 }
 
 /// A knowledge-base entry offered to a requester.
@@ -372,9 +398,15 @@ impl Renderer {
                 .to_vec(),
         )
         .map_err(|e| anyhow!("sample message does not parse (bug): {}", e.reason))?;
+        let mut too_large = sample.clone();
+        too_large.oversized = Some(crate::inbound::Oversized {
+            bytes: 30 << 20,
+            limit: 25 << 20,
+        });
         let check = |language: &str| -> Result<()> {
             let intake = Intake::sample(language);
             self.acknowledgement(1, &sample, &intake, 0)?;
+            self.acknowledgement(1, &too_large, &intake, 0)?;
             let mut t = TicketView::sample();
             t.language = language.to_string();
             let thread = Thread::default();
@@ -443,6 +475,7 @@ impl Renderer {
                 &thread,
                 0,
             )?;
+            self.size_notice(&t, &too_large, &thread, 0)?;
             Ok(())
         };
         for language in LANGUAGES {
@@ -492,6 +525,7 @@ impl Renderer {
             urgent: intake.priority == crate::desk::Priority::P1,
             questions: &intake.questions,
             suggestions: &intake.suggestions,
+            too_large: TooLarge::of(request),
         };
         let ctx = tera::Context::from_serialize(&ctx).context("template context")?;
         let rendered = self.render_event("acknowledgement", &intake.language, &ctx)?;
@@ -792,6 +826,39 @@ impl Renderer {
             "closing",
             t.id,
             self.requester_envelope(t, true),
+            rendered,
+            thread,
+            now,
+        )
+    }
+
+    /// Tells the sender of a follow-up over the size limit that it was kept but its
+    /// attachments were not read (a new request says so in its acknowledgement).
+    pub fn size_notice(
+        &self,
+        t: &TicketView,
+        request: &InboundMessage,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let to = request
+            .reply_address()
+            .ok_or_else(|| anyhow!("the message has no sender address"))?;
+        let too_large = TooLarge::of(request)
+            .ok_or_else(|| anyhow!("the message is not over the size limit (bug)"))?;
+        let mut ctx = self.ticket_context(t);
+        ctx.insert("size_mb", &too_large.size_mb);
+        ctx.insert("limit_mb", &too_large.limit_mb);
+        let rendered = self.render_event("size_notice", &t.language, &ctx)?;
+        self.compose(
+            "size_notice",
+            t.id,
+            Envelope {
+                to: vec![to.clone()],
+                cc: Vec::new(),
+                from_name: None,
+                auto_submitted: Some("auto-replied"),
+            },
             rendered,
             thread,
             now,
