@@ -730,7 +730,7 @@ fn run_once(settings: &Settings, cfg: &Path, dir: &Path, stack: &MailStack) -> R
 }
 
 /// `processed N message(s) in S s: A new ticket(s), B follow-up(s), C duplicate(s),
-/// D quarantined; sent M mail(s) in T s`
+/// D quarantined, U kept without a ticket; sent M mail(s) in T s`
 fn parse_once_line(line: &str) -> Option<OnceReport> {
     let after = |key: &str| -> Option<&str> {
         let start = line.find(key)? + key.len();

@@ -135,13 +135,14 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
                 } else {
                     let i = report.ingest;
                     println!(
-                        "processed {} message(s) in {:.3} s: {} new ticket(s), {} follow-up(s), {} duplicate(s), {} quarantined; sent {} mail(s) in {:.3} s{}",
+                        "processed {} message(s) in {:.3} s: {} new ticket(s), {} follow-up(s), {} duplicate(s), {} quarantined, {} kept without a ticket; sent {} mail(s) in {:.3} s{}",
                         i.messages,
                         report.ingest_seconds,
                         i.new_tickets,
                         i.follow_ups,
                         i.duplicates,
                         i.quarantined,
+                        i.unfiled,
                         report.sent,
                         report.send_seconds,
                         if report.send_retrying + report.send_failed > 0 {

@@ -243,38 +243,54 @@ fn request_reply_duplicate_and_auto_reply() {
     assert_eq!(desk.tickets()[0]["message_count"], 3);
     assert_eq!(desk.outbox().len(), 1);
 
-    // An out-of-office reply with no thread: stored on a ticket, never answered.
+    // An out-of-office reply and a bounce with no thread: kept without a ticket, never
+    // answered.
     desk.deliver(
         "5.ooo",
         "From: Mark <mark@example.org>\nTo: support@example.test\nSubject: Automatic reply: hello\nMessage-ID: <ooo-1@example.org>\nAuto-Submitted: auto-replied\n\nI am away.\n",
-    );
-    // Mailing-list mail and a bounce: also never answered.
-    desk.deliver(
-        "6.list",
-        "From: news@lists.example.org\nTo: support@example.test\nSubject: Weekly news\nMessage-ID: <news-1@example.org>\nList-Id: <news.lists.example.org>\nPrecedence: list\n\nNews.\n",
     );
     desk.deliver(
         "7.bounce",
         "From: MAILER-DAEMON@mx.example.org\nTo: support@example.test\nSubject: Undelivered Mail Returned to Sender\nMessage-ID: <bounce-1@mx.example.org>\n\nThis is the mail system.\n",
     );
-    desk.run_once();
+    // Mailing-list mail: a ticket, never answered.
+    desk.deliver(
+        "6.list",
+        "From: news@lists.example.org\nTo: support@example.test\nSubject: Weekly news\nMessage-ID: <news-1@example.org>\nList-Id: <news.lists.example.org>\nPrecedence: list\n\nNews.\n",
+    );
+    let out = desk.run_once();
+    assert!(out.contains("2 kept without a ticket"), "{out}");
     let tickets = desk.tickets();
-    assert_eq!(tickets.len(), 4, "automatic mail is stored on tickets");
+    assert_eq!(
+        tickets.len(),
+        2,
+        "list mail is a ticket; the others are not"
+    );
     assert_eq!(
         desk.outbox().len(),
         1,
         "automatic mail gets no acknowledgement"
     );
-    let ooo = tickets
-        .iter()
-        .find(|t| t["requester"] == "mark@example.org")
+    let conn = rusqlite::Connection::open(desk.root().join("var/ticketpost.db")).unwrap();
+    let (ticket, automatic): (Option<i64>, String) = conn
+        .query_row(
+            "SELECT ticket_id, automatic FROM messages WHERE message_id = 'ooo-1@example.org'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
-    let detail = desk.show(ooo["token"].as_str().unwrap());
+    assert_eq!(ticket, None);
+    assert!(automatic.contains("Auto-Submitted"), "{automatic}");
+    let list = tickets
+        .iter()
+        .find(|t| t["requester"] == "news@lists.example.org")
+        .unwrap();
+    let detail = desk.show(list["token"].as_str().unwrap());
     assert!(
         detail["messages"][0]["automatic"]
             .as_str()
             .unwrap()
-            .contains("Auto-Submitted"),
+            .contains("Precedence: list"),
         "{detail}"
     );
     assert!(
@@ -297,7 +313,7 @@ fn request_reply_duplicate_and_auto_reply() {
     );
     desk.run_once();
     let tickets = desk.tickets();
-    assert_eq!(tickets.len(), 5);
+    assert_eq!(tickets.len(), 3);
     assert_eq!(tickets[0]["requester"], "kim@example.org");
     assert_eq!(desk.outbox().len(), 2);
 

@@ -15,7 +15,7 @@ pub mod triage;
 
 pub use status::{Priority, Status};
 
-use crate::inbound::{AutomaticVerdict, InboundMessage};
+use crate::inbound::{AutomaticKind, AutomaticVerdict, InboundMessage};
 
 /// Priority given when no rule says otherwise.
 pub const DEFAULT_PRIORITY: &str = "P3";
@@ -47,7 +47,8 @@ pub enum Placement {
         requester_name: Option<String>,
         subject: String,
     },
-    /// Stored without a ticket: our own mail coming back with no thread to join.
+    /// Stored without a ticket: our own mail coming back, or a bounce, complaint or
+    /// auto-reply about mail that is not ours, with no thread to join.
     Unfiled,
 }
 
@@ -67,8 +68,10 @@ pub struct IntakeDecision {
 ///
 /// Threading, in order: the subject token of an existing ticket; a known id in
 /// In-Reply-To/References; otherwise a new ticket. Subject text alone never threads.
-/// Automatic mail is never answered; mail from our own address that threads nowhere is
-/// kept unfiled rather than opening a ticket (a loop must not create tickets).
+/// Automatic mail is never answered; mail from our own address, and bounces, complaints
+/// and auto-replies, that thread nowhere are kept unfiled rather than opening a ticket
+/// (a loop must not create tickets). Other automatic mail (bulk, lists, monitoring
+/// notifications) opens a ticket without an answer.
 pub fn decide_intake(
     msg: &InboundMessage,
     automatic: Option<&AutomaticVerdict>,
@@ -113,6 +116,24 @@ pub fn decide_intake(
             placement: Placement::Unfiled,
             acknowledge: false,
             no_ack_reason: Some("mail from our own address".into()),
+            kind: "automatic",
+        };
+    }
+    // Answers to mail (bounces, complaints, out-of-office replies) that name no mail
+    // of ours have no ticket to go to and are no request: kept, never a ticket.
+    if let Some(v) = automatic
+        && matches!(
+            v.kind,
+            AutomaticKind::Bounce | AutomaticKind::Complaint | AutomaticKind::AutoReply
+        )
+    {
+        return IntakeDecision {
+            placement: Placement::Unfiled,
+            acknowledge: false,
+            no_ack_reason: Some(format!(
+                "automatic mail ({}) about no mail of ours",
+                v.reason
+            )),
             kind: "automatic",
         };
     }
@@ -233,18 +254,51 @@ mod tests {
     #[test]
     fn automatic_mail_opens_a_ticket_but_gets_no_answer() {
         let v = AutomaticVerdict {
-            kind: AutomaticKind::AutoReply,
-            reason: "Auto-Submitted: auto-replied".into(),
+            kind: AutomaticKind::Bulk,
+            reason: "Precedence: bulk".into(),
         };
         let d = decide_intake(
-            &msg("a@x.test", "Out of office"),
+            &msg("a@x.test", "Weekly report"),
             Some(&v),
             ThreadFacts::default(),
             US,
         );
         assert!(!d.acknowledge);
         assert!(matches!(d.placement, Placement::NewTicket { .. }));
-        assert!(d.no_ack_reason.unwrap().contains("Auto-Submitted"));
+        assert!(d.no_ack_reason.unwrap().contains("Precedence"));
+    }
+
+    #[test]
+    fn bounces_complaints_and_auto_replies_without_a_thread_open_no_ticket() {
+        for kind in [
+            AutomaticKind::Bounce,
+            AutomaticKind::Complaint,
+            AutomaticKind::AutoReply,
+        ] {
+            let v = AutomaticVerdict {
+                kind,
+                reason: "test".into(),
+            };
+            let d = decide_intake(
+                &msg("mailer-daemon@x.test", "Undelivered"),
+                Some(&v),
+                ThreadFacts::default(),
+                US,
+            );
+            assert_eq!(d.placement, Placement::Unfiled, "{kind:?}");
+            assert!(!d.acknowledge);
+            // With a thread, they go to their ticket.
+            let d = decide_intake(
+                &msg("mailer-daemon@x.test", "Undelivered"),
+                Some(&v),
+                ThreadFacts {
+                    token_ticket: None,
+                    reference_ticket: Some(4),
+                },
+                US,
+            );
+            assert!(matches!(d.placement, Placement::FollowUp { ticket: 4, .. }));
+        }
     }
 
     #[test]
