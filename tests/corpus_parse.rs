@@ -28,9 +28,9 @@ const MISMATCHES_SHOWN: usize = 5;
 /// How many ParseFailures per corpus folder are printed.
 const REJECTIONS_SHOWN: usize = 10;
 
-fn corpus_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
-}
+#[path = "support/corpus.rs"]
+mod corpus;
+use corpus::{corpus_root, message_files};
 
 /// One field's tally.
 struct FieldTally {
@@ -234,36 +234,6 @@ fn stalwart_corpus_decoded_fields_match() {
             tally.total,
             REQUIRED_MATCH_RATE * 100.0
         );
-    }
-}
-
-/// A raw message file by its name: `*.eml`, mbox-style `*.box`, or a Maildir entry
-/// (any file directly inside `cur/`, `new/` or `tmp/`).
-fn is_message_file(path: &Path) -> bool {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    if ext.eq_ignore_ascii_case("eml") || ext.eq_ignore_ascii_case("box") {
-        return true;
-    }
-    path.parent()
-        .and_then(Path::file_name)
-        .and_then(|d| d.to_str())
-        .is_some_and(|d| matches!(d, "cur" | "new" | "tmp"))
-}
-
-fn message_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            message_files(&path, out);
-        } else if is_message_file(&path) {
-            out.push(path);
-        }
     }
 }
 

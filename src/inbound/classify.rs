@@ -89,7 +89,44 @@ const BOUNCE_SUBJECT_PREFIXES: &[&str] = &[
     "delivery notification",
     "non remis",
     "unzustellbar",
+    "メールエラー通知",
+    "配信エラー",
+    "配送エラー",
+    "退信",
+    "系统退信",
+    "邮件退回",
+    "投递失败",
 ];
+
+/// Subjects of abuse complaints sent as a plain mail with the reported message
+/// attached (Microsoft's JMRP, before ARF), lower-case; only with that attachment.
+const COMPLAINT_SUBJECT_PREFIXES: &[&str] = &["complaint about message from"];
+
+/// Local parts of senders that say nobody reads answers.
+const NO_REPLY_LOCAL_PARTS: &[&str] = &[
+    "no-reply",
+    "noreply",
+    "do-not-reply",
+    "donotreply",
+    "do_not_reply",
+    "no_reply",
+];
+
+/// Headers of list managers besides List-Id / List-Unsubscribe: the other RFC 2369
+/// fields, ezmlm's Mailing-List and fml's X-ML-Name / X-MLServer.
+const LIST_MANAGER_HEADERS: &[(&str, &str)] = &[
+    ("list-subscribe", "List-Subscribe"),
+    ("list-post", "List-Post"),
+    ("list-help", "List-Help"),
+    ("list-owner", "List-Owner"),
+    ("mailing-list", "Mailing-List"),
+    ("x-ml-name", "X-ML-Name"),
+    ("x-mlserver", "X-MLServer"),
+];
+
+/// Headers only notification systems put on their mail (issue trackers answering
+/// would add comments, and comments send notifications: a loop).
+const NOTIFICATION_HEADERS: &[(&str, &str)] = &[("x-jira-fingerprint", "X-JIRA-FingerPrint")];
 
 /// Returns a verdict when `msg` is automatic and must never be answered; `None` for
 /// mail a human wrote. `own_address` is the desk's address (any case) for loop checks.
@@ -136,6 +173,26 @@ pub fn classify(msg: &InboundMessage, own_address: &str) -> Option<AutomaticVerd
         return Some(AutomaticVerdict::new(
             Bounce,
             format!("{sender} (mail system sender)"),
+        ));
+    }
+    if let Some(kind) = ses_notification(msg) {
+        return Some(AutomaticVerdict::new(
+            kind,
+            "Amazon SES notification (notificationType in the body)",
+        ));
+    }
+    if starts_with_any(&msg.subject, COMPLAINT_SUBJECT_PREFIXES)
+        && msg
+            .attachments
+            .iter()
+            .any(|a| a.content_type == "message/rfc822")
+    {
+        return Some(AutomaticVerdict::new(
+            Complaint,
+            format!(
+                "complaint with the reported message attached: {}",
+                msg.subject
+            ),
         ));
     }
 
@@ -196,10 +253,30 @@ pub fn classify(msg: &InboundMessage, own_address: &str) -> Option<AutomaticVerd
     for (name, label) in [
         ("list-id", "List-Id"),
         ("list-unsubscribe", "List-Unsubscribe"),
-    ] {
+    ]
+    .iter()
+    .chain(LIST_MANAGER_HEADERS)
+    {
         if let Some(value) = header_values(msg, name).next() {
             return Some(AutomaticVerdict::new(List, format!("{label}: {value}")));
         }
+    }
+    for (name, label) in NOTIFICATION_HEADERS {
+        if let Some(value) = header_values(msg, name).next() {
+            return Some(AutomaticVerdict::new(Bulk, format!("{label}: {value}")));
+        }
+    }
+    if let Some(address) = no_reply_sender(msg) {
+        // A mail system's notice carries the undelivered message.
+        let kind = if has_bounce_subject(msg) || !msg.reported_ids.is_empty() {
+            Bounce
+        } else {
+            Bulk
+        };
+        return Some(AutomaticVerdict::new(
+            kind,
+            format!("From: {address} (a no-reply sender)"),
+        ));
     }
 
     // Weak signals last.
@@ -341,6 +418,41 @@ fn daemon_sender(msg: &InboundMessage) -> Option<String> {
         }
     }
     None
+}
+
+/// A reply-to-nobody sender (From, or Reply-To when that is where answers would go).
+fn no_reply_sender(msg: &InboundMessage) -> Option<&str> {
+    let is_no_reply = |email: &str| {
+        let local = email.rsplit_once('@').map_or(email, |(l, _)| l);
+        NO_REPLY_LOCAL_PARTS
+            .iter()
+            .any(|n| local.eq_ignore_ascii_case(n))
+    };
+    let answer_to = msg.reply_address()?;
+    is_no_reply(&answer_to.email).then_some(answer_to.email.as_str())
+}
+
+/// Amazon SES notifications delivered by SNS: a JSON body (the SES record itself, or
+/// SNS's envelope holding it as an escaped string) whose `notificationType` says
+/// which: a bounce or a delivery report is a DSN, a complaint a complaint.
+fn ses_notification(msg: &InboundMessage) -> Option<AutomaticKind> {
+    let body = msg.text_body.trim_start();
+    if !body.starts_with('{') {
+        return None;
+    }
+    let at = body.find("notificationType")?;
+    let after: String = body[at + "notificationType".len()..]
+        .chars()
+        .take(24)
+        .filter(|c| c.is_ascii_alphabetic())
+        .collect();
+    if after.starts_with("Bounce") || after.starts_with("Delivery") {
+        Some(AutomaticKind::Bounce)
+    } else if after.starts_with("Complaint") {
+        Some(AutomaticKind::Complaint)
+    } else {
+        Some(AutomaticKind::Bulk)
+    }
 }
 
 fn is_auto_reply_subject(subject: &str) -> bool {
@@ -616,6 +728,72 @@ Message-ID: <{}@x.test>\n\nHello, please help.\n",
                 "report-type"
             ),
             Some("delivery-status")
+        );
+    }
+
+    #[test]
+    fn list_managers_notifications_and_no_reply_senders() {
+        for (headers, expected) in [
+            (
+                "From: a@x.test\nSubject: hi\nList-Subscribe: <mailto:l-ctl@x.test>",
+                AutomaticKind::List,
+            ),
+            (
+                "From: a@x.test\nSubject: hi\nMailing-List: contact l-help@x.test; run by ezmlm",
+                AutomaticKind::List,
+            ),
+            (
+                "From: l-admin@x.test\nSubject: Loop Alert\nX-MLServer: fml [fml 4.0.3]",
+                AutomaticKind::List,
+            ),
+            (
+                "From: IT <it@jira.example>\nSubject: [JIRA] (SYS-1) x\nX-JIRA-FingerPrint: 97a",
+                AutomaticKind::Bulk,
+            ),
+            (
+                "From: Shop <no-reply@shop.example>\nSubject: Your order",
+                AutomaticKind::Bulk,
+            ),
+            (
+                "From: no-reply@carrier.example.jp\nSubject: =?UTF-8?B?44Oh44O844Or44Ko44Op44O86YCa55+l?=",
+                AutomaticKind::Bounce,
+            ),
+        ] {
+            assert_eq!(kind(headers), Some(expected), "{headers}");
+        }
+        // A web form: sent from a no-reply address, answers go to the customer.
+        assert_eq!(
+            kind(
+                "From: Forms <noreply@forms.example>\nReply-To: Jane <jane@x.test>\nSubject: Contact form"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn ses_notifications_and_attached_complaints() {
+        let ses = parse(
+            b"From: SES <sns@aws.example>\nSubject: AWS Notification Message\n\n{\"notificationType\":\"Bounce\",\"bounce\":{}}\n"
+                .to_vec(),
+        )
+        .unwrap();
+        assert_eq!(
+            classify(&ses, US).map(|v| v.kind),
+            Some(AutomaticKind::Bounce)
+        );
+        let complaint = parse(
+            b"From: staff@mail.example\nSubject: complaint about message from 192.0.2.1\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nSpam.\n--b\nContent-Type: message/rfc822\n\nFrom: x@y.test\nSubject: buy\n\nbuy\n--b--\n"
+                .to_vec(),
+        )
+        .unwrap();
+        assert_eq!(
+            classify(&complaint, US).map(|v| v.kind),
+            Some(AutomaticKind::Complaint)
+        );
+        // The same words from a person, with nothing attached, are a request.
+        assert_eq!(
+            kind("From: a@x.test\nSubject: Complaint about message from your agent"),
+            None
         );
     }
 }
