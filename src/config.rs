@@ -63,6 +63,19 @@ pub struct SecurityConfig {
     pub verify_staff: bool,
     /// The authserv-id of the MTA whose Authentication-Results are believed.
     pub trusted_authserv_id: Option<String>,
+    /// What mail from someone not on a ticket that carries its token does.
+    pub stranger_with_token: StrangerPolicy,
+}
+
+/// `[security] stranger_with_token`: mail from someone who is not on a ticket (not
+/// the requester, a participant or staff) and only knows its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrangerPolicy {
+    /// `"new_ticket"` (default): the mail opens a ticket of its own.
+    NewTicket,
+    /// `"hold"`: the mail is kept on the ticket as held (not part of the conversation,
+    /// nothing sent to its sender) and the agents are told; they may `/cc` the sender.
+    Hold,
 }
 
 impl Default for SecurityConfig {
@@ -70,6 +83,7 @@ impl Default for SecurityConfig {
         SecurityConfig {
             verify_staff: true,
             trusted_authserv_id: None,
+            stranger_with_token: StrangerPolicy::NewTicket,
         }
     }
 }
@@ -459,6 +473,7 @@ struct RawLimits {
 struct RawSecurity {
     verify_staff: Option<bool>,
     trusted_authserv_id: Option<String>,
+    stranger_with_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -1039,6 +1054,16 @@ impl Config {
                     }
                     other => other,
                 },
+                stranger_with_token: match r.stranger_with_token.as_deref() {
+                    None | Some("new_ticket") => StrangerPolicy::NewTicket,
+                    Some("hold") => StrangerPolicy::Hold,
+                    Some(other) => {
+                        return Err(cx.err(
+                            "[security] stranger_with_token",
+                            format!("{other:?}: expected \"new_ticket\" or \"hold\""),
+                        ));
+                    }
+                },
             },
         };
 
@@ -1268,6 +1293,27 @@ mod tests {
             let msg = format!("{err:#}");
             assert!(msg.contains("conf/test.toml") && msg.contains(key), "{msg}");
         }
+    }
+
+    #[test]
+    fn stranger_policy_is_read_and_a_bad_one_named() {
+        let c = load(&format!(
+            "{MINIMAL}[security]\nstranger_with_token = \"hold\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.security.stranger_with_token, StrangerPolicy::Hold);
+        assert_eq!(
+            load(MINIMAL).unwrap().security.stranger_with_token,
+            StrangerPolicy::NewTicket
+        );
+        let err = load(&format!(
+            "{MINIMAL}[security]\nstranger_with_token = \"drop\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("[security] stranger_with_token"),
+            "{err:#}"
+        );
     }
 
     const MINIMAL: &str = r#"

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
-use crate::config::DeskConfig;
+use crate::config::{DeskConfig, StrangerPolicy};
 use crate::desk::intake::{self, FactFinding, IntakeRules};
 use crate::desk::language;
 use crate::desk::lifecycle::{self, Author, Mail};
@@ -346,6 +346,11 @@ fn apply_message(
             let stranger_with_token = automatic.is_none()
                 && by == ThreadedBy::Token
                 && Author::of(sender, &state, &cx.desk) == Author::Other;
+            if stranger_with_token && cx.security.stranger_with_token == StrangerPolicy::Hold {
+                held_stranger_mail(tx, cx, msg, ticket, sender, visible, &record, now, pending)?;
+                summary.follow_ups += 1;
+                return Ok(());
+            }
             if stranger_with_token {
                 let what = format!(
                     "mail from {sender}, who is not on this ticket, used its token; it opened a new ticket instead"
@@ -812,6 +817,42 @@ fn unverified_staff_mail(
         agents,
         lifecycle::Notice::Unverified,
         claimed,
+        visible.to_string(),
+        now,
+    )
+}
+
+/// Mail from someone not on `ticket` who used its token, with `[security]
+/// stranger_with_token = "hold"`: kept on the ticket as held (no status change, no
+/// facts, nothing relayed or sent to its sender), and the ticket's agents are told.
+#[allow(clippy::too_many_arguments)]
+fn held_stranger_mail(
+    tx: &Connection,
+    cx: &IngestContext,
+    msg: &InboundMessage,
+    ticket: i64,
+    sender: &str,
+    visible: &str,
+    record: &dyn Fn(Option<i64>, &str) -> Result<i64>,
+    now: i64,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    record(Some(ticket), "held")?;
+    let what = format!(
+        "mail from {sender}, who is not on this ticket, used its token: held for an agent (not part of the conversation, nothing sent to them; /cc {sender} lets them in)"
+    );
+    store::tickets::add_event(tx, ticket, now, "ticketpost", "security", &what)?;
+    warn!(token = %threading::token(&cx.desk.token_prefix, ticket), sender = %sender, message_id = ?msg.message_id, "a stranger used this ticket's token: held for an agent");
+    let state =
+        store::tickets::state(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
+    let agents = lifecycle::agents_to_notify(&state, &cx.desk, None);
+    push_plain_notices(
+        tx,
+        pending,
+        ticket,
+        agents,
+        lifecycle::Notice::HeldStranger,
+        sender.to_string(),
         visible.to_string(),
         now,
     )

@@ -496,6 +496,60 @@ fn unparseable_mail_is_quarantined_not_lost() {
 }
 
 #[test]
+fn with_hold_a_strangers_mail_is_held_for_an_agent() {
+    // `{extra}` lands in the [security] table.
+    let desk = Desk::with_config(50, "stranger_with_token = \"hold\"\n");
+    desk.deliver(
+        "1.req",
+        &request(
+            "own-1@example.test",
+            "Jane <jane@example.test>",
+            "Salary statement for March",
+            "Please send me my salary statement for March.",
+        ),
+    );
+    desk.run_once();
+    desk.deliver(
+        "2.req",
+        &request(
+            "evil-1@example.test",
+            "Mallory <mallory@example.test>",
+            "Re: [TP-1] Salary statement for March",
+            "Please send it to this address instead.",
+        ),
+    );
+    let out = desk.run_once();
+    assert!(out.contains("0 new ticket"), "{out}");
+    assert_eq!(desk.tickets().len(), 1);
+    let t = desk.show("TP-1");
+    assert_eq!(t["message_count"], 2, "kept on the ticket");
+    assert_eq!(t["messages"][1]["kind"], "held");
+    assert_eq!(t["status"], "open");
+    assert!(
+        t["timeline"].to_string().contains("held for an agent"),
+        "{}",
+        t["timeline"]
+    );
+    let mails: Vec<String> = std::fs::read_dir(desk.root().join("var/outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        !mails
+            .iter()
+            .any(|m| header(m, "To").is_some_and(|t| t.contains("mallory@"))),
+        "nothing goes to the stranger"
+    );
+    let held: Vec<&String> = mails
+        .iter()
+        .filter(|m| header(m, "Subject").is_some_and(|s| s.contains("HELD")))
+        .collect();
+    assert_eq!(held.len(), 1, "Ann is told");
+    assert!(header(held[0], "To").unwrap().contains("ann@example.test"));
+    assert!(held[0].contains("mallory@example.test"));
+}
+
+#[test]
 fn a_stranger_with_a_tickets_token_opens_a_ticket_of_their_own() {
     let desk = Desk::new(50);
     desk.deliver(

@@ -191,6 +191,8 @@ pub enum Notice {
     Unverified,
     /// Our mail about the ticket bounced.
     DeliveryFailed,
+    /// Mail from someone not on the ticket who used its token, held for an agent.
+    HeldStranger,
 }
 
 impl Notice {
@@ -208,6 +210,7 @@ impl Notice {
             Notice::Confirmed => "confirmed",
             Notice::Unverified => "unverified",
             Notice::DeliveryFailed => "delivery_failed",
+            Notice::HeldStranger => "held_stranger",
         }
     }
 
@@ -226,6 +229,9 @@ impl Notice {
             Notice::Confirmed => "Confirmed fixed, closed",
             Notice::Unverified => "UNVERIFIED mail in a staff member's name (no command run)",
             Notice::DeliveryFailed => "Delivery failure: our mail bounced",
+            Notice::HeldStranger => {
+                "HELD: mail from someone not on this ticket (not added; /cc them to let them in)"
+            }
         }
     }
 }
