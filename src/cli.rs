@@ -46,6 +46,16 @@ pub enum Command {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// The queue of outgoing mail.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+    /// Copies the store into FILE with SQLite's online backup (the service may run),
+    /// and checks the copy.
+    Backup { file: PathBuf },
+    /// Replaces the store with a backup made by `backup` (stop the service first).
+    Restore { file: PathBuf },
     /// Tickets at risk of missing an SLA target, and those that missed one.
     Sla {
         #[arg(long)]
@@ -122,6 +132,30 @@ pub enum QuarantineCommand {
     },
     /// Runs one message through ingestion again; it leaves the quarantine if stored.
     Retry { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Every outgoing mail, oldest first, with its state and last error.
+    List {
+        /// Only mail in this state: queued, sending, sent or failed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Puts failed mail back in the queue: one (e.g. M-3) or, with --failed, all.
+    Retry {
+        #[arg(required_unless_present = "failed", conflicts_with = "failed")]
+        id: Option<String>,
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Drops the bytes of mail sent more than N days ago (the records stay).
+    Purge {
+        #[arg(long, default_value_t = 90)]
+        older_than_days: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

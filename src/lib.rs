@@ -5,6 +5,7 @@
 //! `store` (one SQLite transaction per batch) → `notify` (which mail goes to whom) →
 //! `outbox` (durable queue, delivery). `service` wires the loops together.
 
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod commands;

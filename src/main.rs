@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
-use ticketpost::cli::{Cli, Command, KbCommand, QuarantineCommand, TicketsCommand};
+use ticketpost::cli::{Cli, Command, KbCommand, OutboxCommand, QuarantineCommand, TicketsCommand};
 use ticketpost::clock::SystemClock;
 use ticketpost::commands;
 use ticketpost::config::Config;
@@ -105,6 +105,37 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
             ticketpost::clock::Clock::now(&SystemClock),
             stdout,
         ),
+        Command::Outbox { command } => {
+            let now = ticketpost::clock::Clock::now(&SystemClock);
+            let said = match command {
+                OutboxCommand::List { state, json } => {
+                    return ticketpost::outbox::manage::list(&cfg, state.as_deref(), json, stdout);
+                }
+                OutboxCommand::Retry { id, .. } => {
+                    ticketpost::outbox::manage::retry(&cfg, id.as_deref(), now)?
+                }
+                OutboxCommand::Purge { older_than_days } => {
+                    ticketpost::outbox::manage::purge(&cfg, older_than_days, now)?
+                }
+            };
+            writeln!(stdout, "{said}")?;
+            Ok(())
+        }
+        Command::Backup { file } => {
+            let copied = ticketpost::backup::backup(&cfg, &file)?;
+            writeln!(stdout, "backed up to {}: {copied}", file.display())?;
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let copied = ticketpost::backup::restore(&cfg, &file)?;
+            writeln!(
+                stdout,
+                "restored {} from {}: {copied}",
+                cfg.store.path.display(),
+                file.display()
+            )?;
+            Ok(())
+        }
         Command::Report {
             since,
             until,

@@ -982,3 +982,86 @@ fn messages_over_the_limits_are_kept_and_the_sender_told_or_quarantined() {
         notices[0]
     );
 }
+
+#[test]
+fn outbox_commands_and_backup_restore() {
+    let desk = Desk::new(10);
+    desk.deliver(
+        "1.req",
+        &request("b-1@example.org", "a@example.org", "Laptop fan loud", "Very loud."),
+    );
+    desk.run_once();
+    let ok = |args: &[&str]| -> String {
+        let out = desk.ticketpost(args, None);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed = ok(&["outbox", "list"]);
+    assert!(listed.contains("0 queued, 0 sending, 2 sent, 0 failed"), "{listed}");
+    let rows: Value = serde_json::from_str(&ok(&["outbox", "list", "--json"])).unwrap();
+    let ack = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "acknowledgement")
+        .unwrap();
+    let id = format!("M-{}", ack["id"]);
+    assert_eq!(ok(&["outbox", "list", "--state", "failed", "--json"]).trim(), "[]");
+
+    // A sent mail is not retried; a failed one (marked by hand here) is, and goes out.
+    let refused = desk.ticketpost(&["outbox", "retry", &id], None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is sent, not failed"));
+    let db = desk.root().join("var/ticketpost.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE outbox SET state = 'failed', last_error = '550 by hand' WHERE id = ?1",
+        [ack["id"].as_i64().unwrap()],
+    )
+    .unwrap();
+    assert!(ok(&["outbox", "list", "--state", "failed"]).contains("550 by hand"));
+    assert!(ok(&["outbox", "retry", "--failed"]).contains("1 failed mail(s) queued again"));
+    let out = desk.run_once();
+    assert!(out.contains("sent 1 mail"), "{out}");
+    assert!(ok(&["outbox", "list"]).contains("2 sent, 0 failed"));
+
+    // Purge drops the bytes, not the record.
+    let purged = ok(&["outbox", "purge", "--older-than-days", "0"]);
+    assert!(purged.contains("dropped the bytes of 2 mail(s)"), "{purged}");
+    let raw_len: i64 = conn
+        .query_row(
+            "SELECT length(raw) FROM outbox WHERE id = ?1",
+            [ack["id"].as_i64().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(raw_len, 0);
+    assert_eq!(desk.show("TP-1")["mails"].as_array().unwrap().len(), 2);
+    drop(conn);
+
+    // Backup, more work, restore: the store is as it was at the backup.
+    let copy = desk.root().join("backup.db");
+    let said = ok(&["backup", copy.to_str().unwrap()]);
+    assert!(said.contains("1 ticket(s), 1 message(s)"), "{said}");
+    let again = desk.ticketpost(&["backup", copy.to_str().unwrap()], None);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    desk.deliver(
+        "2.req",
+        &request("b-2@example.org", "c@example.org", "Mouse broken", "Broken."),
+    );
+    desk.run_once();
+    assert_eq!(desk.tickets().len(), 2);
+    let said = ok(&["restore", copy.to_str().unwrap()]);
+    assert!(said.contains("1 ticket(s)"), "{said}");
+    assert_eq!(desk.tickets().len(), 1);
+    // Not a store: refused, the store untouched.
+    let junk = desk.root().join("junk.db");
+    std::fs::write(&junk, b"not a database").unwrap();
+    let refused = desk.ticketpost(&["restore", junk.to_str().unwrap()], None);
+    assert!(!refused.status.success());
+    assert_eq!(desk.tickets().len(), 1);
+}

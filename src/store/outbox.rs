@@ -210,6 +210,40 @@ pub fn list(conn: &Connection, ticket: Option<i64>) -> Result<Vec<OutboxRow>> {
     Ok(rows)
 }
 
+/// Puts failed mail back in the queue, due at `now`, with its attempts reset: one row
+/// by id, or every failed row. Returns how many. Sent or queued mail is left alone.
+pub fn requeue_failed(conn: &Connection, id: Option<i64>, now: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, attempts = 0
+         WHERE state = 'failed' AND (?1 IS NULL OR id = ?1)",
+        params![id, now],
+    )?)
+}
+
+/// The state of one row, if it exists.
+pub fn state_of(conn: &Connection, id: i64) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?)
+}
+
+/// Drops the bytes of mail sent before `before` (the row, its recipients, subject and
+/// Message-ID stay for the ticket's history and for matching bounces). Returns how
+/// many rows and how many bytes were freed.
+pub fn purge_sent(conn: &Connection, before: i64) -> Result<(usize, i64)> {
+    let bytes: i64 = conn.query_row(
+        "SELECT coalesce(sum(length(raw)), 0) FROM outbox
+         WHERE state = 'sent' AND sent_at <= ?1 AND length(raw) > 0",
+        [before],
+        |r| r.get(0),
+    )?;
+    let rows = conn.execute(
+        "UPDATE outbox SET raw = x'' WHERE state = 'sent' AND sent_at <= ?1 AND length(raw) > 0",
+        [before],
+    )?;
+    Ok((rows, bytes))
+}
+
 /// The recipients of a mail we sent, by its Message-ID (None: not ours).
 pub fn recipients_of(conn: &Connection, message_id: &str) -> Result<Option<Vec<String>>> {
     let json: Option<String> = conn
