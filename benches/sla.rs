@@ -149,6 +149,7 @@ async fn measure(dir: &Path, ticks: usize) -> Result<()> {
         renderer,
         source: "bench".into(),
         faults: Faults::default(),
+        send_mail: true,
     });
     let sender = OutboxSender::new(
         writer.clone(),

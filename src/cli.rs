@@ -46,6 +46,15 @@ pub enum Command {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// Existing mail into the store, idempotently; no mail is sent for it unless
+    /// --acknowledge is given.
+    Import {
+        #[command(subcommand)]
+        source: ImportCommand,
+        /// Answer new tickets (and tell agents) as for live mail.
+        #[arg(long, global = true)]
+        acknowledge: bool,
+    },
     /// The queue of outgoing mail.
     Outbox {
         #[command(subcommand)]
@@ -132,6 +141,14 @@ pub enum QuarantineCommand {
     },
     /// Runs one message through ingestion again; it leaves the quarantine if stored.
     Retry { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// An mbox file (mboxo or mboxrd).
+    Mbox { file: PathBuf },
+    /// A Maildir folder (its cur/ and new/); nothing in it is moved.
+    Maildir { dir: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]

@@ -157,6 +157,9 @@ pub struct IngestContext {
     /// The mailbox state key (for the checkpoint and quarantine rows).
     pub source: String,
     pub faults: Faults,
+    /// False for imports of existing mail: messages are stored and tickets opened, but
+    /// no mail (acknowledgement, notice, alert) is queued for them.
+    pub send_mail: bool,
 }
 
 /// Applies a parsed batch in one transaction, with the batch's checkpoint.
@@ -217,7 +220,12 @@ pub fn apply_batch(
         store::messages::quarantine(&tx, &cx.source, &hash, &reason, &raw, now)?;
         summary.quarantined += 1;
     }
-    pending.flush(&tx, &cx.renderer, now, &mut summary)?;
+    if cx.send_mail {
+        pending.flush(&tx, &cx.renderer, now, &mut summary)?;
+    } else {
+        // An import: the mail decided for these messages is dropped unsent.
+        pending.write_index(&tx)?;
+    }
     if let Some(c) = checkpoint {
         store::mailbox_state::save(&tx, &cx.source, c, now)?;
     }
@@ -1246,6 +1254,14 @@ impl PendingMail {
         self.to_index.truncate(mark.to_index);
     }
 
+    /// Writes the batch's new tickets into the similar-tickets index.
+    fn write_index(&self, tx: &Connection) -> Result<()> {
+        for (ticket, subject, body) in &self.to_index {
+            store::kb::index_ticket(tx, *ticket, subject, body)?;
+        }
+        Ok(())
+    }
+
     /// Renders every pending mail and queues it in `tx`, in the order decided.
     pub fn flush(
         self,
@@ -1254,9 +1270,7 @@ impl PendingMail {
         now: i64,
         summary: &mut BatchSummary,
     ) -> Result<()> {
-        for (ticket, subject, body) in &self.to_index {
-            store::kb::index_ticket(tx, *ticket, subject, body)?;
-        }
+        self.write_index(tx)?;
         let rendered = render_all(self.jobs, renderer);
         for (ticket, kind, result) in rendered {
             if queue_mail(tx, ticket, kind, result, now)? {
@@ -1434,6 +1448,7 @@ mod tests {
             renderer: Arc::new(Renderer::new(&cfg.templates, &cfg.desk).unwrap()),
             source: "test".into(),
             faults: Faults::default(),
+            send_mail: true,
         };
         (dir, conn, cx)
     }

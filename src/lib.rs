@@ -11,6 +11,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod desk;
+pub mod import;
 pub mod inbound;
 pub mod ingest;
 pub mod knowledge;

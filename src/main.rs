@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
-use ticketpost::cli::{Cli, Command, KbCommand, OutboxCommand, QuarantineCommand, TicketsCommand};
+use ticketpost::cli::{
+    Cli, Command, ImportCommand, KbCommand, OutboxCommand, QuarantineCommand, TicketsCommand,
+};
 use ticketpost::clock::SystemClock;
 use ticketpost::commands;
 use ticketpost::config::Config;
@@ -105,6 +107,23 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
             ticketpost::clock::Clock::now(&SystemClock),
             stdout,
         ),
+        Command::Import {
+            source,
+            acknowledge,
+        } => {
+            let source = match source {
+                ImportCommand::Mbox { file } => ticketpost::import::ImportSource::Mbox(file),
+                ImportCommand::Maildir { dir } => ticketpost::import::ImportSource::Maildir(dir),
+            };
+            let report = runtime()?.block_on(ticketpost::import::import(
+                &cfg,
+                source,
+                acknowledge,
+                Arc::new(SystemClock),
+            ))?;
+            writeln!(stdout, "{report}")?;
+            Ok(())
+        }
         Command::Outbox { command } => {
             let now = ticketpost::clock::Clock::now(&SystemClock);
             let said = match command {

@@ -64,6 +64,7 @@ pub async fn ingest_context(
         renderer,
         source,
         faults,
+        send_mail: true,
     })
 }
 

@@ -190,6 +190,7 @@ messages_per_ticket_per_hour = 100000
         staff_key,
         source: "corpus".into(),
         faults: Faults::default(),
+        send_mail: true,
     }
 }
 

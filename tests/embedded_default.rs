@@ -988,7 +988,12 @@ fn outbox_commands_and_backup_restore() {
     let desk = Desk::new(10);
     desk.deliver(
         "1.req",
-        &request("b-1@example.org", "a@example.org", "Laptop fan loud", "Very loud."),
+        &request(
+            "b-1@example.org",
+            "a@example.org",
+            "Laptop fan loud",
+            "Very loud.",
+        ),
     );
     desk.run_once();
     let ok = |args: &[&str]| -> String {
@@ -1001,7 +1006,10 @@ fn outbox_commands_and_backup_restore() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let listed = ok(&["outbox", "list"]);
-    assert!(listed.contains("0 queued, 0 sending, 2 sent, 0 failed"), "{listed}");
+    assert!(
+        listed.contains("0 queued, 0 sending, 2 sent, 0 failed"),
+        "{listed}"
+    );
     let rows: Value = serde_json::from_str(&ok(&["outbox", "list", "--json"])).unwrap();
     let ack = rows
         .as_array()
@@ -1010,7 +1018,10 @@ fn outbox_commands_and_backup_restore() {
         .find(|r| r["kind"] == "acknowledgement")
         .unwrap();
     let id = format!("M-{}", ack["id"]);
-    assert_eq!(ok(&["outbox", "list", "--state", "failed", "--json"]).trim(), "[]");
+    assert_eq!(
+        ok(&["outbox", "list", "--state", "failed", "--json"]).trim(),
+        "[]"
+    );
 
     // A sent mail is not retried; a failed one (marked by hand here) is, and goes out.
     let refused = desk.ticketpost(&["outbox", "retry", &id], None);
@@ -1031,7 +1042,10 @@ fn outbox_commands_and_backup_restore() {
 
     // Purge drops the bytes, not the record.
     let purged = ok(&["outbox", "purge", "--older-than-days", "0"]);
-    assert!(purged.contains("dropped the bytes of 2 mail(s)"), "{purged}");
+    assert!(
+        purged.contains("dropped the bytes of 2 mail(s)"),
+        "{purged}"
+    );
     let raw_len: i64 = conn
         .query_row(
             "SELECT length(raw) FROM outbox WHERE id = ?1",
@@ -1051,7 +1065,12 @@ fn outbox_commands_and_backup_restore() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
     desk.deliver(
         "2.req",
-        &request("b-2@example.org", "c@example.org", "Mouse broken", "Broken."),
+        &request(
+            "b-2@example.org",
+            "c@example.org",
+            "Mouse broken",
+            "Broken.",
+        ),
     );
     desk.run_once();
     assert_eq!(desk.tickets().len(), 2);
@@ -1064,4 +1083,84 @@ fn outbox_commands_and_backup_restore() {
     let refused = desk.ticketpost(&["restore", junk.to_str().unwrap()], None);
     assert!(!refused.status.success());
     assert_eq!(desk.tickets().len(), 1);
+}
+
+#[test]
+fn import_mbox_and_maildir_idempotently_without_mail() {
+    let desk = Desk::new(10);
+    let mut mbox = String::new();
+    for i in 0..3 {
+        mbox.push_str(&format!(
+            "From old{i}@example.org Mon Nov  2 09:00:00 2026\n{}\n",
+            request(
+                &format!("old-{i}@example.org"),
+                &format!("old{i}@example.org"),
+                &format!("Old request {i}"),
+                // As mbox writers store it: a body line "From ..." quoted as ">From".
+                "Moved from the old system.\n>From a quoted line",
+            )
+        ));
+    }
+    let mbox_path = desk.root().join("old.mbox");
+    std::fs::write(&mbox_path, &mbox).unwrap();
+    let ok = |args: &[&str]| -> String {
+        let out = desk.ticketpost(args, None);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = ok(&["import", "mbox", mbox_path.to_str().unwrap()]);
+    assert!(
+        said.contains("imported 3 message(s)")
+            && said.contains("3 new ticket(s)")
+            && said.contains("0 mail(s) queued"),
+        "{said}"
+    );
+    assert_eq!(desk.tickets().len(), 3);
+    let text = desk.show("TP-1")["messages"][0]["text"].to_string();
+    assert!(
+        text.contains("From a quoted line") && !text.contains(">From"),
+        "mboxrd unquoted: {text}"
+    );
+    // Again: nothing new.
+    let said = ok(&["import", "mbox", mbox_path.to_str().unwrap()]);
+    assert!(said.contains("3 already stored"), "{said}");
+    assert_eq!(desk.tickets().len(), 3);
+
+    // A Maildir, with acknowledgements asked for: queued, sent by the next run.
+    let old = desk.root().join("oldmaildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(old.join(sub)).unwrap();
+    }
+    std::fs::write(
+        old.join("cur/1.a:2,S"),
+        request("md-1@example.org", "m1@example.org", "Maildir one", "one"),
+    )
+    .unwrap();
+    std::fs::write(
+        old.join("new/2.b"),
+        request("md-2@example.org", "m2@example.org", "Maildir two", "two"),
+    )
+    .unwrap();
+    std::fs::write(old.join("tmp/3.c"), "half written").unwrap();
+    let said = ok(&["import", "maildir", old.to_str().unwrap(), "--acknowledge"]);
+    assert!(
+        // An acknowledgement and Ann's new-ticket notice each.
+        said.contains("imported 2 message(s)") && said.contains("4 mail(s) queued"),
+        "{said}"
+    );
+    assert!(old.join("new/2.b").exists(), "the source is only read");
+    assert_eq!(desk.tickets().len(), 5);
+    assert!(desk.outbox().is_empty());
+    desk.run_once();
+    assert_eq!(
+        desk.outbox().len(),
+        2,
+        "only the Maildir import was acknowledged"
+    );
+    let not_maildir = desk.ticketpost(&["import", "maildir", desk.root().to_str().unwrap()], None);
+    assert!(String::from_utf8_lossy(&not_maildir.stderr).contains("is not a Maildir"));
 }

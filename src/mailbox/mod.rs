@@ -9,6 +9,7 @@
 
 pub mod imap;
 pub mod maildir;
+pub mod mbox;
 
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
