@@ -117,60 +117,66 @@ impl OutboxSender {
                 return Ok(total);
             }
             let transport = &self.transport;
-            let results: Vec<_> = futures::stream::iter(entries)
+            let parallel = self.transport.parallelism(PARALLEL_SENDS);
+            // Outcomes are recorded as the sends finish (whatever is ready at once, in
+            // one transaction), not after the whole claim: a crash between a server's
+            // "250" and its "sent" mark repeats only the mails in that gap, not every
+            // mail of the claim sent so far.
+            let mut finished = futures::stream::iter(entries)
                 .map(|entry| async move {
                     let result = transport.send(&entry).await;
                     (entry, result)
                 })
-                .buffer_unordered(self.transport.parallelism(PARALLEL_SENDS))
-                .collect()
-                .await;
-            let now = self.clock.now();
-            let mut outcomes = Vec::with_capacity(results.len());
-            for (entry, result) in results {
-                let outcome = match result {
-                    Ok(()) => {
-                        info!(message_id = %entry.message_id, kind = %entry.kind, token = %self.token(&entry), "sent");
-                        total.sent += 1;
-                        Outcome::Sent
-                    }
-                    Err(SendError::Temporary(e))
-                        if now - entry.created_at < GIVE_UP_AFTER_SECONDS =>
-                    {
-                        let delay = retry_delay(entry.attempts);
-                        warn!(message_id = %entry.message_id, token = %self.token(&entry), attempts = entry.attempts, retry_in_s = delay, error = %e, "send failed, will retry");
-                        total.retrying += 1;
-                        Outcome::Retry {
-                            at: now + delay,
-                            error: e,
+                .buffer_unordered(parallel)
+                .ready_chunks(parallel);
+            while let Some(results) = finished.next().await {
+                let now = self.clock.now();
+                let mut outcomes = Vec::with_capacity(results.len());
+                for (entry, result) in results {
+                    let outcome = match result {
+                        Ok(()) => {
+                            info!(message_id = %entry.message_id, kind = %entry.kind, token = %self.token(&entry), "sent");
+                            total.sent += 1;
+                            Outcome::Sent
                         }
-                    }
-                    Err(e) => {
-                        warn!(message_id = %entry.message_id, kind = %entry.kind, token = %self.token(&entry), error = %e, "send failed for good; a person must act");
-                        total.failed += 1;
-                        Outcome::Failed(e.to_string())
-                    }
-                };
-                outcomes.push((entry.id, outcome));
+                        Err(SendError::Temporary(e))
+                            if now - entry.created_at < GIVE_UP_AFTER_SECONDS =>
+                        {
+                            let delay = retry_delay(entry.attempts);
+                            warn!(message_id = %entry.message_id, token = %self.token(&entry), attempts = entry.attempts, retry_in_s = delay, error = %e, "send failed, will retry");
+                            total.retrying += 1;
+                            Outcome::Retry {
+                                at: now + delay,
+                                error: e,
+                            }
+                        }
+                        Err(e) => {
+                            warn!(message_id = %entry.message_id, kind = %entry.kind, token = %self.token(&entry), error = %e, "send failed for good; a person must act");
+                            total.failed += 1;
+                            Outcome::Failed(e.to_string())
+                        }
+                    };
+                    outcomes.push((entry.id, outcome));
+                }
+                self.writer
+                    .call(move |c| {
+                        let tx = c.transaction()?;
+                        for (id, outcome) in &outcomes {
+                            match outcome {
+                                Outcome::Sent => store::outbox::mark_sent(&tx, *id, now)?,
+                                Outcome::Retry { at, error } => {
+                                    store::outbox::schedule_retry(&tx, *id, *at, error)?
+                                }
+                                Outcome::Failed(error) => {
+                                    store::outbox::mark_failed(&tx, *id, error, now)?
+                                }
+                            }
+                        }
+                        tx.commit()?;
+                        Ok(())
+                    })
+                    .await?;
             }
-            self.writer
-                .call(move |c| {
-                    let tx = c.transaction()?;
-                    for (id, outcome) in &outcomes {
-                        match outcome {
-                            Outcome::Sent => store::outbox::mark_sent(&tx, *id, now)?,
-                            Outcome::Retry { at, error } => {
-                                store::outbox::schedule_retry(&tx, *id, *at, error)?
-                            }
-                            Outcome::Failed(error) => {
-                                store::outbox::mark_failed(&tx, *id, error, now)?
-                            }
-                        }
-                    }
-                    tx.commit()?;
-                    Ok(())
-                })
-                .await?;
         }
     }
 

@@ -123,7 +123,16 @@ pub fn open_and_migrate(path: &Path, synchronous_full: bool) -> Result<Connectio
     }
     let mut conn = Connection::open(path)
         .with_context(|| format!("cannot open the store {}", path.display()))?;
-    apply_pragmas(&conn, synchronous_full)?;
+    // SQLite quietly opens a file it may not write read-only; every batch would then
+    // fail until a restart, so say so now instead.
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(anyhow!(
+            "the store {} is read-only (the file, its directory and its filesystem must be writable)",
+            path.display()
+        ));
+    }
+    apply_pragmas(&conn, synchronous_full)
+        .with_context(|| format!("cannot set up the store {}", path.display()))?;
     schema::migrations()
         .to_latest(&mut conn)
         .with_context(|| format!("cannot migrate the store {}", path.display()))?;

@@ -453,3 +453,327 @@ pub fn subject_of(raw: &[u8]) -> Option<String> {
     }
     subject.map(|s| s.trim_end().to_string())
 }
+
+/// Starts a second private stack of its own (separate ports, state directory and
+/// watcher), for tests that stop and start its servers without disturbing the
+/// other tests of the binary, which share [`mail_stack`]. Stop it with
+/// [`MailStack::stop`]; the watcher stops it anyway when the process exits.
+pub fn private_mail_stack() -> anyhow::Result<MailStack> {
+    start_stack()
+}
+
+/// How long stopping or starting one server of the stack may take.
+const DAEMON_WAIT: Duration = Duration::from_secs(20);
+
+impl MailStack {
+    fn dovecot_conf(&self) -> PathBuf {
+        self.state_dir.join("dovecot.conf")
+    }
+
+    fn postfix_dir(&self) -> PathBuf {
+        self.state_dir.join("postfix")
+    }
+
+    /// Stops the whole stack and removes its state directory (for stacks from
+    /// [`private_mail_stack`]).
+    pub fn stop(&self) -> anyhow::Result<()> {
+        let out = Command::new("bash")
+            .arg(script_path())
+            .arg("stop")
+            .arg(&self.state_dir)
+            .arg("--purge")
+            .stdin(Stdio::null())
+            .output()
+            .context("running mailstack.sh stop")?;
+        if !out.status.success() {
+            bail!(
+                "mailstack.sh stop failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// The PID of this stack's Dovecot master, if it runs.
+    pub fn dovecot_pid(&self) -> Option<u32> {
+        let pid = read_pid_file(&self.state_dir.join("run/master.pid"))?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let conf = self.dovecot_conf();
+        let needle = conf.to_string_lossy();
+        String::from_utf8_lossy(&cmdline)
+            .contains(needle.as_ref())
+            .then_some(pid)
+    }
+
+    /// The PID of this stack's Postfix master, if it runs.
+    pub fn postfix_pid(&self) -> Option<u32> {
+        let pid = read_pid_file(&self.postfix_dir().join("queue/pid/master.pid"))?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (comm.trim() == "master" && proc_is_running(pid)).then_some(pid)
+    }
+
+    /// Stops Dovecot (IMAP and the LMTP socket Postfix delivers to) and waits until
+    /// its master and every process it started are gone; Postfix keeps running and
+    /// queues what it cannot deliver.
+    pub fn stop_dovecot(&self) -> anyhow::Result<()> {
+        let Some(master) = self.dovecot_pid() else {
+            bail!("dovecot of {} is not running", self.state_dir.display());
+        };
+        let family = process_tree(master);
+        let out = Command::new("doveadm")
+            .arg("-c")
+            .arg(self.dovecot_conf())
+            .arg("stop")
+            .stdin(Stdio::null())
+            .output()
+            .context("running doveadm stop")?;
+        if !out.status.success() {
+            // Fall back to the signal `doveadm stop` sends.
+            unsafe { libc::kill(master as i32, libc::SIGTERM) };
+        }
+        wait_gone(&family, "dovecot")?;
+        let _ = std::fs::remove_file(self.state_dir.join("run/master.pid"));
+        Ok(())
+    }
+
+    /// Starts Dovecot again with the stack's config (same ports, same mailboxes) and
+    /// waits until IMAP answers and the LMTP socket is there.
+    pub fn start_dovecot(&self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.state_dir.join("dovecot.log"))
+            .context("opening dovecot.log")?;
+        let status = Command::new("dovecot")
+            .arg("-c")
+            .arg(self.dovecot_conf())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .status()
+            .context("running dovecot")?;
+        if !status.success() {
+            bail!("dovecot failed to start ({status})\n{}", self.logs());
+        }
+        let lmtp = self.state_dir.join("run/lmtp");
+        wait_until(DAEMON_WAIT, || {
+            port_open(self.imap_port) && port_open(self.imaps_port) && lmtp.exists()
+        })
+        .with_context(|| format!("dovecot did not come up\n{}", self.logs()))
+    }
+
+    /// Stops Postfix (`postfix stop`) and waits until its processes are gone: SMTP
+    /// is refused until [`MailStack::start_postfix`]. Its queue is kept.
+    pub fn stop_postfix(&self) -> anyhow::Result<()> {
+        let Some(master) = self.postfix_pid() else {
+            bail!("postfix of {} is not running", self.state_dir.display());
+        };
+        let family = process_tree(master);
+        let out = Command::new("postfix")
+            .arg("-c")
+            .arg(self.postfix_dir())
+            .arg("abort")
+            .stdin(Stdio::null())
+            .output()
+            .context("running postfix abort")?;
+        if !out.status.success() {
+            unsafe { libc::kill(master as i32, libc::SIGTERM) };
+        }
+        wait_gone(&family, "postfix")?;
+        wait_until(DAEMON_WAIT, || !port_open(self.smtp_port))
+            .context("the SMTP port stayed open after postfix stopped")
+    }
+
+    /// Starts Postfix again with the stack's config and waits until SMTP answers.
+    pub fn start_postfix(&self) -> anyhow::Result<()> {
+        let out = Command::new("postfix")
+            .arg("-c")
+            .arg(self.postfix_dir())
+            .arg("start")
+            .stdin(Stdio::null())
+            .output()
+            .context("running postfix start")?;
+        if !out.status.success() {
+            bail!(
+                "postfix failed to start ({}): {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                self.logs()
+            );
+        }
+        wait_until(DAEMON_WAIT, || port_open(self.smtp_port))
+            .with_context(|| format!("postfix did not come up\n{}", self.logs()))
+    }
+
+    /// `postqueue -f`: Postfix tries everything deferred at once.
+    pub fn postfix_flush(&self) -> anyhow::Result<()> {
+        let out = Command::new("postqueue")
+            .arg("-c")
+            .arg(self.postfix_dir())
+            .arg("-f")
+            .stdin(Stdio::null())
+            .output()
+            .context("running postqueue -f")?;
+        if !out.status.success() {
+            bail!(
+                "postqueue -f failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Messages in Postfix's queue (files under incoming, active, deferred, hold and
+    /// maildrop); readable whether Postfix runs or not.
+    pub fn postfix_queue_len(&self) -> usize {
+        fn count(dir: &Path) -> usize {
+            std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok())
+                        .map(|e| match e.file_type() {
+                            Ok(t) if t.is_dir() => count(&e.path()),
+                            Ok(_) => 1,
+                            Err(_) => 0,
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        let queue = self.postfix_dir().join("queue");
+        ["incoming", "active", "deferred", "hold", "maildrop"]
+            .iter()
+            .map(|d| count(&queue.join(d)))
+            .sum()
+    }
+}
+
+fn read_pid_file(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(200),
+    )
+    .is_ok()
+}
+
+/// Polls `ok` every 50 ms until it holds; fails after `wait`.
+fn wait_until(wait: Duration, mut ok: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + wait;
+    while !ok() {
+        if Instant::now() >= deadline {
+            bail!("still not so after {wait:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// The fields of `/proc/PID/stat` after the command name: state, ppid, ... .
+fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    Some(rest.split(' ').map(str::to_string).collect())
+}
+
+/// Alive and not a zombie.
+fn proc_is_running(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|f| f[0] != "Z")
+}
+
+/// `pid` and all its descendants, each with its start time (to tell PID reuse).
+fn process_tree(pid: u32) -> Vec<(u32, String)> {
+    let mut parents: Vec<(u32, u32, String)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.filter_map(|e| e.ok()) {
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Some(f) = proc_stat(p)
+                && let Ok(ppid) = f[1].parse::<u32>()
+            {
+                parents.push((p, ppid, f[19].clone()));
+            }
+        }
+    }
+    let start = |p: u32| proc_stat(p).map(|f| f[19].clone()).unwrap_or_default();
+    let mut tree = vec![(pid, start(pid))];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i].0;
+        for (p, ppid, st) in &parents {
+            if *ppid == parent && !tree.iter().any(|(q, _)| q == p) {
+                tree.push((*p, st.clone()));
+            }
+        }
+        i += 1;
+    }
+    tree
+}
+
+/// Waits until every process of `family` has exited; once the master (the first)
+/// is gone, stragglers get a SIGKILL (Dovecot's log and stats processes linger).
+fn wait_gone(family: &[(u32, String)], what: &str) -> anyhow::Result<()> {
+    let alive = |(pid, start): &(u32, String)| {
+        proc_stat(*pid).is_some_and(|f| f[0] != "Z" && &f[19] == start)
+    };
+    let deadline = Instant::now() + DAEMON_WAIT;
+    let mut killed = false;
+    loop {
+        let left: Vec<&(u32, String)> = family.iter().filter(|p| alive(p)).collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        let master_gone = !alive(&family[0]);
+        if master_gone && !killed {
+            for (pid, _) in &left {
+                unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+            }
+            killed = true;
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{what}: processes {:?} still running after {DAEMON_WAIT:?}",
+                left.iter().map(|p| p.0).collect::<Vec<_>>()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Each message's UID in `user`'s INBOX and whether it has `\Seen`, in UID order.
+pub async fn imap_seen_flags(stack: &MailStack, user: &str) -> anyhow::Result<Vec<(u32, bool)>> {
+    let mut session = imap_login(stack, user).await?;
+    let result = async {
+        timeout(IO_TIMEOUT, session.select("INBOX"))
+            .await
+            .context("IMAP SELECT timed out")?
+            .context("IMAP SELECT INBOX failed")?;
+        let fetches: Vec<_> = timeout(IO_TIMEOUT, async {
+            let stream = session.uid_fetch("1:*", "(UID FLAGS)").await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await
+        .context("IMAP UID FETCH timed out")?
+        .context("IMAP UID FETCH FLAGS failed")?;
+        let mut flags: Vec<(u32, bool)> = fetches
+            .iter()
+            .map(|f| {
+                let seen = f
+                    .flags()
+                    .any(|flag| matches!(flag, async_imap::types::Flag::Seen));
+                (f.uid.unwrap_or(0), seen)
+            })
+            .collect();
+        flags.sort_by_key(|(uid, _)| *uid);
+        anyhow::Ok(flags)
+    }
+    .await;
+    logout(session).await;
+    result.with_context(|| format!("fetching the flags in the INBOX of {user}"))
+}
