@@ -29,6 +29,18 @@ pub struct Config {
     pub sla: crate::desk::sla::SlaPolicy,
     pub security: SecurityConfig,
     pub limits: LimitsConfig,
+    /// `[http]`: health, metrics and the dashboard; `None` when the table is absent.
+    pub http: Option<HttpConfig>,
+}
+
+/// `[http]`: the read-only HTTP endpoint (`/healthz`, `/metrics`, the dashboard).
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Where to listen; default 127.0.0.1:8025 (this machine only).
+    pub listen: std::net::SocketAddr,
+    /// When set, `/metrics` and the dashboard need `Authorization: Bearer <token>`
+    /// (or `?token=` for a browser); `/healthz` stays open for probes.
+    pub bearer_token: Option<String>,
 }
 
 /// `[limits]`: loop guards, for automatic mail that no rule recognised.
@@ -454,6 +466,15 @@ struct RawConfig {
     sla: Option<RawSla>,
     security: Option<RawSecurity>,
     limits: Option<RawLimits>,
+    http: Option<RawHttp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: Option<String>,
+    bearer_token: Option<String>,
+    bearer_token_env: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -633,16 +654,29 @@ impl Ctx<'_> {
         password_env: Option<String>,
         env: &HashMap<String, String>,
     ) -> Result<Option<String>> {
-        match (password, password_env) {
+        self.secret(table, "password", password, password_env, env)
+    }
+
+    /// A secret given as `key` or, better, as the name of an environment variable in
+    /// `key_env`; errors name the key.
+    fn secret(
+        &self,
+        table: &str,
+        key: &str,
+        value: Option<String>,
+        value_env: Option<String>,
+        env: &HashMap<String, String>,
+    ) -> Result<Option<String>> {
+        match (value, value_env) {
             (Some(_), Some(_)) => Err(self.err(
-                &format!("[{table}] password_env"),
-                "set either password or password_env, not both",
+                &format!("[{table}] {key}_env"),
+                format!("set either {key} or {key}_env, not both"),
             )),
             (Some(p), None) => Ok(Some(p)),
             (None, Some(var)) => match env.get(&var) {
                 Some(p) if !p.is_empty() => Ok(Some(p.clone())),
                 _ => Err(self.err(
-                    &format!("[{table}] password_env"),
+                    &format!("[{table}] {key}_env"),
                     format!("environment variable {var} is not set"),
                 )),
             },
@@ -1041,6 +1075,27 @@ impl Config {
                 },
             }
         };
+        let http = match raw.http {
+            None => None,
+            Some(h) => Some(HttpConfig {
+                listen: match h.listen.as_deref() {
+                    None => std::net::SocketAddr::from(([127, 0, 0, 1], 8025)),
+                    Some(text) => text.parse().map_err(|_| {
+                        cx.err(
+                            "[http] listen",
+                            format!("{text:?} is not an address:port (e.g. \"127.0.0.1:8025\")"),
+                        )
+                    })?,
+                },
+                bearer_token: cx.secret(
+                    "http",
+                    "bearer_token",
+                    h.bearer_token,
+                    h.bearer_token_env,
+                    env,
+                )?,
+            }),
+        };
         let security = match raw.security {
             None => SecurityConfig::default(),
             Some(r) => SecurityConfig {
@@ -1090,6 +1145,7 @@ impl Config {
             sla,
             security,
             limits,
+            http,
         })
     }
 
@@ -1219,7 +1275,11 @@ mod tests {
     #[test]
     fn shipped_configs_load() {
         let mut env = HashMap::new();
-        for name in ["TICKETPOST_IMAP_PASSWORD", "TICKETPOST_SMTP_PASSWORD"] {
+        for name in [
+            "TICKETPOST_IMAP_PASSWORD",
+            "TICKETPOST_SMTP_PASSWORD",
+            "TICKETPOST_HTTP_TOKEN",
+        ] {
             env.insert(name.to_string(), "x".to_string());
         }
         for file in ["config/ticketpost.toml", "config/production.example.toml"] {

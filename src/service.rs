@@ -101,6 +101,7 @@ pub async fn run(
         crate::config::MailboxConfig::Imap(c) => c.batch_size,
         crate::config::MailboxConfig::Maildir(c) => c.batch_size,
     };
+    let telemetry = Arc::new(crate::telemetry::Telemetry::default());
     let ingest = IngestLoop {
         writer,
         cx,
@@ -108,6 +109,7 @@ pub async fn run(
         wake,
         batch_size,
         once: opts.once,
+        telemetry: telemetry.clone(),
     };
 
     let timers = TimerLoop {
@@ -145,12 +147,30 @@ pub async fn run(
         });
     }
 
+    let http_task = match &cfg.http {
+        Some(http) => Some(
+            crate::http::serve(
+                cfg,
+                http,
+                telemetry,
+                ingest.clock.clone(),
+                shutdown.child_token(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let sender_task = tokio::spawn(sender.run(shutdown.child_token()));
     let timer_task = tokio::spawn(timers.run(shutdown.child_token()));
     let result = ingest.run(&mut source, &shutdown).await;
     shutdown.cancel();
     if let Ok(Err(e)) = tokio::time::timeout(SHUTDOWN_GRACE, timer_task).await {
         warn!(error = %e, "timer task failed");
+    }
+    if let Some(task) = http_task
+        && let Ok(Err(e)) = tokio::time::timeout(SHUTDOWN_GRACE, task).await
+    {
+        warn!(error = %e, "HTTP task failed");
     }
     match tokio::time::timeout(SHUTDOWN_GRACE, sender_task).await {
         Ok(Ok(Ok(()))) => {}
@@ -181,6 +201,7 @@ struct IngestLoop {
     wake: Arc<Notify>,
     batch_size: usize,
     once: bool,
+    telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// A fetched and parsed batch, waiting for the writer.
@@ -345,6 +366,8 @@ impl IngestLoop {
             .await
             .context("storing the batch")?;
         *commits += 1;
+        self.telemetry
+            .batch_stored(summary.messages, fetch + parse + started.elapsed());
         if self.cx.faults.abort_after_commits == Some(*commits) {
             warn!("fault injection: aborting after a commit");
             std::process::abort();

@@ -10,6 +10,7 @@ pub mod kb;
 pub mod mailbox_state;
 pub mod messages;
 pub mod outbox;
+pub mod overview;
 pub mod schema;
 pub mod sla;
 pub mod tickets;

@@ -244,6 +244,17 @@ pub fn purge_sent(conn: &Connection, before: i64) -> Result<(usize, i64)> {
     Ok((rows, bytes))
 }
 
+/// Failed mails, newest first, at most `limit`.
+pub fn list_failed(conn: &Connection, limit: usize) -> Result<Vec<OutboxRow>> {
+    let mut rows: Vec<OutboxRow> = list(conn, None)?
+        .into_iter()
+        .filter(|r| r.state == "failed")
+        .collect();
+    rows.reverse();
+    rows.truncate(limit);
+    Ok(rows)
+}
+
 /// The recipients of a mail we sent, by its Message-ID (None: not ours).
 pub fn recipients_of(conn: &Connection, message_id: &str) -> Result<Option<Vec<String>>> {
     let json: Option<String> = conn

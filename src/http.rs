@@ -1,0 +1,420 @@
+//! The read-only HTTP endpoint (`[http]`): `/healthz` for probes, `/metrics` in the
+//! Prometheus text format, and `/`, a dashboard of open tickets, their SLA state and
+//! the outbox. Every request reads the store on its own read-only connection (in a
+//! blocking task, with a time limit); nothing here writes.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::config::{Config, HttpConfig};
+use crate::desk::threading::token;
+use crate::store;
+use crate::telemetry::Telemetry;
+
+/// Time allowed for one request's store reads.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open tickets shown on the dashboard.
+const DASHBOARD_TICKETS: usize = 200;
+/// Failed mails shown on the dashboard.
+const DASHBOARD_FAILED: usize = 50;
+
+struct AppState {
+    store_path: PathBuf,
+    token_prefix: String,
+    bearer_token: Option<String>,
+    telemetry: Arc<Telemetry>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Binds `[http] listen` (an error names the address) and serves until `shutdown`.
+pub async fn serve(
+    cfg: &Config,
+    http: &HttpConfig,
+    telemetry: Arc<Telemetry>,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(http.listen)
+        .await
+        .with_context(|| format!("[http] listen: cannot listen on {}", http.listen))?;
+    let state = Arc::new(AppState {
+        store_path: cfg.store.path.clone(),
+        token_prefix: cfg.desk.token_prefix.clone(),
+        bearer_token: http.bearer_token.clone(),
+        telemetry,
+        clock,
+    });
+    let app = Router::new()
+        .route("/", get(dashboard))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(state);
+    info!(listen = %http.listen, "HTTP endpoint up: /healthz, /metrics, dashboard at /");
+    Ok(tokio::spawn(async move {
+        let stopped = shutdown.cancelled_owned();
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            warn!(error = %e, "HTTP endpoint stopped");
+        }
+    }))
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// With a bearer token configured: the request must carry it (header or `?token=`).
+fn authorised(state: &AppState, headers: &HeaderMap, query: &TokenQuery) -> bool {
+    let Some(expected) = &state.bearer_token else {
+        return true;
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .or(query.token.as_deref());
+    given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unauthorised() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "a bearer token is required\n",
+    )
+        .into_response()
+}
+
+/// Runs `f` on a read-only connection, off the async threads, with a time limit.
+async fn read_store<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let path = state.store_path.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let conn = store::open_reader(&path)?;
+        f(&conn)
+    });
+    tokio::time::timeout(QUERY_TIMEOUT, task)
+        .await
+        .context("the store did not answer in time")?
+        .context("store query task failed")?
+}
+
+fn unavailable(e: anyhow::Error) -> Response {
+    warn!(error = %format!("{e:#}"), "HTTP request could not read the store");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("store unavailable: {e:#}\n"),
+    )
+        .into_response()
+}
+
+/// 200 with a small JSON body when the store can be read; 503 otherwise.
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    match read_store(&state, |c| Ok(store::schema_version(c)?)).await {
+        Ok(version) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            format!(
+                "{{\"status\":\"ok\",\"schema_version\":{version},\"uptime_seconds\":{}}}\n",
+                state.telemetry.started.elapsed().as_secs()
+            ),
+        )
+            .into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    if !authorised(&state, &headers, &query) {
+        return unauthorised();
+    }
+    let totals = match read_store(&state, store::overview::totals).await {
+        Ok(t) => t,
+        Err(e) => return unavailable(e),
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        prometheus_text(&totals, &state.telemetry),
+    )
+        .into_response()
+}
+
+/// The metrics in the Prometheus text exposition format.
+fn prometheus_text(t: &store::overview::Totals, telemetry: &Telemetry) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, lines: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in lines {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    metric(
+        "ticketpost_messages_ingested_total",
+        "counter",
+        "Messages stored (requests, replies, automatic mail).",
+        &[(String::new(), t.messages as f64)],
+    );
+    let tickets: Vec<(String, f64)> = t
+        .tickets
+        .iter()
+        .map(|(status, priority, n)| {
+            (
+                format!(
+                    "{{status=\"{}\",priority=\"{}\"}}",
+                    label(status),
+                    label(priority)
+                ),
+                *n as f64,
+            )
+        })
+        .collect();
+    metric(
+        "ticketpost_tickets",
+        "gauge",
+        "Tickets by status and priority.",
+        &tickets,
+    );
+    let o = &t.outbox;
+    metric(
+        "ticketpost_outbox_mails",
+        "gauge",
+        "Outgoing mails by state.",
+        &[
+            ("{state=\"queued\"}".into(), o.queued as f64),
+            ("{state=\"sending\"}".into(), o.sending as f64),
+            ("{state=\"sent\"}".into(), o.sent as f64),
+            ("{state=\"failed\"}".into(), o.failed as f64),
+        ],
+    );
+    metric(
+        "ticketpost_outbox_depth",
+        "gauge",
+        "Mails waiting to be sent (queued or being sent).",
+        &[(String::new(), (o.queued + o.sending) as f64)],
+    );
+    metric(
+        "ticketpost_send_failures_total",
+        "counter",
+        "Mails that failed for good (a person must act).",
+        &[(String::new(), o.failed as f64)],
+    );
+    metric(
+        "ticketpost_send_retrying",
+        "gauge",
+        "Queued mails that failed at least once and wait for a retry.",
+        &[(String::new(), t.outbox_retrying as f64)],
+    );
+    metric(
+        "ticketpost_sla_warnings_total",
+        "counter",
+        "SLA warnings fired.",
+        &[(String::new(), t.sla_warnings as f64)],
+    );
+    metric(
+        "ticketpost_sla_breaches_total",
+        "counter",
+        "SLA breaches fired.",
+        &[(String::new(), t.sla_breaches as f64)],
+    );
+    metric(
+        "ticketpost_sla_escalations_total",
+        "counter",
+        "SLA escalations fired.",
+        &[(String::new(), t.sla_escalations as f64)],
+    );
+    metric(
+        "ticketpost_quarantined",
+        "gauge",
+        "Messages in the quarantine.",
+        &[(String::new(), t.quarantined as f64)],
+    );
+    let (buckets, count, sum) = telemetry.ingest_latency.snapshot();
+    let _ = writeln!(
+        out,
+        "# HELP ticketpost_ingest_latency_seconds From the start of a message's fetch to the commit that stored it."
+    );
+    let _ = writeln!(out, "# TYPE ticketpost_ingest_latency_seconds histogram");
+    for (bound, n) in buckets {
+        let le = bound.map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+        let _ = writeln!(
+            out,
+            "ticketpost_ingest_latency_seconds_bucket{{le=\"{le}\"}} {n}"
+        );
+    }
+    let _ = writeln!(out, "ticketpost_ingest_latency_seconds_sum {sum}");
+    let _ = writeln!(out, "ticketpost_ingest_latency_seconds_count {count}");
+    out
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+const DASHBOARD: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="30">
+<title>ticketpost: {{ open | length }} open</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; margin-bottom: 1.5em; }
+th, td { text-align: left; padding: 0.25em 0.8em; border-bottom: 1px solid #ddd; }
+.breached { color: #b00; font-weight: bold; }
+.at-risk { color: #b60; }
+.counts span { margin-right: 1.5em; }
+</style></head><body>
+<h1>ticketpost</h1>
+<p class="counts" id="counts"><span>{{ open | length }} open ticket(s)</span><span>{{ breached }} breached</span><span>{{ at_risk }} at risk</span><span>outbox: {{ outbox.queued }} queued, {{ outbox.sent }} sent, {{ outbox.failed }} failed</span><span>{{ quarantined }} quarantined</span></p>
+<h2>Open tickets</h2>
+<table id="tickets"><tr><th>Ticket</th><th>Priority</th><th>Status</th><th>Subject</th><th>Requester</th><th>Assignee</th><th>SLA</th></tr>
+{% for t in open %}<tr class="{{ t.sla_class }}"><td>{{ t.token }}</td><td>{{ t.priority }}</td><td>{{ t.status }}</td><td>{{ t.subject }}</td><td>{{ t.requester }}</td><td>{{ t.assignee }}</td><td>{{ t.sla }}</td></tr>
+{% endfor %}</table>
+<h2>Outbox</h2>
+{% if failed %}<table id="failed"><tr><th>Mail</th><th>Ticket</th><th>Kind</th><th>To</th><th>Error</th></tr>
+{% for m in failed %}<tr><td>M-{{ m.id }}</td><td>{{ m.token }}</td><td>{{ m.kind }}</td><td>{{ m.to }}</td><td>{{ m.error }}</td></tr>
+{% endfor %}</table>{% else %}<p id="failed">No failed mail.</p>{% endif %}
+<p><small>Generated {{ generated }}; refreshes every 30 s. <a href="/metrics">metrics</a></small></p>
+</body></html>
+"#;
+
+#[derive(serde::Serialize)]
+struct TicketLine {
+    token: String,
+    priority: String,
+    status: String,
+    subject: String,
+    requester: String,
+    assignee: String,
+    sla: String,
+    sla_class: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct FailedLine {
+    id: i64,
+    token: String,
+    kind: String,
+    to: String,
+    error: String,
+}
+
+async fn dashboard(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    if !authorised(&state, &headers, &query) {
+        return unauthorised();
+    }
+    let read = read_store(&state, |c| {
+        Ok((
+            store::overview::open_tickets(c, DASHBOARD_TICKETS)?,
+            store::overview::totals(c)?,
+            store::outbox::list_failed(c, DASHBOARD_FAILED)?,
+        ))
+    })
+    .await;
+    let (open, totals, failed) = match read {
+        Ok(r) => r,
+        Err(e) => return unavailable(e),
+    };
+    let now = state.clock.now();
+    let prefix = &state.token_prefix;
+    let lines: Vec<TicketLine> = open
+        .iter()
+        .map(|t| {
+            let (sla, sla_class) = match (t.next_due, &t.next_target) {
+                (Some(due), Some(target)) if t.breached || due <= now => (
+                    format!(
+                        "{} BREACHED, {} late",
+                        target.replace('_', " "),
+                        crate::report::format_duration(now - due)
+                    ),
+                    "breached",
+                ),
+                (Some(due), Some(target)) => (
+                    format!(
+                        "{} due in {}",
+                        target.replace('_', " "),
+                        crate::report::format_duration(due - now)
+                    ),
+                    if t.warned { "at-risk" } else { "" },
+                ),
+                _ => ("paused or met".to_string(), ""),
+            };
+            TicketLine {
+                token: token(prefix, t.id),
+                priority: t.priority.clone(),
+                status: t.status.clone(),
+                subject: t.subject.clone(),
+                requester: t.requester.clone(),
+                assignee: t.assignee.clone().unwrap_or_default(),
+                sla,
+                sla_class,
+            }
+        })
+        .collect();
+    let failed: Vec<FailedLine> = failed
+        .into_iter()
+        .map(|m| FailedLine {
+            id: m.id,
+            token: m.ticket_id.map(|t| token(prefix, t)).unwrap_or_default(),
+            kind: m.kind,
+            to: m.recipients.join(", "),
+            error: m.last_error.unwrap_or_default(),
+        })
+        .collect();
+    let mut ctx = tera::Context::new();
+    ctx.insert(
+        "breached",
+        &lines.iter().filter(|l| l.sla_class == "breached").count(),
+    );
+    ctx.insert(
+        "at_risk",
+        &lines.iter().filter(|l| l.sla_class == "at-risk").count(),
+    );
+    ctx.insert("open", &lines);
+    ctx.insert("failed", &failed);
+    ctx.insert("outbox", &totals.outbox);
+    ctx.insert("quarantined", &totals.quarantined);
+    ctx.insert("generated", &crate::clock::format_time(now));
+    // Autoescaped: subjects and addresses come from mail.
+    match tera::Tera::one_off(DASHBOARD, &ctx, true) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            warn!(error = %e, "dashboard template failed (bug)");
+            (StatusCode::INTERNAL_SERVER_ERROR, "dashboard failed\n").into_response()
+        }
+    }
+}
