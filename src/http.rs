@@ -133,7 +133,7 @@ fn unavailable(e: anyhow::Error) -> Response {
 
 /// 200 with a small JSON body when the store can be read; 503 otherwise.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    match read_store(&state, |c| store::schema_version(c)).await {
+    match read_store(&state, store::schema_version).await {
         Ok(version) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
