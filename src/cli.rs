@@ -23,6 +23,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Writes a commented config to --config (default config/ticketpost.toml) from
+    /// these flags, asking on the terminal for the rest.
+    Init(InitArgs),
     /// Run the gateway: read the mailbox, keep tickets, send mail.
     Run {
         /// Process everything waiting, drain the outbox, then exit.
@@ -189,4 +192,42 @@ pub enum TicketsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// maildir or imap.
+    #[arg(long)]
+    pub mailbox: Option<String>,
+    #[arg(long)]
+    pub imap_host: Option<String>,
+    #[arg(long)]
+    pub imap_port: Option<u16>,
+    #[arg(long)]
+    pub imap_user: Option<String>,
+    /// file or smtp.
+    #[arg(long)]
+    pub transport: Option<String>,
+    #[arg(long)]
+    pub smtp_host: Option<String>,
+    #[arg(long)]
+    pub smtp_port: Option<u16>,
+    #[arg(long)]
+    pub smtp_user: Option<String>,
+    #[arg(long)]
+    pub support_address: Option<String>,
+    #[arg(long)]
+    pub support_name: Option<String>,
+    /// An agent, "Name <address>"; repeat for more.
+    #[arg(long = "agent")]
+    pub agents: Vec<String>,
+    /// A supervisor, "Name <address>"; repeat for more.
+    #[arg(long = "supervisor")]
+    pub supervisors: Vec<String>,
+    /// The SQLite store file.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
 }

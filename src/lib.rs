@@ -15,6 +15,7 @@ pub mod http;
 pub mod import;
 pub mod inbound;
 pub mod ingest;
+pub mod init;
 pub mod knowledge;
 pub mod mailbox;
 pub mod notify;

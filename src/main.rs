@@ -12,7 +12,8 @@ use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use ticketpost::cli::{
-    Cli, Command, ImportCommand, KbCommand, OutboxCommand, QuarantineCommand, TicketsCommand,
+    Cli, Command, ImportCommand, InitArgs, KbCommand, OutboxCommand, QuarantineCommand,
+    TicketsCommand,
 };
 use ticketpost::clock::SystemClock;
 use ticketpost::commands;
@@ -27,6 +28,19 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     init_logging(cli.log_json);
+    if let Command::Init(args) = cli.command {
+        let (answers, force) = init_answers(args);
+        return match ticketpost::init::init(&cli.config, answers, force) {
+            Ok(said) => {
+                println!("{said}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cfg = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -41,6 +55,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The flags of `init`, and `--force`.
+fn init_answers(a: InitArgs) -> (ticketpost::init::InitAnswers, bool) {
+    (
+        ticketpost::init::InitAnswers {
+            mailbox: a.mailbox,
+            imap_host: a.imap_host,
+            imap_port: a.imap_port,
+            imap_user: a.imap_user,
+            transport: a.transport,
+            smtp_host: a.smtp_host,
+            smtp_port: a.smtp_port,
+            smtp_user: a.smtp_user,
+            support_address: a.support_address,
+            support_name: a.support_name,
+            agents: a.agents,
+            supervisors: a.supervisors,
+            store: a.store,
+        },
+        a.force,
+    )
 }
 
 fn run_command(cli: Cli, cfg: Config) -> Result<()> {
@@ -58,6 +94,7 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
             ticketpost::clock::Clock::now(&SystemClock),
             stdout,
         ),
+        Command::Init(_) => unreachable!("init runs before the config is loaded"),
         Command::Check => runtime()?.block_on(commands::check(&cfg, &mut std::io::stdout())),
         Command::Kb { command } => match command {
             KbCommand::List { json } => knowledge::kb_list(&cfg, json, stdout),

@@ -1164,3 +1164,41 @@ fn import_mbox_and_maildir_idempotently_without_mail() {
     let not_maildir = desk.ticketpost(&["import", "maildir", desk.root().to_str().unwrap()], None);
     assert!(String::from_utf8_lossy(&not_maildir.stderr).contains("is not a Maildir"));
 }
+
+#[test]
+fn init_writes_a_config_that_check_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("etc/ticketpost.toml");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ticketpost"))
+            .current_dir(dir.path())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "init",
+        "--support-address",
+        "help@acme.test",
+        "--support-name",
+        "ACME Help",
+        "--agent",
+        "Ann Lee <ann@acme.test>",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("support_address = \"help@acme.test\""), "{text}");
+    let check = run(&["check"]);
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let again = run(&["init"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+}
