@@ -39,6 +39,7 @@ struct TicketJson<'a> {
     first_response_at: Option<String>,
     linked_ticket: Option<String>,
     language: &'a str,
+    tags: &'a [String],
 }
 
 fn ticket_json<'a>(prefix: &str, t: &'a TicketRow) -> TicketJson<'a> {
@@ -63,6 +64,7 @@ fn ticket_json<'a>(prefix: &str, t: &'a TicketRow) -> TicketJson<'a> {
         first_response_at: t.first_response_at.map(format_time),
         linked_ticket: t.linked_ticket.map(|l| token(prefix, l)),
         language: &t.language,
+        tags: &t.tags,
     }
 }
 
@@ -311,6 +313,9 @@ pub fn tickets_show(
     )?;
     if !ticket.participants.is_empty() {
         writeln!(out, "  participants {}", ticket.participants.join(", "))?;
+    }
+    if !ticket.tags.is_empty() {
+        writeln!(out, "  tags {}", ticket.tags.join(", "))?;
     }
     if let Some(what) = &ticket.authorization {
         writeln!(out, "  waiting for authorisation: {what}")?;

@@ -213,6 +213,11 @@ pub struct DeskConfig {
     pub oncall: Vec<NamedAddress>,
     /// The language requester mail falls back to (`[templates] language`).
     pub default_language: String,
+    /// `[desk] other_addresses`: more addresses that are the desk's (it@, hr@ …):
+    /// mail to them is support mail, mail from them is our own.
+    pub other_addresses: Vec<String>,
+    /// `[[route]]`: team, priority and tags for new tickets, in order.
+    pub routes: Vec<crate::desk::routing::Route>,
 }
 
 /// A team that tickets can be routed or escalated to.
@@ -251,6 +256,10 @@ impl DeskConfig {
     /// Whether `address` (any case) is one of our own addresses.
     pub fn is_own_address(&self, address: &str) -> bool {
         address.eq_ignore_ascii_case(&self.support_address)
+            || self
+                .other_addresses
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(address))
     }
 
     /// Every agent: `[desk] agents`, then team members not listed there, once each.
@@ -467,6 +476,7 @@ struct RawConfig {
     security: Option<RawSecurity>,
     limits: Option<RawLimits>,
     http: Option<RawHttp>,
+    route: Option<Vec<RawRoute>>,
 }
 
 #[derive(Deserialize)]
@@ -604,6 +614,18 @@ struct RawDesk {
     token_prefix: Option<String>,
     agents: Option<Vec<String>>,
     supervisors: Option<Vec<String>>,
+    other_addresses: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    to: Option<Vec<String>>,
+    from_domain: Option<Vec<String>>,
+    subject: Option<Vec<String>>,
+    team: Option<String>,
+    priority: Option<String>,
+    tags: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -962,7 +984,54 @@ impl Config {
                 .as_ref()
                 .and_then(|t| t.language.clone())
                 .unwrap_or_else(|| "en".into());
+            let mut other_addresses = Vec::new();
+            for (i, a) in d.other_addresses.unwrap_or_default().iter().enumerate() {
+                let a = a.trim().to_ascii_lowercase();
+                if !a.contains('@') || a.contains(char::is_whitespace) {
+                    return Err(cx.err(
+                        &format!("[desk] other_addresses[{i}]"),
+                        format!("{a:?} is not an email address"),
+                    ));
+                }
+                other_addresses.push(a);
+            }
+            let mut routes = Vec::new();
+            for (i, r) in raw.route.unwrap_or_default().into_iter().enumerate() {
+                let key = |k: &str| format!("[[route]] {} {k}", i + 1);
+                let lower = |v: Option<Vec<String>>| -> Vec<String> {
+                    v.unwrap_or_default()
+                        .iter()
+                        .map(|x| x.trim().to_lowercase())
+                        .filter(|x| !x.is_empty())
+                        .collect()
+                };
+                let route = crate::desk::routing::Route {
+                    to: lower(r.to),
+                    from_domain: lower(r.from_domain),
+                    subject: lower(r.subject),
+                    team: r.team,
+                    priority: r
+                        .priority
+                        .map(|p| p.parse().map_err(|e| cx.err(&key("priority"), e)))
+                        .transpose()?,
+                    tags: r.tags.unwrap_or_default(),
+                };
+                if route.to.is_empty() && route.from_domain.is_empty() && route.subject.is_empty() {
+                    return Err(cx.err(
+                        &key("to"),
+                        "a route needs at least one of to, from_domain, subject",
+                    ));
+                }
+                if let Some(team) = &route.team
+                    && !teams.iter().any(|t| &t.name == team)
+                {
+                    return Err(cx.err(&key("team"), format!("no team {team:?} in [teams]")));
+                }
+                routes.push(route);
+            }
             DeskConfig {
+                other_addresses,
+                routes,
                 triage,
                 oncall,
                 default_language,
@@ -1374,6 +1443,33 @@ mod tests {
             format!("{err:#}").contains("[security] stranger_with_token"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn routes_and_other_addresses_are_read_and_bad_ones_named() {
+        let c = load(&MINIMAL.replace(
+            "[desk]",
+            "[teams]\nhr = [\"h@example.test\"]\n[[route]]\nto = [\"HR@Example.test\"]\nteam = \"hr\"\npriority = \"P2\"\n[desk]\nother_addresses = [\"HR@Example.test\"]",
+        ))
+        .unwrap();
+        assert_eq!(c.desk.routes[0].to, vec!["hr@example.test"]);
+        assert!(c.desk.is_own_address("hr@EXAMPLE.test"));
+        assert!(c.desk.is_own_address("support@example.test"));
+        for (extra, key) in [
+            ("[[route]]\nteam = \"hr\"\n", "[[route]] 1 to"),
+            (
+                "[[route]]\nto = [\"a@b\"]\nteam = \"nope\"\n",
+                "[[route]] 1 team",
+            ),
+            (
+                "[[route]]\nsubject = [\"x\"]\npriority = \"P9\"\n",
+                "[[route]] 1 priority",
+            ),
+        ] {
+            let err = load(&format!("{MINIMAL}{extra}")).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains("conf/test.toml") && msg.contains(key), "{msg}");
+        }
     }
 
     const MINIMAL: &str = r#"

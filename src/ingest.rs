@@ -478,9 +478,21 @@ fn apply_message(
             requester_name,
             subject,
         } => {
-            // Automatic mail is not triaged: it gets the default priority.
+            let recipients: Vec<&str> = msg
+                .to
+                .iter()
+                .chain(msg.cc.iter())
+                .map(|a| a.email.as_str())
+                .collect();
+            let routed =
+                crate::desk::routing::route(&cx.desk.routes, &recipients, &requester, &subject);
+            // Automatic mail is not triaged: it gets the default priority. A routing
+            // rule may make a request more urgent, never less.
             let priority = if automatic.is_none() {
-                assessment.triage.priority
+                match routed.priority {
+                    Some(p) => p.min(assessment.triage.priority),
+                    None => assessment.triage.priority,
+                }
             } else {
                 desk::Priority::P3
             };
@@ -498,6 +510,31 @@ fn apply_message(
                     language,
                 },
             )?;
+            if !routed.matched.is_empty() {
+                if let Some(team) = &routed.team {
+                    store::tickets::apply_changes(
+                        tx,
+                        ticket,
+                        &[lifecycle::Change::Team(team.clone())],
+                        now,
+                    )?;
+                }
+                if !routed.tags.is_empty() {
+                    store::tickets::set_tags(tx, ticket, &routed.tags)?;
+                }
+                let rules: Vec<String> = routed.matched.iter().map(|n| n.to_string()).collect();
+                let mut what = format!("routed by [[route]] {}", rules.join(", "));
+                if let Some(team) = &routed.team {
+                    what.push_str(&format!(": team {team}"));
+                }
+                if let Some(p) = routed.priority {
+                    what.push_str(&format!(", priority at least {p}"));
+                }
+                if !routed.tags.is_empty() {
+                    what.push_str(&format!(", tags {}", routed.tags.join(", ")));
+                }
+                store::tickets::add_event(tx, ticket, now, "ticketpost", "routing", &what)?;
+            }
             crate::sla::sync_ticket(tx, ticket, &cx.sla, now)?;
             // A late reply that opens a linked ticket is a request like any other.
             let (kind, acknowledge) = match (linked_ticket, redirected) {
@@ -677,7 +714,7 @@ fn apply_message(
                     priority,
                     requester: requester.clone(),
                     assignee: None,
-                    team: None,
+                    team: routed.team.clone(),
                     participants: participants.clone(),
                     authorization: None,
                     resolution: None,
@@ -691,7 +728,7 @@ fn apply_message(
                     status: state.status.as_str().to_string(),
                     priority: priority.as_str().to_string(),
                     assignee: None,
-                    team: None,
+                    team: routed.team.clone(),
                     participants,
                     language: language.to_string(),
                 });

@@ -1188,9 +1188,16 @@ fn init_writes_a_config_that_check_accepts() {
         "--agent",
         "Ann Lee <ann@acme.test>",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&config).unwrap();
-    assert!(text.contains("support_address = \"help@acme.test\""), "{text}");
+    assert!(
+        text.contains("support_address = \"help@acme.test\""),
+        "{text}"
+    );
     let check = run(&["check"]);
     assert!(
         check.status.success(),
@@ -1201,4 +1208,60 @@ fn init_writes_a_config_that_check_accepts() {
     let again = run(&["init"]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+}
+
+#[test]
+fn routing_rules_set_team_priority_and_tags() {
+    let desk = Desk::with_config(
+        10,
+        r#"
+[teams]
+hr = ["Hana Ito <hana@example.test>"]
+
+[[route]]
+to = ["hr@example.test"]
+team = "hr"
+tags = ["hr"]
+
+[[route]]
+from_domain = ["clinic.example.org"]
+priority = "P2"
+tags = ["clinic"]
+"#,
+    );
+    desk.deliver(
+        "1",
+        "From: Nurse <nurse@ward3.clinic.example.org>\nTo: hr@example.test\nSubject: Payslip shows the wrong hours\nMessage-ID: <r1@example.org>\n\nPlease check.\n",
+    );
+    desk.deliver(
+        "2",
+        &request("r2@example.org", "x@example.org", "Mouse broken", "Broken."),
+    );
+    desk.run_once();
+    let t = desk.show("TP-1");
+    assert_eq!(t["team"], "hr");
+    assert_eq!(t["priority"], "P2");
+    assert_eq!(t["tags"], serde_json::json!(["hr", "clinic"]));
+    assert!(
+        t["timeline"]
+            .to_string()
+            .contains("routed by [[route]] 1, 2"),
+        "{}",
+        t["timeline"]
+    );
+    let other = desk.show("TP-2");
+    assert_eq!(other["team"], Value::Null);
+    assert_eq!(other["tags"], serde_json::json!([]));
+    // The team, not all agents, is told of the routed ticket.
+    let notices: Vec<String> = std::fs::read_dir(desk.root().join("var/outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .filter(|m| header(m, "Subject").is_some_and(|s| s.contains("[TP-1] New ticket")))
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        header(&notices[0], "To")
+            .unwrap()
+            .contains("hana@example.test")
+    );
 }

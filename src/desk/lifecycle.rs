@@ -796,6 +796,8 @@ mod tests {
 
     fn desk() -> DeskConfig {
         DeskConfig {
+            other_addresses: Vec::new(),
+            routes: Vec::new(),
             support_address: "support@example.test".into(),
             support_name: "Example Support".into(),
             token_prefix: "TP".into(),

@@ -7,6 +7,7 @@ pub mod consent;
 pub mod intake;
 pub mod language;
 pub mod lifecycle;
+pub mod routing;
 pub mod sla;
 pub mod staff_proof;
 pub mod status;

@@ -1186,6 +1186,8 @@ mod tests {
 
     pub(crate) fn desk() -> DeskConfig {
         DeskConfig {
+            other_addresses: Vec::new(),
+            routes: Vec::new(),
             support_address: "support@example.test".into(),
             support_name: "Example Support".into(),
             token_prefix: "TP".into(),

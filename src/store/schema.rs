@@ -8,12 +8,12 @@ use rusqlite_migration::{M, Migrations};
 
 /// All migrations, in order. Index + 1 is the schema version.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// The newest schema version this binary knows.
 pub fn latest_version() -> usize {
-    4
+    5
 }
 
 const V1: &str = r#"
@@ -225,6 +225,11 @@ CREATE TABLE sla_digests (
     day     TEXT PRIMARY KEY,
     sent_at INTEGER NOT NULL
 ) STRICT;
+"#;
+
+/// Tags on tickets (set by `[[route]]` rules), as a JSON array of strings.
+const V5: &str = r#"
+ALTER TABLE tickets ADD COLUMN tags_json TEXT NOT NULL DEFAULT '[]';
 "#;
 
 #[cfg(test)]

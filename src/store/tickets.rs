@@ -43,6 +43,7 @@ pub struct TicketRow {
     pub first_response_at: Option<i64>,
     pub linked_ticket: Option<i64>,
     pub language: String,
+    pub tags: Vec<String>,
 }
 
 /// One line of a ticket's timeline.
@@ -109,7 +110,7 @@ const SELECT_TICKET: &str =
         t.assignee, t.team, t.authorization, t.resolution, t.auto_close_at, t.closed_at,
         t.first_response_at, t.linked_ticket,
         (SELECT coalesce(json_group_array(p.address), '[]') FROM participants p WHERE p.ticket_id = t.id),
-        t.language
+        t.language, t.tags_json
      FROM tickets t";
 
 fn ticket_from_row(r: &rusqlite::Row) -> rusqlite::Result<TicketRow> {
@@ -133,6 +134,7 @@ fn ticket_from_row(r: &rusqlite::Row) -> rusqlite::Result<TicketRow> {
         linked_ticket: r.get(16)?,
         participants: serde_json::from_str(&r.get::<_, String>(17)?).unwrap_or_default(),
         language: r.get(18)?,
+        tags: serde_json::from_str(&r.get::<_, String>(19)?).unwrap_or_default(),
     })
 }
 
@@ -185,6 +187,11 @@ pub fn apply_changes(conn: &Connection, id: i64, changes: &[Change], now: i64) -
         }
     }
     touch(conn, id, now)
+}
+
+/// Sets a ticket's tags.
+pub fn set_tags(conn: &Connection, id: i64, tags: &[String]) -> Result<()> {
+    set(conn, id, "tags_json", serde_json::to_string(tags)?)
 }
 
 /// Sets one column; `column` is one of the fixed names above, never input.
