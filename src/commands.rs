@@ -522,3 +522,30 @@ fn shorten(s: &str, max: usize) -> String {
     t.push('…');
     t
 }
+
+/// An id as people write it for a command: `Q-3`, `q-3` or `3` for prefix `Q`.
+/// `None` unless it is a positive number.
+pub(crate) fn parse_prefixed_id(text: &str, prefix: &str) -> Option<i64> {
+    let t = text.trim();
+    let digits = [prefix.to_ascii_uppercase(), prefix.to_ascii_lowercase()]
+        .iter()
+        .find_map(|p| t.strip_prefix(p.as_str())?.strip_prefix('-'))
+        .unwrap_or(t);
+    digits.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::parse_prefixed_id;
+
+    #[test]
+    fn prefixed_ids_as_people_write_them() {
+        assert_eq!(parse_prefixed_id(" Q-3 ", "Q"), Some(3));
+        assert_eq!(parse_prefixed_id("kb-12", "KB"), Some(12));
+        assert_eq!(parse_prefixed_id("7", "M"), Some(7));
+        for bad in ["Q3", "Kb-1", "M-0", "M--2", "X-1", ""] {
+            assert_eq!(parse_prefixed_id(bad, "M"), None, "{bad}");
+        }
+        assert_eq!(parse_prefixed_id("Q3", "Q"), None);
+    }
+}

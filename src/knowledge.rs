@@ -32,12 +32,7 @@ pub fn kb_token(id: i64) -> String {
 }
 
 fn parse_kb_id(text: &str) -> Option<i64> {
-    let t = text.trim();
-    let digits = t
-        .strip_prefix("KB-")
-        .or_else(|| t.strip_prefix("kb-"))
-        .unwrap_or(t);
-    digits.parse::<i64>().ok().filter(|id| *id > 0)
+    crate::commands::parse_prefixed_id(text, "KB")
 }
 
 #[derive(Serialize)]

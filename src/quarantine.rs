@@ -73,13 +73,7 @@ pub fn list(cfg: &Config, json: bool, out: &mut impl Write) -> Result<()> {
 }
 
 fn parse_id(text: &str) -> Result<i64> {
-    let t = text.trim();
-    t.strip_prefix("Q-")
-        .or_else(|| t.strip_prefix("q-"))
-        .unwrap_or(t)
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
+    crate::commands::parse_prefixed_id(text, "Q")
         .ok_or_else(|| anyhow!("{text:?} is not a quarantine id (expected e.g. Q-3)"))
 }
 

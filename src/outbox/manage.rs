@@ -61,13 +61,7 @@ pub fn list(cfg: &Config, state: Option<&str>, json: bool, out: &mut impl Write)
 
 /// `M-12` or `12`.
 fn parse_id(text: &str) -> Result<i64> {
-    let t = text.trim();
-    t.strip_prefix("M-")
-        .or_else(|| t.strip_prefix("m-"))
-        .unwrap_or(t)
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
+    crate::commands::parse_prefixed_id(text, "M")
         .ok_or_else(|| anyhow!("{text:?} is not an outbox id (expected e.g. M-3)"))
 }
 
