@@ -148,6 +148,7 @@ async fn measure(dir: &Path, ticks: usize) -> Result<()> {
         staff_key: ticketpost::desk::staff_proof::StaffKey::new(b"bench".to_vec()),
         renderer,
         source: "bench".into(),
+        folder: "INBOX".into(),
         faults: Faults::default(),
         send_mail: true,
     });

@@ -481,17 +481,22 @@ pub async fn check(cfg: &Config, out: &mut (impl Write + Send)) -> Result<()> {
             cfg.store.path.display()
         )?;
     }
-    match MailSource::new(&cfg.mailbox, None) {
-        Ok(mut source) => match source.probe().await {
-            Ok(s) => writeln!(out, "ok mailbox: {s}")?,
+    for folder in &cfg.folders {
+        let label = if cfg.folders.len() == 1 {
+            "mailbox".to_string()
+        } else {
+            format!("mailbox folder {folder:?}")
+        };
+        let probed = match MailSource::new(&cfg.mailbox.for_folder(folder), None) {
+            Ok(mut source) => source.probe().await,
+            Err(e) => Err(e),
+        };
+        match probed {
+            Ok(s) => writeln!(out, "ok {label}: {s}")?,
             Err(e) => {
                 problems += 1;
-                writeln!(out, "PROBLEM mailbox: {e:#}")?;
+                writeln!(out, "PROBLEM {label}: {e:#}")?;
             }
-        },
-        Err(e) => {
-            problems += 1;
-            writeln!(out, "PROBLEM mailbox: {e:#}")?;
         }
     }
     match Transport::new(&cfg.transport) {

@@ -19,6 +19,9 @@ pub struct Config {
     pub source: PathBuf,
     pub store: StoreConfig,
     pub mailbox: MailboxConfig,
+    /// `[mailbox] folders`: every folder read, each with its own checkpoint (the
+    /// first is `[mailbox] folder`, "INBOX" by default). Routing rules can name them.
+    pub folders: Vec<String>,
     pub transport: TransportConfig,
     pub desk: DeskConfig,
     pub templates: TemplatesConfig,
@@ -132,6 +135,28 @@ pub struct StoreConfig {
 pub enum MailboxConfig {
     Imap(ImapConfig),
     Maildir(MaildirConfig),
+}
+
+impl MailboxConfig {
+    /// The same mailbox, reading `folder` (one of [`Config::folders`]). A Maildir's
+    /// "INBOX" is its `path`; any other folder is the Maildir++ subfolder
+    /// `<path>/.<folder>`, as Dovecot lays them out.
+    pub fn for_folder(&self, folder: &str) -> MailboxConfig {
+        match self {
+            MailboxConfig::Imap(c) => MailboxConfig::Imap(ImapConfig {
+                folder: folder.to_string(),
+                ..c.clone()
+            }),
+            MailboxConfig::Maildir(c) => MailboxConfig::Maildir(MaildirConfig {
+                path: if folder.eq_ignore_ascii_case("INBOX") {
+                    c.path.clone()
+                } else {
+                    c.path.join(format!(".{folder}"))
+                },
+                ..c.clone()
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -584,6 +609,7 @@ struct RawMailbox {
     password: Option<String>,
     password_env: Option<String>,
     folder: Option<String>,
+    folders: Option<Vec<String>>,
     idle: Option<bool>,
     poll_interval: Option<f64>,
     batch_size: Option<usize>,
@@ -623,6 +649,7 @@ struct RawRoute {
     to: Option<Vec<String>>,
     from_domain: Option<Vec<String>>,
     subject: Option<Vec<String>>,
+    folder: Option<Vec<String>>,
     team: Option<String>,
     priority: Option<String>,
     tags: Option<Vec<String>>,
@@ -669,6 +696,50 @@ impl Ctx<'_> {
         }
         Ok(Duration::from_secs_f64(s))
     }
+    /// `[mailbox] folder` or `folders`: the folders to read, first one first, each once.
+    fn folders(
+        &self,
+        folder: Option<String>,
+        folders: Option<Vec<String>>,
+        maildir: bool,
+    ) -> Result<Vec<String>> {
+        let list = match (folder, folders) {
+            (Some(_), Some(_)) => {
+                return Err(self.err(
+                    "[mailbox] folders",
+                    "set either folder or folders, not both",
+                ));
+            }
+            (Some(one), None) => vec![one],
+            (None, Some(many)) if many.is_empty() => {
+                return Err(self.err("[mailbox] folders", "the list is empty"));
+            }
+            (None, Some(many)) => many,
+            (None, None) => vec!["INBOX".to_string()],
+        };
+        let mut out: Vec<String> = Vec::with_capacity(list.len());
+        for (i, name) in list.into_iter().enumerate() {
+            let name = name.trim().to_string();
+            let key = format!("[mailbox] folders[{i}]");
+            if name.is_empty() {
+                return Err(self.err(&key, "a folder name cannot be empty"));
+            }
+            if maildir && (name.contains('/') || name.starts_with('.')) {
+                return Err(self.err(
+                    &key,
+                    format!(
+                        "{name:?}: a Maildir folder is a name like \"HR\" (read from <path>/.HR), without '/' or a leading '.'"
+                    ),
+                ));
+            }
+            if out.iter().any(|o| o.eq_ignore_ascii_case(&name)) {
+                return Err(self.err(&key, format!("{name:?} is listed twice")));
+            }
+            out.push(name);
+        }
+        Ok(out)
+    }
+
     fn password(
         &self,
         table: &str,
@@ -754,14 +825,15 @@ impl Config {
             }
         };
 
-        let mailbox = {
+        let (mailbox, folders) = {
             let m = cx.required("[mailbox]", raw.mailbox)?;
             let kind = cx.required("[mailbox] kind", m.kind.clone())?;
+            let folders = cx.folders(m.folder.clone(), m.folders.clone(), kind == "maildir")?;
             let batch_size = m.batch_size.unwrap_or(500);
             if !(1..=10_000).contains(&batch_size) {
                 return Err(cx.err("[mailbox] batch_size", "must be between 1 and 10000"));
             }
-            match kind.as_str() {
+            let mailbox = match kind.as_str() {
                 "imap" => {
                     let tls = cx.tls("[mailbox] tls", m.tls, TlsMode::Implicit)?;
                     let password = cx
@@ -784,7 +856,7 @@ impl Config {
                         tls_ca_file: m.tls_ca_file,
                         username: cx.required("[mailbox] username", m.username)?,
                         password,
-                        folder: m.folder.unwrap_or_else(|| "INBOX".into()),
+                        folder: folders[0].clone(),
                         idle: m.idle.unwrap_or(true),
                         poll_interval: cx.seconds(
                             "[mailbox] poll_interval",
@@ -825,7 +897,8 @@ impl Config {
                         format!("unknown value {other:?}; expected \"imap\" or \"maildir\""),
                     ));
                 }
-            }
+            };
+            (mailbox, folders)
         };
 
         let transport = {
@@ -1009,6 +1082,13 @@ impl Config {
                     to: lower(r.to),
                     from_domain: lower(r.from_domain),
                     subject: lower(r.subject),
+                    folder: r
+                        .folder
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|f| f.trim().to_string())
+                        .filter(|f| !f.is_empty())
+                        .collect(),
                     team: r.team,
                     priority: r
                         .priority
@@ -1016,10 +1096,26 @@ impl Config {
                         .transpose()?,
                     tags: r.tags.unwrap_or_default(),
                 };
-                if route.to.is_empty() && route.from_domain.is_empty() && route.subject.is_empty() {
+                if route.to.is_empty()
+                    && route.from_domain.is_empty()
+                    && route.subject.is_empty()
+                    && route.folder.is_empty()
+                {
                     return Err(cx.err(
                         &key("to"),
-                        "a route needs at least one of to, from_domain, subject",
+                        "a route needs at least one of to, from_domain, subject, folder",
+                    ));
+                }
+                if let Some(f) = route
+                    .folder
+                    .iter()
+                    .find(|f| !folders.iter().any(|g| g.eq_ignore_ascii_case(f)))
+                {
+                    return Err(cx.err(
+                        &key("folder"),
+                        format!(
+                            "{f:?} is not one of the folders read ([mailbox] folders: {folders:?})"
+                        ),
                     ));
                 }
                 if let Some(team) = &route.team
@@ -1206,6 +1302,7 @@ impl Config {
             source: file.to_path_buf(),
             store,
             mailbox,
+            folders,
             transport,
             desk,
             templates,
@@ -1443,6 +1540,58 @@ mod tests {
             format!("{err:#}").contains("[security] stranger_with_token"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn folders_are_read_in_order_and_bad_lists_named() {
+        let one = load(MINIMAL).unwrap();
+        assert_eq!(one.folders, vec!["INBOX"]);
+        let c = load(&MINIMAL.replace(
+            "kind = \"maildir\"",
+            "kind = \"maildir\"\nfolders = [\"INBOX\", \"HR\"]",
+        ))
+        .unwrap();
+        assert_eq!(c.folders, vec!["INBOX", "HR"]);
+        match c.mailbox.for_folder("HR") {
+            MailboxConfig::Maildir(m) => assert!(m.path.ends_with("var/inbox/.HR"), "{m:?}"),
+            other => panic!("{other:?}"),
+        }
+        match c.mailbox.for_folder("inbox") {
+            MailboxConfig::Maildir(m) => assert!(m.path.ends_with("var/inbox"), "{m:?}"),
+            other => panic!("{other:?}"),
+        }
+        for (keys, key) in [
+            ("folders = []", "[mailbox] folders"),
+            ("folder = \"A\"\nfolders = [\"B\"]", "[mailbox] folders"),
+            ("folders = [\"HR\", \"hr\"]", "[mailbox] folders[1]"),
+            ("folders = [\"a/b\"]", "[mailbox] folders[0]"),
+            ("folders = [\" \"]", "[mailbox] folders[0]"),
+        ] {
+            let err = load(
+                &MINIMAL.replace("kind = \"maildir\"", &format!("kind = \"maildir\"\n{keys}")),
+            )
+            .unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(
+                msg.contains("conf/test.toml") && msg.contains(key),
+                "{keys}: {msg}"
+            );
+        }
+        // A route may name only a folder that is read.
+        let routed = load(&format!(
+            "{}[[route]]\nfolder = [\"hr\"]\ntags = [\"hr\"]\n",
+            MINIMAL.replace(
+                "kind = \"maildir\"",
+                "kind = \"maildir\"\nfolders = [\"INBOX\", \"HR\"]"
+            )
+        ))
+        .unwrap();
+        assert_eq!(routed.desk.routes[0].folder, vec!["hr"]);
+        let err = load(&format!(
+            "{MINIMAL}[[route]]\nfolder = [\"HR\"]\ntags = [\"hr\"]\n"
+        ))
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("[[route]] 1 folder"), "{err:#}");
     }
 
     #[test]

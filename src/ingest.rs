@@ -144,6 +144,7 @@ pub fn parse_batch(raws: Vec<Vec<u8>>, cx: &IngestContext) -> Vec<Result<Parsed,
 }
 
 /// Everything `apply_batch` needs besides the connection; shared with the writer thread.
+#[derive(Clone)]
 pub struct IngestContext {
     pub desk: DeskConfig,
     pub kb: crate::config::KbConfig,
@@ -156,6 +157,8 @@ pub struct IngestContext {
     pub renderer: Arc<Renderer>,
     /// The mailbox state key (for the checkpoint and quarantine rows).
     pub source: String,
+    /// The mailbox folder read ("INBOX" for a plain Maildir or an import), for routing.
+    pub folder: String,
     pub faults: Faults,
     /// False for imports of existing mail: messages are stored and tickets opened, but
     /// no mail (acknowledgement, notice, alert) is queued for them.
@@ -484,8 +487,15 @@ fn apply_message(
                 .chain(msg.cc.iter())
                 .map(|a| a.email.as_str())
                 .collect();
-            let routed =
-                crate::desk::routing::route(&cx.desk.routes, &recipients, &requester, &subject);
+            let routed = crate::desk::routing::route(
+                &cx.desk.routes,
+                crate::desk::routing::RouteFacts {
+                    recipients: &recipients,
+                    sender: &requester,
+                    subject: &subject,
+                    folder: &cx.folder,
+                },
+            );
             // Automatic mail is not triaged: it gets the default priority. A routing
             // rule may make a request more urgent, never less.
             let priority = if automatic.is_none() {
@@ -1484,6 +1494,7 @@ mod tests {
             staff_key: crate::desk::staff_proof::StaffKey::new(b"test".to_vec()),
             renderer: Arc::new(Renderer::new(&cfg.templates, &cfg.desk).unwrap()),
             source: "test".into(),
+            folder: "INBOX".into(),
             faults: Faults::default(),
             send_mail: true,
         };

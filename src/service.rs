@@ -63,6 +63,7 @@ pub async fn ingest_context(
         staff_key,
         renderer,
         source,
+        folder: "INBOX".into(),
         faults,
         send_mail: true,
     })
@@ -79,16 +80,30 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<RunReport> {
     let writer = Writer::start(&cfg.store)?;
-    let source_key = MailSource::state_key(&cfg.mailbox);
-    let cx = Arc::new(ingest_context(cfg, &writer, source_key.clone(), opts.faults).await?);
+    let first_key = MailSource::state_key(&cfg.mailbox);
+    let cx = Arc::new(ingest_context(cfg, &writer, first_key, opts.faults).await?);
     let transport = Arc::new(Transport::new(&cfg.transport)?);
-    let checkpoint = {
-        let key = source_key.clone();
-        writer
-            .call(move |c| store::mailbox_state::load(c, &key))
-            .await?
-    };
-    let mut source = MailSource::new(&cfg.mailbox, checkpoint)?;
+    // One source per folder, each with its own checkpoint and its own context (the
+    // folder's state key, and its name for routing).
+    let mut sources = Vec::with_capacity(cfg.folders.len());
+    for folder in &cfg.folders {
+        let mailbox = cfg.mailbox.for_folder(folder);
+        let key = MailSource::state_key(&mailbox);
+        let checkpoint = {
+            let key = key.clone();
+            writer
+                .call(move |c| store::mailbox_state::load(c, &key))
+                .await?
+        };
+        let source = MailSource::new(&mailbox, checkpoint)
+            .with_context(|| format!("[mailbox] folder {folder:?}"))?;
+        let folder_cx = Arc::new(IngestContext {
+            source: key,
+            folder: folder.clone(),
+            ..(*cx).clone()
+        });
+        sources.push((folder_cx, source));
+    }
     let wake = Arc::new(Notify::new());
     let sender = OutboxSender::new(
         writer.clone(),
@@ -121,7 +136,11 @@ pub async fn run(
 
     if opts.once {
         let started = Instant::now();
-        let mut summary = ingest.run(&mut source, &shutdown).await?;
+        let mut summary = BatchSummary::default();
+        for (folder_cx, source) in &mut sources {
+            let folder_loop = ingest.for_folder(folder_cx.clone());
+            summary.add(&folder_loop.run(source, &shutdown).await?);
+        }
         loop {
             let fired = timers.fire_due().await?;
             summary.add(&fired);
@@ -162,7 +181,7 @@ pub async fn run(
     };
     let sender_task = tokio::spawn(sender.run(shutdown.child_token()));
     let timer_task = tokio::spawn(timers.run(shutdown.child_token()));
-    let result = ingest.run(&mut source, &shutdown).await;
+    let result = ingest.run_folders(&mut sources, &shutdown).await;
     shutdown.cancel();
     if let Ok(Err(e)) = tokio::time::timeout(SHUTDOWN_GRACE, timer_task).await {
         warn!(error = %e, "timer task failed");
@@ -213,6 +232,43 @@ struct Prepared {
 }
 
 impl IngestLoop {
+    /// The same loop for another folder's context.
+    fn for_folder(&self, cx: Arc<IngestContext>) -> IngestLoop {
+        IngestLoop {
+            writer: self.writer.clone(),
+            cx,
+            clock: self.clock.clone(),
+            wake: self.wake.clone(),
+            batch_size: self.batch_size,
+            once: self.once,
+            telemetry: self.telemetry.clone(),
+        }
+    }
+
+    /// Runs one loop per folder, side by side, until `shutdown`; if one ends with an
+    /// error the others are stopped too. The summaries add up.
+    async fn run_folders(
+        &self,
+        sources: &mut [(Arc<IngestContext>, MailSource)],
+        shutdown: &CancellationToken,
+    ) -> Result<BatchSummary> {
+        let runs = sources.iter_mut().map(|(cx, source)| {
+            let folder_loop = self.for_folder(cx.clone());
+            async move {
+                let result = folder_loop.run(source, shutdown).await;
+                if result.is_err() {
+                    shutdown.cancel();
+                }
+                result
+            }
+        });
+        let mut total = BatchSummary::default();
+        for result in futures::future::join_all(runs).await {
+            total.add(&result?);
+        }
+        Ok(total)
+    }
+
     /// Fetch → parse → commit → mark done, batch after batch, with one batch of
     /// look-ahead: while the writer stores batch N, batch N+1 is fetched and parsed
     /// (sources never hand out a message twice while it is in flight). Errors from the
@@ -377,6 +433,7 @@ impl IngestLoop {
         }
         if summary.new_tickets + summary.follow_ups > 0 {
             info!(
+                folder = %self.cx.folder,
                 messages = summary.messages,
                 new_tickets = summary.new_tickets,
                 follow_ups = summary.follow_ups,

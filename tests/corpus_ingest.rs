@@ -189,6 +189,7 @@ messages_per_ticket_per_hour = 100000
         ),
         staff_key,
         source: "corpus".into(),
+        folder: "INBOX".into(),
         faults: Faults::default(),
         send_mail: true,
     }

@@ -20,6 +20,11 @@ impl Desk {
 
     /// A desk whose config ends with `extra` (tables of its own, e.g. `[limits]`).
     fn with_config(batch_size: usize, extra: &str) -> Desk {
+        Desk::with_mailbox_keys(batch_size, "", extra)
+    }
+
+    /// Like `with_config`, with `mailbox_keys` added to `[mailbox]`.
+    fn with_mailbox_keys(batch_size: usize, mailbox_keys: &str, extra: &str) -> Desk {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("ticketpost.toml");
         std::fs::write(
@@ -32,6 +37,7 @@ path = "{root}/var/ticketpost.db"
 kind = "maildir"
 path = "{root}/var/inbox"
 batch_size = {batch_size}
+{mailbox_keys}
 [transport]
 kind = "file"
 path = "{root}/var/outbox"
@@ -55,9 +61,14 @@ trusted_authserv_id = "mx.desk.test"
     }
 
     fn deliver(&self, name: &str, raw: &str) {
-        let new = self.root().join("var/inbox/new");
+        self.deliver_into("var/inbox", name, raw);
+    }
+
+    /// Delivers into the Maildir (or Maildir++ subfolder) at `maildir` under the root.
+    fn deliver_into(&self, maildir: &str, name: &str, raw: &str) {
+        let new = self.root().join(maildir).join("new");
         std::fs::create_dir_all(&new).unwrap();
-        let tmp = self.root().join("var/inbox/tmp");
+        let tmp = self.root().join(maildir).join("tmp");
         std::fs::create_dir_all(&tmp).unwrap();
         std::fs::write(tmp.join(name), raw.replace('\n', "\r\n")).unwrap();
         std::fs::rename(tmp.join(name), new.join(name)).unwrap();
@@ -1263,5 +1274,69 @@ tags = ["clinic"]
         header(&notices[0], "To")
             .unwrap()
             .contains("hana@example.test")
+    );
+}
+
+#[test]
+fn each_folder_is_read_and_can_route_to_its_own_team() {
+    let desk = Desk::with_mailbox_keys(
+        10,
+        r#"folders = ["INBOX", "HR"]"#,
+        r#"
+[teams]
+hr = ["Hana Ito <hana@example.test>"]
+
+[[route]]
+folder = ["HR"]
+team = "hr"
+tags = ["hr-folder"]
+"#,
+    );
+    desk.deliver_into(
+        "var/inbox/.HR",
+        "1",
+        &request(
+            "f1@example.org",
+            "x@example.org",
+            "Payslip wrong",
+            "Please check.",
+        ),
+    );
+    desk.deliver(
+        "2",
+        &request("f2@example.org", "y@example.org", "Mouse broken", "Broken."),
+    );
+    let summary = desk.run_once();
+    assert!(summary.contains("2 new ticket"), "{summary}");
+    let tickets = desk.tickets();
+    assert_eq!(tickets.len(), 2, "{tickets:?}");
+    let by_subject = |s: &str| {
+        tickets
+            .iter()
+            .find(|t| t["subject"] == s)
+            .unwrap_or_else(|| panic!("no ticket {s:?} in {tickets:?}"))
+            .clone()
+    };
+    let hr = desk.show(by_subject("Payslip wrong")["token"].as_str().unwrap());
+    assert_eq!(hr["team"], "hr");
+    assert_eq!(hr["tags"], serde_json::json!(["hr-folder"]));
+    let inbox = desk.show(by_subject("Mouse broken")["token"].as_str().unwrap());
+    assert_eq!(inbox["team"], Value::Null);
+    // Both folders' mail left new/ once stored; a second run finds nothing more.
+    for dir in ["var/inbox/new", "var/inbox/.HR/new"] {
+        let left = std::fs::read_dir(desk.root().join(dir)).unwrap().count();
+        assert_eq!(left, 0, "{dir} still holds mail");
+    }
+    desk.run_once();
+    assert_eq!(desk.tickets().len(), 2);
+
+    // A route naming a folder that is not read is a config error naming the key.
+    let bad = Desk::with_config(10, "[[route]]\nfolder = [\"Sales\"]\ntags = [\"x\"]\n");
+    let out = bad.ticketpost(&["check"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ticketpost.toml") && err.contains("[[route]] 1 folder"),
+        "{err}"
     );
 }

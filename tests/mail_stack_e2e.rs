@@ -21,6 +21,17 @@ struct Gateway {
 
 impl Gateway {
     fn new(tag: &str, tls: bool, batch_size: usize) -> Gateway {
+        Gateway::with_keys(tag, tls, batch_size, "", "")
+    }
+
+    /// A gateway with `mailbox_keys` added to `[mailbox]` and `extra` at the end.
+    fn with_keys(
+        tag: &str,
+        tls: bool,
+        batch_size: usize,
+        mailbox_keys: &str,
+        extra: &str,
+    ) -> Gateway {
         let stack = support::mail_stack();
         let dir = tempfile::tempdir().unwrap();
         let support = support::unique_user(tag);
@@ -53,6 +64,7 @@ username = "{support}"
 password_env = "TP_TEST_IMAP_PASSWORD"
 batch_size = {batch_size}
 timeout = 10
+{mailbox_keys}
 [transport]
 kind = "smtp"
 host = "127.0.0.1"
@@ -63,6 +75,7 @@ timeout = 10
 support_address = "{support}"
 support_name = "Example Support"
 agents = ["Ann Lee <ann@example.test>"]
+{extra}
 "#,
                 root = dir.path().display(),
                 smtp = stack.smtp_port,
@@ -352,4 +365,124 @@ async fn implicit_tls_check_and_long_running_service_with_idle() {
         .unwrap();
     assert!(status.success(), "exit status {status:?}\n{stderr}");
     assert_eq!(gw.tickets().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_folders_are_read_side_by_side_each_routed_to_its_team() {
+    let stack = support::mail_stack();
+    let gw = Gateway::with_keys(
+        "folders",
+        false,
+        10,
+        r#"folders = ["INBOX", "HR"]"#,
+        r#"
+[teams]
+hr = ["Hana Ito <hana@example.test>"]
+
+[[route]]
+folder = ["HR"]
+team = "hr"
+tags = ["hr"]
+"#,
+    );
+    let hr_requester = support::unique_user("hrreq");
+    let it_requester = support::unique_user("itreq");
+    support::imap_append_to_folder(
+        stack,
+        &gw.support,
+        "HR",
+        &request(
+            "fold-1@outside.test",
+            &hr_requester,
+            &gw.support,
+            "Payslip wrong",
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    support::smtp_send(
+        stack,
+        &it_requester,
+        &[&gw.support],
+        &request(
+            "fold-2@outside.test",
+            &it_requester,
+            &gw.support,
+            "VPN down",
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    wait_count(&gw.support, 1).await;
+
+    let check = gw.output(&["check"], None);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{text}");
+    assert!(
+        text.contains("ok mailbox folder \"INBOX\"") && text.contains("ok mailbox folder \"HR\""),
+        "{text}"
+    );
+
+    let out = gw.run_once();
+    assert!(out.contains("2 new ticket"), "{out}");
+    let team_of = |subject: &str| -> Value {
+        gw.tickets()
+            .iter()
+            .find(|t| t["subject"] == subject)
+            .map(|t| t["team"].clone())
+            .unwrap_or_else(|| panic!("no ticket {subject:?}"))
+    };
+    assert_eq!(team_of("Payslip wrong"), "hr");
+    assert_eq!(team_of("VPN down"), Value::Null);
+    let acked = wait_count(&hr_requester, 1).await;
+    assert!(
+        header(&acked[0], "Subject")
+            .unwrap()
+            .contains("Payslip wrong"),
+        "{:?}",
+        header(&acked[0], "Subject")
+    );
+    wait_count(&it_requester, 1).await;
+
+    // Running, the service waits on both folders at once: mail appended to HR later
+    // is picked up without a restart, and nothing is read twice.
+    let mut child = gw
+        .command(&["run"], None)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    support::imap_append_to_folder(
+        stack,
+        &gw.support,
+        "HR",
+        &request(
+            "fold-3@outside.test",
+            &hr_requester,
+            &gw.support,
+            "Leave request",
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    wait_count(&hr_requester, 2).await;
+    let pid = child.id() as i32;
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "service did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let tickets = gw.tickets();
+    assert_eq!(tickets.len(), 3, "{tickets:?}");
+    assert_eq!(team_of("Leave request"), "hr");
+    assert_count_stays(&hr_requester, 2).await;
 }

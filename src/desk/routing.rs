@@ -1,6 +1,6 @@
 //! Routing rules (`[[route]]` in the config): which team a new ticket goes to, how
 //! urgent it is at least, and its tags, from the address it was sent to, the
-//! sender's domain and words in the subject. Pure: the rules and the message's facts
+//! sender's domain, words in the subject and the mailbox folder it arrived in. Pure: the rules and the message's facts
 //! in, the outcome out.
 
 use super::Priority;
@@ -15,6 +15,8 @@ pub struct Route {
     pub from_domain: Vec<String>,
     /// Words or phrases in the subject, lower-case, matched as whole words.
     pub subject: Vec<String>,
+    /// Mailbox folders (`[mailbox] folders`) the mail arrived in: "HR"; any case.
+    pub folder: Vec<String>,
     pub team: Option<String>,
     pub priority: Option<Priority>,
     pub tags: Vec<String>,
@@ -33,8 +35,25 @@ pub struct Routed {
     pub matched: Vec<usize>,
 }
 
-/// Applies `routes` to a message's recipients, sender and subject.
-pub fn route(routes: &[Route], recipients: &[&str], sender: &str, subject: &str) -> Routed {
+/// What routing looks at in a new request.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteFacts<'a> {
+    /// To and Cc addresses.
+    pub recipients: &'a [&'a str],
+    pub sender: &'a str,
+    pub subject: &'a str,
+    /// The mailbox folder the mail was read from.
+    pub folder: &'a str,
+}
+
+/// Applies `routes` to a new request's facts.
+pub fn route(routes: &[Route], facts: RouteFacts<'_>) -> Routed {
+    let RouteFacts {
+        recipients,
+        sender,
+        subject,
+        folder,
+    } = facts;
     let sender_domain = sender
         .rsplit_once('@')
         .map(|(_, d)| d.to_ascii_lowercase())
@@ -42,7 +61,11 @@ pub fn route(routes: &[Route], recipients: &[&str], sender: &str, subject: &str)
     let subject = subject.to_lowercase();
     let mut out = Routed::default();
     for (i, r) in routes.iter().enumerate() {
-        if r.to.is_empty() && r.from_domain.is_empty() && r.subject.is_empty() {
+        if r.to.is_empty()
+            && r.from_domain.is_empty()
+            && r.subject.is_empty()
+            && r.folder.is_empty()
+        {
             continue;
         }
         let to_ok = r.to.is_empty()
@@ -54,7 +77,9 @@ pub fn route(routes: &[Route], recipients: &[&str], sender: &str, subject: &str)
                 .iter()
                 .any(|d| sender_domain == *d || sender_domain.ends_with(&format!(".{d}")));
         let subject_ok = r.subject.is_empty() || r.subject.iter().any(|w| has_word(&subject, w));
-        if !(to_ok && from_ok && subject_ok) {
+        let folder_ok =
+            r.folder.is_empty() || r.folder.iter().any(|f| f.eq_ignore_ascii_case(folder));
+        if !(to_ok && from_ok && subject_ok && folder_ok) {
             continue;
         }
         out.matched.push(i + 1);
@@ -93,6 +118,15 @@ fn has_word(text: &str, word: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn facts<'a>(recipients: &'a [&'a str], sender: &'a str, subject: &'a str) -> RouteFacts<'a> {
+        RouteFacts {
+            recipients,
+            sender,
+            subject,
+            folder: "INBOX",
+        }
+    }
+
     fn rules() -> Vec<Route> {
         vec![
             Route {
@@ -120,9 +154,11 @@ mod tests {
     fn rules_combine_first_team_most_urgent_priority_all_tags() {
         let r = route(
             &rules(),
-            &["hr@acme.example"],
-            "nurse@ward3.clinic.acme.example",
-            "Invoice for March",
+            facts(
+                &["hr@acme.example"],
+                "nurse@ward3.clinic.acme.example",
+                "Invoice for March",
+            ),
         );
         assert_eq!(r.team.as_deref(), Some("hr"));
         assert_eq!(r.priority, Some(Priority::P2));
@@ -134,18 +170,44 @@ mod tests {
     fn conditions_are_whole_words_and_exact_domains() {
         let none = route(
             &rules(),
-            &["it@acme.example"],
-            "a@notclinic.acme.example.org",
-            "Invoices are fine",
+            facts(
+                &["it@acme.example"],
+                "a@notclinic.acme.example.org",
+                "Invoices are fine",
+            ),
         );
         assert_eq!(none, Routed::default());
-        let zh = route(&rules(), &[], "a@x.example", "请开发票");
+        let zh = route(&rules(), facts(&[], "a@x.example", "请开发票"));
         assert_eq!(zh.team.as_deref(), Some("finance"));
         // A rule without conditions matches nothing.
         let empty = vec![Route {
             team: Some("all".into()),
             ..Route::default()
         }];
-        assert_eq!(route(&empty, &[], "a@x", "hi").team, None);
+        assert_eq!(route(&empty, facts(&[], "a@x", "hi")).team, None);
+    }
+
+    #[test]
+    fn a_folder_condition_routes_mail_read_from_that_folder() {
+        let rules = vec![Route {
+            folder: vec!["HR".into()],
+            team: Some("hr".into()),
+            tags: vec!["from-hr-folder".into()],
+            ..Route::default()
+        }];
+        let in_hr = route(
+            &rules,
+            RouteFacts {
+                folder: "hr",
+                ..facts(&["help@acme.example"], "a@x.example", "Payslip")
+            },
+        );
+        assert_eq!(in_hr.team.as_deref(), Some("hr"));
+        assert_eq!(in_hr.tags, vec!["from-hr-folder"]);
+        let in_inbox = route(
+            &rules,
+            facts(&["help@acme.example"], "a@x.example", "Payslip"),
+        );
+        assert_eq!(in_inbox, Routed::default());
     }
 }

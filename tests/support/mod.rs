@@ -428,6 +428,25 @@ pub async fn imap_append_many(
     result.with_context(|| format!("appending to the INBOX of {user}"))
 }
 
+/// Creates `folder` in `user`'s mailbox when it is missing and appends `raw` to it.
+pub async fn imap_append_to_folder(
+    stack: &MailStack,
+    user: &str,
+    folder: &str,
+    raw: &[u8],
+) -> anyhow::Result<()> {
+    let mut session = imap_login(stack, user).await?;
+    // CREATE fails harmlessly when the folder exists; APPEND then says what is wrong.
+    let _ = timeout(IO_TIMEOUT, session.create(folder)).await;
+    let result = match timeout(IO_TIMEOUT, session.append(folder, None, None, raw)).await {
+        Err(_) => Err(anyhow!("IMAP APPEND timed out")),
+        Ok(Err(e)) => Err(anyhow!(e).context("IMAP APPEND failed")),
+        Ok(Ok(())) => Ok(()),
+    };
+    logout(session).await;
+    result.with_context(|| format!("appending to {folder} of {user}"))
+}
+
 /// The value of the first `Subject:` header of a raw message (unfolded, not
 /// MIME-decoded), for quick assertions.
 pub fn subject_of(raw: &[u8]) -> Option<String> {
