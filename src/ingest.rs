@@ -466,7 +466,7 @@ fn apply_message(
                         pending,
                     )?;
                     let tell = !matches!(author, Author::Staff { .. });
-                    oversized_message(tx, msg, ticket, tell, now, pending)?;
+                    oversized_message(tx, msg, (ticket, &token), tell, now, pending)?;
                 }
                 summary.follow_ups += 1;
                 return Ok(());
@@ -609,7 +609,7 @@ fn apply_message(
             }
             info!(token = %token, message_id = %identity, requester = %requester, priority = %priority, "new ticket");
             // The acknowledgement tells the requester.
-            oversized_message(tx, msg, ticket, false, now, pending)?;
+            oversized_message(tx, msg, (ticket, &token), false, now, pending)?;
             summary.new_tickets += 1;
             let human = automatic.is_none();
             let mut intake_view = Intake::plain(language);
@@ -995,7 +995,7 @@ fn push_plain_notices(
 fn oversized_message(
     tx: &Connection,
     msg: &InboundMessage,
-    ticket: i64,
+    (ticket, token): (i64, &str),
     tell: bool,
     now: i64,
     pending: &mut PendingMail,
@@ -1009,7 +1009,7 @@ fn oversized_message(
         if tell { "; the sender was told" } else { "" }
     );
     store::tickets::add_event(tx, ticket, now, "ticketpost", "message", &what)?;
-    warn!(ticket, bytes = o.bytes, "{what}");
+    warn!(token = %token, bytes = o.bytes, "{what}");
     if tell && msg.reply_address().is_some() {
         let row = store::tickets::get(tx, ticket)?
             .with_context(|| format!("ticket {ticket} vanished"))?;
@@ -1320,7 +1320,7 @@ impl PendingMail {
         self.write_index(tx)?;
         let rendered = render_all(self.jobs, renderer);
         for (ticket, kind, result) in rendered {
-            if queue_mail(tx, ticket, kind, result, now)? {
+            if queue_mail(tx, &renderer.token(ticket), ticket, kind, result, now)? {
                 summary.mails += 1;
                 if kind == "acknowledgement" {
                     summary.acknowledgements += 1;
@@ -1386,6 +1386,7 @@ fn render_all(
 /// is logged and noted on the ticket instead. Returns whether it was queued.
 fn queue_mail(
     tx: &Connection,
+    token: &str,
     ticket: i64,
     kind: &str,
     mail: Result<OutgoingMail>,
@@ -1411,7 +1412,7 @@ fn queue_mail(
             Ok(true)
         }
         Err(e) => {
-            warn!(ticket, kind, error = %format!("{e:#}"), "mail not sent: cannot render it");
+            warn!(token = %token, kind, error = %format!("{e:#}"), "mail not sent: cannot render it");
             store::tickets::add_event(
                 tx,
                 ticket,

@@ -1340,3 +1340,105 @@ tags = ["hr-folder"]
         "{err}"
     );
 }
+
+#[test]
+fn json_logs_name_the_ticket_on_every_line_about_one() {
+    let desk = Desk::new(10);
+    desk.deliver(
+        "1",
+        &request(
+            "log1@example.org",
+            "ann@example.org",
+            "Laptop fan loud",
+            "Noisy.",
+        ),
+    );
+    desk.deliver(
+        "2",
+        &request(
+            "log2@example.org",
+            "ann@example.org",
+            "Re: [TP-1] Laptop fan loud",
+            "Still.",
+        ),
+    );
+    // A stranger writing on ticket 1 (opens a ticket of their own, and says so).
+    desk.deliver(
+        "3",
+        &request(
+            "log3@example.org",
+            "eve@example.net",
+            "[TP-1] me too",
+            "Hi.",
+        ),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_ticketpost"))
+        .arg("--config")
+        .arg(&desk.config)
+        .args(["--log-json", "run", "--once"])
+        .env("TICKETPOST_LOG", "debug")
+        .env_remove("TICKETPOST_FAULT")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty());
+    let token_re = regex::Regex::new(r"^TP-\d+$").unwrap();
+    let mut about_tickets = 0;
+    // Our own lines (other crates' debug lines, e.g. migrations, are not about tickets).
+    for line in lines.iter().filter(|l| {
+        l["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("ticketpost"))
+    }) {
+        let fields = &line["fields"];
+        let message = fields["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        // Tickets are named by token, never by their row id.
+        assert!(
+            fields.get("ticket").is_none(),
+            "row id in a log line: {line}"
+        );
+        let mentions_ticket = message.contains("ticket")
+            && !message.contains("without a ticket")
+            && !message.contains("new_tickets");
+        let token = fields["token"].as_str();
+        if mentions_ticket || token.is_some_and(|t| !t.is_empty()) {
+            about_tickets += 1;
+            assert!(
+                token.is_some_and(|t| token_re.is_match(t)),
+                "a line about a ticket without its token: {line}"
+            );
+        }
+    }
+    let with = |msg: &str, token: &str| {
+        lines.iter().any(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(msg))
+                && l["fields"]["token"] == token
+        })
+    };
+    assert!(with("new ticket", "TP-1"), "{stderr}");
+    assert!(with("new ticket", "TP-2"), "{stderr}");
+    assert!(
+        with("a stranger used this ticket's token", "TP-1"),
+        "{stderr}"
+    );
+    assert!(with("sent", "TP-1") && with("sent", "TP-2"), "{stderr}");
+    println!(
+        "{} JSON log lines, {about_tickets} about a ticket, each with its token",
+        lines.len()
+    );
+}

@@ -328,6 +328,11 @@ struct Envelope {
 }
 
 impl Renderer {
+    /// The token of ticket `id` (`TP-42`), for logs and subjects.
+    pub fn token(&self, id: i64) -> String {
+        token(&self.desk.token_prefix, id)
+    }
+
     /// Loads the templates (built-in, then overrides) and checks every one renders.
     pub fn new(templates: &TemplatesConfig, desk: &DeskConfig) -> Result<Renderer> {
         let mut tera = Tera::default();
