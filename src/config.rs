@@ -1727,6 +1727,49 @@ mod tests {
         }
     }
 
+    /// The commented Gmail blocks of the production example, uncommented in place of
+    /// the passwords, load as OAuth2 logins.
+    #[test]
+    fn production_example_oauth2_blocks_load() {
+        let file = "config/production.example.toml";
+        let text = std::fs::read_to_string(file).unwrap();
+        let (mut lines, mut in_gmail, mut blocks) = (Vec::new(), false, 0);
+        for line in text.lines() {
+            if line.starts_with("# OAuth2 (XOAUTH2)") {
+                in_gmail = true;
+                blocks += 1;
+            } else if line.starts_with("# ...") {
+                in_gmail = false;
+            } else if in_gmail && let Some(code) = line.strip_prefix("# ") {
+                lines.push(code);
+            } else if !line.starts_with("password_env") {
+                lines.push(line);
+            }
+        }
+        assert_eq!(blocks, 2, "one block in [mailbox], one in [transport]");
+        let env: HashMap<String, String> = [
+            "TICKETPOST_OAUTH2_CLIENT_SECRET",
+            "TICKETPOST_OAUTH2_REFRESH_TOKEN",
+            "TICKETPOST_HTTP_TOKEN",
+        ]
+        .iter()
+        .map(|k| (k.to_string(), "x".to_string()))
+        .collect();
+        let cfg = Config::from_toml(Path::new(file), &lines.join("\n"), &env)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let gmail = |auth: &Auth| {
+            matches!(auth, Auth::OAuth2(o) if matches!(&o.grant,
+                OAuth2Grant::Refresh { token_url, scopes, .. }
+                    if token_url == "https://oauth2.googleapis.com/token" && scopes == &["https://mail.google.com/"]))
+        };
+        let (MailboxConfig::Imap(i), TransportConfig::Smtp(s)) = (&cfg.mailbox, &cfg.transport)
+        else {
+            panic!("imap and smtp expected")
+        };
+        assert!(gmail(&i.auth), "{:?}", i.auth);
+        assert!(gmail(&s.login.as_ref().unwrap().auth), "{:?}", s.login);
+    }
+
     #[test]
     fn bad_sla_keys_are_named() {
         for (extra, key) in [
