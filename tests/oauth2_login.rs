@@ -382,8 +382,9 @@ fn file_text(path: &Path) -> String {
 
 // ---------------------------------------------------------------------------
 
-/// The whole service: IMAP in with XOAUTH2 (a ticket is made), the acknowledgement out
-/// through Postfix submission with AUTH XOAUTH2, read back over IMAP.
+/// The whole service: IMAP in with XOAUTH2 over implicit TLS (a ticket is made), the
+/// acknowledgement out through Postfix submission with STARTTLS and AUTH XOAUTH2, read
+/// back over IMAP.
 #[tokio::test(flavor = "multi_thread")]
 async fn service_reads_and_sends_with_xoauth2() -> Result<()> {
     logs();
@@ -412,8 +413,9 @@ path = "{root}/t.db"
 [mailbox]
 kind = "imap"
 host = "127.0.0.1"
-port = {imap}
-tls = "none"
+port = {imaps}
+tls = "implicit"
+tls_ca_file = "{ca}"
 username = "{desk}"
 idle = false
 timeout = 5
@@ -423,7 +425,8 @@ auth = "oauth2"
 kind = "smtp"
 host = "127.0.0.1"
 port = {submission}
-tls = "none"
+tls = "starttls"
+tls_ca_file = "{ca}"
 timeout = 5
 username = "{desk}"
 auth = "oauth2"
@@ -431,7 +434,8 @@ auth = "oauth2"
 [desk]
 support_address = "{desk}"
 "#,
-        imap = stack.imap_port,
+        imaps = stack.imaps_port,
+        ca = stack.ca_file.display(),
         submission = stack.submission_port.context("submission port")?,
     );
     let cfg = Config::from_toml(Path::new("oauth2-test.toml"), &text, &fx.env(&desk))?;
@@ -487,6 +491,21 @@ support_address = "{desk}"
         "postfix.log shows no XOAUTH2 submission for {desk}\n{}",
         stack.logs()
     );
+    // Logged when the session ends (the transport's pool closes it at the end of the run).
+    let session = "submission/smtpd";
+    let commands = "ehlo=2 starttls=1 auth=1 mail=1 rcpt=1 data=1";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !file_text(&stack.state_dir.join("postfix.log"))
+        .lines()
+        .any(|l| l.contains(session) && l.contains(commands))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the submission went over STARTTLS\n{}",
+            stack.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Ok(())
 }
 

@@ -474,7 +474,7 @@ EOF
 }
 
 # Submission with SASL AUTH through Dovecot (only with OAuth2): mail is taken
-# from authenticated clients only.
+# from authenticated clients only; STARTTLS with the test certificate is offered.
 submission_service() {
     local dir=$1 port=$2
     [ -n "$port" ] || return 0
@@ -485,6 +485,9 @@ submission_service() {
   -o smtpd_sasl_type=dovecot
   -o smtpd_sasl_path=$dir/run/auth-postfix
   -o smtpd_sasl_security_options=noanonymous
+  -o smtpd_tls_security_level=may
+  -o smtpd_tls_cert_file=$dir/server.pem
+  -o smtpd_tls_key_file=$dir/server.key
   -o smtpd_client_restrictions=permit_sasl_authenticated,reject
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
 EOF
