@@ -173,7 +173,8 @@ pub struct ImapConfig {
     pub tls: TlsMode,
     pub tls_ca_file: Option<PathBuf>,
     pub username: String,
-    pub password: String,
+    /// `auth`: a password (LOGIN) or OAuth2 (AUTHENTICATE XOAUTH2).
+    pub auth: Auth,
     pub folder: String,
     pub idle: bool,
     pub poll_interval: Duration,
@@ -202,9 +203,90 @@ pub struct SmtpConfig {
     pub port: u16,
     pub tls: TlsMode,
     pub tls_ca_file: Option<PathBuf>,
-    pub username: Option<String>,
-    pub password: Option<String>,
+    /// `username` with `password` or OAuth2; `None`: the server takes mail without AUTH.
+    pub login: Option<SmtpLogin>,
     pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpLogin {
+    pub username: String,
+    pub auth: Auth,
+}
+
+/// How to log in to IMAP or SMTP (`auth = "password" | "oauth2"`).
+#[derive(Clone)]
+pub enum Auth {
+    /// `auth = "password"` (the default): IMAP LOGIN, SMTP AUTH PLAIN/LOGIN.
+    Password(String),
+    /// `auth = "oauth2"`: XOAUTH2 with an access token (Gmail, Microsoft 365).
+    OAuth2(Box<OAuth2Config>),
+}
+
+impl Auth {
+    /// The config value, for `check`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Auth::Password(_) => "password",
+            Auth::OAuth2(_) => "oauth2",
+        }
+    }
+}
+
+/// Secrets stay out of debug output (a `Config` may be printed with `{:?}`).
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Password(_) => f.write_str("Password([redacted])"),
+            Auth::OAuth2(o) => f.debug_tuple("OAuth2").field(o).finish(),
+        }
+    }
+}
+
+/// The `oauth2_*` keys of `[mailbox]` or `[transport]`.
+#[derive(Clone)]
+pub struct OAuth2Config {
+    /// `"[mailbox]"` or `"[transport]"`, for messages.
+    pub table: &'static str,
+    pub grant: OAuth2Grant,
+    /// Limit for one call to the token endpoint (the table's `timeout`).
+    pub timeout: Duration,
+}
+
+#[derive(Clone)]
+pub enum OAuth2Grant {
+    /// The refresh token is exchanged for access tokens at `token_url` as needed.
+    Refresh {
+        token_url: String,
+        client_id: String,
+        /// Absent for public clients (a Microsoft app registration without a secret).
+        client_secret: Option<String>,
+        refresh_token: String,
+        /// Empty: the scopes the refresh token was granted for.
+        scopes: Vec<String>,
+    },
+    /// `oauth2_access_token_env`: a token obtained elsewhere; it cannot be refreshed.
+    Static { access_token: String },
+}
+
+impl std::fmt::Debug for OAuth2Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("OAuth2Config");
+        match &self.grant {
+            OAuth2Grant::Refresh {
+                token_url,
+                client_id,
+                scopes,
+                ..
+            } => d
+                .field("token_url", token_url)
+                .field("client_id", client_id)
+                .field("scopes", scopes),
+            OAuth2Grant::Static { .. } => d.field("access_token", &"[redacted, from env]"),
+        }
+        .field("timeout", &self.timeout)
+        .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -608,6 +690,15 @@ struct RawMailbox {
     username: Option<String>,
     password: Option<String>,
     password_env: Option<String>,
+    auth: Option<String>,
+    oauth2_token_url: Option<String>,
+    oauth2_client_id: Option<String>,
+    oauth2_client_secret: Option<String>,
+    oauth2_client_secret_env: Option<String>,
+    oauth2_refresh_token: Option<String>,
+    oauth2_refresh_token_env: Option<String>,
+    oauth2_scopes: Option<Vec<String>>,
+    oauth2_access_token_env: Option<String>,
     folder: Option<String>,
     folders: Option<Vec<String>>,
     idle: Option<bool>,
@@ -628,8 +719,88 @@ struct RawTransport {
     username: Option<String>,
     password: Option<String>,
     password_env: Option<String>,
+    auth: Option<String>,
+    oauth2_token_url: Option<String>,
+    oauth2_client_id: Option<String>,
+    oauth2_client_secret: Option<String>,
+    oauth2_client_secret_env: Option<String>,
+    oauth2_refresh_token: Option<String>,
+    oauth2_refresh_token_env: Option<String>,
+    oauth2_scopes: Option<Vec<String>>,
+    oauth2_access_token_env: Option<String>,
     timeout: Option<f64>,
     path: Option<PathBuf>,
+}
+
+/// The login keys shared by `[mailbox]` (imap) and `[transport]` (smtp).
+struct RawAuth {
+    auth: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    oauth2_token_url: Option<String>,
+    oauth2_client_id: Option<String>,
+    oauth2_client_secret: Option<String>,
+    oauth2_client_secret_env: Option<String>,
+    oauth2_refresh_token: Option<String>,
+    oauth2_refresh_token_env: Option<String>,
+    oauth2_scopes: Option<Vec<String>>,
+    oauth2_access_token_env: Option<String>,
+}
+
+macro_rules! raw_auth {
+    ($raw:expr) => {
+        RawAuth {
+            auth: $raw.auth.take(),
+            password: $raw.password.take(),
+            password_env: $raw.password_env.take(),
+            oauth2_token_url: $raw.oauth2_token_url.take(),
+            oauth2_client_id: $raw.oauth2_client_id.take(),
+            oauth2_client_secret: $raw.oauth2_client_secret.take(),
+            oauth2_client_secret_env: $raw.oauth2_client_secret_env.take(),
+            oauth2_refresh_token: $raw.oauth2_refresh_token.take(),
+            oauth2_refresh_token_env: $raw.oauth2_refresh_token_env.take(),
+            oauth2_scopes: $raw.oauth2_scopes.take(),
+            oauth2_access_token_env: $raw.oauth2_access_token_env.take(),
+        }
+    };
+}
+
+impl RawAuth {
+    /// The first login key that is set, for "only for kind = ..." messages.
+    fn first_set(&self) -> Option<&'static str> {
+        if self.auth.is_some() {
+            Some("auth")
+        } else if self.password.is_some() || self.password_env.is_some() {
+            Some("password")
+        } else {
+            self.first_oauth2_key()
+        }
+    }
+
+    /// The first `oauth2_*` key that is set.
+    fn first_oauth2_key(&self) -> Option<&'static str> {
+        [
+            ("oauth2_token_url", self.oauth2_token_url.is_some()),
+            ("oauth2_client_id", self.oauth2_client_id.is_some()),
+            ("oauth2_client_secret", self.oauth2_client_secret.is_some()),
+            (
+                "oauth2_client_secret_env",
+                self.oauth2_client_secret_env.is_some(),
+            ),
+            ("oauth2_refresh_token", self.oauth2_refresh_token.is_some()),
+            (
+                "oauth2_refresh_token_env",
+                self.oauth2_refresh_token_env.is_some(),
+            ),
+            ("oauth2_scopes", self.oauth2_scopes.is_some()),
+            (
+                "oauth2_access_token_env",
+                self.oauth2_access_token_env.is_some(),
+            ),
+        ]
+        .into_iter()
+        .find_map(|(key, set)| set.then_some(key))
+    }
 }
 
 #[derive(Deserialize)]
@@ -660,6 +831,27 @@ struct RawRoute {
 struct RawTemplates {
     dir: Option<PathBuf>,
     language: Option<String>,
+}
+
+/// A token endpoint must be `https`, except on this machine (tests, a local proxy): the
+/// client secret and refresh token travel in the request.
+fn check_token_url(text: &str) -> std::result::Result<(), String> {
+    use oauth2::url::{Host, Url};
+    let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    let loopback = match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "{text:?}: use https (plain http only to localhost): the request carries the client secret and the refresh token"
+        )),
+        _ => Err(format!("{text:?} is not an https URL")),
+    }
 }
 
 /// Names the file and key of a problem.
@@ -750,6 +942,133 @@ impl Ctx<'_> {
         self.secret(table, "password", password, password_env, env)
     }
 
+    /// `auth` and its keys in `[table]` (`mailbox` or `transport`), validated. `None`
+    /// when `auth = "password"` and no password is set: the caller decides whether that
+    /// is allowed.
+    fn auth(
+        &self,
+        table: &'static str,
+        raw: RawAuth,
+        timeout: Duration,
+        env: &HashMap<String, String>,
+    ) -> Result<Option<Auth>> {
+        let key = |k: &str| format!("[{table}] {k}");
+        match raw.auth.as_deref() {
+            None | Some("password") => {
+                if let Some(k) = raw.first_oauth2_key() {
+                    return Err(self.err(&key(k), "only for auth = \"oauth2\""));
+                }
+                Ok(self
+                    .password(table, raw.password, raw.password_env, env)?
+                    .map(Auth::Password))
+            }
+            Some("oauth2") => {
+                if raw.password.is_some() || raw.password_env.is_some() {
+                    let k = if raw.password.is_some() {
+                        "password"
+                    } else {
+                        "password_env"
+                    };
+                    return Err(self.err(
+                        &key(k),
+                        "not used with auth = \"oauth2\" (the access token takes its place)",
+                    ));
+                }
+                let refresh_token = self.secret(
+                    table,
+                    "oauth2_refresh_token",
+                    raw.oauth2_refresh_token,
+                    raw.oauth2_refresh_token_env,
+                    env,
+                )?;
+                let grant = match (raw.oauth2_access_token_env, refresh_token) {
+                    (Some(_), Some(_)) => {
+                        return Err(self.err(
+                            &key("oauth2_access_token_env"),
+                            "set either oauth2_access_token_env (a fixed token) or oauth2_refresh_token_env (refreshed tokens), not both",
+                        ));
+                    }
+                    (Some(var), None) => {
+                        for (k, set) in [
+                            ("oauth2_token_url", raw.oauth2_token_url.is_some()),
+                            ("oauth2_client_id", raw.oauth2_client_id.is_some()),
+                            (
+                                "oauth2_client_secret",
+                                raw.oauth2_client_secret.is_some()
+                                    || raw.oauth2_client_secret_env.is_some(),
+                            ),
+                            ("oauth2_scopes", raw.oauth2_scopes.is_some()),
+                        ] {
+                            if set {
+                                return Err(self.err(
+                                    &key(k),
+                                    "not used with oauth2_access_token_env (a fixed token is never refreshed)",
+                                ));
+                            }
+                        }
+                        let access_token = self
+                            .secret(table, "oauth2_access_token", None, Some(var), env)?
+                            .ok_or_else(|| self.err(&key("oauth2_access_token_env"), "missing"))?;
+                        OAuth2Grant::Static { access_token }
+                    }
+                    (None, Some(refresh_token)) => {
+                        let token_url =
+                            self.required(&key("oauth2_token_url"), raw.oauth2_token_url)?;
+                        check_token_url(&token_url)
+                            .map_err(|e| self.err(&key("oauth2_token_url"), e))?;
+                        let client_id =
+                            self.required(&key("oauth2_client_id"), raw.oauth2_client_id)?;
+                        if client_id.trim().is_empty() {
+                            return Err(self.err(&key("oauth2_client_id"), "is empty"));
+                        }
+                        let client_secret = self.secret(
+                            table,
+                            "oauth2_client_secret",
+                            raw.oauth2_client_secret,
+                            raw.oauth2_client_secret_env,
+                            env,
+                        )?;
+                        let scopes = raw.oauth2_scopes.unwrap_or_default();
+                        for (i, scope) in scopes.iter().enumerate() {
+                            if scope.is_empty() || scope.contains(char::is_whitespace) {
+                                return Err(self.err(
+                                    &key(&format!("oauth2_scopes[{i}]")),
+                                    format!("{scope:?} is not a scope (one scope per list item, no spaces)"),
+                                ));
+                            }
+                        }
+                        OAuth2Grant::Refresh {
+                            token_url,
+                            client_id,
+                            client_secret,
+                            refresh_token,
+                            scopes,
+                        }
+                    }
+                    (None, None) => {
+                        return Err(self.err(
+                            &key("oauth2_refresh_token"),
+                            "missing: set oauth2_refresh_token_env (or oauth2_refresh_token), or oauth2_access_token_env for a fixed token",
+                        ));
+                    }
+                };
+                Ok(Some(Auth::OAuth2(Box::new(OAuth2Config {
+                    table: if table == "mailbox" {
+                        "[mailbox]"
+                    } else {
+                        "[transport]"
+                    },
+                    grant,
+                    timeout,
+                }))))
+            }
+            Some(other) => Err(self.err(
+                &key("auth"),
+                format!("unknown value {other:?}; expected \"password\" or \"oauth2\""),
+            )),
+        }
+    }
+
     /// A secret given as `key` or, better, as the name of an environment variable in
     /// `key_env`; errors name the key.
     fn secret(
@@ -826,7 +1145,7 @@ impl Config {
         };
 
         let (mailbox, folders) = {
-            let m = cx.required("[mailbox]", raw.mailbox)?;
+            let mut m = cx.required("[mailbox]", raw.mailbox)?;
             let kind = cx.required("[mailbox] kind", m.kind.clone())?;
             let folders = cx.folders(m.folder.clone(), m.folders.clone(), kind == "maildir")?;
             let batch_size = m.batch_size.unwrap_or(500);
@@ -836,14 +1155,15 @@ impl Config {
             let mailbox = match kind.as_str() {
                 "imap" => {
                     let tls = cx.tls("[mailbox] tls", m.tls, TlsMode::Implicit)?;
-                    let password = cx
-                        .password("mailbox", m.password, m.password_env, env)?
-                        .ok_or_else(|| {
-                            cx.err(
-                                "[mailbox] password",
-                                "missing: set password or password_env",
-                            )
-                        })?;
+                    let timeout = cx.seconds("[mailbox] timeout", m.timeout, 30.0)?;
+                    let auth =
+                        cx.auth("mailbox", raw_auth!(m), timeout, env)?
+                            .ok_or_else(|| {
+                                cx.err(
+                                    "[mailbox] password",
+                                    "missing: set password or password_env (or auth = \"oauth2\")",
+                                )
+                            })?;
                     if m.path.is_some() {
                         return Err(cx.err("[mailbox] path", "only for kind = \"maildir\""));
                     }
@@ -855,7 +1175,7 @@ impl Config {
                         tls,
                         tls_ca_file: m.tls_ca_file,
                         username: cx.required("[mailbox] username", m.username)?,
-                        password,
+                        auth,
                         folder: folders[0].clone(),
                         idle: m.idle.unwrap_or(true),
                         poll_interval: cx.seconds(
@@ -864,7 +1184,7 @@ impl Config {
                             60.0,
                         )?,
                         batch_size,
-                        timeout: cx.seconds("[mailbox] timeout", m.timeout, 30.0)?,
+                        timeout,
                     })
                 }
                 "maildir" => {
@@ -872,9 +1192,11 @@ impl Config {
                         ("host", m.host.is_some()),
                         ("port", m.port.is_some()),
                         ("username", m.username.is_some()),
-                        ("password", m.password.is_some() || m.password_env.is_some()),
                         ("tls", m.tls.is_some()),
-                    ] {
+                    ]
+                    .into_iter()
+                    .chain(raw_auth!(m).first_set().map(|k| (k, true)))
+                    {
                         if set {
                             return Err(
                                 cx.err(&format!("[mailbox] {key}"), "only for kind = \"imap\"")
@@ -902,18 +1224,29 @@ impl Config {
         };
 
         let transport = {
-            let t = cx.required("[transport]", raw.transport)?;
+            let mut t = cx.required("[transport]", raw.transport)?;
             let kind = cx.required("[transport] kind", t.kind.clone())?;
             match kind.as_str() {
                 "smtp" => {
                     let tls = cx.tls("[transport] tls", t.tls, TlsMode::StartTls)?;
-                    let password = cx.password("transport", t.password, t.password_env, env)?;
-                    if password.is_some() != t.username.is_some() {
-                        return Err(cx.err(
-                            "[transport] username",
-                            "username and password (or password_env) go together",
-                        ));
-                    }
+                    let timeout = cx.seconds("[transport] timeout", t.timeout, 30.0)?;
+                    let auth = cx.auth("transport", raw_auth!(t), timeout, env)?;
+                    let login = match (t.username.take(), auth) {
+                        (Some(username), Some(auth)) => Some(SmtpLogin { username, auth }),
+                        (None, None) => None,
+                        (None, Some(Auth::OAuth2(_))) => {
+                            return Err(cx.err(
+                                "[transport] username",
+                                "missing: auth = \"oauth2\" needs the account's address as username",
+                            ));
+                        }
+                        (Some(_), None) | (None, Some(Auth::Password(_))) => {
+                            return Err(cx.err(
+                                "[transport] username",
+                                "username and password (or password_env) go together",
+                            ));
+                        }
+                    };
                     TransportConfig::Smtp(SmtpConfig {
                         host: cx.required("[transport] host", t.host)?,
                         port: t.port.unwrap_or(match tls {
@@ -923,14 +1256,24 @@ impl Config {
                         }),
                         tls,
                         tls_ca_file: t.tls_ca_file,
-                        username: t.username,
-                        password,
-                        timeout: cx.seconds("[transport] timeout", t.timeout, 30.0)?,
+                        login,
+                        timeout,
                     })
                 }
-                "file" => TransportConfig::File(FileTransportConfig {
-                    path: cx.required("[transport] path", t.path)?,
-                }),
+                "file" => {
+                    let raw = raw_auth!(t);
+                    if let Some(k) = raw
+                        .auth
+                        .is_some()
+                        .then_some("auth")
+                        .or_else(|| raw.first_oauth2_key())
+                    {
+                        return Err(cx.err(&format!("[transport] {k}"), "only for kind = \"smtp\""));
+                    }
+                    TransportConfig::File(FileTransportConfig {
+                        path: cx.required("[transport] path", t.path)?,
+                    })
+                }
                 other => {
                     return Err(cx.err(
                         "[transport] kind",
@@ -1382,13 +1725,29 @@ pub fn parse_named_address(s: &str) -> std::result::Result<NamedAddress, String>
 pub fn describe(cfg: &Config) -> String {
     let mailbox = match &cfg.mailbox {
         MailboxConfig::Imap(i) => format!(
-            "imap {}:{} ({:?}) user {} folder {} idle {}",
-            i.host, i.port, i.tls, i.username, i.folder, i.idle
+            "imap {}:{} ({:?}) user {} auth {} folder {} idle {}",
+            i.host,
+            i.port,
+            i.tls,
+            i.username,
+            i.auth.name(),
+            i.folder,
+            i.idle
         ),
         MailboxConfig::Maildir(m) => format!("maildir {}", m.path.display()),
     };
     let transport = match &cfg.transport {
-        TransportConfig::Smtp(s) => format!("smtp {}:{} ({:?})", s.host, s.port, s.tls),
+        TransportConfig::Smtp(s) => match &s.login {
+            Some(l) => format!(
+                "smtp {}:{} ({:?}) user {} auth {}",
+                s.host,
+                s.port,
+                s.tls,
+                l.username,
+                l.auth.name()
+            ),
+            None => format!("smtp {}:{} ({:?}) without login", s.host, s.port, s.tls),
+        },
         TransportConfig::File(f) => format!("file {}", f.path.display()),
     };
     format!(
@@ -1463,6 +1822,49 @@ mod tests {
                 assert_eq!(sla.digest_hour, Some(8));
             }
         }
+    }
+
+    /// The commented Gmail blocks of the production example, uncommented in place of
+    /// the passwords, load as OAuth2 logins.
+    #[test]
+    fn production_example_oauth2_blocks_load() {
+        let file = "config/production.example.toml";
+        let text = std::fs::read_to_string(file).unwrap();
+        let (mut lines, mut in_gmail, mut blocks) = (Vec::new(), false, 0);
+        for line in text.lines() {
+            if line.starts_with("# OAuth2 (XOAUTH2)") {
+                in_gmail = true;
+                blocks += 1;
+            } else if line.starts_with("# ...") {
+                in_gmail = false;
+            } else if in_gmail && let Some(code) = line.strip_prefix("# ") {
+                lines.push(code);
+            } else if !line.starts_with("password_env") {
+                lines.push(line);
+            }
+        }
+        assert_eq!(blocks, 2, "one block in [mailbox], one in [transport]");
+        let env: HashMap<String, String> = [
+            "TICKETPOST_OAUTH2_CLIENT_SECRET",
+            "TICKETPOST_OAUTH2_REFRESH_TOKEN",
+            "TICKETPOST_HTTP_TOKEN",
+        ]
+        .iter()
+        .map(|k| (k.to_string(), "x".to_string()))
+        .collect();
+        let cfg = Config::from_toml(Path::new(file), &lines.join("\n"), &env)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let gmail = |auth: &Auth| {
+            matches!(auth, Auth::OAuth2(o) if matches!(&o.grant,
+                OAuth2Grant::Refresh { token_url, scopes, .. }
+                    if token_url == "https://oauth2.googleapis.com/token" && scopes == &["https://mail.google.com/"]))
+        };
+        let (MailboxConfig::Imap(i), TransportConfig::Smtp(s)) = (&cfg.mailbox, &cfg.transport)
+        else {
+            panic!("imap and smtp expected")
+        };
+        assert!(gmail(&i.auth), "{:?}", i.auth);
+        assert!(gmail(&s.login.as_ref().unwrap().auth), "{:?}", s.login);
     }
 
     #[test]
@@ -1685,6 +2087,163 @@ agents = ["Ann Lee <ann@example.test>", "bob@example.test"]
         assert!(e.contains("conf/test.toml") && e.contains("port"), "{e}");
     }
 
+    const IMAP_OAUTH2: &str = "kind = \"imap\"\nhost = \"imap.gmail.com\"\nusername = \"desk@example.test\"\nauth = \"oauth2\"\noauth2_token_url = \"https://oauth2.googleapis.com/token\"\noauth2_client_id = \"cid\"\noauth2_client_secret_env = \"TP_SECRET\"\noauth2_refresh_token_env = \"TP_REFRESH\"\noauth2_scopes = [\"https://mail.google.com/\"]";
+
+    fn load_oauth2(text: &str) -> Result<Config> {
+        let mut env = HashMap::new();
+        env.insert("TP_SECRET".to_string(), "client-s3cret".to_string());
+        env.insert("TP_REFRESH".to_string(), "refresh-s3cret".to_string());
+        env.insert("TP_ACCESS".to_string(), "access-s3cret".to_string());
+        Config::from_toml(Path::new("conf/test.toml"), text, &env)
+    }
+
+    fn imap_oauth2(extra: &str, drop: &[&str]) -> String {
+        let mut mailbox: Vec<&str> = IMAP_OAUTH2
+            .lines()
+            .filter(|l| !drop.iter().any(|d| l.starts_with(&format!("{d} "))))
+            .collect();
+        mailbox.extend(extra.lines());
+        MINIMAL.replace(
+            "kind = \"maildir\"\npath = \"var/inbox\"",
+            &mailbox.join("\n"),
+        )
+    }
+
+    #[test]
+    fn oauth2_keys_are_read_and_secrets_stay_out_of_debug_output() {
+        let c = load_oauth2(&imap_oauth2("", &[])).unwrap();
+        let MailboxConfig::Imap(i) = &c.mailbox else {
+            panic!("not imap")
+        };
+        let Auth::OAuth2(o) = &i.auth else {
+            panic!("not oauth2: {:?}", i.auth)
+        };
+        assert_eq!(o.table, "[mailbox]");
+        assert_eq!(o.timeout, Duration::from_secs(30));
+        match &o.grant {
+            OAuth2Grant::Refresh {
+                token_url,
+                client_id,
+                client_secret,
+                refresh_token,
+                scopes,
+            } => {
+                assert_eq!(token_url, "https://oauth2.googleapis.com/token");
+                assert_eq!(client_id, "cid");
+                assert_eq!(client_secret.as_deref(), Some("client-s3cret"));
+                assert_eq!(refresh_token, "refresh-s3cret");
+                assert_eq!(scopes, &["https://mail.google.com/"]);
+            }
+            OAuth2Grant::Static { .. } => panic!("not a refresh grant"),
+        }
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(describe(&c).contains("auth oauth2"), "{}", describe(&c));
+
+        // A fixed token from the environment, for tokens minted elsewhere.
+        let fixed = MINIMAL.replace(
+            "kind = \"maildir\"\npath = \"var/inbox\"",
+            "kind = \"imap\"\nhost = \"h\"\nusername = \"u\"\nauth = \"oauth2\"\noauth2_access_token_env = \"TP_ACCESS\"",
+        );
+        let c = load_oauth2(&fixed).unwrap();
+        let MailboxConfig::Imap(i) = &c.mailbox else {
+            panic!("not imap")
+        };
+        assert!(
+            matches!(&i.auth, Auth::OAuth2(o) if matches!(&o.grant, OAuth2Grant::Static { access_token } if access_token == "access-s3cret"))
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+
+        // SMTP: the same keys in [transport]; a public client needs no secret.
+        let smtp = MINIMAL.replace(
+            "kind = \"file\"\npath = \"var/outbox\"",
+            "kind = \"smtp\"\nhost = \"smtp.office365.com\"\nusername = \"desk@example.test\"\nauth = \"oauth2\"\noauth2_token_url = \"https://login.microsoftonline.com/t/oauth2/v2.0/token\"\noauth2_client_id = \"cid\"\noauth2_refresh_token_env = \"TP_REFRESH\"\noauth2_scopes = [\"https://outlook.office.com/SMTP.Send\", \"offline_access\"]",
+        );
+        let c = load_oauth2(&smtp).unwrap();
+        let TransportConfig::Smtp(s) = &c.transport else {
+            panic!("not smtp")
+        };
+        let login = s.login.as_ref().unwrap();
+        assert_eq!(login.username, "desk@example.test");
+        assert!(
+            matches!(&login.auth, Auth::OAuth2(o) if o.table == "[transport]" && matches!(&o.grant, OAuth2Grant::Refresh { client_secret: None, scopes, .. } if scopes.len() == 2))
+        );
+    }
+
+    #[test]
+    fn bad_or_missing_oauth2_keys_are_named() {
+        let url = "oauth2_token_url";
+        for (text, key) in [
+            (imap_oauth2("", &[url]), "[mailbox] oauth2_token_url"),
+            (
+                imap_oauth2("", &["oauth2_client_id"]),
+                "[mailbox] oauth2_client_id",
+            ),
+            (
+                imap_oauth2("", &["oauth2_refresh_token_env"]),
+                "[mailbox] oauth2_refresh_token",
+            ),
+            (
+                imap_oauth2("oauth2_refresh_token_env = \"TP_NOPE\"", &["oauth2_refresh_token_env"]),
+                "[mailbox] oauth2_refresh_token_env",
+            ),
+            (
+                imap_oauth2("oauth2_token_url = \"http://auth.example.test/token\"", &[url]),
+                "[mailbox] oauth2_token_url",
+            ),
+            (
+                imap_oauth2("oauth2_token_url = \"not a url\"", &[url]),
+                "[mailbox] oauth2_token_url",
+            ),
+            (
+                imap_oauth2("oauth2_scopes = [\"a b\"]", &["oauth2_scopes"]),
+                "[mailbox] oauth2_scopes[0]",
+            ),
+            (
+                imap_oauth2("password_env = \"TP_PW\"", &[]),
+                "[mailbox] password_env",
+            ),
+            (
+                imap_oauth2("oauth2_access_token_env = \"TP_ACCESS\"", &[]),
+                "[mailbox] oauth2_access_token_env",
+            ),
+            (
+                imap_oauth2("auth = \"kerberos\"", &["auth"]),
+                "[mailbox] auth",
+            ),
+            (
+                imap_oauth2("auth = \"password\"\npassword = \"x\"", &["auth"]),
+                "[mailbox] oauth2_token_url",
+            ),
+            (
+                MINIMAL.replace("path = \"var/inbox\"", "path = \"var/inbox\"\nauth = \"oauth2\""),
+                "[mailbox] auth",
+            ),
+            (
+                MINIMAL.replace("path = \"var/outbox\"", "path = \"var/outbox\"\noauth2_client_id = \"x\""),
+                "[transport] oauth2_client_id",
+            ),
+            (
+                MINIMAL.replace(
+                    "kind = \"file\"\npath = \"var/outbox\"",
+                    "kind = \"smtp\"\nhost = \"h\"\nauth = \"oauth2\"\noauth2_access_token_env = \"TP_ACCESS\"",
+                ),
+                "[transport] username",
+            ),
+        ] {
+            let err = load_oauth2(&text).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(
+                msg.contains("conf/test.toml") && msg.contains(key),
+                "{key}: {msg}\n{text}"
+            );
+            assert!(!msg.contains("s3cret"), "{msg}");
+        }
+        // Plain http is fine to this machine.
+        let local = imap_oauth2("oauth2_token_url = \"http://127.0.0.1:8080/token\"", &[url]);
+        assert!(load_oauth2(&local).is_ok());
+    }
+
     #[test]
     fn imap_password_from_env() {
         let text = MINIMAL.replace(
@@ -1695,7 +2254,7 @@ agents = ["Ann Lee <ann@example.test>", "bob@example.test"]
         let MailboxConfig::Imap(i) = c.mailbox else {
             panic!("not imap")
         };
-        assert_eq!(i.password, "s3cret");
+        assert!(matches!(&i.auth, Auth::Password(p) if p == "s3cret"));
         assert_eq!(i.port, 143);
         assert_eq!(i.folder, "INBOX");
         assert!(i.idle);

@@ -19,6 +19,7 @@ pub mod init;
 pub mod knowledge;
 pub mod mailbox;
 pub mod notify;
+pub mod oauth;
 pub mod outbox;
 pub mod quarantine;
 pub mod report;

@@ -255,6 +255,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn init_logging(json: bool) {
     let filter =
         EnvFilter::try_from_env("TICKETPOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // async-imap traces the raw protocol, LOGIN passwords and XOAUTH2 tokens included:
+    // never below debug, whatever TICKETPOST_LOG asks for.
+    let filter = match "async_imap=debug".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -13,7 +13,7 @@ use futures::TryStreamExt;
 use support::{
     MailStack, imap_append, imap_append_many, imap_login, mail_stack, subject_of, unique_user,
 };
-use ticketpost::config::{ImapConfig, TlsMode};
+use ticketpost::config::{Auth, ImapConfig, TlsMode};
 use ticketpost::mailbox::imap::ImapSource;
 use ticketpost::mailbox::{Batch, Checkpoint, MailKey};
 use tokio_util::sync::CancellationToken;
@@ -36,7 +36,7 @@ fn config(stack: &MailStack, user: &str) -> ImapConfig {
         tls: TlsMode::None,
         tls_ca_file: None,
         username: user.into(),
-        password: stack.password.clone(),
+        auth: Auth::Password(stack.password.clone()),
         folder: "INBOX".into(),
         idle: true,
         poll_interval: Duration::from_secs(60),
@@ -412,7 +412,7 @@ async fn failures_do_not_hang() -> Result<()> {
 
     let mut source = ImapSource::new(
         ImapConfig {
-            password: "wrong".into(),
+            auth: Auth::Password("wrong".into()),
             ..config(stack, &user)
         },
         None,
@@ -632,7 +632,7 @@ fn fake_config(port: u16) -> ImapConfig {
         tls: TlsMode::None,
         tls_ca_file: None,
         username: "u".into(),
-        password: "p".into(),
+        auth: Auth::Password("p".into()),
         folder: "INBOX".into(),
         idle: true,
         poll_interval: Duration::from_secs(60),

@@ -47,7 +47,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::{Batch, Checkpoint, FetchedMail, MailKey};
-use crate::config::{ImapConfig, TlsMode};
+use crate::config::{Auth, ImapConfig, TlsMode};
+use crate::oauth::{TokenSource, xoauth2_response};
 
 /// IDLE is ended and re-issued after this long; RFC 2177 asks for less than 29 minutes.
 const IDLE_RENEW: Duration = Duration::from_secs(25 * 60);
@@ -68,6 +69,9 @@ pub struct ImapSource {
     /// Boxed, like the connection: keeps `MailSource` small.
     cfg: Box<ImapConfig>,
     tls: TlsConnector,
+    /// With `auth = "oauth2"`: where the access tokens come from (cached across
+    /// reconnects, refreshed when they near expiry or the server refuses one).
+    tokens: Option<TokenSource>,
     /// The name checked against the server certificate; `None` without TLS.
     server_name: Option<ServerName<'static>>,
     conn: Option<Box<Conn>>,
@@ -112,9 +116,14 @@ impl ImapSource {
             }
         };
         validate_folder(&cfg.folder)?;
+        let tokens = match &cfg.auth {
+            Auth::Password(_) => None,
+            Auth::OAuth2(o) => Some(TokenSource::new(o)?),
+        };
         Ok(ImapSource {
             cfg: Box::new(cfg),
             tls,
+            tokens,
             server_name,
             conn: None,
             committed: checkpoint,
@@ -389,13 +398,24 @@ impl ImapSource {
             .collect();
         auth.sort_unstable();
         auth.dedup();
+        let used = match &cfg.auth {
+            Auth::Password(_) => "LOGIN is used".to_string(),
+            Auth::OAuth2(_) => format!(
+                "auth = oauth2: AUTHENTICATE XOAUTH2 is used; server advertises AUTH=XOAUTH2: {}",
+                if auth.iter().any(|m| m.eq_ignore_ascii_case("XOAUTH2")) {
+                    "yes"
+                } else {
+                    "no"
+                }
+            ),
+        };
         let mut s = String::new();
         let _ = writeln!(s, "IMAP {} ({tls}) as {}", conn.addr, cfg.username);
         let _ = writeln!(s, "  greeting: {}", conn.greeting);
         let _ = writeln!(s, "  capabilities: {}", conn.capabilities.join(" "));
         let _ = writeln!(
             s,
-            "  IDLE: {} ({waiting_how}); AUTH methods: {} (LOGIN is used)",
+            "  IDLE: {} ({waiting_how}); AUTH methods: {} ({used})",
             if idle { "yes" } else { "no" },
             if auth.is_empty() {
                 "none advertised".to_string()
@@ -403,6 +423,9 @@ impl ImapSource {
                 auth.join(" ")
             }
         );
+        if let Some(tokens) = &self.tokens {
+            let _ = writeln!(s, "  OAuth2: {}", tokens.status().await);
+        }
         let _ = write!(
             s,
             "  folder {:?}: UIDVALIDITY {uid_validity}, {} messages, {waiting} waiting ({about_checkpoint})",
@@ -506,14 +529,22 @@ impl ImapSource {
             }
         };
 
-        let step = format!("LOGIN as {:?}", cfg.username);
-        let session = timed(limit, &step, &addr, async {
-            client
-                .login(&cfg.username, &cfg.password)
-                .await
-                .map_err(|(e, _client)| login_error(e))
-        })
-        .await?;
+        let session = match &cfg.auth {
+            Auth::Password(password) => {
+                let step = format!("LOGIN as {:?}", cfg.username);
+                timed(limit, &step, &addr, async {
+                    client
+                        .login(&cfg.username, password)
+                        .await
+                        .map_err(|(e, _client)| login_error(e))
+                })
+                .await?
+            }
+            Auth::OAuth2(_) => {
+                self.authenticate_xoauth2(client, &addr, &greeting.capabilities)
+                    .await?
+            }
+        };
         let mut conn = Conn {
             session,
             addr,
@@ -528,6 +559,70 @@ impl ImapSource {
         conn.capabilities = conn.capability().await?;
         conn.select(&cfg.folder).await?;
         Ok(conn)
+    }
+
+    /// `AUTHENTICATE XOAUTH2` with a valid token; when the server refuses it, once more
+    /// on the same connection with a fresh one from the token endpoint.
+    async fn authenticate_xoauth2(
+        &self,
+        mut client: async_imap::Client<Box<dyn ImapIo>>,
+        addr: &str,
+        advertised: &[String],
+    ) -> Result<ImapSession> {
+        let Some(tokens) = &self.tokens else {
+            bail!("[mailbox] auth = \"oauth2\" without a token source");
+        };
+        let (user, limit) = (&self.cfg.username, self.cfg.timeout);
+        let step = format!("AUTHENTICATE XOAUTH2 as {user:?}");
+        let mut retried = false;
+        loop {
+            let token = tokens.token().await?;
+            let authenticator = XOAuth2 {
+                response: Some(xoauth2_response(user, &token)),
+            };
+            let refusal =
+                match tokio::time::timeout(limit, client.authenticate("XOAUTH2", authenticator))
+                    .await
+                {
+                    Err(_) => bail!("IMAP {step} with {addr} timed out after {limit:?}"),
+                    Ok(Ok(session)) => return Ok(session),
+                    Ok(Err((async_imap::error::Error::No(info), back))) => {
+                        client = back;
+                        info
+                    }
+                    Ok(Err((e, _))) => {
+                        return Err(anyhow::Error::from(e)
+                            .context(format!("IMAP {step} with {addr} failed")));
+                    }
+                };
+            if !retried && tokens.refused(&token).await {
+                warn!(
+                    addr = %addr,
+                    user = %user,
+                    answer = %refusal,
+                    "IMAP server refused the OAuth2 access token; refreshing it and trying once more"
+                );
+                retried = true;
+                continue;
+            }
+            let offered = advertised
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case("AUTH=XOAUTH2"));
+            bail!(
+                "IMAP {step} with {addr}: the server refused the OAuth2 access token{} \
+                 (check [mailbox] username, the token's scopes and the account's IMAP access){}: {refusal}",
+                if tokens.can_refresh() {
+                    ", also a freshly refreshed one"
+                } else {
+                    " (a fixed token from oauth2_access_token_env; it cannot be refreshed)"
+                },
+                if offered || advertised.is_empty() {
+                    ""
+                } else {
+                    "; the server did not advertise AUTH=XOAUTH2"
+                }
+            );
+        }
     }
 
     async fn tls_handshake(
@@ -550,6 +645,21 @@ impl ImapSource {
                 "IMAP TLS handshake with {addr} timed out after {limit:?}"
             )),
         }
+    }
+}
+
+/// The client side of `AUTHENTICATE XOAUTH2`: the token string at the first challenge;
+/// an empty answer to any later one (the server's JSON error report, after which it
+/// sends NO).
+struct XOAuth2 {
+    response: Option<String>,
+}
+
+impl async_imap::Authenticator for XOAuth2 {
+    type Response = String;
+
+    fn process(&mut self, _challenge: &[u8]) -> String {
+        self.response.take().unwrap_or_default()
     }
 }
 
@@ -1148,7 +1258,7 @@ mod tests {
             tls: TlsMode::Implicit,
             tls_ca_file: ca.map(Path::to_path_buf),
             username: "u".into(),
-            password: "p".into(),
+            auth: Auth::Password("p".into()),
             folder: "INBOX".into(),
             idle: true,
             poll_interval: Duration::from_secs(60),

@@ -1,24 +1,36 @@
 //! Delivery of one rendered mail: SMTP through lettre (none / STARTTLS / implicit TLS,
-//! optional auth), or a folder of `.eml` files for the embedded default and tests.
+//! optional auth with a password or OAuth2 XOAUTH2), or a folder of `.eml` files for the
+//! embedded default and tests.
+//!
+//! With OAuth2 the lettre transport carries the access token as its credential, so it is
+//! rebuilt whenever [`crate::oauth::TokenSource`] hands out a new token (shortly before
+//! the old one expires, or after a server refused it): a long-running sender never keeps
+//! a stale token. Connections already logged in stay usable until they close.
 //!
 //! The only typed error in the crate that callers branch on: a temporary failure is
 //! retried later, a permanent one is marked failed.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use oauth2::AccessToken;
+use tracing::{debug, warn};
 
-use crate::config::{TlsMode, TransportConfig};
+use crate::config::{Auth, TlsMode, TransportConfig};
+use crate::oauth::TokenSource;
 use crate::store::outbox::OutboxEntry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// Worth retrying: 4xx replies, timeouts, connection problems.
+    /// Worth retrying: 4xx replies, timeouts, connection problems, refused logins.
     #[error("temporary failure: {0}")]
     Temporary(String),
     /// Retrying will not help: 5xx replies, unusable addresses.
@@ -27,13 +39,36 @@ pub enum SendError {
 }
 
 pub enum Transport {
-    Smtp {
-        mailer: AsyncSmtpTransport<Tokio1Executor>,
-        timeout: Duration,
-        endpoint: String,
+    Smtp(Box<SmtpSender>),
+    File { dir: PathBuf },
+}
+
+type Mailer = AsyncSmtpTransport<Tokio1Executor>;
+
+/// SMTP through lettre's pooled transport.
+pub struct SmtpSender {
+    host: String,
+    port: u16,
+    tls_mode: TlsMode,
+    tls: Option<TlsParameters>,
+    timeout: Duration,
+    endpoint: String,
+    /// The transport without credentials, to build OAuth2 ones from.
+    builder: AsyncSmtpTransportBuilder,
+    login: SmtpAuth,
+}
+
+enum SmtpAuth {
+    /// No login, or a password: one transport for good.
+    Fixed {
+        mailer: Mailer,
+        credentials: Option<Credentials>,
     },
-    File {
-        dir: PathBuf,
+    /// XOAUTH2: the transport of the current token, rebuilt when the token changes.
+    OAuth2 {
+        username: String,
+        tokens: TokenSource,
+        current: Mutex<Option<(AccessToken, Mailer)>>,
     },
 }
 
@@ -74,23 +109,50 @@ impl Transport {
                     }
                     builder.build_rustls().context("cannot set up TLS for SMTP")
                 };
-                let tls = match s.tls {
-                    TlsMode::None => Tls::None,
-                    TlsMode::StartTls => Tls::Required(tls_parameters()?),
-                    TlsMode::Implicit => Tls::Wrapper(tls_parameters()?),
+                let params = match s.tls {
+                    TlsMode::None => None,
+                    TlsMode::StartTls | TlsMode::Implicit => Some(tls_parameters()?),
                 };
-                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+                let tls = match (&s.tls, &params) {
+                    (TlsMode::StartTls, Some(p)) => Tls::Required(p.clone()),
+                    (TlsMode::Implicit, Some(p)) => Tls::Wrapper(p.clone()),
+                    _ => Tls::None,
+                };
+                let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
                     .port(s.port)
                     .tls(tls)
                     .timeout(Some(s.timeout));
-                if let (Some(user), Some(password)) = (&s.username, &s.password) {
-                    builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
-                }
-                Ok(Transport::Smtp {
-                    mailer: builder.build(),
+                let login = match &s.login {
+                    None => SmtpAuth::Fixed {
+                        mailer: builder.clone().build(),
+                        credentials: None,
+                    },
+                    Some(l) => match &l.auth {
+                        Auth::Password(password) => {
+                            let credentials =
+                                Credentials::new(l.username.clone(), password.clone());
+                            SmtpAuth::Fixed {
+                                mailer: builder.clone().credentials(credentials.clone()).build(),
+                                credentials: Some(credentials),
+                            }
+                        }
+                        Auth::OAuth2(o) => SmtpAuth::OAuth2 {
+                            username: l.username.clone(),
+                            tokens: TokenSource::new(o)?,
+                            current: Mutex::new(None),
+                        },
+                    },
+                };
+                Ok(Transport::Smtp(Box::new(SmtpSender {
+                    host: s.host.clone(),
+                    port: s.port,
+                    tls_mode: s.tls,
+                    tls: params,
                     timeout: s.timeout,
                     endpoint: format!("{}:{}", s.host, s.port),
-                })
+                    builder,
+                    login,
+                })))
             }
         }
     }
@@ -99,36 +161,7 @@ impl Transport {
     pub async fn send(&self, entry: &OutboxEntry) -> Result<(), SendError> {
         match self {
             Transport::File { dir } => write_eml(dir, entry).await,
-            Transport::Smtp {
-                mailer,
-                timeout,
-                endpoint,
-            } => {
-                let from = entry
-                    .mail_from
-                    .parse()
-                    .map_err(|e| SendError::Permanent(format!("sender address: {e}")))?;
-                let to = entry
-                    .recipients
-                    .iter()
-                    .map(|r| r.parse())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| SendError::Permanent(format!("recipient address: {e}")))?;
-                let envelope = Envelope::new(Some(from), to)
-                    .map_err(|e| SendError::Permanent(format!("envelope: {e}")))?;
-                // lettre's own timeout covers connecting only; bound the whole exchange.
-                let limit = *timeout * 2;
-                match tokio::time::timeout(limit, mailer.send_raw(&envelope, &entry.raw)).await {
-                    Err(_) => Err(SendError::Temporary(format!(
-                        "no answer from {endpoint} within {limit:?}"
-                    ))),
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err(e)) if e.is_permanent() => {
-                        Err(SendError::Permanent(format!("{endpoint}: {e}")))
-                    }
-                    Ok(Err(e)) => Err(SendError::Temporary(format!("{endpoint}: {e}"))),
-                }
-            }
+            Transport::Smtp(smtp) => smtp.send(entry).await,
         }
     }
 
@@ -136,22 +169,233 @@ impl Transport {
     pub async fn probe(&self) -> Result<String> {
         match self {
             Transport::File { dir } => Ok(format!("file transport writes to {}", dir.display())),
-            Transport::Smtp {
-                mailer,
-                timeout,
-                endpoint,
-            } => {
-                let ok = tokio::time::timeout(*timeout, mailer.test_connection())
+            Transport::Smtp(smtp) => {
+                let limit = smtp.timeout * 3;
+                tokio::time::timeout(limit, smtp.probe())
                     .await
-                    .with_context(|| format!("SMTP {endpoint}: no answer within {timeout:?}"))?
-                    .with_context(|| format!("SMTP {endpoint}: cannot connect"))?;
-                anyhow::ensure!(
-                    ok,
-                    "SMTP {endpoint}: the server did not accept a connection"
-                );
-                Ok(format!("SMTP {endpoint}: connected"))
+                    .map_err(|_| anyhow!("SMTP {}: no answer within {limit:?}", smtp.endpoint))?
             }
         }
+    }
+}
+
+/// Why one try failed.
+enum Failure {
+    TimedOut(Duration),
+    Smtp(lettre::transport::smtp::Error),
+}
+
+impl SmtpSender {
+    /// The transport to use now and, with OAuth2, the token it logs in with.
+    async fn mailer(&self) -> Result<(Mailer, Option<AccessToken>), SendError> {
+        match &self.login {
+            SmtpAuth::Fixed { mailer, .. } => Ok((mailer.clone(), None)),
+            SmtpAuth::OAuth2 {
+                username,
+                tokens,
+                current,
+            } => {
+                let token = tokens
+                    .token()
+                    .await
+                    .map_err(|e| SendError::Temporary(format!("{e:#}")))?;
+                let mut current = current
+                    .lock()
+                    .map_err(|_| SendError::Temporary("SMTP transport lock poisoned".into()))?;
+                if let Some((t, mailer)) = current.as_ref()
+                    && t.secret() == token.secret()
+                {
+                    return Ok((mailer.clone(), Some(token)));
+                }
+                let mailer = self
+                    .builder
+                    .clone()
+                    .credentials(Credentials::new(username.clone(), token.secret().clone()))
+                    .authentication(vec![Mechanism::Xoauth2])
+                    .build();
+                debug!(endpoint = %self.endpoint, "SMTP transport set up with a new OAuth2 access token");
+                *current = Some((token.clone(), mailer.clone()));
+                Ok((mailer, Some(token)))
+            }
+        }
+    }
+
+    async fn send(&self, entry: &OutboxEntry) -> Result<(), SendError> {
+        let from = entry
+            .mail_from
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("sender address: {e}")))?;
+        let to = entry
+            .recipients
+            .iter()
+            .map(|r| r.parse())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SendError::Permanent(format!("recipient address: {e}")))?;
+        let envelope = Envelope::new(Some(from), to)
+            .map_err(|e| SendError::Permanent(format!("envelope: {e}")))?;
+        let (mailer, token) = self.mailer().await?;
+        let mut result = self.try_send(&mailer, &envelope, &entry.raw).await;
+        if let (Err(Failure::Smtp(e)), Some(token), SmtpAuth::OAuth2 { tokens, .. }) =
+            (&result, &token, &self.login)
+            && is_auth_refusal(e)
+            && tokens.refused(token).await
+        {
+            warn!(
+                endpoint = %self.endpoint,
+                answer = %e,
+                "SMTP server refused the OAuth2 access token; refreshing it and trying once more"
+            );
+            let (mailer, _) = self.mailer().await?;
+            result = self.try_send(&mailer, &envelope, &entry.raw).await;
+        }
+        let endpoint = &self.endpoint;
+        match result {
+            Ok(()) => Ok(()),
+            Err(Failure::TimedOut(limit)) => Err(SendError::Temporary(format!(
+                "no answer from {endpoint} within {limit:?}"
+            ))),
+            // Refused credentials are not the mail's fault: keep it for when they work.
+            Err(Failure::Smtp(e)) if is_auth_refusal(&e) => Err(SendError::Temporary(format!(
+                "{endpoint}: the server refused the login ({}): {e}",
+                self.login_hint()
+            ))),
+            Err(Failure::Smtp(e)) if e.is_permanent() => {
+                Err(SendError::Permanent(format!("{endpoint}: {e}")))
+            }
+            Err(Failure::Smtp(e)) => Err(SendError::Temporary(format!("{endpoint}: {e}"))),
+        }
+    }
+
+    async fn try_send(
+        &self,
+        mailer: &Mailer,
+        envelope: &Envelope,
+        raw: &[u8],
+    ) -> Result<(), Failure> {
+        // lettre's own timeout covers connecting only; bound the whole exchange.
+        let limit = self.timeout * 2;
+        match tokio::time::timeout(limit, mailer.send_raw(envelope, raw)).await {
+            Err(_) => Err(Failure::TimedOut(limit)),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(Failure::Smtp(e)),
+        }
+    }
+
+    fn login_hint(&self) -> &'static str {
+        match &self.login {
+            SmtpAuth::OAuth2 { tokens, .. } if tokens.can_refresh() => {
+                "check [transport] username and the OAuth2 token's scopes; a fresh token was refused too"
+            }
+            SmtpAuth::OAuth2 { .. } => {
+                "the fixed token from [transport] oauth2_access_token_env cannot be refreshed"
+            }
+            SmtpAuth::Fixed { .. } => "check [transport] username and password",
+        }
+    }
+
+    /// A session of its own: connect, STARTTLS, EHLO, the AUTH methods offered, a login
+    /// with the configured credentials (for OAuth2 with a token fetched now), QUIT.
+    async fn probe(&self) -> Result<String> {
+        let endpoint = &self.endpoint;
+        let hello = ClientId::default();
+        let connect = || async {
+            let wrapper = match self.tls_mode {
+                TlsMode::Implicit => self.tls.clone(),
+                _ => None,
+            };
+            let mut conn = AsyncSmtpConnection::connect_tokio1(
+                (self.host.as_str(), self.port),
+                Some(self.timeout),
+                &hello,
+                wrapper,
+                None,
+            )
+            .await
+            .with_context(|| format!("SMTP {endpoint}: cannot connect"))?;
+            if let (TlsMode::StartTls, Some(params)) = (self.tls_mode, &self.tls) {
+                conn.starttls(params.clone(), &hello)
+                    .await
+                    .with_context(|| format!("SMTP {endpoint}: STARTTLS failed"))?;
+            }
+            anyhow::Ok(conn)
+        };
+        let mut conn = connect().await?;
+        let offered: Vec<String> = [Mechanism::Plain, Mechanism::Login, Mechanism::Xoauth2]
+            .into_iter()
+            .filter(|m| conn.server_info().supports_auth_mechanism(*m))
+            .map(|m| m.to_string())
+            .collect();
+        let offered_text = if offered.is_empty() {
+            "none advertised".to_string()
+        } else {
+            offered.join(" ")
+        };
+        let tls = match self.tls_mode {
+            TlsMode::None => "no TLS",
+            TlsMode::StartTls => "STARTTLS",
+            TlsMode::Implicit => "implicit TLS",
+        };
+        let login = match &self.login {
+            SmtpAuth::Fixed {
+                credentials: None, ..
+            } => "no login configured".to_string(),
+            SmtpAuth::Fixed {
+                credentials: Some(c),
+                ..
+            } => {
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], c)
+                    .await
+                    .with_context(|| format!("SMTP {endpoint}: login with the password refused"))?;
+                "auth = password: login ok".to_string()
+            }
+            SmtpAuth::OAuth2 {
+                username, tokens, ..
+            } => {
+                let xoauth2 = offered.iter().any(|m| m == "XOAUTH2");
+                let mut token = tokens.token().await?;
+                let credentials =
+                    |t: &AccessToken| Credentials::new(username.clone(), t.secret().clone());
+                if let Err(e) = conn.auth(&[Mechanism::Xoauth2], &credentials(&token)).await {
+                    if !(is_auth_refusal(&e) && tokens.refused(&token).await) {
+                        return Err(anyhow::Error::from(e).context(format!(
+                            "SMTP {endpoint}: AUTH XOAUTH2 as {username:?} failed (server advertises AUTH XOAUTH2: {})",
+                            if xoauth2 { "yes" } else { "no" }
+                        )));
+                    }
+                    // The refused exchange leaves the session mid-AUTH: start afresh.
+                    conn.abort().await;
+                    conn = connect().await?;
+                    token = tokens.token().await?;
+                    conn.auth(&[Mechanism::Xoauth2], &credentials(&token))
+                        .await
+                        .with_context(|| {
+                            format!("SMTP {endpoint}: AUTH XOAUTH2 as {username:?} refused, also with a freshly refreshed token")
+                        })?;
+                }
+                format!(
+                    "auth = oauth2: AUTH XOAUTH2 as {username} ok; server advertises AUTH XOAUTH2: {}; {}",
+                    if xoauth2 { "yes" } else { "no" },
+                    tokens.status().await
+                )
+            }
+        };
+        if let Err(e) = conn.quit().await {
+            debug!(error = %e, "SMTP QUIT after the check failed");
+        }
+        Ok(format!(
+            "SMTP {endpoint} ({tls}): connected; AUTH methods: {offered_text}; {login}"
+        ))
+    }
+}
+
+/// Whether the server refused the login. 535 (bad credentials), 534 (mechanism too
+/// weak), 530 (auth required), 454 (temporary auth failure). With XOAUTH2 a refusal
+/// first comes as a 334 challenge carrying a JSON error report, which lettre does not
+/// answer: it stops with a client error about an unexpected challenge.
+fn is_auth_refusal(e: &lettre::transport::smtp::Error) -> bool {
+    match e.status() {
+        Some(code) => matches!(code.to_string().as_str(), "535" | "534" | "530" | "454"),
+        None => e.is_client() && e.to_string().contains("does not expect a challenge"),
     }
 }
 

@@ -55,6 +55,9 @@ pub struct MailStack {
     pub imaps_port: u16,
     /// Postfix SMTP on 127.0.0.1, no TLS, no auth; relays nothing outside.
     pub smtp_port: u16,
+    /// Postfix submission (SASL AUTH through Dovecot required, XOAUTH2 offered), only in
+    /// a stack from [`oauth2_mail_stack`].
+    pub submission_port: Option<u16>,
     /// PEM file of the test CA to trust for `imaps_port`.
     pub ca_file: PathBuf,
     /// The stack's state directory (configs, logs, mailboxes).
@@ -116,6 +119,38 @@ fn script_path() -> PathBuf {
 }
 
 fn start_stack() -> anyhow::Result<MailStack> {
+    start_stack_with(&[])
+}
+
+/// A private stack whose Dovecot also takes XOAUTH2/OAUTHBEARER, checking each bearer
+/// token by POSTing it to `introspection_url` (an `oauth2` passdb), and whose Postfix has
+/// a submission port requiring SASL AUTH through Dovecot (`submission_port`). PLAIN and
+/// LOGIN with `password` work as in [`mail_stack`].
+pub fn oauth2_mail_stack(introspection_url: &str) -> anyhow::Result<MailStack> {
+    start_stack_with(&[("OAUTH2_INTROSPECTION_URL", introspection_url)])
+}
+
+/// Why no mail stack can run here at all (not root, packages missing and not
+/// installable), for tests that skip then; `None` when one should start.
+pub fn mail_stack_unavailable() -> Option<String> {
+    let root = unsafe { libc::geteuid() } == 0;
+    let installed = [
+        "/usr/sbin/dovecot",
+        "/usr/sbin/postfix",
+        "/usr/lib/dovecot/imap",
+    ]
+    .iter()
+    .all(|p| Path::new(p).exists());
+    match (root, installed) {
+        (false, _) => Some("the mail stack needs root (Postfix's master runs as root)".into()),
+        (true, false) if Command::new("apt-get").arg("--version").output().is_err() => {
+            Some("postfix/dovecot are not installed and apt-get is missing".into())
+        }
+        _ => None,
+    }
+}
+
+fn start_stack_with(env: &[(&str, &str)]) -> anyhow::Result<MailStack> {
     let dir = tempfile::Builder::new()
         .prefix("ticketpost-mail-")
         .tempdir()
@@ -129,6 +164,7 @@ fn start_stack() -> anyhow::Result<MailStack> {
         .arg(&dir)
         .arg("--parent-pid")
         .arg(std::process::id().to_string())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .context("running tests/support/mailstack.sh")?;
@@ -174,6 +210,10 @@ fn parse_facts(stdout: &str) -> anyhow::Result<MailStack> {
         imap_port: port("IMAP_PORT")?,
         imaps_port: port("IMAPS_PORT")?,
         smtp_port: port("SMTP_PORT")?,
+        submission_port: match facts.get("SUBMISSION_PORT") {
+            Some(_) => Some(port("SUBMISSION_PORT")?),
+            None => None,
+        },
         ca_file: PathBuf::from(get("CA_FILE")?),
         state_dir: PathBuf::from(get("STATE_DIR")?),
         password: get("PASSWORD")?.to_string(),
