@@ -134,6 +134,14 @@ pub const MUTATORS: &[Mutator] = &[
         name: "ticket_token_subject",
         apply: ticket_token_subject,
     },
+    Mutator {
+        name: "many_parts",
+        apply: many_parts,
+    },
+    Mutator {
+        name: "deep_quotes",
+        apply: deep_quotes,
+    },
 ];
 
 /// Applies one to three mutators (one most often) and returns the bytes with the names
@@ -218,14 +226,23 @@ fn starts_with_ci(line: &[u8], prefix: &[u8]) -> bool {
     line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
-/// Every position of `needle` in `hay`, ignoring ASCII case.
+/// Every position of `needle` in `hay`, ignoring ASCII case, without overlaps (so the
+/// ranges can be cut out back to front).
 fn find_all_ci(hay: &[u8], needle: &[u8]) -> Vec<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return Vec::new();
+    let mut out = Vec::new();
+    if needle.is_empty() {
+        return out;
     }
-    (0..=hay.len() - needle.len())
-        .filter(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
-        .collect()
+    let mut i = 0;
+    while i + needle.len() <= hay.len() {
+        if hay[i..i + needle.len()].eq_ignore_ascii_case(needle) {
+            out.push(i);
+            i += needle.len();
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 /// The top-level header `name` removed (with its folded lines) and `name: value` put
@@ -724,28 +741,33 @@ fn garbage_encoded_words(rng: &mut Rng, raw: &[u8]) -> Vec<u8> {
     set_header(raw, name, value.trim_ascii_end())
 }
 
-/// A References header with thousands of ids (folded, so no line is over the limit),
-/// with repeats, and sometimes a known id (the In-Reply-To) among them.
+/// A References header with up to 100,000 short ids (folded, so no line is over the
+/// limit), one in ten a repeat: short ids make many ids per byte, which is where a
+/// dedupe or lookup that is quadratic in the number of ids shows.
 fn huge_references(rng: &mut Rng, raw: &[u8]) -> Vec<u8> {
-    let n = log_uniform(rng, 100, 40_000);
+    let n = log_uniform(rng, 100, 100_000);
+    let tag = rng.u16(..);
     let e = eol(raw);
-    let mut value = Vec::with_capacity(n * 30);
-    let pool: Vec<String> = (0..n / 2 + 1).map(|_| random_id(rng)).collect();
+    let mut value = Vec::with_capacity(n * 16);
     for i in 0..n {
         if i > 0 {
-            value.extend_from_slice(e);
+            if i % 6 == 0 {
+                value.extend_from_slice(e);
+            }
             value.push(b' ');
         }
-        let id = &pool[rng.usize(0..pool.len())];
-        value.push(b'<');
-        value.extend_from_slice(id.as_bytes());
-        value.push(b'>');
+        let id = if i > 0 && rng.u8(0..10) == 0 {
+            rng.usize(0..i)
+        } else {
+            i
+        };
+        value.extend_from_slice(format!("<{id:x}.{tag:x}@r>").as_bytes());
     }
     set_header(raw, "References", &value)
 }
 
 fn subject_letter_run(rng: &mut Rng, raw: &[u8]) -> Vec<u8> {
-    let n = log_uniform(rng, 100, 60_000);
+    let n = log_uniform(rng, 1_000, 60_000);
     let letter = [b'a', b'x', b'Z'][rng.usize(0..3)];
     let mut value = b"Re: ".to_vec();
     if rng.bool() {
@@ -944,4 +966,62 @@ fn ticket_token_subject(rng: &mut Rng, raw: &[u8]) -> Vec<u8> {
     let mut value = format!("Re: {token} ").into_bytes();
     value.extend(subject);
     set_header(raw, "Subject", &value)
+}
+
+/// A multipart body of thousands of parts (text, HTML, attachments, empty ones).
+fn many_parts(rng: &mut Rng, raw: &[u8]) -> Vec<u8> {
+    let n = log_uniform(rng, 10, 20_000);
+    let e = eol(raw);
+    let head_end = header_end(raw);
+    let mut out = remove_header(&raw[..head_end.min(raw.len())], "Content-Type");
+    out.extend_from_slice(b"Content-Type: multipart/mixed; boundary=\"p\"");
+    out.extend_from_slice(e);
+    out.extend_from_slice(e);
+    let kinds: [&[u8]; 4] = [
+        b"Content-Type: text/plain\r\n\r\npart text",
+        b"Content-Type: text/html\r\n\r\n<p>part</p>",
+        b"Content-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Disposition: attachment\r\n\r\nAAAA",
+        b"",
+    ];
+    for _ in 0..n {
+        out.extend_from_slice(b"--p");
+        out.extend_from_slice(e);
+        out.extend_from_slice(kinds[rng.usize(0..kinds.len())]);
+        out.extend_from_slice(e);
+    }
+    if rng.bool() {
+        out.extend_from_slice(b"--p--");
+        out.extend_from_slice(e);
+    }
+    out
+}
+
+/// A reply whose body quotes and re-quotes: thousands of `>` levels, attribution
+/// lines and signature markers, for the reply trimmer.
+fn deep_quotes(rng: &mut Rng, raw: &[u8]) -> Vec<u8> {
+    let n = log_uniform(rng, 10, 20_000);
+    let e = eol(raw);
+    let mut body = b"Thanks, that fixed it.".to_vec();
+    body.extend_from_slice(e);
+    for i in 0..n {
+        match rng.u8(0..4) {
+            0 => body.extend_from_slice(
+                b"On Mon, 2 Nov 2026 at 10:00, Desk <support@desk.example> wrote:",
+            ),
+            1 => body.extend_from_slice(b"-- "),
+            _ => {
+                let depth = if rng.bool() { i % 500 } else { rng.usize(1..8) };
+                body.extend(std::iter::repeat_n(b'>', depth));
+                body.extend_from_slice(b" quoted line");
+            }
+        }
+        body.extend_from_slice(e);
+    }
+    let head_end = header_end(raw);
+    let mut out = remove_header(&raw[..head_end.min(raw.len())], "Content-Type");
+    out = remove_header(&out, "Content-Transfer-Encoding");
+    out = set_header(&out, "Subject", b"Re: your request");
+    out.extend_from_slice(e);
+    out.extend_from_slice(&body);
+    out
 }
