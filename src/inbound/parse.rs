@@ -659,10 +659,82 @@ fn text_body(message: &Message<'_>, html_body: Option<&str>) -> String {
 }
 
 /// A plain-text rendering of HTML. html2text can refuse (it reports an error for
-/// layouts it cannot fit); then mail-parser's simpler converter is used.
+/// layouts it cannot fit); then mail-parser's simpler converter is used. It is also
+/// used for HTML nested deeper than [`MAX_HTML_DEPTH`]: html2text's parser (html5ever)
+/// pays for each element in proportion to how deep it is nested, so its time grows
+/// with the square of the depth (a 120 KB message of 20,000 nested `<div>`s took
+/// seconds, and a few MB would take minutes), while mail-parser's converter reads the
+/// text in one linear pass.
 fn html_to_text(html: &str) -> String {
+    if html_nesting_depth(html) > MAX_HTML_DEPTH {
+        return mail_parser::decoders::html::html_to_text(html);
+    }
     html2text::from_read(html.as_bytes(), HTML_RENDER_WIDTH)
         .unwrap_or_else(|_| mail_parser::decoders::html::html_to_text(html))
+}
+
+/// Deeper HTML is not given to html2text (see [`html_to_text`]). Real mail nests a few
+/// dozen elements (Outlook's tables inside tables stay well under a hundred).
+const MAX_HTML_DEPTH: usize = 1000;
+
+/// Elements without content: their start tags open nothing.
+const VOID_ELEMENTS: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// An estimate of how deep `html`'s elements nest, in one linear pass: each start tag
+/// opens one level (not void elements or `<x/>`), each end tag of an element still
+/// counted as open closes one; comments, doctypes and processing instructions are
+/// skipped. Unclosed elements (a `<p>` per paragraph) make it an over-estimate, which
+/// only means the simpler rendering; stray end tags cannot lower it.
+fn html_nesting_depth(html: &str) -> usize {
+    let bytes = html.as_bytes();
+    let mut open: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut i = 0;
+    while let Some(off) = bytes[i..].iter().position(|&b| b == b'<') {
+        let start = i + off + 1;
+        if bytes[start..].starts_with(b"!--") {
+            i = bytes[start..]
+                .windows(3)
+                .position(|w| w == b"-->")
+                .map_or(bytes.len(), |p| start + p + 3);
+            continue;
+        }
+        let end_tag = bytes.get(start) == Some(&b'/');
+        let name_start = start + usize::from(end_tag);
+        let name_len = bytes[name_start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        let close = bytes[name_start..]
+            .iter()
+            .position(|&b| b == b'>')
+            .map_or(bytes.len(), |p| name_start + p);
+        i = (close + 1).min(bytes.len());
+        if name_len == 0 || !bytes[name_start].is_ascii_alphabetic() {
+            continue; // `<!--`, `<!DOCTYPE`, `<?`, or a lone `<` in text
+        }
+        let name = bytes[name_start..name_start + name_len].to_ascii_lowercase();
+        if VOID_ELEMENTS.iter().any(|v| v.as_bytes() == name) {
+            continue;
+        }
+        if end_tag {
+            if let Some(n) = open.get_mut(&name).filter(|n| **n > 0) {
+                *n -= 1;
+                depth -= 1;
+            }
+        } else if bytes[..close].last() != Some(&b'/') {
+            *open.entry(name).or_default() += 1;
+            depth += 1;
+            deepest = deepest.max(depth);
+        }
+        if i >= bytes.len() {
+            break;
+        }
+    }
+    deepest
 }
 
 fn attachment_info(part: &mail_parser::MessagePart<'_>) -> AttachmentInfo {
@@ -802,6 +874,60 @@ fn hash_normalised(hasher: &mut Sha256, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_nesting_depth_is_estimated_in_one_pass() {
+        assert_eq!(html_nesting_depth(""), 0);
+        assert_eq!(html_nesting_depth("plain < text > 3"), 0);
+        assert_eq!(
+            html_nesting_depth(
+                "<html><body><div><p>a<br>b<img src=x/><hr/></p></div></body></html>"
+            ),
+            4
+        );
+        assert_eq!(html_nesting_depth("<DIV><div></Div></DIV><div>"), 2);
+        assert_eq!(
+            html_nesting_depth("<!-- <div><div> --><!DOCTYPE html><?xml?><b/><!--"),
+            0
+        );
+        // Stray end tags do not hide depth.
+        assert_eq!(html_nesting_depth(&"<div></span></p>".repeat(50)), 50);
+        // An unterminated tag at the end.
+        assert_eq!(html_nesting_depth("<div><span"), 2);
+    }
+
+    /// html5ever's time grows with the square of the nesting depth: 50,000 nested
+    /// `<div>`s (a 300 KB message) would take minutes there. Past MAX_HTML_DEPTH the
+    /// linear converter renders them; shallow HTML still gets html2text's rendering.
+    #[test]
+    fn deeply_nested_html_is_rendered_by_the_linear_converter() {
+        let message = |html: &str| {
+            format!("From: a@x.test\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n{html}\r\n")
+                .into_bytes()
+        };
+        // html2text lists link targets as footnotes; the linear converter keeps the text.
+        let link = r#"<a href="https://kb.example/1">the guide</a>"#;
+        let shallow = parse(message(&format!("<div>{link}</div>"))).unwrap();
+        assert!(
+            shallow.text_body.contains("https://kb.example/1"),
+            "{:?}",
+            shallow.text_body
+        );
+        let deep = format!("{}{link} text", "<div>".repeat(50_000));
+        let deep = parse(message(&deep)).unwrap();
+        assert!(
+            deep.text_body.contains("the guide text"),
+            "{:?}",
+            deep.text_body
+        );
+        assert!(!deep.text_body.contains("https://kb.example/1"));
+        let just_over = format!("{}{link}", "<div>".repeat(MAX_HTML_DEPTH + 1));
+        let just_over = parse(message(&just_over)).unwrap();
+        assert!(!just_over.text_body.contains("https://kb.example/1"));
+        let at_limit = format!("{}{link}", "<div>".repeat(MAX_HTML_DEPTH - 1));
+        let at_limit = parse(message(&at_limit)).unwrap();
+        assert!(at_limit.text_body.contains("https://kb.example/1"));
+    }
 
     fn parse_str(raw: &str) -> InboundMessage {
         match parse(raw.as_bytes().to_vec()) {

@@ -84,6 +84,16 @@ const CANDIDATES: i64 = 50;
 /// A ticket's indexed body is cut here, whatever the caller passes.
 const MAX_INDEXED_BODY_CHARS: usize = 2000;
 
+/// A ticket's indexed subject is cut here (characters, not bytes): subjects come from
+/// mail, and a subject of thousands of characters only makes the index slow.
+const MAX_INDEXED_SUBJECT_CHARS: usize = 500;
+
+/// A word longer than this (characters) is cut to its start as a term. A trigram query
+/// for a term of n characters is a phrase of n - 2 tokens, and against text that repeats
+/// one letter its cost grows with n times the matching positions: a mail whose subject
+/// is thousands of one letter took ~45 s to look up. Real words and codes are shorter.
+const MAX_TERM_CHARS: usize = 40;
+
 /// The trigram tokenizer cannot match a shorter substring.
 const TRIGRAM: usize = 3;
 
@@ -271,13 +281,19 @@ fn cosine(a: &HashSet<String>, b: &HashSet<String>) -> f64 {
 /// Indexes a new ticket for [`similar_tickets`] (once: a ticket already indexed is an
 /// error). `body`: the caller passes the start of the request; longer text is cut.
 pub fn index_ticket(conn: &Connection, ticket_id: i64, subject: &str, body: &str) -> Result<()> {
-    let body = match body.char_indices().nth(MAX_INDEXED_BODY_CHARS) {
-        Some((cut, _)) => &body[..cut],
-        None => body,
-    };
+    let subject = first_chars(subject, MAX_INDEXED_SUBJECT_CHARS);
+    let body = first_chars(body, MAX_INDEXED_BODY_CHARS);
     conn.prepare_cached("INSERT INTO ticket_fts (rowid, subject, body) VALUES (?1, ?2, ?3)")?
         .execute(params![ticket_id, subject, body])?;
     Ok(())
+}
+
+/// The first `n` characters of `text` (cut at a character boundary, never inside one).
+fn first_chars(text: &str, n: usize) -> &str {
+    match text.char_indices().nth(n) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    }
 }
 
 /// Past tickets whose indexed text matches free text at or above `threshold`, best
@@ -379,6 +395,7 @@ fn quote_term(term: &str) -> String {
 ///   small list of English stop words and mail pleasantries;
 /// - numbers, versions and codes containing a digit (`809`, `10.2.1`, `0x80070005`,
 ///   `win11`), 3+ characters, lower-cased;
+/// - a word or code longer than [`MAX_TERM_CHARS`] is cut to its first characters;
 /// - for each run of Chinese (Han) characters, its 3-character windows, and a run of
 ///   exactly 2 characters as it is (most Chinese words have two characters; a run of
 ///   two is usually one word standing alone, such as 报错). Single characters are
@@ -452,7 +469,11 @@ fn scan_text(text: &str, mut f: impl FnMut(TextRun<'_>) -> bool) {
             while i < chars.len() && (is_word_char(chars[i]) || is_inner_dot(&chars, i)) {
                 i += 1;
             }
-            let word: String = chars[start..i].iter().collect::<String>().to_lowercase();
+            // A word over MAX_TERM_CHARS is cut to its start (lower-casing can change
+            // the length, so cut after it).
+            let mut word: String = chars[start..i].iter().collect::<String>().to_lowercase();
+            let cut = first_chars(&word, MAX_TERM_CHARS).len();
+            word.truncate(cut);
             let long_enough = word.chars().count() >= TRIGRAM;
             let has_digit = word.chars().any(|c| c.is_numeric());
             if !(long_enough && (has_digit || !STOP_WORDS.contains(&word.as_str()))) {
@@ -833,6 +854,48 @@ mod tests {
 
         // A ticket is indexed once.
         assert!(index_ticket(&conn, printer, "Toner empty", "").is_err());
+    }
+
+    /// A subject that is one letter repeated (a mangled or hostile mail) is cheap to
+    /// index and to look up: the index keeps its first [`MAX_INDEXED_SUBJECT_CHARS`]
+    /// characters and a query term is at most [`MAX_TERM_CHARS`] long. Uncapped, the
+    /// trigram phrase of thousands of `aaa` against thousands of positions took ~45 s.
+    #[test]
+    fn a_long_run_of_one_letter_is_cheap_to_index_and_look_up() {
+        let conn = db();
+        let run = "a".repeat(20_000);
+        let subject = format!("é{run}");
+        let t = ticket(&conn, "long");
+        index_ticket(&conn, t, &subject, &run).unwrap();
+        let stored: String = conn
+            .query_row(
+                "SELECT subject FROM ticket_fts WHERE rowid = ?1",
+                [t],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored.chars().count(), MAX_INDEXED_SUBJECT_CHARS);
+        assert!(subject.starts_with(&stored));
+        let terms = search_terms(&subject);
+        assert_eq!(terms.len(), 1);
+        assert_eq!(terms[0].chars().count(), MAX_TERM_CHARS);
+        assert!(
+            match_terms(&subject)
+                .iter()
+                .all(|t| t.chars().count() <= MAX_TERM_CHARS)
+        );
+        let other = ticket(&conn, "new");
+        let found = similar_tickets(&conn, &subject, other, 0.0, 5).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].ticket_id, t);
+        add(&conn, &entry(&subject, &run, "Type less.")).unwrap();
+        assert_eq!(search(&conn, &subject, 0.0, 5).unwrap().len(), 1);
+        // Multi-byte characters are cut whole.
+        let han = "错".repeat(3 * MAX_INDEXED_SUBJECT_CHARS);
+        let t2 = ticket(&conn, "han");
+        index_ticket(&conn, t2, &han, "").unwrap();
+        let word = "ü".repeat(3 * MAX_TERM_CHARS);
+        assert_eq!(search_terms(&word), ["ü".repeat(MAX_TERM_CHARS)]);
     }
 
     /// Timing-free scale check: however many rows match, the candidates fetched are
