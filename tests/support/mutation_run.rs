@@ -321,6 +321,7 @@ impl Desk {
             ),
             staff_key,
             source: "mutation".into(),
+            folder: "INBOX".into(),
             faults: Faults::default(),
             send_mail: true,
         };
