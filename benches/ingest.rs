@@ -684,6 +684,8 @@ struct OnceReport {
     quarantined: usize,
     sent: usize,
     send_s: f64,
+    indexed: usize,
+    index_s: f64,
 }
 
 /// Counts taken after a run.
@@ -730,7 +732,8 @@ fn run_once(settings: &Settings, cfg: &Path, dir: &Path, stack: &MailStack) -> R
 }
 
 /// `processed N message(s) in S s: A new ticket(s), B follow-up(s), C duplicate(s),
-/// D quarantined, U kept without a ticket; sent M mail(s) in T s`
+/// D quarantined, U kept without a ticket; sent M mail(s) in T s; indexed I ticket(s)
+/// for similar-ticket search in X s`
 fn parse_once_line(line: &str) -> Option<OnceReport> {
     let after = |key: &str| -> Option<&str> {
         let start = line.find(key)? + key.len();
@@ -752,6 +755,8 @@ fn parse_once_line(line: &str) -> Option<OnceReport> {
         quarantined: num(before(" quarantined"))? as usize,
         sent: num(after("; sent "))? as usize,
         send_s: num(after(" mail(s) in "))?,
+        indexed: num(after("; indexed ")).unwrap_or(0.0) as usize,
+        index_s: num(after(" similar-ticket search in ")).unwrap_or(0.0),
     })
 }
 
@@ -831,14 +836,16 @@ impl OnceRun {
             Some(r) => {
                 let _ = write!(
                     s,
-                    "{} msgs in {:.3} s = {:.0} msg/s; {} new ticket(s), {} quarantined; sent {} in {:.3} s",
+                    "{} msgs in {:.3} s = {:.0} msg/s; {} new ticket(s), {} quarantined; sent {} in {:.3} s; similar-tickets index caught up with {} in {:.3} s after",
                     r.processed,
                     r.ingest_s,
                     self.rate().unwrap_or(0.0),
                     r.new_tickets,
                     r.quarantined,
                     r.sent,
-                    r.send_s
+                    r.send_s,
+                    r.indexed,
+                    r.index_s
                 );
             }
             None => {

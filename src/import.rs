@@ -109,6 +109,10 @@ pub async fn import(
         progress.inc(count);
     }
     progress.finish_and_clear();
+    writer
+        .call(ingest::index_waiting_tickets)
+        .await
+        .context("indexing imported tickets for similar-ticket search")?;
     Ok(ImportReport {
         summary: total,
         seconds: started.elapsed().as_secs_f64(),

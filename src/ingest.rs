@@ -165,6 +165,24 @@ pub struct IngestContext {
     pub send_mail: bool,
 }
 
+/// Tickets indexed per transaction (and per writer job) when the index catches up.
+pub const INDEX_CHUNK: usize = 500;
+
+/// Brings the similar-tickets index up to date, one transaction per chunk. Returns
+/// how many tickets it indexed. The service does the same chunk by chunk between
+/// other writer jobs (`service`); this is for callers that own the connection.
+pub fn index_waiting_tickets(conn: &mut Connection) -> Result<usize> {
+    let mut total = 0;
+    loop {
+        let n = store::kb::index_queued(conn, INDEX_CHUNK)
+            .context("cannot update the similar-tickets index")?;
+        total += n;
+        if n < INDEX_CHUNK {
+            return Ok(total);
+        }
+    }
+}
+
 /// Applies a parsed batch in one transaction, with the batch's checkpoint.
 pub fn apply_batch(
     conn: &mut Connection,
@@ -1252,10 +1270,11 @@ type RenderFn = Box<dyn FnOnce(&Renderer) -> Result<OutgoingMail> + Send>;
 /// together, spread over the cores, and queued in the same transaction before it
 /// commits.
 ///
-/// It also holds the batch's new tickets for the similar-tickets index: FTS5 writes
-/// its pending terms out as a new segment at every savepoint, so indexing inside the
-/// per-message savepoints would write (and then merge) one segment per message.
-/// Indexed once at the end, a batch makes one.
+/// It also holds the batch's new tickets for the similar-tickets index; they are
+/// queued when the batch is stored and indexed when the mailbox is idle
+/// ([`index_waiting_tickets`]): the trigram index is the costliest write of a request,
+/// and nothing in the ingest path needs a ticket of the same burst to be findable.
+/// Indexing in batches also writes one FTS5 segment per batch, not one per message.
 #[derive(Default)]
 pub struct PendingMail {
     jobs: Vec<(i64, &'static str, RenderFn)>,
@@ -1301,10 +1320,10 @@ impl PendingMail {
         self.to_index.truncate(mark.to_index);
     }
 
-    /// Writes the batch's new tickets into the similar-tickets index.
+    /// Queues the batch's new tickets for the similar-tickets index.
     fn write_index(&self, tx: &Connection) -> Result<()> {
         for (ticket, subject, body) in &self.to_index {
-            store::kb::index_ticket(tx, *ticket, subject, body)?;
+            store::kb::queue_for_index(tx, *ticket, subject, body)?;
         }
         Ok(())
     }

@@ -222,7 +222,7 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
                 } else {
                     let i = report.ingest;
                     println!(
-                        "processed {} message(s) in {:.3} s: {} new ticket(s), {} follow-up(s), {} duplicate(s), {} quarantined, {} kept without a ticket; sent {} mail(s) in {:.3} s{}",
+                        "processed {} message(s) in {:.3} s: {} new ticket(s), {} follow-up(s), {} duplicate(s), {} quarantined, {} kept without a ticket; sent {} mail(s) in {:.3} s{}; indexed {} ticket(s) for similar-ticket search in {:.3} s",
                         i.messages,
                         report.ingest_seconds,
                         i.new_tickets,
@@ -236,7 +236,9 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
                             format!(", {} to retry, {} failed", report.send_retrying, report.send_failed)
                         } else {
                             String::new()
-                        }
+                        },
+                        report.indexed,
+                        report.index_seconds
                     );
                 }
                 Ok(())

@@ -150,6 +150,7 @@ pub async fn retry(cfg: &Config, id_text: &str, clock: Arc<dyn Clock>) -> Result
             if summary.quarantined == 0 {
                 c.execute("DELETE FROM quarantine WHERE id = ?1", [id])?;
             }
+            ingest::index_waiting_tickets(c)?;
             Ok(summary)
         })
         .await?;

@@ -41,6 +41,10 @@ pub struct RunReport {
     pub ingest_seconds: f64,
     /// Wall time of draining the outbox (`--once` only), in seconds.
     pub send_seconds: f64,
+    /// New tickets added to the similar-tickets index after the ingest (`--once`).
+    pub indexed: usize,
+    /// Wall time of that, in seconds.
+    pub index_seconds: f64,
 }
 
 /// Everything the writer needs to store mail, from the config and the store's key.
@@ -150,6 +154,9 @@ pub async fn run(
         }
         let ingest_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
+        let indexed = ingest.index_waiting_tickets(&shutdown).await?;
+        let index_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
         sender.recover().await?;
         let round = sender.send_due().await?;
         let send_seconds = started.elapsed().as_secs_f64();
@@ -162,6 +169,8 @@ pub async fn run(
         return Ok(RunReport {
             ingest_seconds,
             send_seconds,
+            indexed,
+            index_seconds,
             ..report(summary, round)
         });
     }
@@ -210,6 +219,8 @@ fn report(ingest: BatchSummary, round: SendRound) -> RunReport {
         send_failed: round.failed,
         ingest_seconds: 0.0,
         send_seconds: 0.0,
+        indexed: 0,
+        index_seconds: 0.0,
     }
 }
 
@@ -296,6 +307,10 @@ impl IngestLoop {
                     if self.once {
                         break;
                     }
+                    // Idle: the similar-tickets index catches up with the burst.
+                    if let Err(e) = self.index_waiting_tickets(shutdown).await {
+                        warn!(error = %format!("{e:#}"), "search index of past requests not updated; trying again when idle");
+                    }
                     if let Err(e) = source.wait_for_mail(shutdown).await {
                         warn!(error = %format!("{e:#}"), "mailbox wait failed; reconnecting");
                         source.reset();
@@ -348,6 +363,27 @@ impl IngestLoop {
             if let Some(e) = next_error.take() {
                 self.fail(e, source, &mut failures, shutdown).await?;
             }
+        }
+        Ok(total)
+    }
+
+    /// Indexes queued tickets one chunk per writer job, so mail that arrives meanwhile
+    /// is stored between chunks. Returns how many were indexed.
+    async fn index_waiting_tickets(&self, shutdown: &CancellationToken) -> Result<usize> {
+        let mut total = 0;
+        while !shutdown.is_cancelled() {
+            let n = self
+                .writer
+                .call(|c| store::kb::index_queued(c, ingest::INDEX_CHUNK))
+                .await
+                .context("updating the similar-tickets index")?;
+            total += n;
+            if n < ingest::INDEX_CHUNK {
+                break;
+            }
+        }
+        if total > 0 {
+            debug!(requests = total, "search index of past requests caught up");
         }
         Ok(total)
     }

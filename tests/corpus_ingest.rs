@@ -315,7 +315,10 @@ fn every_corpus_message_is_ingested_and_automatic_mail_is_never_answered() {
         let corpus_name = rel.split('/').next().unwrap_or_default().to_string();
         let run = catch_unwind(AssertUnwindSafe(|| {
             let parsed = ingest::parse_batch(vec![raw.clone()], &cx);
-            ingest::apply_batch(&mut conn, &cx, parsed, None, now)
+            let summary = ingest::apply_batch(&mut conn, &cx, parsed, None, now)?;
+            // What the service does when idle: new tickets go into the search index.
+            ingest::index_waiting_tickets(&mut conn)?;
+            Ok::<_, anyhow::Error>(summary)
         }));
         let summary = match run {
             Ok(Ok(s)) => s,

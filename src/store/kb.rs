@@ -278,6 +278,40 @@ fn cosine(a: &HashSet<String>, b: &HashSet<String>) -> f64 {
     shared as f64 / ((a.len() * b.len()) as f64).sqrt()
 }
 
+/// Queues a new ticket for the similar-tickets index; [`index_queued`] indexes it.
+/// Cheap (one plain row), so it runs inside the ingest transaction.
+pub fn queue_for_index(conn: &Connection, ticket_id: i64, subject: &str, body: &str) -> Result<()> {
+    let subject = first_chars(subject, MAX_INDEXED_SUBJECT_CHARS);
+    let body = first_chars(body, MAX_INDEXED_BODY_CHARS);
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO ticket_index_queue (ticket_id, subject, body) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![ticket_id, subject, body])?;
+    Ok(())
+}
+
+/// Moves up to `max` queued tickets, oldest first, into the similar-tickets index in
+/// one transaction. Returns how many it indexed (0: the index is up to date).
+pub fn index_queued(conn: &mut Connection, max: usize) -> Result<usize> {
+    let tx = conn.transaction()?;
+    let rows: Vec<(i64, String, String)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT ticket_id, subject, body FROM ticket_index_queue ORDER BY ticket_id LIMIT ?1",
+        )?;
+        stmt.query_map([max as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for (ticket, subject, body) in &rows {
+        index_ticket(&tx, *ticket, subject, body)?;
+    }
+    if let Some((last, _, _)) = rows.last() {
+        tx.prepare_cached("DELETE FROM ticket_index_queue WHERE ticket_id <= ?1")?
+            .execute([last])?;
+    }
+    tx.commit()?;
+    Ok(rows.len())
+}
+
 /// Indexes a new ticket for [`similar_tickets`] (once: a ticket already indexed is an
 /// error). `body`: the caller passes the start of the request; longer text is cut.
 pub fn index_ticket(conn: &Connection, ticket_id: i64, subject: &str, body: &str) -> Result<()> {
@@ -854,6 +888,36 @@ mod tests {
 
         // A ticket is indexed once.
         assert!(index_ticket(&conn, printer, "Toner empty", "").is_err());
+    }
+
+    #[test]
+    fn queued_tickets_are_found_once_indexed_in_chunks() {
+        let mut conn = db();
+        let ids: Vec<i64> = (0..5)
+            .map(|i| ticket(&conn, &format!("VPN error 80{i}")))
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            queue_for_index(&conn, *id, &format!("VPN error 80{i}"), "Cannot connect.").unwrap();
+        }
+        // Queued twice (a retried batch) is still one entry.
+        queue_for_index(&conn, ids[0], "VPN error 800", "Cannot connect.").unwrap();
+        assert!(
+            similar_tickets(&conn, "VPN error cannot connect", 0, 0.0, 10)
+                .unwrap()
+                .is_empty(),
+            "queued, not yet searchable"
+        );
+        assert_eq!(index_queued(&mut conn, 3).unwrap(), 3);
+        assert_eq!(index_queued(&mut conn, 3).unwrap(), 2);
+        assert_eq!(index_queued(&mut conn, 3).unwrap(), 0);
+        let found = similar_tickets(&conn, "VPN error cannot connect", 0, 0.0, 10).unwrap();
+        let mut found: Vec<i64> = found.iter().map(|s| s.ticket_id).collect();
+        found.sort();
+        assert_eq!(found, ids);
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM ticket_index_queue", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
     }
 
     /// A subject that is one letter repeated (a mangled or hostile mail) is cheap to

@@ -84,6 +84,9 @@ impl Writer {
 /// checkpointer thread keeps the WAL far below this).
 const WRITER_CHECKPOINT_PAGES: i64 = 16 * 1024;
 
+/// The least time between two passive checkpoints.
+const CHECKPOINT_MIN_GAP: std::time::Duration = std::time::Duration::from_millis(1000);
+
 /// Starts the thread that runs passive checkpoints after writes; it stops when the
 /// writer (the sender of its signals) is gone.
 fn start_checkpointer(cfg: &StoreConfig) -> Result<std::sync::mpsc::SyncSender<()>> {
@@ -100,6 +103,10 @@ fn start_checkpointer(cfg: &StoreConfig) -> Result<std::sync::mpsc::SyncSender<(
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                     tracing::debug!(error = %e, "passive checkpoint did not run");
                 }
+                // Signals that come meanwhile fold into one: under a burst of writes a
+                // checkpoint copies each hot page (indexes, the FTS tables) once per
+                // gap instead of once per batch, and syncs the file once per gap.
+                std::thread::sleep(CHECKPOINT_MIN_GAP);
             }
         })
         .context("cannot start the store checkpointer thread")?;

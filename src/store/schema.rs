@@ -6,14 +6,17 @@
 
 use rusqlite_migration::{M, Migrations};
 
-/// All migrations, in order. Index + 1 is the schema version.
+/// The migrations' SQL, in order. Index + 1 is the schema version.
+const STEPS: [&str; 6] = [V1, V2, V3, V4, V5, V6];
+
+/// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(STEPS.iter().map(|sql| M::up(sql)).collect())
 }
 
 /// The newest schema version this binary knows.
 pub fn latest_version() -> usize {
-    5
+    STEPS.len()
 }
 
 const V1: &str = r#"
@@ -230,6 +233,17 @@ CREATE TABLE sla_digests (
 /// Tags on tickets (set by `[[route]]` rules), as a JSON array of strings.
 const V5: &str = r#"
 ALTER TABLE tickets ADD COLUMN tags_json TEXT NOT NULL DEFAULT '[]';
+"#;
+
+/// New tickets waiting for the similar-tickets index (`ticket_fts`). Writing the
+/// trigram index is the costliest step of storing a request, so ingest only queues
+/// here and the index is brought up to date when the mailbox is idle.
+const V6: &str = r#"
+CREATE TABLE ticket_index_queue (
+    ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+    subject   TEXT NOT NULL,
+    body      TEXT NOT NULL
+) STRICT;
 "#;
 
 #[cfg(test)]

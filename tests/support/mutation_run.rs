@@ -357,6 +357,9 @@ impl Desk {
         parsed.truncate(1);
         let summary = ingest::apply_batch(&mut self.conn, &self.cx, parsed, None, now)
             .map_err(|e| format!("apply_batch failed: {e:#}"))?;
+        // What the service does when idle: the new ticket goes into the search index.
+        ingest::index_waiting_tickets(&mut self.conn)
+            .map_err(|e| format!("indexing failed: {e:#}"))?;
         Ok((summary, parse))
     }
 
