@@ -257,9 +257,10 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn init_logging(json: bool) {
     let filter =
         EnvFilter::try_from_env("TICKETPOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    // async-imap traces the raw protocol, LOGIN passwords and XOAUTH2 tokens included:
-    // never below debug, whatever TICKETPOST_LOG asks for.
-    let filter = match "async_imap=debug".parse() {
+    // async-imap traces the raw protocol, LOGIN passwords and XOAUTH2 tokens included,
+    // and logs nothing else but errors: its own level is fixed at `info`, whatever
+    // TICKETPOST_LOG asks for (a directive for a target replaces the global level).
+    let filter = match "async_imap=info".parse() {
         Ok(cap) => filter.add_directive(cap),
         Err(_) => filter,
     };

@@ -486,3 +486,38 @@ tags = ["hr"]
     assert_eq!(team_of("Leave request"), "hr");
     assert_count_stays(&hr_requester, 2).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_imap_password_never_reaches_the_log_even_at_trace() {
+    let stack = support::mail_stack();
+    let gw = Gateway::new("tracelog", false, 10);
+    let requester = support::unique_user("trace");
+    support::smtp_send(
+        stack,
+        &requester,
+        &[&gw.support],
+        &request(
+            "trace-1@outside.test",
+            &requester,
+            &gw.support,
+            "Trace me",
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    wait_count(&gw.support, 1).await;
+    let out = gw
+        .command(&["run", "--once"], None)
+        .env("TICKETPOST_LOG", "trace")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("TRACE"), "trace logging was on: {stderr}");
+    assert!(
+        !stderr.contains(stack.password.as_str()),
+        "the IMAP password is in the log"
+    );
+    assert_eq!(gw.tickets().len(), 1);
+}
