@@ -28,8 +28,9 @@ use crate::notify::{
 use crate::outbox::OutgoingMail;
 use crate::store;
 
-/// Deliberate crashes for tests of crash safety (set by `TICKETPOST_FAULT`, read in
-/// main): the process aborts at the named point, as a `kill -9` would stop it.
+/// Deliberate faults for tests (set by `TICKETPOST_FAULT`, read in main): the process
+/// aborts at the named point, as a `kill -9` would stop it, or a mail handler panics,
+/// as a bug would make it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Faults {
     /// Abort inside a batch's transaction after this many messages were written.
@@ -37,14 +38,18 @@ pub struct Faults {
     /// Abort right after this many batches committed (before the mailbox is told and
     /// before anything is sent).
     pub abort_after_commits: Option<usize>,
+    /// Panic while the intake rules assess the message at this index of a batch.
+    pub panic_assessing: Option<usize>,
+    /// Panic while the message at this index of a batch is being stored.
+    pub panic_storing: Option<usize>,
 }
 
 impl Faults {
-    /// Parses `in-batch:N` or `after-commit:N`.
+    /// Parses `in-batch:N`, `after-commit:N`, `panic-assessing:N` or `panic-storing:N`.
     pub fn parse(spec: &str) -> Result<Faults> {
-        let (what, n) = spec
-            .split_once(':')
-            .context("TICKETPOST_FAULT must look like in-batch:N or after-commit:N")?;
+        let (what, n) = spec.split_once(':').context(
+            "TICKETPOST_FAULT must look like in-batch:N, after-commit:N, panic-assessing:N or panic-storing:N",
+        )?;
         let n: usize = n.parse().context("TICKETPOST_FAULT: N must be a number")?;
         match what {
             "in-batch" => Ok(Faults {
@@ -53,6 +58,14 @@ impl Faults {
             }),
             "after-commit" => Ok(Faults {
                 abort_after_commits: Some(n),
+                ..Faults::default()
+            }),
+            "panic-assessing" => Ok(Faults {
+                panic_assessing: Some(n),
+                ..Faults::default()
+            }),
+            "panic-storing" => Ok(Faults {
+                panic_storing: Some(n),
                 ..Faults::default()
             }),
             _ => anyhow::bail!("TICKETPOST_FAULT: unknown fault {what:?}"),
@@ -114,6 +127,12 @@ pub struct Parsed {
 
 /// Assesses a parsed message (language, facts, triage).
 pub fn assess(msg: InboundMessage, rules: &IntakeRules, triage_cfg: &TriageConfig) -> Parsed {
+    let assessment = assessment(&msg, rules, triage_cfg);
+    Parsed { msg, assessment }
+}
+
+/// What the intake rules find in a message: its language, facts and triage.
+fn assessment(msg: &InboundMessage, rules: &IntakeRules, triage_cfg: &TriageConfig) -> Assessment {
     let text = msg.visible_text();
     let attachments: Vec<&str> = msg
         .attachments
@@ -125,20 +144,34 @@ pub fn assess(msg: InboundMessage, rules: &IntakeRules, triage_cfg: &TriageConfi
         .as_ref()
         .map(|a| a.email.as_str())
         .unwrap_or_default();
-    let assessment = Assessment {
+    Assessment {
         language: language::detect_language(&msg.subject, text),
         facts: intake::find_facts(rules, &msg.subject, text, &attachments),
         triage: triage::triage(rules, triage_cfg, sender, &msg.subject, text),
-    };
-    Parsed { msg, assessment }
+    }
 }
 
-/// Parses and assesses a batch. CPU work: call it from a blocking thread.
+/// Parses and assesses a batch. CPU work: call it from a blocking thread. A panic while
+/// assessing a message (a bug) sends that message to the quarantine with its raw
+/// bytes; the rest of the batch goes on.
 pub fn parse_batch(raws: Vec<Vec<u8>>, cx: &IngestContext) -> Vec<Result<Parsed, ParseFailure>> {
     raws.into_iter()
-        .map(|raw| {
-            inbound::parse_with(raw, &cx.limits.parse)
-                .map(|m| assess(m, cx.intake, &cx.desk.triage))
+        .enumerate()
+        .map(|(i, raw)| {
+            let msg = inbound::parse_with(raw, &cx.limits.parse)?;
+            let assessed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if cx.faults.panic_assessing == Some(i) {
+                    panic!("fault injection: panic while assessing message {i} of the batch");
+                }
+                assessment(&msg, cx.intake, &cx.desk.triage)
+            }));
+            match assessed {
+                Ok(assessment) => Ok(Parsed { msg, assessment }),
+                Err(_) => Err(ParseFailure {
+                    reason: "the intake rules panicked on this message (a bug); retry it after an upgrade with `quarantine retry`".into(),
+                    raw: msg.raw,
+                }),
+            }
         })
         .collect()
 }
@@ -210,15 +243,26 @@ pub fn apply_batch(
                 let before = summary;
                 let mark = pending.mark();
                 let savepoint = tx.savepoint()?;
-                match apply_message(
-                    &savepoint,
-                    cx,
-                    &msg,
-                    &assessment,
-                    now,
-                    &mut summary,
-                    &mut pending,
-                ) {
+                // A panic while storing (a bug) is handled like any other message that
+                // cannot be stored: rolled back alone and quarantined.
+                let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    if cx.faults.panic_storing == Some(written) {
+                        panic!(
+                            "fault injection: panic while storing message {written} of the batch"
+                        );
+                    }
+                    apply_message(
+                        &savepoint,
+                        cx,
+                        &msg,
+                        &assessment,
+                        now,
+                        &mut summary,
+                        &mut pending,
+                    )
+                }))
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("storing it panicked (a bug)")));
+                match applied {
                     Ok(()) => {
                         savepoint.commit()?;
                         continue;

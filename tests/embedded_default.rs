@@ -1442,3 +1442,67 @@ fn json_logs_name_the_ticket_on_every_line_about_one() {
         lines.len()
     );
 }
+
+/// A panic in a mail handler is a bug; if one happens, the message it hit goes to the
+/// quarantine with its raw bytes, the rest of the batch is stored, and a retry (after
+/// the fix) makes it a ticket. The panics here are injected (`TICKETPOST_FAULT`).
+#[test]
+fn a_panic_in_a_mail_handler_quarantines_that_message_and_spares_the_batch() {
+    for (fault, reason) in [
+        ("panic-assessing:1", "intake rules panicked"),
+        ("panic-storing:1", "storing it panicked"),
+    ] {
+        let desk = Desk::new(10);
+        for (i, subject) in ["First", "Second", "Third"].iter().enumerate() {
+            desk.deliver(
+                &format!("{i}"),
+                &request(
+                    &format!("p{i}@example.org"),
+                    "a@example.org",
+                    subject,
+                    "Help.",
+                ),
+            );
+        }
+        let out = desk.ticketpost(&["run", "--once"], Some(fault));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{fault}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("2 new ticket") && stdout.contains("1 quarantined"),
+            "{fault}: {stdout}"
+        );
+        // Nothing is left in new/: the panicked message is stored in the quarantine.
+        let left = std::fs::read_dir(desk.root().join("var/inbox/new"))
+            .unwrap()
+            .count();
+        assert_eq!(left, 0, "{fault}");
+        let listed = desk.ticketpost(&["quarantine", "list", "--json"], None);
+        let q: Value = serde_json::from_slice(&listed.stdout).unwrap();
+        assert_eq!(q.as_array().unwrap().len(), 1, "{fault}: {q}");
+        assert!(
+            q[0]["reason"].as_str().unwrap().contains(reason),
+            "{fault}: {q}"
+        );
+        let shown = desk.ticketpost(&["quarantine", "show", "Q-1"], None);
+        assert!(
+            String::from_utf8_lossy(&shown.stdout).contains("Subject: Second"),
+            "{fault}: raw bytes kept: {}",
+            String::from_utf8_lossy(&shown.stdout)
+        );
+        // After the fix (no fault), a retry stores it.
+        let retried = desk.ticketpost(&["quarantine", "retry", "Q-1"], None);
+        let said = String::from_utf8_lossy(&retried.stdout);
+        assert!(said.contains("Q-1 stored: 1 new ticket"), "{fault}: {said}");
+        let subjects: Vec<String> = desk
+            .tickets()
+            .iter()
+            .map(|t| t["subject"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(subjects.len(), 3, "{fault}: {subjects:?}");
+        assert!(subjects.contains(&"Second".to_string()), "{subjects:?}");
+    }
+}
