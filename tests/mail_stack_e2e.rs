@@ -163,6 +163,20 @@ async fn assert_count_stays(user: &str, n: usize) {
     assert_eq!(got.len(), n, "mailbox of {user}");
 }
 
+/// Sends SIGTERM to the running service and waits (at most 15 s) for it to exit.
+async fn stop_with_sigterm(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let pid = child.id() as i32;
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "service did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn request_ack_reply_duplicate_auto_reply_over_imap_and_smtp() {
     let stack = support::mail_stack();
@@ -345,16 +359,7 @@ async fn implicit_tls_check_and_long_running_service_with_idle() {
     assert!(latency < Duration::from_secs(10), "{latency:?}");
 
     // SIGTERM: finishes, exits 0.
-    let pid = child.id() as i32;
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "service did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = stop_with_sigterm(&mut child).await;
     let mut stderr = String::new();
     use std::io::Read;
     child
@@ -470,16 +475,7 @@ tags = ["hr"]
     .await
     .unwrap();
     wait_count(&hr_requester, 2).await;
-    let pid = child.id() as i32;
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "service did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = stop_with_sigterm(&mut child).await;
     assert!(status.success(), "exit status {status:?}");
     let tickets = gw.tickets();
     assert_eq!(tickets.len(), 3, "{tickets:?}");
