@@ -140,11 +140,7 @@ pub async fn run(
 
     if opts.once {
         let started = Instant::now();
-        let mut summary = BatchSummary::default();
-        for (folder_cx, source) in &mut sources {
-            let folder_loop = ingest.for_folder(folder_cx.clone());
-            summary.add(&folder_loop.run(source, &shutdown).await?);
-        }
+        let mut summary = ingest.run_folders(&mut sources, &shutdown).await?;
         loop {
             let fired = timers.fire_due().await?;
             summary.add(&fired);
@@ -256,8 +252,9 @@ impl IngestLoop {
         }
     }
 
-    /// Runs one loop per folder, side by side, until `shutdown`; if one ends with an
-    /// error the others are stopped too. The summaries add up.
+    /// Runs one loop per folder, side by side, until `shutdown` (or, with `once`, until
+    /// every folder is drained); if one ends with an error the others are stopped too.
+    /// The summaries add up.
     async fn run_folders(
         &self,
         sources: &mut [(Arc<IngestContext>, MailSource)],
