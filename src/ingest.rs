@@ -125,12 +125,6 @@ pub struct Parsed {
     pub assessment: Assessment,
 }
 
-/// Assesses a parsed message (language, facts, triage).
-pub fn assess(msg: InboundMessage, rules: &IntakeRules, triage_cfg: &TriageConfig) -> Parsed {
-    let assessment = assessment(&msg, rules, triage_cfg);
-    Parsed { msg, assessment }
-}
-
 /// What the intake rules find in a message: its language, facts and triage.
 fn assessment(msg: &InboundMessage, rules: &IntakeRules, triage_cfg: &TriageConfig) -> Assessment {
     let text = msg.visible_text();
@@ -285,11 +279,9 @@ pub fn apply_batch(
         store::messages::quarantine(&tx, &cx.source, &hash, &reason, &raw, now)?;
         summary.quarantined += 1;
     }
+    // An import (`send_mail` false) drops the mail decided for its messages unsent.
     if cx.send_mail {
         pending.flush(&tx, &cx.renderer, now, &mut summary)?;
-    } else {
-        // An import: the mail decided for these messages is dropped unsent.
-        pending.write_index(&tx)?;
     }
     if let Some(c) = checkpoint {
         store::mailbox_state::save(&tx, &cx.source, c, now)?;
@@ -717,7 +709,10 @@ fn apply_message(
                         SIMILAR_TICKETS,
                     )?
                 };
-                pending.index_ticket(ticket, &subject, excerpt_chars(text, INDEX_CHARS));
+                // Queued for the similar-tickets index (written when the mailbox is
+                // idle: the trigram index is the costliest write of a request); a
+                // plain row, rolled back with the message's savepoint if need be.
+                store::kb::queue_for_index(tx, ticket, &subject, excerpt_chars(text, INDEX_CHARS))?;
                 let mut similar_lines = Vec::new();
                 for s in similar {
                     if let Some(row) = store::tickets::get(tx, s.ticket_id)? {
@@ -1313,23 +1308,15 @@ type RenderFn = Box<dyn FnOnce(&Renderer) -> Result<OutgoingMail> + Send>;
 /// encoding) is the costliest part of a batch, so a batch's mails are rendered
 /// together, spread over the cores, and queued in the same transaction before it
 /// commits.
-///
-/// It also holds the batch's new tickets for the similar-tickets index; they are
-/// queued when the batch is stored and indexed when the mailbox is idle
-/// ([`index_waiting_tickets`]): the trigram index is the costliest write of a request,
-/// and nothing in the ingest path needs a ticket of the same burst to be findable.
-/// Indexing in batches also writes one FTS5 segment per batch, not one per message.
 #[derive(Default)]
 pub struct PendingMail {
     jobs: Vec<(i64, &'static str, RenderFn)>,
-    to_index: Vec<(i64, String, String)>,
 }
 
 /// How much was pending at a point, to roll back to.
 #[derive(Clone, Copy)]
 struct PendingMark {
     jobs: usize,
-    to_index: usize,
 }
 
 /// Below this many mails, rendering stays on the writer thread.
@@ -1345,31 +1332,15 @@ impl PendingMail {
         self.jobs.push((ticket, kind, Box::new(render)));
     }
 
-    /// A new ticket's subject and request start, for the similar-tickets index.
-    fn index_ticket(&mut self, ticket: i64, subject: &str, body: &str) {
-        self.to_index
-            .push((ticket, subject.to_string(), body.to_string()));
-    }
-
     fn mark(&self) -> PendingMark {
         PendingMark {
             jobs: self.jobs.len(),
-            to_index: self.to_index.len(),
         }
     }
 
     /// Drops what was pushed after `mark` (a message rolled back).
     fn rollback(&mut self, mark: PendingMark) {
         self.jobs.truncate(mark.jobs);
-        self.to_index.truncate(mark.to_index);
-    }
-
-    /// Queues the batch's new tickets for the similar-tickets index.
-    fn write_index(&self, tx: &Connection) -> Result<()> {
-        for (ticket, subject, body) in &self.to_index {
-            store::kb::queue_for_index(tx, *ticket, subject, body)?;
-        }
-        Ok(())
     }
 
     /// Renders every pending mail and queues it in `tx`, in the order decided.
@@ -1380,7 +1351,6 @@ impl PendingMail {
         now: i64,
         summary: &mut BatchSummary,
     ) -> Result<()> {
-        self.write_index(tx)?;
         let rendered = render_all(self.jobs, renderer);
         for (ticket, kind, result) in rendered {
             if queue_mail(tx, &renderer.token(ticket), ticket, kind, result, now)? {
@@ -1570,7 +1540,10 @@ mod tests {
             format!("From: a@x.test\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\r\nbody\r\n")
                 .into_bytes(),
         )
-        .map(|m| assess(m, IntakeRules::built_in(), &TriageConfig::default()))
+        .map(|msg| Parsed {
+            assessment: assessment(&msg, IntakeRules::built_in(), &TriageConfig::default()),
+            msg,
+        })
     }
 
     fn count(conn: &Connection, table: &str) -> i64 {
