@@ -14,6 +14,9 @@ use std::str::FromStr;
 use std::sync::LazyLock;
 
 use regex::{Regex, RegexBuilder};
+use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, PatternID, meta};
 use serde::Deserialize;
 
 /// The embedded default rules.
@@ -164,15 +167,19 @@ struct RulesFile {
 
 // ---------------------------------------------------------------- compiled
 
-/// A compiled keyword list plus patterns: finds the earliest match among them.
+/// A compiled keyword list plus patterns: finds the earliest match among them. All of
+/// them are compiled into one multi-pattern regex, so a text is read once per matcher
+/// rather than once per pattern (a third of the time for the built-in rules).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Matcher {
-    regexes: Vec<Regex>,
+    /// The keyword list (pattern 0 when there are keywords), then each pattern; `None`
+    /// when the matcher is empty.
+    any: Option<meta::Regex>,
 }
 
 impl Matcher {
     fn compile(key: &str, keywords: &[String], patterns: &[String]) -> Result<Matcher, String> {
-        let mut regexes = Vec::new();
+        let mut sources = Vec::with_capacity(patterns.len() + 1);
         if !keywords.is_empty() {
             let mut alternatives = Vec::with_capacity(keywords.len());
             for (i, keyword) in keywords.iter().enumerate() {
@@ -187,12 +194,23 @@ impl Matcher {
                 .map(|(_, a)| a)
                 .collect::<Vec<_>>()
                 .join("|");
-            regexes.push(build(&joined).map_err(|e| format!("{key}.keywords: {e}"))?);
+            build(&joined).map_err(|e| format!("{key}.keywords: {e}"))?;
+            sources.push(joined);
         }
         for (i, pattern) in patterns.iter().enumerate() {
-            regexes.push(build(pattern).map_err(|e| format!("{key}.patterns[{i}]: {e}"))?);
+            // Each pattern alone first, so an error names the one at fault.
+            build(pattern).map_err(|e| format!("{key}.patterns[{i}]: {e}"))?;
+            sources.push(pattern.clone());
         }
-        Ok(Matcher { regexes })
+        if sources.is_empty() {
+            return Ok(Matcher { any: None });
+        }
+        let any = meta::Regex::builder()
+            .syntax(syntax::Config::new().case_insensitive(true))
+            .configure(meta::Config::new().which_captures(WhichCaptures::Implicit))
+            .build_many(&sources)
+            .map_err(|e| format!("{key}: {e}"))?;
+        Ok(Matcher { any: Some(any) })
     }
 
     /// The earliest match in `text`, if any.
@@ -201,30 +219,49 @@ impl Matcher {
     }
 
     /// The earliest match in `text` that does not directly follow one of `negations`
-    /// ("not everyone", "不是所有人").
+    /// ("not everyone", "不是所有人"); of the matches starting there, the longest.
     pub(crate) fn first_unnegated<'t>(
         &self,
         text: &'t str,
         negations: &[String],
     ) -> Option<&'t str> {
-        self.regexes
-            .iter()
-            .filter_map(|re| {
-                re.find_iter(text)
-                    .find(|m| !negated(&text[..m.start()], negations))
-            })
-            .min_by_key(|m| (m.start(), std::cmp::Reverse(m.end())))
-            .map(|m| m.as_str())
+        let any = self.any.as_ref()?;
+        let mut from = 0;
+        while from <= text.len() {
+            let found = any.search(&Input::new(text).range(from..))?;
+            let start = found.start();
+            if negated(&text[..start], negations) {
+                from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+                continue;
+            }
+            let end = (0..any.pattern_len())
+                .filter_map(|p| PatternID::new(p).ok())
+                .filter_map(|p| {
+                    let at = Input::new(text)
+                        .range(start..)
+                        .anchored(Anchored::Pattern(p));
+                    any.search(&at)
+                })
+                .map(|m| m.end())
+                .fold(found.end(), usize::max);
+            return Some(&text[start..end]);
+        }
+        None
     }
 
     /// Blanks every match out of `text` (one space per match).
     fn blank(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for re in &self.regexes {
-            if re.is_match(&out) {
-                out = re.replace_all(&out, " ").into_owned();
-            }
+        let Some(any) = &self.any else {
+            return text.to_string();
+        };
+        let mut out = String::with_capacity(text.len());
+        let mut kept = 0;
+        for m in any.find_iter(text) {
+            out.push_str(&text[kept..m.start()]);
+            out.push(' ');
+            kept = m.end();
         }
+        out.push_str(&text[kept..]);
         out
     }
 }
@@ -622,5 +659,40 @@ mod tests {
         assert!(negated("不是", &negs));
         assert!(!negated("I cannot ", &negs));
         assert!(!negated("", &negs));
+    }
+
+    fn matcher(keywords: &[&str], patterns: &[&str]) -> Matcher {
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Matcher::compile("test", &owned(keywords), &owned(patterns)).expect("valid")
+    }
+
+    #[test]
+    fn matcher_takes_the_earliest_then_the_longest_across_keywords_and_patterns() {
+        let m = matcher(
+            &["down", "mail"],
+            &[r"(?-u:\b)down\s+again", r"server\s+down"],
+        );
+        // "server down" starts first; at "down", the pattern is longer than the keyword.
+        assert_eq!(m.first("the SERVER DOWN again"), Some("SERVER DOWN"));
+        assert_eq!(m.first("it is Down  again today"), Some("Down  again"));
+        assert_eq!(m.first("download"), None);
+        assert_eq!(Matcher::default().first("anything"), None);
+    }
+
+    #[test]
+    fn matcher_skips_negated_starts_only() {
+        let m = matcher(&["everyone", "everyone here"], &[]);
+        let negs = vec!["not".to_string()];
+        let text = "not everyone here, but everyone upstairs";
+        assert_eq!(m.first_unnegated(text, &negs), Some("everyone"));
+        assert_eq!(m.first_unnegated(text, &[]), Some("everyone here"));
+        assert_eq!(m.first_unnegated("not everyone", &negs), None);
+    }
+
+    #[test]
+    fn blank_replaces_each_match_with_one_space() {
+        let m = matcher(&[], &["<[^<>]+>", "&nbsp;"]);
+        assert_eq!(m.blank("a<b>c&nbsp;d<i>"), "a c d ");
+        assert_eq!(Matcher::default().blank("plain"), "plain");
     }
 }

@@ -16,32 +16,50 @@ const HAN_WEIGHT: usize = 3;
 
 /// "zh" when the text is mostly Chinese, else "en".
 pub fn detect_language(subject: &str, body: &str) -> &'static str {
-    let mut han = 0usize;
-    let mut latin = 0usize;
-    let body_lines = body
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('>'))
-        .flat_map(|l| l.chars().chain(std::iter::once('\n')))
-        .take(BODY_CHARS);
-    let mut in_tag = false;
-    for c in subject
-        .chars()
-        .chain(std::iter::once('\n'))
-        .chain(body_lines)
-    {
-        match c {
-            '<' => in_tag = true,
-            '>' | '\n' => in_tag = false,
-            _ if in_tag => {}
-            _ if is_han(c) => han += 1,
-            _ if is_latin_letter(c) => latin += 1,
-            _ => {}
+    let mut tally = Tally::default();
+    tally.line(subject, usize::MAX);
+    let mut budget = BODY_CHARS;
+    for line in body.lines().filter(|l| !l.trim_start().starts_with('>')) {
+        if budget == 0 {
+            break;
         }
+        // The line's characters, then its line break, count against the budget.
+        budget -= tally.line(line, budget);
+        budget = budget.saturating_sub(1);
     }
-    if han > 0 && han * HAN_WEIGHT >= latin {
+    if tally.han > 0 && tally.han * HAN_WEIGHT >= tally.latin {
         "zh"
     } else {
         "en"
+    }
+}
+
+/// Han characters and Latin letters seen so far.
+#[derive(Default)]
+struct Tally {
+    han: usize,
+    latin: usize,
+}
+
+impl Tally {
+    /// Counts at most `limit` characters of one line (a tag-like run ends with its
+    /// line); returns how many it looked at.
+    fn line(&mut self, line: &str, limit: usize) -> usize {
+        let mut in_tag = false;
+        let mut seen = 0;
+        for c in line.chars().take(limit) {
+            seen += 1;
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                _ if in_tag => {}
+                _ if c.is_ascii() => self.latin += usize::from(c.is_ascii_alphabetic()),
+                _ if is_han(c) => self.han += 1,
+                _ if is_latin_letter(c) => self.latin += 1,
+                _ => {}
+            }
+        }
+        seen
     }
 }
 
