@@ -81,8 +81,13 @@ impl Writer {
 }
 
 /// WAL pages after which the writer checkpoints by itself (a safety net; normally the
-/// checkpointer thread keeps the WAL far below this).
-const WRITER_CHECKPOINT_PAGES: i64 = 16 * 1024;
+/// checkpointer thread keeps the WAL below this). A burst of 10,000 requests writes
+/// some 15,000 pages between two passive checkpoints; at the former 16,384 the writer
+/// stopped to copy them itself.
+const WRITER_CHECKPOINT_PAGES: i64 = 64 * 1024;
+
+/// The size the WAL file is cut back to after a burst has grown it (bytes).
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// The least time between two passive checkpoints.
 const CHECKPOINT_MIN_GAP: std::time::Duration = std::time::Duration::from_millis(1000);
@@ -201,6 +206,7 @@ fn apply_pragmas(conn: &Connection, synchronous_full: bool) -> Result<()> {
     // batch's pages stay in the cache instead of spilling into the WAL mid-transaction.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", STORE_CACHE_KIB)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     Ok(())
 }
 
