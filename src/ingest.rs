@@ -221,9 +221,42 @@ pub fn apply_batch(
     let mut tx = conn
         .transaction()
         .context("cannot begin the batch transaction")?;
+    // A large batch's mails are rendered on a worker thread while the writer stores the
+    // next messages; a small one's on the writer, at the end.
+    let render_ahead = cx.send_mail && parsed.len() >= PARALLEL_RENDER_MIN;
+    let summary = std::thread::scope(|scope| -> Result<BatchSummary> {
+        let mut ahead = render_ahead.then(|| RenderAhead::start(scope, &cx.renderer));
+        let summary = store_batch(&mut tx, cx, parsed, now, ahead.as_mut())?;
+        if let Some(ahead) = ahead {
+            let mut summary = summary;
+            ahead.finish(&tx, &cx.renderer, now, &mut summary)?;
+            return Ok(summary);
+        }
+        Ok(summary)
+    })?;
+    if let Some(c) = checkpoint {
+        store::mailbox_state::save(&tx, &cx.source, c, now)?;
+    }
+    tx.commit().context("cannot commit the batch")?;
+    Ok(summary)
+}
+
+/// Stores each message of a batch in `tx`, in its own savepoint, and queues the mail
+/// decided for it: rendered by `ahead` when given, else on this thread at the end.
+fn store_batch(
+    tx: &mut rusqlite::Transaction<'_>,
+    cx: &IngestContext,
+    parsed: Vec<Result<Parsed, ParseFailure>>,
+    now: i64,
+    mut ahead: Option<&mut RenderAhead<'_>>,
+) -> Result<BatchSummary> {
     let mut summary = BatchSummary::default();
     let mut pending = PendingMail::default();
     for (written, item) in parsed.into_iter().enumerate() {
+        // Mail already rendered is queued between messages, outside their savepoints.
+        if let Some(ahead) = ahead.as_deref_mut() {
+            ahead.queue_ready(tx, &cx.renderer, now, &mut summary)?;
+        }
         if cx.faults.abort_in_batch_after == Some(written) {
             warn!("fault injection: aborting inside a batch transaction");
             std::process::abort();
@@ -259,6 +292,9 @@ pub fn apply_batch(
                 match applied {
                     Ok(()) => {
                         savepoint.commit()?;
+                        if let Some(ahead) = ahead.as_deref_mut() {
+                            ahead.submit(&mut pending);
+                        }
                         continue;
                     }
                     Err(e) if is_environmental(&e) => {
@@ -276,17 +312,13 @@ pub fn apply_batch(
         };
         let hash = hex::encode(Sha256::digest(&raw));
         warn!(reason = %reason, sha256 = %hash, "message quarantined with its raw bytes");
-        store::messages::quarantine(&tx, &cx.source, &hash, &reason, &raw, now)?;
+        store::messages::quarantine(tx, &cx.source, &hash, &reason, &raw, now)?;
         summary.quarantined += 1;
     }
     // An import (`send_mail` false) drops the mail decided for its messages unsent.
     if cx.send_mail {
-        pending.flush(&tx, &cx.renderer, now, &mut summary)?;
+        pending.flush(tx, &cx.renderer, now, &mut summary)?;
     }
-    if let Some(c) = checkpoint {
-        store::mailbox_state::save(&tx, &cx.source, c, now)?;
-    }
-    tx.commit().context("cannot commit the batch")?;
     Ok(summary)
 }
 
@@ -1353,14 +1385,134 @@ impl PendingMail {
     ) -> Result<()> {
         let rendered = render_all(self.jobs, renderer);
         for (ticket, kind, result) in rendered {
-            if queue_mail(tx, &renderer.token(ticket), ticket, kind, result, now)? {
-                summary.mails += 1;
-                if kind == "acknowledgement" {
-                    summary.acknowledgements += 1;
-                }
-            }
+            queue_rendered(tx, renderer, ticket, kind, result, now, summary)?;
         }
         Ok(())
+    }
+}
+
+/// Queues one rendered mail (or notes why it could not be rendered) and counts it.
+fn queue_rendered(
+    tx: &Connection,
+    renderer: &Renderer,
+    ticket: i64,
+    kind: &str,
+    result: Result<OutgoingMail>,
+    now: i64,
+    summary: &mut BatchSummary,
+) -> Result<()> {
+    if queue_mail(tx, &renderer.token(ticket), ticket, kind, result, now)? {
+        summary.mails += 1;
+        if kind == "acknowledgement" {
+            summary.acknowledgements += 1;
+        }
+    }
+    Ok(())
+}
+
+/// A rendered mail with the ticket and kind it was decided for.
+type Rendered = (i64, &'static str, Result<OutgoingMail>);
+
+/// Renders a batch's mails on a worker thread while the writer goes on storing the
+/// batch: the writer hands over a message's mails once its savepoint is released and
+/// queues them in the batch transaction as they come back, between messages. The two
+/// overlap instead of the writer stopping to render the whole batch at its end, and a
+/// batch's rendered mails are not all held at once.
+struct RenderAhead<'scope> {
+    jobs: Option<std::sync::mpsc::Sender<(i64, &'static str, RenderFn)>>,
+    done: std::sync::mpsc::Receiver<Rendered>,
+    /// Handed over and not yet queued.
+    in_flight: usize,
+    /// Mails the worker could not take, rendered at `finish`.
+    left: Vec<(i64, &'static str, RenderFn)>,
+    worker: std::thread::ScopedJoinHandle<'scope, ()>,
+}
+
+impl<'scope> RenderAhead<'scope> {
+    fn start<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        renderer: &'env Arc<Renderer>,
+    ) -> RenderAhead<'scope> {
+        let (jobs, job_rx) = std::sync::mpsc::channel::<(i64, &'static str, RenderFn)>();
+        let (done_tx, done) = std::sync::mpsc::channel::<Rendered>();
+        let worker = scope.spawn(move || {
+            for (ticket, kind, render) in job_rx {
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render(renderer)))
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("rendering panicked (bug)")));
+                if done_tx.send((ticket, kind, result)).is_err() {
+                    break;
+                }
+            }
+        });
+        RenderAhead {
+            jobs: Some(jobs),
+            done,
+            in_flight: 0,
+            left: Vec::new(),
+            worker,
+        }
+    }
+
+    /// Hands the settled mails of `pending` to the worker.
+    fn submit(&mut self, pending: &mut PendingMail) {
+        for job in pending.jobs.drain(..) {
+            let job = match &self.jobs {
+                Some(jobs) => match jobs.send(job) {
+                    Ok(()) => {
+                        self.in_flight += 1;
+                        continue;
+                    }
+                    Err(std::sync::mpsc::SendError(job)) => job,
+                },
+                None => job,
+            };
+            // The worker is gone (a bug: renders cannot panic it): render the rest on
+            // the writer at `finish` rather than lose them.
+            self.jobs = None;
+            self.left.push(job);
+        }
+    }
+
+    /// Queues whatever the worker has finished, without waiting.
+    fn queue_ready(
+        &mut self,
+        tx: &Connection,
+        renderer: &Renderer,
+        now: i64,
+        summary: &mut BatchSummary,
+    ) -> Result<()> {
+        while let Ok((ticket, kind, result)) = self.done.try_recv() {
+            self.in_flight -= 1;
+            queue_rendered(tx, renderer, ticket, kind, result, now, summary)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the rest and queues it.
+    fn finish(
+        mut self,
+        tx: &Connection,
+        renderer: &Arc<Renderer>,
+        now: i64,
+        summary: &mut BatchSummary,
+    ) -> Result<()> {
+        self.jobs = None;
+        while self.in_flight > 0 {
+            let (ticket, kind, result) = self
+                .done
+                .recv()
+                .map_err(|_| anyhow::anyhow!("the render worker stopped early (bug)"))?;
+            self.in_flight -= 1;
+            queue_rendered(tx, renderer, ticket, kind, result, now, summary)?;
+        }
+        self.worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the render worker panicked (bug)"))?;
+        let left = PendingMail {
+            jobs: std::mem::take(&mut self.left),
+        };
+        left.flush(tx, renderer, now, summary)
     }
 }
 
@@ -1593,6 +1745,59 @@ mod tests {
                 .last_uid,
             3
         );
+    }
+
+    #[test]
+    fn a_large_batch_renders_ahead_and_queues_every_mail_once_in_order() {
+        let (_dir, mut conn, cx) = setup();
+        conn.execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.subject = 'poison'
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
+        )
+        .unwrap();
+        let n = PARALLEL_RENDER_MIN * 3;
+        // Each from its own sender, below the per-sender acknowledgement limit.
+        let request = |i: usize| {
+            let subject = if i % 17 == 5 {
+                "poison".to_string()
+            } else {
+                format!("request {i}")
+            };
+            inbound::parse(
+                format!("From: u{i}@x.test\r\nSubject: {subject}\r\nMessage-ID: <{i}@x.test>\r\n\r\nbody\r\n")
+                    .into_bytes(),
+            )
+            .map(|msg| Parsed {
+                assessment: assessment(&msg, IntakeRules::built_in(), &TriageConfig::default()),
+                msg,
+            })
+        };
+        let batch: Vec<_> = (0..n).map(request).collect();
+        let poisoned = (0..n).filter(|i| i % 17 == 5).count();
+        let s = apply_batch(&mut conn, &cx, batch, None, 100).unwrap();
+        let stored = n - poisoned;
+        assert_eq!(
+            (s.new_tickets, s.quarantined, s.acknowledgements, s.mails),
+            (stored, poisoned, stored, stored)
+        );
+        // One acknowledgement per ticket, queued in ticket order, none for the
+        // rolled-back messages.
+        let tickets: Vec<i64> = conn
+            .prepare("SELECT ticket_id FROM outbox ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(tickets, (1..=stored as i64).collect::<Vec<_>>());
+        assert_eq!(count(&conn, "tickets"), stored as i64);
+        // An import stores the same batch size without rendering anything.
+        let (_dir, mut conn, mut cx) = setup();
+        cx.send_mail = false;
+        let batch: Vec<_> = (0..n).map(request).collect();
+        let s = apply_batch(&mut conn, &cx, batch, None, 100).unwrap();
+        assert_eq!((s.new_tickets, s.mails), (n, 0));
+        assert_eq!(count(&conn, "outbox"), 0);
     }
 
     #[test]

@@ -1002,8 +1002,8 @@ impl Renderer {
         }
         let message = builder
             .multipart(MultiPart::alternative_plain_html(
-                rendered.text,
-                rendered.html,
+                crlf_line_ends(rendered.text),
+                crlf_line_ends(rendered.html),
             ))
             .context("cannot build the outgoing message")?;
         Ok(OutgoingMail {
@@ -1159,6 +1159,28 @@ fn one_line(s: &str) -> String {
         .join(" ")
 }
 
+/// `text` with CRLF line ends, in one pass. lettre would otherwise insert each CR in
+/// place, moving the rest of the body once per line.
+fn crlf_line_ends(text: String) -> String {
+    let bare = text.bytes().filter(|&b| b == b'\n').count() - text.matches("\r\n").count();
+    if bare == 0 {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + bare);
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find('\n') {
+        let line = &rest[..at];
+        out.push_str(line);
+        if !line.ends_with('\r') {
+            out.push('\r');
+        }
+        out.push('\n');
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The first lines of the request, bounded, for quoting.
 fn excerpt(text: &str) -> String {
     let mut out = String::new();
@@ -1186,6 +1208,16 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn line_ends_become_crlf_once() {
+        use super::crlf_line_ends as c;
+        assert_eq!(c("a\nb\r\nc\n".into()), "a\r\nb\r\nc\r\n");
+        assert_eq!(c("\n\n".into()), "\r\n\r\n");
+        assert_eq!(c("no breaks".into()), "no breaks");
+        assert_eq!(c("done\r\n".into()), "done\r\n");
+        assert_eq!(c("中文\n".into()), "中文\r\n");
+    }
+
     use super::*;
     use crate::config::parse_named_address;
 
