@@ -127,15 +127,24 @@ impl MaildirSource {
 /// Reads up to `max` messages from `new/`, oldest name first (Maildir names start
 /// with the delivery time).
 fn read_batch(dir: &Path, max: usize, skip: &HashSet<String>) -> Result<Batch> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
+    // The `max` smallest names, kept in a bounded heap: a backlog of many thousands
+    // of files costs one pass over the directory, not a sorted copy of all its names.
+    let mut oldest: std::collections::BinaryHeap<String> = std::collections::BinaryHeap::new();
+    let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the Maildir folder {}", dir.display()))?
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| !n.starts_with('.') && !skip.contains(n))
-        .collect();
-    names.sort();
-    names.truncate(max);
+        .filter(|n| !n.starts_with('.') && !skip.contains(n));
+    for name in entries {
+        if oldest.len() < max {
+            oldest.push(name);
+        } else if oldest.peek().is_some_and(|newest| name < *newest) {
+            oldest.pop();
+            oldest.push(name);
+        }
+    }
+    let names = oldest.into_sorted_vec();
     let mut mails = Vec::with_capacity(names.len());
     for name in names {
         let path = dir.join(&name);
@@ -173,6 +182,33 @@ fn seen_name(name: &str) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_batch_is_the_oldest_names_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["5.e", "1.a", "4.d", "2.b", "3.c", ".hidden"] {
+            std::fs::write(dir.path().join(name), "Subject: x\r\n\r\nb\r\n").unwrap();
+        }
+        let names = |batch: Batch| -> Vec<String> {
+            batch
+                .mails
+                .into_iter()
+                .map(|m| match m.key {
+                    MailKey::Maildir { file_name } => file_name,
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let skip: HashSet<String> = ["2.b".to_string()].into();
+        assert_eq!(
+            names(read_batch(dir.path(), 3, &skip).unwrap()),
+            ["1.a", "3.c", "4.d"]
+        );
+        assert_eq!(
+            names(read_batch(dir.path(), 10, &HashSet::new()).unwrap()).len(),
+            5
+        );
+    }
 
     #[test]
     fn seen_flag_is_added_once() {
