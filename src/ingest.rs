@@ -1481,10 +1481,11 @@ fn queue_rendered(
 type Rendered = (i64, &'static str, Result<OutgoingMail>);
 
 /// Renders a batch's mails on a worker thread while the writer goes on storing the
-/// batch: the writer hands over a message's mails once its savepoint is released and
-/// queues them in the batch transaction as they come back, between messages. The two
-/// overlap instead of the writer stopping to render the whole batch at its end, and a
-/// batch's rendered mails are not all held at once.
+/// batch: the writer hands over a message's mails once the message is stored (its
+/// savepoint released, when it has one) and queues them in the batch transaction as
+/// they come back, between messages. The two overlap instead of the writer stopping
+/// to render the whole batch at its end, and a batch's rendered mails are not all held
+/// at once.
 struct RenderAhead<'scope> {
     jobs: Option<std::sync::mpsc::Sender<(i64, &'static str, RenderFn)>>,
     /// Set when the batch is abandoned: the worker stops rendering.
@@ -1784,14 +1785,19 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
-    fn a_message_that_cannot_be_stored_is_quarantined_alone() {
-        let (_dir, mut conn, cx) = setup();
+    /// Makes storing any message with the subject "poison" fail.
+    fn poison_subject(conn: &Connection) {
         conn.execute_batch(
             "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.subject = 'poison'
              BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_message_that_cannot_be_stored_is_quarantined_alone() {
+        let (_dir, mut conn, cx) = setup();
+        poison_subject(&conn);
         let batch = vec![
             mail("1@x.test", "fine"),
             mail("2@x.test", "poison"),
@@ -1831,11 +1837,7 @@ mod tests {
     #[test]
     fn a_large_batch_renders_ahead_and_queues_every_mail_once_in_order() {
         let (_dir, mut conn, cx) = setup();
-        conn.execute_batch(
-            "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.subject = 'poison'
-             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
-        )
-        .unwrap();
+        poison_subject(&conn);
         let n = PARALLEL_RENDER_MIN * 3;
         // Each from its own sender, below the per-sender acknowledgement limit.
         let request = |i: usize| {
