@@ -318,64 +318,63 @@ fn store_batch(
             std::process::abort();
         }
         summary.messages += 1;
-        let store = |conn: &Connection, summary: &mut BatchSummary, pending: &mut PendingMail| {
-            // A panic while storing (a bug) is handled like any other message that
-            // cannot be stored: rolled back alone and quarantined.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                if cx.faults.panic_storing == Some(written) {
-                    panic!("fault injection: panic while storing message {written} of the batch");
-                }
-                match item {
-                    Ok(Parsed { msg, assessment }) => {
-                        apply_message(conn, cx, msg, assessment, now, summary, pending)
-                    }
-                    Err(_) => Ok(()),
-                }
-            }))
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("storing it panicked (a bug)")))
-        };
         let (reason, raw) = match item {
-            Ok(Parsed { msg, .. }) if care == Care::Optimistic => {
-                match store(tx, &mut summary, &mut pending) {
-                    Ok(()) => {
-                        if let Some(ahead) = ahead.as_deref_mut() {
-                            ahead.submit(&mut pending);
-                        }
-                        continue;
-                    }
-                    Err(e) if is_environmental(&e) => {
-                        return Err(e.context(format!("storing message {}", msg.identity())));
-                    }
-                    Err(e) => return Err(e.context(NeedsSavepoints)),
-                }
-            }
-            Ok(Parsed { msg, .. }) => {
-                // Each message in its own savepoint: a message that cannot be stored
-                // is rolled back alone and quarantined, instead of blocking the
-                // mailbox by failing its batch forever.
-                let before = summary;
-                let mark = pending.mark();
-                let savepoint = tx.savepoint()?;
-                match store(&savepoint, &mut summary, &mut pending) {
-                    Ok(()) => {
-                        savepoint.commit()?;
-                        if let Some(ahead) = ahead.as_deref_mut() {
-                            ahead.submit(&mut pending);
-                        }
-                        continue;
-                    }
-                    Err(e) if is_environmental(&e) => {
-                        return Err(e.context(format!("storing message {}", msg.identity())));
-                    }
-                    Err(e) => {
-                        drop(savepoint);
-                        summary = before;
-                        pending.rollback(mark);
-                        (format!("cannot be stored: {e:#}"), &msg.raw)
-                    }
-                }
-            }
             Err(failure) => (failure.reason.clone(), &failure.raw),
+            Ok(Parsed { msg, assessment }) => {
+                let store = |conn: &Connection,
+                             summary: &mut BatchSummary,
+                             pending: &mut PendingMail| {
+                    // A panic while storing (a bug) is handled like any other message
+                    // that cannot be stored: rolled back alone and quarantined.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            if cx.faults.panic_storing == Some(written) {
+                                panic!(
+                                    "fault injection: panic while storing message {written} of the batch"
+                                );
+                            }
+                            apply_message(conn, cx, msg, assessment, now, summary, pending)
+                        }))
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("storing it panicked (a bug)")))
+                };
+                let environmental =
+                    |e: anyhow::Error| e.context(format!("storing message {}", msg.identity()));
+                match care {
+                    Care::Optimistic => match store(tx, &mut summary, &mut pending) {
+                        Ok(()) => {
+                            if let Some(ahead) = ahead.as_deref_mut() {
+                                ahead.submit(&mut pending)?;
+                            }
+                            continue;
+                        }
+                        Err(e) if is_environmental(&e) => return Err(environmental(e)),
+                        Err(e) => return Err(e.context(NeedsSavepoints)),
+                    },
+                    Care::SavepointEach => {
+                        // Each message in its own savepoint: a message that cannot be
+                        // stored is rolled back alone and quarantined, instead of
+                        // blocking the mailbox by failing its batch forever.
+                        let before = summary;
+                        let mark = pending.mark();
+                        let savepoint = tx.savepoint()?;
+                        match store(&savepoint, &mut summary, &mut pending) {
+                            Ok(()) => {
+                                savepoint.commit()?;
+                                if let Some(ahead) = ahead.as_deref_mut() {
+                                    ahead.submit(&mut pending)?;
+                                }
+                                continue;
+                            }
+                            Err(e) if is_environmental(&e) => return Err(environmental(e)),
+                            Err(e) => {
+                                drop(savepoint);
+                                summary = before;
+                                pending.rollback(mark);
+                                (format!("cannot be stored: {e:#}"), &msg.raw)
+                            }
+                        }
+                    }
+                }
+            }
         };
         let hash = hex::encode(Sha256::digest(raw));
         store::messages::quarantine(tx, &cx.source, &hash, &reason, raw, now)?;
@@ -1487,14 +1486,12 @@ type Rendered = (i64, &'static str, Result<OutgoingMail>);
 /// to render the whole batch at its end, and a batch's rendered mails are not all held
 /// at once.
 struct RenderAhead<'scope> {
-    jobs: Option<std::sync::mpsc::Sender<(i64, &'static str, RenderFn)>>,
+    jobs: std::sync::mpsc::Sender<(i64, &'static str, RenderFn)>,
     /// Set when the batch is abandoned: the worker stops rendering.
     cancelled: Arc<std::sync::atomic::AtomicBool>,
     done: std::sync::mpsc::Receiver<Rendered>,
     /// Handed over and not yet queued.
     in_flight: usize,
-    /// Mails the worker could not take, rendered at `finish`.
-    left: Vec<(i64, &'static str, RenderFn)>,
     worker: std::thread::ScopedJoinHandle<'scope, ()>,
 }
 
@@ -1521,33 +1518,25 @@ impl<'scope> RenderAhead<'scope> {
             }
         });
         RenderAhead {
-            jobs: Some(jobs),
+            jobs,
             cancelled,
             done,
             in_flight: 0,
-            left: Vec::new(),
             worker,
         }
     }
 
-    /// Hands the settled mails of `pending` to the worker.
-    fn submit(&mut self, pending: &mut PendingMail) {
+    /// Hands the settled mails of `pending` to the worker. The worker only stops
+    /// early on a bug (renders cannot panic it); the batch then fails and is stored
+    /// again later, so no mail is lost.
+    fn submit(&mut self, pending: &mut PendingMail) -> Result<()> {
         for job in pending.jobs.drain(..) {
-            let job = match &self.jobs {
-                Some(jobs) => match jobs.send(job) {
-                    Ok(()) => {
-                        self.in_flight += 1;
-                        continue;
-                    }
-                    Err(std::sync::mpsc::SendError(job)) => job,
-                },
-                None => job,
-            };
-            // The worker is gone (a bug: renders cannot panic it): render the rest on
-            // the writer at `finish` rather than lose them.
-            self.jobs = None;
-            self.left.push(job);
+            self.jobs
+                .send(job)
+                .map_err(|_| anyhow::anyhow!("the render worker stopped early (bug)"))?;
+            self.in_flight += 1;
         }
+        Ok(())
     }
 
     /// The batch is abandoned: stop rendering its mails (the scope joins the worker).
@@ -1573,28 +1562,31 @@ impl<'scope> RenderAhead<'scope> {
 
     /// Waits for the rest and queues it.
     fn finish(
-        mut self,
+        self,
         tx: &Connection,
-        renderer: &Arc<Renderer>,
+        renderer: &Renderer,
         now: i64,
         summary: &mut BatchSummary,
     ) -> Result<()> {
-        self.jobs = None;
-        while self.in_flight > 0 {
-            let (ticket, kind, result) = self
-                .done
+        let RenderAhead {
+            jobs,
+            done,
+            mut in_flight,
+            worker,
+            ..
+        } = self;
+        // No more jobs: the worker ends once it has rendered what it holds.
+        drop(jobs);
+        while in_flight > 0 {
+            let (ticket, kind, result) = done
                 .recv()
                 .map_err(|_| anyhow::anyhow!("the render worker stopped early (bug)"))?;
-            self.in_flight -= 1;
+            in_flight -= 1;
             queue_rendered(tx, renderer, ticket, kind, result, now, summary)?;
         }
-        self.worker
+        worker
             .join()
-            .map_err(|_| anyhow::anyhow!("the render worker panicked (bug)"))?;
-        let left = PendingMail {
-            jobs: std::mem::take(&mut self.left),
-        };
-        left.flush(tx, renderer, now, summary)
+            .map_err(|_| anyhow::anyhow!("the render worker panicked (bug)"))
     }
 }
 
@@ -1770,8 +1762,12 @@ mod tests {
     }
 
     fn mail(id: &str, subject: &str) -> Result<Parsed, ParseFailure> {
+        mail_from("a@x.test", id, subject)
+    }
+
+    fn mail_from(from: &str, id: &str, subject: &str) -> Result<Parsed, ParseFailure> {
         inbound::parse(
-            format!("From: a@x.test\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\r\nbody\r\n")
+            format!("From: {from}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\r\nbody\r\n")
                 .into_bytes(),
         )
         .map(|msg| Parsed {
@@ -1846,14 +1842,7 @@ mod tests {
             } else {
                 format!("request {i}")
             };
-            inbound::parse(
-                format!("From: u{i}@x.test\r\nSubject: {subject}\r\nMessage-ID: <{i}@x.test>\r\n\r\nbody\r\n")
-                    .into_bytes(),
-            )
-            .map(|msg| Parsed {
-                assessment: assessment(&msg, IntakeRules::built_in(), &TriageConfig::default()),
-                msg,
-            })
+            mail_from(&format!("u{i}@x.test"), &format!("{i}@x.test"), &subject)
         };
         let batch: Vec<_> = (0..n).map(request).collect();
         let poisoned = (0..n).filter(|i| i % 17 == 5).count();

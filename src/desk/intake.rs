@@ -179,6 +179,7 @@ pub(crate) struct Matcher {
 
 impl Matcher {
     fn compile(key: &str, keywords: &[String], patterns: &[String]) -> Result<Matcher, String> {
+        // (where it came from, for errors; the regex)
         let mut sources = Vec::with_capacity(patterns.len() + 1);
         if !keywords.is_empty() {
             let mut alternatives = Vec::with_capacity(keywords.len());
@@ -194,13 +195,10 @@ impl Matcher {
                 .map(|(_, a)| a)
                 .collect::<Vec<_>>()
                 .join("|");
-            build(&joined).map_err(|e| format!("{key}.keywords: {e}"))?;
-            sources.push(joined);
+            sources.push((format!("{key}.keywords"), joined));
         }
         for (i, pattern) in patterns.iter().enumerate() {
-            // Each pattern alone first, so an error names the one at fault.
-            build(pattern).map_err(|e| format!("{key}.patterns[{i}]: {e}"))?;
-            sources.push(pattern.clone());
+            sources.push((format!("{key}.patterns[{i}]"), pattern.clone()));
         }
         if sources.is_empty() {
             return Ok(Matcher { any: None });
@@ -208,8 +206,14 @@ impl Matcher {
         let any = meta::Regex::builder()
             .syntax(syntax::Config::new().case_insensitive(true))
             .configure(meta::Config::new().which_captures(WhichCaptures::Implicit))
-            .build_many(&sources)
-            .map_err(|e| format!("{key}: {e}"))?;
+            .build_many(&sources.iter().map(|(_, re)| re).collect::<Vec<_>>())
+            .map_err(|e| {
+                // Name the one at fault: compile them one by one (only when one fails).
+                sources
+                    .iter()
+                    .find_map(|(at, re)| build(re).err().map(|e| format!("{at}: {e}")))
+                    .unwrap_or_else(|| format!("{key}: {e}"))
+            })?;
         Ok(Matcher { any: Some(any) })
     }
 

@@ -1208,18 +1208,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::config::parse_named_address;
+
     #[test]
     fn line_ends_become_crlf_once() {
-        use super::crlf_line_ends as c;
+        let c = crlf_line_ends;
         assert_eq!(c("a\nb\r\nc\n".into()), "a\r\nb\r\nc\r\n");
         assert_eq!(c("\n\n".into()), "\r\n\r\n");
         assert_eq!(c("no breaks".into()), "no breaks");
         assert_eq!(c("done\r\n".into()), "done\r\n");
         assert_eq!(c("中文\n".into()), "中文\r\n");
     }
-
-    use super::*;
-    use crate::config::parse_named_address;
 
     pub(crate) fn desk() -> DeskConfig {
         DeskConfig {

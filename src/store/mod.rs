@@ -203,8 +203,8 @@ fn apply_pragmas(conn: &Connection, synchronous_full: bool) -> Result<()> {
     )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Savepoints (one per message when a batch is stored again message by message)
-    // journal into memory instead of a temp file, and a
-    // batch's pages stay in the cache instead of spilling into the WAL mid-transaction.
+    // journal into memory instead of a temp file, and a batch's pages stay in the
+    // cache instead of spilling into the WAL mid-transaction.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", STORE_CACHE_KIB)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
