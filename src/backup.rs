@@ -41,12 +41,26 @@ impl std::fmt::Display for Copied {
 }
 
 /// Copies the store into `target` (which must not exist yet) and checks the copy.
+/// The copy holds all the mail and the staff key, so it is made 0600, and the folders
+/// made for it 0700, like the store itself.
 pub fn backup(cfg: &Config, target: &Path) -> Result<Copied> {
     if target.exists() {
         bail!("{} exists already; choose a new file", target.display());
     }
     let started = Instant::now();
     let source = store::open_reader(&cfg.store.path)?;
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        store::private::create_dir_all(dir)
+            .with_context(|| format!("cannot create the backup folder {}", dir.display()))?;
+    }
+    // Made here, not by SQLite (0644 under the usual umask); its journal takes its mode.
+    match store::private::create_new_file(target) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("{} exists already; choose a new file", target.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", target.display())),
+    }
     let mut copy =
         Connection::open(target).with_context(|| format!("cannot create {}", target.display()))?;
     Backup::new(&source, &mut copy)
@@ -124,4 +138,55 @@ fn check_copy(path: &Path) -> Result<Copied> {
         schema_version,
         seconds: 0.0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn backup_and_restore_make_private_files_in_private_new_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display();
+        let text = format!(
+            r#"
+[store]
+path = "{root}/var/t.db"
+[mailbox]
+kind = "maildir"
+path = "{root}/var/inbox"
+[transport]
+kind = "file"
+path = "{root}/var/outbox"
+[desk]
+support_address = "support@example.test"
+agents = ["Ann Lee <ann@example.test>"]
+"#
+        );
+        let cfg = Config::from_toml(Path::new("t.toml"), &text, &HashMap::new()).unwrap();
+        drop(store::open_and_migrate(&cfg.store.path, false).unwrap());
+
+        let target = dir.path().join("backups/daily/t.db");
+        backup(&cfg, &target).unwrap();
+        assert_eq!(mode(&target), 0o600);
+        assert_eq!(mode(&dir.path().join("backups")), 0o700);
+        assert_eq!(mode(&dir.path().join("backups/daily")), 0o700);
+        let Err(again) = backup(&cfg, &target) else {
+            panic!("a second backup into the same file succeeded");
+        };
+        assert!(again.to_string().contains("exists already"), "{again}");
+
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", cfg.store.path.display()));
+        }
+        restore(&cfg, &target).unwrap();
+        assert_eq!(mode(&cfg.store.path), 0o600);
+    }
 }

@@ -89,6 +89,40 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command prints JSON (`--json`), which is escaped as JSON rather than
+    /// as text for people. Every command is named, so a new one is decided, not assumed.
+    pub fn prints_json(&self) -> bool {
+        match self {
+            Command::Tickets { command } => match command {
+                TicketsCommand::List { json } | TicketsCommand::Show { json, .. } => *json,
+            },
+            Command::Kb { command } => match command {
+                KbCommand::List { json }
+                | KbCommand::Show { json, .. }
+                | KbCommand::Search { json, .. } => *json,
+                KbCommand::Add { .. } => false,
+            },
+            Command::Quarantine { command } => match command {
+                QuarantineCommand::List { json } | QuarantineCommand::Show { json, .. } => *json,
+                QuarantineCommand::Retry { .. } => false,
+            },
+            Command::Outbox { command } => match command {
+                OutboxCommand::List { json, .. } => *json,
+                OutboxCommand::Retry { .. } | OutboxCommand::Purge { .. } => false,
+            },
+            Command::Sla { json } => *json,
+            Command::Report { json, .. } => *json,
+            Command::Init(_)
+            | Command::Run { .. }
+            | Command::Check
+            | Command::Import { .. }
+            | Command::Backup { .. }
+            | Command::Restore { .. } => false,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KbCommand {
     /// All entries.

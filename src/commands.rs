@@ -1,6 +1,11 @@
 //! What the read-side commands print: `tickets list`, `tickets show`, `check`.
 //! Human output is for people; `--json` is a stable shape for scripts.
+//!
+//! It also owns how text from mail is made safe to print ([`escape_for_terminal`]):
+//! a subject or a sender's name is chosen by whoever sends the mail, and a terminal
+//! obeys the escape sequences in what it is shown.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use anyhow::{Context, Result, anyhow};
@@ -96,8 +101,8 @@ pub fn tickets_list(cfg: &Config, json: bool, out: &mut impl Write) -> Result<()
             t.priority,
             format_time(t.updated_at),
             t.message_count,
-            shorten(&t.requester, 28),
-            shorten(&t.subject, 60)
+            shorten(&one_line(&t.requester), 28),
+            shorten(&one_line(&t.subject), 60)
         )?;
     }
     Ok(())
@@ -285,15 +290,17 @@ pub fn tickets_show(
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(out, "{}  {}", token(prefix, id), ticket.subject)?;
+    writeln!(out, "{}  {}", token(prefix, id), one_line(&ticket.subject))?;
     let who = match &ticket.requester_name {
-        Some(n) => format!("{n} <{}>", ticket.requester),
-        None => ticket.requester.clone(),
+        Some(n) => format!("{} <{}>", one_line(n), one_line(&ticket.requester)),
+        None => one_line(&ticket.requester).into_owned(),
     };
     writeln!(
         out,
         "  status {}, priority {}, requester {who}, language {}",
-        ticket.status, ticket.priority, ticket.language
+        ticket.status,
+        ticket.priority,
+        one_line(&ticket.language)
     )?;
     writeln!(
         out,
@@ -308,20 +315,24 @@ pub fn tickets_show(
     writeln!(
         out,
         "  assignee {}, team {}",
-        ticket.assignee.as_deref().unwrap_or("(none)"),
-        ticket.team.as_deref().unwrap_or("(none)")
+        one_line(ticket.assignee.as_deref().unwrap_or("(none)")),
+        one_line(ticket.team.as_deref().unwrap_or("(none)"))
     )?;
     if !ticket.participants.is_empty() {
-        writeln!(out, "  participants {}", ticket.participants.join(", "))?;
+        writeln!(
+            out,
+            "  participants {}",
+            one_line(&ticket.participants.join(", "))
+        )?;
     }
     if !ticket.tags.is_empty() {
-        writeln!(out, "  tags {}", ticket.tags.join(", "))?;
+        writeln!(out, "  tags {}", one_line(&ticket.tags.join(", ")))?;
     }
     if let Some(what) = &ticket.authorization {
-        writeln!(out, "  waiting for authorisation: {what}")?;
+        writeln!(out, "  waiting for authorisation: {}", one_line(what))?;
     }
     if let Some(r) = &ticket.resolution {
-        writeln!(out, "  resolution: {r}")?;
+        writeln!(out, "  resolution: {}", one_line(r))?;
     }
     if let Some(at) = ticket.auto_close_at {
         writeln!(
@@ -340,7 +351,7 @@ pub fn tickets_show(
             "  [{}] {:<30} {}",
             if f.present { "x" } else { " " },
             f.label,
-            f.evidence.as_deref().unwrap_or("(missing)")
+            one_line(f.evidence.as_deref().unwrap_or("(missing)"))
         )?;
     }
     if !sla.is_empty() {
@@ -369,13 +380,13 @@ pub fn tickets_show(
             "  {}  {:<14} {:<28} {}",
             format_time(e.at),
             e.kind,
-            shorten(&e.actor, 28),
-            e.detail
+            shorten(&one_line(&e.actor), 28),
+            one_line(&e.detail)
         )?;
     }
     writeln!(out, "\nMessages ({}):", messages.len())?;
     for (i, m) in messages.iter().enumerate() {
-        let from = m.from_address.as_deref().unwrap_or("(no sender)");
+        let from = one_line(m.from_address.as_deref().unwrap_or("(no sender)"));
         writeln!(
             out,
             "\n  #{} {} from {from} ({}){}",
@@ -383,18 +394,18 @@ pub fn tickets_show(
             format_time(m.received_at),
             m.kind.replace('_', " "),
             match &m.automatic {
-                Some(a) => format!(" [automatic: {a}]"),
+                Some(a) => format!(" [automatic: {}]", one_line(a)),
                 None => String::new(),
             }
         )?;
-        writeln!(out, "  Subject: {}", m.subject)?;
+        writeln!(out, "  Subject: {}", one_line(&m.subject))?;
         if let Some(list) = m.attachments.as_array().filter(|l| !l.is_empty()) {
             for a in list {
                 writeln!(
                     out,
                     "  Attachment: {} ({}, {} bytes)",
-                    a["name"].as_str().unwrap_or("(unnamed)"),
-                    a["content_type"].as_str().unwrap_or("?"),
+                    one_line(a["name"].as_str().unwrap_or("(unnamed)")),
+                    one_line(a["content_type"].as_str().unwrap_or("?")),
                     a["size"]
                 )?;
             }
@@ -406,7 +417,7 @@ pub fn tickets_show(
             .lines()
             .take(40)
         {
-            writeln!(out, "  | {line}")?;
+            writeln!(out, "  | {}", escape_for_terminal(line, TextLayout::Lines))?;
         }
     }
     if !mails.is_empty() {
@@ -417,11 +428,11 @@ pub fn tickets_show(
                 "  {}  {:<16} to {}  [{}{}]",
                 format_time(m.created_at),
                 m.kind,
-                m.recipients.join(", "),
+                one_line(&m.recipients.join(", ")),
                 m.state,
                 m.last_error
                     .as_deref()
-                    .map(|e| format!(": {e}"))
+                    .map(|e| format!(": {}", one_line(e)))
                     .unwrap_or_default()
             )?;
         }
@@ -519,6 +530,132 @@ pub async fn check(cfg: &Config, out: &mut (impl Write + Send)) -> Result<()> {
     Ok(())
 }
 
+/// How text is laid out where it is printed, which decides what becomes of its line
+/// breaks in [`escape_for_terminal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextLayout {
+    /// A field printed on one line (a subject, a name, an address, a log field): line
+    /// breaks and tabs are escaped too, so a value cannot fake a line of its own.
+    OneLine,
+    /// Text printed as lines (a message body, a raw message): `\n`, `\r\n` and `\t`
+    /// stay; a lone `\r`, which would let a line overwrite itself, does not.
+    Lines,
+    /// JSON text: what JSON encoders leave raw inside strings (DEL, C1 controls, bidi
+    /// controls) becomes a JSON escape (`\u202e`), so the document keeps its values.
+    /// The C0 controls are escaped by the encoder; outside strings they are whitespace.
+    Json,
+}
+
+/// Text from mail, made safe to show on a terminal: control characters (C0, DEL, C1),
+/// the Unicode bidirectional embeddings, overrides and isolates (U+202A-U+202E,
+/// U+2066-U+2069) and the line and paragraph separators are shown as escapes (`\x1b`,
+/// `\u{9b}`, `\u{202e}`). A sender can then neither send the terminal commands
+/// (clear the screen, set the title, rewrite a line) nor reorder what it displays.
+/// Borrowed when nothing needs escaping, the usual case. Backslashes are left alone:
+/// this is for reading, not for reading back.
+pub fn escape_for_terminal(text: &str, layout: TextLayout) -> Cow<'_, str> {
+    use std::fmt::Write as _;
+    let mut escaped: Option<String> = None;
+    let mut copied = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let kept = match (c, layout) {
+            ('\n' | '\t', TextLayout::Lines) => true,
+            ('\r', TextLayout::Lines) => chars.peek().is_some_and(|(_, next)| *next == '\n'),
+            (c, TextLayout::Json) => (c as u32) < 0x7f || !is_terminal_control(c),
+            (c, _) => !is_terminal_control(c),
+        };
+        if kept {
+            continue;
+        }
+        let out = escaped.get_or_insert_with(|| String::with_capacity(text.len() + 16));
+        out.push_str(&text[copied..at]);
+        copied = at + c.len_utf8();
+        let _ = match (c, layout) {
+            (c, TextLayout::Json) => write!(out, "\\u{:04x}", c as u32),
+            ('\n', _) => write!(out, "\\n"),
+            ('\r', _) => write!(out, "\\r"),
+            ('\t', _) => write!(out, "\\t"),
+            (c, _) if (c as u32) < 0x80 => write!(out, "\\x{:02x}", c as u32),
+            (c, _) => write!(out, "\\u{{{:x}}}", c as u32),
+        };
+    }
+    match escaped {
+        None => Cow::Borrowed(text),
+        Some(mut out) => {
+            out.push_str(&text[copied..]);
+            Cow::Owned(out)
+        }
+    }
+}
+
+/// Whether a terminal would act on `c` rather than show it: C0, DEL and C1 controls,
+/// bidi embeddings, overrides and isolates, line and paragraph separators.
+fn is_terminal_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
+/// A field from mail, escaped to stay on its line.
+fn one_line(text: &str) -> Cow<'_, str> {
+    escape_for_terminal(text, TextLayout::OneLine)
+}
+
+/// Passes everything written through [`escape_for_terminal`], a line at a time: put
+/// around the standard output of the commands that print for people (as
+/// [`TextLayout::Lines`]) or JSON (as [`TextLayout::Json`]), so mail-derived text that
+/// a command prints without escaping it itself still reaches the terminal inert.
+/// Whatever is left of a line is written on `flush` and on drop.
+pub struct TerminalSafeWriter<W: Write> {
+    inner: W,
+    layout: TextLayout,
+    /// Bytes after the last newline written, kept until their line is complete so that
+    /// no character or `\r\n` is split.
+    pending: Vec<u8>,
+}
+
+impl<W: Write> TerminalSafeWriter<W> {
+    pub fn new(inner: W, layout: TextLayout) -> Self {
+        TerminalSafeWriter {
+            inner,
+            layout,
+            pending: Vec::new(),
+        }
+    }
+
+    fn write_escaped(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(bytes);
+        self.inner
+            .write_all(escape_for_terminal(&text, self.layout).as_bytes())
+    }
+}
+
+impl<W: Write> Write for TerminalSafeWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if let Some(end) = self.pending.iter().rposition(|b| *b == b'\n') {
+            let lines: Vec<u8> = self.pending.drain(..=end).collect();
+            self.write_escaped(&lines)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let rest = std::mem::take(&mut self.pending);
+        self.write_escaped(&rest)?;
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Drop for TerminalSafeWriter<W> {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
 fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
@@ -537,6 +674,61 @@ pub(crate) fn parse_prefixed_id(text: &str, prefix: &str) -> Option<i64> {
         .find_map(|p| t.strip_prefix(p.as_str())?.strip_prefix('-'))
         .unwrap_or(t);
     digits.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+#[cfg(test)]
+mod terminal_tests {
+    use std::io::Write;
+
+    use super::{TerminalSafeWriter, TextLayout, escape_for_terminal};
+
+    const EVIL: &str = "a\x1b[2J\x1b]0;t\x07\u{9b}1m\u{202e}b\u{2066}\x7f";
+
+    #[test]
+    fn controls_and_bidi_overrides_are_shown_as_escapes() {
+        assert_eq!(
+            escape_for_terminal(EVIL, TextLayout::OneLine),
+            "a\\x1b[2J\\x1b]0;t\\x07\\u{9b}1m\\u{202e}b\\u{2066}\\x7f"
+        );
+        assert_eq!(
+            escape_for_terminal(EVIL, TextLayout::Json),
+            "a\x1b[2J\x1b]0;t\x07\\u009b1m\\u202eb\\u2066\\u007f"
+        );
+        // Plain text, accents, CJK and emoji are borrowed as they are.
+        for plain in ["Drucker geht nicht", "Crème brûlée", "打印机坏了 🙂", ""] {
+            assert!(matches!(
+                escape_for_terminal(plain, TextLayout::OneLine),
+                std::borrow::Cow::Borrowed(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn line_breaks_stay_only_where_text_is_printed_as_lines() {
+        let text = "one\r\ntwo\tcols\rover\nthree\u{2028}";
+        assert_eq!(
+            escape_for_terminal(text, TextLayout::OneLine),
+            "one\\r\\ntwo\\tcols\\rover\\nthree\\u{2028}"
+        );
+        assert_eq!(
+            escape_for_terminal(text, TextLayout::Lines),
+            "one\r\ntwo\tcols\\rover\nthree\\u{2028}"
+        );
+    }
+
+    #[test]
+    fn the_writer_escapes_whole_lines_however_they_are_written() {
+        let mut out = Vec::new();
+        {
+            let mut w = TerminalSafeWriter::new(&mut out, TextLayout::Lines);
+            // A character and a CRLF split across writes are not broken apart.
+            let bytes = "x\u{202e}y\r\nz\x1b".as_bytes();
+            for b in bytes {
+                w.write_all(&[*b]).unwrap();
+            }
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), "x\\u{202e}y\r\nz\\x1b");
+    }
 }
 
 #[cfg(test)]

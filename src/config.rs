@@ -111,6 +111,10 @@ pub struct KbConfig {
     pub max_suggestions: usize,
     /// Past tickets listed in agents' notices must match at least this well.
     pub similar_threshold: f64,
+    /// Whether acknowledgements offer entries to requesters. Off by default: entries
+    /// are written from agents' resolutions, unreviewed, and may hold internal text.
+    /// Agents' notices list matches either way.
+    pub suggest_to_requesters: bool,
 }
 
 impl Default for KbConfig {
@@ -119,6 +123,7 @@ impl Default for KbConfig {
             suggest_threshold: 0.4,
             max_suggestions: 3,
             similar_threshold: 0.25,
+            suggest_to_requesters: false,
         }
     }
 }
@@ -325,7 +330,12 @@ pub struct DeskConfig {
     pub other_addresses: Vec<String>,
     /// `[[route]]`: team, priority and tags for new tickets, in order.
     pub routes: Vec<crate::desk::routing::Route>,
+    /// `[limits] max_participants`: people a ticket copies besides its requester.
+    pub max_participants: usize,
 }
+
+/// Participants a ticket takes when `[limits] max_participants` is not set.
+pub const DEFAULT_MAX_PARTICIPANTS: usize = 20;
 
 /// A team that tickets can be routed or escalated to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -361,6 +371,12 @@ pub struct TemplatesConfig {
 
 impl DeskConfig {
     /// Whether `address` (any case) is one of our own addresses.
+    /// The support address, then `other_addresses`.
+    pub fn own_addresses(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.support_address.as_str())
+            .chain(self.other_addresses.iter().map(String::as_str))
+    }
+
     pub fn is_own_address(&self, address: &str) -> bool {
         address.eq_ignore_ascii_case(&self.support_address)
             || self
@@ -604,6 +620,7 @@ struct RawLimits {
     max_header_fields: Option<i64>,
     max_header_line_bytes: Option<i64>,
     max_mime_depth: Option<i64>,
+    max_participants: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -663,6 +680,7 @@ struct RawKb {
     suggest_threshold: Option<f64>,
     max_suggestions: Option<usize>,
     similar_threshold: Option<f64>,
+    suggest_to_requesters: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -852,6 +870,85 @@ fn check_token_url(text: &str) -> std::result::Result<(), String> {
         )),
         _ => Err(format!("{text:?} is not an https URL")),
     }
+}
+
+/// Whether a key holds a secret or names where one is kept (`password`, `bearer_token`,
+/// `oauth2_client_secret`, any `*_env`): errors about it name the file and the key but
+/// never repeat the value. Decided by the name, so keys added later (`api_key`,
+/// `webhook_secret`) are covered without a list to keep up to date.
+fn is_secret_key(key: &str) -> bool {
+    let k = key.trim().to_ascii_lowercase();
+    k.ends_with("_env")
+        || k.contains("password")
+        || k.contains("secret")
+        || k.contains("credential")
+        || k.ends_with("token")
+        || k.ends_with("tokens")
+        || k == "key"
+        || k.ends_with("_key")
+}
+
+/// Whether any part of a serde path (`http.bearer_token`, `mailbox.password`) is a
+/// secret key.
+fn path_holds_secret(path: &str) -> bool {
+    path.split(['.', '[', ']']).any(is_secret_key)
+}
+
+/// A deserialisation message about a secret key, with the value taken out: serde says
+/// "invalid type: integer `12345678`, expected a string"; this keeps the kinds only.
+fn without_secret_value(msg: &str) -> String {
+    const EXPECTED: &str = ", expected ";
+    // The expected part comes last and is the type's own text, never the value.
+    let expected = msg.rfind(EXPECTED).map(|i| &msg[i + EXPECTED.len()..]);
+    // "integer", "floating point", "sequence": the words before the quoted value.
+    let found = msg
+        .strip_prefix("invalid type: ")
+        .map(|rest| rest.split(['`', '"', ',']).next().unwrap_or("").trim())
+        .filter(|kind| {
+            !kind.is_empty() && kind.chars().all(|c| c.is_ascii_lowercase() || c == ' ')
+        });
+    let what = match (found, expected) {
+        (Some(found), Some(expected)) => format!("invalid type: {found}, expected {expected}"),
+        (None, Some(expected)) => format!("invalid value, expected {expected}"),
+        _ => "invalid value".to_string(),
+    };
+    format!("{what} (the value is not shown: this key holds a secret)")
+}
+
+/// A TOML syntax error as "line L, column C: what". toml's own message quotes the
+/// offending line, which may be a password (`password = "unterminated`), so the line
+/// is never shown; its number is enough to find it.
+fn toml_syntax_error(file: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let what = e.message().trim_end();
+    let Some(span) = e.span() else {
+        return anyhow!("{}: TOML syntax error: {what}", file.display());
+    };
+    let mut start = span.start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let before = &text[..start];
+    let line = before.matches('\n').count() + 1;
+    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
+    // A duplicate key's span is the key itself: a name, safe and useful to repeat.
+    let key = text
+        .get(start..span.end.min(text.len()))
+        .map(str::trim)
+        .filter(|k| {
+            what.starts_with("duplicate key")
+                && !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        })
+        .map(|k| format!(" `{k}`"))
+        .unwrap_or_default();
+    anyhow!(
+        "{}: TOML syntax error at line {line}, column {column}: {what}{key}",
+        file.display()
+    )
 }
 
 /// Names the file and key of a problem.
@@ -1087,9 +1184,11 @@ impl Ctx<'_> {
             (Some(p), None) => Ok(Some(p)),
             (None, Some(var)) => match env.get(&var) {
                 Some(p) if !p.is_empty() => Ok(Some(p.clone())),
+                // The variable's name is not repeated: a secret pasted in place of the
+                // name would be printed.
                 _ => Err(self.err(
                     &format!("[{table}] {key}_env"),
-                    format!("environment variable {var} is not set"),
+                    "names an environment variable that is not set or is empty",
                 )),
             },
             (None, None) => Ok(None),
@@ -1113,12 +1212,14 @@ impl Config {
     /// Parses and validates config text; `file` is used only in messages.
     pub fn from_toml(file: &Path, text: &str, env: &HashMap<String, String>) -> Result<Config> {
         let cx = Ctx { file };
-        let de = toml::Deserializer::parse(text)
-            .map_err(|e| anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
+        let de = toml::Deserializer::parse(text).map_err(|e| toml_syntax_error(file, text, &e))?;
         let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
-            let msg = inner.message().trim_end().to_string();
+            let mut msg = inner.message().trim_end().to_string();
+            if path_holds_secret(&key) {
+                msg = without_secret_value(&msg);
+            }
             if key == "." || key.is_empty() {
                 anyhow!("{}: {msg}", file.display())
             } else {
@@ -1468,9 +1569,20 @@ impl Config {
                 }
                 routes.push(route);
             }
+            let max_participants = match raw.limits.as_ref().and_then(|l| l.max_participants) {
+                None => DEFAULT_MAX_PARTICIPANTS,
+                Some(n @ 0..=1000) => n as usize,
+                Some(n) => {
+                    return Err(cx.err(
+                        "[limits] max_participants",
+                        format!("must be between 0 and 1000, got {n}"),
+                    ));
+                }
+            };
             DeskConfig {
                 other_addresses,
                 routes,
+                max_participants,
                 triage,
                 oncall,
                 default_language,
@@ -1496,9 +1608,14 @@ impl Config {
                     Err(cx.err(key, format!("must be between 0 and 1, got {v}")))
                 }
             };
-            let (st, ms, sim) = match k {
-                Some(k) => (k.suggest_threshold, k.max_suggestions, k.similar_threshold),
-                None => (None, None, None),
+            let (st, ms, sim, to_requesters) = match k {
+                Some(k) => (
+                    k.suggest_threshold,
+                    k.max_suggestions,
+                    k.similar_threshold,
+                    k.suggest_to_requesters,
+                ),
+                None => (None, None, None, None),
             };
             let max_suggestions = ms.unwrap_or(d.max_suggestions);
             if max_suggestions > 10 {
@@ -1508,6 +1625,7 @@ impl Config {
                 suggest_threshold: share("[kb] suggest_threshold", st, d.suggest_threshold)?,
                 max_suggestions,
                 similar_threshold: share("[kb] similar_threshold", sim, d.similar_threshold)?,
+                suggest_to_requesters: to_requesters.unwrap_or(d.suggest_to_requesters),
             }
         };
         let intake_rules = raw.intake.and_then(|i| i.rules);
@@ -2245,6 +2363,76 @@ agents = ["Ann Lee <ann@example.test>", "bob@example.test"]
     }
 
     #[test]
+    fn errors_about_secret_keys_name_the_key_but_not_the_value() {
+        let imap = |keys: &str| {
+            MINIMAL.replace(
+                "kind = \"maildir\"\npath = \"var/inbox\"",
+                &format!("kind = \"imap\"\nhost = \"h\"\nusername = \"u\"\n{keys}"),
+            )
+        };
+        let http = |keys: &str| format!("{MINIMAL}[http]\n{keys}\n");
+        for (text, key) in [
+            (imap("password = 12345678"), "mailbox.password"),
+            (imap("password = 1234.5678"), "mailbox.password"),
+            (imap("password_env = 12345678"), "mailbox.password_env"),
+            (
+                imap("password_env = \"hunter2-12345678\""),
+                "[mailbox] password_env",
+            ),
+            (
+                imap(
+                    "auth = \"oauth2\"\noauth2_token_url = \"https://a.test/t\"\noauth2_client_id = \"c\"\noauth2_refresh_token = \"r\"\noauth2_client_secret = 12345678",
+                ),
+                "mailbox.oauth2_client_secret",
+            ),
+            (http("bearer_token = 12345678"), "http.bearer_token"),
+            (
+                http("bearer_token = [\"tok-12345678\"]"),
+                "http.bearer_token",
+            ),
+            (
+                http("bearer_token_env = \"tok-12345678\""),
+                "[http] bearer_token_env",
+            ),
+            // Syntax errors: toml would quote the line; only its number is given.
+            (http("bearer_token = \"tok-12345678"), "line 14, column 29"),
+            (http("bearer_token = tok-12345678"), "line 14"),
+            (http("bearer_token = \"tok\\q12345678\""), "line 14"),
+            (http("bearer_token = \"\"\"tok\n12345678"), "line 16"),
+            (
+                http("bearer_token = \"a\"\nbearer_token = \"tok-12345678\""),
+                "duplicate key `bearer_token`",
+            ),
+        ] {
+            let msg = format!("{:#}", load(&text).unwrap_err());
+            assert!(
+                msg.contains("conf/test.toml") && msg.contains(key),
+                "{key}: {msg}\n{text}"
+            );
+            assert!(!msg.contains("12345678"), "{msg}\n{text}");
+        }
+        // Other keys keep their values in messages: they help and are not secret.
+        let msg = format!(
+            "{:#}",
+            load(&imap("password = \"p\"\nport = \"abc\"")).unwrap_err()
+        );
+        assert!(msg.contains("mailbox.port") && msg.contains("abc"), "{msg}");
+        for (key, secret) in [
+            ("password", true),
+            ("oauth2_refresh_token_env", true),
+            ("bearer_token", true),
+            ("oauth2_client_secret", true),
+            ("api_key", true),
+            ("token_prefix", false),
+            ("oauth2_token_url", false),
+            ("oauth2_client_id", false),
+            ("username", false),
+        ] {
+            assert_eq!(is_secret_key(key), secret, "{key}");
+        }
+    }
+
+    #[test]
     fn imap_password_from_env() {
         let text = MINIMAL.replace(
             "kind = \"maildir\"\npath = \"var/inbox\"",
@@ -2259,11 +2447,13 @@ agents = ["Ann Lee <ann@example.test>", "bob@example.test"]
         assert_eq!(i.folder, "INBOX");
         assert!(i.idle);
 
+        // The variable's name is not echoed: it could be a pasted secret.
         let missing = text.replace("TP_PW", "TP_NOPE");
         let e = load(&missing).unwrap_err().to_string();
         assert!(
-            e.contains("[mailbox] password_env") && e.contains("TP_NOPE"),
+            e.contains("conf/test.toml") && e.contains("[mailbox] password_env"),
             "{e}"
         );
+        assert!(!e.contains("TP_NOPE"), "{e}");
     }
 }

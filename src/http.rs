@@ -2,6 +2,10 @@
 //! Prometheus text format, and `/`, a dashboard of open tickets, their SLA state and
 //! the outbox. Every request reads the store on its own read-only connection (in a
 //! blocking task, with a time limit); nothing here writes.
+//!
+//! It also owns the endpoint's access rules: the optional bearer token (header, cookie,
+//! or once in the URL to get the cookie) and the security headers on every response.
+//! TLS is left to a reverse proxy in front.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -10,11 +14,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use hmac::{Hmac, Mac};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -31,12 +38,62 @@ const DASHBOARD_TICKETS: usize = 200;
 /// Failed mails shown on the dashboard.
 const DASHBOARD_FAILED: usize = 50;
 
+/// The cookie that stands for the bearer token in a browser.
+const AUTH_COOKIE: &str = "ticketpost_auth";
+/// What the dashboard needs and no more: its one inline `<style>`. No scripts, images,
+/// fonts, frames or forms; `frame-ancestors` repeats `X-Frame-Options` for newer browsers.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 struct AppState {
     store_path: PathBuf,
     token_prefix: String,
-    bearer_token: Option<String>,
+    access: Option<AccessSecret>,
     telemetry: Arc<Telemetry>,
     clock: Arc<dyn Clock>,
+}
+
+/// The configured bearer token, kept only in the forms the checks need.
+struct AccessSecret {
+    /// SHA-256 of the token: a given token is hashed and the digests compared, so the
+    /// comparison takes the same time whatever the length or content of the guess.
+    token_digest: [u8; 32],
+    /// The cookie's value: an HMAC of a fixed label keyed by the token, so the cookie
+    /// never holds the token itself (it cannot be replayed as an `Authorization`
+    /// header elsewhere), and a new token invalidates every cookie.
+    cookie: String,
+    cookie_digest: [u8; 32],
+}
+
+impl AccessSecret {
+    fn new(token: &str) -> Self {
+        let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes())
+            .expect("HMAC accepts a key of any length");
+        mac.update(b"ticketpost dashboard cookie v1");
+        let cookie = hex::encode(mac.finalize().into_bytes());
+        AccessSecret {
+            token_digest: Sha256::digest(token.as_bytes()).into(),
+            cookie_digest: Sha256::digest(cookie.as_bytes()).into(),
+            cookie,
+        }
+    }
+
+    fn token_is(&self, given: &str) -> bool {
+        same_digest(&Sha256::digest(given.as_bytes()).into(), &self.token_digest)
+    }
+
+    fn cookie_is(&self, given: &str) -> bool {
+        same_digest(
+            &Sha256::digest(given.as_bytes()).into(),
+            &self.cookie_digest,
+        )
+    }
+}
+
+/// Compares two digests without an early exit.
+fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
 }
 
 /// Binds `[http] listen` (an error names the address) and serves until `shutdown`.
@@ -53,14 +110,19 @@ pub async fn serve(
     let state = Arc::new(AppState {
         store_path: cfg.store.path.clone(),
         token_prefix: cfg.desk.token_prefix.clone(),
-        bearer_token: http.bearer_token.clone(),
+        access: http.bearer_token.as_deref().map(AccessSecret::new),
         telemetry,
         clock,
     });
-    let app = Router::new()
+    let guarded = Router::new()
         .route("/", get(dashboard))
-        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let app = Router::new()
+        .merge(guarded)
+        .route("/healthz", get(healthz))
+        // After the routes, so that it covers every response, 404s and 405s included.
+        .layer(middleware::map_response(security_headers))
         .with_state(state);
     info!(listen = %http.listen, "HTTP endpoint up: /healthz, /metrics, dashboard at /");
     Ok(tokio::spawn(async move {
@@ -79,22 +141,91 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-/// With a bearer token configured: the request must carry it (header or `?token=`).
-fn authorised(state: &AppState, headers: &HeaderMap, query: &TokenQuery) -> bool {
-    let Some(expected) = &state.bearer_token else {
-        return true;
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .or(query.token.as_deref());
-    given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes()))
+/// Adds the headers every response carries, whatever produced it.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// With a bearer token configured, guards `/` and `/metrics` and keeps their responses
+/// out of every cache (`no-store`, refusals and redirects included).
+///
+/// What the request carries decides, first found wins: `?token=` (valid: a cookie and
+/// a redirect to the bare path, so the token leaves the address bar, history and logs;
+/// invalid: 401), then an `Authorization` header, then the cookie.
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(secret) = &state.access else {
+        return next.run(request).await;
+    };
+    let mut response = match Query::<TokenQuery>::try_from_uri(request.uri()) {
+        Err(rejection) => rejection.into_response(),
+        Ok(Query(TokenQuery { token: Some(token) })) => {
+            if secret.token_is(&token) {
+                redirect_with_cookie(request.uri().path(), &secret.cookie)
+            } else {
+                unauthorised()
+            }
+        }
+        Ok(Query(TokenQuery { token: None })) => {
+            if authorised(secret, request.headers()) {
+                next.run(request).await
+            } else {
+                unauthorised()
+            }
+        }
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The `Authorization` header when there is one (scheme in any case), else the cookie.
+fn authorised(secret: &AccessSecret, headers: &HeaderMap) -> bool {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        return value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().split_once([' ', '\t']))
+            .is_some_and(|(scheme, token)| {
+                scheme.eq_ignore_ascii_case("bearer") && secret.token_is(token.trim())
+            });
+    }
+    // A browser may send several cookies of that name (another path's, a stale one):
+    // any valid one will do.
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .any(|(name, value)| name == AUTH_COOKIE && secret.cookie_is(value))
+}
+
+/// 303 to `path` without its query, setting the cookie. No `Secure`: the endpoint speaks
+/// plain HTTP and cannot tell whether a proxy in front adds TLS.
+fn redirect_with_cookie(path: &str, cookie: &str) -> Response {
+    let location = HeaderValue::from_str(path).unwrap_or(HeaderValue::from_static("/"));
+    let set_cookie = format!("{AUTH_COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict");
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, location);
+    if let Ok(value) = HeaderValue::from_str(&set_cookie) {
+        headers.insert(header::SET_COOKIE, value);
+    }
+    response
 }
 
 fn unauthorised() -> Response {
@@ -147,14 +278,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn metrics(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(query): Query<TokenQuery>,
-) -> Response {
-    if !authorised(&state, &headers, &query) {
-        return unauthorised();
-    }
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let totals = match read_store(&state, store::overview::totals).await {
         Ok(t) => t,
         Err(e) => return unavailable(e),
@@ -329,14 +453,7 @@ struct FailedLine {
     error: String,
 }
 
-async fn dashboard(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(query): Query<TokenQuery>,
-) -> Response {
-    if !authorised(&state, &headers, &query) {
-        return unauthorised();
-    }
+async fn dashboard(State(state): State<Arc<AppState>>) -> Response {
     let read = read_store(&state, |c| {
         Ok((
             store::overview::open_tickets(c, DASHBOARD_TICKETS)?,

@@ -443,7 +443,8 @@ fn apply_message(
         identity = derived;
     }
 
-    let automatic = inbound::classify(msg, &cx.desk.support_address);
+    let own: Vec<&str> = cx.desk.own_addresses().collect();
+    let automatic = inbound::classify(msg, &own);
     let prefix = &cx.desk.token_prefix;
     let token_ticket = match threading::token_in_subject(&msg.subject, prefix) {
         Some(n) if store::tickets::exists(tx, n)? => Some(n),
@@ -469,7 +470,7 @@ fn apply_message(
         token_ticket,
         reference_ticket,
     };
-    let decision = desk::decide_intake(msg, automatic.as_ref(), facts, &cx.desk.support_address);
+    let decision = desk::decide_intake(msg, automatic.as_ref(), facts, &own);
     let sender = msg
         .from
         .as_ref()
@@ -588,8 +589,10 @@ fn apply_message(
                         summary.follow_ups += 1;
                         return Ok(());
                     }
-                    let d =
-                        lifecycle::decide_reply(&state, &author, visible, &identity, now, &cx.desk);
+                    let proof = answer_proof(cx, msg, sender, ticket);
+                    let d = lifecycle::decide_reply(
+                        &state, &author, visible, &identity, now, &cx.desk, proof,
+                    );
                     let row = record(Some(ticket), d.message_kind)?;
                     // What the requester (or a colleague on the thread) adds fills in the
                     // ticket's intake facts; agents' text is about the fix, not the case.
@@ -599,9 +602,14 @@ fn apply_message(
                     let what = format!("{} threaded by {how}", d.message_kind.replace('_', " "));
                     store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
                     info!(token = %token, message_id = %identity, kind = d.message_kind, "{what}");
+                    let shown_author;
                     let author_name = match &author {
                         Author::Staff { name, .. } => Some(name.as_str()),
-                        _ => msg.from.as_ref().and_then(|a| a.name.as_deref()),
+                        _ => {
+                            let name = msg.from.as_ref().and_then(|a| a.name.as_deref());
+                            shown_author = name_and_address(name, sender);
+                            Some(shown_author.as_str())
+                        }
                     };
                     apply_decision(
                         tx,
@@ -709,7 +717,7 @@ fn apply_message(
             };
             // Loop guard: an autoresponder no rule recognised, opening ticket after
             // ticket, stops getting answers.
-            let opened_lately = if acknowledge {
+            let opened_lately = if acknowledge || automatic.is_none() {
                 store::tickets::opened_by_since(tx, &requester, now - 3_600)?
             } else {
                 0
@@ -745,19 +753,23 @@ fn apply_message(
                     &format!("a late reply opened {token}"),
                 )?;
             }
-            // Cc'd people become participants (not us, not staff, not the requester).
-            if automatic.is_none() {
-                for a in msg.cc.iter().chain(msg.to.iter()) {
-                    if is_participant(a, &requester, &cx.desk) {
-                        store::tickets::add_participant(
-                            tx,
-                            ticket,
-                            &a.email,
-                            a.name.as_deref(),
-                            now,
-                        )?;
-                    }
-                }
+            // Cc'd people become participants (not us, not staff, not the requester),
+            // up to [limits] max_participants; the agents are told of the rest.
+            let (participants, left_out) = if automatic.is_none() {
+                participants_of(msg, &requester, &cx.desk)
+            } else {
+                (Vec::new(), 0)
+            };
+            for a in &participants {
+                store::tickets::add_participant(tx, ticket, &a.email, a.name.as_deref(), now)?;
+            }
+            if left_out > 0 {
+                let what = format!(
+                    "{left_out} more addresses on the request were not added as participants (the limit is {}, [limits] max_participants)",
+                    cx.desk.max_participants
+                );
+                store::tickets::add_event(tx, ticket, now, "ticketpost", "participant", &what)?;
+                warn!(token = %token, left_out, "{what}");
             }
             info!(token = %token, message_id = %identity, requester = %requester, priority = %priority, "new ticket");
             // The acknowledgement tells the requester.
@@ -786,7 +798,7 @@ fn apply_message(
                     .collect();
                 let text = msg.visible_text();
                 let search_text = format!("{subject}\n{}", excerpt_chars(text, SEARCH_CHARS));
-                intake_view.suggestions = store::kb::search(
+                let kb_matches: Vec<Suggestion> = store::kb::search(
                     tx,
                     &search_text,
                     cx.kb.suggest_threshold,
@@ -795,6 +807,12 @@ fn apply_message(
                 .into_iter()
                 .map(|m| suggestion(&m.entry))
                 .collect();
+                // Entries are written from agents' resolutions without review and may
+                // hold internal text: requesters are offered them only when the desk
+                // says so ([kb] suggest_to_requesters); agents always see them.
+                if cx.kb.suggest_to_requesters {
+                    intake_view.suggestions = kb_matches.clone();
+                }
                 // Similar tickets are listed only in mail to staff: no staff, no search.
                 let similar = if cx.desk.all_agents().is_empty() && cx.desk.supervisors.is_empty() {
                     Vec::new()
@@ -831,7 +849,7 @@ fn apply_message(
                         })
                         .collect(),
                     missing: missing.iter().map(|f| f.label().to_string()).collect(),
-                    kb_matches: intake_view.suggestions.clone(),
+                    kb_matches,
                     similar: similar_lines,
                     reasons: assessment.triage.reasons.clone(),
                 };
@@ -864,13 +882,21 @@ fn apply_message(
                     &format!("no acknowledgement: {reason}"),
                 )?;
             }
-            if human {
+            let over_limit = opened_lately - cx.limits.acknowledgements_per_sender_per_hour;
+            if human && over_limit > 0 {
+                flooded_notices(
+                    tx,
+                    cx,
+                    (ticket, &token),
+                    &requester,
+                    opened_lately,
+                    now,
+                    pending,
+                )?;
+            } else if human {
                 // Everything about the new ticket is known here: no reads back.
-                let participants: Vec<String> = msg
-                    .cc
+                let participants: Vec<String> = participants
                     .iter()
-                    .chain(msg.to.iter())
-                    .filter(|a| is_participant(a, &requester, &cx.desk))
                     .map(|a| a.email.to_ascii_lowercase())
                     .collect();
                 let state = lifecycle::TicketState {
@@ -899,7 +925,14 @@ fn apply_message(
                 });
                 let extras = Arc::new(intake_view.notice);
                 let thread = Thread::reply_to(msg.message_id.as_deref(), &msg.references);
-                let text = Arc::new(msg.text_body.clone());
+                let text = Arc::new(if left_out > 0 {
+                    format!(
+                        "[ticketpost: {left_out} more Cc/To addresses were not made participants; the limit is {} ([limits] max_participants)]\n\n{}",
+                        cx.desk.max_participants, msg.text_body
+                    )
+                } else {
+                    msg.text_body.clone()
+                });
                 // The urgent path: supervisors and on-call agents, at once.
                 let mut alerted: Vec<String> = Vec::new();
                 if priority == desk::Priority::P1 {
@@ -921,7 +954,7 @@ fn apply_message(
                     }
                     warn!(token = %token, reasons = %assessment.triage.reasons.join("; "), "urgent ticket: supervisors and on-call alerted");
                 }
-                let author = requester_name.clone().unwrap_or_else(|| requester.clone());
+                let author = name_and_address(requester_name.as_deref(), &requester);
                 for agent in lifecycle::agents_to_notify(&state, &cx.desk, Some(&requester)) {
                     if alerted.iter().any(|a| a.eq_ignore_ascii_case(&agent)) {
                         continue;
@@ -968,12 +1001,14 @@ fn staff_mail_verified(
     ticket: i64,
 ) -> bool {
     let ids = threading::reference_candidates(msg);
-    if cx
-        .staff_key
+    cx.staff_key
         .signed_for(&ids, sender, ticket, &cx.desk.message_id_domain)
-    {
-        return true;
-    }
+        || mta_vouches_for(cx, msg, sender)
+}
+
+/// Whether the trusted MTA's Authentication-Results say DKIM or SPF passed for the
+/// sender's domain (never without `[security] trusted_authserv_id`).
+fn mta_vouches_for(cx: &IngestContext, msg: &InboundMessage, sender: &str) -> bool {
     let Some(trusted) = &cx.security.trusted_authserv_id else {
         return false;
     };
@@ -984,6 +1019,30 @@ fn staff_mail_verified(
         .map(|(_, value)| value.as_str())
         .collect();
     crate::desk::staff_proof::authenticated_by_mta(&results, trusted, sender)
+}
+
+/// Whether a reply proves the requester answers our authorisation or confirmation
+/// request: it quotes the Message-ID of that mail, signed for the sender, or the
+/// trusted MTA saw DKIM or SPF pass for the sender's domain.
+fn answer_proof(
+    cx: &IngestContext,
+    msg: &InboundMessage,
+    sender: &str,
+    ticket: i64,
+) -> lifecycle::AnswerProof {
+    if mta_vouches_for(cx, msg, sender) {
+        return lifecycle::AnswerProof::VERIFIED;
+    }
+    let ids = threading::reference_candidates(msg);
+    let domain = &cx.desk.message_id_domain;
+    let answers = |kind: &str| {
+        cx.staff_key
+            .replies_to(&ids, sender, ticket, domain, Some(&[kind]))
+    };
+    lifecycle::AnswerProof {
+        authorization: answers("authorization_request"),
+        confirmation: answers("confirmation_request"),
+    }
 }
 
 /// Mail in a staff member's name that did not prove it: kept on the ticket as an
@@ -1144,7 +1203,60 @@ fn push_plain_notices(
     Ok(())
 }
 
-/// Whether an address on a request makes its owner a participant of the ticket.
+/// A new ticket from a sender over `[limits] acknowledgements_per_sender_per_hour`:
+/// no notice or alert of its own. The first one over the limit sends the agents one
+/// summary notice instead, so a flood of requests is one mail to each agent.
+fn flooded_notices(
+    tx: &Connection,
+    cx: &IngestContext,
+    (ticket, token): (i64, &str),
+    requester: &str,
+    opened_lately: i64,
+    now: i64,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let limit = cx.limits.acknowledgements_per_sender_per_hour;
+    let what = format!(
+        "no agents' notice: {requester} opened {opened_lately} tickets within the hour (flood, [limits] acknowledgements_per_sender_per_hour = {limit})"
+    );
+    store::tickets::add_event(tx, ticket, now, "ticketpost", "mail", &what)?;
+    if opened_lately != limit + 1 {
+        return Ok(());
+    }
+    warn!(token = %token, requester = %requester, "{what}; the agents get one summary notice");
+    let mut agents: Vec<String> = cx
+        .desk
+        .all_agents()
+        .iter()
+        .map(|a| a.address.clone())
+        .collect();
+    agents.extend(cx.desk.supervisors.iter().map(|s| s.address.clone()));
+    let mut seen = std::collections::HashSet::new();
+    agents.retain(|a| seen.insert(a.to_ascii_lowercase()));
+    let text = format!(
+        "{requester} has opened {opened_lately} tickets within the hour, the last one {token}. Their new tickets are stored as usual, but neither acknowledged nor announced one by one until the hour is over: `ticketpost tickets list` shows them."
+    );
+    push_plain_notices(
+        tx,
+        pending,
+        ticket,
+        agents,
+        lifecycle::Notice::Flood,
+        requester.to_string(),
+        text,
+        now,
+    )
+}
+
+/// How agents' notices name someone from outside: the address always shows, since a
+/// display name alone can claim to be anyone.
+fn name_and_address(name: Option<&str>, address: &str) -> String {
+    match name {
+        Some(name) if !name.trim().is_empty() => format!("{name} <{address}>"),
+        _ => address.to_string(),
+    }
+}
+
 /// A message over the size limit: noted on the ticket for the agents and, when
 /// `tell`, its sender is told with a size notice.
 fn oversized_message(
@@ -1178,10 +1290,35 @@ fn oversized_message(
     Ok(())
 }
 
+/// Whether an address on a request makes its owner a participant of the ticket.
 fn is_participant(a: &inbound::Address, requester: &str, desk: &crate::config::DeskConfig) -> bool {
     !a.email.eq_ignore_ascii_case(requester)
         && !desk.is_own_address(&a.email)
         && !desk.is_staff(&a.email)
+}
+
+/// The participants a new request makes (Cc, then To; each address once), up to
+/// `[limits] max_participants`, and how many more there were. Linear in the number of
+/// addresses, however many a flood lists.
+fn participants_of<'m>(
+    msg: &'m InboundMessage,
+    requester: &str,
+    desk: &crate::config::DeskConfig,
+) -> (Vec<&'m inbound::Address>, usize) {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept = Vec::new();
+    let mut left_out = 0;
+    for a in msg.cc.iter().chain(msg.to.iter()) {
+        if !is_participant(a, requester, desk) || !seen.insert(a.email.to_ascii_lowercase()) {
+            continue;
+        }
+        if kept.len() < desk.max_participants {
+            kept.push(a);
+        } else {
+            left_out += 1;
+        }
+    }
+    (kept, left_out)
 }
 
 /// Who caused a decision, for the timeline and the agents' notices.
@@ -1243,10 +1380,16 @@ pub fn apply_decision(
         Some(m) => Thread::reply_to(m.message_id.as_deref(), &m.references),
         None => Thread::default(),
     };
+    // The requester and each participant get a copy of their own of requester-facing
+    // mail, whose Message-ID is signed for them alone (see notify's `Envelope`).
+    let requester_side: Arc<[String]> = std::iter::once(view.requester.clone())
+        .chain(view.participants.iter().cloned())
+        .collect();
     let view = Arc::new(view);
     let author: Option<String> = actor.name.or(Some(actor.address)).map(String::from);
     for mail in &d.mails {
         let (view, requester_thread) = (view.clone(), requester_thread.clone());
+        let copies = requester_side.iter().cloned();
         match mail.clone() {
             Mail::AgentNotice { to, notice, text } => {
                 let text = Arc::new(text);
@@ -1271,25 +1414,47 @@ pub fn apply_decision(
                     });
                 }
             }
-            Mail::Relay { agent_name, text } => pending.push(ticket, "relay", move |r| {
-                r.relay(&view, &agent_name, &text, &requester_thread, now)
-            }),
-            Mail::StatusChange(status) => pending.push(ticket, "status", move |r| {
-                r.status_change(&view, status, &requester_thread, now)
-            }),
+            Mail::Relay { agent_name, text } => {
+                let (agent_name, text) = (Arc::new(agent_name), Arc::new(text));
+                for to in copies {
+                    let (view, thread) = (view.clone(), requester_thread.clone());
+                    let (agent_name, text) = (agent_name.clone(), text.clone());
+                    pending.push(ticket, "relay", move |r| {
+                        r.relay(&view, &to, &agent_name, &text, &thread, now)
+                    });
+                }
+            }
+            Mail::StatusChange(status) => {
+                for to in copies {
+                    let (view, thread) = (view.clone(), requester_thread.clone());
+                    pending.push(ticket, "status", move |r| {
+                        r.status_change(&view, &to, status, &thread, now)
+                    });
+                }
+            }
             Mail::AuthorizationRequest { what, again } => {
                 pending.push(ticket, "authorization_request", move |r| {
                     r.authorization_request(&view, &what, again, &requester_thread, now)
                 })
             }
             Mail::ConfirmationRequest { summary } => {
-                pending.push(ticket, "confirmation_request", move |r| {
-                    r.confirmation_request(&view, &summary, &requester_thread, now)
-                })
+                let summary = Arc::new(summary);
+                for to in copies {
+                    let (view, thread, summary) =
+                        (view.clone(), requester_thread.clone(), summary.clone());
+                    pending.push(ticket, "confirmation_request", move |r| {
+                        r.confirmation_request(&view, &to, &summary, &thread, now)
+                    });
+                }
             }
-            Mail::Closing { auto } => pending.push(ticket, "closing", move |r| {
-                r.closing(&view, auto, &requester_thread, now)
-            }),
+            Mail::Closing { auto } => {
+                for to in copies {
+                    let (view, thread) = (view.clone(), requester_thread.clone());
+                    pending.push(ticket, "closing", move |r| {
+                        r.closing(&view, &to, auto, &thread, now)
+                    });
+                }
+            }
             Mail::CommandError { to, errors } => {
                 let thread = cause_thread.clone();
                 pending.push(ticket, "command_error", move |r| {

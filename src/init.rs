@@ -1,7 +1,9 @@
 //! `ticketpost init`: writes a commented configuration from flags, asking on the
 //! terminal for what the flags leave out (or taking the defaults when there is no
 //! terminal). The result is checked by loading it before it is written, and an
-//! existing file is never overwritten without `--force`.
+//! existing file is never overwritten without `--force`. The file is written 0600 (and
+//! folders made for it 0700): `init` puts secrets in the environment, but the format
+//! allows them inline (`password`, `bearer_token`) and a user may add them later.
 
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -85,9 +87,12 @@ pub fn init(path: &Path, answers: InitAnswers, force: bool) -> Result<String> {
     .collect();
     Config::from_toml(path, &text, &env).context("the written config would not load (bug)")?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        crate::store::private::create_dir_all(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::store::private::create_file(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(format!(
         "wrote {}; next: `ticketpost --config {} check`",
         path.display(),

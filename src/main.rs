@@ -9,14 +9,13 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use tracing_subscriber::EnvFilter;
 
 use ticketpost::cli::{
     Cli, Command, ImportCommand, InitArgs, KbCommand, OutboxCommand, QuarantineCommand,
     TicketsCommand,
 };
 use ticketpost::clock::SystemClock;
-use ticketpost::commands;
+use ticketpost::commands::{self, TerminalSafeWriter, TextLayout, escape_for_terminal};
 use ticketpost::config::Config;
 use ticketpost::ingest::Faults;
 use ticketpost::knowledge;
@@ -27,7 +26,7 @@ fn main() -> ExitCode {
     // One TLS crypto provider for the whole process (ring), before anything uses TLS.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    init_logging(cli.log_json);
+    ticketpost::telemetry::init_logging(cli.log_json);
     if let Command::Init(args) = cli.command {
         let (answers, force) = init_answers(args);
         return match ticketpost::init::init(&cli.config, answers, force) {
@@ -36,7 +35,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("error: {e:#}");
+                print_error(&e);
                 ExitCode::FAILURE
             }
         };
@@ -44,17 +43,25 @@ fn main() -> ExitCode {
     let cfg = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            print_error(&e);
             return ExitCode::from(2);
         }
     };
     match run_command(cli, cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            print_error(&e);
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on stderr; text from mail they quote is escaped.
+fn print_error(e: &anyhow::Error) {
+    eprintln!(
+        "error: {}",
+        escape_for_terminal(&format!("{e:#}"), TextLayout::Lines)
+    );
 }
 
 /// The flags of `init`, and `--force`.
@@ -80,7 +87,14 @@ fn init_answers(a: InitArgs) -> (ticketpost::init::InitAnswers, bool) {
 }
 
 fn run_command(cli: Cli, cfg: Config) -> Result<()> {
-    let stdout = &mut std::io::stdout().lock();
+    // Mail-derived text reaches the terminal inert, whichever module prints it: text
+    // for people is escaped, JSON gets JSON escapes for what its encoder leaves raw.
+    let layout = if cli.command.prints_json() {
+        TextLayout::Json
+    } else {
+        TextLayout::Lines
+    };
+    let stdout = &mut TerminalSafeWriter::new(std::io::stdout(), layout);
     match cli.command {
         Command::Tickets {
             command: TicketsCommand::List { json },
@@ -95,7 +109,7 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
             stdout,
         ),
         Command::Init(_) => unreachable!("init runs before the config is loaded"),
-        Command::Check => runtime()?.block_on(commands::check(&cfg, &mut std::io::stdout())),
+        Command::Check => runtime()?.block_on(commands::check(&cfg, stdout)),
         Command::Kb { command } => match command {
             KbCommand::List { json } => knowledge::kb_list(&cfg, json, stdout),
             KbCommand::Show { id, json } => knowledge::kb_show(&cfg, &id, json, stdout),
@@ -252,26 +266,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-}
-
-fn init_logging(json: bool) {
-    let filter =
-        EnvFilter::try_from_env("TICKETPOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    // async-imap traces the raw protocol, LOGIN passwords and XOAUTH2 tokens included,
-    // and logs nothing else but errors: its own level is fixed at `info`, whatever
-    // TICKETPOST_LOG asks for (a directive for a target replaces the global level).
-    let filter = match "async_imap=info".parse() {
-        Ok(cap) => filter.add_directive(cap),
-        Err(_) => filter,
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
 
 /// First SIGINT/SIGTERM: finish the work in hand and stop. A second one: exit now.

@@ -1,8 +1,121 @@
 //! In-process figures the store cannot give: how long ingest takes, as a histogram
 //! for `/metrics`. Lock-free counters, shared by the ingest loop and the HTTP server.
+//!
+//! Also the log output ([`init_logging`]): its format, and the escaping that keeps text
+//! from mail in log fields from acting on the terminal or the log viewer.
 
+use std::fmt;
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use tracing::field::{Field, Visit};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::format::Writer;
+
+use crate::commands::{TerminalSafeWriter, TextLayout, escape_for_terminal};
+
+/// Starts logging to stderr: text lines, or JSON lines with `json`. The level comes from
+/// `TICKETPOST_LOG` (default `info`); colours only when stderr is a terminal and
+/// `NO_COLOR` is unset.
+///
+/// Log fields carry text from mail (Message-IDs, addresses, reasons). tracing-subscriber
+/// 0.3.23 escapes ESC, BEL, BS, FF, DEL and C1 in the message only: a `%` field is
+/// written raw, and no bidi control or `\r` is escaped anywhere; its JSON output leaves
+/// C1 and bidi controls raw. So text lines format every field through
+/// [`escape_for_terminal`], and JSON lines pass through [`TerminalSafeWriter`].
+pub fn init_logging(json: bool) {
+    let filter =
+        EnvFilter::try_from_env("TICKETPOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // async-imap traces the raw protocol, LOGIN passwords and XOAUTH2 tokens included,
+    // and logs nothing else but errors: its own level is fixed at `info`, whatever
+    // TICKETPOST_LOG asks for (a directive for a target replaces the global level).
+    let filter = match "async_imap=info".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    };
+    // Our own colour codes would be the only escape sequences in a log file or journal.
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colour);
+    if json {
+        // One writer per event; the event is one line, written at once.
+        builder
+            .json()
+            .with_writer(|| TerminalSafeWriter::new(std::io::stderr(), TextLayout::Json))
+            .init();
+    } else {
+        builder
+            .fmt_fields(EscapedFields)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
+/// Formats log fields as the default formatter does (`message`, then `name=value`),
+/// each value passed through [`escape_for_terminal`] to stay on its line.
+struct EscapedFields;
+
+impl<'writer> FormatFields<'writer> for EscapedFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = EscapedVisitor {
+            writer,
+            empty: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct EscapedVisitor<'writer> {
+    writer: Writer<'writer>,
+    empty: bool,
+    result: fmt::Result,
+}
+
+impl EscapedVisitor<'_> {
+    fn write(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+        let name = field.name();
+        // The `log` crate's metadata, already shown as the target.
+        if self.result.is_err() || name.starts_with("log.") {
+            return;
+        }
+        let text = value.to_string();
+        let shown = escape_for_terminal(&text, TextLayout::OneLine);
+        let gap = if self.empty { "" } else { " " };
+        self.empty = false;
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.result = if name == "message" {
+            write!(self.writer, "{gap}{shown}")
+        } else if self.writer.has_ansi_escapes() {
+            write!(
+                self.writer,
+                "{gap}\x1b[3m{name}\x1b[0m\x1b[2m=\x1b[0m{shown}"
+            )
+        } else {
+            write!(self.writer, "{gap}{name}={shown}")
+        };
+    }
+}
+
+impl Visit for EscapedVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.write(field, format_args!("{value}"));
+        } else {
+            self.write(field, format_args!("{value:?}"));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.write(field, format_args!("{value:?}"));
+    }
+}
 
 /// Upper bounds (seconds) of the ingest latency buckets.
 pub const LATENCY_BOUNDS: &[f64] = &[

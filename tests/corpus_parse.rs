@@ -486,7 +486,7 @@ impl ClassifyTally {
 
     fn check(&mut self, name: &str, msg: &InboundMessage, expected: Expected) {
         self.total += 1;
-        let verdict = inbound::classify(msg, DESK_ADDRESS);
+        let verdict = inbound::classify(msg, &[DESK_ADDRESS]);
         let (verdict_ok, kind_ok) = match (expected, &verdict) {
             (Expected::Human, None) => (true, true),
             (Expected::Automatic(None), Some(_)) => (true, true),
@@ -591,7 +591,7 @@ fn classify_on_labelled_corpora() {
             // checked further here.
             "not_a_bounce" => {
                 let msg = parse_file(&zammad.join(file)).expect("parses");
-                let verdict = inbound::classify(&msg, DESK_ADDRESS);
+                let verdict = inbound::classify(&msg, &[DESK_ADDRESS]);
                 zammad_tally.total += 1;
                 if verdict
                     .as_ref()
@@ -659,7 +659,7 @@ fn classify_on_labelled_corpora() {
             continue;
         };
         unlabelled += 1;
-        if let Some(v) = inbound::classify(&msg, DESK_ADDRESS) {
+        if let Some(v) = inbound::classify(&msg, &[DESK_ADDRESS]) {
             flagged.push(format!("{rel}: {:?} ({})", v.kind, v.reason));
         }
     }

@@ -210,6 +210,7 @@ bearer_token_env = "TP_TEST_HTTP_TOKEN"
         return;
     };
     let profile = root.join("chromium-profile");
+    // `?token=` is answered with a cookie and a redirect to `/`, which Chromium follows.
     let url = format!("http://127.0.0.1:{port}/?token={TOKEN}");
     let dom = browse(&browser, &profile, &["--dump-dom"], &url);
     for needle in [
@@ -230,9 +231,10 @@ bearer_token_env = "TP_TEST_HTTP_TOKEN"
         "{dom}"
     );
     assert!(!dom.contains("<script>alert(1)</script>"));
+    // A fresh profile: the first visit left the auth cookie in `profile`.
     let denied = browse(
         &browser,
-        &profile,
+        &root.join("chromium-profile-no-cookie"),
         &["--dump-dom"],
         &format!("http://127.0.0.1:{port}/"),
     );

@@ -17,6 +17,8 @@ oncall = ["Bob Ray <{bob}>"]
 [kb]
 suggest_threshold = 0.3
 similar_threshold = 0.3
+# This desk reviews its entries: requesters are offered them too.
+suggest_to_requesters = true
 "#;
 
 #[tokio::test(flavor = "multi_thread")]

@@ -193,6 +193,10 @@ pub enum Notice {
     DeliveryFailed,
     /// Mail from someone not on the ticket who used its token, held for an agent.
     HeldStranger,
+    /// A reply that reads as consent or confirmation but could not be verified.
+    UnverifiedAnswer,
+    /// A sender opened more tickets within the hour than get notices.
+    Flood,
 }
 
 impl Notice {
@@ -211,6 +215,8 @@ impl Notice {
             Notice::Unverified => "unverified",
             Notice::DeliveryFailed => "delivery_failed",
             Notice::HeldStranger => "held_stranger",
+            Notice::UnverifiedAnswer => "unverified_answer",
+            Notice::Flood => "flood",
         }
     }
 
@@ -232,6 +238,10 @@ impl Notice {
             Notice::HeldStranger => {
                 "HELD: mail from someone not on this ticket (not added; /cc them to let them in)"
             }
+            Notice::UnverifiedAnswer => {
+                "UNVERIFIED answer: not recorded as consent or confirmation (ask the requester to reply to our mail)"
+            }
+            Notice::Flood => "FLOOD: one sender opened many tickets; further notices held back",
         }
     }
 }
@@ -345,13 +355,34 @@ pub fn decide_reply(
     message_ref: &str,
     now: i64,
     desk: &DeskConfig,
+    proof: AnswerProof,
 ) -> Decision {
     match author {
         Author::Staff { address, name } => decide_agent_reply(t, address, name, text, now, desk),
         Author::Requester | Author::Participant | Author::Other => {
-            decide_requester_reply(t, author, text, message_ref, now, desk)
+            decide_requester_reply(t, author, text, message_ref, now, desk, proof)
         }
     }
+}
+
+/// Whether a reply proves that the requester wrote it in answer to our request mail:
+/// it carries the Message-ID of that mail signed for the requester, or the trusted
+/// MTA saw DKIM/SPF pass for the requester's domain. A From header proves nothing,
+/// so consent and confirmation are recorded only with this proof.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnswerProof {
+    /// An answer to our authorisation request.
+    pub authorization: bool,
+    /// An answer to our confirmation request.
+    pub confirmation: bool,
+}
+
+impl AnswerProof {
+    /// Both proven (DKIM/SPF pass, or tests).
+    pub const VERIFIED: AnswerProof = AnswerProof {
+        authorization: true,
+        confirmation: true,
+    };
 }
 
 fn decide_agent_reply(
@@ -444,6 +475,11 @@ fn parse_and_check(text: &str, desk: &DeskConfig) -> Result<AgentReply, Vec<Comm
         let bad = match command {
             Command::Assign(who) if resolve_agent(who, desk).is_none() => {
                 Some(format!("no agent {who:?} (use an agent's address or name)"))
+            }
+            Command::Cc(address) if desk.is_staff(address) || desk.is_own_address(address) => {
+                Some(format!(
+                    "{address} is staff or the desk's own address: staff are never participants (they get the agents' notices)"
+                ))
             }
             Command::Team(name) if desk.team(name).is_none() => Some(format!(
                 "no team {name:?} (configured: {})",
@@ -647,6 +683,22 @@ fn apply_command(
         }
         Command::Cc(address) => {
             let address = address.to_ascii_lowercase();
+            if desk.is_staff(&address) || desk.is_own_address(&address) {
+                // Parse-checked already; kept as a second line of defence.
+                return;
+            }
+            if state.participants.len() >= desk.max_participants {
+                let why = format!(
+                    "{address} not added: the ticket has {} participants, the limit ([limits] max_participants)",
+                    state.participants.len()
+                );
+                d.event("participant", why.clone());
+                d.mails.push(Mail::CommandError {
+                    to: agent.to_string(),
+                    errors: vec![why],
+                });
+                return;
+            }
             if !address.eq_ignore_ascii_case(&state.requester)
                 && !state
                     .participants
@@ -668,6 +720,7 @@ fn decide_requester_reply(
     message_ref: &str,
     now: i64,
     desk: &DeskConfig,
+    proof: AnswerProof,
 ) -> Decision {
     let mut d = Decision {
         message_kind: "reply",
@@ -683,6 +736,21 @@ fn decide_requester_reply(
         d.mails.push(Mail::StatusChange(Status::Open));
         push_notice(&mut d, &state, desk, Notice::Reopened, text);
         return d;
+    }
+
+    let is_requester = *author == Author::Requester;
+    let answer_pending = state.authorization.is_some() || state.status == Status::Resolved;
+    if from_requester_side && answer_pending {
+        let (proven, reads_as_answer) = match &state.authorization {
+            Some(_) => (
+                proof.authorization,
+                consent::consent_in(text) != Consent::Unclear,
+            ),
+            None => (proof.confirmation, true),
+        };
+        if !(is_requester && proven) {
+            return unverified_answer(d, state, author, text, message_ref, desk, reads_as_answer);
+        }
     }
 
     if let (Some(what), true) = (state.authorization.clone(), from_requester_side) {
@@ -754,6 +822,43 @@ fn decide_requester_reply(
     d
 }
 
+/// A reply that would answer our authorisation or confirmation request but does not
+/// prove it (see [`AnswerProof`]), or comes from someone other than the requester:
+/// kept as an ordinary message, nothing recorded, and the agents are told.
+fn unverified_answer(
+    mut d: Decision,
+    mut state: TicketState,
+    author: &Author,
+    text: &str,
+    message_ref: &str,
+    desk: &DeskConfig,
+    reads_as_answer: bool,
+) -> Decision {
+    let asked = if state.authorization.is_some() {
+        "authorisation"
+    } else {
+        "confirmation"
+    };
+    if state.status == Status::Waiting {
+        set_status(&mut d, &mut state, Status::Open);
+    }
+    if !reads_as_answer {
+        push_notice(&mut d, &state, desk, Notice::RequesterReply, text);
+        return d;
+    }
+    let why = if *author == Author::Requester {
+        "it is not a reply to our request mail and no DKIM/SPF pass vouches for its sender"
+    } else {
+        "only the requester can answer it"
+    };
+    d.event(
+        "security",
+        format!("reply {message_ref} reads as an answer to the {asked} request but could not be verified ({why}): not recorded"),
+    );
+    push_notice(&mut d, &state, desk, Notice::UnverifiedAnswer, text);
+    d
+}
+
 fn push_notice(d: &mut Decision, t: &TicketState, desk: &DeskConfig, notice: Notice, text: &str) {
     let to = agents_to_notify(t, desk, None);
     if !to.is_empty() {
@@ -815,6 +920,7 @@ mod tests {
             triage: Default::default(),
             oncall: vec![],
             default_language: "en".into(),
+            max_participants: crate::config::DEFAULT_MAX_PARTICIPANTS,
         }
     }
 
@@ -866,6 +972,7 @@ mod tests {
             "m1",
             100,
             &desk(),
+            AnswerProof::VERIFIED,
         );
         assert!(d.changes.contains(&Change::Priority(Priority::P2)));
         assert!(
@@ -891,6 +998,7 @@ mod tests {
             "m1",
             100,
             &desk(),
+            AnswerProof::VERIFIED,
         );
         assert_eq!(d.changes[0], Change::Status(Status::Pending));
         assert!(!d.changes.contains(&Change::FirstResponse));
@@ -906,6 +1014,7 @@ mod tests {
             "m1",
             100,
             &desk(),
+            AnswerProof::VERIFIED,
         );
         assert_eq!(d.message_kind, "note");
         assert_eq!(
@@ -927,6 +1036,7 @@ mod tests {
             "m1",
             100,
             &desk(),
+            AnswerProof::VERIFIED,
         );
         assert!(d.changes.is_empty());
         assert!(
@@ -939,6 +1049,7 @@ mod tests {
             "m1",
             100,
             &desk(),
+            AnswerProof::VERIFIED,
         );
         assert!(d.changes.is_empty());
         assert!(
@@ -956,6 +1067,7 @@ mod tests {
             "m1",
             100,
             &desk,
+            AnswerProof::VERIFIED,
         );
         assert!(d.changes.contains(&Change::Status(Status::Resolved)));
         assert!(
@@ -977,6 +1089,7 @@ mod tests {
             "m2",
             200,
             &desk,
+            AnswerProof::VERIFIED,
         );
         assert_eq!(d.final_status(t.status), Status::Closed);
         assert!(d.mails.contains(&Mail::Closing { auto: false }));
@@ -987,6 +1100,7 @@ mod tests {
             "m3",
             200,
             &desk,
+            AnswerProof::VERIFIED,
         );
         assert_eq!(d.final_status(t.status), Status::Open);
         assert!(d.mails.iter().any(|m| matches!(m, Mail::AgentNotice { to, notice: Notice::StillFailing, .. } if to == &vec!["ann@example.test".to_string()])));
@@ -1012,13 +1126,22 @@ mod tests {
             "m1",
             100,
             &desk,
+            AnswerProof::VERIFIED,
         );
         assert!(d.changes.contains(&Change::Authorization(Some(
             "Reinstall the VPN client".into()
         ))));
         let mut t = ticket(Status::Open);
         t.authorization = Some("Reinstall the VPN client".into());
-        let d = decide_reply(&t, &Author::Requester, "同意", "<m2@x>", 200, &desk);
+        let d = decide_reply(
+            &t,
+            &Author::Requester,
+            "同意",
+            "<m2@x>",
+            200,
+            &desk,
+            AnswerProof::VERIFIED,
+        );
         assert!(d.changes.contains(&Change::Authorization(None)));
         assert!(
             d.events.iter().any(|(k, e)| *k == "authorization"
@@ -1032,6 +1155,7 @@ mod tests {
             "m3",
             200,
             &desk,
+            AnswerProof::VERIFIED,
         );
         assert!(!d.changes.contains(&Change::Authorization(None)));
         assert!(d.mails.contains(&Mail::AuthorizationRequest {
@@ -1039,8 +1163,145 @@ mod tests {
             again: true
         }));
         // A stranger cannot consent.
-        let d = decide_reply(&t, &Author::Other, "yes", "m4", 200, &desk);
+        let d = decide_reply(
+            &t,
+            &Author::Other,
+            "yes",
+            "m4",
+            200,
+            &desk,
+            AnswerProof::VERIFIED,
+        );
         assert!(!d.changes.contains(&Change::Authorization(None)));
+    }
+
+    #[test]
+    fn an_answer_without_proof_is_kept_but_not_recorded() {
+        let desk = desk();
+        let mut t = ticket(Status::Waiting);
+        t.authorization = Some("Wipe the laptop".into());
+        let unproven = AnswerProof::default();
+        for author in [Author::Requester, Author::Participant] {
+            let d = decide_reply(&t, &author, "Yes, I approve.", "m1", 200, &desk, unproven);
+            assert!(
+                !d.changes.contains(&Change::Authorization(None)),
+                "{author:?}"
+            );
+            assert!(
+                d.events
+                    .iter()
+                    .any(|(k, e)| *k == "security" && e.contains("could not be verified"))
+            );
+            assert!(d.mails.iter().any(|m| matches!(
+                m,
+                Mail::AgentNotice {
+                    notice: Notice::UnverifiedAnswer,
+                    ..
+                }
+            )));
+            // Still an ordinary message: a waiting ticket is open again.
+            assert_eq!(d.final_status(t.status), Status::Open);
+        }
+        // Proof for the other request does not do.
+        let other = AnswerProof {
+            authorization: false,
+            confirmation: true,
+        };
+        let d = decide_reply(&t, &Author::Requester, "Yes", "m2", 200, &desk, other);
+        assert!(!d.changes.contains(&Change::Authorization(None)));
+        // A participant cannot consent even with proof.
+        let d = decide_reply(
+            &t,
+            &Author::Participant,
+            "Yes",
+            "m3",
+            200,
+            &desk,
+            AnswerProof::VERIFIED,
+        );
+        assert!(!d.changes.contains(&Change::Authorization(None)));
+        // A question is no answer: an ordinary reply, no warning.
+        let d = decide_reply(
+            &t,
+            &Author::Requester,
+            "what would that change?",
+            "m4",
+            200,
+            &desk,
+            unproven,
+        );
+        assert!(d.mails.iter().any(|m| matches!(
+            m,
+            Mail::AgentNotice {
+                notice: Notice::RequesterReply,
+                ..
+            }
+        )));
+        // A confirmation without proof neither closes nor reopens.
+        let t = ticket(Status::Resolved);
+        for text in ["Thanks, it works now.", "Still broken."] {
+            let d = decide_reply(&t, &Author::Requester, text, "m5", 200, &desk, unproven);
+            assert_eq!(d.final_status(t.status), Status::Resolved, "{text}");
+            assert!(d.mails.iter().any(|m| matches!(
+                m,
+                Mail::AgentNotice {
+                    notice: Notice::UnverifiedAnswer,
+                    ..
+                }
+            )));
+        }
+    }
+
+    #[test]
+    fn staff_are_never_participants_and_participants_are_capped() {
+        let mut desk = desk();
+        let d = decide_reply(
+            &ticket(Status::Open),
+            &ann(),
+            "/cc ann@example.test",
+            "m1",
+            100,
+            &desk,
+            AnswerProof::VERIFIED,
+        );
+        assert!(
+            !d.changes
+                .iter()
+                .any(|c| matches!(c, Change::AddParticipant(_)))
+        );
+        assert!(
+            matches!(&d.mails[..], [Mail::CommandError { errors, .. }] if errors[0].contains("staff"))
+        );
+        let d = decide_reply(
+            &ticket(Status::Open),
+            &ann(),
+            "/cc support@example.test",
+            "m2",
+            100,
+            &desk,
+            AnswerProof::VERIFIED,
+        );
+        assert!(matches!(&d.mails[..], [Mail::CommandError { .. }]));
+        desk.max_participants = 1;
+        let mut t = ticket(Status::Open);
+        t.participants = vec!["first@x.test".into()];
+        let d = decide_reply(
+            &t,
+            &ann(),
+            "/cc second@x.test",
+            "m3",
+            100,
+            &desk,
+            AnswerProof::VERIFIED,
+        );
+        assert!(
+            !d.changes
+                .iter()
+                .any(|c| matches!(c, Change::AddParticipant(_)))
+        );
+        assert!(
+            matches!(&d.mails[..], [Mail::CommandError { errors, .. }] if errors[0].contains("max_participants"))
+        );
     }
 
     #[test]
@@ -1050,7 +1311,15 @@ mod tests {
         t.closed_at = Some(1000);
         assert!(!reply_reopens_or_starts_new(&t, 1000 + 14 * 86_400, &desk));
         assert!(reply_reopens_or_starts_new(&t, 1001 + 14 * 86_400, &desk));
-        let d = decide_reply(&t, &Author::Requester, "It broke again", "m", 2000, &desk);
+        let d = decide_reply(
+            &t,
+            &Author::Requester,
+            "It broke again",
+            "m",
+            2000,
+            &desk,
+            AnswerProof::VERIFIED,
+        );
         assert_eq!(d.final_status(t.status), Status::Open);
         assert!(d.mails.contains(&Mail::StatusChange(Status::Open)));
     }
@@ -1059,7 +1328,15 @@ mod tests {
     fn requester_reply_on_waiting_ticket_reopens_and_notifies_the_team() {
         let mut t = ticket(Status::Waiting);
         t.team = Some("network".into());
-        let d = decide_reply(&t, &Author::Requester, "Here is the log", "m", 10, &desk());
+        let d = decide_reply(
+            &t,
+            &Author::Requester,
+            "Here is the log",
+            "m",
+            10,
+            &desk(),
+            AnswerProof::VERIFIED,
+        );
         assert_eq!(d.changes, vec![Change::Status(Status::Open)]);
         assert!(
             matches!(&d.mails[..], [Mail::AgentNotice { to, notice: Notice::RequesterReply, .. }] if to == &vec!["nick@example.test".to_string()])
@@ -1075,6 +1352,7 @@ mod tests {
             "m",
             10,
             &desk(),
+            AnswerProof::VERIFIED,
         );
         assert!(d.changes.contains(&Change::Team("network".into())));
         assert!(
@@ -1099,6 +1377,7 @@ mod tests {
             "m",
             10,
             &desk(),
+            AnswerProof::VERIFIED,
         );
         assert_eq!(d.message_kind, "kb");
         assert!(d.mails.is_empty(), "{:?}", d.mails);

@@ -2,6 +2,7 @@
 //! what the store knows about its thread) and returns a decision; it does no I/O, so
 //! every rule is tested without a mailbox or a database.
 
+pub mod auth_results;
 pub mod commands;
 pub mod consent;
 pub mod intake;
@@ -77,7 +78,7 @@ pub fn decide_intake(
     msg: &InboundMessage,
     automatic: Option<&AutomaticVerdict>,
     facts: ThreadFacts,
-    own_address: &str,
+    own_addresses: &[&str],
 ) -> IntakeDecision {
     let kind = if automatic.is_some() {
         "automatic"
@@ -108,10 +109,8 @@ pub fn decide_intake(
     }
 
     let requester = msg.reply_address();
-    let from_us = msg
-        .from
-        .as_ref()
-        .is_some_and(|a| a.email.eq_ignore_ascii_case(own_address));
+    let is_own = |email: &str| own_addresses.iter().any(|o| o.eq_ignore_ascii_case(email));
+    let from_us = msg.from.as_ref().is_some_and(|a| is_own(&a.email));
     if from_us {
         return IntakeDecision {
             placement: Placement::Unfiled,
@@ -151,9 +150,7 @@ pub fn decide_intake(
     let no_ack_reason = match (automatic, requester) {
         (Some(v), _) => Some(format!("automatic mail ({})", v.reason)),
         (None, None) => Some("no sender address to answer".into()),
-        (None, Some(a)) if a.email.eq_ignore_ascii_case(own_address) => {
-            Some("reply address is our own".into())
-        }
+        (None, Some(a)) if is_own(&a.email) => Some("reply address is our own".into()),
         (None, Some(_)) => None,
     };
     IntakeDecision {
@@ -210,7 +207,7 @@ mod tests {
             &msg("a@x.test", "Printer"),
             None,
             ThreadFacts::default(),
-            US,
+            &[US],
         );
         assert!(d.acknowledge);
         assert_eq!(
@@ -229,7 +226,7 @@ mod tests {
             token_ticket: Some(4),
             reference_ticket: Some(9),
         };
-        let d = decide_intake(&msg("a@x.test", "Re: [TP-4]"), None, facts, US);
+        let d = decide_intake(&msg("a@x.test", "Re: [TP-4]"), None, facts, &[US]);
         assert_eq!(
             d.placement,
             Placement::FollowUp {
@@ -242,7 +239,7 @@ mod tests {
             token_ticket: None,
             reference_ticket: Some(9),
         };
-        let d = decide_intake(&msg("a@x.test", "Re: x"), None, facts, US);
+        let d = decide_intake(&msg("a@x.test", "Re: x"), None, facts, &[US]);
         assert_eq!(
             d.placement,
             Placement::FollowUp {
@@ -262,7 +259,7 @@ mod tests {
             &msg("a@x.test", "Weekly report"),
             Some(&v),
             ThreadFacts::default(),
-            US,
+            &[US],
         );
         assert!(!d.acknowledge);
         assert!(matches!(d.placement, Placement::NewTicket { .. }));
@@ -284,7 +281,7 @@ mod tests {
                 &msg("mailer-daemon@x.test", "Undelivered"),
                 Some(&v),
                 ThreadFacts::default(),
-                US,
+                &[US],
             );
             assert_eq!(d.placement, Placement::Unfiled, "{kind:?}");
             assert!(!d.acknowledge);
@@ -296,7 +293,7 @@ mod tests {
                     token_ticket: None,
                     reference_ticket: Some(4),
                 },
-                US,
+                &[US],
             );
             assert!(matches!(d.placement, Placement::FollowUp { ticket: 4, .. }));
         }
@@ -304,7 +301,7 @@ mod tests {
 
     #[test]
     fn our_own_mail_never_opens_a_ticket() {
-        let d = decide_intake(&msg(US, "[TP-1] ack"), None, ThreadFacts::default(), US);
+        let d = decide_intake(&msg(US, "[TP-1] ack"), None, ThreadFacts::default(), &[US]);
         assert_eq!(d.placement, Placement::Unfiled);
         assert!(!d.acknowledge);
     }
@@ -313,7 +310,7 @@ mod tests {
     fn no_sender_no_answer() {
         let mut m = msg("a@x.test", "");
         m.from = None;
-        let d = decide_intake(&m, None, ThreadFacts::default(), US);
+        let d = decide_intake(&m, None, ThreadFacts::default(), &[US]);
         assert!(!d.acknowledge);
         assert!(
             matches!(d.placement, Placement::NewTicket { ref subject, .. } if subject == "(no subject)")

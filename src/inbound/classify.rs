@@ -129,17 +129,21 @@ const LIST_MANAGER_HEADERS: &[(&str, &str)] = &[
 const NOTIFICATION_HEADERS: &[(&str, &str)] = &[("x-jira-fingerprint", "X-JIRA-FingerPrint")];
 
 /// Returns a verdict when `msg` is automatic and must never be answered; `None` for
-/// mail a human wrote. `own_address` is the desk's address (any case) for loop checks.
+/// mail a human wrote. `own_addresses` are the desk's addresses (any case) for loop
+/// checks.
 ///
 /// Order matters only for the kind and reason reported (any verdict means "do not
 /// answer"): our own mail first, then the structural DSN/complaint signs, then the
 /// explicit RFC 3834 header, then the conventional headers, then the weak signals.
-pub fn classify(msg: &InboundMessage, own_address: &str) -> Option<AutomaticVerdict> {
+pub fn classify(msg: &InboundMessage, own_addresses: &[&str]) -> Option<AutomaticVerdict> {
     use AutomaticKind::*;
-    let own = own_address.trim();
 
-    // Our own mail coming back.
-    if !own.is_empty() {
+    // Our own mail coming back, from any of the desk's addresses.
+    for own in own_addresses
+        .iter()
+        .map(|a| a.trim())
+        .filter(|a| !a.is_empty())
+    {
         if let Some(from) = &msg.from
             && from.email.eq_ignore_ascii_case(own)
         {
@@ -516,7 +520,7 @@ Message-ID: <{}@x.test>\n\nHello, please help.\n",
     }
 
     fn verdict(headers: &str) -> Option<AutomaticVerdict> {
-        classify(&msg(headers), US)
+        classify(&msg(headers), &[US])
     }
 
     fn kind(headers: &str) -> Option<AutomaticKind> {
@@ -685,7 +689,7 @@ Message-ID: <{}@x.test>\n\nHello, please help.\n",
         );
         // Without an own address configured, nothing is a loop.
         assert_eq!(
-            classify(&msg("From: support@desk.test\nSubject: x"), " "),
+            classify(&msg("From: support@desk.test\nSubject: x"), &[" "]),
             None
         );
     }
@@ -778,7 +782,7 @@ Message-ID: <{}@x.test>\n\nHello, please help.\n",
         )
         .unwrap();
         assert_eq!(
-            classify(&ses, US).map(|v| v.kind),
+            classify(&ses, &[US]).map(|v| v.kind),
             Some(AutomaticKind::Bounce)
         );
         let complaint = parse(
@@ -787,7 +791,7 @@ Message-ID: <{}@x.test>\n\nHello, please help.\n",
         )
         .unwrap();
         assert_eq!(
-            classify(&complaint, US).map(|v| v.kind),
+            classify(&complaint, &[US]).map(|v| v.kind),
             Some(AutomaticKind::Complaint)
         );
         // The same words from a person, with nothing attached, are a request.

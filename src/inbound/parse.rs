@@ -357,7 +357,7 @@ fn decode_message(
         .header_values(HeaderName::Subject)
         .next()
         .and_then(header_text)
-        .map(collapse_whitespace)
+        .map(|t| echo_bounded(&t))
         .unwrap_or_default();
 
     let from = first_address(&message, HeaderName::From);
@@ -488,12 +488,33 @@ fn header_text<'a>(value: &'a HeaderValue<'_>) -> Option<Cow<'a, str>> {
 
 /// Collapses every run of white space (folding, tabs, stray CR/LF) to one space
 /// and trims the ends, so the subject is a single line.
-fn collapse_whitespace(text: impl AsRef<str>) -> String {
+/// Bytes of a subject or display name kept for the ticket: these are echoed into
+/// the acknowledgement, agents' notices and every later mail, so a 20 MB folded
+/// Subject must not become 20 MB per mail. The raw message keeps every byte.
+pub const ECHO_BYTES: usize = 1024;
+
+/// `text` on one line with white space collapsed, cut to [`ECHO_BYTES`] at a
+/// character boundary (marked "[...]"). Reads no more of `text` than it keeps.
+fn echo_bounded(text: impl AsRef<str>) -> String {
     let text = text.as_ref();
-    let mut out = String::with_capacity(text.len());
+    let mut out = String::with_capacity(text.len().min(ECHO_BYTES + 8));
     for word in text.split_whitespace() {
+        let room = ECHO_BYTES.saturating_sub(out.len() + usize::from(!out.is_empty()));
+        if room == 0 {
+            out.push_str(" [...]");
+            break;
+        }
         if !out.is_empty() {
             out.push(' ');
+        }
+        if word.len() > room {
+            let mut end = room;
+            while !word.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.push_str(&word[..end]);
+            out.push_str("[...]");
+            break;
         }
         out.push_str(word);
     }
@@ -528,7 +549,7 @@ fn to_address(addr: &mail_parser::Addr<'_>) -> Option<Address> {
     let name = addr
         .name
         .as_deref()
-        .map(collapse_whitespace)
+        .map(echo_bounded)
         .filter(|n| !n.is_empty());
     Some(Address {
         name,

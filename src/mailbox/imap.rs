@@ -169,7 +169,15 @@ impl ImapSource {
             if pending.uids.is_empty() {
                 return Ok(Batch::default());
             }
-            let chunk: Vec<u32> = pending.uids.drain(..max.min(pending.uids.len())).collect();
+            let mut chunk: Vec<u32> = pending.uids.drain(..max.min(pending.uids.len())).collect();
+            // Bounded by bytes too: a run of large messages makes a shorter batch (at
+            // least one message); the rest go back to the front of the list.
+            let sizes = conn.sizes(&chunk).await?;
+            let keep =
+                super::within_batch_bytes(chunk.iter().map(|u| sizes.get(u).copied().unwrap_or(0)));
+            for uid in chunk.drain(keep..).rev() {
+                pending.uids.push_front(uid);
+            }
             let last_uid = chunk[chunk.len() - 1];
             pending.after = last_uid;
             let left = pending.uids.len();
@@ -1038,6 +1046,39 @@ impl Conn {
 
     /// The raw messages with these UIDs, in UID order, without setting `\Seen`. UIDs
     /// expunged meanwhile are left out; any other missing message is an error.
+    /// The sizes (RFC822.SIZE) of `uids`; expunged ones are missing.
+    async fn sizes(&mut self, uids: &[u32]) -> Result<HashMap<u32, usize>> {
+        let mut sizes = HashMap::with_capacity(uids.len());
+        for set in uid_sets(uids, MAX_UID_SET_LEN) {
+            self.run(
+                "UID FETCH",
+                &format!("UID FETCH {set} (UID RFC822.SIZE)"),
+                |r| {
+                    let Response::Fetch(_, attributes) = r else {
+                        return false;
+                    };
+                    let (mut uid, mut size) = (None, None);
+                    for a in attributes {
+                        match a {
+                            AttributeValue::Uid(u) => uid = Some(*u),
+                            AttributeValue::Rfc822Size(n) => size = Some(*n as usize),
+                            _ => {}
+                        }
+                    }
+                    match (uid, size) {
+                        (Some(uid), Some(size)) => {
+                            sizes.insert(uid, size);
+                            true
+                        }
+                        _ => false,
+                    }
+                },
+            )
+            .await?;
+        }
+        Ok(sizes)
+    }
+
     async fn fetch(&mut self, uids: &[u32]) -> Result<Vec<FetchedMail>> {
         let wanted: HashSet<u32> = uids.iter().copied().collect();
         let mut bodies: HashMap<u32, Vec<u8>> = HashMap::with_capacity(uids.len());

@@ -22,11 +22,12 @@ pub struct MaildirSource {
 }
 
 impl MaildirSource {
-    /// Creates `new/`, `cur/` and `tmp/` when missing.
+    /// Creates `new/`, `cur/` and `tmp/` when missing, 0700 (they hold mail); folders
+    /// that exist keep their mode (the delivery agent's choice).
     pub fn new(cfg: MaildirConfig) -> Result<Self> {
         for sub in ["new", "cur", "tmp"] {
             let dir = cfg.path.join(sub);
-            std::fs::create_dir_all(&dir)
+            crate::store::private::create_dir_all(&dir)
                 .with_context(|| format!("cannot create the Maildir folder {}", dir.display()))?;
         }
         Ok(MaildirSource {
@@ -146,8 +147,15 @@ fn read_batch(dir: &Path, max: usize, skip: &HashSet<String>) -> Result<Batch> {
     }
     let names = oldest.into_sorted_vec();
     let mut mails = Vec::with_capacity(names.len());
+    let mut bytes = 0usize;
     for name in names {
         let path = dir.join(&name);
+        // Bounded by bytes too (see `BATCH_BYTES`); the rest wait for the next batch.
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len() as usize);
+        if !mails.is_empty() && bytes.saturating_add(size) > super::BATCH_BYTES {
+            break;
+        }
+        bytes = bytes.saturating_add(size);
         match std::fs::read(&path) {
             Ok(raw) => mails.push(FetchedMail {
                 key: MailKey::Maildir { file_name: name },

@@ -44,6 +44,26 @@ pub struct Batch {
     pub checkpoint: Option<Checkpoint>,
 }
 
+/// Bytes of mail in one batch, besides `batch_size` messages: one transaction holds
+/// a batch, parsed, in memory, so a run of large messages makes shorter batches.
+/// A single message larger than this is still a batch of its own.
+pub const BATCH_BYTES: usize = 64 << 20;
+
+/// How many of the messages of these sizes, in order, make one batch: as many as fit
+/// in [`BATCH_BYTES`], and at least one.
+pub fn within_batch_bytes(sizes: impl IntoIterator<Item = usize>) -> usize {
+    let mut total = 0usize;
+    let mut n = 0;
+    for size in sizes {
+        total = total.saturating_add(size);
+        if n > 0 && total > BATCH_BYTES {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
 /// A mailbox to read from.
 pub enum MailSource {
     Imap(imap::ImapSource),

@@ -142,6 +142,17 @@ const EXCERPT_LINES: usize = 40;
 const EXCERPT_CHARS: usize = 4000;
 /// Text relayed or shown to agents is bounded too (the full message stays stored).
 const TEXT_CHARS: usize = 64 * 1024;
+/// Ids kept in the References of our mail: the first of the thread and the latest.
+const MAX_REFERENCES: usize = 20;
+/// A Message-ID longer than this is left out of our In-Reply-To/References, so that
+/// no header line passes RFC 5322's 998 bytes.
+const MAX_THREAD_ID_BYTES: usize = 250;
+/// An ASCII header word (a run without white space) longer than this is cut: lettre
+/// folds such words only between them, and RFC 5322 caps a line at 998 bytes. Words
+/// with other characters become encoded-words, which lettre folds itself.
+const MAX_HEADER_WORD_BYTES: usize = 200;
+/// Text from mail shown in one of our headers (subject, names) is cut past this.
+const MAX_HEADER_TEXT_BYTES: usize = 1024;
 
 /// Renders outgoing mail. Built once at start-up; shared read-only.
 pub struct Renderer {
@@ -321,6 +332,10 @@ impl Thread {
 struct Envelope {
     to: Vec<Address>,
     cc: Vec<Address>,
+    /// The one person this copy is delivered to, when the To and Cc headers name more
+    /// (the requester and the participants each get a copy of their own, whose
+    /// Message-ID is signed for them alone). `None`: delivered to To and Cc.
+    copy_for: Option<String>,
     /// Display name on the support address (`None`: the support name).
     from_name: Option<String>,
     /// `Auto-Submitted` value; `None` for mail a person wrote (relays).
@@ -466,13 +481,13 @@ impl Renderer {
                 },
                 0,
             )?;
-            self.relay(&t, "Sample Agent", "Sample text.", &thread, 0)?;
+            self.relay(&t, &t.requester, "Sample Agent", "Sample text.", &thread, 0)?;
             for status in [Status::Open, Status::Waiting, Status::Pending] {
-                self.status_change(&t, status, &thread, 0)?;
+                self.status_change(&t, &t.requester, status, &thread, 0)?;
             }
             self.authorization_request(&t, "Sample change", true, &thread, 0)?;
-            self.confirmation_request(&t, "Sample summary", &thread, 0)?;
-            self.closing(&t, true, &thread, 0)?;
+            self.confirmation_request(&t, &t.requester, "Sample summary", &thread, 0)?;
+            self.closing(&t, &t.requester, true, &thread, 0)?;
             self.command_error(
                 &t,
                 "agent@example.test",
@@ -541,6 +556,7 @@ impl Renderer {
             Envelope {
                 to: vec![to.clone()],
                 cc: Vec::new(),
+                copy_for: None,
                 from_name: None,
                 auto_submitted: Some("auto-replied"),
             },
@@ -574,6 +590,7 @@ impl Renderer {
                     email: to.to_string(),
                 }],
                 cc: Vec::new(),
+                copy_for: None,
                 from_name: None,
                 auto_submitted: Some("auto-generated"),
             },
@@ -603,6 +620,7 @@ impl Renderer {
                     email: to.to_string(),
                 }],
                 cc: Vec::new(),
+                copy_for: None,
                 from_name: None,
                 auto_submitted: Some("auto-generated"),
             },
@@ -631,6 +649,7 @@ impl Renderer {
                     email: to.to_string(),
                 }],
                 cc: Vec::new(),
+                copy_for: None,
                 from_name: None,
                 auto_submitted: Some("auto-generated"),
             },
@@ -657,8 +676,14 @@ impl Renderer {
         ctx
     }
 
-    /// The requester (To) and the participants (Cc) of a ticket.
-    fn requester_envelope(&self, t: &TicketView, with_participants: bool) -> Envelope {
+    /// The requester (To) and the participants (Cc) of a ticket, in the copy for
+    /// `copy_for` (one of them).
+    fn requester_envelope(
+        &self,
+        t: &TicketView,
+        with_participants: bool,
+        copy_for: &str,
+    ) -> Envelope {
         Envelope {
             to: vec![Address {
                 name: t.requester_name.clone(),
@@ -675,6 +700,7 @@ impl Renderer {
             } else {
                 Vec::new()
             },
+            copy_for: Some(copy_for.to_string()),
             from_name: None,
             auto_submitted: Some("auto-generated"),
         }
@@ -710,6 +736,7 @@ impl Renderer {
                     email: to.to_string(),
                 }],
                 cc: Vec::new(),
+                copy_for: None,
                 from_name: None,
                 auto_submitted: Some("auto-generated"),
             },
@@ -721,9 +748,11 @@ impl Renderer {
 
     /// An agent's reply relayed to the requester and participants, from the support
     /// address as "<agent> via <support name>". The agent's address appears nowhere.
+    #[allow(clippy::too_many_arguments)]
     pub fn relay(
         &self,
         t: &TicketView,
+        copy_for: &str,
         agent_name: &str,
         text: &str,
         thread: &Thread,
@@ -733,7 +762,7 @@ impl Renderer {
         ctx.insert("agent_name", agent_name);
         ctx.insert("text", &bounded(text));
         let rendered = self.render_event("relay", &t.language, &ctx)?;
-        let mut envelope = self.requester_envelope(t, true);
+        let mut envelope = self.requester_envelope(t, true, copy_for);
         envelope.from_name = Some(format!("{agent_name} via {}", self.desk.support_name));
         envelope.auto_submitted = None;
         self.compose("relay", t.id, envelope, rendered, thread, now)
@@ -743,6 +772,7 @@ impl Renderer {
     pub fn status_change(
         &self,
         t: &TicketView,
+        copy_for: &str,
         status: Status,
         thread: &Thread,
         now: i64,
@@ -760,7 +790,7 @@ impl Renderer {
         self.compose(
             event,
             t.id,
-            self.requester_envelope(t, true),
+            self.requester_envelope(t, true, copy_for),
             rendered,
             thread,
             now,
@@ -783,7 +813,7 @@ impl Renderer {
         self.compose(
             "authorization_request",
             t.id,
-            self.requester_envelope(t, false),
+            self.requester_envelope(t, false, &t.requester),
             rendered,
             thread,
             now,
@@ -793,6 +823,7 @@ impl Renderer {
     pub fn confirmation_request(
         &self,
         t: &TicketView,
+        copy_for: &str,
         summary: &str,
         thread: &Thread,
         now: i64,
@@ -809,7 +840,7 @@ impl Renderer {
         self.compose(
             "confirmation_request",
             t.id,
-            self.requester_envelope(t, true),
+            self.requester_envelope(t, true, copy_for),
             rendered,
             thread,
             now,
@@ -819,6 +850,7 @@ impl Renderer {
     pub fn closing(
         &self,
         t: &TicketView,
+        copy_for: &str,
         auto: bool,
         thread: &Thread,
         now: i64,
@@ -830,7 +862,7 @@ impl Renderer {
         self.compose(
             "closing",
             t.id,
-            self.requester_envelope(t, true),
+            self.requester_envelope(t, true, copy_for),
             rendered,
             thread,
             now,
@@ -846,9 +878,11 @@ impl Renderer {
         thread: &Thread,
         now: i64,
     ) -> Result<OutgoingMail> {
+        // The From address only: a Reply-To (easily forged) could aim it at anyone.
         let to = request
-            .reply_address()
-            .ok_or_else(|| anyhow!("the message has no sender address"))?;
+            .from
+            .as_ref()
+            .ok_or_else(|| anyhow!("the message has no From address"))?;
         let too_large = TooLarge::of(request)
             .ok_or_else(|| anyhow!("the message is not over the size limit (bug)"))?;
         let mut ctx = self.ticket_context(t);
@@ -861,6 +895,7 @@ impl Renderer {
             Envelope {
                 to: vec![to.clone()],
                 cc: Vec::new(),
+                copy_for: None,
                 from_name: None,
                 auto_submitted: Some("auto-replied"),
             },
@@ -891,6 +926,7 @@ impl Renderer {
                     email: to.to_string(),
                 }],
                 cc: Vec::new(),
+                copy_for: None,
                 from_name: None,
                 auto_submitted: Some("auto-replied"),
             },
@@ -898,6 +934,34 @@ impl Renderer {
             thread,
             now,
         )
+    }
+
+    /// `thread` as `recipients` may see it: no Message-ID we signed for anyone else
+    /// (it would let them pass as that person), no id too long for a header line, and
+    /// References cut to the first and the latest ids, as RFC 5322 allows.
+    fn thread_shown_to(&self, thread: &Thread, recipients: &[String]) -> Thread {
+        let domain = &self.desk.message_id_domain;
+        let shown = |id: &String| {
+            id.len() <= MAX_THREAD_ID_BYTES
+                && recipients
+                    .iter()
+                    .all(|r| self.staff_key.may_show_to(id, r, domain))
+        };
+        let mut references: Vec<String> = thread
+            .references
+            .iter()
+            .filter(|id| shown(id))
+            .cloned()
+            .collect();
+        if references.len() > MAX_REFERENCES {
+            let latest = references.split_off(references.len() - (MAX_REFERENCES - 1));
+            references.truncate(1);
+            references.extend(latest);
+        }
+        Thread {
+            in_reply_to: thread.in_reply_to.clone().filter(|id| shown(id)),
+            references,
+        }
     }
 
     /// Renders `event` in `language`, or in the configured language when there are no
@@ -949,25 +1013,38 @@ impl Renderer {
     ) -> Result<OutgoingMail> {
         let mailbox = |a: &Address| -> Result<Mailbox> {
             Ok(Mailbox::new(
-                a.name.clone(),
+                a.name.as_deref().map(header_text),
                 a.email
                     .parse()
                     .with_context(|| format!("recipient {:?} is not a usable address", a.email))?,
             ))
         };
+        let recipients: Vec<String> = match &envelope.copy_for {
+            Some(one) => vec![one.clone()],
+            None => envelope
+                .to
+                .iter()
+                .chain(&envelope.cc)
+                .map(|a| a.email.clone())
+                .collect(),
+        };
+        let Some(first) = recipients.first() else {
+            return Err(anyhow!("no recipient for the {kind} mail"));
+        };
         let domain = &self.desk.message_id_domain;
-        let message_id = match (ticket, envelope.to.first()) {
-            (Some(t), Some(to)) => self.staff_key.message_id(kind, t, &to.email, domain),
-            _ => new_message_id(kind, ticket.unwrap_or(0), domain),
+        let message_id = match ticket {
+            Some(t) => self.staff_key.message_id(kind, t, first, domain),
+            None => new_message_id(kind, ticket.unwrap_or(0), domain),
         };
         let from = match &envelope.from_name {
-            Some(name) => Mailbox::new(Some(name.clone()), self.support.email.clone()),
+            Some(name) => Mailbox::new(Some(header_text(name)), self.support.email.clone()),
             None => self.support.clone(),
         };
+        let subject = header_text(&rendered.subject);
         let mut builder = lettre::Message::builder()
             .from(from)
             .reply_to(self.support.clone())
-            .subject(rendered.subject.clone())
+            .subject(subject.clone())
             .message_id(Some(format!("<{message_id}>")))
             .date(UNIX_EPOCH + Duration::from_secs(u64::try_from(now).unwrap_or(0)))
             .raw_header(header("X-Auto-Response-Suppress", "All"));
@@ -980,18 +1057,18 @@ impl Renderer {
         if let Some(value) = envelope.auto_submitted {
             builder = builder.raw_header(header("Auto-Submitted", value));
         }
-        let mut recipients = Vec::new();
-        for a in &envelope.to {
-            builder = builder.to(mailbox(a)?);
-            recipients.push(a.email.clone());
+        // Each list is built once and set once: adding mailboxes one by one copies the
+        // list each time (quadratic in the number of participants).
+        let list = |people: &[Address]| -> Result<lettre::message::Mailboxes> {
+            people.iter().map(mailbox).collect()
+        };
+        if !envelope.to.is_empty() {
+            builder = builder.mailbox(lettre::message::header::To::from(list(&envelope.to)?));
         }
-        for a in &envelope.cc {
-            builder = builder.cc(mailbox(a)?);
-            recipients.push(a.email.clone());
+        if !envelope.cc.is_empty() {
+            builder = builder.mailbox(lettre::message::header::Cc::from(list(&envelope.cc)?));
         }
-        if recipients.is_empty() {
-            return Err(anyhow!("no recipient for the {kind} mail"));
-        }
+        let thread = self.thread_shown_to(thread, &recipients);
         if let Some(irt) = &thread.in_reply_to {
             builder = builder.in_reply_to(format!("<{irt}>"));
         }
@@ -1012,7 +1089,7 @@ impl Renderer {
             message_id,
             mail_from: self.desk.support_address.clone(),
             recipients,
-            subject: rendered.subject,
+            subject,
             raw: message.formatted(),
         })
     }
@@ -1150,8 +1227,65 @@ fn new_message_id(kind: &str, ticket: i64, domain: &str) -> String {
     format!("tp.{ticket}.{kind}.{:016x}@{domain}", fastrand::u64(..))
 }
 
-/// A subject on one line: control characters and line breaks become spaces.
+/// Text for one of our header fields (a subject, a display name): on one line, at
+/// most [`MAX_HEADER_TEXT_BYTES`], and no word longer than [`MAX_HEADER_WORD_BYTES`],
+/// so that every line of the header, once folded, stays within 998 bytes. A cut is
+/// marked with "[...]".
+fn header_text(s: &str) -> String {
+    let line = one_line(s);
+    let fits =
+        line.len() <= MAX_HEADER_TEXT_BYTES && line.split(' ').all(|w| word_cap(w) >= w.len());
+    if fits {
+        return line;
+    }
+    let mut out = String::with_capacity(MAX_HEADER_TEXT_BYTES + 16);
+    for word in line.split(' ') {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let room = MAX_HEADER_TEXT_BYTES.saturating_sub(out.len());
+        let keep = floor_char_boundary(word, room.min(word_cap(word)));
+        out.push_str(&word[..keep]);
+        if keep < word.len() {
+            out.push_str("[...]");
+        }
+        if out.len() >= MAX_HEADER_TEXT_BYTES {
+            break;
+        }
+    }
+    out
+}
+
+/// Bidi embeddings, overrides and isolates (U+202A-202E, U+2066-2069).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// How long `word` may be in a header: ASCII words are bounded, others are folded.
+fn word_cap(word: &str) -> usize {
+    if word.is_ascii() {
+        MAX_HEADER_WORD_BYTES
+    } else {
+        usize::MAX
+    }
+}
+
+/// The largest char boundary of `s` at or below `at`.
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    if at >= s.len() {
+        return s.len();
+    }
+    let mut end = at;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
+/// A subject on one line: control characters and line breaks become spaces, and
+/// bidi overrides (which let a sender reorder what a mail client shows) are dropped.
 fn one_line(s: &str) -> String {
+    let s: String = s.chars().filter(|c| !is_bidi_control(*c)).collect();
     s.split(|c: char| c.is_control())
         .filter(|p| !p.trim().is_empty())
         .map(str::trim)
@@ -1236,6 +1370,7 @@ mod tests {
             triage: Default::default(),
             oncall: vec![],
             default_language: "en".into(),
+            max_participants: crate::config::DEFAULT_MAX_PARTICIPANTS,
         }
     }
 
@@ -1279,6 +1414,74 @@ mod tests {
             html.contains("&lt;b&gt;") && !html.contains("<b>"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn ids_signed_for_others_are_not_shown_and_each_copy_is_signed_for_its_reader() {
+        let key = StaffKey::new(b"k".to_vec());
+        let r = renderer().with_staff_key(key.clone());
+        let ann_id = key.message_id("agent_notice", 1, "ann@example.test", "example.test");
+        let jane_id = key.message_id("acknowledgement", 1, "jane@x.test", "example.test");
+        let thread = Thread {
+            in_reply_to: Some(ann_id.clone()),
+            references: vec!["theirs@x.test".into(), jane_id.clone(), ann_id.clone()],
+        };
+        let mut t = TicketView::sample();
+        t.requester = "jane@x.test".into();
+        t.participants = vec!["cc@x.test".into()];
+        let for_jane = r
+            .relay(&t, "jane@x.test", "Ann", "Try again.", &thread, 0)
+            .unwrap();
+        let for_cc = r
+            .relay(&t, "cc@x.test", "Ann", "Try again.", &thread, 0)
+            .unwrap();
+        assert_eq!(for_jane.recipients, vec!["jane@x.test"]);
+        assert_eq!(for_cc.recipients, vec!["cc@x.test"]);
+        let jane_sees = crate::inbound::parse(for_jane.raw.clone()).unwrap();
+        assert!(jane_sees.in_reply_to.is_empty());
+        assert_eq!(
+            jane_sees.references,
+            vec!["theirs@x.test".to_string(), jane_id.clone()]
+        );
+        assert_eq!(
+            jane_sees.cc.len(),
+            1,
+            "the Cc header still names the participants"
+        );
+        let cc_sees = crate::inbound::parse(for_cc.raw.clone()).unwrap();
+        assert_eq!(cc_sees.references, vec!["theirs@x.test".to_string()]);
+        // Each copy's own id proves its reader only.
+        assert!(key.signed_for(&[&for_jane.message_id], "jane@x.test", t.id, "example.test"));
+        assert!(!key.signed_for(&[&for_cc.message_id], "jane@x.test", t.id, "example.test"));
+        assert!(key.signed_for(&[&for_cc.message_id], "cc@x.test", t.id, "example.test"));
+    }
+
+    #[test]
+    fn header_text_keeps_every_header_line_within_998_bytes() {
+        let long_word = "x".repeat(5_000);
+        let cut = header_text(&long_word);
+        assert!(cut.len() <= MAX_HEADER_WORD_BYTES + 5 && cut.ends_with("[...]"));
+        let many_words = "word ".repeat(1_000);
+        assert!(header_text(&many_words).len() <= MAX_HEADER_TEXT_BYTES + 5);
+        // Text that lettre encodes (and folds) itself is not cut per word.
+        let chinese = "打印机坏了".repeat(20);
+        assert_eq!(header_text(&chinese), chinese);
+        let mut req =
+            crate::inbound::parse(b"From: a@x.test\r\nSubject: x\r\n\r\nb\r\n".to_vec()).unwrap();
+        req.subject = format!("{long_word} {}", "y".repeat(900));
+        req.references = (0..500).map(|i| format!("ref{i}@x.test")).collect();
+        req.references.push(format!("{}@x.test", "z".repeat(2_000)));
+        let mail = renderer()
+            .acknowledgement(1, &req, &Intake::plain("en"), 0)
+            .unwrap();
+        let text = String::from_utf8_lossy(&mail.raw);
+        let headers = text.split("\r\n\r\n").next().unwrap_or_default();
+        for line in headers.split("\r\n") {
+            assert!(line.len() <= 998, "{} bytes: {}", line.len(), &line[..80]);
+        }
+        let parsed = crate::inbound::parse(mail.raw.clone()).unwrap();
+        assert_eq!(parsed.references.len(), MAX_REFERENCES);
+        assert_eq!(parsed.references[0], "ref0@x.test");
     }
 
     #[test]

@@ -85,7 +85,8 @@ impl Transport {
     pub fn new(cfg: &TransportConfig) -> Result<Transport> {
         match cfg {
             TransportConfig::File(f) => {
-                std::fs::create_dir_all(&f.path).with_context(|| {
+                // 0700 when made here: the .eml files in it are mail.
+                crate::store::private::create_dir_all(&f.path).with_context(|| {
                     format!("cannot create the outbox folder {}", f.path.display())
                 })?;
                 Ok(Transport::File {
@@ -402,7 +403,8 @@ fn is_auth_refusal(e: &lettre::transport::smtp::Error) -> bool {
 /// Writes `<dir>/<outbox id>-<kind>.eml` atomically (temp file, then rename), so a
 /// retry overwrites instead of adding a second copy. No fsync: this transport is for
 /// trying ticketpost out and for tests; a process crash cannot tear a file, a power cut
-/// may lose the newest ones.
+/// may lose the newest ones. The files are 0600: they are mail, and carry our signed
+/// Message-IDs.
 async fn write_eml(dir: &std::path::Path, entry: &OutboxEntry) -> Result<(), SendError> {
     let name = format!("{:08}-{}.eml", entry.id, entry.kind);
     let tmp = dir.join(format!(".{name}.tmp"));
@@ -410,7 +412,7 @@ async fn write_eml(dir: &std::path::Path, entry: &OutboxEntry) -> Result<(), Sen
     let raw = entry.raw.clone();
     let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = crate::store::private::create_file(&tmp)?;
         f.write_all(&raw)?;
         std::fs::rename(&tmp, &path)
     })

@@ -5,6 +5,11 @@
 //! channel, so no connection is ever held across an `.await` and writes never
 //! contend. Readers (the CLI, `check`) open their own connections; WAL lets them read
 //! while the writer commits.
+//!
+//! The store holds every message and the key that signs staff Message-IDs, so it is
+//! for the service's user alone: the file, its -wal and -shm are 0600 and a folder
+//! made for it is 0700, whatever the umask ([`private`] has the helpers the other
+//! writers of mail use too).
 
 pub mod kb;
 pub mod mailbox_state;
@@ -15,11 +20,12 @@ pub mod schema;
 pub mod sla;
 pub mod tickets;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
 
 use crate::config::StoreConfig;
 
@@ -131,9 +137,10 @@ pub fn staff_key(conn: &Connection) -> Result<Vec<u8>> {
 /// Opens the database for the writer: creates it, applies pragmas and migrations.
 pub fn open_and_migrate(path: &Path, synchronous_full: bool) -> Result<Connection> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
+        private::create_dir_all(dir)
             .with_context(|| format!("cannot create the store directory {}", dir.display()))?;
     }
+    make_private(path)?;
     let mut conn = Connection::open(path)
         .with_context(|| format!("cannot open the store {}", path.display()))?;
     // SQLite quietly opens a file it may not write read-only; every batch would then
@@ -150,6 +157,116 @@ pub fn open_and_migrate(path: &Path, synchronous_full: bool) -> Result<Connectio
         .to_latest(&mut conn)
         .with_context(|| format!("cannot migrate the store {}", path.display()))?;
     Ok(conn)
+}
+
+/// Creates the store file 0600 before SQLite opens it (SQLite would make it 0644 under
+/// the usual umask, and makes the -wal, -shm and -journal files with the mode of the
+/// database file), or tightens a store an older ticketpost left readable by others.
+pub fn make_private(path: &Path) -> Result<()> {
+    match private::create_new_file(path) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot create the store {}", path.display()));
+        }
+    }
+    let files = ["", "-wal", "-shm", "-journal"].map(|suffix| with_suffix(path, suffix));
+    let mut tightened = Vec::new();
+    for file in &files {
+        match private::tighten(file) {
+            Ok(Some(was)) => tightened.push(format!("{} (was {was:04o})", file.display())),
+            Ok(None) => {}
+            // Not ours to chmod (another owner): the store still works; say so.
+            Err(e) => {
+                warn!(file = %file.display(), error = %e, "cannot make a store file private (0600)")
+            }
+        }
+    }
+    if !tightened.is_empty() {
+        warn!(
+            files = %tightened.join(", "),
+            "store files were readable by other users; tightened to 0600"
+        );
+    }
+    Ok(())
+}
+
+/// `path` with `suffix` appended to its file name (SQLite's `-wal`, `-shm`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Files and folders for the service's user alone (mail, the store, backups): files
+/// 0600, folders 0700, set at creation and again after it, so the umask cannot widen
+/// (or narrow) them. A folder that exists already keeps its mode: it may be the
+/// user's own (a home, `/var/lib/ticketpost` made by a package) and what ticketpost
+/// puts in it is private anyway.
+pub mod private {
+    use std::fs::{DirBuilder, File, OpenOptions, Permissions};
+    use std::io;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    use std::path::Path;
+
+    pub const FILE_MODE: u32 = 0o600;
+    pub const DIR_MODE: u32 = 0o700;
+
+    /// Like `std::fs::create_dir_all`, with each folder it creates 0700.
+    pub fn create_dir_all(dir: &Path) -> io::Result<()> {
+        let missing: Vec<&Path> = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.is_dir())
+            .collect();
+        for d in missing.into_iter().rev() {
+            match DirBuilder::new().mode(DIR_MODE).create(d) {
+                Ok(()) => std::fs::set_permissions(d, Permissions::from_mode(DIR_MODE))?,
+                // Made meanwhile by someone else: not ours, left as it is.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates `path`, which must not exist, 0600, open for writing.
+    pub fn create_new_file(path: &Path) -> io::Result<File> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(path)?;
+        file.set_permissions(Permissions::from_mode(FILE_MODE))?;
+        Ok(file)
+    }
+
+    /// Creates or truncates `path` for writing, 0600 (also when it existed with a
+    /// looser mode: its content is being replaced by ours).
+    pub fn create_file(path: &Path) -> io::Result<File> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(FILE_MODE)
+            .open(path)?;
+        file.set_permissions(Permissions::from_mode(FILE_MODE))?;
+        Ok(file)
+    }
+
+    /// Takes group and other access away from `path` when it has any; returns the old
+    /// mode then. A missing file is nothing to do.
+    pub fn tighten(path: &Path) -> io::Result<Option<u32>> {
+        let mode = match std::fs::metadata(path) {
+            Ok(m) => m.permissions().mode() & 0o7777,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if mode & 0o077 == 0 {
+            return Ok(None);
+        }
+        std::fs::set_permissions(path, Permissions::from_mode(mode & !0o077))?;
+        Ok(Some(mode))
+    }
 }
 
 /// Opens an existing database read-only (CLI listings), failing clearly when the
@@ -237,5 +354,56 @@ mod tests {
         assert_eq!(n, 0);
         let r = open_reader(&cfg.path).unwrap();
         assert_eq!(schema_version(&r).unwrap(), schema::latest_version());
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[tokio::test]
+    async fn the_store_its_wal_and_shm_and_its_new_folders_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig {
+            path: dir.path().join("a/b/t.db"),
+            synchronous_full: false,
+        };
+        let w = Writer::start(&cfg).unwrap();
+        w.call(|c| {
+            Ok(c.execute(
+                "INSERT INTO settings (key, value) VALUES ('probe', x'00')",
+                [],
+            )?)
+        })
+        .await
+        .unwrap();
+        // The writer is open: SQLite has made the -wal and -shm, with the store's mode.
+        for suffix in ["", "-wal", "-shm"] {
+            assert_eq!(mode(&with_suffix(&cfg.path, suffix)), 0o600, "t.db{suffix}");
+        }
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
+        assert_eq!(mode(&dir.path().join("a/b")), 0o700);
+    }
+
+    #[test]
+    fn a_loose_store_is_tightened_and_a_folder_that_exists_is_left_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let loose = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(dir.path(), loose.clone()).unwrap();
+        let path = dir.path().join("t.db");
+        drop(open_and_migrate(&path, false).unwrap());
+        let wal = with_suffix(&path, "-wal");
+        std::fs::write(&wal, b"").unwrap();
+        for file in [&path, &wal] {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        make_private(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&wal), 0o600);
+        std::fs::remove_file(&wal).unwrap();
+        assert_eq!(mode(dir.path()), 0o755, "the user's folder keeps its mode");
+        private::create_dir_all(dir.path()).unwrap();
+        assert_eq!(mode(dir.path()), 0o755);
     }
 }
