@@ -621,7 +621,7 @@ fn apply_message(
                         },
                         Some(msg),
                         None,
-                        &cx.sla,
+                        cx,
                         now,
                         pending,
                     )?;
@@ -1338,7 +1338,7 @@ pub fn apply_decision(
     actor: &Actor,
     inbound: Option<&InboundMessage>,
     view: Option<TicketView>,
-    sla: &crate::desk::sla::SlaPolicy,
+    cx: &IngestContext,
     now: i64,
     pending: &mut PendingMail,
 ) -> Result<()> {
@@ -1346,7 +1346,7 @@ pub fn apply_decision(
         store::tickets::apply_changes(tx, ticket, &d.changes, now)?;
     }
     // Status, priority, authorisation and first response all move the clocks.
-    crate::sla::sync_ticket(tx, ticket, sla, now)?;
+    crate::sla::sync_ticket(tx, ticket, &cx.sla, now)?;
     for change in &d.changes {
         if let lifecycle::Change::Knowledge(draft) = change {
             write_kb_entry(tx, ticket, draft, actor.address, now)?;
@@ -1358,13 +1358,16 @@ pub fn apply_decision(
     if d.mails.is_empty() {
         return Ok(());
     }
-    let view = match view {
+    let mut view = match view {
         Some(v) => v,
         None => TicketView::from(
             &store::tickets::get(tx, ticket)?
                 .with_context(|| format!("ticket {ticket} vanished"))?,
         ),
     };
+    // A ticket stored before participants were capped may list thousands: mail goes to
+    // the first `max_participants` only.
+    view.participants.truncate(cx.desk.max_participants);
     // Requester-facing mail threads on the requester side's newest message.
     let requester_thread = if d.mails.iter().any(Mail::to_requester) {
         let mut requester_side: Vec<&str> = vec![view.requester.as_str()];
@@ -1875,7 +1878,7 @@ pub fn run_due_timers(conn: &mut Connection, cx: &IngestContext, now: i64) -> Re
             },
             None,
             None,
-            &cx.sla,
+            cx,
             now,
             &mut pending,
         )?;

@@ -27,3 +27,4 @@ pub mod service;
 pub mod sla;
 pub mod store;
 pub mod telemetry;
+pub mod terminal;

@@ -15,12 +15,13 @@ use ticketpost::cli::{
     TicketsCommand,
 };
 use ticketpost::clock::SystemClock;
-use ticketpost::commands::{self, TerminalSafeWriter, TextLayout, escape_for_terminal};
+use ticketpost::commands;
 use ticketpost::config::Config;
 use ticketpost::ingest::Faults;
 use ticketpost::knowledge;
 use ticketpost::report::ReportFormat;
 use ticketpost::service::{self, RunOptions};
+use ticketpost::terminal::{TerminalSafeWriter, TextLayout, escape_for_terminal};
 
 fn main() -> ExitCode {
     // One TLS crypto provider for the whole process (ring), before anything uses TLS.

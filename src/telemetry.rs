@@ -15,7 +15,7 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::Writer;
 
-use crate::commands::{TerminalSafeWriter, TextLayout, escape_for_terminal};
+use crate::terminal::{TerminalSafeWriter, TextLayout, escape_for_terminal};
 
 /// Starts logging to stderr: text lines, or JSON lines with `json`. The level comes from
 /// `TICKETPOST_LOG` (default `info`); colours only when stderr is a terminal and

@@ -897,6 +897,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn subjects_and_names_are_kept_to_about_a_kilobyte() {
+        let folded: String = (0..20_000).map(|i| format!(" w{i}\r\n")).collect();
+        let raw = format!(
+            "From: {} <a@x.test>\r\nSubject:{folded}\r\n\r\nbody\r\n",
+            "N".repeat(5_000)
+        );
+        let msg = parse(raw.clone().into_bytes()).unwrap();
+        assert!(msg.subject.len() <= ECHO_BYTES + 6, "{}", msg.subject.len());
+        assert!(msg.subject.starts_with("w0 w1 w2") && msg.subject.ends_with("[...]"));
+        let name = msg.from.as_ref().and_then(|a| a.name.clone()).unwrap();
+        assert!(name.len() <= ECHO_BYTES + 6 && name.ends_with("[...]"));
+        assert_eq!(msg.raw, raw.as_bytes(), "the raw bytes stay whole");
+        // Short ones are only collapsed, and a cut never splits a character.
+        assert_eq!(echo_bounded("  a \t b  "), "a b");
+        let chinese = "打".repeat(1_000);
+        let cut = echo_bounded(&chinese);
+        assert!(cut.ends_with("[...]") && cut.len() <= ECHO_BYTES + 5);
+    }
+
+    #[test]
     fn html_nesting_depth_is_estimated_in_one_pass() {
         assert_eq!(html_nesting_depth(""), 0);
         assert_eq!(html_nesting_depth("plain < text > 3"), 0);

@@ -145,17 +145,16 @@ fn read_batch(dir: &Path, max: usize, skip: &HashSet<String>) -> Result<Batch> {
             oldest.push(name);
         }
     }
-    let names = oldest.into_sorted_vec();
+    let mut names = oldest.into_sorted_vec();
+    // Bounded by bytes too (see `BATCH_BYTES`); the rest wait for the next batch.
+    let keep = super::within_batch_bytes(names.iter().map(|name| {
+        std::fs::metadata(dir.join(name))
+            .map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX))
+    }));
+    names.truncate(keep);
     let mut mails = Vec::with_capacity(names.len());
-    let mut bytes = 0usize;
     for name in names {
         let path = dir.join(&name);
-        // Bounded by bytes too (see `BATCH_BYTES`); the rest wait for the next batch.
-        let size = std::fs::metadata(&path).map_or(0, |m| m.len() as usize);
-        if !mails.is_empty() && bytes.saturating_add(size) > super::BATCH_BYTES {
-            break;
-        }
-        bytes = bytes.saturating_add(size);
         match std::fs::read(&path) {
             Ok(raw) => mails.push(FetchedMail {
                 key: MailKey::Maildir { file_name: name },

@@ -135,3 +135,16 @@ impl MailSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_bounded_by_bytes_and_holds_at_least_one_message() {
+        assert_eq!(within_batch_bytes([]), 0);
+        assert_eq!(within_batch_bytes([BATCH_BYTES * 2, 1]), 1);
+        assert_eq!(within_batch_bytes([1 << 20; 100]), 64);
+        assert_eq!(within_batch_bytes([10; 500]), 500);
+    }
+}
