@@ -1184,8 +1184,12 @@ impl Ctx<'_> {
             (Some(p), None) => Ok(Some(p)),
             (None, Some(var)) => match env.get(&var) {
                 Some(p) if !p.is_empty() => Ok(Some(p.clone())),
-                // The variable's name is not repeated: a secret pasted in place of the
-                // name would be printed.
+                // The variable is named only when it looks like a variable's name: a
+                // secret pasted in place of the name would be printed.
+                _ if looks_like_env_name(&var) => Err(self.err(
+                    &format!("[{table}] {key}_env"),
+                    format!("the environment variable {var} is not set or is empty"),
+                )),
                 _ => Err(self.err(
                     &format!("[{table}] {key}_env"),
                     "names an environment variable that is not set or is empty",
@@ -1905,6 +1909,17 @@ pub fn ensure_usable(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
+/// Whether `name` looks like an environment variable's name (`IMAP_PASSWORD`), not
+/// like a secret pasted in its place.
+fn looks_like_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2447,13 +2462,16 @@ agents = ["Ann Lee <ann@example.test>", "bob@example.test"]
         assert_eq!(i.folder, "INBOX");
         assert!(i.idle);
 
-        // The variable's name is not echoed: it could be a pasted secret.
+        // A missing variable is named; something that looks like a pasted secret is not.
         let missing = text.replace("TP_PW", "TP_NOPE");
         let e = load(&missing).unwrap_err().to_string();
         assert!(
             e.contains("conf/test.toml") && e.contains("[mailbox] password_env"),
             "{e}"
         );
-        assert!(!e.contains("TP_NOPE"), "{e}");
+        assert!(e.contains("TP_NOPE is not set"), "{e}");
+        let pasted = text.replace("TP_PW", "hunter2-Secret!");
+        let e = load(&pasted).unwrap_err().to_string();
+        assert!(e.contains("[mailbox] password_env") && !e.contains("hunter2"), "{e}");
     }
 }
