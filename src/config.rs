@@ -2472,6 +2472,9 @@ agents = ["Ann Lee <ann@example.test>", "bob@example.test"]
         assert!(e.contains("TP_NOPE is not set"), "{e}");
         let pasted = text.replace("TP_PW", "hunter2-Secret!");
         let e = load(&pasted).unwrap_err().to_string();
-        assert!(e.contains("[mailbox] password_env") && !e.contains("hunter2"), "{e}");
+        assert!(
+            e.contains("[mailbox] password_env") && !e.contains("hunter2"),
+            "{e}"
+        );
     }
 }
