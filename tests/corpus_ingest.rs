@@ -12,7 +12,8 @@
 //! recall are printed; the test fails if any labelled automatic message gets mail
 //! back, or if more than 1% of the ordinary messages are held back as automatic.
 //!
-//! The corpora are read where they lie; when absent the test prints `SKIPPED: ...`.
+//! The corpora are read where they lie; when absent the test prints `SKIPPED: ...`
+//! (and fails under the test command: see `support/skip.rs`).
 
 #[path = "support/corpus.rs"]
 mod corpus;
@@ -257,14 +258,16 @@ fn outcome(s: &BatchSummary) -> Option<Outcome> {
 fn every_corpus_message_is_ingested_and_automatic_mail_is_never_answered() {
     let root = corpus::corpus_root();
     if !root.is_dir() {
-        println!("SKIPPED: corpus not found at {}", root.display());
+        corpus::skip(format!("corpus not found at {}", root.display()));
         return;
     }
     let mut files = Vec::new();
     corpus::message_files(&root, &mut files);
     files.sort();
+    // The shared corpus holds 905 message files: most of them must be found, so that
+    // a moved or half-copied corpus fails instead of passing on a few.
     assert!(
-        !files.is_empty(),
+        files.len() >= 850,
         "no message files under {}",
         root.display()
     );

@@ -1208,7 +1208,9 @@ async fn store_disk_full_then_space_again() {
     let fs = match SmallFs::mount(16) {
         Ok(fs) => fs,
         Err(why) => {
-            println!("disk full: SKIPPED, the store's filesystem cannot be set up: {why}");
+            support::skip::skip(format!(
+                "disk full: the store's filesystem cannot be set up: {why}"
+            ));
             return;
         }
     };
@@ -1314,7 +1316,9 @@ async fn store_on_a_read_only_filesystem_then_writable() {
     let fs = match SmallFs::mount(16) {
         Ok(fs) => fs,
         Err(why) => {
-            println!("read-only: SKIPPED, the store's filesystem cannot be set up: {why}");
+            support::skip::skip(format!(
+                "read-only: the store's filesystem cannot be set up: {why}"
+            ));
             return;
         }
     };

@@ -4,6 +4,9 @@
 //! `tests/run.sh`): the test reads the page as the browser built it, checks what it
 //! shows, and saves a screenshot next to the test binaries.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -206,7 +209,7 @@ bearer_token_env = "TP_TEST_HTTP_TOKEN"
     });
 
     let Some(browser) = chromium() else {
-        println!("SKIPPED the browser part: no chromium on PATH (tests/run.sh installs it)");
+        skip::skip("the browser part: no chromium on PATH (tests/run.sh installs it)");
         return;
     };
     let profile = root.join("chromium-profile");

@@ -244,7 +244,7 @@ static FIXTURE: OnceLock<Result<Fixture, String>> = OnceLock::new();
 /// no mail stack can run on this machine.
 fn fixture() -> Option<&'static Fixture> {
     if let Some(why) = support::mail_stack_unavailable() {
-        println!("SKIPPED: {why}");
+        support::skip::skip(why);
         return None;
     }
     let started = FIXTURE.get_or_init(|| {

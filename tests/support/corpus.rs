@@ -8,6 +8,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+#[path = "skip.rs"]
+pub mod skip;
+pub use skip::skip;
+
 pub fn corpus_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
 }

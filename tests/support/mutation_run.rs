@@ -115,10 +115,10 @@ pub fn hand_written() -> Vec<Source> {
 pub fn corpus_sources(max_bytes: usize) -> Option<Vec<Source>> {
     let root = corpus::corpus_root();
     if !root.is_dir() {
-        println!(
-            "SKIPPED: corpus not found at {}: mutating the hand-written messages only",
+        corpus::skip(format!(
+            "corpus not found at {}: mutating the hand-written messages only",
             root.display()
-        );
+        ));
         return None;
     }
     let mut files = Vec::new();
