@@ -121,11 +121,13 @@ pub async fn run(
         crate::config::MailboxConfig::Maildir(c) => c.batch_size,
     };
     let telemetry = Arc::new(crate::telemetry::Telemetry::default());
+    let timers_wake = Arc::new(Notify::new());
     let ingest = IngestLoop {
         writer,
         cx,
         clock,
         wake,
+        timers_wake: timers_wake.clone(),
         batch_size,
         once: opts.once,
         telemetry: telemetry.clone(),
@@ -136,6 +138,7 @@ pub async fn run(
         cx: ingest.cx.clone(),
         clock: ingest.clock.clone(),
         wake_sender: ingest.wake.clone(),
+        wake: timers_wake,
     };
 
     if opts.once {
@@ -225,6 +228,9 @@ struct IngestLoop {
     cx: Arc<IngestContext>,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
+    /// Told after a batch that touched tickets: their due times may now come sooner
+    /// than the timer loop's sleep.
+    timers_wake: Arc<Notify>,
     batch_size: usize,
     once: bool,
     telemetry: Arc<crate::telemetry::Telemetry>,
@@ -246,6 +252,7 @@ impl IngestLoop {
             cx,
             clock: self.clock.clone(),
             wake: self.wake.clone(),
+            timers_wake: self.timers_wake.clone(),
             batch_size: self.batch_size,
             once: self.once,
             telemetry: self.telemetry.clone(),
@@ -465,6 +472,9 @@ impl IngestLoop {
             self.wake.notify_one();
         }
         if summary.new_tickets + summary.follow_ups > 0 {
+            // New tickets and replies move SLA clocks and auto-close times: the timer
+            // loop looks again instead of sleeping out its last wait.
+            self.timers_wake.notify_one();
             info!(
                 folder = %self.cx.folder,
                 messages = summary.messages,
@@ -500,6 +510,8 @@ struct TimerLoop {
     cx: Arc<IngestContext>,
     clock: Arc<dyn Clock>,
     wake_sender: Arc<Notify>,
+    /// Notified when a commit may have brought a due time closer.
+    wake: Arc<Notify>,
 }
 
 impl TimerLoop {
@@ -549,7 +561,13 @@ impl TimerLoop {
                     backoff(failures)
                 }
             };
-            pause(sleep, &shutdown).await;
+            // Until the earliest due time, or until a commit may have made one sooner
+            // (a notification sent while firing is kept, so none is missed).
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.wake.notified() => {}
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::TimeZone;
 use rusqlite::Connection;
@@ -404,4 +405,66 @@ async fn a_burst_larger_than_one_tick_is_drained_in_one_run() {
         .filter_map(|s| s.split(']').next())
         .collect();
     assert_eq!(tokens.len(), burst, "one warning per ticket");
+}
+
+/// The long-running service: a commit wakes the timer loop, so a due time that came
+/// closer than its last wait (here: one already past when the next mail arrives) fires
+/// at once, not when the loop's 60 s safety sleep runs out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_wakes_the_timer_loop() {
+    let start = utc(2026, 12, 7, 9, 0);
+    let mut desk = Desk::new(start);
+    let shutdown = CancellationToken::new();
+    let service = {
+        let (cfg, clock, stop) = (desk.cfg.clone(), desk.clock.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            service::run(&cfg, RunOptions::default(), Arc::new(clock), stop).await
+        })
+    };
+    desk.deliver(mail(
+        "Rita <rita@example.test>",
+        "r1@example.test",
+        "Question about my monitor",
+        "Hello, my second monitor flickers now and then.",
+    ));
+    wait_for(
+        "the ticket",
+        &|| !desk.sent_files().is_empty(),
+        Duration::from_secs(20),
+    )
+    .await;
+    // The timer loop has looked (nothing due before 15:24) and sleeps its longest.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Past the warning time; nothing tells the loop but the next commit.
+    desk.set_time(utc(2026, 12, 7, 15, 30));
+    desk.deliver(mail(
+        "Tom <tom@example.test>",
+        "t1@example.test",
+        "Keyboard",
+        "A key is stuck.",
+    ));
+    let took = wait_for(
+        "the warning after the next commit",
+        &|| {
+            desk.sent_files()
+                .iter()
+                .any(|p| p.to_string_lossy().ends_with("-sla_alert.eml"))
+        },
+        Duration::from_secs(15),
+    )
+    .await;
+    println!("warning fired {took:?} after the next mail was delivered");
+    shutdown.cancel();
+    service.await.unwrap().unwrap();
+    assert_eq!(desk.alerts_to(ANN).len(), 1, "the warning, once");
+}
+
+/// Waits until `done`, failing after `limit`; returns how long it took.
+async fn wait_for(what: &str, done: &dyn Fn() -> bool, limit: Duration) -> Duration {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    started.elapsed()
 }
