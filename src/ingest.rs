@@ -5,7 +5,8 @@
 //! the message, the ticket change, the timeline events and the rendered
 //! acknowledgement in the outbox. The batch's mailbox checkpoint commits in the same
 //! transaction, so after a crash the batch is either wholly there or wholly fetched
-//! again (and then dropped as repeats where it was).
+//! again (and then dropped as repeats where it was). Rendering and queueing the mail
+//! decided is `mail_queue`'s.
 
 use std::sync::Arc;
 
@@ -21,11 +22,11 @@ use crate::desk::lifecycle::{self, Author, Mail};
 use crate::desk::triage::{self, Triage, TriageConfig};
 use crate::desk::{self, Placement, ThreadFacts, ThreadedBy, threading};
 use crate::inbound::{self, InboundMessage, ParseFailure};
+use crate::mail_queue::{PARALLEL_RENDER_MIN, PendingMail, Queued, RenderAhead};
 use crate::mailbox::Checkpoint;
 use crate::notify::{
     FactLine, Intake, NoticeExtras, Renderer, SimilarLine, Suggestion, Thread, TicketView,
 };
-use crate::outbox::OutgoingMail;
 use crate::store;
 
 /// Deliberate faults for tests (set by `TICKETPOST_FAULT`, read in main): the process
@@ -92,6 +93,12 @@ pub struct BatchSummary {
 }
 
 impl BatchSummary {
+    /// Counts the mails a flush queued.
+    pub fn count_queued(&mut self, q: Queued) {
+        self.mails += q.mails;
+        self.acknowledgements += q.acknowledgements;
+    }
+
     pub fn add(&mut self, o: &BatchSummary) {
         self.messages += o.messages;
         self.new_tickets += o.new_tickets;
@@ -273,7 +280,7 @@ fn try_batch(
         let stored = store_batch(&mut tx, cx, parsed, now, care, ahead.as_mut());
         match (stored, ahead) {
             (Ok((mut summary, quarantined)), Some(ahead)) => {
-                ahead.finish(&tx, &cx.renderer, now, &mut summary)?;
+                summary.count_queued(ahead.finish(&tx, &cx.renderer, now)?);
                 Ok((summary, quarantined))
             }
             (Err(e), Some(ahead)) => {
@@ -311,7 +318,8 @@ fn store_batch(
     for (written, item) in parsed.iter().enumerate() {
         // Mail already rendered is queued between messages, outside their savepoints.
         if let Some(ahead) = ahead.as_deref_mut() {
-            ahead.queue_ready(tx, &cx.renderer, now, &mut summary)?;
+            let queued = ahead.queue_ready(tx, &cx.renderer, now)?;
+            summary.count_queued(queued);
         }
         if cx.faults.abort_in_batch_after == Some(written) {
             warn!("fault injection: aborting inside a batch transaction");
@@ -383,7 +391,7 @@ fn store_batch(
     }
     // An import (`send_mail` false) drops the mail decided for its messages unsent.
     if cx.send_mail {
-        pending.flush(tx, &cx.renderer, now, &mut summary)?;
+        summary.count_queued(pending.flush(tx, &cx.renderer, now)?);
     }
     Ok((summary, quarantined))
 }
@@ -1568,291 +1576,6 @@ fn write_kb_entry(
     Ok(())
 }
 
-type RenderFn = Box<dyn FnOnce(&Renderer) -> Result<OutgoingMail> + Send>;
-
-/// Mail decided in a transaction but not yet rendered: rendering (templates, MIME
-/// encoding) is the costliest part of a batch, so a batch's mails are rendered
-/// together, spread over the cores, and queued in the same transaction before it
-/// commits.
-#[derive(Default)]
-pub struct PendingMail {
-    jobs: Vec<(i64, &'static str, RenderFn)>,
-}
-
-/// How much was pending at a point, to roll back to.
-#[derive(Clone, Copy)]
-struct PendingMark {
-    jobs: usize,
-}
-
-/// Below this many mails, rendering stays on the writer thread.
-const PARALLEL_RENDER_MIN: usize = 32;
-
-impl PendingMail {
-    pub(crate) fn push(
-        &mut self,
-        ticket: i64,
-        kind: &'static str,
-        render: impl FnOnce(&Renderer) -> Result<OutgoingMail> + Send + 'static,
-    ) {
-        self.jobs.push((ticket, kind, Box::new(render)));
-    }
-
-    fn mark(&self) -> PendingMark {
-        PendingMark {
-            jobs: self.jobs.len(),
-        }
-    }
-
-    /// Drops what was pushed after `mark` (a message rolled back).
-    fn rollback(&mut self, mark: PendingMark) {
-        self.jobs.truncate(mark.jobs);
-    }
-
-    /// Renders every pending mail and queues it in `tx`, in the order decided.
-    pub fn flush(
-        self,
-        tx: &Connection,
-        renderer: &Arc<Renderer>,
-        now: i64,
-        summary: &mut BatchSummary,
-    ) -> Result<()> {
-        let rendered = render_all(self.jobs, renderer);
-        for (ticket, kind, result) in rendered {
-            queue_rendered(tx, renderer, ticket, kind, result, now, summary)?;
-        }
-        Ok(())
-    }
-}
-
-/// Queues one rendered mail (or notes why it could not be rendered) and counts it.
-fn queue_rendered(
-    tx: &Connection,
-    renderer: &Renderer,
-    ticket: i64,
-    kind: &str,
-    result: Result<OutgoingMail>,
-    now: i64,
-    summary: &mut BatchSummary,
-) -> Result<()> {
-    if queue_mail(tx, &renderer.token(ticket), ticket, kind, result, now)? {
-        summary.mails += 1;
-        if kind == "acknowledgement" {
-            summary.acknowledgements += 1;
-        }
-    }
-    Ok(())
-}
-
-/// A rendered mail with the ticket and kind it was decided for.
-type Rendered = (i64, &'static str, Result<OutgoingMail>);
-
-/// Renders a batch's mails on a worker thread while the writer goes on storing the
-/// batch: the writer hands over a message's mails once the message is stored (its
-/// savepoint released, when it has one) and queues them in the batch transaction as
-/// they come back, between messages. The two overlap instead of the writer stopping
-/// to render the whole batch at its end, and a batch's rendered mails are not all held
-/// at once.
-struct RenderAhead<'scope> {
-    jobs: std::sync::mpsc::Sender<(i64, &'static str, RenderFn)>,
-    /// Set when the batch is abandoned: the worker stops rendering.
-    cancelled: Arc<std::sync::atomic::AtomicBool>,
-    done: std::sync::mpsc::Receiver<Rendered>,
-    /// Handed over and not yet queued.
-    in_flight: usize,
-    worker: std::thread::ScopedJoinHandle<'scope, ()>,
-}
-
-impl<'scope> RenderAhead<'scope> {
-    fn start<'env>(
-        scope: &'scope std::thread::Scope<'scope, 'env>,
-        renderer: &'env Arc<Renderer>,
-    ) -> RenderAhead<'scope> {
-        let (jobs, job_rx) = std::sync::mpsc::channel::<(i64, &'static str, RenderFn)>();
-        let (done_tx, done) = std::sync::mpsc::channel::<Rendered>();
-        let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop = Arc::clone(&cancelled);
-        let worker = scope.spawn(move || {
-            for (ticket, kind, render) in job_rx {
-                if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                let result =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render(renderer)))
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("rendering panicked (bug)")));
-                if done_tx.send((ticket, kind, result)).is_err() {
-                    break;
-                }
-            }
-        });
-        RenderAhead {
-            jobs,
-            cancelled,
-            done,
-            in_flight: 0,
-            worker,
-        }
-    }
-
-    /// Hands the settled mails of `pending` to the worker. The worker only stops
-    /// early on a bug (renders cannot panic it); the batch then fails and is stored
-    /// again later, so no mail is lost.
-    fn submit(&mut self, pending: &mut PendingMail) -> Result<()> {
-        for job in pending.jobs.drain(..) {
-            self.jobs
-                .send(job)
-                .map_err(|_| anyhow::anyhow!("the render worker stopped early (bug)"))?;
-            self.in_flight += 1;
-        }
-        Ok(())
-    }
-
-    /// The batch is abandoned: stop rendering its mails (the scope joins the worker).
-    fn cancel(self) {
-        self.cancelled
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Queues whatever the worker has finished, without waiting.
-    fn queue_ready(
-        &mut self,
-        tx: &Connection,
-        renderer: &Renderer,
-        now: i64,
-        summary: &mut BatchSummary,
-    ) -> Result<()> {
-        while let Ok((ticket, kind, result)) = self.done.try_recv() {
-            self.in_flight -= 1;
-            queue_rendered(tx, renderer, ticket, kind, result, now, summary)?;
-        }
-        Ok(())
-    }
-
-    /// Waits for the rest and queues it.
-    fn finish(
-        self,
-        tx: &Connection,
-        renderer: &Renderer,
-        now: i64,
-        summary: &mut BatchSummary,
-    ) -> Result<()> {
-        let RenderAhead {
-            jobs,
-            done,
-            mut in_flight,
-            worker,
-            ..
-        } = self;
-        // No more jobs: the worker ends once it has rendered what it holds.
-        drop(jobs);
-        while in_flight > 0 {
-            let (ticket, kind, result) = done
-                .recv()
-                .map_err(|_| anyhow::anyhow!("the render worker stopped early (bug)"))?;
-            in_flight -= 1;
-            queue_rendered(tx, renderer, ticket, kind, result, now, summary)?;
-        }
-        worker
-            .join()
-            .map_err(|_| anyhow::anyhow!("the render worker panicked (bug)"))
-    }
-}
-
-/// Runs the render jobs, on several threads when there are many; results keep the
-/// jobs' order. A render that panics becomes that mail's error.
-fn render_all(
-    jobs: Vec<(i64, &'static str, RenderFn)>,
-    renderer: &Arc<Renderer>,
-) -> Vec<(i64, &'static str, Result<OutgoingMail>)> {
-    let run = |chunk: Vec<(i64, &'static str, RenderFn)>| {
-        chunk
-            .into_iter()
-            .map(|(ticket, kind, render)| {
-                let result =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render(renderer)))
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("rendering panicked (bug)")));
-                (ticket, kind, result)
-            })
-            .collect::<Vec<_>>()
-    };
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 4);
-    if workers == 1 || jobs.len() < PARALLEL_RENDER_MIN {
-        return run(jobs);
-    }
-    let per_worker = jobs.len().div_ceil(workers);
-    let mut chunks: Vec<Vec<_>> = Vec::with_capacity(workers);
-    let mut jobs = jobs.into_iter();
-    loop {
-        let chunk: Vec<_> = jobs.by_ref().take(per_worker).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        chunks.push(chunk);
-    }
-    let mut chunks = chunks.into_iter();
-    let first = chunks.next().unwrap_or_default();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks.map(|c| scope.spawn(|| run(c))).collect();
-        let mut out = run(first);
-        for h in handles {
-            // `run` catches panics per job, so a join error cannot happen; if it did,
-            // those mails would be missing and the batch fails rather than lose them.
-            match h.join() {
-                Ok(part) => out.extend(part),
-                Err(_) => out.push((0, "render", Err(anyhow::anyhow!("render thread failed")))),
-            }
-        }
-        out
-    })
-}
-
-/// Queues a rendered mail with its timeline entry; a mail that could not be rendered
-/// is logged and noted on the ticket instead. Returns whether it was queued.
-fn queue_mail(
-    tx: &Connection,
-    token: &str,
-    ticket: i64,
-    kind: &str,
-    mail: Result<OutgoingMail>,
-    now: i64,
-) -> Result<bool> {
-    match mail {
-        Ok(mail) => {
-            store::outbox::enqueue(tx, &mail, now)?;
-            store::messages::record_id(tx, &mail.message_id, ticket, true)?;
-            store::tickets::add_event(
-                tx,
-                ticket,
-                now,
-                "ticketpost",
-                "mail",
-                &format!(
-                    "{} queued to {} ({})",
-                    mail.kind.replace('_', " "),
-                    mail.recipients.join(", "),
-                    mail.message_id
-                ),
-            )?;
-            Ok(true)
-        }
-        Err(e) => {
-            warn!(token = %token, kind, error = %format!("{e:#}"), "mail not sent: cannot render it");
-            store::tickets::add_event(
-                tx,
-                ticket,
-                now,
-                "ticketpost",
-                "mail",
-                &format!("{kind} not sent: {e:#}"),
-            )?;
-            Ok(false)
-        }
-    }
-}
-
 /// Closes resolved tickets whose confirmation request went unanswered, each in the
 /// caller's transaction with its closing mail.
 pub fn run_due_timers(conn: &mut Connection, cx: &IngestContext, now: i64) -> Result<BatchSummary> {
@@ -1890,7 +1613,7 @@ pub fn run_due_timers(conn: &mut Connection, cx: &IngestContext, now: i64) -> Re
     if crate::sla::send_digest_if_due(&tx, &cx.desk, &cx.renderer, &cx.sla, now)? {
         summary.mails += cx.desk.supervisors.len();
     }
-    pending.flush(&tx, &cx.renderer, now, &mut summary)?;
+    summary.count_queued(pending.flush(&tx, &cx.renderer, now)?);
     tx.commit().context("cannot commit the timer transaction")?;
     Ok(summary)
 }

@@ -17,6 +17,7 @@ pub mod inbound;
 pub mod ingest;
 pub mod init;
 pub mod knowledge;
+pub mod mail_queue;
 pub mod mailbox;
 pub mod notify;
 pub mod oauth;

@@ -20,7 +20,7 @@ use crate::config::{Config, DeskConfig};
 use crate::desk::sla::{ClockInputs, Level, SlaPolicy, Target, reconcile};
 use crate::desk::status::{Priority, Status};
 use crate::desk::threading::token;
-use crate::ingest::PendingMail;
+use crate::mail_queue::PendingMail;
 use crate::notify::{Digest, DigestLine, Renderer, SlaAlert, TicketView};
 use crate::report::format_duration;
 use crate::store;

@@ -21,7 +21,20 @@ use crate::desk::lifecycle::Notice;
 use crate::desk::staff_proof::StaffKey;
 use crate::desk::threading::token;
 use crate::inbound::{Address, InboundMessage};
-use crate::outbox::OutgoingMail;
+
+/// A rendered mail ready to queue: what notify makes and the outbox stores and sends.
+#[derive(Debug, Clone)]
+pub struct OutgoingMail {
+    pub kind: String,
+    pub ticket: Option<i64>,
+    /// Our Message-ID, without `<>`.
+    pub message_id: String,
+    pub mail_from: String,
+    /// The envelope recipients (one person per mail about a ticket).
+    pub recipients: Vec<String>,
+    pub subject: String,
+    pub raw: Vec<u8>,
+}
 
 /// The built-in templates: (name, text).
 macro_rules! built_in {

@@ -23,19 +23,6 @@ use crate::store::outbox::OutboxEntry;
 use crate::store::{self, Writer};
 use transport::{SendError, Transport};
 
-/// A rendered mail ready to queue.
-#[derive(Debug, Clone)]
-pub struct OutgoingMail {
-    pub kind: String,
-    pub ticket: Option<i64>,
-    /// Our Message-ID, without `<>`.
-    pub message_id: String,
-    pub mail_from: String,
-    pub recipients: Vec<String>,
-    pub subject: String,
-    pub raw: Vec<u8>,
-}
-
 /// Rows claimed per round.
 const CLAIM_BATCH: usize = 64;
 /// Mails in flight at once (SMTP connections come from lettre's pool).

@@ -9,7 +9,7 @@ use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::outbox::OutgoingMail;
+use crate::notify::OutgoingMail;
 
 /// A row claimed for sending.
 #[derive(Debug, Clone)]
