@@ -12,6 +12,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
+use crate::desk::roster::{
+    DEFAULT_MAX_PARTICIPANTS, DeskConfig, LifecycleConfig, NamedAddress, Team, parse_named_address,
+};
+
 /// The whole, validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -299,129 +303,11 @@ pub struct FileTransportConfig {
     pub path: PathBuf,
 }
 
-/// A mailbox with an optional display name, as written in the config.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NamedAddress {
-    pub name: Option<String>,
-    /// Lower-cased address.
-    pub address: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct DeskConfig {
-    pub support_address: String,
-    pub support_name: String,
-    pub token_prefix: String,
-    pub agents: Vec<NamedAddress>,
-    pub supervisors: Vec<NamedAddress>,
-    /// `[teams]`: name → members, in file order. Members count as agents.
-    pub teams: Vec<Team>,
-    /// The domain of our own Message-IDs (the support address's domain).
-    pub message_id_domain: String,
-    pub lifecycle: LifecycleConfig,
-    /// `[triage]`: what sets a request's priority besides the built-in words.
-    pub triage: crate::desk::triage::TriageConfig,
-    /// `[triage] oncall`: agents alerted with the supervisors when a ticket is P1.
-    pub oncall: Vec<NamedAddress>,
-    /// The language requester mail falls back to (`[templates] language`).
-    pub default_language: String,
-    /// `[desk] other_addresses`: more addresses that are the desk's (it@, hr@ …):
-    /// mail to them is support mail, mail from them is our own.
-    pub other_addresses: Vec<String>,
-    /// `[[route]]`: team, priority and tags for new tickets, in order.
-    pub routes: Vec<crate::desk::routing::Route>,
-    /// `[limits] max_participants`: people a ticket copies besides its requester.
-    pub max_participants: usize,
-}
-
-/// Participants a ticket takes when `[limits] max_participants` is not set.
-pub const DEFAULT_MAX_PARTICIPANTS: usize = 20;
-
-/// A team that tickets can be routed or escalated to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Team {
-    pub name: String,
-    pub members: Vec<NamedAddress>,
-}
-
-/// `[lifecycle]`: how long the desk waits on requesters, in seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LifecycleConfig {
-    /// A resolved ticket with no answer to its confirmation request closes after this.
-    pub auto_close_after: i64,
-    /// A reply to a closed ticket within this reopens it; later, it opens a new ticket.
-    pub reopen_window: i64,
-}
-
-impl Default for LifecycleConfig {
-    fn default() -> Self {
-        LifecycleConfig {
-            auto_close_after: 5 * 86_400,
-            reopen_window: 14 * 86_400,
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct TemplatesConfig {
     /// A folder whose files replace the built-in templates of the same name.
     pub dir: Option<PathBuf>,
     pub language: String,
-}
-
-impl DeskConfig {
-    /// Whether `address` (any case) is one of our own addresses.
-    /// The support address, then `other_addresses`.
-    pub fn own_addresses(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.support_address.as_str())
-            .chain(self.other_addresses.iter().map(String::as_str))
-    }
-
-    pub fn is_own_address(&self, address: &str) -> bool {
-        address.eq_ignore_ascii_case(&self.support_address)
-            || self
-                .other_addresses
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(address))
-    }
-
-    /// Every agent: `[desk] agents`, then team members not listed there, once each.
-    pub fn all_agents(&self) -> Vec<&NamedAddress> {
-        let mut all: Vec<&NamedAddress> = Vec::new();
-        for a in self
-            .agents
-            .iter()
-            .chain(self.teams.iter().flat_map(|t| t.members.iter()))
-        {
-            if !all.iter().any(|b| b.address == a.address) {
-                all.push(a);
-            }
-        }
-        all
-    }
-
-    /// The agent (or team member) with this address, any case.
-    pub fn agent(&self, address: &str) -> Option<&NamedAddress> {
-        self.all_agents()
-            .into_iter()
-            .find(|a| a.address.eq_ignore_ascii_case(address))
-    }
-
-    /// Whether the address belongs to the desk's staff (agents and supervisors), whose
-    /// replies are agent replies.
-    pub fn is_staff(&self, address: &str) -> bool {
-        self.agent(address).is_some()
-            || self
-                .supervisors
-                .iter()
-                .any(|s| s.address.eq_ignore_ascii_case(address))
-    }
-
-    pub fn team(&self, name: &str) -> Option<&Team> {
-        self.teams
-            .iter()
-            .find(|t| t.name.eq_ignore_ascii_case(name.trim()))
-    }
 }
 
 /// Parses a duration such as `5d`, `36h`, `90m`, `45s` or a plain number of seconds.
@@ -1803,43 +1689,6 @@ impl Config {
 
     fn err_at(&self, key: &str, msg: impl std::fmt::Display) -> anyhow::Error {
         anyhow!("{}: {key}: {msg}", self.source.display())
-    }
-}
-
-/// Parses `addr@example.test` or `Ann Lee <addr@example.test>`.
-pub fn parse_named_address(s: &str) -> std::result::Result<NamedAddress, String> {
-    let s = s.trim();
-    let (name, address) = match (s.find('<'), s.rfind('>')) {
-        (Some(open), Some(close)) if open < close && s[close + 1..].trim().is_empty() => {
-            let name = s[..open].trim().trim_matches('"').trim();
-            (
-                if name.is_empty() {
-                    None
-                } else {
-                    Some(name.to_string())
-                },
-                s[open + 1..close].trim(),
-            )
-        }
-        (None, None) => (None, s),
-        _ => {
-            return Err(format!(
-                "{s:?} is not an address (expected \"Name <addr@domain>\" or \"addr@domain\")"
-            ));
-        }
-    };
-    match address.rsplit_once('@') {
-        Some((l, d))
-            if !l.is_empty() && !d.is_empty() && !address.contains(char::is_whitespace) =>
-        {
-            Ok(NamedAddress {
-                name,
-                address: address.to_ascii_lowercase(),
-            })
-        }
-        _ => Err(format!(
-            "{s:?} is not an address (expected \"Name <addr@domain>\" or \"addr@domain\")"
-        )),
     }
 }
 

@@ -15,10 +15,11 @@ use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
-use crate::config::{DeskConfig, StrangerPolicy};
+use crate::config::StrangerPolicy;
 use crate::desk::intake::{self, FactFinding, IntakeRules};
 use crate::desk::language;
 use crate::desk::lifecycle::{self, Author, Mail};
+use crate::desk::roster::DeskConfig;
 use crate::desk::triage::{self, Triage, TriageConfig};
 use crate::desk::{self, Placement, ThreadFacts, ThreadedBy, threading};
 use crate::inbound::{self, InboundMessage, ParseFailure};
@@ -1299,7 +1300,7 @@ fn oversized_message(
 }
 
 /// Whether an address on a request makes its owner a participant of the ticket.
-fn is_participant(a: &inbound::Address, requester: &str, desk: &crate::config::DeskConfig) -> bool {
+fn is_participant(a: &inbound::Address, requester: &str, desk: &DeskConfig) -> bool {
     !a.email.eq_ignore_ascii_case(requester)
         && !desk.is_own_address(&a.email)
         && !desk.is_staff(&a.email)
@@ -1311,7 +1312,7 @@ fn is_participant(a: &inbound::Address, requester: &str, desk: &crate::config::D
 fn participants_of<'m>(
     msg: &'m InboundMessage,
     requester: &str,
-    desk: &crate::config::DeskConfig,
+    desk: &DeskConfig,
 ) -> (Vec<&'m inbound::Address>, usize) {
     let mut seen = std::collections::HashSet::new();
     let mut kept = Vec::new();

@@ -16,7 +16,8 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::clock::format_time;
-use crate::config::{Config, DeskConfig};
+use crate::config::Config;
+use crate::desk::roster::DeskConfig;
 use crate::desk::sla::{ClockInputs, Level, SlaPolicy, Target, reconcile};
 use crate::desk::status::{Priority, Status};
 use crate::desk::threading::token;

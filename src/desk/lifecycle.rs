@@ -7,7 +7,7 @@
 //! reply, and return a [`Decision`] (changes, timeline entries, mails to send); the
 //! ingest shell stores it in the message's transaction and renders the mails.
 
-use crate::config::{DeskConfig, NamedAddress};
+use super::roster::{DeskConfig, NamedAddress};
 
 use super::commands::{self, AgentReply, Command, CommandError};
 use super::consent::{self, Confirmation, Consent};
@@ -893,10 +893,10 @@ pub fn decide_auto_close(t: &TicketState, now: i64) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{LifecycleConfig, Team};
+    use crate::desk::roster::{LifecycleConfig, Team};
 
     fn named(s: &str) -> NamedAddress {
-        crate::config::parse_named_address(s).unwrap()
+        crate::desk::roster::parse_named_address(s).unwrap()
     }
 
     fn desk() -> DeskConfig {
@@ -920,7 +920,7 @@ mod tests {
             triage: Default::default(),
             oncall: vec![],
             default_language: "en".into(),
-            max_participants: crate::config::DEFAULT_MAX_PARTICIPANTS,
+            max_participants: crate::desk::roster::DEFAULT_MAX_PARTICIPANTS,
         }
     }
 

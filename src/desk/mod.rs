@@ -8,6 +8,7 @@ pub mod consent;
 pub mod intake;
 pub mod language;
 pub mod lifecycle;
+pub mod roster;
 pub mod routing;
 pub mod sla;
 pub mod staff_proof;

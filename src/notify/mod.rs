@@ -15,9 +15,10 @@ use lettre::message::{Mailbox, MultiPart};
 use serde::Serialize;
 use tera::Tera;
 
-use crate::config::{DeskConfig, TemplatesConfig};
+use crate::config::TemplatesConfig;
 use crate::desk::Status;
 use crate::desk::lifecycle::Notice;
+use crate::desk::roster::DeskConfig;
 use crate::desk::staff_proof::StaffKey;
 use crate::desk::threading::token;
 use crate::inbound::{Address, InboundMessage};
@@ -1356,7 +1357,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse_named_address;
+    use crate::desk::roster::parse_named_address;
 
     #[test]
     fn line_ends_become_crlf_once() {
@@ -1383,7 +1384,7 @@ mod tests {
             triage: Default::default(),
             oncall: vec![],
             default_language: "en".into(),
-            max_participants: crate::config::DEFAULT_MAX_PARTICIPANTS,
+            max_participants: crate::desk::roster::DEFAULT_MAX_PARTICIPANTS,
         }
     }
 
