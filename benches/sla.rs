@@ -99,7 +99,7 @@ fn fill(cfg: &Config, tickets: usize, now: i64) -> Result<()> {
                 language: "en",
             },
         )?;
-        ticketpost::sla::sync_ticket(&tx, id, &cfg.sla, created)?;
+        ticketpost::timers::sync_ticket(&tx, id, &cfg.sla, created)?;
         // A desk that has been running: what fell due before now has fired.
         for target in Target::ALL {
             if let Some(mut c) = store::sla::clock(&tx, id, target)? {
@@ -210,7 +210,7 @@ async fn measure(dir: &Path, ticks: usize) -> Result<()> {
     find_times.sort_by(f64::total_cmp);
     println!(
         "steady state: {ticks} minutes, {runs} ticks (bursts are split into ticks of {} clocks run back to back), {alerts} alert levels fired, {mails} mails sent",
-        ticketpost::sla::ALERT_BATCH
+        ticketpost::timers::ALERT_BATCH
     );
     println!(
         "  tick (find + render + queue):        p50 {:.2} ms  p95 {:.2} ms  max {:.2} ms",

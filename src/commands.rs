@@ -189,7 +189,7 @@ struct ClockJson {
     escalated_at: Option<String>,
 }
 
-fn clocks_json(cfg: &Config, clocks: &[crate::desk::sla::Clock], now: i64) -> Vec<ClockJson> {
+fn clocks_json(cfg: &Config, clocks: &[crate::desk::sla::SlaClock], now: i64) -> Vec<ClockJson> {
     clocks
         .iter()
         .map(|c| ClockJson {
@@ -554,6 +554,80 @@ pub(crate) fn parse_prefixed_id(text: &str, prefix: &str) -> Option<i64> {
         .find_map(|p| t.strip_prefix(p.as_str())?.strip_prefix('-'))
         .unwrap_or(t);
     digits.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+#[derive(Serialize)]
+struct SlaRowJson {
+    token: String,
+    subject: String,
+    priority: String,
+    status: String,
+    assignee: Option<String>,
+    target: &'static str,
+    due_at: String,
+    state: &'static str,
+    /// Seconds left (positive) or late (negative), wall-clock.
+    seconds_left: i64,
+}
+
+/// `ticketpost sla`: tickets at risk (past their warning) and breached, most urgent
+/// first, with time left or how late.
+pub fn sla_command(cfg: &Config, json: bool, now: i64, out: &mut impl Write) -> Result<()> {
+    let conn = store::open_reader(&cfg.store.path)?;
+    let rows = store::sla::at_risk(&conn, now, 1_000)?;
+    let prefix = &cfg.desk.token_prefix;
+    let items: Vec<SlaRowJson> = rows
+        .iter()
+        .map(|r| {
+            let due = r.clock.due_at.unwrap_or(now);
+            SlaRowJson {
+                token: token(prefix, r.ticket_id),
+                subject: r.subject.clone(),
+                priority: r.clock.priority.as_str().to_string(),
+                status: r.status.clone(),
+                assignee: r.assignee.clone(),
+                target: r.clock.target.as_str(),
+                due_at: format_time(due),
+                state: if due <= now { "breached" } else { "at_risk" },
+                seconds_left: due - now,
+            }
+        })
+        .collect();
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &items)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if items.is_empty() {
+        writeln!(out, "no ticket is at risk or breached")?;
+        return Ok(());
+    }
+    for i in &items {
+        let when = if i.seconds_left <= 0 {
+            format!(
+                "BREACHED {} late",
+                crate::report::format_duration(-i.seconds_left)
+            )
+        } else {
+            format!(
+                "at risk, {} left",
+                crate::report::format_duration(i.seconds_left)
+            )
+        };
+        writeln!(
+            out,
+            "{:<9} {} {:<8} {:<14} {:<28} due {}  {}  {}",
+            i.token,
+            i.priority,
+            i.status,
+            i.target,
+            when,
+            crate::timers::local_time(&cfg.sla, i.seconds_left + now),
+            i.assignee.as_deref().unwrap_or("(unassigned)"),
+            i.subject
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -714,7 +714,7 @@ fn apply_message(
                 }
                 store::tickets::add_event(tx, ticket, now, "ticketpost", "routing", &what)?;
             }
-            crate::sla::sync_ticket(tx, ticket, &cx.sla, now)?;
+            crate::timers::sync_ticket(tx, ticket, &cx.sla, now)?;
             // A late reply that opens a linked ticket is a request like any other.
             let (kind, acknowledge) = match (linked_ticket, redirected) {
                 (Some(_), _) | (None, true) => (
@@ -1355,7 +1355,7 @@ pub fn apply_decision(
         store::tickets::apply_changes(tx, ticket, &d.changes, now)?;
     }
     // Status, priority, authorisation and first response all move the clocks.
-    crate::sla::sync_ticket(tx, ticket, &cx.sla, now)?;
+    crate::timers::sync_ticket(tx, ticket, &cx.sla, now)?;
     for change in &d.changes {
         if let lifecycle::Change::Knowledge(draft) = change {
             write_kb_entry(tx, ticket, draft, actor.address, now)?;
@@ -1608,10 +1608,10 @@ pub fn run_due_timers(conn: &mut Connection, cx: &IngestContext, now: i64) -> Re
         )?;
         info!(token = %threading::token(&cx.desk.token_prefix, ticket), "auto-close timer fired");
     }
-    let alerts = crate::sla::fire_due(&tx, &cx.desk, &cx.sla, now, &mut pending)?;
+    let alerts = crate::timers::fire_due(&tx, &cx.desk, &cx.sla, now, &mut pending)?;
     summary.sla_alerts += alerts.fired;
     summary.more_due |= alerts.more_due;
-    if crate::sla::send_digest_if_due(&tx, &cx.desk, &cx.renderer, &cx.sla, now)? {
+    if crate::timers::send_digest_if_due(&tx, &cx.desk, &cx.renderer, &cx.sla, now)? {
         summary.mails += cx.desk.supervisors.len();
     }
     summary.count_queued(pending.flush(&tx, &cx.renderer, now)?);

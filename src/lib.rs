@@ -25,7 +25,7 @@ pub mod outbox;
 pub mod quarantine;
 pub mod report;
 pub mod service;
-pub mod sla;
 pub mod store;
 pub mod telemetry;
 pub mod terminal;
+pub mod timers;

@@ -102,7 +102,7 @@ fn queue_rendered(
 }
 
 /// A rendered mail with the ticket and kind it was decided for.
-type Rendered = (i64, &'static str, Result<OutgoingMail>);
+type RenderedJob = (i64, &'static str, Result<OutgoingMail>);
 
 /// Renders a batch's mails on a worker thread while the writer goes on storing the
 /// batch: the writer hands over a message's mails once the message is stored (its
@@ -114,7 +114,7 @@ pub struct RenderAhead<'scope> {
     jobs: std::sync::mpsc::Sender<(i64, &'static str, RenderFn)>,
     /// Set when the batch is abandoned: the worker stops rendering.
     cancelled: Arc<std::sync::atomic::AtomicBool>,
-    done: std::sync::mpsc::Receiver<Rendered>,
+    done: std::sync::mpsc::Receiver<RenderedJob>,
     /// Handed over and not yet queued.
     in_flight: usize,
     worker: std::thread::ScopedJoinHandle<'scope, ()>,
@@ -126,7 +126,7 @@ impl<'scope> RenderAhead<'scope> {
         renderer: &'env Arc<Renderer>,
     ) -> RenderAhead<'scope> {
         let (jobs, job_rx) = std::sync::mpsc::channel::<(i64, &'static str, RenderFn)>();
-        let (done_tx, done) = std::sync::mpsc::channel::<Rendered>();
+        let (done_tx, done) = std::sync::mpsc::channel::<RenderedJob>();
         let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = Arc::clone(&cancelled);
         let worker = scope.spawn(move || {

@@ -153,7 +153,7 @@ fn run_command(cli: Cli, cfg: Config) -> Result<()> {
                 Ok(())
             }
         },
-        Command::Sla { json } => ticketpost::sla::sla_command(
+        Command::Sla { json } => ticketpost::commands::sla_command(
             &cfg,
             json,
             ticketpost::clock::Clock::now(&SystemClock),

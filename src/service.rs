@@ -543,7 +543,11 @@ impl TimerLoop {
                     failures = 0;
                     let cx = self.cx.clone();
                     let now = self.clock.now();
-                    match self.writer.call(move |c| next_due(c, &cx, now)).await {
+                    match self
+                        .writer
+                        .call(move |c| crate::timers::next_due(c, &cx.sla, now))
+                        .await
+                    {
                         Ok(Some(at)) => Duration::from_secs(
                             u64::try_from(at - self.clock.now()).unwrap_or(0).max(1),
                         )
@@ -570,17 +574,6 @@ impl TimerLoop {
             }
         }
     }
-}
-
-/// The earliest time a timer is due: an auto-close, an SLA alert or the digest. Each
-/// is one indexed lookup.
-fn next_due(c: &mut rusqlite::Connection, cx: &IngestContext, now: i64) -> Result<Option<i64>> {
-    let times = [
-        store::tickets::next_auto_close(c)?,
-        store::sla::next_alert(c)?,
-        crate::sla::next_digest(c, &cx.sla, now)?,
-    ];
-    Ok(times.into_iter().flatten().min())
 }
 
 async fn pause(d: Duration, shutdown: &CancellationToken) {

@@ -162,7 +162,7 @@ holidays = ["2026-12-25"]
 
     fn sla_json(&self) -> serde_json::Value {
         let mut out = Vec::new();
-        ticketpost::sla::sla_command(
+        ticketpost::commands::sla_command(
             &self.cfg,
             true,
             ticketpost::clock::Clock::now(&self.clock),
@@ -385,7 +385,7 @@ async fn a_burst_larger_than_one_tick_is_drained_in_one_run() {
     // so every warning falls due at the same instant, more than one tick handles.
     let mut desk = Desk::new(utc(2026, 12, 5, 10, 0)); // Saturday
     let burst = 40;
-    assert!(burst > ticketpost::sla::ALERT_BATCH);
+    assert!(burst > ticketpost::timers::ALERT_BATCH);
     for i in 0..burst {
         desk.deliver(mail(
             &format!("User {i} <user{i}@example.test>"),

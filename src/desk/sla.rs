@@ -361,7 +361,7 @@ pub struct ClockInputs {
 
 /// One clock, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Clock {
+pub struct SlaClock {
     pub target: Target,
     pub priority: Priority,
     pub hours: Hours,
@@ -382,9 +382,9 @@ pub struct Clock {
     pub next_alert_at: Option<i64>,
 }
 
-impl Clock {
-    fn new(target: Target, inputs: &ClockInputs, policy: &SlaPolicy) -> Clock {
-        Clock {
+impl SlaClock {
+    fn new(target: Target, inputs: &ClockInputs, policy: &SlaPolicy) -> SlaClock {
+        SlaClock {
             target,
             priority: inputs.priority,
             hours: policy.targets(inputs.priority).hours,
@@ -501,15 +501,15 @@ impl Clock {
 /// twice for a ticket and target (a priority change moves the due times, it does not
 /// re-arm alerts already sent).
 pub fn reconcile(
-    stored: Option<&Clock>,
+    stored: Option<&SlaClock>,
     target: Target,
     inputs: &ClockInputs,
     policy: &SlaPolicy,
     now: i64,
-) -> Clock {
+) -> SlaClock {
     let mut clock = stored
         .cloned()
-        .unwrap_or_else(|| Clock::new(target, inputs, policy));
+        .unwrap_or_else(|| SlaClock::new(target, inputs, policy));
     let met = match target {
         Target::FirstResponse => inputs.first_response_at,
         Target::Resolution => inputs.done.then_some(now),

@@ -5,7 +5,7 @@
 use anyhow::{Result, anyhow};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::desk::sla::{Clock, Hours, Target};
+use crate::desk::sla::{Hours, SlaClock, Target};
 use crate::desk::status::Priority;
 
 const SELECT_CLOCK: &str = "SELECT target, priority, hours, target_seconds, started_at, consumed,
@@ -15,7 +15,7 @@ const SELECT_CLOCK: &str = "SELECT target, priority, hours, target_seconds, star
 
 /// A clock from a row whose clock columns (in [`SELECT_CLOCK`] order) start at
 /// column `base`.
-fn clock_from(r: &rusqlite::Row, base: usize) -> rusqlite::Result<Clock> {
+fn clock_from(r: &rusqlite::Row, base: usize) -> rusqlite::Result<SlaClock> {
     let bad = |i: usize, what: String| {
         rusqlite::Error::FromSqlConversionFailure(
             i,
@@ -26,7 +26,7 @@ fn clock_from(r: &rusqlite::Row, base: usize) -> rusqlite::Result<Clock> {
     let target: String = r.get(base)?;
     let priority: String = r.get(base + 1)?;
     let hours: String = r.get(base + 2)?;
-    Ok(Clock {
+    Ok(SlaClock {
         target: Target::parse(&target).ok_or_else(|| bad(base, format!("target {target:?}")))?,
         priority: priority
             .parse::<Priority>()
@@ -52,7 +52,7 @@ fn clock_from(r: &rusqlite::Row, base: usize) -> rusqlite::Result<Clock> {
 }
 
 /// A ticket's clocks (none for tickets older than the SLA feature).
-pub fn clocks(conn: &Connection, ticket: i64) -> Result<Vec<Clock>> {
+pub fn clocks(conn: &Connection, ticket: i64) -> Result<Vec<SlaClock>> {
     let mut stmt = conn.prepare_cached(&format!(
         "{SELECT_CLOCK} WHERE ticket_id = ?1 ORDER BY target"
     ))?;
@@ -62,7 +62,7 @@ pub fn clocks(conn: &Connection, ticket: i64) -> Result<Vec<Clock>> {
     Ok(rows)
 }
 
-pub fn clock(conn: &Connection, ticket: i64, target: Target) -> Result<Option<Clock>> {
+pub fn clock(conn: &Connection, ticket: i64, target: Target) -> Result<Option<SlaClock>> {
     Ok(conn
         .prepare_cached(&format!(
             "{SELECT_CLOCK} WHERE ticket_id = ?1 AND target = ?2"
@@ -72,7 +72,7 @@ pub fn clock(conn: &Connection, ticket: i64, target: Target) -> Result<Option<Cl
 }
 
 /// Inserts or replaces a ticket's clock.
-pub fn save(conn: &Connection, ticket: i64, c: &Clock) -> Result<()> {
+pub fn save(conn: &Connection, ticket: i64, c: &SlaClock) -> Result<()> {
     // An UPDATE of the one row, else an INSERT. `INSERT OR REPLACE` may delete a row,
     // so SQLite copied every page it touched into a statement journal in case the
     // statement had to be undone: 5% of the writer's time at ingest.
@@ -117,7 +117,7 @@ pub fn save(conn: &Connection, ticket: i64, c: &Clock) -> Result<()> {
 
 /// Clocks with an alert due at `now`, earliest first, at most `limit`: an index range
 /// scan, however many tickets are open.
-pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<(i64, Clock)>> {
+pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<(i64, SlaClock)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT ticket_id, target, priority, hours, target_seconds, started_at, consumed,
                 running_since, warn_at, due_at, escalate_at, met_at, warned_at, breached_at,
@@ -152,7 +152,7 @@ pub struct ClockAtRisk {
     pub subject: String,
     pub status: String,
     pub assignee: Option<String>,
-    pub clock: Clock,
+    pub clock: SlaClock,
 }
 
 /// Running clocks whose warning time has passed (so also the breached ones), most

@@ -1,22 +1,19 @@
-//! SLA clocks at work: keeping each ticket's clocks in step with the ticket (called in
-//! the transaction that changes it), firing the alerts that fall due, the supervisors'
-//! daily digest, and the `ticketpost sla` listing. The rules are in `desk::sla`; the
-//! rows in `store::sla`.
+//! Timers: keeping each ticket's SLA clocks in step with the ticket (called in the
+//! transaction that changes it), firing the alerts that fall due, the supervisors'
+//! daily digest, and the next time anything is due (auto-close, an alert, the digest),
+//! which the service's timer loop sleeps until. The rules are in `desk::sla`; the rows
+//! in `store::sla`. Auto-close is decided in `desk::lifecycle` and applied by ingest.
 //!
 //! Exactly once: a level is stamped on the clock row in the same transaction that
 //! queues its mail, so a crash before the commit loses both (and the next tick fires
 //! it), and a crash after it keeps both (and no tick fires it again).
 
-use std::io::Write;
-
 use anyhow::{Context, Result};
 use chrono::TimeZone;
 use rusqlite::Connection;
-use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::clock::format_time;
-use crate::config::Config;
 use crate::desk::roster::DeskConfig;
 use crate::desk::sla::{ClockInputs, Level, SlaPolicy, Target, reconcile};
 use crate::desk::status::{Priority, Status};
@@ -344,70 +341,13 @@ fn build_digest(
     })
 }
 
-#[derive(Serialize)]
-struct SlaRowJson {
-    token: String,
-    subject: String,
-    priority: String,
-    status: String,
-    assignee: Option<String>,
-    target: &'static str,
-    due_at: String,
-    state: &'static str,
-    /// Seconds left (positive) or late (negative), wall-clock.
-    seconds_left: i64,
-}
-
-/// `ticketpost sla`: tickets at risk (past their warning) and breached, most urgent
-/// first, with time left or how late.
-pub fn sla_command(cfg: &Config, json: bool, now: i64, out: &mut impl Write) -> Result<()> {
-    let conn = store::open_reader(&cfg.store.path)?;
-    let rows = store::sla::at_risk(&conn, now, 1_000)?;
-    let prefix = &cfg.desk.token_prefix;
-    let items: Vec<SlaRowJson> = rows
-        .iter()
-        .map(|r| {
-            let due = r.clock.due_at.unwrap_or(now);
-            SlaRowJson {
-                token: token(prefix, r.ticket_id),
-                subject: r.subject.clone(),
-                priority: r.clock.priority.as_str().to_string(),
-                status: r.status.clone(),
-                assignee: r.assignee.clone(),
-                target: r.clock.target.as_str(),
-                due_at: format_time(due),
-                state: if due <= now { "breached" } else { "at_risk" },
-                seconds_left: due - now,
-            }
-        })
-        .collect();
-    if json {
-        serde_json::to_writer_pretty(&mut *out, &items)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    if items.is_empty() {
-        writeln!(out, "no ticket is at risk or breached")?;
-        return Ok(());
-    }
-    for i in &items {
-        let when = if i.seconds_left <= 0 {
-            format!("BREACHED {} late", format_duration(-i.seconds_left))
-        } else {
-            format!("at risk, {} left", format_duration(i.seconds_left))
-        };
-        writeln!(
-            out,
-            "{:<9} {} {:<8} {:<14} {:<28} due {}  {}  {}",
-            i.token,
-            i.priority,
-            i.status,
-            i.target,
-            when,
-            local_time(&cfg.sla, i.seconds_left + now),
-            i.assignee.as_deref().unwrap_or("(unassigned)"),
-            i.subject
-        )?;
-    }
-    Ok(())
+/// The earliest time a timer is due: an auto-close, an SLA alert or the digest. Each
+/// is one indexed lookup.
+pub fn next_due(conn: &Connection, policy: &SlaPolicy, now: i64) -> Result<Option<i64>> {
+    let times = [
+        store::tickets::next_auto_close(conn)?,
+        store::sla::next_alert(conn)?,
+        next_digest(conn, policy, now)?,
+    ];
+    Ok(times.into_iter().flatten().min())
 }
