@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
 use crate::config::StrangerPolicy;
+use crate::desk::arrival::StaffMail;
 use crate::desk::intake::{self, FactFinding, IntakeRules};
 use crate::desk::language;
 use crate::desk::lifecycle::{self, Author, Mail};
@@ -665,16 +666,38 @@ fn apply_message(
                     folder: &cx.folder,
                 },
             );
-            // Automatic mail is not triaged: it gets the default priority. A routing
-            // rule may make a request more urgent, never less.
-            let priority = if automatic.is_none() {
-                match routed.priority {
-                    Some(p) => p.min(assessment.triage.priority),
-                    None => assessment.triage.priority,
-                }
-            } else {
-                desk::Priority::P3
+            // A late reply that opens a linked ticket is a request like any other.
+            let (kind, wants_acknowledgement) = match (linked_ticket, redirected) {
+                (Some(_), _) | (None, true) => (
+                    "request",
+                    msg.reply_address()
+                        .is_some_and(|a| !cx.desk.is_own_address(&a.email)),
+                ),
+                (None, false) => (decision.kind, decision.acknowledge),
             };
+            // Gather, then decide: priority, the loop guards, participants, staff mail.
+            let opened_before = if wants_acknowledgement || automatic.is_none() {
+                store::tickets::opened_by_since(tx, &requester, now - 3_600)?
+            } else {
+                0
+            };
+            let arrival = desk::arrival::decide_arrival(
+                &desk::arrival::ArrivalFacts {
+                    automatic: automatic.is_some(),
+                    wants_acknowledgement,
+                    triage_priority: assessment.triage.priority,
+                    routed_priority: routed.priority,
+                    routed_team: routed.team.as_deref(),
+                    requester: &requester,
+                    opened_before,
+                    addresses: msg.cc.iter().chain(msg.to.iter()).collect(),
+                    acknowledgements_per_sender_per_hour: cx
+                        .limits
+                        .acknowledgements_per_sender_per_hour,
+                },
+                &cx.desk,
+            );
+            let priority = arrival.priority;
             let language = assessment.language;
             let ticket = store::tickets::insert(
                 tx,
@@ -715,24 +738,6 @@ fn apply_message(
                 store::tickets::add_event(tx, ticket, now, "ticketpost", "routing", &what)?;
             }
             crate::timers::sync_ticket(tx, ticket, &cx.sla, now)?;
-            // A late reply that opens a linked ticket is a request like any other.
-            let (kind, acknowledge) = match (linked_ticket, redirected) {
-                (Some(_), _) | (None, true) => (
-                    "request",
-                    msg.reply_address()
-                        .is_some_and(|a| !cx.desk.is_own_address(&a.email)),
-                ),
-                (None, false) => (decision.kind, decision.acknowledge),
-            };
-            // Loop guard: an autoresponder no rule recognised, opening ticket after
-            // ticket, stops getting answers.
-            let opened_lately = if acknowledge || automatic.is_none() {
-                store::tickets::opened_by_since(tx, &requester, now - 3_600)?
-            } else {
-                0
-            };
-            let acknowledge =
-                acknowledge && opened_lately <= cx.limits.acknowledgements_per_sender_per_hour;
             let row = record(Some(ticket), kind)?;
             let token = threading::token(prefix, ticket);
             store::tickets::add_event(
@@ -764,12 +769,8 @@ fn apply_message(
             }
             // Cc'd people become participants (not us, not staff, not the requester),
             // up to [limits] max_participants; the agents are told of the rest.
-            let (participants, left_out) = if automatic.is_none() {
-                participants_of(msg, &requester, &cx.desk)
-            } else {
-                (Vec::new(), 0)
-            };
-            for a in &participants {
+            let left_out = arrival.left_out;
+            for a in &arrival.participants {
                 store::tickets::add_participant(tx, ticket, &a.email, a.name.as_deref(), now)?;
             }
             if left_out > 0 {
@@ -863,7 +864,7 @@ fn apply_message(
                     reasons: assessment.triage.reasons.clone(),
                 };
             }
-            if acknowledge {
+            if arrival.acknowledge {
                 let mut request = msg.without_raw();
                 if redirected {
                     // Not the other ticket's token: the subject the new ticket has.
@@ -873,10 +874,12 @@ fn apply_message(
                 pending.push(ticket, "acknowledgement", move |r| {
                     r.acknowledgement(ticket, &request, &intake_for_ack, now)
                 });
-            } else if opened_lately > cx.limits.acknowledgements_per_sender_per_hour {
+            } else if arrival.acknowledgement_withheld {
+                // Loop guard: an autoresponder no rule recognised, opening ticket after
+                // ticket, stops getting answers.
                 let what = format!(
-                    "no acknowledgement: {requester} opened {opened_lately} tickets within the hour (loop guard, [limits] acknowledgements_per_sender_per_hour = {})",
-                    cx.limits.acknowledgements_per_sender_per_hour
+                    "no acknowledgement: {requester} opened {} tickets within the hour (loop guard, [limits] acknowledgements_per_sender_per_hour = {})",
+                    arrival.opened_lately, cx.limits.acknowledgements_per_sender_per_hour
                 );
                 warn!(token = %token, requester = %requester, "{what}");
                 store::tickets::add_event(tx, ticket, now, "ticketpost", "mail", &what)?;
@@ -891,41 +894,50 @@ fn apply_message(
                     &format!("no acknowledgement: {reason}"),
                 )?;
             }
-            let over_limit = opened_lately - cx.limits.acknowledgements_per_sender_per_hour;
-            if human && over_limit > 0 {
-                flooded_notices(
-                    tx,
-                    cx,
-                    (ticket, &token),
-                    &requester,
-                    opened_lately,
-                    now,
-                    pending,
-                )?;
-            } else if human {
+            let (urgent, notices) = match arrival.staff_mail {
+                StaffMail::Nobody => (Vec::new(), Vec::new()),
+                StaffMail::Flooded => {
+                    flooded_notices(
+                        tx,
+                        cx,
+                        (ticket, &token),
+                        &requester,
+                        &arrival,
+                        None,
+                        now,
+                        pending,
+                    )?;
+                    (Vec::new(), Vec::new())
+                }
+                StaffMail::FloodSummary { ref to } => {
+                    let to = Some(to.clone());
+                    flooded_notices(
+                        tx,
+                        cx,
+                        (ticket, &token),
+                        &requester,
+                        &arrival,
+                        to,
+                        now,
+                        pending,
+                    )?;
+                    (Vec::new(), Vec::new())
+                }
+                StaffMail::Each { urgent, notices } => (urgent, notices),
+            };
+            if !urgent.is_empty() || !notices.is_empty() {
                 // Everything about the new ticket is known here: no reads back.
-                let participants: Vec<String> = participants
+                let participants: Vec<String> = arrival
+                    .participants
                     .iter()
                     .map(|a| a.email.to_ascii_lowercase())
                     .collect();
-                let state = lifecycle::TicketState {
-                    id: ticket,
-                    status: desk::Status::Open,
-                    priority,
-                    requester: requester.clone(),
-                    assignee: None,
-                    team: routed.team.clone(),
-                    participants: participants.clone(),
-                    authorization: None,
-                    resolution: None,
-                    closed_at: None,
-                };
                 let view = Arc::new(TicketView {
                     id: ticket,
                     subject: subject.clone(),
                     requester: requester.clone(),
                     requester_name: requester_name.clone(),
-                    status: state.status.as_str().to_string(),
+                    status: desk::Status::Open.as_str().to_string(),
                     priority: priority.as_str().to_string(),
                     assignee: None,
                     team: routed.team.clone(),
@@ -943,31 +955,18 @@ fn apply_message(
                     msg.text_body.clone()
                 });
                 // The urgent path: supervisors and on-call agents, at once.
-                let mut alerted: Vec<String> = Vec::new();
-                if priority == desk::Priority::P1 {
-                    for who in cx.desk.supervisors.iter().chain(cx.desk.oncall.iter()) {
-                        if alerted.iter().any(|a| a.eq_ignore_ascii_case(&who.address)) {
-                            continue;
-                        }
-                        alerted.push(who.address.clone());
-                        let (view, extras, thread, text, to) = (
-                            view.clone(),
-                            extras.clone(),
-                            thread.clone(),
-                            text.clone(),
-                            who.address.clone(),
-                        );
-                        pending.push(ticket, "urgent_alert", move |r| {
-                            r.urgent_alert(&view, &to, &text, &extras, &thread, now)
-                        });
-                    }
+                if !urgent.is_empty() {
                     warn!(token = %token, reasons = %assessment.triage.reasons.join("; "), "urgent ticket: supervisors and on-call alerted");
                 }
+                for to in urgent {
+                    let (view, extras, thread, text) =
+                        (view.clone(), extras.clone(), thread.clone(), text.clone());
+                    pending.push(ticket, "urgent_alert", move |r| {
+                        r.urgent_alert(&view, &to, &text, &extras, &thread, now)
+                    });
+                }
                 let author = name_and_address(requester_name.as_deref(), &requester);
-                for agent in lifecycle::agents_to_notify(&state, &cx.desk, Some(&requester)) {
-                    if alerted.iter().any(|a| a.eq_ignore_ascii_case(&agent)) {
-                        continue;
-                    }
+                for agent in notices {
                     let (view, extras, thread, text, author) = (
                         view.clone(),
                         extras.clone(),
@@ -1213,35 +1212,29 @@ fn push_plain_notices(
 }
 
 /// A new ticket from a sender over `[limits] acknowledgements_per_sender_per_hour`:
-/// no notice or alert of its own. The first one over the limit sends the agents one
-/// summary notice instead, so a flood of requests is one mail to each agent.
+/// no notice or alert of its own (noted on the timeline). The first one over the limit
+/// sends `summary_to` one summary notice instead, so a flood is one mail per agent.
+#[allow(clippy::too_many_arguments)]
 fn flooded_notices(
     tx: &Connection,
     cx: &IngestContext,
     (ticket, token): (i64, &str),
     requester: &str,
-    opened_lately: i64,
+    arrival: &desk::arrival::Arrival,
+    summary_to: Option<Vec<String>>,
     now: i64,
     pending: &mut PendingMail,
 ) -> Result<()> {
     let limit = cx.limits.acknowledgements_per_sender_per_hour;
+    let opened_lately = arrival.opened_lately;
     let what = format!(
         "no agents' notice: {requester} opened {opened_lately} tickets within the hour (flood, [limits] acknowledgements_per_sender_per_hour = {limit})"
     );
     store::tickets::add_event(tx, ticket, now, "ticketpost", "mail", &what)?;
-    if opened_lately != limit + 1 {
+    let Some(agents) = summary_to else {
         return Ok(());
-    }
+    };
     warn!(token = %token, requester = %requester, "{what}; the agents get one summary notice");
-    let mut agents: Vec<String> = cx
-        .desk
-        .all_agents()
-        .iter()
-        .map(|a| a.address.clone())
-        .collect();
-    agents.extend(cx.desk.supervisors.iter().map(|s| s.address.clone()));
-    let mut seen = std::collections::HashSet::new();
-    agents.retain(|a| seen.insert(a.to_ascii_lowercase()));
     let text = format!(
         "{requester} has opened {opened_lately} tickets within the hour, the last one {token}. Their new tickets are stored as usual, but neither acknowledged nor announced one by one until the hour is over: `ticketpost tickets list` shows them."
     );
@@ -1297,37 +1290,6 @@ fn oversized_message(
         });
     }
     Ok(())
-}
-
-/// Whether an address on a request makes its owner a participant of the ticket.
-fn is_participant(a: &inbound::Address, requester: &str, desk: &DeskConfig) -> bool {
-    !a.email.eq_ignore_ascii_case(requester)
-        && !desk.is_own_address(&a.email)
-        && !desk.is_staff(&a.email)
-}
-
-/// The participants a new request makes (Cc, then To; each address once), up to
-/// `[limits] max_participants`, and how many more there were. Linear in the number of
-/// addresses, however many a flood lists.
-fn participants_of<'m>(
-    msg: &'m InboundMessage,
-    requester: &str,
-    desk: &DeskConfig,
-) -> (Vec<&'m inbound::Address>, usize) {
-    let mut seen = std::collections::HashSet::new();
-    let mut kept = Vec::new();
-    let mut left_out = 0;
-    for a in msg.cc.iter().chain(msg.to.iter()) {
-        if !is_participant(a, requester, desk) || !seen.insert(a.email.to_ascii_lowercase()) {
-            continue;
-        }
-        if kept.len() < desk.max_participants {
-            kept.push(a);
-        } else {
-            left_out += 1;
-        }
-    }
-    (kept, left_out)
 }
 
 /// Who caused a decision, for the timeline and the agents' notices.

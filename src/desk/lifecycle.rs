@@ -329,8 +329,19 @@ pub fn reply_reopens_or_starts_new(t: &TicketState, now: i64, desk: &DeskConfig)
 /// The agents to tell about ticket `t`: its assignee, else its team, else every agent;
 /// never `except` (the person who caused it).
 pub fn agents_to_notify(t: &TicketState, desk: &DeskConfig, except: Option<&str>) -> Vec<String> {
-    let mut to: Vec<String> = match (&t.assignee, t.team.as_deref().and_then(|n| desk.team(n))) {
-        (Some(a), _) => vec![a.clone()],
+    staff_to_tell(t.assignee.as_deref(), t.team.as_deref(), desk, except)
+}
+
+/// The staff told about a ticket with this assignee and team: the assignee, else the
+/// team's members, else every agent; never `except`.
+pub fn staff_to_tell(
+    assignee: Option<&str>,
+    team: Option<&str>,
+    desk: &DeskConfig,
+    except: Option<&str>,
+) -> Vec<String> {
+    let mut to: Vec<String> = match (assignee, team.and_then(|n| desk.team(n))) {
+        (Some(a), _) => vec![a.to_string()],
         (None, Some(team)) => team.members.iter().map(|m| m.address.clone()).collect(),
         (None, None) => desk
             .all_agents()

@@ -2,6 +2,7 @@
 //! what the store knows about its thread) and returns a decision; it does no I/O, so
 //! every rule is tested without a mailbox or a database.
 
+pub mod arrival;
 pub mod auth_results;
 pub mod commands;
 pub mod consent;
