@@ -510,7 +510,7 @@ fn apply_message(
     let mut linked_ticket = None;
     // A follow-up turned into a request of its own (a stranger who used a token).
     let mut redirected = false;
-    let placement = match decision.placement {
+    let placement = match decision.placement.clone() {
         Placement::FollowUp { ticket, by } => {
             let state = store::tickets::state(tx, ticket)?
                 .with_context(|| format!("ticket {ticket} vanished"))?;
@@ -651,343 +651,24 @@ fn apply_message(
             requester_name,
             subject,
         } => {
-            let recipients: Vec<&str> = msg
-                .to
-                .iter()
-                .chain(msg.cc.iter())
-                .map(|a| a.email.as_str())
-                .collect();
-            let routed = crate::desk::routing::route(
-                &cx.desk.routes,
-                crate::desk::routing::RouteFacts {
-                    recipients: &recipients,
-                    sender: &requester,
-                    subject: &subject,
-                    folder: &cx.folder,
-                },
-            );
-            // A late reply that opens a linked ticket is a request like any other.
-            let (kind, wants_acknowledgement) = match (linked_ticket, redirected) {
-                (Some(_), _) | (None, true) => (
-                    "request",
-                    msg.reply_address()
-                        .is_some_and(|a| !cx.desk.is_own_address(&a.email)),
-                ),
-                (None, false) => (decision.kind, decision.acknowledge),
-            };
-            // Gather, then decide: priority, the loop guards, participants, staff mail.
-            let opened_before = if wants_acknowledgement || automatic.is_none() {
-                store::tickets::opened_by_since(tx, &requester, now - 3_600)?
-            } else {
-                0
-            };
-            let arrival = desk::arrival::decide_arrival(
-                &desk::arrival::ArrivalFacts {
-                    automatic: automatic.is_some(),
-                    wants_acknowledgement,
-                    triage_priority: assessment.triage.priority,
-                    routed_priority: routed.priority,
-                    routed_team: routed.team.as_deref(),
-                    requester: &requester,
-                    opened_before,
-                    addresses: msg.cc.iter().chain(msg.to.iter()).collect(),
-                    acknowledgements_per_sender_per_hour: cx
-                        .limits
-                        .acknowledgements_per_sender_per_hour,
-                },
-                &cx.desk,
-            );
-            let priority = arrival.priority;
-            let language = assessment.language;
-            let ticket = store::tickets::insert(
+            let m = Arriving {
                 tx,
-                &store::tickets::NewTicket {
-                    status: desk::Status::Open.as_str(),
-                    priority: priority.as_str(),
-                    requester: &requester,
-                    requester_name: requester_name.as_deref(),
-                    subject: &subject,
-                    at: now,
-                    linked_ticket,
-                    language,
-                },
-            )?;
-            if !routed.matched.is_empty() {
-                if let Some(team) = &routed.team {
-                    store::tickets::apply_changes(
-                        tx,
-                        ticket,
-                        &[lifecycle::Change::Team(team.clone())],
-                        now,
-                    )?;
-                }
-                if !routed.tags.is_empty() {
-                    store::tickets::set_tags(tx, ticket, &routed.tags)?;
-                }
-                let rules: Vec<String> = routed.matched.iter().map(|n| n.to_string()).collect();
-                let mut what = format!("routed by [[route]] {}", rules.join(", "));
-                if let Some(team) = &routed.team {
-                    what.push_str(&format!(": team {team}"));
-                }
-                if let Some(p) = routed.priority {
-                    what.push_str(&format!(", priority at least {p}"));
-                }
-                if !routed.tags.is_empty() {
-                    what.push_str(&format!(", tags {}", routed.tags.join(", ")));
-                }
-                store::tickets::add_event(tx, ticket, now, "ticketpost", "routing", &what)?;
-            }
-            crate::timers::sync_ticket(tx, ticket, &cx.sla, now)?;
-            let row = record(Some(ticket), kind)?;
-            let token = threading::token(prefix, ticket);
-            store::tickets::add_event(
-                tx,
-                ticket,
-                now,
+                cx,
+                msg,
+                assessment,
+                identity: &identity,
+                automatic: automatic.as_ref(),
                 sender,
-                "created",
-                &format!("ticket opened: {subject}"),
-            )?;
-            if let Some(old) = linked_ticket {
-                let old_token = threading::token(prefix, old);
-                store::tickets::add_event(
-                    tx,
-                    ticket,
-                    now,
-                    sender,
-                    "linked",
-                    &format!("a reply to {old_token}, closed longer than the reopen window"),
-                )?;
-                store::tickets::add_event(
-                    tx,
-                    old,
-                    now,
-                    sender,
-                    "linked",
-                    &format!("a late reply opened {token}"),
-                )?;
-            }
-            // Cc'd people become participants (not us, not staff, not the requester),
-            // up to [limits] max_participants; the agents are told of the rest.
-            let left_out = arrival.left_out;
-            for a in &arrival.participants {
-                store::tickets::add_participant(tx, ticket, &a.email, a.name.as_deref(), now)?;
-            }
-            if left_out > 0 {
-                let what = format!(
-                    "{left_out} more addresses on the request were not added as participants (the limit is {}, [limits] max_participants)",
-                    cx.desk.max_participants
-                );
-                store::tickets::add_event(tx, ticket, now, "ticketpost", "participant", &what)?;
-                warn!(token = %token, left_out, "{what}");
-            }
-            info!(token = %token, message_id = %identity, requester = %requester, priority = %priority, "new ticket");
-            // The acknowledgement tells the requester.
-            oversized_message(tx, msg, (ticket, &token), false, now, pending)?;
-            summary.new_tickets += 1;
-            let human = automatic.is_none();
-            let mut intake_view = Intake::plain(language);
-            intake_view.priority = priority;
-            intake_view.response_promise = cx.sla.promise(priority, language);
-            if human {
-                if !assessment.triage.reasons.is_empty() {
-                    store::tickets::add_event(
-                        tx,
-                        ticket,
-                        now,
-                        "ticketpost",
-                        "triage",
-                        &format!("{priority}: {}", assessment.triage.reasons.join("; ")),
-                    )?;
-                }
-                record_facts(tx, ticket, &assessment.facts, Some(row), sender, now)?;
-                let missing = intake::missing_facts(&assessment.facts);
-                intake_view.questions = missing
-                    .iter()
-                    .map(|f| cx.intake.question(*f, language).to_string())
-                    .collect();
-                let text = msg.visible_text();
-                let search_text = format!("{subject}\n{}", excerpt_chars(text, SEARCH_CHARS));
-                let kb_matches: Vec<Suggestion> = store::kb::search(
-                    tx,
-                    &search_text,
-                    cx.kb.suggest_threshold,
-                    cx.kb.max_suggestions,
-                )?
-                .into_iter()
-                .map(|m| suggestion(&m.entry))
-                .collect();
-                // Entries are written from agents' resolutions without review and may
-                // hold internal text: requesters are offered them only when the desk
-                // says so ([kb] suggest_to_requesters); agents always see them.
-                if cx.kb.suggest_to_requesters {
-                    intake_view.suggestions = kb_matches.clone();
-                }
-                // Similar tickets are listed only in mail to staff: no staff, no search.
-                let similar = if cx.desk.all_agents().is_empty() && cx.desk.supervisors.is_empty() {
-                    Vec::new()
-                } else {
-                    store::kb::similar_tickets(
-                        tx,
-                        &search_text,
-                        ticket,
-                        cx.kb.similar_threshold,
-                        SIMILAR_TICKETS,
-                    )?
-                };
-                // Queued for the similar-tickets index (written when the mailbox is
-                // idle: the trigram index is the costliest write of a request); a
-                // plain row, rolled back with the message's savepoint if need be.
-                store::kb::queue_for_index(tx, ticket, &subject, excerpt_chars(text, INDEX_CHARS))?;
-                let mut similar_lines = Vec::new();
-                for s in similar {
-                    if let Some(row) = store::tickets::get(tx, s.ticket_id)? {
-                        similar_lines.push(SimilarLine {
-                            token: threading::token(prefix, row.id),
-                            status: row.status,
-                            subject: row.subject,
-                        });
-                    }
-                }
-                intake_view.notice = NoticeExtras {
-                    facts: assessment
-                        .facts
-                        .iter()
-                        .map(|f| FactLine {
-                            label: f.fact.label().to_string(),
-                            evidence: f.evidence.clone(),
-                        })
-                        .collect(),
-                    missing: missing.iter().map(|f| f.label().to_string()).collect(),
-                    kb_matches,
-                    similar: similar_lines,
-                    reasons: assessment.triage.reasons.clone(),
-                };
-            }
-            if arrival.acknowledge {
-                let mut request = msg.without_raw();
-                if redirected {
-                    // Not the other ticket's token: the subject the new ticket has.
-                    request.subject = subject.clone();
-                }
-                let intake_for_ack = intake_view.clone();
-                pending.push(ticket, "acknowledgement", move |r| {
-                    r.acknowledgement(ticket, &request, &intake_for_ack, now)
-                });
-            } else if arrival.acknowledgement_withheld {
-                // Loop guard: an autoresponder no rule recognised, opening ticket after
-                // ticket, stops getting answers.
-                let what = format!(
-                    "no acknowledgement: {requester} opened {} tickets within the hour (loop guard, [limits] acknowledgements_per_sender_per_hour = {})",
-                    arrival.opened_lately, cx.limits.acknowledgements_per_sender_per_hour
-                );
-                warn!(token = %token, requester = %requester, "{what}");
-                store::tickets::add_event(tx, ticket, now, "ticketpost", "mail", &what)?;
-            } else if let Some(reason) = &decision.no_ack_reason {
-                debug!(token = %token, reason = %reason, "no acknowledgement");
-                store::tickets::add_event(
-                    tx,
-                    ticket,
-                    now,
-                    "ticketpost",
-                    "mail",
-                    &format!("no acknowledgement: {reason}"),
-                )?;
-            }
-            let (urgent, notices) = match arrival.staff_mail {
-                StaffMail::Nobody => (Vec::new(), Vec::new()),
-                StaffMail::Flooded => {
-                    flooded_notices(
-                        tx,
-                        cx,
-                        (ticket, &token),
-                        &requester,
-                        &arrival,
-                        None,
-                        now,
-                        pending,
-                    )?;
-                    (Vec::new(), Vec::new())
-                }
-                StaffMail::FloodSummary { ref to } => {
-                    let to = Some(to.clone());
-                    flooded_notices(
-                        tx,
-                        cx,
-                        (ticket, &token),
-                        &requester,
-                        &arrival,
-                        to,
-                        now,
-                        pending,
-                    )?;
-                    (Vec::new(), Vec::new())
-                }
-                StaffMail::Each { urgent, notices } => (urgent, notices),
+                now,
             };
-            if !urgent.is_empty() || !notices.is_empty() {
-                // Everything about the new ticket is known here: no reads back.
-                let participants: Vec<String> = arrival
-                    .participants
-                    .iter()
-                    .map(|a| a.email.to_ascii_lowercase())
-                    .collect();
-                let view = Arc::new(TicketView {
-                    id: ticket,
-                    subject: subject.clone(),
-                    requester: requester.clone(),
-                    requester_name: requester_name.clone(),
-                    status: desk::Status::Open.as_str().to_string(),
-                    priority: priority.as_str().to_string(),
-                    assignee: None,
-                    team: routed.team.clone(),
-                    participants,
-                    language: language.to_string(),
-                });
-                let extras = Arc::new(intake_view.notice);
-                let thread = Thread::reply_to(msg.message_id.as_deref(), &msg.references);
-                let text = Arc::new(if left_out > 0 {
-                    format!(
-                        "[ticketpost: {left_out} more Cc/To addresses were not made participants; the limit is {} ([limits] max_participants)]\n\n{}",
-                        cx.desk.max_participants, msg.text_body
-                    )
-                } else {
-                    msg.text_body.clone()
-                });
-                // The urgent path: supervisors and on-call agents, at once.
-                if !urgent.is_empty() {
-                    warn!(token = %token, reasons = %assessment.triage.reasons.join("; "), "urgent ticket: supervisors and on-call alerted");
-                }
-                for to in urgent {
-                    let (view, extras, thread, text) =
-                        (view.clone(), extras.clone(), thread.clone(), text.clone());
-                    pending.push(ticket, "urgent_alert", move |r| {
-                        r.urgent_alert(&view, &to, &text, &extras, &thread, now)
-                    });
-                }
-                let author = name_and_address(requester_name.as_deref(), &requester);
-                for agent in notices {
-                    let (view, extras, thread, text, author) = (
-                        view.clone(),
-                        extras.clone(),
-                        thread.clone(),
-                        text.clone(),
-                        author.clone(),
-                    );
-                    pending.push(ticket, "agent_notice", move |r| {
-                        r.agent_notice(
-                            &view,
-                            &agent,
-                            lifecycle::Notice::NewTicket,
-                            Some(&author),
-                            &text,
-                            &extras,
-                            &thread,
-                            now,
-                        )
-                    });
-                }
-            }
+            let opening = Opening {
+                requester,
+                requester_name,
+                subject,
+                linked_ticket,
+                redirected,
+            };
+            open_ticket(&m, &decision, opening, &record, summary, pending)?;
         }
         Placement::Unfiled => {
             record(None, decision.kind)?;
@@ -997,6 +678,465 @@ fn apply_message(
         Placement::FollowUp { .. } => unreachable!("follow-ups return above"),
     }
     Ok(())
+}
+
+/// One message being applied: what every step of `apply_message` reads.
+struct Arriving<'a> {
+    tx: &'a Connection,
+    cx: &'a IngestContext,
+    msg: &'a InboundMessage,
+    assessment: &'a Assessment,
+    /// The message's identity in the store (its Message-ID, or a derived one).
+    identity: &'a str,
+    automatic: Option<&'a inbound::AutomaticVerdict>,
+    sender: &'a str,
+    now: i64,
+}
+
+/// The ticket a message opens, as intake (or a redirect) placed it.
+struct Opening {
+    requester: String,
+    requester_name: Option<String>,
+    subject: String,
+    /// The closed ticket a late reply was about.
+    linked_ticket: Option<i64>,
+    /// A stranger's mail that used another ticket's token.
+    redirected: bool,
+}
+
+/// Opens a ticket for `m`: gathers the facts, lets `desk::arrival` decide, and writes
+/// the ticket, its routing, participants, intake facts and timeline, and queues the
+/// acknowledgement and the staff mail decided.
+fn open_ticket(
+    m: &Arriving,
+    decision: &desk::IntakeDecision,
+    opening: Opening,
+    record: &dyn Fn(Option<i64>, &str) -> Result<i64>,
+    summary: &mut BatchSummary,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let Arriving {
+        tx,
+        cx,
+        msg,
+        assessment,
+        identity,
+        automatic,
+        sender,
+        now,
+    } = *m;
+    let Opening {
+        requester,
+        requester_name,
+        subject,
+        linked_ticket,
+        redirected,
+    } = opening;
+    let prefix = &cx.desk.token_prefix;
+    let recipients: Vec<&str> = msg
+        .to
+        .iter()
+        .chain(msg.cc.iter())
+        .map(|a| a.email.as_str())
+        .collect();
+    let routed = crate::desk::routing::route(
+        &cx.desk.routes,
+        crate::desk::routing::RouteFacts {
+            recipients: &recipients,
+            sender: &requester,
+            subject: &subject,
+            folder: &cx.folder,
+        },
+    );
+    // A late reply that opens a linked ticket is a request like any other.
+    let (kind, wants_acknowledgement) = match (linked_ticket, redirected) {
+        (Some(_), _) | (None, true) => (
+            "request",
+            msg.reply_address()
+                .is_some_and(|a| !cx.desk.is_own_address(&a.email)),
+        ),
+        (None, false) => (decision.kind, decision.acknowledge),
+    };
+    // Gather, then decide: priority, the loop guards, participants, staff mail.
+    let opened_before = if wants_acknowledgement || automatic.is_none() {
+        store::tickets::opened_by_since(tx, &requester, now - 3_600)?
+    } else {
+        0
+    };
+    let arrival = desk::arrival::decide_arrival(
+        &desk::arrival::ArrivalFacts {
+            automatic: automatic.is_some(),
+            wants_acknowledgement,
+            triage_priority: assessment.triage.priority,
+            routed_priority: routed.priority,
+            routed_team: routed.team.as_deref(),
+            requester: &requester,
+            opened_before,
+            addresses: msg.cc.iter().chain(msg.to.iter()).collect(),
+            acknowledgements_per_sender_per_hour: cx.limits.acknowledgements_per_sender_per_hour,
+        },
+        &cx.desk,
+    );
+    let priority = arrival.priority;
+    let language = assessment.language;
+    let ticket = store::tickets::insert(
+        tx,
+        &store::tickets::NewTicket {
+            status: desk::Status::Open.as_str(),
+            priority: priority.as_str(),
+            requester: &requester,
+            requester_name: requester_name.as_deref(),
+            subject: &subject,
+            at: now,
+            linked_ticket,
+            language,
+        },
+    )?;
+    if !routed.matched.is_empty() {
+        if let Some(team) = &routed.team {
+            store::tickets::apply_changes(
+                tx,
+                ticket,
+                &[lifecycle::Change::Team(team.clone())],
+                now,
+            )?;
+        }
+        if !routed.tags.is_empty() {
+            store::tickets::set_tags(tx, ticket, &routed.tags)?;
+        }
+        let rules: Vec<String> = routed.matched.iter().map(|n| n.to_string()).collect();
+        let mut what = format!("routed by [[route]] {}", rules.join(", "));
+        if let Some(team) = &routed.team {
+            what.push_str(&format!(": team {team}"));
+        }
+        if let Some(p) = routed.priority {
+            what.push_str(&format!(", priority at least {p}"));
+        }
+        if !routed.tags.is_empty() {
+            what.push_str(&format!(", tags {}", routed.tags.join(", ")));
+        }
+        store::tickets::add_event(tx, ticket, now, "ticketpost", "routing", &what)?;
+    }
+    crate::timers::sync_ticket(tx, ticket, &cx.sla, now)?;
+    let row = record(Some(ticket), kind)?;
+    let token = threading::token(prefix, ticket);
+    store::tickets::add_event(
+        tx,
+        ticket,
+        now,
+        sender,
+        "created",
+        &format!("ticket opened: {subject}"),
+    )?;
+    if let Some(old) = linked_ticket {
+        let old_token = threading::token(prefix, old);
+        store::tickets::add_event(
+            tx,
+            ticket,
+            now,
+            sender,
+            "linked",
+            &format!("a reply to {old_token}, closed longer than the reopen window"),
+        )?;
+        store::tickets::add_event(
+            tx,
+            old,
+            now,
+            sender,
+            "linked",
+            &format!("a late reply opened {token}"),
+        )?;
+    }
+    // Cc'd people become participants (not us, not staff, not the requester),
+    // up to [limits] max_participants; the agents are told of the rest.
+    let left_out = arrival.left_out;
+    for a in &arrival.participants {
+        store::tickets::add_participant(tx, ticket, &a.email, a.name.as_deref(), now)?;
+    }
+    if left_out > 0 {
+        let what = format!(
+            "{left_out} more addresses on the request were not added as participants (the limit is {}, [limits] max_participants)",
+            cx.desk.max_participants
+        );
+        store::tickets::add_event(tx, ticket, now, "ticketpost", "participant", &what)?;
+        warn!(token = %token, left_out, "{what}");
+    }
+    info!(token = %token, message_id = %identity, requester = %requester, priority = %priority, "new ticket");
+    // The acknowledgement tells the requester.
+    oversized_message(tx, msg, (ticket, &token), false, now, pending)?;
+    summary.new_tickets += 1;
+    let human = automatic.is_none();
+    let mut intake_view = Intake::plain(language);
+    intake_view.priority = priority;
+    intake_view.response_promise = cx.sla.promise(priority, language);
+    if human {
+        gather_intake(m, (ticket, row), &subject, &mut intake_view)?;
+    }
+    if arrival.acknowledge {
+        let mut request = msg.without_raw();
+        if redirected {
+            // Not the other ticket's token: the subject the new ticket has.
+            request.subject = subject.clone();
+        }
+        let intake_for_ack = intake_view.clone();
+        pending.push(ticket, "acknowledgement", move |r| {
+            r.acknowledgement(ticket, &request, &intake_for_ack, now)
+        });
+    } else if arrival.acknowledgement_withheld {
+        // Loop guard: an autoresponder no rule recognised, opening ticket after
+        // ticket, stops getting answers.
+        let what = format!(
+            "no acknowledgement: {requester} opened {} tickets within the hour (loop guard, [limits] acknowledgements_per_sender_per_hour = {})",
+            arrival.opened_lately, cx.limits.acknowledgements_per_sender_per_hour
+        );
+        warn!(token = %token, requester = %requester, "{what}");
+        store::tickets::add_event(tx, ticket, now, "ticketpost", "mail", &what)?;
+    } else if let Some(reason) = &decision.no_ack_reason {
+        debug!(token = %token, reason = %reason, "no acknowledgement");
+        store::tickets::add_event(
+            tx,
+            ticket,
+            now,
+            "ticketpost",
+            "mail",
+            &format!("no acknowledgement: {reason}"),
+        )?;
+    }
+    let (urgent, notices) = match arrival.staff_mail {
+        StaffMail::Nobody => (Vec::new(), Vec::new()),
+        StaffMail::Flooded => {
+            flooded_notices(
+                tx,
+                cx,
+                (ticket, &token),
+                &requester,
+                &arrival,
+                None,
+                now,
+                pending,
+            )?;
+            (Vec::new(), Vec::new())
+        }
+        StaffMail::FloodSummary { ref to } => {
+            let to = Some(to.clone());
+            flooded_notices(
+                tx,
+                cx,
+                (ticket, &token),
+                &requester,
+                &arrival,
+                to,
+                now,
+                pending,
+            )?;
+            (Vec::new(), Vec::new())
+        }
+        StaffMail::Each { urgent, notices } => (urgent, notices),
+    };
+    if !urgent.is_empty() || !notices.is_empty() {
+        let view = TicketView {
+            id: ticket,
+            subject: subject.clone(),
+            requester: requester.clone(),
+            requester_name: requester_name.clone(),
+            status: desk::Status::Open.as_str().to_string(),
+            priority: priority.as_str().to_string(),
+            assignee: None,
+            team: routed.team.clone(),
+            participants: arrival
+                .participants
+                .iter()
+                .map(|a| a.email.to_ascii_lowercase())
+                .collect(),
+            language: language.to_string(),
+        };
+        let staff = NewTicketStaff {
+            urgent,
+            notices,
+            left_out,
+        };
+        queue_new_ticket_mail(
+            m,
+            (ticket, &token),
+            view,
+            intake_view.notice,
+            staff,
+            pending,
+        );
+    }
+    Ok(())
+}
+
+/// The intake facts of a human request, for the timeline and the mail: the triage
+/// reasons, the facts found and missing (questions for the requester), knowledge-base
+/// matches and similar tickets (for the agents), and the request queued for the
+/// similar-tickets index.
+fn gather_intake(
+    m: &Arriving,
+    (ticket, row): (i64, i64),
+    subject: &str,
+    intake_view: &mut Intake,
+) -> Result<()> {
+    let Arriving {
+        tx,
+        cx,
+        msg,
+        assessment,
+        sender,
+        now,
+        ..
+    } = *m;
+    let (priority, language) = (intake_view.priority, assessment.language);
+    let prefix = &cx.desk.token_prefix;
+    if !assessment.triage.reasons.is_empty() {
+        store::tickets::add_event(
+            tx,
+            ticket,
+            now,
+            "ticketpost",
+            "triage",
+            &format!("{priority}: {}", assessment.triage.reasons.join("; ")),
+        )?;
+    }
+    record_facts(tx, ticket, &assessment.facts, Some(row), sender, now)?;
+    let missing = intake::missing_facts(&assessment.facts);
+    intake_view.questions = missing
+        .iter()
+        .map(|f| cx.intake.question(*f, language).to_string())
+        .collect();
+    let text = msg.visible_text();
+    let search_text = format!("{subject}\n{}", excerpt_chars(text, SEARCH_CHARS));
+    let kb_matches: Vec<Suggestion> = store::kb::search(
+        tx,
+        &search_text,
+        cx.kb.suggest_threshold,
+        cx.kb.max_suggestions,
+    )?
+    .into_iter()
+    .map(|m| suggestion(&m.entry))
+    .collect();
+    // Entries are written from agents' resolutions without review and may
+    // hold internal text: requesters are offered them only when the desk
+    // says so ([kb] suggest_to_requesters); agents always see them.
+    if cx.kb.suggest_to_requesters {
+        intake_view.suggestions = kb_matches.clone();
+    }
+    // Similar tickets are listed only in mail to staff: no staff, no search.
+    let similar = if cx.desk.all_agents().is_empty() && cx.desk.supervisors.is_empty() {
+        Vec::new()
+    } else {
+        store::kb::similar_tickets(
+            tx,
+            &search_text,
+            ticket,
+            cx.kb.similar_threshold,
+            SIMILAR_TICKETS,
+        )?
+    };
+    // Queued for the similar-tickets index (written when the mailbox is
+    // idle: the trigram index is the costliest write of a request); a
+    // plain row, rolled back with the message's savepoint if need be.
+    store::kb::queue_for_index(tx, ticket, subject, excerpt_chars(text, INDEX_CHARS))?;
+    let mut similar_lines = Vec::new();
+    for s in similar {
+        if let Some(row) = store::tickets::get(tx, s.ticket_id)? {
+            similar_lines.push(SimilarLine {
+                token: threading::token(prefix, row.id),
+                status: row.status,
+                subject: row.subject,
+            });
+        }
+    }
+    intake_view.notice = NoticeExtras {
+        facts: assessment
+            .facts
+            .iter()
+            .map(|f| FactLine {
+                label: f.fact.label().to_string(),
+                evidence: f.evidence.clone(),
+            })
+            .collect(),
+        missing: missing.iter().map(|f| f.label().to_string()).collect(),
+        kb_matches,
+        similar: similar_lines,
+        reasons: assessment.triage.reasons.clone(),
+    };
+    Ok(())
+}
+
+/// Who on the staff hears of a new ticket (decided by `desk::arrival`).
+struct NewTicketStaff {
+    urgent: Vec<String>,
+    notices: Vec<String>,
+    /// Addresses past `[limits] max_participants`, for the notices' text.
+    left_out: usize,
+}
+
+/// Queues the urgent alerts and the new-ticket notices, one per person.
+fn queue_new_ticket_mail(
+    m: &Arriving,
+    (ticket, token): (i64, &str),
+    view: TicketView,
+    extras: NoticeExtras,
+    staff: NewTicketStaff,
+    pending: &mut PendingMail,
+) {
+    let Arriving {
+        cx,
+        msg,
+        assessment,
+        now,
+        ..
+    } = *m;
+    let NewTicketStaff {
+        urgent,
+        notices,
+        left_out,
+    } = staff;
+    let author = name_and_address(view.requester_name.as_deref(), &view.requester);
+    let view = Arc::new(view);
+    let extras = Arc::new(extras);
+    let thread = Thread::reply_to(msg.message_id.as_deref(), &msg.references);
+    let text = Arc::new(if left_out > 0 {
+        format!(
+            "[ticketpost: {left_out} more Cc/To addresses were not made participants; the limit is {} ([limits] max_participants)]\n\n{}",
+            cx.desk.max_participants, msg.text_body
+        )
+    } else {
+        msg.text_body.clone()
+    });
+    // The urgent path: supervisors and on-call agents, at once.
+    if !urgent.is_empty() {
+        warn!(token = %token, reasons = %assessment.triage.reasons.join("; "), "urgent ticket: supervisors and on-call alerted");
+    }
+    for to in urgent {
+        let (view, extras, thread, text) =
+            (view.clone(), extras.clone(), thread.clone(), text.clone());
+        pending.push(ticket, "urgent_alert", move |r| {
+            r.urgent_alert(&view, &to, &text, &extras, &thread, now)
+        });
+    }
+    for agent in notices {
+        let (view, extras, thread, text, author) = (
+            view.clone(),
+            extras.clone(),
+            thread.clone(),
+            text.clone(),
+            author.clone(),
+        );
+        pending.push(ticket, "agent_notice", move |r| {
+            r.agent_notice(
+                &view,
+                &agent,
+                lifecycle::Notice::NewTicket,
+                Some(&author),
+                &text,
+                &extras,
+                &thread,
+                now,
+            )
+        });
+    }
 }
 
 /// Whether mail from a member of staff proves its sender (see `desk::staff_proof`):
