@@ -557,87 +557,17 @@ fn apply_message(
                     },
                 }
             } else {
-                let how = match by {
-                    ThreadedBy::Token => "subject token",
-                    ThreadedBy::Reference => "In-Reply-To/References",
+                let m = Arriving {
+                    tx,
+                    cx,
+                    msg,
+                    assessment,
+                    identity: &identity,
+                    automatic: automatic.as_ref(),
+                    sender,
+                    now,
                 };
-                let token = threading::token(prefix, ticket);
-                if let Some(reason) = automatic_reason {
-                    record(Some(ticket), "automatic")?;
-                    store::tickets::touch(tx, ticket, now)?;
-                    let what = format!("automatic message threaded by {how} ({reason})");
-                    store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
-                    info!(token = %token, message_id = %identity, "{what}");
-                    if automatic
-                        .as_ref()
-                        .is_some_and(|v| v.kind == inbound::AutomaticKind::Bounce)
-                    {
-                        delivery_failure(tx, cx, msg, &state, ticket, now, pending)?;
-                    }
-                } else if store::messages::count_for_ticket_since(tx, ticket, now - 3_600)?
-                    >= cx.limits.messages_per_ticket_per_hour
-                {
-                    // Loop guard: two autoresponders answering each other through the
-                    // desk stop here; the mail is kept, nothing is sent for it.
-                    record(Some(ticket), "loop_guard")?;
-                    store::tickets::touch(tx, ticket, now)?;
-                    let what = format!(
-                        "message from {sender} kept without mail: the ticket took {} messages within the hour (loop guard, [limits] messages_per_ticket_per_hour)",
-                        cx.limits.messages_per_ticket_per_hour
-                    );
-                    store::tickets::add_event(tx, ticket, now, "ticketpost", "message", &what)?;
-                    warn!(token = %token, sender = %sender, "{what}");
-                } else {
-                    let author = Author::of(sender, &state, &cx.desk);
-                    if matches!(author, Author::Staff { .. })
-                        && cx.security.verify_staff
-                        && !staff_mail_verified(cx, msg, sender, ticket)
-                    {
-                        unverified_staff_mail(
-                            tx, cx, msg, ticket, sender, visible, &record, now, pending,
-                        )?;
-                        summary.follow_ups += 1;
-                        return Ok(());
-                    }
-                    let proof = answer_proof(cx, msg, sender, ticket);
-                    let d = lifecycle::decide_reply(
-                        &state, &author, visible, &identity, now, &cx.desk, proof,
-                    );
-                    let row = record(Some(ticket), d.message_kind)?;
-                    // What the requester (or a colleague on the thread) adds fills in the
-                    // ticket's intake facts; agents' text is about the fix, not the case.
-                    if matches!(author, Author::Requester | Author::Participant) {
-                        record_facts(tx, ticket, &assessment.facts, Some(row), sender, now)?;
-                    }
-                    let what = format!("{} threaded by {how}", d.message_kind.replace('_', " "));
-                    store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
-                    info!(token = %token, message_id = %identity, kind = d.message_kind, "{what}");
-                    let shown_author;
-                    let author_name = match &author {
-                        Author::Staff { name, .. } => Some(name.as_str()),
-                        _ => {
-                            let name = msg.from.as_ref().and_then(|a| a.name.as_deref());
-                            shown_author = name_and_address(name, sender);
-                            Some(shown_author.as_str())
-                        }
-                    };
-                    apply_decision(
-                        tx,
-                        ticket,
-                        &d,
-                        &Actor {
-                            address: sender,
-                            name: author_name,
-                        },
-                        Some(msg),
-                        None,
-                        cx,
-                        now,
-                        pending,
-                    )?;
-                    let tell = !matches!(author, Author::Staff { .. });
-                    oversized_message(tx, msg, (ticket, &token), tell, now, pending)?;
-                }
+                add_to_ticket(&m, &state, (ticket, by), &record, pending)?;
                 summary.follow_ups += 1;
                 return Ok(());
             }
@@ -702,6 +632,110 @@ struct Opening {
     linked_ticket: Option<i64>,
     /// A stranger's mail that used another ticket's token.
     redirected: bool,
+}
+
+/// A follow-up on `ticket` (threaded `by` token or reference): automatic mail is filed,
+/// a ticket past its hourly message limit takes it without mail (loop guard), staff
+/// mail that does not prove its sender is kept unverified, and anything else goes
+/// through the lifecycle's decision.
+fn add_to_ticket(
+    m: &Arriving,
+    state: &lifecycle::TicketState,
+    (ticket, by): (i64, ThreadedBy),
+    record: &dyn Fn(Option<i64>, &str) -> Result<i64>,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let Arriving {
+        tx,
+        cx,
+        msg,
+        assessment,
+        identity,
+        automatic,
+        sender,
+        now,
+    } = *m;
+    let prefix = &cx.desk.token_prefix;
+    let automatic_reason = automatic.map(|v| v.reason.as_str());
+    let visible = msg.visible_text();
+    let how = match by {
+        ThreadedBy::Token => "subject token",
+        ThreadedBy::Reference => "In-Reply-To/References",
+    };
+    let token = threading::token(prefix, ticket);
+    if let Some(reason) = automatic_reason {
+        record(Some(ticket), "automatic")?;
+        store::tickets::touch(tx, ticket, now)?;
+        let what = format!("automatic message threaded by {how} ({reason})");
+        store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
+        info!(token = %token, message_id = %identity, "{what}");
+        if automatic
+            .as_ref()
+            .is_some_and(|v| v.kind == inbound::AutomaticKind::Bounce)
+        {
+            delivery_failure(tx, cx, msg, state, ticket, now, pending)?;
+        }
+    } else if store::messages::count_for_ticket_since(tx, ticket, now - 3_600)?
+        >= cx.limits.messages_per_ticket_per_hour
+    {
+        // Loop guard: two autoresponders answering each other through the
+        // desk stop here; the mail is kept, nothing is sent for it.
+        record(Some(ticket), "loop_guard")?;
+        store::tickets::touch(tx, ticket, now)?;
+        let what = format!(
+            "message from {sender} kept without mail: the ticket took {} messages within the hour (loop guard, [limits] messages_per_ticket_per_hour)",
+            cx.limits.messages_per_ticket_per_hour
+        );
+        store::tickets::add_event(tx, ticket, now, "ticketpost", "message", &what)?;
+        warn!(token = %token, sender = %sender, "{what}");
+    } else {
+        let author = Author::of(sender, state, &cx.desk);
+        if matches!(author, Author::Staff { .. })
+            && cx.security.verify_staff
+            && !staff_mail_verified(cx, msg, sender, ticket)
+        {
+            return unverified_staff_mail(
+                tx, cx, msg, ticket, sender, visible, record, now, pending,
+            );
+        }
+        let proof = answer_proof(cx, msg, sender, ticket);
+        let d = lifecycle::decide_reply(state, &author, visible, identity, now, &cx.desk, proof);
+        let row = record(Some(ticket), d.message_kind)?;
+        // What the requester (or a colleague on the thread) adds fills in the
+        // ticket's intake facts; agents' text is about the fix, not the case.
+        if matches!(author, Author::Requester | Author::Participant) {
+            record_facts(tx, ticket, &assessment.facts, Some(row), sender, now)?;
+        }
+        let what = format!("{} threaded by {how}", d.message_kind.replace('_', " "));
+        store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
+        info!(token = %token, message_id = %identity, kind = d.message_kind, "{what}");
+        let shown_author;
+        let author_name = match &author {
+            Author::Staff { name, .. } => Some(name.as_str()),
+            _ => {
+                let name = msg.from.as_ref().and_then(|a| a.name.as_deref());
+                shown_author = name_and_address(name, sender);
+                Some(shown_author.as_str())
+            }
+        };
+        apply_decision(
+            tx,
+            ticket,
+            &d,
+            &Actor {
+                address: sender,
+                name: author_name,
+            },
+            Some(msg),
+            None,
+            cx,
+            now,
+            pending,
+        )?;
+        let tell = !matches!(author, Author::Staff { .. });
+        oversized_message(tx, msg, (ticket, &token), tell, now, pending)?;
+    }
+    Ok(())
 }
 
 /// Opens a ticket for `m`: gathers the facts, lets `desk::arrival` decide, and writes
