@@ -68,8 +68,13 @@ pub fn escape_for_terminal(text: &str, layout: TextLayout) -> Cow<'_, str> {
 /// Whether a terminal would act on `c` rather than show it: C0, DEL and C1 controls,
 /// bidi embeddings, overrides and isolates, line and paragraph separators.
 fn is_terminal_control(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+    c.is_control() || is_bidi_control(c) || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they let
+/// a sender reorder what a terminal or a mail client shows.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Passes everything written through [`escape_for_terminal`], a line at a time: put

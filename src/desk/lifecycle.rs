@@ -693,11 +693,8 @@ fn apply_command(
             });
         }
         Command::Cc(address) => {
+            // Staff and the desk's own addresses were refused in `parse_and_check`.
             let address = address.to_ascii_lowercase();
-            if desk.is_staff(&address) || desk.is_own_address(&address) {
-                // Parse-checked already; kept as a second line of defence.
-                return;
-            }
             if state.participants.len() >= desk.max_participants {
                 let why = format!(
                     "{address} not added: the ticket has {} participants, the limit ([limits] max_participants)",

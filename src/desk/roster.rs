@@ -75,11 +75,8 @@ impl DeskConfig {
 
     /// Whether `address` (any case) is one of our own addresses.
     pub fn is_own_address(&self, address: &str) -> bool {
-        address.eq_ignore_ascii_case(&self.support_address)
-            || self
-                .other_addresses
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(address))
+        self.own_addresses()
+            .any(|a| a.eq_ignore_ascii_case(address))
     }
 
     /// Every agent: `[desk] agents`, then team members not listed there, once each.

@@ -81,24 +81,8 @@ impl StaffKey {
 
     /// Whether one of `ids` is a Message-ID we signed for `sender` about `ticket`.
     pub fn signed_for(&self, ids: &[&str], sender: &str, ticket: i64, domain: &str) -> bool {
-        self.replies_to(ids, sender, ticket, domain, None)
-    }
-
-    /// Whether one of `ids` is a Message-ID we signed for `sender` about `ticket` on a
-    /// mail of one of `kinds` (`None`: of any kind).
-    pub fn replies_to(
-        &self,
-        ids: &[&str],
-        sender: &str,
-        ticket: i64,
-        domain: &str,
-        kinds: Option<&[&str]>,
-    ) -> bool {
-        ids.iter().any(|id| match self.check(id, sender, domain) {
-            SignedId::For { ticket: t, kind } => {
-                t == ticket && kinds.is_none_or(|ks| ks.contains(&kind.as_str()))
-            }
-            _ => false,
+        ids.iter().any(|id| {
+            matches!(self.check(id, sender, domain), SignedId::For { ticket: t, .. } if t == ticket)
         })
     }
 
@@ -227,20 +211,18 @@ mod tests {
         // The kind is signed: renaming it breaks the signature.
         let renamed = id.replacen("agent_notice", "authorization_request", 1);
         assert!(!key.signed_for(&[&renamed], "ann@example.test", 7, "desk.test"));
-        assert!(key.replies_to(
-            &[&id],
-            "ann@example.test",
-            7,
-            "desk.test",
-            Some(&["agent_notice"])
-        ));
-        assert!(!key.replies_to(
-            &[&id],
-            "ann@example.test",
-            7,
-            "desk.test",
-            Some(&["authorization_request"])
-        ));
+        // What a valid id says: its ticket and its kind (not another kind).
+        assert_eq!(
+            key.check(&id, "ann@example.test", "desk.test"),
+            SignedId::For {
+                ticket: 7,
+                kind: "agent_notice".into()
+            }
+        );
+        assert_eq!(
+            key.check(&renamed, "ann@example.test", "desk.test"),
+            SignedId::NotFor
+        );
         assert!(!key.signed_for(
             &["junk", "", "@desk.test"],
             "ann@example.test",

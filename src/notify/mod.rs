@@ -997,7 +997,8 @@ impl Renderer {
                 .map_err(|e| anyhow!("template {name}: {}", error_chain(&e)))
         };
         Ok(Rendered {
-            subject: one_line(&render("subject")?),
+            // Made one line, bounded, in `compose_for` (`header_text`).
+            subject: render("subject")?,
             text: render("txt")?,
             html: render("html")?,
         })
@@ -1270,11 +1271,6 @@ fn header_text(s: &str) -> String {
     out
 }
 
-/// Bidi embeddings, overrides and isolates (U+202A-202E, U+2066-2069).
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
 /// How long `word` may be in a header: ASCII words are bounded, others are folded.
 fn word_cap(word: &str) -> usize {
     if word.is_ascii() {
@@ -1299,7 +1295,10 @@ fn floor_char_boundary(s: &str, at: usize) -> usize {
 /// A subject on one line: control characters and line breaks become spaces, and
 /// bidi overrides (which let a sender reorder what a mail client shows) are dropped.
 fn one_line(s: &str) -> String {
-    let s: String = s.chars().filter(|c| !is_bidi_control(*c)).collect();
+    let s: String = s
+        .chars()
+        .filter(|c| !crate::terminal::is_bidi_control(*c))
+        .collect();
     s.split(|c: char| c.is_control())
         .filter(|p| !p.trim().is_empty())
         .map(str::trim)
