@@ -17,13 +17,14 @@ use tracing::{debug, info, warn};
 
 use crate::config::StrangerPolicy;
 use crate::desk::arrival::StaffMail;
+use crate::desk::follow_up::{FollowUp, FollowUpFacts, FollowUpRules, decide_follow_up};
 use crate::desk::intake::{self, FactFinding, IntakeRules};
 use crate::desk::language;
 use crate::desk::lifecycle::{self, Author, Mail};
 use crate::desk::roster::DeskConfig;
 use crate::desk::staff_proof::SignedId;
 use crate::desk::triage::{self, Triage, TriageConfig};
-use crate::desk::{self, Placement, ThreadFacts, ThreadedBy, threading};
+use crate::desk::{self, MailKind, MessageKind, Placement, ThreadFacts, ThreadedBy, threading};
 use crate::inbound::{self, InboundMessage, ParseFailure};
 use crate::mail_queue::{PARALLEL_RENDER_MIN, PendingMail, Queued, RenderAhead};
 use crate::mailbox::Checkpoint;
@@ -423,7 +424,6 @@ fn is_environmental(e: &anyhow::Error) -> bool {
         })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn apply_message(
     tx: &Connection,
     cx: &IngestContext,
@@ -433,31 +433,114 @@ fn apply_message(
     summary: &mut BatchSummary,
     pending: &mut PendingMail,
 ) -> Result<()> {
-    let mut identity = msg.identity();
-    if let Some(known) = store::messages::find_by_identity(tx, &identity)? {
-        if known.content_hash == msg.content_hash {
-            debug!(identity = %identity, "already stored; dropped");
-            summary.duplicates += 1;
-            return Ok(());
-        }
-        // Same Message-ID, different content: a different message that reused an id
-        // (broken clients do). Keep it under a derived identity.
-        let derived = format!(
-            "{identity}#{}",
-            &msg.content_hash[..16.min(msg.content_hash.len())]
-        );
-        if store::messages::find_by_identity(tx, &derived)?.is_some() {
-            summary.duplicates += 1;
-            return Ok(());
-        }
-        warn!(message_id = %identity, kept_as = %derived, "Message-ID reused with different content; kept as a separate message");
-        identity = derived;
-    }
-
+    let Some(identity) = new_identity(tx, msg, summary)? else {
+        return Ok(());
+    };
     let own: Vec<&str> = cx.desk.own_addresses().collect();
     let automatic = inbound::classify(msg, &own);
-    let prefix = &cx.desk.token_prefix;
-    let token_ticket = match threading::token_in_subject(&msg.subject, prefix) {
+    let facts = thread_facts(tx, cx, msg, &identity, automatic.as_ref())?;
+    let decision = desk::decide_intake(msg, automatic.as_ref(), facts, &own);
+    let sender = msg
+        .from
+        .as_ref()
+        .map(|a| a.email.as_str())
+        .unwrap_or("(unknown sender)");
+    let automatic_reason = automatic.as_ref().map(|v| v.reason.as_str());
+    let visible = msg.visible_text();
+    let record = |ticket: Option<i64>, kind: MessageKind| -> Result<i64> {
+        let row = store::messages::insert(
+            tx,
+            &store::messages::NewMessage {
+                msg,
+                identity: &identity,
+                ticket,
+                kind: kind.as_str(),
+                automatic: automatic_reason,
+                visible_text: visible,
+                at: now,
+            },
+        )?;
+        if let (Some(id), Some(ticket)) = (&msg.message_id, ticket) {
+            store::messages::record_id(tx, id, ticket, false)?;
+        }
+        Ok(row)
+    };
+    let m = Arriving {
+        tx,
+        cx,
+        msg,
+        assessment,
+        identity: &identity,
+        automatic: automatic.as_ref(),
+        sender,
+        now,
+    };
+    match decision.placement.clone() {
+        Placement::FollowUp { ticket, by } => {
+            follow_up(&m, &decision, (ticket, by), &record, summary, pending)
+        }
+        Placement::NewTicket {
+            requester,
+            requester_name,
+            subject,
+        } => {
+            let opening = Opening {
+                requester,
+                requester_name,
+                subject,
+                linked_ticket: None,
+                redirected: false,
+            };
+            open_ticket(&m, &decision, opening, &record, summary, pending)
+        }
+        Placement::Unfiled => {
+            record(None, decision.kind)?;
+            info!(message_id = %identity, reason = ?decision.no_ack_reason, "message stored without a ticket");
+            summary.unfiled += 1;
+            Ok(())
+        }
+    }
+}
+
+/// The identity `msg` is stored under, or `None` when it is stored already (counted
+/// as a duplicate). A different message that reuses a stored Message-ID (broken
+/// clients do) is kept under an identity derived from its content.
+fn new_identity(
+    tx: &Connection,
+    msg: &InboundMessage,
+    summary: &mut BatchSummary,
+) -> Result<Option<String>> {
+    let identity = msg.identity();
+    let Some(known) = store::messages::find_by_identity(tx, &identity)? else {
+        return Ok(Some(identity));
+    };
+    if known.content_hash == msg.content_hash {
+        debug!(identity = %identity, "already stored; dropped");
+        summary.duplicates += 1;
+        return Ok(None);
+    }
+    let derived = format!(
+        "{identity}#{}",
+        &msg.content_hash[..16.min(msg.content_hash.len())]
+    );
+    if store::messages::find_by_identity(tx, &derived)?.is_some() {
+        summary.duplicates += 1;
+        return Ok(None);
+    }
+    warn!(message_id = %identity, kept_as = %derived, "Message-ID reused with different content; kept as a separate message");
+    Ok(Some(derived))
+}
+
+/// What the store knows about the message's thread: the ticket its subject token
+/// names, and the ticket of the first id of its thread we know.
+fn thread_facts(
+    tx: &Connection,
+    cx: &IngestContext,
+    msg: &InboundMessage,
+    identity: &str,
+    automatic: Option<&inbound::AutomaticVerdict>,
+) -> Result<ThreadFacts> {
+    let token_ticket = match threading::token_in_subject(&msg.subject, &cx.desk.token_prefix) {
         Some(n) if store::tickets::exists(tx, n)? => Some(n),
         _ => None,
     };
@@ -476,139 +559,10 @@ fn apply_message(
         candidates.extend(msg.reported_ids.iter().map(String::as_str));
     }
     candidates.extend(threading::reference_candidates(msg));
-    let reference_ticket = store::messages::ticket_for_ids(tx, &candidates)?;
-    let facts = ThreadFacts {
+    Ok(ThreadFacts {
         token_ticket,
-        reference_ticket,
-    };
-    let decision = desk::decide_intake(msg, automatic.as_ref(), facts, &own);
-    let sender = msg
-        .from
-        .as_ref()
-        .map(|a| a.email.as_str())
-        .unwrap_or("(unknown sender)");
-    let automatic_reason = automatic.as_ref().map(|v| v.reason.as_str());
-    let visible = msg.visible_text();
-    let record = |ticket: Option<i64>, kind: &str| -> Result<i64> {
-        let row = store::messages::insert(
-            tx,
-            &store::messages::NewMessage {
-                msg,
-                identity: &identity,
-                ticket,
-                kind,
-                automatic: automatic_reason,
-                visible_text: visible,
-                at: now,
-            },
-        )?;
-        if let (Some(id), Some(ticket)) = (&msg.message_id, ticket) {
-            store::messages::record_id(tx, id, ticket, false)?;
-        }
-        Ok(row)
-    };
-
-    let mut linked_ticket = None;
-    // A follow-up turned into a request of its own (a stranger who used a token).
-    let mut redirected = false;
-    let placement = match decision.placement.clone() {
-        Placement::FollowUp { ticket, by } => {
-            let state = store::tickets::state(tx, ticket)?
-                .with_context(|| format!("ticket {ticket} vanished"))?;
-            // Someone who is not on the ticket and only knows its token (not a message
-            // of its thread) cannot add to it: their mail is a request of its own, and
-            // nothing of the ticket is sent to them.
-            let stranger_with_token = automatic.is_none()
-                && by == ThreadedBy::Token
-                && Author::of(sender, &state, &cx.desk) == Author::Other;
-            if stranger_with_token && cx.security.stranger_with_token == StrangerPolicy::Hold {
-                held_stranger_mail(tx, cx, msg, ticket, sender, visible, &record, now, pending)?;
-                summary.follow_ups += 1;
-                return Ok(());
-            }
-            if stranger_with_token {
-                let what = format!(
-                    "mail from {sender}, who is not on this ticket, used its token; it opened a new ticket instead"
-                );
-                store::tickets::add_event(tx, ticket, now, "ticketpost", "security", &what)?;
-                warn!(token = %threading::token(prefix, ticket), sender = %sender, "a stranger used this ticket's token: opened as a new ticket");
-                redirected = true;
-                Placement::NewTicket {
-                    requester: msg
-                        .reply_address()
-                        .map(|a| a.email.clone())
-                        .unwrap_or_default(),
-                    requester_name: msg.reply_address().and_then(|a| a.name.clone()),
-                    subject: threading::without_token(&msg.subject, prefix, ticket),
-                }
-            } else if automatic.is_none()
-                && lifecycle::reply_reopens_or_starts_new(&state, now, &cx.desk)
-            {
-                linked_ticket = Some(ticket);
-                Placement::NewTicket {
-                    requester: msg
-                        .reply_address()
-                        .map(|a| a.email.clone())
-                        .unwrap_or_default(),
-                    requester_name: msg.reply_address().and_then(|a| a.name.clone()),
-                    subject: if msg.subject.trim().is_empty() {
-                        "(no subject)".into()
-                    } else {
-                        msg.subject.clone()
-                    },
-                }
-            } else {
-                let m = Arriving {
-                    tx,
-                    cx,
-                    msg,
-                    assessment,
-                    identity: &identity,
-                    automatic: automatic.as_ref(),
-                    sender,
-                    now,
-                };
-                add_to_ticket(&m, &state, (ticket, by), &record, pending)?;
-                summary.follow_ups += 1;
-                return Ok(());
-            }
-        }
-        other => other,
-    };
-
-    match placement {
-        Placement::NewTicket {
-            requester,
-            requester_name,
-            subject,
-        } => {
-            let m = Arriving {
-                tx,
-                cx,
-                msg,
-                assessment,
-                identity: &identity,
-                automatic: automatic.as_ref(),
-                sender,
-                now,
-            };
-            let opening = Opening {
-                requester,
-                requester_name,
-                subject,
-                linked_ticket,
-                redirected,
-            };
-            open_ticket(&m, &decision, opening, &record, summary, pending)?;
-        }
-        Placement::Unfiled => {
-            record(None, decision.kind)?;
-            info!(message_id = %identity, reason = ?decision.no_ack_reason, "message stored without a ticket");
-            summary.unfiled += 1;
-        }
-        Placement::FollowUp { .. } => unreachable!("follow-ups return above"),
-    }
-    Ok(())
+        reference_ticket: store::messages::ticket_for_ids(tx, &candidates)?,
+    })
 }
 
 /// One message being applied: what every step of `apply_message` reads.
@@ -624,7 +578,10 @@ struct Arriving<'a> {
     now: i64,
 }
 
-/// The ticket a message opens, as intake (or a redirect) placed it.
+/// Stores the message on a ticket (or none) as `kind`; returns its row.
+type Record<'a> = dyn Fn(Option<i64>, MessageKind) -> Result<i64> + 'a;
+
+/// The ticket a message opens, as intake (or a follow-up turned request) placed it.
 struct Opening {
     requester: String,
     requester_name: Option<String>,
@@ -635,15 +592,181 @@ struct Opening {
     redirected: bool,
 }
 
-/// A follow-up on `ticket` (threaded `by` token or reference): automatic mail is filed,
-/// a ticket past its hourly message limit takes it without mail (loop guard), staff
-/// mail that does not prove its sender is kept unverified, and anything else goes
-/// through the lifecycle's decision.
-fn add_to_ticket(
+impl Opening {
+    /// A follow-up on `ticket` that opens a ticket of its own for its sender.
+    fn from_follow_up(msg: &InboundMessage, prefix: &str, ticket: i64, late: bool) -> Opening {
+        let subject = if late {
+            msg.subject.clone()
+        } else {
+            // Not the other ticket's token: the new ticket has its own.
+            threading::without_token(&msg.subject, prefix, ticket)
+        };
+        Opening {
+            requester: msg
+                .reply_address()
+                .map(|a| a.email.clone())
+                .unwrap_or_default(),
+            requester_name: msg.reply_address().and_then(|a| a.name.clone()),
+            subject: if subject.trim().is_empty() {
+                "(no subject)".into()
+            } else {
+                subject
+            },
+            linked_ticket: late.then_some(ticket),
+            redirected: !late,
+        }
+    }
+}
+
+/// A message threaded onto `ticket` (`by` token or reference): gathers the facts,
+/// lets `desk::follow_up` decide, and applies what it decided.
+fn follow_up(
+    m: &Arriving,
+    decision: &desk::IntakeDecision,
+    (ticket, by): (i64, ThreadedBy),
+    record: &Record,
+    summary: &mut BatchSummary,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let Arriving {
+        tx,
+        cx,
+        msg,
+        automatic,
+        sender,
+        now,
+        ..
+    } = *m;
+    let state =
+        store::tickets::state(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
+    let author = Author::of(sender, &state, &cx.desk);
+    let human = automatic.is_none();
+    let staff = matches!(author, Author::Staff { .. });
+    let facts = FollowUpFacts {
+        ticket: &state,
+        by,
+        automatic,
+        messages_last_hour: if human {
+            store::messages::count_for_ticket_since(tx, ticket, now - 3_600)?
+        } else {
+            0
+        },
+        staff_proven: human
+            && staff
+            && cx.security.verify_staff
+            && staff_mail_verified(cx, msg, sender, ticket),
+        answer_proof: if human && !staff {
+            answer_proof(cx, msg, sender, ticket)
+        } else {
+            lifecycle::AnswerProof::default()
+        },
+        author,
+        text: msg.visible_text(),
+        identity: m.identity,
+        now,
+    };
+    let rules = FollowUpRules {
+        hold_strangers: cx.security.stranger_with_token == StrangerPolicy::Hold,
+        verify_staff: cx.security.verify_staff,
+        messages_per_ticket_per_hour: cx.limits.messages_per_ticket_per_hour,
+    };
+    let prefix = &cx.desk.token_prefix;
+    let outcome = decide_follow_up(facts, rules, &cx.desk);
+    match outcome {
+        FollowUp::StrangerOpensTicket => {
+            let what = format!(
+                "mail from {sender}, who is not on this ticket, used its token; it opened a new ticket instead"
+            );
+            store::tickets::add_event(tx, ticket, now, "ticketpost", "security", &what)?;
+            warn!(token = %threading::token(prefix, ticket), sender = %sender, "a stranger used this ticket's token: opened as a new ticket");
+            let opening = Opening::from_follow_up(msg, prefix, ticket, false);
+            return open_ticket(m, decision, opening, record, summary, pending);
+        }
+        FollowUp::LateReply => {
+            let opening = Opening::from_follow_up(msg, prefix, ticket, true);
+            return open_ticket(m, decision, opening, record, summary, pending);
+        }
+        FollowUp::HoldStranger => held_stranger_mail(m, &state, record, pending)?,
+        FollowUp::Automatic { bounce } => file_automatic(m, &state, by, bounce, record, pending)?,
+        FollowUp::LoopGuard => loop_guard(m, ticket, record)?,
+        FollowUp::UnverifiedStaff => unverified_staff_mail(m, ticket, record, pending)?,
+        FollowUp::Reply { author, decision } => {
+            apply_reply(m, (ticket, by), &author, &decision, record, pending)?
+        }
+    }
+    summary.follow_ups += 1;
+    Ok(())
+}
+
+/// How a follow-up was threaded, for the timeline.
+fn threaded_how(by: ThreadedBy) -> &'static str {
+    match by {
+        ThreadedBy::Token => "subject token",
+        ThreadedBy::Reference => "In-Reply-To/References",
+    }
+}
+
+/// Automatic mail on a ticket: filed, never answered; a bounce of our mail tells the
+/// agents of the delivery failure.
+fn file_automatic(
     m: &Arriving,
     state: &lifecycle::TicketState,
+    by: ThreadedBy,
+    bounce: bool,
+    record: &Record,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let Arriving {
+        tx,
+        cx,
+        sender,
+        now,
+        ..
+    } = *m;
+    let ticket = state.id;
+    let reason = m.automatic.map(|v| v.reason.as_str()).unwrap_or_default();
+    record(Some(ticket), MessageKind::Automatic)?;
+    store::tickets::touch(tx, ticket, now)?;
+    let what = format!(
+        "automatic message threaded by {} ({reason})",
+        threaded_how(by)
+    );
+    store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
+    info!(token = %threading::token(&cx.desk.token_prefix, ticket), message_id = %m.identity, "{what}");
+    if bounce {
+        delivery_failure(m, state, pending)?;
+    }
+    Ok(())
+}
+
+/// A follow-up past the ticket's hourly message limit: kept, nothing sent for it.
+fn loop_guard(m: &Arriving, ticket: i64, record: &Record) -> Result<()> {
+    let Arriving {
+        tx,
+        cx,
+        sender,
+        now,
+        ..
+    } = *m;
+    record(Some(ticket), MessageKind::LoopGuard)?;
+    store::tickets::touch(tx, ticket, now)?;
+    let what = format!(
+        "message from {sender} kept without mail: the ticket took {} messages within the hour (loop guard, [limits] messages_per_ticket_per_hour)",
+        cx.limits.messages_per_ticket_per_hour
+    );
+    store::tickets::add_event(tx, ticket, now, "ticketpost", "message", &what)?;
+    warn!(token = %threading::token(&cx.desk.token_prefix, ticket), sender = %sender, "{what}");
+    Ok(())
+}
+
+/// A reply the lifecycle decided: stored as the kind it decided, the facts a requester
+/// or participant gave recorded, and the decision applied.
+fn apply_reply(
+    m: &Arriving,
     (ticket, by): (i64, ThreadedBy),
-    record: &dyn Fn(Option<i64>, &str) -> Result<i64>,
+    author: &Author,
+    d: &lifecycle::Decision,
+    record: &Record,
     pending: &mut PendingMail,
 ) -> Result<()> {
     let Arriving {
@@ -651,96 +774,43 @@ fn add_to_ticket(
         cx,
         msg,
         assessment,
-        identity,
-        automatic,
         sender,
         now,
+        ..
     } = *m;
-    let prefix = &cx.desk.token_prefix;
-    let automatic_reason = automatic.map(|v| v.reason.as_str());
-    let visible = msg.visible_text();
-    let how = match by {
-        ThreadedBy::Token => "subject token",
-        ThreadedBy::Reference => "In-Reply-To/References",
-    };
-    let token = threading::token(prefix, ticket);
-    if let Some(reason) = automatic_reason {
-        record(Some(ticket), "automatic")?;
-        store::tickets::touch(tx, ticket, now)?;
-        let what = format!("automatic message threaded by {how} ({reason})");
-        store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
-        info!(token = %token, message_id = %identity, "{what}");
-        if automatic
-            .as_ref()
-            .is_some_and(|v| v.kind == inbound::AutomaticKind::Bounce)
-        {
-            delivery_failure(tx, cx, msg, state, ticket, now, pending)?;
-        }
-    } else if store::messages::count_for_ticket_since(tx, ticket, now - 3_600)?
-        >= cx.limits.messages_per_ticket_per_hour
-    {
-        // Loop guard: two autoresponders answering each other through the
-        // desk stop here; the mail is kept, nothing is sent for it.
-        record(Some(ticket), "loop_guard")?;
-        store::tickets::touch(tx, ticket, now)?;
-        let what = format!(
-            "message from {sender} kept without mail: the ticket took {} messages within the hour (loop guard, [limits] messages_per_ticket_per_hour)",
-            cx.limits.messages_per_ticket_per_hour
-        );
-        store::tickets::add_event(tx, ticket, now, "ticketpost", "message", &what)?;
-        warn!(token = %token, sender = %sender, "{what}");
-    } else {
-        let author = Author::of(sender, state, &cx.desk);
-        if matches!(author, Author::Staff { .. })
-            && cx.security.verify_staff
-            && !staff_mail_verified(cx, msg, sender, ticket)
-        {
-            return unverified_staff_mail(
-                tx, cx, msg, ticket, sender, visible, record, now, pending,
-            );
-        }
-        // Staff answer nothing for the requester: their proof is checked above.
-        let proof = match author {
-            Author::Staff { .. } => lifecycle::AnswerProof::default(),
-            _ => answer_proof(cx, msg, sender, ticket),
-        };
-        let d = lifecycle::decide_reply(state, &author, visible, identity, now, &cx.desk, proof);
-        let row = record(Some(ticket), d.message_kind)?;
-        // What the requester (or a colleague on the thread) adds fills in the
-        // ticket's intake facts; agents' text is about the fix, not the case.
-        if matches!(author, Author::Requester | Author::Participant) {
-            record_facts(tx, ticket, &assessment.facts, Some(row), sender, now)?;
-        }
-        let what = format!("{} threaded by {how}", d.message_kind.replace('_', " "));
-        store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
-        info!(token = %token, message_id = %identity, kind = d.message_kind, "{what}");
-        let shown_author;
-        let author_name = match &author {
-            Author::Staff { name, .. } => Some(name.as_str()),
-            _ => {
-                let name = msg.from.as_ref().and_then(|a| a.name.as_deref());
-                shown_author = name_and_address(name, sender);
-                Some(shown_author.as_str())
-            }
-        };
-        apply_decision(
-            tx,
-            ticket,
-            &d,
-            &Actor {
-                address: sender,
-                name: author_name,
-            },
-            Some(msg),
-            None,
-            cx,
-            now,
-            pending,
-        )?;
-        let tell = !matches!(author, Author::Staff { .. });
-        oversized_message(tx, msg, (ticket, &token), tell, now, pending)?;
+    let row = record(Some(ticket), d.message_kind)?;
+    // What the requester (or a colleague on the thread) adds fills in the ticket's
+    // intake facts; agents' text is about the fix, not the case.
+    if matches!(author, Author::Requester | Author::Participant) {
+        record_facts(tx, ticket, &assessment.facts, Some(row), sender, now)?;
     }
-    Ok(())
+    let what = format!(
+        "{} threaded by {}",
+        d.message_kind.label(),
+        threaded_how(by)
+    );
+    store::tickets::add_event(tx, ticket, now, sender, "message", &what)?;
+    let token = threading::token(&cx.desk.token_prefix, ticket);
+    info!(token = %token, message_id = %m.identity, kind = d.message_kind.as_str(), "{what}");
+    let shown_author = match author {
+        Author::Staff { name, .. } => name.clone(),
+        _ => name_and_address(msg.from.as_ref().and_then(|a| a.name.as_deref()), sender),
+    };
+    let actor = Actor {
+        address: sender,
+        name: Some(&shown_author),
+    };
+    apply_decision(tx, ticket, d, &actor, Some(msg), None, cx, now, pending)?;
+    let tell = !matches!(author, Author::Staff { .. });
+    oversized_message(tx, msg, (ticket, &token), tell, now, pending)
+}
+
+/// A new ticket's first steps, as gathered and decided before it is written.
+struct Planned<'a> {
+    routed: desk::routing::Routed,
+    arrival: desk::arrival::Arrival<'a>,
+    /// How the opening message is recorded.
+    kind: MessageKind,
 }
 
 /// Opens a ticket for `m`: gathers the facts, lets `desk::arrival` decide, and writes
@@ -750,55 +820,89 @@ fn open_ticket(
     m: &Arriving,
     decision: &desk::IntakeDecision,
     opening: Opening,
-    record: &dyn Fn(Option<i64>, &str) -> Result<i64>,
+    record: &Record,
     summary: &mut BatchSummary,
     pending: &mut PendingMail,
 ) -> Result<()> {
+    let plan = plan_ticket(m, decision, &opening)?;
+    let ticket = write_ticket(m, &opening, &plan)?;
+    let row = record(Some(ticket), plan.kind)?;
+    let token = threading::token(&m.cx.desk.token_prefix, ticket);
+    write_opening_events(m, (ticket, &token), &opening, &plan)?;
+    info!(token = %token, message_id = %m.identity, requester = %opening.requester, priority = %plan.arrival.priority, "new ticket");
+    // The acknowledgement tells the requester.
+    oversized_message(m.tx, m.msg, (ticket, &token), false, m.now, pending)?;
+    summary.new_tickets += 1;
+    let language = m.assessment.language;
+    let mut intake_view = Intake::plain(language);
+    intake_view.priority = plan.arrival.priority;
+    intake_view.response_promise = m.cx.sla.promise(plan.arrival.priority, language);
+    if m.automatic.is_none() {
+        gather_intake(m, (ticket, row), &opening.subject, &mut intake_view)?;
+    }
+    queue_acknowledgement(
+        m,
+        decision,
+        (ticket, &token),
+        &opening,
+        &plan,
+        &intake_view,
+        pending,
+    )?;
+    queue_staff_mail(
+        m,
+        (ticket, &token),
+        &opening,
+        &plan,
+        intake_view.notice,
+        pending,
+    )
+}
+
+/// Gathers what a new ticket's first steps depend on (its routing, the sender's
+/// tickets within the hour) and lets `desk::arrival` decide them.
+fn plan_ticket<'a>(
+    m: &Arriving<'a>,
+    decision: &desk::IntakeDecision,
+    opening: &Opening,
+) -> Result<Planned<'a>> {
     let Arriving {
         tx,
         cx,
         msg,
         assessment,
-        identity,
         automatic,
-        sender,
         now,
+        ..
     } = *m;
-    let Opening {
-        requester,
-        requester_name,
-        subject,
-        linked_ticket,
-        redirected,
-    } = opening;
-    let prefix = &cx.desk.token_prefix;
     let recipients: Vec<&str> = msg
         .to
         .iter()
         .chain(msg.cc.iter())
         .map(|a| a.email.as_str())
         .collect();
-    let routed = crate::desk::routing::route(
+    let routed = desk::routing::route(
         &cx.desk.routes,
-        crate::desk::routing::RouteFacts {
+        desk::routing::RouteFacts {
             recipients: &recipients,
-            sender: &requester,
-            subject: &subject,
+            sender: &opening.requester,
+            subject: &opening.subject,
             folder: &cx.folder,
         },
     );
-    // A late reply that opens a linked ticket is a request like any other.
-    let (kind, wants_acknowledgement) = match (linked_ticket, redirected) {
-        (Some(_), _) | (None, true) => (
-            "request",
+    // A follow-up turned request (a late reply, a stranger's mail) is a request like
+    // any other.
+    let (kind, wants_acknowledgement) = if opening.linked_ticket.is_some() || opening.redirected {
+        (
+            MessageKind::Request,
             msg.reply_address()
                 .is_some_and(|a| !cx.desk.is_own_address(&a.email)),
-        ),
-        (None, false) => (decision.kind, decision.acknowledge),
+        )
+    } else {
+        (decision.kind, decision.acknowledge)
     };
-    // Gather, then decide: priority, the loop guards, participants, staff mail.
     let opened_before = if wants_acknowledgement || automatic.is_none() {
-        store::tickets::opened_by_since(tx, &requester, now - 3_600)?
+        store::tickets::opened_by_since(tx, &opening.requester, now - 3_600)?
     } else {
         0
     };
@@ -809,40 +913,70 @@ fn open_ticket(
             triage_priority: assessment.triage.priority,
             routed_priority: routed.priority,
             routed_team: routed.team.as_deref(),
-            requester: &requester,
+            requester: &opening.requester,
             opened_before,
             addresses: msg.cc.iter().chain(msg.to.iter()).collect(),
             acknowledgements_per_sender_per_hour: cx.limits.acknowledgements_per_sender_per_hour,
         },
         &cx.desk,
     );
-    let priority = arrival.priority;
-    let language = assessment.language;
+    Ok(Planned {
+        routed,
+        arrival,
+        kind,
+    })
+}
+
+/// Writes the ticket decided: its row, its routing, its clocks and its participants.
+fn write_ticket(m: &Arriving, opening: &Opening, plan: &Planned) -> Result<i64> {
+    let Arriving { tx, cx, now, .. } = *m;
+    let routed = &plan.routed;
     let ticket = store::tickets::insert(
         tx,
         &store::tickets::NewTicket {
             status: desk::Status::Open.as_str(),
-            priority: priority.as_str(),
-            requester: &requester,
-            requester_name: requester_name.as_deref(),
-            subject: &subject,
+            priority: plan.arrival.priority.as_str(),
+            requester: &opening.requester,
+            requester_name: opening.requester_name.as_deref(),
+            subject: &opening.subject,
             at: now,
-            linked_ticket,
-            language,
+            linked_ticket: opening.linked_ticket,
+            language: m.assessment.language,
         },
     )?;
+    if let Some(team) = routed.team.as_ref().filter(|_| !routed.matched.is_empty()) {
+        let change = [lifecycle::Change::Team(team.clone())];
+        store::tickets::apply_changes(tx, ticket, &change, now)?;
+    }
+    if !routed.matched.is_empty() && !routed.tags.is_empty() {
+        store::tickets::set_tags(tx, ticket, &routed.tags)?;
+    }
+    crate::timers::sync_ticket(tx, ticket, &cx.sla, now)?;
+    // Cc'd people become participants (not us, not staff, not the requester), up to
+    // [limits] max_participants; the agents are told of the rest.
+    for a in &plan.arrival.participants {
+        store::tickets::add_participant(tx, ticket, &a.email, a.name.as_deref(), now)?;
+    }
+    Ok(ticket)
+}
+
+/// A new ticket's timeline: how it was routed, that it opened, the ticket a late reply
+/// links, and the addresses left out of its participants.
+fn write_opening_events(
+    m: &Arriving,
+    (ticket, token): (i64, &str),
+    opening: &Opening,
+    plan: &Planned,
+) -> Result<()> {
+    let Arriving {
+        tx,
+        cx,
+        sender,
+        now,
+        ..
+    } = *m;
+    let routed = &plan.routed;
     if !routed.matched.is_empty() {
-        if let Some(team) = &routed.team {
-            store::tickets::apply_changes(
-                tx,
-                ticket,
-                &[lifecycle::Change::Team(team.clone())],
-                now,
-            )?;
-        }
-        if !routed.tags.is_empty() {
-            store::tickets::set_tags(tx, ticket, &routed.tags)?;
-        }
         let rules: Vec<String> = routed.matched.iter().map(|n| n.to_string()).collect();
         let mut what = format!("routed by [[route]] {}", rules.join(", "));
         if let Some(team) = &routed.team {
@@ -856,42 +990,16 @@ fn open_ticket(
         }
         store::tickets::add_event(tx, ticket, now, "ticketpost", "routing", &what)?;
     }
-    crate::timers::sync_ticket(tx, ticket, &cx.sla, now)?;
-    let row = record(Some(ticket), kind)?;
-    let token = threading::token(prefix, ticket);
-    store::tickets::add_event(
-        tx,
-        ticket,
-        now,
-        sender,
-        "created",
-        &format!("ticket opened: {subject}"),
-    )?;
-    if let Some(old) = linked_ticket {
-        let old_token = threading::token(prefix, old);
-        store::tickets::add_event(
-            tx,
-            ticket,
-            now,
-            sender,
-            "linked",
-            &format!("a reply to {old_token}, closed longer than the reopen window"),
-        )?;
-        store::tickets::add_event(
-            tx,
-            old,
-            now,
-            sender,
-            "linked",
-            &format!("a late reply opened {token}"),
-        )?;
+    let opened = format!("ticket opened: {}", opening.subject);
+    store::tickets::add_event(tx, ticket, now, sender, "created", &opened)?;
+    if let Some(old) = opening.linked_ticket {
+        let old_token = threading::token(&cx.desk.token_prefix, old);
+        let here = format!("a reply to {old_token}, closed longer than the reopen window");
+        store::tickets::add_event(tx, ticket, now, sender, "linked", &here)?;
+        let there = format!("a late reply opened {token}");
+        store::tickets::add_event(tx, old, now, sender, "linked", &there)?;
     }
-    // Cc'd people become participants (not us, not staff, not the requester),
-    // up to [limits] max_participants; the agents are told of the rest.
-    let left_out = arrival.left_out;
-    for a in &arrival.participants {
-        store::tickets::add_participant(tx, ticket, &a.email, a.name.as_deref(), now)?;
-    }
+    let left_out = plan.arrival.left_out;
     if left_out > 0 {
         let what = format!(
             "{left_out} more addresses on the request were not added as participants (the limit is {}, [limits] max_participants)",
@@ -900,27 +1008,35 @@ fn open_ticket(
         store::tickets::add_event(tx, ticket, now, "ticketpost", "participant", &what)?;
         warn!(token = %token, left_out, "{what}");
     }
-    info!(token = %token, message_id = %identity, requester = %requester, priority = %priority, "new ticket");
-    // The acknowledgement tells the requester.
-    oversized_message(tx, msg, (ticket, &token), false, now, pending)?;
-    summary.new_tickets += 1;
-    let human = automatic.is_none();
-    let mut intake_view = Intake::plain(language);
-    intake_view.priority = priority;
-    intake_view.response_promise = cx.sla.promise(priority, language);
-    if human {
-        gather_intake(m, (ticket, row), &subject, &mut intake_view)?;
-    }
-    if arrival.acknowledge {
+    Ok(())
+}
+
+/// Queues the acknowledgement decided, or notes on the timeline why there is none.
+fn queue_acknowledgement(
+    m: &Arriving,
+    decision: &desk::IntakeDecision,
+    (ticket, token): (i64, &str),
+    opening: &Opening,
+    plan: &Planned,
+    intake_view: &Intake,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let Arriving {
+        tx, cx, msg, now, ..
+    } = *m;
+    let arrival = &plan.arrival;
+    let requester = &opening.requester;
+    let what = if arrival.acknowledge {
         let mut request = msg.without_raw();
-        if redirected {
+        if opening.redirected {
             // Not the other ticket's token: the subject the new ticket has.
-            request.subject = subject.clone();
+            request.subject = opening.subject.clone();
         }
-        let intake_for_ack = intake_view.clone();
-        pending.push(ticket, "acknowledgement", move |r| {
-            r.acknowledgement(ticket, &request, &intake_for_ack, now)
+        let intake = intake_view.clone();
+        pending.push(ticket, MailKind::Acknowledgement, move |r| {
+            r.acknowledgement(ticket, &request, &intake, now)
         });
+        return Ok(());
     } else if arrival.acknowledgement_withheld {
         // Loop guard: an autoresponder no rule recognised, opening ticket after
         // ticket, stops getting answers.
@@ -929,80 +1045,71 @@ fn open_ticket(
             arrival.opened_lately, cx.limits.acknowledgements_per_sender_per_hour
         );
         warn!(token = %token, requester = %requester, "{what}");
-        store::tickets::add_event(tx, ticket, now, "ticketpost", "mail", &what)?;
+        what
     } else if let Some(reason) = &decision.no_ack_reason {
         debug!(token = %token, reason = %reason, "no acknowledgement");
-        store::tickets::add_event(
-            tx,
-            ticket,
-            now,
-            "ticketpost",
-            "mail",
-            &format!("no acknowledgement: {reason}"),
-        )?;
-    }
-    let (urgent, notices) = match arrival.staff_mail {
-        StaffMail::Nobody => (Vec::new(), Vec::new()),
-        StaffMail::Flooded => {
-            flooded_notices(
-                tx,
-                cx,
-                (ticket, &token),
-                &requester,
-                &arrival,
-                None,
-                now,
-                pending,
-            )?;
-            (Vec::new(), Vec::new())
-        }
-        StaffMail::FloodSummary { ref to } => {
-            let to = Some(to.clone());
-            flooded_notices(
-                tx,
-                cx,
-                (ticket, &token),
-                &requester,
-                &arrival,
-                to,
-                now,
-                pending,
-            )?;
-            (Vec::new(), Vec::new())
-        }
-        StaffMail::Each { urgent, notices } => (urgent, notices),
+        format!("no acknowledgement: {reason}")
+    } else {
+        return Ok(());
     };
-    if !urgent.is_empty() || !notices.is_empty() {
-        let view = TicketView {
-            id: ticket,
-            subject: subject.clone(),
-            requester: requester.clone(),
-            requester_name: requester_name.clone(),
-            status: desk::Status::Open.as_str().to_string(),
-            priority: priority.as_str().to_string(),
-            assignee: None,
-            team: routed.team.clone(),
-            participants: arrival
-                .participants
-                .iter()
-                .map(|a| a.email.to_ascii_lowercase())
-                .collect(),
-            language: language.to_string(),
-        };
-        let staff = NewTicketStaff {
-            urgent,
-            notices,
-            left_out,
-        };
-        queue_new_ticket_mail(
-            m,
-            (ticket, &token),
-            view,
-            intake_view.notice,
-            staff,
-            pending,
-        );
+    store::tickets::add_event(tx, ticket, now, "ticketpost", "mail", &what)?;
+    Ok(())
+}
+
+/// Queues the staff mail decided for a new ticket: the urgent alerts and notices, one
+/// per person, or, for a flooding sender, one summary or nothing.
+fn queue_staff_mail(
+    m: &Arriving,
+    (ticket, token): (i64, &str),
+    opening: &Opening,
+    plan: &Planned,
+    extras: NoticeExtras,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let arrival = &plan.arrival;
+    let (urgent, notices) = match &arrival.staff_mail {
+        StaffMail::Nobody => return Ok(()),
+        StaffMail::Flooded => {
+            return flooded_notices(
+                m,
+                (ticket, token),
+                &opening.requester,
+                arrival,
+                None,
+                pending,
+            );
+        }
+        StaffMail::FloodSummary { to } => {
+            let to = Some(to.clone());
+            return flooded_notices(m, (ticket, token), &opening.requester, arrival, to, pending);
+        }
+        StaffMail::Each { urgent, notices } => (urgent.clone(), notices.clone()),
+    };
+    if urgent.is_empty() && notices.is_empty() {
+        return Ok(());
     }
+    let view = TicketView {
+        id: ticket,
+        subject: opening.subject.clone(),
+        requester: opening.requester.clone(),
+        requester_name: opening.requester_name.clone(),
+        status: desk::Status::Open.as_str().to_string(),
+        priority: arrival.priority.as_str().to_string(),
+        assignee: None,
+        team: plan.routed.team.clone(),
+        participants: arrival
+            .participants
+            .iter()
+            .map(|a| a.email.to_ascii_lowercase())
+            .collect(),
+        language: m.assessment.language.to_string(),
+    };
+    let staff = NewTicketStaff {
+        urgent,
+        notices,
+        left_out: arrival.left_out,
+    };
+    queue_new_ticket_mail(m, (ticket, token), view, extras, staff, pending);
     Ok(())
 }
 
@@ -1151,7 +1258,7 @@ fn queue_new_ticket_mail(
     for to in urgent {
         let (view, extras, thread, text) =
             (view.clone(), extras.clone(), thread.clone(), text.clone());
-        pending.push(ticket, "urgent_alert", move |r| {
+        pending.push(ticket, MailKind::UrgentAlert, move |r| {
             r.urgent_alert(&view, &to, &text, &extras, &thread, now)
         });
     }
@@ -1163,7 +1270,7 @@ fn queue_new_ticket_mail(
             text.clone(),
             author.clone(),
         );
-        pending.push(ticket, "agent_notice", move |r| {
+        pending.push(ticket, MailKind::AgentNotice, move |r| {
             r.agent_notice(
                 &view,
                 &agent,
@@ -1227,8 +1334,8 @@ fn answer_proof(
             cx.staff_key.check(id, sender, &cx.desk.message_id_domain)
             && t == ticket
         {
-            proof.authorization |= kind == "authorization_request";
-            proof.confirmation |= kind == "confirmation_request";
+            proof.authorization |= kind == MailKind::AuthorizationRequest.as_str();
+            proof.confirmation |= kind == MailKind::ConfirmationRequest.as_str();
         }
     }
     proof
@@ -1236,19 +1343,21 @@ fn answer_proof(
 
 /// Mail in a staff member's name that did not prove it: kept on the ticket as an
 /// ordinary message, no command run, nothing relayed, and the agents are warned.
-#[allow(clippy::too_many_arguments)]
 fn unverified_staff_mail(
-    tx: &Connection,
-    cx: &IngestContext,
-    msg: &InboundMessage,
+    m: &Arriving,
     ticket: i64,
-    sender: &str,
-    visible: &str,
-    record: &dyn Fn(Option<i64>, &str) -> Result<i64>,
-    now: i64,
+    record: &Record,
     pending: &mut PendingMail,
 ) -> Result<()> {
-    record(Some(ticket), "unverified")?;
+    let Arriving {
+        tx,
+        cx,
+        msg,
+        sender,
+        now,
+        ..
+    } = *m;
+    record(Some(ticket), MessageKind::Unverified)?;
     store::tickets::touch(tx, ticket, now)?;
     let what = format!(
         "mail in the name of {sender} (staff) did not prove its sender (no signed Message-ID of ours in its thread{}): kept, no command run, nothing relayed",
@@ -1268,65 +1377,61 @@ fn unverified_staff_mail(
         .map(|a| a.address.clone())
         .collect();
     let claimed = format!("{sender} (claimed; not verified)");
-    push_plain_notices(
-        tx,
-        pending,
+    let notice = PlainNotice {
         ticket,
         agents,
-        lifecycle::Notice::Unverified,
-        claimed,
-        visible.to_string(),
-        now,
-    )
+        notice: lifecycle::Notice::Unverified,
+        author: claimed,
+        text: msg.visible_text().to_string(),
+    };
+    push_plain_notices(tx, pending, notice, now)
 }
 
-/// Mail from someone not on `ticket` who used its token, with `[security]
+/// Mail from someone not on the ticket who used its token, with `[security]
 /// stranger_with_token = "hold"`: kept on the ticket as held (no status change, no
 /// facts, nothing relayed or sent to its sender), and the ticket's agents are told.
-#[allow(clippy::too_many_arguments)]
 fn held_stranger_mail(
-    tx: &Connection,
-    cx: &IngestContext,
-    msg: &InboundMessage,
-    ticket: i64,
-    sender: &str,
-    visible: &str,
-    record: &dyn Fn(Option<i64>, &str) -> Result<i64>,
-    now: i64,
+    m: &Arriving,
+    state: &lifecycle::TicketState,
+    record: &Record,
     pending: &mut PendingMail,
 ) -> Result<()> {
-    record(Some(ticket), "held")?;
+    let Arriving {
+        tx,
+        cx,
+        msg,
+        sender,
+        now,
+        ..
+    } = *m;
+    let ticket = state.id;
+    record(Some(ticket), MessageKind::Held)?;
     let what = format!(
         "mail from {sender}, who is not on this ticket, used its token: held for an agent (not part of the conversation, nothing sent to them; /cc {sender} lets them in)"
     );
     store::tickets::add_event(tx, ticket, now, "ticketpost", "security", &what)?;
     warn!(token = %threading::token(&cx.desk.token_prefix, ticket), sender = %sender, message_id = ?msg.message_id, "a stranger used this ticket's token: held for an agent");
-    let state =
-        store::tickets::state(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
-    let agents = lifecycle::agents_to_notify(&state, &cx.desk, None);
-    push_plain_notices(
-        tx,
-        pending,
+    let notice = PlainNotice {
         ticket,
-        agents,
-        lifecycle::Notice::HeldStranger,
-        sender.to_string(),
-        visible.to_string(),
-        now,
-    )
+        agents: lifecycle::agents_to_notify(state, &cx.desk, None),
+        notice: lifecycle::Notice::HeldStranger,
+        author: sender.to_string(),
+        text: msg.visible_text().to_string(),
+    };
+    push_plain_notices(tx, pending, notice, now)
 }
 
-/// A bounce of our mail about `ticket`: a delivery-failure note on the timeline, and
+/// A bounce of our mail about the ticket: a delivery-failure note on the timeline, and
 /// the assignee (or the ticket's agents) told, with the bounce's text. Never answered.
 fn delivery_failure(
-    tx: &Connection,
-    cx: &IngestContext,
-    msg: &InboundMessage,
+    m: &Arriving,
     state: &lifecycle::TicketState,
-    ticket: i64,
-    now: i64,
     pending: &mut PendingMail,
 ) -> Result<()> {
+    let Arriving {
+        tx, cx, msg, now, ..
+    } = *m;
+    let ticket = state.id;
     let bounced: Vec<String> = msg
         .reported_ids
         .iter()
@@ -1345,38 +1450,47 @@ fn delivery_failure(
         "{what}.\n\n{}",
         msg.text_body.chars().take(2_000).collect::<String>()
     );
-    push_plain_notices(
-        tx,
-        pending,
+    let notice = PlainNotice {
         ticket,
-        lifecycle::agents_to_notify(state, &cx.desk, None),
-        lifecycle::Notice::DeliveryFailed,
-        "the mail system".to_string(),
+        agents: lifecycle::agents_to_notify(state, &cx.desk, None),
+        notice: lifecycle::Notice::DeliveryFailed,
+        author: "the mail system".to_string(),
         text,
-        now,
-    )
+    };
+    push_plain_notices(tx, pending, notice, now)
 }
 
-/// Queues one agents' notice per address about `ticket`, without intake extras and
-/// outside any thread (warnings the desk raises itself, not replies to a message).
-#[allow(clippy::too_many_arguments)]
-fn push_plain_notices(
-    tx: &Connection,
-    pending: &mut PendingMail,
+/// A warning the desk raises itself about a ticket, to some agents.
+struct PlainNotice {
     ticket: i64,
     agents: Vec<String>,
     notice: lifecycle::Notice,
     author: String,
     text: String,
+}
+
+/// Queues one agents' notice per address, without intake extras and outside any
+/// thread (warnings the desk raises itself, not replies to a message).
+fn push_plain_notices(
+    tx: &Connection,
+    pending: &mut PendingMail,
+    n: PlainNotice,
     now: i64,
 ) -> Result<()> {
+    let PlainNotice {
+        ticket,
+        agents,
+        notice,
+        author,
+        text,
+    } = n;
     let row =
         store::tickets::get(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
     let view = TicketView::from(&row);
     let (author, text) = (Arc::new(author), Arc::new(text));
     for agent in agents {
         let (view, author, text) = (view.clone(), author.clone(), text.clone());
-        pending.push(ticket, "agent_notice", move |r| {
+        pending.push(ticket, MailKind::AgentNotice, move |r| {
             r.agent_notice(
                 &view,
                 &agent,
@@ -1395,17 +1509,15 @@ fn push_plain_notices(
 /// A new ticket from a sender over `[limits] acknowledgements_per_sender_per_hour`:
 /// no notice or alert of its own (noted on the timeline). The first one over the limit
 /// sends `summary_to` one summary notice instead, so a flood is one mail per agent.
-#[allow(clippy::too_many_arguments)]
 fn flooded_notices(
-    tx: &Connection,
-    cx: &IngestContext,
+    m: &Arriving,
     (ticket, token): (i64, &str),
     requester: &str,
     arrival: &desk::arrival::Arrival,
     summary_to: Option<Vec<String>>,
-    now: i64,
     pending: &mut PendingMail,
 ) -> Result<()> {
+    let Arriving { tx, cx, now, .. } = *m;
     let limit = cx.limits.acknowledgements_per_sender_per_hour;
     let opened_lately = arrival.opened_lately;
     let what = format!(
@@ -1419,16 +1531,14 @@ fn flooded_notices(
     let text = format!(
         "{requester} has opened {opened_lately} tickets within the hour, the last one {token}. Their new tickets are stored as usual, but neither acknowledged nor announced one by one until the hour is over: `ticketpost tickets list` shows them."
     );
-    push_plain_notices(
-        tx,
-        pending,
+    let notice = PlainNotice {
         ticket,
         agents,
-        lifecycle::Notice::Flood,
-        requester.to_string(),
+        notice: lifecycle::Notice::Flood,
+        author: requester.to_string(),
         text,
-        now,
-    )
+    };
+    push_plain_notices(tx, pending, notice, now)
 }
 
 /// How agents' notices name someone from outside: the address always shows, since a
@@ -1466,7 +1576,7 @@ fn oversized_message(
         let view = TicketView::from(&row);
         let request = msg.without_raw();
         let thread = Thread::reply_to(request.message_id.as_deref(), &request.references);
-        pending.push(ticket, "size_notice", move |r| {
+        pending.push(ticket, MailKind::SizeNotice, move |r| {
             r.size_notice(&view, &request, &thread, now)
         });
     }
@@ -1555,7 +1665,7 @@ pub fn apply_decision(
                         author.clone(),
                         cause_thread.clone(),
                     );
-                    pending.push(ticket, "agent_notice", move |r| {
+                    pending.push(ticket, MailKind::AgentNotice, move |r| {
                         r.agent_notice(
                             &view,
                             &agent,
@@ -1574,7 +1684,7 @@ pub fn apply_decision(
                 for to in copies {
                     let (view, thread) = (view.clone(), requester_thread.clone());
                     let (agent_name, text) = (agent_name.clone(), text.clone());
-                    pending.push(ticket, "relay", move |r| {
+                    pending.push(ticket, MailKind::Relay, move |r| {
                         r.relay(&view, &to, &agent_name, &text, &thread, now)
                     });
                 }
@@ -1582,13 +1692,13 @@ pub fn apply_decision(
             Mail::StatusChange(status) => {
                 for to in copies {
                     let (view, thread) = (view.clone(), requester_thread.clone());
-                    pending.push(ticket, "status", move |r| {
+                    pending.push(ticket, MailKind::Status, move |r| {
                         r.status_change(&view, &to, status, &thread, now)
                     });
                 }
             }
             Mail::AuthorizationRequest { what, again } => {
-                pending.push(ticket, "authorization_request", move |r| {
+                pending.push(ticket, MailKind::AuthorizationRequest, move |r| {
                     r.authorization_request(&view, &what, again, &requester_thread, now)
                 })
             }
@@ -1597,7 +1707,7 @@ pub fn apply_decision(
                 for to in copies {
                     let (view, thread, summary) =
                         (view.clone(), requester_thread.clone(), summary.clone());
-                    pending.push(ticket, "confirmation_request", move |r| {
+                    pending.push(ticket, MailKind::ConfirmationRequest, move |r| {
                         r.confirmation_request(&view, &to, &summary, &thread, now)
                     });
                 }
@@ -1605,14 +1715,14 @@ pub fn apply_decision(
             Mail::Closing { auto } => {
                 for to in copies {
                     let (view, thread) = (view.clone(), requester_thread.clone());
-                    pending.push(ticket, "closing", move |r| {
+                    pending.push(ticket, MailKind::Closing, move |r| {
                         r.closing(&view, &to, auto, &thread, now)
                     });
                 }
             }
             Mail::CommandError { to, errors } => {
                 let thread = cause_thread.clone();
-                pending.push(ticket, "command_error", move |r| {
+                pending.push(ticket, MailKind::CommandError, move |r| {
                     r.command_error(&view, &to, &errors, &thread, now)
                 })
             }

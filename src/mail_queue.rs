@@ -13,6 +13,7 @@ use anyhow::Result;
 use rusqlite::Connection;
 use tracing::warn;
 
+use crate::desk::MailKind;
 use crate::notify::{OutgoingMail, Renderer};
 use crate::store;
 
@@ -38,7 +39,7 @@ type RenderFn = Box<dyn FnOnce(&Renderer) -> Result<OutgoingMail> + Send>;
 /// commits.
 #[derive(Default)]
 pub struct PendingMail {
-    jobs: Vec<(i64, &'static str, RenderFn)>,
+    jobs: Vec<(i64, MailKind, RenderFn)>,
 }
 
 /// How much was pending at a point, to roll back to.
@@ -54,7 +55,7 @@ impl PendingMail {
     pub fn push(
         &mut self,
         ticket: i64,
-        kind: &'static str,
+        kind: MailKind,
         render: impl FnOnce(&Renderer) -> Result<OutgoingMail> + Send + 'static,
     ) {
         self.jobs.push((ticket, kind, Box::new(render)));
@@ -73,7 +74,7 @@ impl PendingMail {
 
     /// Renders every pending mail and queues it in `tx`, in the order decided.
     pub fn flush(self, tx: &Connection, renderer: &Arc<Renderer>, now: i64) -> Result<Queued> {
-        let rendered = render_all(self.jobs, renderer);
+        let rendered = render_all(self.jobs, renderer)?;
         let mut queued = Queued::default();
         for (ticket, kind, result) in rendered {
             queued += queue_rendered(tx, renderer, ticket, kind, result, now)?;
@@ -87,14 +88,14 @@ fn queue_rendered(
     tx: &Connection,
     renderer: &Renderer,
     ticket: i64,
-    kind: &str,
+    kind: MailKind,
     result: Result<OutgoingMail>,
     now: i64,
 ) -> Result<Queued> {
     let mut queued = Queued::default();
     if queue_mail(tx, &renderer.token(ticket), ticket, kind, result, now)? {
         queued.mails += 1;
-        if kind == "acknowledgement" {
+        if kind == MailKind::Acknowledgement {
             queued.acknowledgements += 1;
         }
     }
@@ -102,7 +103,7 @@ fn queue_rendered(
 }
 
 /// A rendered mail with the ticket and kind it was decided for.
-type RenderedJob = (i64, &'static str, Result<OutgoingMail>);
+type RenderedJob = (i64, MailKind, Result<OutgoingMail>);
 
 /// Renders a batch's mails on a worker thread while the writer goes on storing the
 /// batch: the writer hands over a message's mails once the message is stored (its
@@ -111,7 +112,7 @@ type RenderedJob = (i64, &'static str, Result<OutgoingMail>);
 /// to render the whole batch at its end, and a batch's rendered mails are not all held
 /// at once.
 pub struct RenderAhead<'scope> {
-    jobs: std::sync::mpsc::Sender<(i64, &'static str, RenderFn)>,
+    jobs: std::sync::mpsc::Sender<(i64, MailKind, RenderFn)>,
     /// Set when the batch is abandoned: the worker stops rendering.
     cancelled: Arc<std::sync::atomic::AtomicBool>,
     done: std::sync::mpsc::Receiver<RenderedJob>,
@@ -125,7 +126,7 @@ impl<'scope> RenderAhead<'scope> {
         scope: &'scope std::thread::Scope<'scope, 'env>,
         renderer: &'env Arc<Renderer>,
     ) -> RenderAhead<'scope> {
-        let (jobs, job_rx) = std::sync::mpsc::channel::<(i64, &'static str, RenderFn)>();
+        let (jobs, job_rx) = std::sync::mpsc::channel::<(i64, MailKind, RenderFn)>();
         let (done_tx, done) = std::sync::mpsc::channel::<RenderedJob>();
         let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = Arc::clone(&cancelled);
@@ -214,10 +215,10 @@ impl<'scope> RenderAhead<'scope> {
 /// Runs the render jobs, on several threads when there are many; results keep the
 /// jobs' order. A render that panics becomes that mail's error.
 fn render_all(
-    jobs: Vec<(i64, &'static str, RenderFn)>,
+    jobs: Vec<(i64, MailKind, RenderFn)>,
     renderer: &Arc<Renderer>,
-) -> Vec<(i64, &'static str, Result<OutgoingMail>)> {
-    let run = |chunk: Vec<(i64, &'static str, RenderFn)>| {
+) -> Result<Vec<RenderedJob>> {
+    let run = |chunk: Vec<(i64, MailKind, RenderFn)>| {
         chunk
             .into_iter()
             .map(|(ticket, kind, render)| {
@@ -233,7 +234,7 @@ fn render_all(
         .unwrap_or(1)
         .clamp(1, 4);
     if workers == 1 || jobs.len() < PARALLEL_RENDER_MIN {
-        return run(jobs);
+        return Ok(run(jobs));
     }
     let per_worker = jobs.len().div_ceil(workers);
     let mut chunks: Vec<Vec<_>> = Vec::with_capacity(workers);
@@ -252,13 +253,13 @@ fn render_all(
         let mut out = run(first);
         for h in handles {
             // `run` catches panics per job, so a join error cannot happen; if it did,
-            // those mails would be missing and the batch fails rather than lose them.
-            match h.join() {
-                Ok(part) => out.extend(part),
-                Err(_) => out.push((0, "render", Err(anyhow::anyhow!("render thread failed")))),
-            }
+            // those mails would be missing, so the batch fails rather than lose them.
+            let part = h
+                .join()
+                .map_err(|_| anyhow::anyhow!("a render thread failed (bug)"))?;
+            out.extend(part);
         }
-        out
+        Ok(out)
     })
 }
 
@@ -268,7 +269,7 @@ fn queue_mail(
     tx: &Connection,
     token: &str,
     ticket: i64,
-    kind: &str,
+    kind: MailKind,
     mail: Result<OutgoingMail>,
     now: i64,
 ) -> Result<bool> {
@@ -292,7 +293,7 @@ fn queue_mail(
             Ok(true)
         }
         Err(e) => {
-            warn!(token = %token, kind, error = %format!("{e:#}"), "mail not sent: cannot render it");
+            warn!(token = %token, kind = kind.as_str(), error = %format!("{e:#}"), "mail not sent: cannot render it");
             store::tickets::add_event(
                 tx,
                 ticket,

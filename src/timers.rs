@@ -14,6 +14,7 @@ use rusqlite::Connection;
 use tracing::{info, warn};
 
 use crate::clock::format_time;
+use crate::desk::MailKind;
 use crate::desk::roster::DeskConfig;
 use crate::desk::sla::{ClockInputs, Level, SlaPolicy, Target, reconcile};
 use crate::desk::status::{Priority, Status};
@@ -163,7 +164,7 @@ pub fn fire_due(
             }
             for address in to {
                 let (view, alert) = (view.clone(), alert.clone());
-                pending.push(ticket, "sla_alert", move |r: &Renderer| {
+                pending.push(ticket, MailKind::SlaAlert, move |r: &Renderer| {
                     r.sla_alert(&view, &address, &alert, now)
                 });
             }

@@ -11,7 +11,7 @@ use super::roster::DeskConfig;
 
 /// What the shell knows when a request opens a ticket.
 #[derive(Debug, Clone)]
-pub struct ArrivalFacts<'a> {
+pub struct ArrivalFacts<'a, 'f> {
     /// Automatic mail (a list, a monitor): not triaged, nobody told.
     pub automatic: bool,
     /// Whether intake would answer the sender (before the loop guard).
@@ -19,8 +19,8 @@ pub struct ArrivalFacts<'a> {
     pub triage_priority: Priority,
     /// A routing rule's priority: it may make a request more urgent, never less.
     pub routed_priority: Option<Priority>,
-    pub routed_team: Option<&'a str>,
-    pub requester: &'a str,
+    pub routed_team: Option<&'f str>,
+    pub requester: &'f str,
     /// Tickets the requester opened within the hour before this one.
     pub opened_before: i64,
     /// The request's Cc, then To addresses.
@@ -63,7 +63,7 @@ pub struct Arrival<'a> {
 }
 
 /// Decides a new ticket's priority, acknowledgement, participants and staff mail.
-pub fn decide_arrival<'a>(f: &ArrivalFacts<'a>, desk: &DeskConfig) -> Arrival<'a> {
+pub fn decide_arrival<'a>(f: &ArrivalFacts<'a, '_>, desk: &DeskConfig) -> Arrival<'a> {
     let priority = match (f.automatic, f.routed_priority) {
         (true, _) => Priority::P3,
         (false, Some(routed)) => routed.min(f.triage_priority),
@@ -188,7 +188,7 @@ mod tests {
         }
     }
 
-    fn facts<'a>(addresses: Vec<&'a Address>) -> ArrivalFacts<'a> {
+    fn facts<'a>(addresses: Vec<&'a Address>) -> ArrivalFacts<'a, 'static> {
         ArrivalFacts {
             automatic: false,
             wants_acknowledgement: true,

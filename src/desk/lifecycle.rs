@@ -11,7 +11,7 @@ use super::roster::{DeskConfig, NamedAddress};
 
 use super::commands::{self, AgentReply, Command, CommandError};
 use super::consent::{self, Confirmation, Consent};
-use super::{Priority, Status};
+use super::{MessageKind, Priority, Status};
 
 /// What the store knows about a ticket, as the lifecycle needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,7 +297,7 @@ pub struct Decision {
     pub events: Vec<(&'static str, String)>,
     pub mails: Vec<Mail>,
     /// How the message is recorded: reply, agent_reply, note, rejected_commands.
-    pub message_kind: &'static str,
+    pub message_kind: MessageKind,
 }
 
 impl Decision {
@@ -405,14 +405,14 @@ fn decide_agent_reply(
     desk: &DeskConfig,
 ) -> Decision {
     let mut d = Decision {
-        message_kind: "agent_reply",
+        message_kind: MessageKind::AgentReply,
         ..Decision::default()
     };
     let reply = match parse_and_check(text, desk) {
         Ok(r) => r,
         Err(errors) => {
             let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-            d.message_kind = "rejected_commands";
+            d.message_kind = MessageKind::RejectedCommands;
             d.event(
                 "command_error",
                 format!(
@@ -428,14 +428,14 @@ fn decide_agent_reply(
         }
     };
     if reply.is_kb() {
-        d.message_kind = "kb";
+        d.message_kind = MessageKind::Kb;
         let draft = parse_kb_sections(&reply.text);
         d.event("kb", "knowledge-base entry written from this reply");
         d.changes.push(Change::Knowledge(draft));
     }
     let note = reply.is_note() || reply.is_kb();
     if reply.is_note() {
-        d.message_kind = "note";
+        d.message_kind = MessageKind::Note;
         d.event("note", reply.text.clone());
         let others: Vec<String> = desk
             .all_agents()
@@ -731,7 +731,7 @@ fn decide_requester_reply(
     proof: AnswerProof,
 ) -> Decision {
     let mut d = Decision {
-        message_kind: "reply",
+        message_kind: MessageKind::Reply,
         ..Decision::default()
     };
     let mut state = t.clone();
@@ -882,7 +882,7 @@ fn push_notice(d: &mut Decision, t: &TicketState, desk: &DeskConfig, notice: Not
 /// closing mail. Anything else is left alone (the timer is stale).
 pub fn decide_auto_close(t: &TicketState, now: i64) -> Decision {
     let mut d = Decision {
-        message_kind: "",
+        message_kind: MessageKind::default(),
         ..Decision::default()
     };
     if t.status == Status::Resolved {
@@ -1024,7 +1024,7 @@ mod tests {
             &desk(),
             AnswerProof::VERIFIED,
         );
-        assert_eq!(d.message_kind, "note");
+        assert_eq!(d.message_kind, MessageKind::Note);
         assert_eq!(
             d.mails,
             vec![Mail::AgentNotice {
@@ -1387,7 +1387,7 @@ mod tests {
             &desk(),
             AnswerProof::VERIFIED,
         );
-        assert_eq!(d.message_kind, "kb");
+        assert_eq!(d.message_kind, MessageKind::Kb);
         assert!(d.mails.is_empty(), "{:?}", d.mails);
         assert_eq!(
             d.changes,

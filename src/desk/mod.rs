@@ -6,7 +6,9 @@ pub mod arrival;
 pub mod auth_results;
 pub mod commands;
 pub mod consent;
+pub mod follow_up;
 pub mod intake;
+pub mod kinds;
 pub mod language;
 pub mod lifecycle;
 pub mod roster;
@@ -17,6 +19,7 @@ pub mod status;
 pub mod threading;
 pub mod triage;
 
+pub use kinds::{MailKind, MessageKind};
 pub use status::{Priority, Status};
 
 use crate::inbound::{AutomaticKind, AutomaticVerdict, InboundMessage};
@@ -65,7 +68,7 @@ pub struct IntakeDecision {
     /// Why no acknowledgement goes out for a new ticket, for the timeline and logs.
     pub no_ack_reason: Option<String>,
     /// The message kind recorded in the store.
-    pub kind: &'static str,
+    pub kind: MessageKind,
 }
 
 /// Decides where an inbound message goes and whether it is answered.
@@ -83,9 +86,9 @@ pub fn decide_intake(
     own_addresses: &[&str],
 ) -> IntakeDecision {
     let kind = if automatic.is_some() {
-        "automatic"
+        MessageKind::Automatic
     } else {
-        "reply"
+        MessageKind::Reply
     };
     if let Some(ticket) = facts.token_ticket {
         return IntakeDecision {
@@ -118,7 +121,7 @@ pub fn decide_intake(
             placement: Placement::Unfiled,
             acknowledge: false,
             no_ack_reason: Some("mail from our own address".into()),
-            kind: "automatic",
+            kind: MessageKind::Automatic,
         };
     }
     // Answers to mail (bounces, complaints, out-of-office replies) that name no mail
@@ -136,7 +139,7 @@ pub fn decide_intake(
                 "automatic mail ({}) about no mail of ours",
                 v.reason
             )),
-            kind: "automatic",
+            kind: MessageKind::Automatic,
         };
     }
     let subject = if msg.subject.trim().is_empty() {
@@ -160,9 +163,9 @@ pub fn decide_intake(
         acknowledge: no_ack_reason.is_none(),
         no_ack_reason,
         kind: if automatic.is_some() {
-            "automatic"
+            MessageKind::Automatic
         } else {
-            "request"
+            MessageKind::Request
         },
     }
 }
