@@ -27,7 +27,7 @@ use ticketpost::clock::{Clock, ManualClock};
 use ticketpost::config::Config;
 use ticketpost::desk::intake::IntakeRules;
 use ticketpost::desk::sla::Target;
-use ticketpost::ingest::{self, Faults, IngestContext};
+use ticketpost::ingest::{Faults, IngestContext};
 use ticketpost::notify::Renderer;
 use ticketpost::outbox::OutboxSender;
 use ticketpost::outbox::transport::Transport;
@@ -99,7 +99,7 @@ fn fill(cfg: &Config, tickets: usize, now: i64) -> Result<()> {
                 language: "en",
             },
         )?;
-        ticketpost::timers::sync_ticket(&tx, id, &cfg.sla, created)?;
+        ticketpost::ticket_writer::sync_clocks(&tx, id, &cfg.sla, created)?;
         // A desk that has been running: what fell due before now has fired.
         for target in Target::ALL {
             if let Some(mut c) = store::sla::clock(&tx, id, target)? {
@@ -164,7 +164,7 @@ async fn measure(dir: &Path, ticks: usize) -> Result<()> {
         async move {
             let started = Instant::now();
             let summary = writer
-                .call(move |c| ingest::run_due_timers(c, &cx, now))
+                .call(move |c| ticketpost::timers::run_due(c, &cx.desk, &cx.sla, &cx.renderer, now))
                 .await?;
             let found = started.elapsed().as_secs_f64() * 1e3;
             sender.send_due().await?;

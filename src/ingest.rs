@@ -20,7 +20,7 @@ use crate::desk::arrival::StaffMail;
 use crate::desk::follow_up::{FollowUp, FollowUpFacts, FollowUpRules, decide_follow_up};
 use crate::desk::intake::{self, FactFinding, IntakeRules};
 use crate::desk::language;
-use crate::desk::lifecycle::{self, Author, Mail};
+use crate::desk::lifecycle::{self, Author};
 use crate::desk::roster::DeskConfig;
 use crate::desk::staff_proof::SignedId;
 use crate::desk::triage::{self, Triage, TriageConfig};
@@ -32,6 +32,7 @@ use crate::notify::{
     FactLine, Intake, NoticeExtras, Renderer, SimilarLine, Suggestion, Thread, TicketView,
 };
 use crate::store;
+use crate::ticket_writer::{Actor, Applying, apply_decision, excerpt_chars, sync_clocks};
 
 /// Deliberate faults for tests (set by `TICKETPOST_FAULT`, read in main): the process
 /// aborts at the named point, as a `kill -9` would stop it, or a mail handler panics,
@@ -92,8 +93,6 @@ pub struct BatchSummary {
     pub mails: usize,
     /// SLA alert levels fired (each may mail several people).
     pub sla_alerts: usize,
-    /// A timer tick stopped at its bound with more already due: run the next at once.
-    pub more_due: bool,
 }
 
 impl BatchSummary {
@@ -112,7 +111,6 @@ impl BatchSummary {
         self.unfiled += o.unfiled;
         self.quarantined += o.quarantined;
         self.sla_alerts += o.sla_alerts;
-        self.more_due |= o.more_due;
         self.mails += o.mails;
     }
 }
@@ -800,7 +798,13 @@ fn apply_reply(
         address: sender,
         name: Some(&shown_author),
     };
-    apply_decision(tx, ticket, d, &actor, Some(msg), None, cx, now, pending)?;
+    let w = Applying {
+        tx,
+        desk: &cx.desk,
+        sla: &cx.sla,
+        now,
+    };
+    apply_decision(&w, ticket, d, &actor, Some(msg), pending)?;
     let tell = !matches!(author, Author::Staff { .. });
     oversized_message(tx, msg, (ticket, &token), tell, now, pending)
 }
@@ -951,7 +955,7 @@ fn write_ticket(m: &Arriving, opening: &Opening, plan: &Planned) -> Result<i64> 
     if !routed.matched.is_empty() && !routed.tags.is_empty() {
         store::tickets::set_tags(tx, ticket, &routed.tags)?;
     }
-    crate::timers::sync_ticket(tx, ticket, &cx.sla, now)?;
+    sync_clocks(tx, ticket, &cx.sla, now)?;
     // Cc'd people become participants (not us, not staff, not the requester), up to
     // [limits] max_participants; the agents are told of the rest.
     for a in &plan.arrival.participants {
@@ -1583,154 +1587,6 @@ fn oversized_message(
     Ok(())
 }
 
-/// Who caused a decision, for the timeline and the agents' notices.
-pub struct Actor<'a> {
-    pub address: &'a str,
-    pub name: Option<&'a str>,
-}
-
-/// Writes a lifecycle decision for `ticket`: its changes, timeline entries and mails,
-/// in the caller's transaction. `inbound` is the message that caused it (threading of
-/// agents' notices), if any.
-#[allow(clippy::too_many_arguments)]
-pub fn apply_decision(
-    tx: &Connection,
-    ticket: i64,
-    d: &lifecycle::Decision,
-    actor: &Actor,
-    inbound: Option<&InboundMessage>,
-    view: Option<TicketView>,
-    cx: &IngestContext,
-    now: i64,
-    pending: &mut PendingMail,
-) -> Result<()> {
-    if !d.changes.is_empty() {
-        store::tickets::apply_changes(tx, ticket, &d.changes, now)?;
-    }
-    // Status, priority, authorisation and first response all move the clocks.
-    crate::timers::sync_ticket(tx, ticket, &cx.sla, now)?;
-    for change in &d.changes {
-        if let lifecycle::Change::Knowledge(draft) = change {
-            write_kb_entry(tx, ticket, draft, actor.address, now)?;
-        }
-    }
-    for (kind, detail) in &d.events {
-        store::tickets::add_event(tx, ticket, now, actor.address, kind, detail)?;
-    }
-    if d.mails.is_empty() {
-        return Ok(());
-    }
-    let mut view = match view {
-        Some(v) => v,
-        None => TicketView::from(
-            &store::tickets::get(tx, ticket)?
-                .with_context(|| format!("ticket {ticket} vanished"))?,
-        ),
-    };
-    // A ticket stored before participants were capped may list thousands: mail goes to
-    // the first `max_participants` only.
-    view.participants.truncate(cx.desk.max_participants);
-    // Requester-facing mail threads on the requester side's newest message.
-    let requester_thread = if d.mails.iter().any(Mail::to_requester) {
-        let mut requester_side: Vec<&str> = vec![view.requester.as_str()];
-        requester_side.extend(view.participants.iter().map(String::as_str));
-        match store::messages::last_from(tx, ticket, &requester_side)? {
-            Some((id, refs)) => Thread::reply_to(Some(&id), &refs),
-            None => Thread::default(),
-        }
-    } else {
-        Thread::default()
-    };
-    let cause_thread = match inbound {
-        Some(m) => Thread::reply_to(m.message_id.as_deref(), &m.references),
-        None => Thread::default(),
-    };
-    // The requester and each participant get a copy of their own of requester-facing
-    // mail, whose Message-ID is signed for them alone (see notify's `Envelope`).
-    let requester_side: Arc<[String]> = std::iter::once(view.requester.clone())
-        .chain(view.participants.iter().cloned())
-        .collect();
-    let view = Arc::new(view);
-    let author: Option<String> = actor.name.or(Some(actor.address)).map(String::from);
-    for mail in &d.mails {
-        let (view, requester_thread) = (view.clone(), requester_thread.clone());
-        let copies = requester_side.iter().cloned();
-        match mail.clone() {
-            Mail::AgentNotice { to, notice, text } => {
-                let text = Arc::new(text);
-                for agent in to {
-                    let (view, text, author, thread) = (
-                        view.clone(),
-                        text.clone(),
-                        author.clone(),
-                        cause_thread.clone(),
-                    );
-                    pending.push(ticket, MailKind::AgentNotice, move |r| {
-                        r.agent_notice(
-                            &view,
-                            &agent,
-                            notice,
-                            author.as_deref(),
-                            &text,
-                            &NoticeExtras::default(),
-                            &thread,
-                            now,
-                        )
-                    });
-                }
-            }
-            Mail::Relay { agent_name, text } => {
-                let (agent_name, text) = (Arc::new(agent_name), Arc::new(text));
-                for to in copies {
-                    let (view, thread) = (view.clone(), requester_thread.clone());
-                    let (agent_name, text) = (agent_name.clone(), text.clone());
-                    pending.push(ticket, MailKind::Relay, move |r| {
-                        r.relay(&view, &to, &agent_name, &text, &thread, now)
-                    });
-                }
-            }
-            Mail::StatusChange(status) => {
-                for to in copies {
-                    let (view, thread) = (view.clone(), requester_thread.clone());
-                    pending.push(ticket, MailKind::Status, move |r| {
-                        r.status_change(&view, &to, status, &thread, now)
-                    });
-                }
-            }
-            Mail::AuthorizationRequest { what, again } => {
-                pending.push(ticket, MailKind::AuthorizationRequest, move |r| {
-                    r.authorization_request(&view, &what, again, &requester_thread, now)
-                })
-            }
-            Mail::ConfirmationRequest { summary } => {
-                let summary = Arc::new(summary);
-                for to in copies {
-                    let (view, thread, summary) =
-                        (view.clone(), requester_thread.clone(), summary.clone());
-                    pending.push(ticket, MailKind::ConfirmationRequest, move |r| {
-                        r.confirmation_request(&view, &to, &summary, &thread, now)
-                    });
-                }
-            }
-            Mail::Closing { auto } => {
-                for to in copies {
-                    let (view, thread) = (view.clone(), requester_thread.clone());
-                    pending.push(ticket, MailKind::Closing, move |r| {
-                        r.closing(&view, &to, auto, &thread, now)
-                    });
-                }
-            }
-            Mail::CommandError { to, errors } => {
-                let thread = cause_thread.clone();
-                pending.push(ticket, MailKind::CommandError, move |r| {
-                    r.command_error(&view, &to, &errors, &thread, now)
-                })
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Characters of a request that knowledge-base and similar-ticket search look at.
 const SEARCH_CHARS: usize = 1000;
 
@@ -1739,14 +1595,6 @@ const SEARCH_CHARS: usize = 1000;
 const INDEX_CHARS: usize = 400;
 /// Similar past tickets listed in a new ticket's notice.
 const SIMILAR_TICKETS: usize = 5;
-
-/// The first `n` characters of `text` (at a character boundary).
-fn excerpt_chars(text: &str, n: usize) -> &str {
-    match text.char_indices().nth(n) {
-        Some((i, _)) => &text[..i],
-        None => text,
-    }
-}
 
 fn suggestion(e: &store::kb::KbEntry) -> Suggestion {
     Suggestion {
@@ -1791,89 +1639,6 @@ fn record_facts(
     }
     Ok(())
 }
-
-/// Creates or updates the ticket's knowledge-base entry from an agent's draft; an
-/// empty problem is filled from the ticket's subject and request.
-fn write_kb_entry(
-    tx: &Connection,
-    ticket: i64,
-    draft: &lifecycle::KbDraft,
-    author: &str,
-    now: i64,
-) -> Result<()> {
-    let row =
-        store::tickets::get(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
-    let request = store::messages::list_for_ticket(tx, ticket)?
-        .into_iter()
-        .next()
-        .map(|m| m.visible_text.unwrap_or(m.text_body))
-        .unwrap_or_default();
-    let problem = if draft.problem.is_empty() {
-        format!("{}\n\n{}", row.subject, excerpt_chars(request.trim(), 1500))
-    } else {
-        draft.problem.clone()
-    };
-    store::kb::upsert_for_ticket(
-        tx,
-        &store::kb::NewKbEntry {
-            ticket_id: Some(ticket),
-            title: &row.subject,
-            problem: &problem,
-            cause: &draft.cause,
-            steps: &draft.steps,
-            solution: &draft.solution,
-            language: &row.language,
-            author,
-            at: now,
-        },
-    )?;
-    Ok(())
-}
-
-/// Closes resolved tickets whose confirmation request went unanswered, each in the
-/// caller's transaction with its closing mail.
-pub fn run_due_timers(conn: &mut Connection, cx: &IngestContext, now: i64) -> Result<BatchSummary> {
-    let tx = conn
-        .transaction()
-        .context("cannot begin the timer transaction")?;
-    let mut summary = BatchSummary::default();
-    let mut pending = PendingMail::default();
-    let closing = store::tickets::due_auto_close(&tx, now, TIMER_BATCH)?;
-    summary.more_due = closing.len() == TIMER_BATCH;
-    for ticket in closing {
-        let Some(state) = store::tickets::state(&tx, ticket)? else {
-            continue;
-        };
-        let d = lifecycle::decide_auto_close(&state, now);
-        apply_decision(
-            &tx,
-            ticket,
-            &d,
-            &Actor {
-                address: "ticketpost",
-                name: None,
-            },
-            None,
-            None,
-            cx,
-            now,
-            &mut pending,
-        )?;
-        info!(token = %threading::token(&cx.desk.token_prefix, ticket), "auto-close timer fired");
-    }
-    let alerts = crate::timers::fire_due(&tx, &cx.desk, &cx.sla, now, &mut pending)?;
-    summary.sla_alerts += alerts.fired;
-    summary.more_due |= alerts.more_due;
-    if crate::timers::send_digest_if_due(&tx, &cx.desk, &cx.renderer, &cx.sla, now)? {
-        summary.mails += cx.desk.supervisors.len();
-    }
-    summary.count_queued(pending.flush(&tx, &cx.renderer, now)?);
-    tx.commit().context("cannot commit the timer transaction")?;
-    Ok(summary)
-}
-
-/// Timers handled per transaction.
-const TIMER_BATCH: usize = 200;
 
 #[cfg(test)]
 mod tests {

@@ -28,4 +28,5 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod terminal;
+pub mod ticket_writer;
 pub mod timers;

@@ -146,7 +146,8 @@ pub async fn run(
         let mut summary = ingest.run_folders(&mut sources, &shutdown).await?;
         loop {
             let fired = timers.fire_due().await?;
-            summary.add(&fired);
+            summary.sla_alerts += fired.sla_alerts;
+            summary.mails += fired.mails;
             if !fired.more_due {
                 break;
             }
@@ -515,12 +516,12 @@ struct TimerLoop {
 }
 
 impl TimerLoop {
-    async fn fire_due(&self) -> Result<BatchSummary> {
+    async fn fire_due(&self) -> Result<crate::timers::TimerTick> {
         let cx = self.cx.clone();
         let now = self.clock.now();
         let summary = self
             .writer
-            .call(move |c| ingest::run_due_timers(c, &cx, now))
+            .call(move |c| crate::timers::run_due(c, &cx.desk, &cx.sla, &cx.renderer, now))
             .await
             .context("firing timers")?;
         if summary.mails > 0 {

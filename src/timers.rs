@@ -1,12 +1,14 @@
-//! Timers: keeping each ticket's SLA clocks in step with the ticket (called in the
-//! transaction that changes it), firing the alerts that fall due, the supervisors'
-//! daily digest, and the next time anything is due (auto-close, an alert, the digest),
-//! which the service's timer loop sleeps until. The rules are in `desk::sla`; the rows
-//! in `store::sla`. Auto-close is decided in `desk::lifecycle` and applied by ingest.
+//! Timers: one tick ([`run_due`]) auto-closes unconfirmed resolutions, fires the SLA
+//! alerts that fall due and queues the supervisors' daily digest; [`next_due`] is the
+//! next time anything is due, which the service's timer loop sleeps until. The rules
+//! are in `desk::sla` and `desk::lifecycle`; the rows in `store::sla`; the clocks are
+//! kept in step with each ticket change by `ticket_writer::sync_clocks`.
 //!
 //! Exactly once: a level is stamped on the clock row in the same transaction that
 //! queues its mail, so a crash before the commit loses both (and the next tick fires
 //! it), and a crash after it keeps both (and no tick fires it again).
+
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use chrono::TimeZone;
@@ -15,14 +17,15 @@ use tracing::{info, warn};
 
 use crate::clock::format_time;
 use crate::desk::MailKind;
+use crate::desk::lifecycle;
 use crate::desk::roster::DeskConfig;
-use crate::desk::sla::{ClockInputs, Level, SlaPolicy, Target, reconcile};
-use crate::desk::status::{Priority, Status};
+use crate::desk::sla::{Level, SlaPolicy};
 use crate::desk::threading::token;
 use crate::mail_queue::PendingMail;
 use crate::notify::{Digest, DigestLine, Renderer, SlaAlert, TicketView};
 use crate::report::format_duration;
 use crate::store;
+use crate::ticket_writer::{Actor, Applying, apply_decision};
 
 /// Clocks handled per timer transaction. A burst (every ticket that came in overnight
 /// falls due when business hours start) is drained in ticks of this size, run back to
@@ -35,31 +38,6 @@ pub struct FiredAlerts {
     pub fired: usize,
     /// The tick stopped at [`ALERT_BATCH`]; more may be due now.
     pub more_due: bool,
-}
-
-/// Brings a ticket's clocks in line with its state. Cheap when nothing changed.
-pub fn sync_ticket(tx: &Connection, ticket: i64, policy: &SlaPolicy, now: i64) -> Result<()> {
-    let Some(row) = store::sla::ticket_clock_row(tx, ticket)? else {
-        return Ok(());
-    };
-    let status: Status = row.status.parse().unwrap_or(Status::Open);
-    let priority: Priority = row.priority.parse().unwrap_or(Priority::P3);
-    let inputs = ClockInputs {
-        priority,
-        created_at: row.created_at,
-        first_response_at: row.first_response_at,
-        done: matches!(status, Status::Resolved | Status::Closed),
-        waiting_on_requester: status == Status::Waiting || row.authorization_pending,
-    };
-    let stored = store::sla::clocks(tx, ticket)?;
-    for target in Target::ALL {
-        let old = stored.iter().find(|c| c.target == target);
-        let next = reconcile(old, target, &inputs, policy, now);
-        if old != Some(&next) {
-            store::sla::save(tx, ticket, &next)?;
-        }
-    }
-    Ok(())
 }
 
 /// A time in the desk's calendar zone, for mails and the CLI.
@@ -352,3 +330,66 @@ pub fn next_due(conn: &Connection, policy: &SlaPolicy, now: i64) -> Result<Optio
     ];
     Ok(times.into_iter().flatten().min())
 }
+
+/// What one timer tick did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TimerTick {
+    /// Resolved tickets closed because their confirmation request went unanswered.
+    pub auto_closed: usize,
+    /// SLA alert levels fired (each may mail several people).
+    pub sla_alerts: usize,
+    /// Every mail queued.
+    pub mails: usize,
+    /// The tick stopped at its bound with more already due: run the next at once.
+    pub more_due: bool,
+}
+
+/// Auto-closes resolved tickets whose confirmation request went unanswered (decided
+/// in `desk::lifecycle`, written by `ticket_writer`), fires the SLA alerts due and
+/// queues the day's digest, in one transaction with their mail.
+pub fn run_due(
+    conn: &mut Connection,
+    desk: &DeskConfig,
+    sla: &SlaPolicy,
+    renderer: &Arc<Renderer>,
+    now: i64,
+) -> Result<TimerTick> {
+    let tx = conn
+        .transaction()
+        .context("cannot begin the timer transaction")?;
+    let mut tick = TimerTick::default();
+    let mut pending = PendingMail::default();
+    let closing = store::tickets::due_auto_close(&tx, now, AUTO_CLOSE_BATCH)?;
+    tick.more_due = closing.len() == AUTO_CLOSE_BATCH;
+    let w = Applying {
+        tx: &tx,
+        desk,
+        sla,
+        now,
+    };
+    let timer = Actor {
+        address: "ticketpost",
+        name: None,
+    };
+    for ticket in closing {
+        let Some(state) = store::tickets::state(&tx, ticket)? else {
+            continue;
+        };
+        let d = lifecycle::decide_auto_close(&state, now);
+        apply_decision(&w, ticket, &d, &timer, None, &mut pending)?;
+        tick.auto_closed += 1;
+        info!(token = %token(&desk.token_prefix, ticket), "auto-close timer fired");
+    }
+    let alerts = fire_due(&tx, desk, sla, now, &mut pending)?;
+    tick.sla_alerts += alerts.fired;
+    tick.more_due |= alerts.more_due;
+    if send_digest_if_due(&tx, desk, renderer, sla, now)? {
+        tick.mails += desk.supervisors.len();
+    }
+    tick.mails += pending.flush(&tx, renderer, now)?.mails;
+    tx.commit().context("cannot commit the timer transaction")?;
+    Ok(tick)
+}
+
+/// Auto-closes handled per timer transaction.
+const AUTO_CLOSE_BATCH: usize = 200;

@@ -136,9 +136,17 @@ const NOTIFICATION_HEADERS: &[(&str, &str)] = &[("x-jira-fingerprint", "X-JIRA-F
 /// answer"): our own mail first, then the structural DSN/complaint signs, then the
 /// explicit RFC 3834 header, then the conventional headers, then the weak signals.
 pub fn classify(msg: &InboundMessage, own_addresses: &[&str]) -> Option<AutomaticVerdict> {
+    own_mail(msg, own_addresses)
+        .or_else(|| report(msg))
+        .or_else(|| auto_reply_headers(msg))
+        .or_else(|| bulk_or_list(msg))
+        .or_else(|| weak_signals(msg))
+}
+
+/// Our own mail coming back, from any of the desk's addresses.
+fn own_mail(msg: &InboundMessage, own_addresses: &[&str]) -> Option<AutomaticVerdict> {
     use AutomaticKind::*;
 
-    // Our own mail coming back, from any of the desk's addresses.
     for own in own_addresses
         .iter()
         .map(|a| a.trim())
@@ -157,7 +165,13 @@ pub fn classify(msg: &InboundMessage, own_addresses: &[&str]) -> Option<Automati
         }
     }
 
-    // Reports: DSNs, ARF complaints, read receipts.
+    None
+}
+
+/// Reports: DSNs, ARF complaints, read receipts, SES notifications.
+fn report(msg: &InboundMessage) -> Option<AutomaticVerdict> {
+    use AutomaticKind::*;
+
     if let Some(verdict) = report_verdict(msg) {
         return Some(verdict);
     }
@@ -199,6 +213,14 @@ pub fn classify(msg: &InboundMessage, own_addresses: &[&str]) -> Option<Automati
             ),
         ));
     }
+
+    None
+}
+
+/// RFC 3834's Auto-Submitted, the conventional auto-reply headers and Exchange's
+/// inbox-rule replies.
+fn auto_reply_headers(msg: &InboundMessage) -> Option<AutomaticVerdict> {
+    use AutomaticKind::*;
 
     // RFC 3834. Mail systems mark their DSNs auto-replied (Postfix, Exim) or
     // auto-generated, so one that looks like a DSN is reported as a bounce.
@@ -242,6 +264,13 @@ pub fn classify(msg: &InboundMessage, own_addresses: &[&str]) -> Option<Automati
         ));
     }
 
+    None
+}
+
+/// Precedence, mailing-list and notification headers, and no-reply senders.
+fn bulk_or_list(msg: &InboundMessage) -> Option<AutomaticVerdict> {
+    use AutomaticKind::*;
+
     if let Some(value) = header_values(msg, "precedence").next() {
         let kind = match first_keyword(value).to_ascii_lowercase().as_str() {
             "bulk" | "junk" => Some(Bulk),
@@ -282,6 +311,14 @@ pub fn classify(msg: &InboundMessage, own_addresses: &[&str]) -> Option<Automati
             format!("From: {address} (a no-reply sender)"),
         ));
     }
+
+    None
+}
+
+/// Weak signals, read last: an automatic-looking subject, a null sender, a
+/// failure-notice subject with no From address.
+fn weak_signals(msg: &InboundMessage) -> Option<AutomaticVerdict> {
+    use AutomaticKind::*;
 
     // Weak signals last.
     if is_auto_reply_subject(&msg.subject) {

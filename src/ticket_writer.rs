@@ -1,0 +1,255 @@
+//! The one writer of a decided outcome: a lifecycle [`Decision`]'s ticket changes, the
+//! SLA clocks they move, knowledge-base entries, timeline entries, and the mail it
+//! decided, queued per recipient. Replies (ingest) and timer events (auto-close) are
+//! written here, in the caller's transaction; the decisions come from `desk`.
+//!
+//! [`Decision`]: crate::desk::lifecycle::Decision
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+
+use crate::desk::MailKind;
+use crate::desk::lifecycle::{self, Mail};
+use crate::desk::roster::DeskConfig;
+use crate::desk::sla::{ClockInputs, SlaPolicy, Target, reconcile};
+use crate::desk::status::{Priority, Status};
+use crate::inbound::InboundMessage;
+use crate::mail_queue::PendingMail;
+use crate::notify::{NoticeExtras, Thread, TicketView};
+use crate::store;
+
+/// Who caused a decision, for the timeline and the agents' notices.
+pub struct Actor<'a> {
+    pub address: &'a str,
+    pub name: Option<&'a str>,
+}
+
+/// Where a decision is written: the transaction, the desk's rules, and the time.
+pub struct Applying<'a> {
+    pub tx: &'a Connection,
+    pub desk: &'a DeskConfig,
+    pub sla: &'a SlaPolicy,
+    pub now: i64,
+}
+
+/// Writes a lifecycle decision for `ticket`: its changes (and the clocks they move),
+/// knowledge-base entries, timeline entries and mails, in the caller's transaction.
+/// `cause` is the message that caused it (threading of agents' notices), if any.
+pub fn apply_decision(
+    w: &Applying,
+    ticket: i64,
+    d: &lifecycle::Decision,
+    actor: &Actor,
+    cause: Option<&InboundMessage>,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let Applying { tx, sla, now, .. } = *w;
+    if !d.changes.is_empty() {
+        store::tickets::apply_changes(tx, ticket, &d.changes, now)?;
+    }
+    // Status, priority, authorisation and first response all move the clocks.
+    sync_clocks(tx, ticket, sla, now)?;
+    for change in &d.changes {
+        if let lifecycle::Change::Knowledge(draft) = change {
+            write_kb_entry(tx, ticket, draft, actor.address, now)?;
+        }
+    }
+    for (kind, detail) in &d.events {
+        store::tickets::add_event(tx, ticket, now, actor.address, kind, detail)?;
+    }
+    if d.mails.is_empty() {
+        return Ok(());
+    }
+    queue_decision_mail(w, ticket, &d.mails, actor, cause, pending)
+}
+
+/// Queues a decision's mails, each to its recipients: agents one mail each,
+/// requester-side mail one copy per person on the requester's side.
+fn queue_decision_mail(
+    w: &Applying,
+    ticket: i64,
+    mails: &[Mail],
+    actor: &Actor,
+    cause: Option<&InboundMessage>,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let Applying { tx, desk, now, .. } = *w;
+    let mut view = TicketView::from(
+        &store::tickets::get(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?,
+    );
+    // A ticket stored before participants were capped may list thousands: mail goes to
+    // the first `max_participants` only.
+    view.participants.truncate(desk.max_participants);
+    // Requester-facing mail threads on the requester side's newest message.
+    let requester_thread = if mails.iter().any(Mail::to_requester) {
+        let mut requester_side: Vec<&str> = vec![view.requester.as_str()];
+        requester_side.extend(view.participants.iter().map(String::as_str));
+        match store::messages::last_from(tx, ticket, &requester_side)? {
+            Some((id, refs)) => Thread::reply_to(Some(&id), &refs),
+            None => Thread::default(),
+        }
+    } else {
+        Thread::default()
+    };
+    let cause_thread = match cause {
+        Some(m) => Thread::reply_to(m.message_id.as_deref(), &m.references),
+        None => Thread::default(),
+    };
+    // The requester and each participant get a copy of their own of requester-facing
+    // mail, whose Message-ID is signed for them alone (see notify's `Envelope`).
+    let requester_side: Arc<[String]> = std::iter::once(view.requester.clone())
+        .chain(view.participants.iter().cloned())
+        .collect();
+    let view = Arc::new(view);
+    let author: Option<String> = actor.name.or(Some(actor.address)).map(String::from);
+    for mail in mails {
+        let (view, requester_thread) = (view.clone(), requester_thread.clone());
+        let copies = requester_side.iter().cloned();
+        match mail.clone() {
+            Mail::AgentNotice { to, notice, text } => {
+                let text = Arc::new(text);
+                for agent in to {
+                    let (view, text, author, thread) = (
+                        view.clone(),
+                        text.clone(),
+                        author.clone(),
+                        cause_thread.clone(),
+                    );
+                    pending.push(ticket, MailKind::AgentNotice, move |r| {
+                        r.agent_notice(
+                            &view,
+                            &agent,
+                            notice,
+                            author.as_deref(),
+                            &text,
+                            &NoticeExtras::default(),
+                            &thread,
+                            now,
+                        )
+                    });
+                }
+            }
+            Mail::Relay { agent_name, text } => {
+                let (agent_name, text) = (Arc::new(agent_name), Arc::new(text));
+                for to in copies {
+                    let (view, thread) = (view.clone(), requester_thread.clone());
+                    let (agent_name, text) = (agent_name.clone(), text.clone());
+                    pending.push(ticket, MailKind::Relay, move |r| {
+                        r.relay(&view, &to, &agent_name, &text, &thread, now)
+                    });
+                }
+            }
+            Mail::StatusChange(status) => {
+                for to in copies {
+                    let (view, thread) = (view.clone(), requester_thread.clone());
+                    pending.push(ticket, MailKind::Status, move |r| {
+                        r.status_change(&view, &to, status, &thread, now)
+                    });
+                }
+            }
+            Mail::AuthorizationRequest { what, again } => {
+                pending.push(ticket, MailKind::AuthorizationRequest, move |r| {
+                    r.authorization_request(&view, &what, again, &requester_thread, now)
+                })
+            }
+            Mail::ConfirmationRequest { summary } => {
+                let summary = Arc::new(summary);
+                for to in copies {
+                    let (view, thread, summary) =
+                        (view.clone(), requester_thread.clone(), summary.clone());
+                    pending.push(ticket, MailKind::ConfirmationRequest, move |r| {
+                        r.confirmation_request(&view, &to, &summary, &thread, now)
+                    });
+                }
+            }
+            Mail::Closing { auto } => {
+                for to in copies {
+                    let (view, thread) = (view.clone(), requester_thread.clone());
+                    pending.push(ticket, MailKind::Closing, move |r| {
+                        r.closing(&view, &to, auto, &thread, now)
+                    });
+                }
+            }
+            Mail::CommandError { to, errors } => {
+                let thread = cause_thread.clone();
+                pending.push(ticket, MailKind::CommandError, move |r| {
+                    r.command_error(&view, &to, &errors, &thread, now)
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Brings a ticket's clocks in line with its state. Cheap when nothing changed.
+pub fn sync_clocks(tx: &Connection, ticket: i64, policy: &SlaPolicy, now: i64) -> Result<()> {
+    let Some(row) = store::sla::ticket_clock_row(tx, ticket)? else {
+        return Ok(());
+    };
+    let status: Status = row.status.parse().unwrap_or(Status::Open);
+    let priority: Priority = row.priority.parse().unwrap_or(Priority::P3);
+    let inputs = ClockInputs {
+        priority,
+        created_at: row.created_at,
+        first_response_at: row.first_response_at,
+        done: matches!(status, Status::Resolved | Status::Closed),
+        waiting_on_requester: status == Status::Waiting || row.authorization_pending,
+    };
+    let stored = store::sla::clocks(tx, ticket)?;
+    for target in Target::ALL {
+        let old = stored.iter().find(|c| c.target == target);
+        let next = reconcile(old, target, &inputs, policy, now);
+        if old != Some(&next) {
+            store::sla::save(tx, ticket, &next)?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates or updates the ticket's knowledge-base entry from an agent's draft; an
+/// empty problem is filled from the ticket's subject and request.
+fn write_kb_entry(
+    tx: &Connection,
+    ticket: i64,
+    draft: &lifecycle::KbDraft,
+    author: &str,
+    now: i64,
+) -> Result<()> {
+    let row =
+        store::tickets::get(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
+    let request = store::messages::list_for_ticket(tx, ticket)?
+        .into_iter()
+        .next()
+        .map(|m| m.visible_text.unwrap_or(m.text_body))
+        .unwrap_or_default();
+    let problem = if draft.problem.is_empty() {
+        format!("{}\n\n{}", row.subject, excerpt_chars(request.trim(), 1500))
+    } else {
+        draft.problem.clone()
+    };
+    store::kb::upsert_for_ticket(
+        tx,
+        &store::kb::NewKbEntry {
+            ticket_id: Some(ticket),
+            title: &row.subject,
+            problem: &problem,
+            cause: &draft.cause,
+            steps: &draft.steps,
+            solution: &draft.solution,
+            language: &row.language,
+            author,
+            at: now,
+        },
+    )?;
+    Ok(())
+}
+
+/// The first `n` characters of `text` (at a character boundary).
+pub fn excerpt_chars(text: &str, n: usize) -> &str {
+    match text.char_indices().nth(n) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
