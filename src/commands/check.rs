@@ -26,50 +26,16 @@ pub async fn check(cfg: &Config, out: &mut (impl Write + Send)) -> Result<()> {
         problems += 1;
         writeln!(out, "PROBLEM {e:#}")?;
     }
-    match Renderer::new(&cfg.templates, &cfg.desk) {
-        Ok(r) => writeln!(out, "ok templates: {}", r.template_names().join(", "))?,
-        Err(e) => {
-            problems += 1;
-            writeln!(out, "PROBLEM templates: {e:#}")?;
-        }
-    }
-    match cfg.load_intake_rules() {
-        Ok(_) => writeln!(
-            out,
-            "ok intake rules: {}",
-            cfg.intake_rules.as_ref().map_or_else(
-                || "built-in (config/intake.toml)".to_string(),
-                |p| p.display().to_string()
-            )
-        )?,
-        Err(e) => {
-            problems += 1;
-            writeln!(out, "PROBLEM {e:#}")?;
-        }
-    }
-    if cfg.store.path.exists() {
-        match store::open_reader(&cfg.store.path).and_then(|c| {
-            let v = store::schema_version(&c)?;
-            let tickets = store::tickets::list(&c)?.len();
-            let outbox = store::outbox::counts(&c)?;
-            Ok(format!(
-                "schema version {v}, {tickets} ticket(s), outbox {} queued / {} sent / {} failed",
-                outbox.queued, outbox.sent, outbox.failed
-            ))
-        }) {
-            Ok(s) => writeln!(out, "ok store {}: {s}", cfg.store.path.display())?,
-            Err(e) => {
-                problems += 1;
-                writeln!(out, "PROBLEM store: {e:#}")?;
-            }
-        }
-    } else {
-        writeln!(
-            out,
-            "ok store {}: does not exist yet; `run` creates it",
-            cfg.store.path.display()
-        )?;
-    }
+    let templates = Renderer::new(&cfg.templates, &cfg.desk).map(|r| r.template_names().join(", "));
+    problems += item(out, "templates", "templates: ", templates)?;
+    let rules = cfg.load_intake_rules().map(|_| {
+        cfg.intake_rules.as_ref().map_or_else(
+            || "built-in (config/intake.toml)".to_string(),
+            |p| p.display().to_string(),
+        )
+    });
+    problems += item(out, "intake rules", "", rules)?;
+    problems += check_store(cfg, out)?;
     for folder in &cfg.folders {
         let label = if cfg.folders.len() == 1 {
             "mailbox".to_string()
@@ -80,30 +46,59 @@ pub async fn check(cfg: &Config, out: &mut (impl Write + Send)) -> Result<()> {
             Ok(mut source) => source.probe().await,
             Err(e) => Err(e),
         };
-        match probed {
-            Ok(s) => writeln!(out, "ok {label}: {s}")?,
-            Err(e) => {
-                problems += 1;
-                writeln!(out, "PROBLEM {label}: {e:#}")?;
-            }
-        }
+        problems += item(out, &label, &format!("{label}: "), probed)?;
     }
-    match Transport::new(&cfg.transport) {
-        Ok(t) => match t.probe().await {
-            Ok(s) => writeln!(out, "ok transport: {s}")?,
-            Err(e) => {
-                problems += 1;
-                writeln!(out, "PROBLEM transport: {e:#}")?;
-            }
-        },
-        Err(e) => {
-            problems += 1;
-            writeln!(out, "PROBLEM transport: {e:#}")?;
-        }
-    }
+    let transport = match Transport::new(&cfg.transport) {
+        Ok(t) => t.probe().await,
+        Err(e) => Err(e),
+    };
+    problems += item(out, "transport", "transport: ", transport)?;
     if problems > 0 {
         return Err(anyhow!("{problems} problem(s) found")).context("check failed");
     }
     writeln!(out, "all checks passed")?;
     Ok(())
+}
+
+/// One checked item: `ok LABEL: what was found`, or `PROBLEM` and the error (after
+/// `problem_label`). Returns the number of problems: 0 or 1.
+fn item(
+    out: &mut impl Write,
+    ok_label: &str,
+    problem_label: &str,
+    found: Result<String>,
+) -> Result<usize> {
+    match found {
+        Ok(s) => {
+            writeln!(out, "ok {ok_label}: {s}")?;
+            Ok(0)
+        }
+        Err(e) => {
+            writeln!(out, "PROBLEM {problem_label}{e:#}")?;
+            Ok(1)
+        }
+    }
+}
+
+/// The store, if it exists yet: its schema version and what it holds.
+fn check_store(cfg: &Config, out: &mut impl Write) -> Result<usize> {
+    let path = &cfg.store.path;
+    if !path.exists() {
+        writeln!(
+            out,
+            "ok store {}: does not exist yet; `run` creates it",
+            path.display()
+        )?;
+        return Ok(0);
+    }
+    let found = store::open_reader(path).and_then(|c| {
+        let v = store::schema_version(&c)?;
+        let tickets = store::tickets::list(&c)?.len();
+        let outbox = store::outbox::counts(&c)?;
+        Ok(format!(
+            "schema version {v}, {tickets} ticket(s), outbox {} queued / {} sent / {} failed",
+            outbox.queued, outbox.sent, outbox.failed
+        ))
+    });
+    item(out, &format!("store {}", path.display()), "store: ", found)
 }
