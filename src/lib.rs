@@ -3,26 +3,22 @@
 //! Data flows top to bottom through the modules: `mailbox` (where mail comes from) →
 //! `inbound` (raw bytes → message) → `desk` (what it means for a ticket; no I/O) →
 //! `store` (one SQLite transaction per batch) → `notify` (which mail goes to whom) →
-//! `outbox` (durable queue, delivery). `service` wires the loops together.
+//! `outbox` (durable queue, delivery). `service` wires the loops together. `commands`
+//! holds every verb of the command line (`cli` defines their arguments).
 
-pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod desk;
 pub mod http;
-pub mod import;
 pub mod inbound;
 pub mod ingest;
-pub mod init;
-pub mod knowledge;
 pub mod mail_queue;
 pub mod mailbox;
 pub mod notify;
 pub mod oauth;
 pub mod outbox;
-pub mod quarantine;
 pub mod report;
 pub mod service;
 pub mod store;

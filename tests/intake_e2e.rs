@@ -115,7 +115,7 @@ async fn facts_priority_language_urgent_path_and_knowledge_base() {
     desk.run_once().await;
     wait_for_subject(&req, "[TP-1] 已解决").await;
     let mut out = Vec::new();
-    ticketpost::knowledge::kb_list(&desk.cfg, true, &mut out).unwrap();
+    ticketpost::commands::knowledge::kb_list(&desk.cfg, true, &mut out).unwrap();
     let kb: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(kb.as_array().unwrap().len(), 1, "{kb}");
     assert!(kb[0]["solution"].as_str().unwrap().contains("IKEv2"));
@@ -129,7 +129,7 @@ async fn facts_priority_language_urgent_path_and_knowledge_base() {
     .await;
     desk.run_once().await;
     let mut out = Vec::new();
-    ticketpost::knowledge::kb_list(&desk.cfg, true, &mut out).unwrap();
+    ticketpost::commands::knowledge::kb_list(&desk.cfg, true, &mut out).unwrap();
     let kb: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(kb[0]["cause"], "防火墙拦截 L2TP/IPsec", "{kb}");
     assert_count_stays(&req, requester_mails).await;

@@ -694,7 +694,7 @@ support_address = "{user}"
     );
     let cfg = Config::from_toml(Path::new("oauth2-test.toml"), &text, &fx.env(&user))?;
     let mut out = Vec::new();
-    let result = ticketpost::commands::check(&cfg, &mut out).await;
+    let result = ticketpost::commands::check::check(&cfg, &mut out).await;
     let out = String::from_utf8_lossy(&out);
     eprintln!("{out}");
     result.with_context(|| format!("check failed:\n{out}"))?;

@@ -162,7 +162,7 @@ holidays = ["2026-12-25"]
 
     fn sla_json(&self) -> serde_json::Value {
         let mut out = Vec::new();
-        ticketpost::commands::sla_command(
+        ticketpost::commands::sla_listing::sla_command(
             &self.cfg,
             true,
             ticketpost::clock::Clock::now(&self.clock),
@@ -313,7 +313,7 @@ async fn waiting_pauses_the_clock_a_reply_resumes_it_and_priority_moves_it() {
     assert_eq!((fr_due, fr_running), (None, false), "first response met");
     // `tickets show` says so.
     let mut out = Vec::new();
-    ticketpost::commands::tickets_show(
+    ticketpost::commands::ticket_view::tickets_show(
         &desk.cfg,
         "TP-1",
         true,

@@ -6,7 +6,6 @@
 //! The sender sleeps until the earliest next attempt or until the ingest side wakes it
 //! after a commit; it never scans on a fixed tick.
 
-pub mod manage;
 pub mod transport;
 
 use std::sync::Arc;

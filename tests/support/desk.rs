@@ -130,7 +130,7 @@ agents = ["Ann Lee <{ann}>", "Bob Ray <{bob}>"]
     /// `tickets show TOKEN --json`.
     pub fn ticket(&self, token: &str) -> serde_json::Value {
         let mut out = Vec::new();
-        ticketpost::commands::tickets_show(
+        ticketpost::commands::ticket_view::tickets_show(
             &self.cfg,
             token,
             true,

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use crate::cli::InitArgs;
 use crate::config::Config;
 
 /// What `init` was told; `None` = ask (or take the default).
@@ -31,6 +32,36 @@ pub struct InitAnswers {
     pub agents: Vec<String>,
     pub supervisors: Vec<String>,
     pub store: Option<String>,
+}
+
+/// `ticketpost init`: writes the config to `path` from the flags and prints what it
+/// did. Runs before any config is loaded, so it prints straight to standard output.
+pub fn run(path: &Path, args: InitArgs) -> Result<()> {
+    let force = args.force;
+    let said = init(path, InitAnswers::from(args), force)?;
+    println!("{said}");
+    Ok(())
+}
+
+impl From<InitArgs> for InitAnswers {
+    /// The flags of `init`, all but `--force`.
+    fn from(a: InitArgs) -> Self {
+        InitAnswers {
+            mailbox: a.mailbox,
+            imap_host: a.imap_host,
+            imap_port: a.imap_port,
+            imap_user: a.imap_user,
+            transport: a.transport,
+            smtp_host: a.smtp_host,
+            smtp_port: a.smtp_port,
+            smtp_user: a.smtp_user,
+            support_address: a.support_address,
+            support_name: a.support_name,
+            agents: a.agents,
+            supervisors: a.supervisors,
+            store: a.store,
+        }
+    }
 }
 
 /// Asks for missing answers on `input`/`output` when `interactive`.

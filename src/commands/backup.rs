@@ -2,6 +2,7 @@
 //! store made with SQLite's online backup (the service may keep running while it is
 //! taken), checked before it is called good, and copied back the same way.
 
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,25 @@ impl std::fmt::Display for Copied {
             self.seconds
         )
     }
+}
+
+/// `ticketpost backup FILE`: makes the copy and says what it holds.
+pub fn run_backup(cfg: &Config, file: &Path, out: &mut impl Write) -> Result<()> {
+    let copied = backup(cfg, file)?;
+    writeln!(out, "backed up to {}: {copied}", file.display())?;
+    Ok(())
+}
+
+/// `ticketpost restore FILE`: replaces the store and says what it now holds.
+pub fn run_restore(cfg: &Config, file: &Path, out: &mut impl Write) -> Result<()> {
+    let copied = restore(cfg, file)?;
+    writeln!(
+        out,
+        "restored {} from {}: {copied}",
+        cfg.store.path.display(),
+        file.display()
+    )?;
+    Ok(())
 }
 
 /// Copies the store into `target` (which must not exist yet) and checks the copy.

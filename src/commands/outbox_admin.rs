@@ -8,8 +8,20 @@ use std::io::Write;
 
 use anyhow::{Result, anyhow};
 
+use crate::cli::OutboxCommand;
 use crate::config::Config;
 use crate::store;
+
+/// Runs one `outbox` command; `now` is when a retry or purge happens.
+pub fn run(cfg: &Config, command: OutboxCommand, now: i64, out: &mut impl Write) -> Result<()> {
+    let said = match command {
+        OutboxCommand::List { state, json } => return list(cfg, state.as_deref(), json, out),
+        OutboxCommand::Retry { id, .. } => retry(cfg, id.as_deref(), now)?,
+        OutboxCommand::Purge { older_than_days } => purge(cfg, older_than_days, now)?,
+    };
+    writeln!(out, "{said}")?;
+    Ok(())
+}
 
 /// Lists the outbox, newest last; `state` keeps only rows in that state.
 pub fn list(cfg: &Config, state: Option<&str>, json: bool, out: &mut impl Write) -> Result<()> {
@@ -61,7 +73,7 @@ pub fn list(cfg: &Config, state: Option<&str>, json: bool, out: &mut impl Write)
 
 /// `M-12` or `12`.
 fn parse_id(text: &str) -> Result<i64> {
-    crate::commands::parse_prefixed_id(text, "M")
+    super::parse_prefixed_id(text, "M")
         .ok_or_else(|| anyhow!("{text:?} is not an outbox id (expected e.g. M-3)"))
 }
 

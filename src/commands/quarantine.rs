@@ -10,13 +10,27 @@ use anyhow::{Result, anyhow};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::clock::{Clock, format_time};
+use crate::cli::QuarantineCommand;
+use crate::clock::{Clock, SystemClock, format_time};
 use crate::config::Config;
 use crate::ingest::{self, Faults};
 use crate::store::{self, Writer};
 
 /// Characters of the raw message `quarantine show` prints (the rest is counted).
 const SHOW_RAW_CHARS: usize = 4_000;
+
+/// Runs one `quarantine` command.
+pub fn run(cfg: &Config, command: QuarantineCommand, out: &mut impl Write) -> Result<()> {
+    match command {
+        QuarantineCommand::List { json } => list(cfg, json, out),
+        QuarantineCommand::Show { id, json } => show(cfg, &id, json, out),
+        QuarantineCommand::Retry { id } => {
+            let said = super::runtime()?.block_on(retry(cfg, &id, Arc::new(SystemClock)))?;
+            writeln!(out, "{said}")?;
+            Ok(())
+        }
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct QuarantineRow {
@@ -73,7 +87,7 @@ pub fn list(cfg: &Config, json: bool, out: &mut impl Write) -> Result<()> {
 }
 
 fn parse_id(text: &str) -> Result<i64> {
-    crate::commands::parse_prefixed_id(text, "Q")
+    super::parse_prefixed_id(text, "Q")
         .ok_or_else(|| anyhow!("{text:?} is not a quarantine id (expected e.g. Q-3)"))
 }
 

@@ -7,6 +7,7 @@ use std::io::Write;
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 
+use crate::cli::KbCommand;
 use crate::clock::format_time;
 use crate::config::Config;
 use crate::desk::threading::{parse_token, token};
@@ -26,13 +27,42 @@ pub struct KbAddArgs {
     pub ticket: Option<String>,
 }
 
+/// Runs one `kb` command; `now` dates an added entry.
+pub fn run(cfg: &Config, command: KbCommand, now: i64, out: &mut impl Write) -> Result<()> {
+    match command {
+        KbCommand::List { json } => kb_list(cfg, json, out),
+        KbCommand::Show { id, json } => kb_show(cfg, &id, json, out),
+        KbCommand::Search { query, json } => kb_search(cfg, &query, json, out),
+        KbCommand::Add {
+            title,
+            problem,
+            solution,
+            cause,
+            steps,
+            language,
+            ticket,
+        } => {
+            let args = KbAddArgs {
+                title,
+                problem,
+                cause,
+                steps,
+                solution,
+                language,
+                ticket,
+            };
+            kb_add(cfg, &args, now, out)
+        }
+    }
+}
+
 /// An entry's id as people write it: `KB-3` (or `3`).
 pub fn kb_token(id: i64) -> String {
     format!("KB-{id}")
 }
 
 fn parse_kb_id(text: &str) -> Option<i64> {
-    crate::commands::parse_prefixed_id(text, "KB")
+    super::parse_prefixed_id(text, "KB")
 }
 
 #[derive(Serialize)]

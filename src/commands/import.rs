@@ -5,7 +5,7 @@
 //! No mail is sent for imported messages unless `--acknowledge` is given.
 //! The source is only read: nothing in the Maildir moves.
 
-use std::io::BufReader;
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +13,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::clock::Clock;
+use crate::cli::ImportCommand;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::ingest::{self, BatchSummary, Faults};
 use crate::mailbox::mbox::MboxReader;
@@ -51,6 +52,23 @@ impl std::fmt::Display for ImportReport {
             s.mails
         )
     }
+}
+
+/// Runs `import mbox` or `import maildir` and prints what it did.
+pub fn run(
+    cfg: &Config,
+    source: ImportCommand,
+    acknowledge: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let source = match source {
+        ImportCommand::Mbox { file } => ImportSource::Mbox(file),
+        ImportCommand::Maildir { dir } => ImportSource::Maildir(dir),
+    };
+    let report =
+        super::runtime()?.block_on(import(cfg, source, acknowledge, Arc::new(SystemClock)))?;
+    writeln!(out, "{report}")?;
+    Ok(())
 }
 
 /// Imports every message of `source`; with `acknowledge`, new tickets are answered

@@ -1,22 +1,22 @@
-//! What the read-side commands print: `tickets list`, `tickets show`, `check`.
-//! Human output is for people; `--json` is a stable shape for scripts.
+//! `ticketpost tickets list` and `tickets show`: the tickets as the store holds them,
+//! for people (aligned text) or scripts (`--json`, a stable shape). It only reads.
 //!
-//! It also owns how text from mail is made safe to print ([`escape_for_terminal`]):
-//! a subject or a sender's name is chosen by whoever sends the mail, and a terminal
-//! obeys the escape sequences in what it is shown.
+//! A subject or a sender's name is chosen by whoever sends the mail, and a terminal
+//! obeys the escape sequences in what it is shown: every field from mail is printed
+//! through [`one_line`] (or `escape_for_terminal`), on top of the safe writer that
+//! `commands::dispatch` puts around standard output.
 
 use std::borrow::Cow;
 use std::io::Write;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use serde::Serialize;
 
+use crate::cli::TicketsCommand;
 use crate::clock::format_time;
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::desk::threading::{parse_token, token};
-use crate::mailbox::MailSource;
-use crate::notify::Renderer;
-use crate::outbox::transport::Transport;
+use crate::report::format_duration;
 use crate::store::{
     self, messages::MessageRow, outbox::OutboxRow, tickets::EventRow, tickets::TicketRow,
 };
@@ -74,6 +74,15 @@ fn ticket_json<'a>(prefix: &str, t: &'a TicketRow) -> TicketJson<'a> {
     }
 }
 
+/// Runs `tickets list` or `tickets show`.
+pub fn run(cfg: &Config, command: TicketsCommand, now: i64, out: &mut impl Write) -> Result<()> {
+    match command {
+        TicketsCommand::List { json } => tickets_list(cfg, json, out),
+        TicketsCommand::Show { token, json } => tickets_show(cfg, &token, json, now, out),
+    }
+}
+
+/// `tickets list`: every ticket, newest first.
 pub fn tickets_list(cfg: &Config, json: bool, out: &mut impl Write) -> Result<()> {
     let conn = store::open_reader(&cfg.store.path)?;
     let tickets = store::tickets::list(&conn)?;
@@ -216,13 +225,64 @@ fn clocks_json(cfg: &Config, clocks: &[crate::desk::sla::SlaClock], now: i64) ->
 struct TicketDetailJson<'a> {
     #[serde(flatten)]
     ticket: TicketJson<'a>,
-    facts: Vec<FactJson>,
-    sla: Vec<ClockJson>,
+    facts: &'a [FactJson],
+    sla: &'a [ClockJson],
     messages: Vec<MessageJson<'a>>,
     timeline: Vec<EventJson<'a>>,
     mails: Vec<MailJson<'a>>,
 }
 
+fn message_json(m: &MessageRow) -> MessageJson<'_> {
+    MessageJson {
+        message_id: m.message_id.as_deref(),
+        kind: &m.kind,
+        automatic: m.automatic.as_deref(),
+        from: m.from_address.as_deref(),
+        from_name: m.from_name.as_deref(),
+        subject: &m.subject,
+        received_at: format_time(m.received_at),
+        size: m.size,
+        text: &m.text_body,
+        visible_text: m.visible_text.as_deref(),
+        attachments: &m.attachments,
+    }
+}
+
+fn event_json(e: &EventRow) -> EventJson<'_> {
+    EventJson {
+        at: format_time(e.at),
+        actor: &e.actor,
+        kind: &e.kind,
+        detail: &e.detail,
+    }
+}
+
+fn mail_json(m: &OutboxRow) -> MailJson<'_> {
+    MailJson {
+        kind: &m.kind,
+        message_id: &m.message_id,
+        to: &m.recipients,
+        subject: &m.subject,
+        state: &m.state,
+        attempts: m.attempts,
+        last_error: m.last_error.as_deref(),
+        created_at: format_time(m.created_at),
+        sent_at: m.sent_at.map(format_time),
+    }
+}
+
+/// Everything `tickets show` prints about one ticket, read from the store in one go.
+struct TicketDetail {
+    ticket: TicketRow,
+    facts: Vec<FactJson>,
+    sla: Vec<ClockJson>,
+    messages: Vec<MessageRow>,
+    events: Vec<EventRow>,
+    mails: Vec<OutboxRow>,
+}
+
+/// `tickets show`: one ticket with its facts, SLA clocks, timeline, messages and the
+/// mail sent for it.
 pub fn tickets_show(
     cfg: &Config,
     token_text: &str,
@@ -230,6 +290,16 @@ pub fn tickets_show(
     now: i64,
     out: &mut impl Write,
 ) -> Result<()> {
+    let detail = gather_detail(cfg, token_text, now)?;
+    let prefix = &cfg.desk.token_prefix;
+    if json {
+        write_detail_json(prefix, &detail, out)
+    } else {
+        write_detail_text(prefix, &detail, out)
+    }
+}
+
+fn gather_detail(cfg: &Config, token_text: &str, now: i64) -> Result<TicketDetail> {
     let prefix = &cfg.desk.token_prefix;
     let id = parse_token(token_text, prefix).ok_or_else(|| {
         anyhow!("{token_text:?} is not a ticket token (expected e.g. {prefix}-42)")
@@ -237,61 +307,52 @@ pub fn tickets_show(
     let conn = store::open_reader(&cfg.store.path)?;
     let ticket = store::tickets::get(&conn, id)?
         .ok_or_else(|| anyhow!("no ticket {}", token(prefix, id)))?;
-    let messages: Vec<MessageRow> = store::messages::list_for_ticket(&conn, id)?;
-    let events: Vec<EventRow> = store::tickets::events(&conn, id)?;
-    let mails: Vec<OutboxRow> = store::outbox::list(&conn, Some(id))?;
+    let messages = store::messages::list_for_ticket(&conn, id)?;
+    let events = store::tickets::events(&conn, id)?;
+    let mails = store::outbox::list(&conn, Some(id))?;
     let facts = facts_checklist(&store::tickets::facts(&conn, id)?);
     let sla = clocks_json(cfg, &store::sla::clocks(&conn, id)?, now);
-    if json {
-        let detail = TicketDetailJson {
-            ticket: ticket_json(prefix, &ticket),
-            facts,
-            sla,
-            messages: messages
-                .iter()
-                .map(|m| MessageJson {
-                    message_id: m.message_id.as_deref(),
-                    kind: &m.kind,
-                    automatic: m.automatic.as_deref(),
-                    from: m.from_address.as_deref(),
-                    from_name: m.from_name.as_deref(),
-                    subject: &m.subject,
-                    received_at: format_time(m.received_at),
-                    size: m.size,
-                    text: &m.text_body,
-                    visible_text: m.visible_text.as_deref(),
-                    attachments: &m.attachments,
-                })
-                .collect(),
-            timeline: events
-                .iter()
-                .map(|e| EventJson {
-                    at: format_time(e.at),
-                    actor: &e.actor,
-                    kind: &e.kind,
-                    detail: &e.detail,
-                })
-                .collect(),
-            mails: mails
-                .iter()
-                .map(|m| MailJson {
-                    kind: &m.kind,
-                    message_id: &m.message_id,
-                    to: &m.recipients,
-                    subject: &m.subject,
-                    state: &m.state,
-                    attempts: m.attempts,
-                    last_error: m.last_error.as_deref(),
-                    created_at: format_time(m.created_at),
-                    sent_at: m.sent_at.map(format_time),
-                })
-                .collect(),
-        };
-        serde_json::to_writer_pretty(&mut *out, &detail)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    writeln!(out, "{}  {}", token(prefix, id), one_line(&ticket.subject))?;
+    Ok(TicketDetail {
+        ticket,
+        facts,
+        sla,
+        messages,
+        events,
+        mails,
+    })
+}
+
+fn write_detail_json(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Result<()> {
+    let detail = TicketDetailJson {
+        ticket: ticket_json(prefix, &d.ticket),
+        facts: &d.facts,
+        sla: &d.sla,
+        messages: d.messages.iter().map(message_json).collect(),
+        timeline: d.events.iter().map(event_json).collect(),
+        mails: d.mails.iter().map(mail_json).collect(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &detail)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn write_detail_text(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Result<()> {
+    write_ticket_text(prefix, &d.ticket, out)?;
+    write_facts_text(&d.facts, out)?;
+    write_sla_text(&d.sla, out)?;
+    write_timeline_text(&d.events, out)?;
+    write_messages_text(&d.messages, out)?;
+    write_mails_text(&d.mails, out)
+}
+
+/// The ticket's own fields: subject, state, people, dates.
+fn write_ticket_text(prefix: &str, ticket: &TicketRow, out: &mut impl Write) -> Result<()> {
+    writeln!(
+        out,
+        "{}  {}",
+        token(prefix, ticket.id),
+        one_line(&ticket.subject)
+    )?;
     let who = match &ticket.requester_name {
         Some(n) => format!("{} <{}>", one_line(n), one_line(&ticket.requester)),
         None => one_line(&ticket.requester).into_owned(),
@@ -329,6 +390,11 @@ pub fn tickets_show(
     if !ticket.tags.is_empty() {
         writeln!(out, "  tags {}", one_line(&ticket.tags.join(", ")))?;
     }
+    write_ticket_state_text(prefix, ticket, out)
+}
+
+/// What the ticket waits for or ended with, each line only when it applies.
+fn write_ticket_state_text(prefix: &str, ticket: &TicketRow, out: &mut impl Write) -> Result<()> {
     if let Some(what) = &ticket.authorization {
         writeln!(out, "  waiting for authorisation: {}", one_line(what))?;
     }
@@ -345,8 +411,12 @@ pub fn tickets_show(
     if let Some(l) = ticket.linked_ticket {
         writeln!(out, "  follows up on {}", token(prefix, l))?;
     }
+    Ok(())
+}
+
+fn write_facts_text(facts: &[FactJson], out: &mut impl Write) -> Result<()> {
     writeln!(out, "\nFacts:")?;
-    for f in &facts {
+    for f in facts {
         writeln!(
             out,
             "  [{}] {:<30} {}",
@@ -355,27 +425,36 @@ pub fn tickets_show(
             one_line(f.evidence.as_deref().unwrap_or("(missing)"))
         )?;
     }
-    if !sla.is_empty() {
-        writeln!(out, "\nSLA:")?;
-        for c in &sla {
-            let label = c.target.replace('_', " ");
-            let used = format!(
-                "{} of {} used ({})",
-                crate::report::format_duration(c.used_seconds),
-                crate::report::format_duration(c.target_seconds),
-                c.hours
-            );
-            let when = match (&c.met_at, &c.due_at) {
-                (Some(m), _) => format!("at {m}"),
-                (None, Some(d)) if c.breached => format!("was due {d}"),
-                (None, Some(d)) => format!("due {d}"),
-                (None, None) => "clock stopped while waiting on the requester".into(),
-            };
-            writeln!(out, "  {label:<15} {:<8} {when}; {used}", c.state)?;
-        }
+    Ok(())
+}
+
+fn write_sla_text(sla: &[ClockJson], out: &mut impl Write) -> Result<()> {
+    if sla.is_empty() {
+        return Ok(());
     }
+    writeln!(out, "\nSLA:")?;
+    for c in sla {
+        let label = c.target.replace('_', " ");
+        let used = format!(
+            "{} of {} used ({})",
+            format_duration(c.used_seconds),
+            format_duration(c.target_seconds),
+            c.hours
+        );
+        let when = match (&c.met_at, &c.due_at) {
+            (Some(m), _) => format!("at {m}"),
+            (None, Some(d)) if c.breached => format!("was due {d}"),
+            (None, Some(d)) => format!("due {d}"),
+            (None, None) => "clock stopped while waiting on the requester".into(),
+        };
+        writeln!(out, "  {label:<15} {:<8} {when}; {used}", c.state)?;
+    }
+    Ok(())
+}
+
+fn write_timeline_text(events: &[EventRow], out: &mut impl Write) -> Result<()> {
     writeln!(out, "\nTimeline:")?;
-    for e in &events {
+    for e in events {
         writeln!(
             out,
             "  {}  {:<14} {:<28} {}",
@@ -385,6 +464,13 @@ pub fn tickets_show(
             one_line(&e.detail)
         )?;
     }
+    Ok(())
+}
+
+/// Lines of a message's text `tickets show` prints at most (`--json` has them all).
+const MESSAGE_LINES: usize = 40;
+
+fn write_messages_text(messages: &[MessageRow], out: &mut impl Write) -> Result<()> {
     writeln!(out, "\nMessages ({}):", messages.len())?;
     for (i, m) in messages.iter().enumerate() {
         let from = one_line(m.from_address.as_deref().unwrap_or("(no sender)"));
@@ -411,123 +497,33 @@ pub fn tickets_show(
                 )?;
             }
         }
-        for line in m
-            .visible_text
-            .as_deref()
-            .unwrap_or(&m.text_body)
-            .lines()
-            .take(40)
-        {
+        let text = m.visible_text.as_deref().unwrap_or(&m.text_body);
+        for line in text.lines().take(MESSAGE_LINES) {
             writeln!(out, "  | {}", escape_for_terminal(line, TextLayout::Lines))?;
-        }
-    }
-    if !mails.is_empty() {
-        writeln!(out, "\nMail sent:")?;
-        for m in &mails {
-            writeln!(
-                out,
-                "  {}  {:<16} to {}  [{}{}]",
-                format_time(m.created_at),
-                m.kind,
-                one_line(&m.recipients.join(", ")),
-                m.state,
-                m.last_error
-                    .as_deref()
-                    .map(|e| format!(": {}", one_line(e)))
-                    .unwrap_or_default()
-            )?;
         }
     }
     Ok(())
 }
 
-/// `ticketpost check`: every problem found is printed; fails if there was any.
-pub async fn check(cfg: &Config, out: &mut (impl Write + Send)) -> Result<()> {
-    let mut problems = 0;
-    writeln!(out, "{}", config::describe(cfg))?;
-    if let Err(e) = config::ensure_usable(cfg) {
-        problems += 1;
-        writeln!(out, "PROBLEM {e:#}")?;
+fn write_mails_text(mails: &[OutboxRow], out: &mut impl Write) -> Result<()> {
+    if mails.is_empty() {
+        return Ok(());
     }
-    match Renderer::new(&cfg.templates, &cfg.desk) {
-        Ok(r) => writeln!(out, "ok templates: {}", r.template_names().join(", "))?,
-        Err(e) => {
-            problems += 1;
-            writeln!(out, "PROBLEM templates: {e:#}")?;
-        }
-    }
-    match cfg.load_intake_rules() {
-        Ok(_) => writeln!(
-            out,
-            "ok intake rules: {}",
-            cfg.intake_rules.as_ref().map_or_else(
-                || "built-in (config/intake.toml)".to_string(),
-                |p| p.display().to_string()
-            )
-        )?,
-        Err(e) => {
-            problems += 1;
-            writeln!(out, "PROBLEM {e:#}")?;
-        }
-    }
-    if cfg.store.path.exists() {
-        match store::open_reader(&cfg.store.path).and_then(|c| {
-            let v = store::schema_version(&c)?;
-            let tickets = store::tickets::list(&c)?.len();
-            let outbox = store::outbox::counts(&c)?;
-            Ok(format!(
-                "schema version {v}, {tickets} ticket(s), outbox {} queued / {} sent / {} failed",
-                outbox.queued, outbox.sent, outbox.failed
-            ))
-        }) {
-            Ok(s) => writeln!(out, "ok store {}: {s}", cfg.store.path.display())?,
-            Err(e) => {
-                problems += 1;
-                writeln!(out, "PROBLEM store: {e:#}")?;
-            }
-        }
-    } else {
+    writeln!(out, "\nMail sent:")?;
+    for m in mails {
         writeln!(
             out,
-            "ok store {}: does not exist yet; `run` creates it",
-            cfg.store.path.display()
+            "  {}  {:<16} to {}  [{}{}]",
+            format_time(m.created_at),
+            m.kind,
+            one_line(&m.recipients.join(", ")),
+            m.state,
+            m.last_error
+                .as_deref()
+                .map(|e| format!(": {}", one_line(e)))
+                .unwrap_or_default()
         )?;
     }
-    for folder in &cfg.folders {
-        let label = if cfg.folders.len() == 1 {
-            "mailbox".to_string()
-        } else {
-            format!("mailbox folder {folder:?}")
-        };
-        let probed = match MailSource::new(&cfg.mailbox.for_folder(folder), None) {
-            Ok(mut source) => source.probe().await,
-            Err(e) => Err(e),
-        };
-        match probed {
-            Ok(s) => writeln!(out, "ok {label}: {s}")?,
-            Err(e) => {
-                problems += 1;
-                writeln!(out, "PROBLEM {label}: {e:#}")?;
-            }
-        }
-    }
-    match Transport::new(&cfg.transport) {
-        Ok(t) => match t.probe().await {
-            Ok(s) => writeln!(out, "ok transport: {s}")?,
-            Err(e) => {
-                problems += 1;
-                writeln!(out, "PROBLEM transport: {e:#}")?;
-            }
-        },
-        Err(e) => {
-            problems += 1;
-            writeln!(out, "PROBLEM transport: {e:#}")?;
-        }
-    }
-    if problems > 0 {
-        return Err(anyhow!("{problems} problem(s) found")).context("check failed");
-    }
-    writeln!(out, "all checks passed")?;
     Ok(())
 }
 
@@ -543,105 +539,4 @@ fn shorten(s: &str, max: usize) -> String {
     let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
     t.push('…');
     t
-}
-
-/// An id as people write it for a command: `Q-3`, `q-3` or `3` for prefix `Q`.
-/// `None` unless it is a positive number.
-pub(crate) fn parse_prefixed_id(text: &str, prefix: &str) -> Option<i64> {
-    let t = text.trim();
-    let digits = [prefix.to_ascii_uppercase(), prefix.to_ascii_lowercase()]
-        .iter()
-        .find_map(|p| t.strip_prefix(p.as_str())?.strip_prefix('-'))
-        .unwrap_or(t);
-    digits.parse::<i64>().ok().filter(|id| *id > 0)
-}
-
-#[derive(Serialize)]
-struct SlaRowJson {
-    token: String,
-    subject: String,
-    priority: String,
-    status: String,
-    assignee: Option<String>,
-    target: &'static str,
-    due_at: String,
-    state: &'static str,
-    /// Seconds left (positive) or late (negative), wall-clock.
-    seconds_left: i64,
-}
-
-/// `ticketpost sla`: tickets at risk (past their warning) and breached, most urgent
-/// first, with time left or how late.
-pub fn sla_command(cfg: &Config, json: bool, now: i64, out: &mut impl Write) -> Result<()> {
-    let conn = store::open_reader(&cfg.store.path)?;
-    let rows = store::sla::at_risk(&conn, now, 1_000)?;
-    let prefix = &cfg.desk.token_prefix;
-    let items: Vec<SlaRowJson> = rows
-        .iter()
-        .map(|r| {
-            let due = r.clock.due_at.unwrap_or(now);
-            SlaRowJson {
-                token: token(prefix, r.ticket_id),
-                subject: r.subject.clone(),
-                priority: r.clock.priority.as_str().to_string(),
-                status: r.status.clone(),
-                assignee: r.assignee.clone(),
-                target: r.clock.target.as_str(),
-                due_at: format_time(due),
-                state: if due <= now { "breached" } else { "at_risk" },
-                seconds_left: due - now,
-            }
-        })
-        .collect();
-    if json {
-        serde_json::to_writer_pretty(&mut *out, &items)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    if items.is_empty() {
-        writeln!(out, "no ticket is at risk or breached")?;
-        return Ok(());
-    }
-    for i in &items {
-        let when = if i.seconds_left <= 0 {
-            format!(
-                "BREACHED {} late",
-                crate::report::format_duration(-i.seconds_left)
-            )
-        } else {
-            format!(
-                "at risk, {} left",
-                crate::report::format_duration(i.seconds_left)
-            )
-        };
-        writeln!(
-            out,
-            "{:<9} {} {:<8} {:<14} {:<28} due {}  {}  {}",
-            i.token,
-            i.priority,
-            i.status,
-            i.target,
-            when,
-            crate::timers::local_time(&cfg.sla, i.seconds_left + now),
-            i.assignee.as_deref().unwrap_or("(unassigned)"),
-            i.subject
-        )?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod id_tests {
-    use super::parse_prefixed_id;
-
-    #[test]
-    fn prefixed_ids_as_people_write_them() {
-        assert_eq!(parse_prefixed_id(" Q-3 ", "Q"), Some(3));
-        assert_eq!(parse_prefixed_id("kb-12", "KB"), Some(12));
-        assert_eq!(parse_prefixed_id("7", "M"), Some(7));
-        for bad in ["Q3", "Kb-1", "M-0", "M--2", "X-1", ""] {
-            assert_eq!(parse_prefixed_id(bad, "M"), None, "{bad}");
-        }
-        assert_eq!(parse_prefixed_id("Q3", "Q"), None);
-    }
 }
