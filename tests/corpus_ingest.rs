@@ -215,29 +215,6 @@ fn mbox_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The messages of an mbox: each starts at a line beginning `From `.
-fn split_mbox(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut messages = Vec::new();
-    let mut start = None;
-    let mut line_start = 0;
-    while line_start < bytes.len() {
-        if bytes[line_start..].starts_with(b"From ") {
-            if let Some(s) = start {
-                messages.push(bytes[s..line_start].to_vec());
-            }
-            start = Some(line_start);
-        }
-        line_start = match bytes[line_start..].iter().position(|&b| b == b'\n') {
-            Some(i) => line_start + i + 1,
-            None => bytes.len(),
-        };
-    }
-    if let Some(s) = start {
-        messages.push(bytes[s..].to_vec());
-    }
-    messages
-}
-
 fn outcome(s: &BatchSummary) -> Option<Outcome> {
     let outcomes = [
         (s.new_tickets, Outcome::NewTicket),
@@ -294,7 +271,10 @@ fn every_corpus_message_is_ingested_and_automatic_mail_is_never_answered() {
             .unwrap_or(path)
             .display()
             .to_string();
-        for (i, raw) in split_mbox(&fs::read(path).unwrap()).into_iter().enumerate() {
+        for (i, raw) in corpus::split_mbox(&fs::read(path).unwrap())
+            .into_iter()
+            .enumerate()
+        {
             inputs.push((path.clone(), format!("{rel}#{}", i + 1), raw));
         }
     }
