@@ -274,12 +274,23 @@ async fn implicit_tls_and_starttls_with_the_test_ca() -> Result<()> {
     Ok(())
 }
 
+/// The poll interval of the IDLE test: long, so that a wake-up well inside it can only
+/// come from the server's push (IDLE), however slow the machine.
+const IDLE_TEST_POLL: Duration = Duration::from_secs(120);
+/// How soon after the APPEND the IDLE wait must end: a twelfth of the poll interval.
+/// Dovecot reports a change to an IDLE session after ~0.5 s; the rest is room for a
+/// loaded machine, while a wake by polling would come ~120 s after the wait started.
+const IDLE_WAKE_BOUND: Duration = Duration::from_secs(10);
+
 #[tokio::test]
 async fn idle_wakes_up_on_new_mail() -> Result<()> {
     logs();
     let stack = mail_stack();
     let user = unique_user("imap-idle");
-    let mut source = ImapSource::new(config(stack, &user), None)?;
+    let mut cfg = config(stack, &user);
+    cfg.poll_interval = IDLE_TEST_POLL;
+    assert!(IDLE_WAKE_BOUND * 4 < IDLE_TEST_POLL);
+    let mut source = ImapSource::new(cfg, None)?;
     assert!(source.fetch_batch(10).await?.mails.is_empty());
 
     let shutdown = CancellationToken::new();
@@ -296,14 +307,18 @@ async fn idle_wakes_up_on_new_mail() -> Result<()> {
 
     imap_append(stack, &user, &message(&user, 0)).await?;
     let appended = Instant::now();
-    let (mut source, result, woke) = tokio::time::timeout(Duration::from_secs(10), waiter)
+    let (mut source, result, woke) = tokio::time::timeout(IDLE_TEST_POLL / 2, waiter)
         .await
         .context("IDLE did not wake up")??;
     result?;
     let delay = woke.saturating_duration_since(appended);
-    eprintln!("IDLE woke {delay:?} after the APPEND completed");
-    // Dovecot itself waits ~0.5 s before it reports a change to an IDLE session.
-    assert!(delay < Duration::from_millis(1500), "IDLE took {delay:?}");
+    eprintln!(
+        "IDLE woke {delay:?} after the APPEND completed (bound {IDLE_WAKE_BOUND:?}, poll interval {IDLE_TEST_POLL:?})"
+    );
+    assert!(
+        delay < IDLE_WAKE_BOUND,
+        "IDLE took {delay:?}: not a push (bound {IDLE_WAKE_BOUND:?}, poll interval {IDLE_TEST_POLL:?})"
+    );
 
     let batch = source.fetch_batch(10).await?;
     assert_eq!(uids(&batch), [1]);
@@ -313,7 +328,8 @@ async fn idle_wakes_up_on_new_mail() -> Result<()> {
     assert!(source.fetch_batch(10).await?.mails.is_empty());
     imap_append(stack, &user, &message(&user, 1)).await?;
     let started = Instant::now();
-    tokio::time::timeout(Duration::from_secs(2), source.wait_for_mail(&shutdown))
+    // At once means without waiting for a push or a poll: well inside the poll interval.
+    tokio::time::timeout(IDLE_WAKE_BOUND, source.wait_for_mail(&shutdown))
         .await
         .context("mail that was already there must end the wait at once")??;
     eprintln!(

@@ -556,14 +556,37 @@ async fn imap_token_near_expiry_is_refreshed_before_login() -> Result<()> {
     let Some(fx) = fixture() else { return Ok(()) };
     let (stack, p) = (&fx.stack, &fx.provider);
     let user = support::unique_user("oauth-imap-expiry");
-    p.with(|s| s.lifetime.insert(user.clone(), 2));
+    // A short-lived token is refreshed once less than half its lifetime is left. The
+    // lifetime is long enough that the first login falls well inside the first half
+    // on a loaded machine; the second connect waits until just past the half, counted
+    // from when the provider issued the token, while the old token is still valid at
+    // the provider: only a refresh before the login makes a second token call.
+    const LIFETIME_S: u64 = 20;
+    p.with(|s| s.lifetime.insert(user.clone(), LIFETIME_S));
     support::imap_append(stack, &user, &message("a@outside.test", &user, "one")).await?;
     let mut source = ImapSource::new(fx.imap(&user, fx.refresh_grant(&user)), None)?;
     assert_eq!(source.fetch_batch(10).await?.mails.len(), 1);
     assert_eq!(p.token_calls(&user), 1);
+    let issued = p
+        .with(|s| {
+            s.issued
+                .values()
+                .filter(|t| t.user == user)
+                .map(|t| t.expires)
+                .max()
+        })
+        .context("the provider issued a token")?
+        - Duration::from_secs(LIFETIME_S);
+    let half = Duration::from_secs(LIFETIME_S) / 2;
+    assert!(
+        issued.elapsed() < half,
+        "the first login took longer than half the token's lifetime"
+    );
 
-    // Less than half of the two seconds left: refreshed at the next connect.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Less than half of the lifetime left (and the old token still valid): refreshed
+    // at the next connect.
+    tokio::time::sleep_until((issued + half + Duration::from_millis(500)).into()).await;
+    assert!(issued.elapsed() < Duration::from_secs(LIFETIME_S) - Duration::from_secs(2));
     source.reset();
     assert_eq!(source.fetch_batch(10).await?.mails.len(), 1);
     assert_eq!((p.token_calls(&user), p.refused(&user)), (2, 0));

@@ -46,3 +46,26 @@ pub fn message_files(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// The messages of an mbox: each starts at a line beginning `From `.
+pub fn split_mbox(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut messages = Vec::new();
+    let mut start = None;
+    let mut line_start = 0;
+    while line_start < bytes.len() {
+        if bytes[line_start..].starts_with(b"From ") {
+            if let Some(s) = start {
+                messages.push(bytes[s..line_start].to_vec());
+            }
+            start = Some(line_start);
+        }
+        line_start = match bytes[line_start..].iter().position(|&b| b == b'\n') {
+            Some(i) => line_start + i + 1,
+            None => bytes.len(),
+        };
+    }
+    if let Some(s) = start {
+        messages.push(bytes[s..].to_vec());
+    }
+    messages
+}
