@@ -102,13 +102,13 @@ fn fill(cfg: &Config, tickets: usize, now: i64) -> Result<()> {
         ticketpost::ticket_writer::sync_clocks(&tx, id, &cfg.sla, created)?;
         // A desk that has been running: what fell due before now has fired.
         for target in Target::ALL {
-            if let Some(mut c) = store::sla::clock(&tx, id, target)? {
+            if let Some(mut c) = store::sla_clocks::clock(&tx, id, target)? {
                 let levels = c.due_levels(now, &cfg.sla);
                 if !levels.is_empty() {
                     for level in levels {
                         c.mark_fired(level, now, &cfg.sla);
                     }
-                    store::sla::save(&tx, id, &c)?;
+                    store::sla_clocks::save(&tx, id, &c)?;
                 }
             }
         }
@@ -247,7 +247,7 @@ async fn measure(dir: &Path, ticks: usize) -> Result<()> {
         percentile(&backlog, 0.5),
         percentile(&backlog, 1.0)
     );
-    let next = writer.call(|c| store::sla::next_alert(c)).await?;
+    let next = writer.call(|c| store::sla_clocks::next_alert(c)).await?;
     println!(
         "next alert due in {} s (the service sleeps until then)",
         next.map_or(-1, |t| t - clock.now())

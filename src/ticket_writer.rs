@@ -185,7 +185,7 @@ fn queue_decision_mail(
 
 /// Brings a ticket's clocks in line with its state. Cheap when nothing changed.
 pub fn sync_clocks(tx: &Connection, ticket: i64, policy: &SlaPolicy, now: i64) -> Result<()> {
-    let Some(row) = store::sla::ticket_clock_row(tx, ticket)? else {
+    let Some(row) = store::sla_clocks::ticket_clock_row(tx, ticket)? else {
         return Ok(());
     };
     let status: Status = row.status.parse().unwrap_or(Status::Open);
@@ -197,12 +197,12 @@ pub fn sync_clocks(tx: &Connection, ticket: i64, policy: &SlaPolicy, now: i64) -
         done: matches!(status, Status::Resolved | Status::Closed),
         waiting_on_requester: status == Status::Waiting || row.authorization_pending,
     };
-    let stored = store::sla::clocks(tx, ticket)?;
+    let stored = store::sla_clocks::clocks(tx, ticket)?;
     for target in Target::ALL {
         let old = stored.iter().find(|c| c.target == target);
         let next = reconcile(old, target, &inputs, policy, now);
         if old != Some(&next) {
-            store::sla::save(tx, ticket, &next)?;
+            store::sla_clocks::save(tx, ticket, &next)?;
         }
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! Timers: one tick ([`run_due`]) auto-closes unconfirmed resolutions, fires the SLA
 //! alerts that fall due and queues the supervisors' daily digest; [`next_due`] is the
 //! next time anything is due, which the service's timer loop sleeps until. The rules
-//! are in `desk::sla` and `desk::lifecycle`; the rows in `store::sla`; the clocks are
+//! are in `desk::sla` and `desk::lifecycle`; the rows in `store::sla_clocks`; the clocks are
 //! kept in step with each ticket change by `ticket_writer::sync_clocks`.
 //!
 //! Exactly once: a level is stamped on the clock row in the same transaction that
@@ -101,7 +101,7 @@ pub fn fire_due(
     pending: &mut PendingMail,
 ) -> Result<FiredAlerts> {
     let mut fired = 0;
-    let due = store::sla::due(tx, now, ALERT_BATCH)?;
+    let due = store::sla_clocks::due(tx, now, ALERT_BATCH)?;
     let more_due = due.len() == ALERT_BATCH;
     for (ticket, mut clock) in due {
         let levels = clock.due_levels(now, policy);
@@ -109,7 +109,7 @@ pub fn fire_due(
         let Some(row) = row else {
             // A clock without a ticket cannot happen (foreign key); park it.
             clock.next_alert_at = None;
-            store::sla::save(tx, ticket, &clock)?;
+            store::sla_clocks::save(tx, ticket, &clock)?;
             continue;
         };
         let view = TicketView::from(&row);
@@ -172,7 +172,7 @@ pub fn fire_due(
             // recompute so the row leaves the index.
             clock.reschedule(policy);
         }
-        store::sla::save(tx, ticket, &clock)?;
+        store::sla_clocks::save(tx, ticket, &clock)?;
     }
     Ok(FiredAlerts { fired, more_due })
 }
@@ -204,7 +204,7 @@ pub fn next_digest(conn: &Connection, policy: &SlaPolicy, now: i64) -> Result<Op
     let Some((day, at)) = digest_slot(policy, hour, now) else {
         return Ok(None);
     };
-    if !store::sla::digest_sent(conn, &day)? {
+    if !store::sla_clocks::digest_sent(conn, &day)? {
         return Ok(Some(at));
     }
     // Tomorrow's slot: a day later, at the same local hour.
@@ -231,11 +231,11 @@ pub fn send_digest_if_due(
     };
     // Only today's slot: a service that was down for days sends one digest, not one
     // per missed day.
-    if now < at || store::sla::digest_sent(tx, &day)? {
+    if now < at || store::sla_clocks::digest_sent(tx, &day)? {
         return Ok(false);
     }
     if desk.supervisors.is_empty() {
-        store::sla::claim_digest(tx, &day, now)?;
+        store::sla_clocks::claim_digest(tx, &day, now)?;
         warn!("SLA digest skipped: no [desk] supervisors");
         return Ok(false);
     }
@@ -246,7 +246,7 @@ pub fn send_digest_if_due(
             .context("cannot render the SLA digest")?;
         store::outbox::enqueue(tx, &mail, now)?;
     }
-    store::sla::claim_digest(tx, &day, now)?;
+    store::sla_clocks::claim_digest(tx, &day, now)?;
     info!(day = %day, "SLA digest queued");
     Ok(true)
 }
@@ -261,13 +261,13 @@ fn build_digest(
     let prefix = &desk.token_prefix;
     let mut open = Vec::new();
     let mut total = 0;
-    for (priority, status, count) in store::sla::open_counts(conn)? {
+    for (priority, status, count) in store::sla_clocks::open_counts(conn)? {
         total += count;
         open.push(format!("{priority} {status}: {count}"));
     }
     let mut at_risk = Vec::new();
     let mut breached = Vec::new();
-    for r in store::sla::at_risk(conn, now, 10 * DIGEST_ROWS)? {
+    for r in store::sla_clocks::at_risk(conn, now, 10 * DIGEST_ROWS)? {
         let due = r.clock.due_at.unwrap_or(now);
         let line = DigestLine {
             token: token(prefix, r.ticket_id),
@@ -298,7 +298,7 @@ fn build_digest(
             list.push(line);
         }
     }
-    let oldest = store::sla::oldest_open(conn, 5)?
+    let oldest = store::sla_clocks::oldest_open(conn, 5)?
         .into_iter()
         .map(|t| DigestLine {
             token: token(prefix, t.id),
@@ -325,7 +325,7 @@ fn build_digest(
 pub fn next_due(conn: &Connection, policy: &SlaPolicy, now: i64) -> Result<Option<i64>> {
     let times = [
         store::tickets::next_auto_close(conn)?,
-        store::sla::next_alert(conn)?,
+        store::sla_clocks::next_alert(conn)?,
         next_digest(conn, policy, now)?,
     ];
     Ok(times.into_iter().flatten().min())

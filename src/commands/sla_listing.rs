@@ -1,6 +1,6 @@
 //! `ticketpost sla`: the tickets at risk of missing an SLA target (past their warning)
 //! and those that missed one, most urgent first. The clocks are kept by `desk::sla`
-//! and `timers`; this module reads `store::sla` and prints, for people or as JSON.
+//! and `timers`; this module reads `store::sla_clocks` and prints, for people or as JSON.
 
 use std::io::Write;
 
@@ -34,7 +34,7 @@ struct SlaRowJson {
 /// first, with time left or how late.
 pub fn sla_command(cfg: &Config, json: bool, now: i64, out: &mut impl Write) -> Result<()> {
     let conn = store::open_reader(&cfg.store.path)?;
-    let rows = store::sla::at_risk(&conn, now, LIST_LIMIT)?;
+    let rows = store::sla_clocks::at_risk(&conn, now, LIST_LIMIT)?;
     let prefix = &cfg.desk.token_prefix;
     let items: Vec<SlaRowJson> = rows
         .iter()

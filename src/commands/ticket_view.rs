@@ -311,7 +311,7 @@ fn gather_detail(cfg: &Config, token_text: &str, now: i64) -> Result<TicketDetai
     let events = store::tickets::events(&conn, id)?;
     let mails = store::outbox::list(&conn, Some(id))?;
     let facts = facts_checklist(&store::tickets::facts(&conn, id)?);
-    let sla = clocks_json(cfg, &store::sla::clocks(&conn, id)?, now);
+    let sla = clocks_json(cfg, &store::sla_clocks::clocks(&conn, id)?, now);
     Ok(TicketDetail {
         ticket,
         facts,

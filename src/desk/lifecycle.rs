@@ -9,8 +9,8 @@
 
 use super::roster::{DeskConfig, NamedAddress};
 
-use super::commands::{self, AgentReply, Command, CommandError};
 use super::consent::{self, Confirmation, Consent};
+use super::quick_actions::{self, AgentReply, Command, CommandError};
 use super::{MessageKind, Priority, Status};
 
 /// What the store knows about a ticket, as the lifecycle needs it.
@@ -480,7 +480,7 @@ fn decide_agent_reply(
 
 /// Parses the commands and checks their arguments against the configuration.
 fn parse_and_check(text: &str, desk: &DeskConfig) -> Result<AgentReply, Vec<CommandError>> {
-    let reply = commands::parse_agent_reply(text)?;
+    let reply = quick_actions::parse_agent_reply(text)?;
     let mut errors = Vec::new();
     for (i, command) in reply.commands.iter().enumerate() {
         let bad = match command {

@@ -4,13 +4,13 @@
 
 pub mod arrival;
 pub mod auth_results;
-pub mod commands;
 pub mod consent;
 pub mod follow_up;
 pub mod intake;
 pub mod kinds;
 pub mod language;
 pub mod lifecycle;
+pub mod quick_actions;
 pub mod roster;
 pub mod routing;
 pub mod sla;

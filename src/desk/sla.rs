@@ -1,5 +1,5 @@
 //! SLA clocks: business-hours calendars, targets per priority, and what a ticket's
-//! clocks must say given its state. No I/O: `store::sla` keeps the clocks, `ingest`
+//! clocks must say given its state. No I/O: `store::sla_clocks` keeps the clocks, `ingest`
 //! calls [`reconcile`] whenever a ticket changes and fires the alerts that fall due.
 //!
 //! A clock measures time in its calendar (business seconds, or plain seconds for a

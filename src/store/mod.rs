@@ -17,7 +17,7 @@ pub mod messages;
 pub mod outbox;
 pub mod overview;
 pub mod schema;
-pub mod sla;
+pub mod sla_clocks;
 pub mod tickets;
 
 use std::path::{Path, PathBuf};
