@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -22,7 +23,10 @@ pub fn run(cfg: &Config, once: bool) -> Result<()> {
     };
     super::runtime()?.block_on(async {
         let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
+        // Listening starts here, before the service does anything, so a signal sent
+        // while it starts stops it cleanly too.
+        let signals = StopSignals::listen();
+        tokio::spawn(stop_on_signal(signals, shutdown.clone()));
         let options = RunOptions { once, faults };
         let report = service::run(cfg, options, Arc::new(SystemClock), shutdown).await?;
         if once {
@@ -61,26 +65,50 @@ fn once_summary(report: &RunReport) -> String {
     )
 }
 
-/// First SIGINT/SIGTERM: finish the work in hand and stop. A second one: exit now.
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(error = %e, "cannot listen for SIGTERM");
-            return;
-        }
-    };
-    for round in 0..2 {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        if round == 0 {
-            info!("shutting down: finishing the work in hand");
-            shutdown.cancel();
-        } else {
-            warn!("second signal: exiting at once");
-            std::process::exit(130);
+/// SIGINT and SIGTERM, listened for from the moment they are created.
+struct StopSignals {
+    interrupt: Option<Signal>,
+    terminate: Option<Signal>,
+}
+
+impl StopSignals {
+    fn listen() -> StopSignals {
+        let listen = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warn!(error = %e, "cannot listen for {name}");
+                None
+            }
+        };
+        StopSignals {
+            interrupt: listen(SignalKind::interrupt(), "SIGINT"),
+            terminate: listen(SignalKind::terminate(), "SIGTERM"),
         }
     }
+
+    /// The next SIGINT or SIGTERM (never, when neither could be listened for).
+    async fn next(&mut self) {
+        async fn recv(s: &mut Option<Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = recv(&mut self.interrupt) => {}
+            _ = recv(&mut self.terminate) => {}
+        }
+    }
+}
+
+/// First SIGINT/SIGTERM: finish the work in hand and stop. A second one: exit now.
+async fn stop_on_signal(mut signals: StopSignals, shutdown: CancellationToken) {
+    signals.next().await;
+    info!("shutting down: finishing the work in hand");
+    shutdown.cancel();
+    signals.next().await;
+    warn!("second signal: exiting at once");
+    std::process::exit(130);
 }
