@@ -21,11 +21,13 @@ use crate::desk::follow_up::{FollowUp, FollowUpFacts, FollowUpRules, decide_foll
 use crate::desk::intake::{self, FactFinding, IntakeRules};
 use crate::desk::language;
 use crate::desk::lifecycle::{self, Author};
+use crate::desk::lookup::LookupOutcome;
 use crate::desk::roster::DeskConfig;
 use crate::desk::staff_proof::SignedId;
 use crate::desk::triage::{self, Triage, TriageConfig};
 use crate::desk::{self, MailKind, MessageKind, Placement, ThreadFacts, ThreadedBy, threading};
 use crate::inbound::{self, InboundMessage, ParseFailure};
+use crate::lookup_answer;
 use crate::mail_queue::{PARALLEL_RENDER_MIN, PendingMail, Queued, RenderAhead};
 use crate::mailbox::Checkpoint;
 use crate::notify::{
@@ -482,6 +484,9 @@ fn apply_message(
             requester_name,
             subject,
         } => {
+            if let Some(outcome) = lookup_outcome(&m) {
+                return lookup(&m, outcome, &record, summary);
+            }
             let opening = Opening {
                 requester,
                 requester_name,
@@ -498,6 +503,86 @@ fn apply_message(
             Ok(())
         }
     }
+}
+
+/// Whether a new mail is an agent's look-up, as `desk::lookup` decides it from the
+/// mail's text and the proof of its sender.
+fn lookup_outcome(m: &Arriving) -> Option<LookupOutcome> {
+    let Arriving {
+        cx,
+        msg,
+        sender,
+        automatic,
+        ..
+    } = *m;
+    let staff = cx.desk.is_staff(sender);
+    let facts = desk::lookup::LookupFacts {
+        text: msg.visible_text(),
+        staff,
+        automatic: automatic.is_some(),
+        proven: staff && cx.security.verify_staff && new_staff_mail_verified(cx, msg, sender),
+        verify_staff: cx.security.verify_staff,
+    };
+    desk::lookup::decide_lookup(facts, &cx.desk.token_prefix)
+}
+
+/// A look-up: stored without a ticket and answered to its sender alone, or, when it
+/// did not prove its sender, stored as unverified, nothing answered, the agents warned.
+/// No ticket is opened either way.
+fn lookup(
+    m: &Arriving,
+    outcome: LookupOutcome,
+    record: &Record,
+    summary: &mut BatchSummary,
+) -> Result<()> {
+    let Arriving {
+        tx,
+        cx,
+        msg,
+        sender,
+        now,
+        ..
+    } = *m;
+    let a = lookup_answer::Answering {
+        desk: &cx.desk,
+        sla: &cx.sla,
+        renderer: &cx.renderer,
+        now,
+    };
+    summary.unfiled += 1;
+    match outcome {
+        LookupOutcome::Answer(request) => {
+            record(None, MessageKind::Lookup)?;
+            info!(message_id = %m.identity, sender = %sender, "look-up: answered to its sender alone, no ticket opened");
+            if cx.send_mail {
+                let thread = Thread::reply_to(msg.message_id.as_deref(), &msg.references);
+                if lookup_answer::answer(tx, &a, sender, &request, &thread)? {
+                    summary.mails += 1;
+                }
+            }
+        }
+        LookupOutcome::Unverified => {
+            record(None, MessageKind::Unverified)?;
+            warn!(message_id = %m.identity, sender = %sender, "look-up in a staff member's name did not prove its sender: not answered, agents warned");
+            if cx.send_mail {
+                summary.mails +=
+                    lookup_answer::warn_unverified(tx, &a, sender, msg.visible_text())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a new mail (on no ticket) from a member of staff proves its sender: its
+/// thread quotes a Message-ID we signed for them, about any ticket, or the trusted MTA
+/// saw DKIM or SPF pass for their domain.
+fn new_staff_mail_verified(cx: &IngestContext, msg: &InboundMessage, sender: &str) -> bool {
+    threading::reference_candidates(msg).into_iter().any(|id| {
+        matches!(
+            cx.staff_key.check(id, sender, &cx.desk.message_id_domain),
+            SignedId::For { .. }
+        )
+    }) || mta_vouches_for(cx, msg, sender)
 }
 
 /// The identity `msg` is stored under, or `None` when it is stored already (counted

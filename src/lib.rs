@@ -14,6 +14,7 @@ pub mod desk;
 pub mod http;
 pub mod inbound;
 pub mod ingest;
+pub mod lookup_answer;
 pub mod mail_queue;
 pub mod mailbox;
 pub mod notify;

@@ -26,6 +26,9 @@ pub enum MessageKind {
     Kb,
     /// An internal note, to the other agents only.
     Note,
+    /// An agent's look-up (`/show`, `/list`, `/search`), answered to them alone;
+    /// stored without a ticket.
+    Lookup,
 }
 
 impl MessageKind {
@@ -42,6 +45,7 @@ impl MessageKind {
             MessageKind::RejectedCommands => "rejected_commands",
             MessageKind::Kb => "kb",
             MessageKind::Note => "note",
+            MessageKind::Lookup => "lookup",
         }
     }
 
@@ -80,6 +84,10 @@ pub enum MailKind {
     SlaAlert,
     /// The supervisors' daily SLA digest.
     SlaDigest,
+    /// The answer to an agent's look-up, to that agent alone.
+    LookupAnswer,
+    /// To the agents: a look-up in a staff member's name did not prove its sender.
+    LookupUnverified,
 }
 
 impl MailKind {
@@ -98,6 +106,8 @@ impl MailKind {
             MailKind::CommandError => "command_error",
             MailKind::SlaAlert => "sla_alert",
             MailKind::SlaDigest => "sla_digest",
+            MailKind::LookupAnswer => "lookup_answer",
+            MailKind::LookupUnverified => "lookup_unverified",
         }
     }
 }

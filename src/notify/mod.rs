@@ -87,6 +87,12 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "en/size_notice.subject",
     "en/size_notice.txt",
     "en/size_notice.html",
+    "en/lookup_answer.subject",
+    "en/lookup_answer.txt",
+    "en/lookup_answer.html",
+    "en/lookup_unverified.subject",
+    "en/lookup_unverified.txt",
+    "en/lookup_unverified.html",
     "zh/_layout.html",
     "zh/acknowledgement.subject",
     "zh/acknowledgement.txt",
@@ -149,6 +155,8 @@ const EVENTS: &[&str] = &[
     "sla_alert",
     "sla_digest",
     "size_notice",
+    "lookup_answer",
+    "lookup_unverified",
 ];
 
 /// Lines of the request quoted back in the acknowledgement.
@@ -510,6 +518,8 @@ impl Renderer {
                 0,
             )?;
             self.size_notice(&t, &too_large, &thread, 0)?;
+            self.lookup_answer("agent@example.test", &LookupAnswer::sample(), &thread, 0)?;
+            self.lookup_unverified("agent@example.test", "agent@example.test", "/list open", 0)?;
             Ok(())
         };
         for language in LANGUAGES {
@@ -671,6 +681,82 @@ impl Renderer {
             &Thread::default(),
             now,
         )
+    }
+
+    /// The answer to an agent's look-up (`/show`, `/list`, `/search`), to that agent
+    /// alone, in the staff language, threaded on their mail. About no one ticket.
+    pub fn lookup_answer(
+        &self,
+        to: &str,
+        answer: &LookupAnswer,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let mut ctx = self.desk_context();
+        ctx.insert("asked", &answer.asked);
+        ctx.insert("sections", &answer.sections);
+        ctx.insert("errors", &answer.errors);
+        ctx.insert("subject", &format!("Look-up: {}", answer.asked));
+        let rendered = self.render_event("lookup_answer", &self.language, &ctx)?;
+        self.compose_for(
+            "lookup_answer",
+            None,
+            self.one_person(to, "auto-replied"),
+            rendered,
+            thread,
+            now,
+        )
+    }
+
+    /// Warns an agent that a look-up in the name of `claimed` (staff) did not prove
+    /// its sender: nothing was answered.
+    pub fn lookup_unverified(
+        &self,
+        to: &str,
+        claimed: &str,
+        text: &str,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let mut ctx = self.desk_context();
+        ctx.insert("claimed", claimed);
+        ctx.insert("text", &bounded(text));
+        ctx.insert(
+            "subject",
+            &format!("Unverified look-up in the name of {claimed}"),
+        );
+        let rendered = self.render_event("lookup_unverified", &self.language, &ctx)?;
+        self.compose_for(
+            "lookup_unverified",
+            None,
+            self.one_person(to, "auto-generated"),
+            rendered,
+            &Thread::default(),
+            now,
+        )
+    }
+
+    /// The context of mail about the desk rather than one ticket.
+    fn desk_context(&self) -> tera::Context {
+        let mut ctx = tera::Context::new();
+        ctx.insert("support_name", &self.desk.support_name);
+        ctx.insert("support_address", &self.desk.support_address);
+        // The layout's title and footer name a ticket; this mail has none.
+        ctx.insert("token", "");
+        ctx
+    }
+
+    /// Mail to `to` alone, from the support address.
+    fn one_person(&self, to: &str, auto_submitted: &'static str) -> Envelope {
+        Envelope {
+            to: vec![Address {
+                name: None,
+                email: to.to_string(),
+            }],
+            cc: Vec::new(),
+            copy_for: None,
+            from_name: None,
+            auto_submitted: Some(auto_submitted),
+        }
     }
 
     /// The context every ticket mail shares.
@@ -1107,6 +1193,75 @@ impl Renderer {
             subject,
             raw: message.formatted(),
         })
+    }
+}
+
+/// A ticket as a look-up answer lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LookupLine {
+    pub token: String,
+    pub subject: String,
+    pub status: String,
+    pub priority: String,
+    pub requester: String,
+    /// `held by <assignee>`, `team <team>` or `unassigned`.
+    pub holder: String,
+    /// The SLA clocks in words (`desk::lookup::sla_summary`).
+    pub sla: String,
+    /// When the ticket last changed, in the desk's time zone.
+    pub last_activity: String,
+}
+
+/// The answer to one look-up line.
+#[derive(Debug, Clone, Serialize)]
+pub struct LookupSection {
+    /// The line answered, e.g. `/list mine`.
+    pub title: String,
+    pub tickets: Vec<LookupLine>,
+    /// Tickets past the listed ones ("and N more").
+    pub more: i64,
+    /// Knowledge-base entries found (for `/search`).
+    pub kb: Vec<Suggestion>,
+    /// What to say when nothing was found.
+    pub empty: String,
+}
+
+/// The answer to a look-up mail.
+#[derive(Debug, Clone, Serialize)]
+pub struct LookupAnswer {
+    /// The lines asked, for the subject.
+    pub asked: String,
+    pub sections: Vec<LookupSection>,
+    /// Lines not understood, with why.
+    pub errors: Vec<String>,
+}
+
+impl LookupAnswer {
+    fn sample() -> LookupAnswer {
+        LookupAnswer {
+            asked: "/list open".into(),
+            sections: vec![LookupSection {
+                title: "/list open".into(),
+                tickets: vec![LookupLine {
+                    token: "TP-1".into(),
+                    subject: "Sample".into(),
+                    status: "open".into(),
+                    priority: "P2".into(),
+                    requester: "sample@example.test".into(),
+                    holder: "unassigned".into(),
+                    sla: "resolution due in 3h 00m".into(),
+                    last_activity: "2026-01-01 08:00 UTC".into(),
+                }],
+                more: 1,
+                kb: vec![Suggestion {
+                    id: 1,
+                    title: "Sample".into(),
+                    solution: "Sample".into(),
+                }],
+                empty: "No tickets.".into(),
+            }],
+            errors: vec!["line 2: /list everything: sample".into()],
+        }
     }
 }
 

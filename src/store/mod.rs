@@ -12,6 +12,7 @@
 //! writers of mail use too).
 
 pub mod kb;
+pub mod listings;
 pub mod mailbox_state;
 pub mod messages;
 pub mod outbox;

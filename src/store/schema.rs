@@ -7,7 +7,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 6] = [V1, V2, V3, V4, V5, V6];
+const STEPS: [&str; 7] = [V1, V2, V3, V4, V5, V6, V7];
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
@@ -244,6 +244,13 @@ CREATE TABLE ticket_index_queue (
     subject   TEXT NOT NULL,
     body      TEXT NOT NULL
 ) STRICT;
+"#;
+
+/// Look-ups by mail (`/list mine`, `/list team <name>`): tickets by assignee and by
+/// team, newest first, each an index range scan (`store::listings`).
+const V7: &str = r#"
+CREATE INDEX tickets_assignee ON tickets(assignee, id);
+CREATE INDEX tickets_team ON tickets(team, id);
 "#;
 
 #[cfg(test)]
