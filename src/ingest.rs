@@ -17,11 +17,14 @@ use tracing::{debug, info, warn};
 
 use crate::config::StrangerPolicy;
 use crate::desk::arrival::StaffMail;
-use crate::desk::follow_up::{FollowUp, FollowUpFacts, FollowUpRules, decide_follow_up};
+use crate::desk::follow_up::{
+    FollowUp, FollowUpFacts, FollowUpRules, HeldReply, LastRelay, decide_follow_up,
+};
 use crate::desk::intake::{self, FactFinding, IntakeRules};
 use crate::desk::language;
 use crate::desk::lifecycle::{self, Author};
 use crate::desk::lookup::LookupOutcome;
+use crate::desk::quick_actions;
 use crate::desk::roster::DeskConfig;
 use crate::desk::staff_proof::SignedId;
 use crate::desk::triage::{self, Triage, TriageConfig};
@@ -725,6 +728,11 @@ fn follow_up(
     let author = Author::of(sender, &state, &cx.desk);
     let human = automatic.is_none();
     let staff = matches!(author, Author::Staff { .. });
+    let (last_relay, held_reply) = if human && staff {
+        collision_facts(tx, ticket, sender)?
+    } else {
+        (None, None)
+    };
     let facts = FollowUpFacts {
         ticket: &state,
         by,
@@ -747,11 +755,14 @@ fn follow_up(
         text: msg.visible_text(),
         identity: m.identity,
         now,
+        last_relay,
+        held_reply,
     };
     let rules = FollowUpRules {
         hold_strangers: cx.security.stranger_with_token == StrangerPolicy::Hold,
         verify_staff: cx.security.verify_staff,
         messages_per_ticket_per_hour: cx.limits.messages_per_ticket_per_hour,
+        collision_window: cx.desk.lifecycle.collision_window,
     };
     let prefix = &cx.desk.token_prefix;
     let outcome = decide_follow_up(facts, rules, &cx.desk);
@@ -776,9 +787,108 @@ fn follow_up(
         FollowUp::Reply { author, decision } => {
             apply_reply(m, (ticket, by), &author, &decision, record, pending)?
         }
+        FollowUp::HoldCollision { author, relay } => {
+            held_collision(m, ticket, &author, &relay, record, pending)?
+        }
+        FollowUp::SendHeld {
+            author,
+            message,
+            decision,
+        } => {
+            // The held reply is an agent reply from now on (what it says is relayed
+            // by this decision); the `/send` mail is recorded as the reply it is.
+            store::messages::set_kind(tx, message, MessageKind::AgentReply.as_str())?;
+            store::tickets::add_event(
+                tx,
+                ticket,
+                now,
+                sender,
+                "collision",
+                "held reply sent with /send",
+            )?;
+            apply_reply(m, (ticket, by), &author, &decision, record, pending)?
+        }
     }
     summary.follow_ups += 1;
     Ok(())
+}
+
+/// Replies on the ticket the collision guard reads, for staff mail from `sender`: the
+/// last reply another agent relayed since the requester's latest message (replies of
+/// commands only relay nothing and are skipped), and `sender`'s latest held reply.
+fn collision_facts(
+    tx: &Connection,
+    ticket: i64,
+    sender: &str,
+) -> Result<(Option<LastRelay>, Option<HeldReply>)> {
+    /// Agent replies looked at: commands-only replies in a row beyond this are rare.
+    const LOOK_BACK: usize = 10;
+    let last_relay = store::messages::agent_replies_since_requester(tx, ticket, LOOK_BACK)?
+        .into_iter()
+        .find_map(|(by, at, text)| {
+            let reply = quick_actions::parse_agent_reply(&text).ok()?;
+            (!reply.only_commands()).then_some(LastRelay {
+                by,
+                at,
+                text: reply.text,
+            })
+        });
+    let held_reply = store::messages::latest_held_reply(tx, ticket, sender)?
+        .map(|(message, text)| HeldReply { message, text });
+    Ok((last_relay, held_reply))
+}
+
+/// An agent's public reply held by the collision guard: stored as held (nothing
+/// changed or relayed), the timeline says why, and its author is told who answered,
+/// when and what, and that `/send` in a reply to that notice relays theirs anyway.
+fn held_collision(
+    m: &Arriving,
+    ticket: i64,
+    author: &Author,
+    relay: &LastRelay,
+    record: &Record,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let Arriving {
+        tx,
+        cx,
+        msg,
+        sender,
+        now,
+        ..
+    } = *m;
+    record(Some(ticket), MessageKind::HeldReply)?;
+    store::tickets::touch(tx, ticket, now)?;
+    let ago = desk::lookup::span(now - relay.at);
+    let what = format!(
+        "reply held, not relayed: {} answered the requester {ago} before (collision guard, [desk] collision_window); /send in a reply to the notice relays it",
+        relay.by
+    );
+    store::tickets::add_event(tx, ticket, now, sender, "collision", &what)?;
+    info!(token = %threading::token(&cx.desk.token_prefix, ticket), sender = %sender, message_id = ?msg.message_id, "{what}");
+    let answered_by = cx
+        .desk
+        .agent(&relay.by)
+        .map(lifecycle::display_name)
+        .unwrap_or_else(|| relay.by.clone());
+    let when = crate::timers::local_time(&cx.sla, relay.at);
+    let text = format!(
+        "{answered_by} answered the requester at {when} ({ago} before your reply), so yours was held, not sent:\n\n{}\n\n--- Your held reply ---\n\n{}\n\nReply to this notice with /send on a line of its own to send yours anyway.",
+        relay.text,
+        msg.visible_text()
+    );
+    let to = match author {
+        Author::Staff { address, .. } => address.clone(),
+        _ => sender.to_string(),
+    };
+    let notice = PlainNotice {
+        ticket,
+        agents: vec![to],
+        notice: lifecycle::Notice::Collision,
+        author: answered_by,
+        text,
+    };
+    push_plain_notices(tx, pending, notice, now)
 }
 
 /// How a follow-up was threaded, for the timeline.

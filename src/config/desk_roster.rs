@@ -10,7 +10,7 @@ use super::context::Ctx;
 use super::limits::max_participants;
 use super::raw::{RawDesk, RawLifecycle, RawRoute, RawTriage};
 use super::routes::routes;
-use super::ticket_lifecycle::lifecycle;
+use super::ticket_lifecycle::{duration, lifecycle};
 use super::triage_rules::triage;
 use crate::desk::roster::{DeskConfig, Team};
 
@@ -38,7 +38,13 @@ pub(super) fn desk(
     let (support_address, message_id_domain) = support_address(cx, d.support_address)?;
     let token_prefix = token_prefix(cx, d.token_prefix)?;
     let teams = teams(cx, tables.teams)?;
-    let lifecycle = lifecycle(cx, tables.lifecycle)?;
+    let mut lifecycle = lifecycle(cx, tables.lifecycle)?;
+    lifecycle.collision_window = duration(
+        cx,
+        "[desk] collision_window",
+        d.collision_window,
+        lifecycle.collision_window,
+    )?;
     let (triage, oncall) = triage(cx, tables.triage)?;
     let default_language = tables.language.unwrap_or_else(|| "en".into());
     let other_addresses = other_addresses(cx, d.other_addresses)?;

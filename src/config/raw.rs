@@ -287,6 +287,7 @@ pub(super) struct RawDesk {
     pub(super) agents: Option<Vec<String>>,
     pub(super) supervisors: Option<Vec<String>>,
     pub(super) other_addresses: Option<Vec<String>>,
+    pub(super) collision_window: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]

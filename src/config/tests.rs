@@ -557,3 +557,21 @@ fn imap_password_from_env() {
         "{e}"
     );
 }
+
+#[test]
+fn collision_window_is_read_and_a_bad_one_named() {
+    assert_eq!(load(MINIMAL).unwrap().desk.lifecycle.collision_window, 600);
+    let with = |value: &str| {
+        load(&MINIMAL.replacen(
+            "[desk]\n",
+            &format!("[desk]\ncollision_window = {value}\n"),
+            1,
+        ))
+    };
+    assert_eq!(with("\"2m\"").unwrap().desk.lifecycle.collision_window, 120);
+    let err = with("\"soon\"").unwrap_err();
+    assert!(
+        format!("{err:#}").contains("[desk] collision_window"),
+        "{err:#}"
+    );
+}

@@ -24,11 +24,13 @@ pub(super) fn lifecycle(cx: &Ctx, raw: Option<RawLifecycle>) -> Result<Lifecycle
             defaults.auto_close_after,
         )?,
         reopen_window: duration(cx, "[lifecycle] reopen_window", r, defaults.reopen_window)?,
+        // `[desk] collision_window`, set by `desk_roster`.
+        collision_window: defaults.collision_window,
     })
 }
 
 /// A duration given as text or as a whole number of seconds; `default` when absent.
-fn duration(cx: &Ctx, key: &str, v: Option<toml::Value>, default: i64) -> Result<i64> {
+pub(super) fn duration(cx: &Ctx, key: &str, v: Option<toml::Value>, default: i64) -> Result<i64> {
     match v {
         None => Ok(default),
         Some(toml::Value::Integer(n)) => {

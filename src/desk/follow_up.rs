@@ -5,11 +5,38 @@
 //!
 //! Pure: [`decide_follow_up`] takes the facts the writer gathered and returns one
 //! [`FollowUp`]; the ingest shell applies it.
+//!
+//! The collision guard lives here too: an agent's public reply that arrives within
+//! `[desk] collision_window` after another agent's reply was relayed to the same
+//! requester message is held, and its author told; `/send` in their next reply
+//! relays the held reply after all.
 
 use super::ThreadedBy;
+use super::lifecycle::Mail;
 use super::lifecycle::{self, AnswerProof, Author, Decision, TicketState};
+use super::quick_actions;
 use super::roster::DeskConfig;
 use crate::inbound::{AutomaticKind, AutomaticVerdict};
+
+/// The last agent reply relayed on a ticket since the requester's latest message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastRelay {
+    /// The agent's address.
+    pub by: String,
+    /// When it was taken in (and relayed).
+    pub at: i64,
+    /// What it said (quotes trimmed).
+    pub text: String,
+}
+
+/// A reply of the sender's that the collision guard holds on the ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldReply {
+    /// Its row in the store.
+    pub message: i64,
+    /// What it said (quotes trimmed), commands included.
+    pub text: String,
+}
 
 /// What the writer read about a follow-up on `ticket`.
 pub struct FollowUpFacts<'a> {
@@ -31,6 +58,10 @@ pub struct FollowUpFacts<'a> {
     /// The message's identity in the store, for the record.
     pub identity: &'a str,
     pub now: i64,
+    /// Staff only: the last reply relayed since the requester's latest message.
+    pub last_relay: Option<LastRelay>,
+    /// Staff only: the sender's latest reply held by the collision guard.
+    pub held_reply: Option<HeldReply>,
 }
 
 /// The desk's rules for follow-ups that come from config.
@@ -43,6 +74,9 @@ pub struct FollowUpRules {
     pub verify_staff: bool,
     /// `[limits] messages_per_ticket_per_hour`: the loop guard.
     pub messages_per_ticket_per_hour: i64,
+    /// `[desk] collision_window`, seconds: an agent's public reply this soon after
+    /// another agent's relay is held.
+    pub collision_window: i64,
 }
 
 /// What a follow-up does.
@@ -68,6 +102,15 @@ pub enum FollowUp {
     UnverifiedStaff,
     /// A reply, as the lifecycle decided it.
     Reply { author: Author, decision: Decision },
+    /// An agent's public reply right after another agent's relay: held (nothing
+    /// changed or relayed), its author told who answered, when and what.
+    HoldCollision { author: Author, relay: LastRelay },
+    /// `/send`: the held reply `message`, decided now as the lifecycle decides it.
+    SendHeld {
+        author: Author,
+        message: i64,
+        decision: Decision,
+    },
 }
 
 /// Decides what the follow-up in `f` does.
@@ -101,12 +144,63 @@ pub fn decide_follow_up(f: FollowUpFacts, rules: FollowUpRules, desk: &DeskConfi
     } else {
         f.answer_proof
     };
+    if let Some(sent) = send_held(&f, desk) {
+        return sent;
+    }
     let decision =
         lifecycle::decide_reply(f.ticket, &f.author, f.text, f.identity, f.now, desk, proof);
+    if let Some(relay) = collision(&f, &decision, rules) {
+        return FollowUp::HoldCollision {
+            author: f.author,
+            relay,
+        };
+    }
     FollowUp::Reply {
         author: f.author,
         decision,
     }
+}
+
+/// `/send` from an agent with a held reply: that reply, decided now.
+fn send_held(f: &FollowUpFacts, desk: &DeskConfig) -> Option<FollowUp> {
+    let (Author::Staff { .. }, Some(held)) = (&f.author, &f.held_reply) else {
+        return None;
+    };
+    let sends = quick_actions::parse_agent_reply(f.text).is_ok_and(|r| r.is_send());
+    if !sends {
+        return None;
+    }
+    let decision = lifecycle::decide_reply(
+        f.ticket,
+        &f.author,
+        &held.text,
+        f.identity,
+        f.now,
+        desk,
+        AnswerProof::default(),
+    );
+    Some(FollowUp::SendHeld {
+        author: f.author.clone(),
+        message: held.message,
+        decision,
+    })
+}
+
+/// The relay a staff reply collides with: the reply would relay, and another agent's
+/// reply was relayed since the requester's latest message, within the window.
+fn collision(f: &FollowUpFacts, decision: &Decision, rules: FollowUpRules) -> Option<LastRelay> {
+    let Author::Staff { address, .. } = &f.author else {
+        return None;
+    };
+    let relays = decision
+        .mails
+        .iter()
+        .any(|m| matches!(m, Mail::Relay { .. }));
+    let relay = f.last_relay.as_ref()?;
+    (relays
+        && !relay.by.eq_ignore_ascii_case(address)
+        && f.now - relay.at <= rules.collision_window)
+        .then(|| relay.clone())
 }
 
 #[cfg(test)]
@@ -158,6 +252,7 @@ mod tests {
         hold_strangers: false,
         verify_staff: true,
         messages_per_ticket_per_hour: 20,
+        collision_window: 600,
     };
 
     fn decide(
@@ -180,6 +275,8 @@ mod tests {
             text: "any news?",
             identity: "m1@example.org",
             now,
+            last_relay: None,
+            held_reply: None,
         };
         decide_follow_up(facts, rules, &d)
     }
@@ -290,6 +387,8 @@ mod tests {
                     text: "out of office",
                     identity: "m@example.org",
                     now: 100,
+                    last_relay: None,
+                    held_reply: None,
                 },
                 RULES,
                 &d,
@@ -317,6 +416,8 @@ mod tests {
                     text: "/close",
                     identity: "a1@example.test",
                     now: 100,
+                    last_relay: None,
+                    held_reply: None,
                 },
                 rules,
                 &d,
@@ -333,5 +434,124 @@ mod tests {
             ..RULES
         };
         assert!(matches!(ann(false, trusting), FollowUp::Reply { .. }));
+    }
+
+    /// Bob (an agent) replies `text` on ticket `t` at `now`, after `relay`, with
+    /// `held` waiting.
+    fn bob(
+        t: &TicketState,
+        text: &str,
+        now: i64,
+        relay: Option<LastRelay>,
+        held: Option<HeldReply>,
+    ) -> FollowUp {
+        let mut d = desk();
+        d.agents.push(NamedAddress {
+            name: Some("Bob Roe".into()),
+            address: "bob@example.test".into(),
+        });
+        decide_follow_up(
+            FollowUpFacts {
+                ticket: t,
+                by: ThreadedBy::Reference,
+                author: Author::of("bob@example.test", t, &d),
+                automatic: None,
+                messages_last_hour: 0,
+                staff_proven: true,
+                answer_proof: AnswerProof::default(),
+                text,
+                identity: "b1@example.test",
+                now,
+                last_relay: relay,
+                held_reply: held,
+            },
+            RULES,
+            &d,
+        )
+    }
+
+    fn anns_relay(at: i64) -> LastRelay {
+        LastRelay {
+            by: "ann@example.test".into(),
+            at,
+            text: "Restart the printer.".into(),
+        }
+    }
+
+    #[test]
+    fn a_second_agents_reply_inside_the_window_is_held() {
+        let t = ticket(Status::Open, None);
+        let held = bob(
+            &t,
+            "Try another tray.",
+            1_000 + 600,
+            Some(anns_relay(1_000)),
+            None,
+        );
+        assert_eq!(
+            held,
+            FollowUp::HoldCollision {
+                author: Author::Staff {
+                    address: "bob@example.test".into(),
+                    name: "Bob Roe".into()
+                },
+                relay: anns_relay(1_000),
+            }
+        );
+        // After the window, with no relay since the requester wrote, or from the
+        // same agent, the reply goes out.
+        for (now, relay) in [
+            (1_000 + 601, Some(anns_relay(1_000))),
+            (1_100, None),
+            (
+                1_100,
+                Some(LastRelay {
+                    by: "BOB@example.test".into(),
+                    ..anns_relay(1_000)
+                }),
+            ),
+        ] {
+            let d = bob(&t, "Try another tray.", now, relay, None);
+            assert!(matches!(d, FollowUp::Reply { .. }), "{now}: {d:?}");
+        }
+        // A note or commands alone relay nothing, so they never collide.
+        for text in ["/note checking the tray", "/priority P2"] {
+            let d = bob(&t, text, 1_100, Some(anns_relay(1_000)), None);
+            assert!(matches!(d, FollowUp::Reply { .. }), "{text}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn send_relays_the_held_reply() {
+        let t = ticket(Status::Open, None);
+        let held = HeldReply {
+            message: 42,
+            text: "Try another tray.".into(),
+        };
+        let FollowUp::SendHeld {
+            message, decision, ..
+        } = bob(
+            &t,
+            "/send",
+            1_100,
+            Some(anns_relay(1_000)),
+            Some(held.clone()),
+        )
+        else {
+            panic!("/send with a held reply sends it");
+        };
+        assert_eq!(message, 42);
+        assert!(decision.mails.contains(&Mail::Relay {
+            agent_name: "Bob Roe".into(),
+            text: "Try another tray.".into()
+        }));
+        // `/send` with nothing held does nothing; other text is a reply as usual.
+        let d = bob(&t, "/send", 1_100, None, None);
+        let FollowUp::Reply { decision, .. } = d else {
+            panic!("{d:?}");
+        };
+        assert!(decision.mails.is_empty());
+        let d = bob(&t, "Any luck?", 1_100, None, Some(held));
+        assert!(matches!(d, FollowUp::Reply { .. }), "{d:?}");
     }
 }

@@ -29,6 +29,9 @@ pub enum MessageKind {
     /// An agent's look-up (`/show`, `/list`, `/search`), answered to them alone;
     /// stored without a ticket.
     Lookup,
+    /// An agent's reply held by the collision guard (another agent answered just
+    /// before); relayed by `/send`, when it becomes an agent reply.
+    HeldReply,
 }
 
 impl MessageKind {
@@ -46,6 +49,7 @@ impl MessageKind {
             MessageKind::Kb => "kb",
             MessageKind::Note => "note",
             MessageKind::Lookup => "lookup",
+            MessageKind::HeldReply => "held_reply",
         }
     }
 
@@ -55,6 +59,7 @@ impl MessageKind {
             MessageKind::LoopGuard => "loop guard",
             MessageKind::AgentReply => "agent reply",
             MessageKind::RejectedCommands => "rejected commands",
+            MessageKind::HeldReply => "held reply",
             other => other.as_str(),
         }
     }

@@ -197,6 +197,8 @@ pub enum Notice {
     UnverifiedAnswer,
     /// A sender opened more tickets within the hour than get notices.
     Flood,
+    /// The agent's reply was held: another agent answered the requester just before.
+    Collision,
 }
 
 impl Notice {
@@ -217,6 +219,7 @@ impl Notice {
             Notice::HeldStranger => "held_stranger",
             Notice::UnverifiedAnswer => "unverified_answer",
             Notice::Flood => "flood",
+            Notice::Collision => "collision",
         }
     }
 
@@ -242,6 +245,9 @@ impl Notice {
                 "UNVERIFIED answer: not recorded as consent or confirmation (ask the requester to reply to our mail)"
             }
             Notice::Flood => "FLOOD: one sender opened many tickets; further notices held back",
+            Notice::Collision => {
+                "HELD: another agent answered first (your reply was not sent; reply /send to send it)"
+            }
         }
     }
 }
@@ -682,7 +688,8 @@ fn apply_command(
                 }
             }
         }
-        Command::Note | Command::Kb => {}
+        // `/send` is read before the lifecycle (`follow_up`): here it does nothing.
+        Command::Note | Command::Kb | Command::Send => {}
         Command::Authorize(what) => {
             d.event("authorization", format!("authorisation requested: {what}"));
             state.authorization = Some(what.clone());

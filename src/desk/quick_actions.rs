@@ -37,6 +37,9 @@ pub enum Command {
     /// `/kb`: the whole reply is the ticket's knowledge-base entry (sections headed
     /// Problem:/Cause:/Steps:/Solution:); internal, like a note.
     Kb,
+    /// `/send`: relay the reply of the sender's that the collision guard held on this
+    /// ticket, although another agent answered just before.
+    Send,
 }
 
 impl Command {
@@ -68,6 +71,7 @@ impl fmt::Display for Command {
             Command::Authorize(what) => write!(f, "/authorize {what}"),
             Command::Cc(address) => write!(f, "/cc {address}"),
             Command::Kb => f.write_str("/kb"),
+            Command::Send => f.write_str("/send"),
         }
     }
 }
@@ -91,6 +95,11 @@ impl AgentReply {
     /// `/kb`: the reply is the ticket's knowledge-base entry.
     pub fn is_kb(&self) -> bool {
         self.commands.contains(&Command::Kb)
+    }
+
+    /// `/send`: relay the reply the collision guard held.
+    pub fn is_send(&self) -> bool {
+        self.commands.contains(&Command::Send)
     }
 
     /// No text is left once the commands are taken out (also true of an empty reply).
@@ -158,6 +167,7 @@ enum CommandName {
     Authorize,
     Cc,
     Kb,
+    Send,
 }
 
 impl CommandName {
@@ -174,6 +184,7 @@ impl CommandName {
             "authorize" | "authorise" => CommandName::Authorize,
             "cc" => CommandName::Cc,
             "kb" => CommandName::Kb,
+            "send" => CommandName::Send,
             _ => return None,
         })
     }
@@ -191,7 +202,11 @@ impl CommandName {
             CommandName::Resolve => "/resolve needs a summary of the fix",
             CommandName::Authorize => "/authorize needs a description of what will be done",
             CommandName::Cc => "/cc needs an email address",
-            CommandName::Note | CommandName::Close | CommandName::Reopen | CommandName::Kb => {
+            CommandName::Note
+            | CommandName::Close
+            | CommandName::Reopen
+            | CommandName::Kb
+            | CommandName::Send => {
                 return None;
             }
         })
@@ -221,6 +236,7 @@ impl CommandName {
             CommandName::Authorize => Command::Authorize(argument.to_string()),
             CommandName::Cc => Command::Cc(cc_address(argument)?),
             CommandName::Kb => Command::Kb,
+            CommandName::Send => Command::Send,
         })
     }
 }

@@ -55,6 +55,9 @@ pub struct LifecycleConfig {
     pub auto_close_after: i64,
     /// A reply to a closed ticket within this reopens it; later, it opens a new ticket.
     pub reopen_window: i64,
+    /// `[desk] collision_window`: an agent's public reply this soon after another
+    /// agent's relay to the same requester message is held (`desk::follow_up`).
+    pub collision_window: i64,
 }
 
 impl Default for LifecycleConfig {
@@ -62,6 +65,7 @@ impl Default for LifecycleConfig {
         LifecycleConfig {
             auto_close_after: 5 * 86_400,
             reopen_window: 14 * 86_400,
+            collision_window: 600,
         }
     }
 }

@@ -204,3 +204,52 @@ pub fn count_for_ticket_since(conn: &Connection, ticket: i64, since: i64) -> Res
         .prepare_cached("SELECT count(*) FROM messages WHERE ticket_id = ?1 AND received_at >= ?2")?
         .query_row(params![ticket, since], |r| r.get(0))?)
 }
+
+/// The agent replies on `ticket` since its requester's (or a participant's) latest
+/// message, newest first, at most `limit`: (author address, when, text with quotes
+/// trimmed). For the collision guard, which skips those that relayed nothing.
+pub fn agent_replies_since_requester(
+    conn: &Connection,
+    ticket: i64,
+    limit: usize,
+) -> Result<Vec<(String, i64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT coalesce(from_address, ''), received_at, coalesce(visible_text, text_body)
+         FROM messages
+         WHERE ticket_id = ?1 AND kind = 'agent_reply'
+           AND id > coalesce((SELECT max(id) FROM messages
+                              WHERE ticket_id = ?1 AND kind IN ('request', 'reply')), 0)
+         ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(
+            params![ticket, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The latest reply of `author` on `ticket` held by the collision guard: (row, text
+/// with quotes trimmed).
+pub fn latest_held_reply(
+    conn: &Connection,
+    ticket: i64,
+    author: &str,
+) -> Result<Option<(i64, String)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, coalesce(visible_text, text_body) FROM messages
+             WHERE ticket_id = ?1 AND kind = 'held_reply' AND lower(from_address) = lower(?2)
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![ticket, author], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// Records what a stored message turned out to be (a held reply, once sent).
+pub fn set_kind(conn: &Connection, id: i64, kind: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE messages SET kind = ?2 WHERE id = ?1")?
+        .execute(params![id, kind])?;
+    Ok(())
+}
