@@ -71,6 +71,17 @@ fn mails(desk: &Desk, kind: &str) -> Vec<String> {
         .collect()
 }
 
+/// Messages stored as `kind`, none of them on a ticket.
+fn stored_without_ticket(desk: &Desk, kind: &str) -> i64 {
+    let conn = rusqlite::Connection::open(desk.root().join("var/ticketpost.db")).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM messages WHERE kind = ?1 AND ticket_id IS NULL",
+        [kind],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 fn all_mail_count(desk: &Desk) -> usize {
     std::fs::read_dir(desk.root().join("var/outbox"))
         .map(|d| d.count())
@@ -126,6 +137,8 @@ fn show_list_mine_and_search_from_a_verified_agent_answer_that_agent_only() {
     assert!(mails(&desk, "acknowledgement").len() == 1);
     let t = desk.show("TP-1");
     assert_eq!(t["timeline"].to_string().matches("look").count(), 0);
+    // Every look-up is kept.
+    assert_eq!(stored_without_ticket(&desk, "lookup"), 3);
 }
 
 #[test]
@@ -169,6 +182,7 @@ fn the_same_look_ups_unverified_answer_nobody_and_open_no_ticket() {
     desk.run_once();
     assert!(mails(&desk, "lookup_answer").is_empty(), "answered");
     assert_eq!(desk.tickets().len(), 1, "a ticket was opened");
+    assert_eq!(stored_without_ticket(&desk, "unverified"), 3, "kept");
     // Only the agents' warnings went out, and none holds the ticket's details.
     let warnings = mails(&desk, "lookup_unverified");
     assert_eq!(warnings.len(), 3 * 2, "each agent warned of each look-up");
