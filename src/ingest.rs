@@ -487,7 +487,7 @@ fn apply_message(
             requester_name,
             subject,
         } => {
-            if let Some(outcome) = lookup_outcome(&m) {
+            if let Some(outcome) = lookup_outcome(&m)? {
                 return lookup(&m, outcome, &record, summary);
             }
             let opening = Opening {
@@ -510,7 +510,7 @@ fn apply_message(
 
 /// Whether a new mail is an agent's look-up, as `desk::lookup` decides it from the
 /// mail's text and the proof of its sender.
-fn lookup_outcome(m: &Arriving) -> Option<LookupOutcome> {
+fn lookup_outcome(m: &Arriving) -> Result<Option<LookupOutcome>> {
     let Arriving {
         cx,
         msg,
@@ -519,14 +519,27 @@ fn lookup_outcome(m: &Arriving) -> Option<LookupOutcome> {
         ..
     } = *m;
     let staff = cx.desk.is_staff(sender);
+    let proven = staff && cx.security.verify_staff && new_staff_mail_verified(cx, msg, sender);
+    // Only a look-up that is not proven needs its sender's recent unverified ones.
+    let unverified_lately = if staff && cx.security.verify_staff && !proven {
+        store::messages::unfiled_from_since(
+            m.tx,
+            sender,
+            MessageKind::Unverified.as_str(),
+            m.now - 3_600,
+        )?
+    } else {
+        0
+    };
     let facts = desk::lookup::LookupFacts {
         text: msg.visible_text(),
         staff,
         automatic: automatic.is_some(),
-        proven: staff && cx.security.verify_staff && new_staff_mail_verified(cx, msg, sender),
+        proven,
         verify_staff: cx.security.verify_staff,
+        unverified_lately,
     };
-    desk::lookup::decide_lookup(facts, &cx.desk.token_prefix)
+    Ok(desk::lookup::decide_lookup(facts, &cx.desk.token_prefix))
 }
 
 /// A look-up: stored without a ticket and answered to its sender alone, or, when it
@@ -564,10 +577,10 @@ fn lookup(
                 }
             }
         }
-        LookupOutcome::Unverified => {
+        LookupOutcome::Unverified { warn } => {
             record(None, MessageKind::Unverified)?;
-            warn!(message_id = %m.identity, sender = %sender, "look-up in a staff member's name did not prove its sender: not answered, agents warned");
-            if cx.send_mail {
+            warn!(message_id = %m.identity, sender = %sender, agents_warned = warn, "look-up in a staff member's name did not prove its sender: not answered");
+            if cx.send_mail && warn {
                 summary.mails +=
                     lookup_answer::warn_unverified(tx, &a, sender, msg.visible_text())?;
             }

@@ -68,9 +68,13 @@ pub enum LookupOutcome {
     /// Answer the sender alone.
     Answer(LookupRequest),
     /// Mail in a staff member's name that did not prove its sender: stored, no
-    /// answer, the agents warned (as for unverified commands).
-    Unverified,
+    /// answer; the agents are warned (as for unverified commands) once an hour per
+    /// claimed sender, so forged look-ups cannot make the desk mail every agent at will.
+    Unverified { warn: bool },
 }
+
+/// Unverified look-ups in one sender's name that warn the agents within an hour.
+pub const UNVERIFIED_WARNINGS_PER_HOUR: i64 = 1;
 
 /// What the shell gathered about a new mail that might be a look-up.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +90,8 @@ pub struct LookupFacts<'a> {
     pub proven: bool,
     /// `[security] verify_staff`.
     pub verify_staff: bool,
+    /// Unverified look-ups in this sender's name stored within the hour before this one.
+    pub unverified_lately: i64,
 }
 
 /// Whether a new mail is a look-up and what it gets. `None`: not a look-up (it goes
@@ -97,7 +103,9 @@ pub fn decide_lookup(f: LookupFacts, prefix: &str) -> Option<LookupOutcome> {
     }
     let request = parse_lookups(f.text, prefix)?;
     if f.verify_staff && !f.proven {
-        return Some(LookupOutcome::Unverified);
+        return Some(LookupOutcome::Unverified {
+            warn: f.unverified_lately < UNVERIFIED_WARNINGS_PER_HOUR,
+        });
     }
     Some(LookupOutcome::Answer(request))
 }
@@ -235,6 +243,7 @@ mod tests {
             automatic: false,
             proven: true,
             verify_staff: true,
+            unverified_lately: 0,
         }
     }
 
@@ -301,7 +310,16 @@ mod tests {
         };
         assert_eq!(
             decide_lookup(unproven, "TP"),
-            Some(LookupOutcome::Unverified)
+            Some(LookupOutcome::Unverified { warn: true })
+        );
+        // A run of forged look-ups warns the agents once an hour, not once each.
+        let again = LookupFacts {
+            unverified_lately: UNVERIFIED_WARNINGS_PER_HOUR,
+            ..unproven
+        };
+        assert_eq!(
+            decide_lookup(again, "TP"),
+            Some(LookupOutcome::Unverified { warn: false })
         );
         // Without `verify_staff`, staff mail needs no proof (as for commands).
         let trusting = LookupFacts {

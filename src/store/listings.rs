@@ -132,15 +132,8 @@ mod tests {
         conn.last_insert_rowid()
     }
 
-    /// The query plan's lines, as `EXPLAIN QUERY PLAN` gives them.
     fn plan(conn: &Connection, sql: &str) -> String {
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let lines: Vec<String> = stmt
-            .query_map([], |r| r.get::<_, String>(3))
-            .unwrap()
-            .map(|l| l.unwrap())
-            .collect();
-        lines.join("\n")
+        crate::store::query_plan(conn, sql)
     }
 
     #[test]

@@ -205,6 +205,17 @@ pub fn count_for_ticket_since(conn: &Connection, ticket: i64, since: i64) -> Res
         .query_row(params![ticket, since], |r| r.get(0))?)
 }
 
+/// How many messages of `kind` from `from` (exactly as stored) were kept without a
+/// ticket since `since`: a range of the `messages_unfiled_from` index.
+pub fn unfiled_from_since(conn: &Connection, from: &str, kind: &str, since: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(UNFILED_FROM_SINCE)?
+        .query_row(params![from, since, kind], |r| r.get(0))?)
+}
+
+const UNFILED_FROM_SINCE: &str = "SELECT count(*) FROM messages
+     WHERE ticket_id IS NULL AND from_address = ?1 AND received_at >= ?2 AND kind = ?3";
+
 /// The agent replies on `ticket` since its requester's (or a participant's) latest
 /// message, newest first, at most `limit`: (author address, when, text with quotes
 /// trimmed). For the collision guard, which skips those that relayed nothing.
@@ -252,4 +263,28 @@ pub fn set_kind(conn: &Connection, id: i64, kind: &str) -> Result<()> {
     conn.prepare_cached("UPDATE messages SET kind = ?2 WHERE id = ?1")?
         .execute(params![id, kind])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unfiled_mail_from_a_sender_is_counted_by_an_index_range() {
+        let mut conn = Connection::open_in_memory().expect("in-memory store");
+        crate::store::schema::migrations()
+            .to_latest(&mut conn)
+            .expect("migrations");
+        let sql = UNFILED_FROM_SINCE
+            .replace("?1", "'a@x.test'")
+            .replace("?2", "0")
+            .replace("?3", "'unverified'");
+        let plan = crate::store::query_plan(&conn, &sql);
+        assert!(plan.contains("messages_unfiled_from"), "{plan}");
+        assert!(plan.contains("from_address=? AND received_at>?"), "{plan}");
+        assert_eq!(
+            unfiled_from_since(&conn, "a@x.test", "unverified", 0).expect("count"),
+            0
+        );
+    }
 }

@@ -329,6 +329,21 @@ fn apply_pragmas(conn: &Connection, synchronous_full: bool) -> Result<()> {
     Ok(())
 }
 
+/// The query plan of `sql`, a line per step, as `EXPLAIN QUERY PLAN` gives it: tests
+/// check with it that a query runs as an index range scan.
+#[cfg(test)]
+pub(crate) fn query_plan(conn: &Connection, sql: &str) -> String {
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("a query to explain");
+    let lines: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(3))
+        .expect("its plan")
+        .map(|l| l.expect("a plan line"))
+        .collect();
+    lines.join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 7] = [V1, V2, V3, V4, V5, V6, V7];
+const STEPS: [&str; 8] = [V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
@@ -251,6 +251,12 @@ CREATE TABLE ticket_index_queue (
 const V7: &str = r#"
 CREATE INDEX tickets_assignee ON tickets(assignee, id);
 CREATE INDEX tickets_team ON tickets(team, id);
+"#;
+
+const V8: &str = r#"
+-- Mail kept without a ticket, by sender and time: how many unverified look-ups one
+-- claimed sender sent within the hour (their warnings to the agents are bounded).
+CREATE INDEX messages_unfiled_from ON messages(from_address, received_at) WHERE ticket_id IS NULL;
 "#;
 
 #[cfg(test)]
