@@ -8,6 +8,7 @@
 
 use super::ThreadedBy;
 use super::lifecycle::{self, AnswerProof, Author, Decision, TicketState};
+use super::merge::CommandFacts;
 use super::roster::DeskConfig;
 use crate::inbound::{AutomaticKind, AutomaticVerdict};
 
@@ -31,6 +32,9 @@ pub struct FollowUpFacts<'a> {
     /// The message's identity in the store, for the record.
     pub identity: &'a str,
     pub now: i64,
+    /// What the store knows of the tickets and knowledge-base entries a staff reply's
+    /// commands name (`desk::merge::named_in`); empty for everyone else.
+    pub commands: &'a CommandFacts,
 }
 
 /// The desk's rules for follow-ups that come from config.
@@ -101,8 +105,9 @@ pub fn decide_follow_up(f: FollowUpFacts, rules: FollowUpRules, desk: &DeskConfi
     } else {
         f.answer_proof
     };
-    let decision =
-        lifecycle::decide_reply(f.ticket, &f.author, f.text, f.identity, f.now, desk, proof);
+    let decision = lifecycle::decide_reply_with_facts(
+        f.ticket, &f.author, f.text, f.identity, f.now, desk, proof, f.commands,
+    );
     FollowUp::Reply {
         author: f.author,
         decision,
@@ -119,6 +124,7 @@ mod tests {
 
     fn desk() -> DeskConfig {
         DeskConfig {
+            macros: Vec::new(),
             support_address: "support@example.test".into(),
             support_name: "Support".into(),
             token_prefix: "TP".into(),
@@ -180,6 +186,7 @@ mod tests {
             text: "any news?",
             identity: "m1@example.org",
             now,
+            commands: &CommandFacts::default(),
         };
         decide_follow_up(facts, rules, &d)
     }
@@ -290,6 +297,7 @@ mod tests {
                     text: "out of office",
                     identity: "m@example.org",
                     now: 100,
+                    commands: &CommandFacts::default(),
                 },
                 RULES,
                 &d,
@@ -317,6 +325,7 @@ mod tests {
                     text: "/close",
                     identity: "a1@example.test",
                     now: 100,
+                    commands: &CommandFacts::default(),
                 },
                 rules,
                 &d,

@@ -80,6 +80,8 @@ pub enum MailKind {
     SlaAlert,
     /// The supervisors' daily SLA digest.
     SlaDigest,
+    /// To the requester side of a ticket merged into another.
+    Merged,
 }
 
 impl MailKind {
@@ -98,6 +100,7 @@ impl MailKind {
             MailKind::CommandError => "command_error",
             MailKind::SlaAlert => "sla_alert",
             MailKind::SlaDigest => "sla_digest",
+            MailKind::Merged => "merged",
         }
     }
 }

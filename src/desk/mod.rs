@@ -10,6 +10,7 @@ pub mod intake;
 pub mod kinds;
 pub mod language;
 pub mod lifecycle;
+pub mod merge;
 pub mod quick_actions;
 pub mod roster;
 pub mod routing;
