@@ -242,6 +242,53 @@ fn merges_into_itself_unknown_tickets_or_loops_are_refused_naming_the_line() {
 }
 
 #[test]
+fn chains_resolve_to_the_last_survivor() {
+    let desk = Desk::with_agents(&["Ann Lee <ann@example.test>"], "");
+    three_tickets(&desk);
+    ann_replies(&desk, "ann-merge-2", "TP-2", "/merge TP-1");
+    // TP-1 goes into TP-3: TP-2's chain now ends there too.
+    ann_replies(&desk, "ann-merge-1", "TP-1", "/merge TP-3");
+    assert_eq!(desk.show("TP-2")["merged_into"], "TP-3");
+    assert_eq!(desk.show("TP-1")["merged_into"], "TP-3");
+    let listed = desk.tickets();
+    let status = |token: &str| {
+        listed
+            .iter()
+            .find(|t| t["token"] == token)
+            .map(|t| t["status"].clone())
+    };
+    assert_eq!(status("TP-1"), Some("merged".into()));
+    assert_eq!(status("TP-2"), Some("merged".into()));
+    assert_eq!(status("TP-3"), Some("open".into()));
+    // Mail with TP-2's token lands on TP-3; Li Lei (TP-2's requester) is on it now.
+    desk.deliver(
+        "7.li",
+        &request(
+            "li-9@example.cn",
+            "Li Lei <lilei@example.cn>",
+            "Re: [TP-2] 三楼打印机打印空白页",
+            "还是不行。",
+        ),
+    );
+    desk.run_once();
+    assert_eq!(desk.tickets().len(), 3, "no ticket opened");
+    let survivor = desk.show("TP-3");
+    assert!(survivor["messages"].to_string().contains("还是不行"));
+    // Its messages include those of both merged tickets.
+    let messages = survivor["messages"].to_string();
+    assert!(messages.contains("三楼的打印机") && messages.contains("every page comes out blank"));
+    // Merging TP-3 into TP-2 (merged into TP-3 along the chain) would make a loop.
+    ann_replies(&desk, "ann-loop-2", "TP-3", "/merge TP-2");
+    let errors = mails(&desk, "command_error", "ann@example.test", "");
+    let text = body_text(errors.last().unwrap());
+    assert!(
+        text.contains("/merge TP-2") && text.contains("loop"),
+        "{text}"
+    );
+    assert_eq!(desk.show("TP-3")["status"], "open");
+}
+
+#[test]
 fn links_show_on_both_tickets_and_in_their_notices() {
     let desk = Desk::with_agents(&["Ann Lee <ann@example.test>"], "");
     three_tickets(&desk);
