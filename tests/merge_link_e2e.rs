@@ -75,6 +75,12 @@ fn ann_replies(desk: &Desk, file: &str, token: &str, body: &str) {
     desk.run_once();
 }
 
+/// A mail's decoded subject and text part.
+fn decoded(mail: &str) -> (String, String) {
+    let m = ticketpost::inbound::parse(mail.as_bytes().to_vec()).expect("our mail parses");
+    (m.subject, m.text_body)
+}
+
 /// Decoded text of a mail's body (quoted-printable soft breaks joined), for searching.
 fn body_text(mail: &str) -> String {
     mail.replace("=\r\n", "").replace("=\n", "")
@@ -154,11 +160,9 @@ fn after_a_merge_the_merged_tickets_mail_lands_on_the_survivor() {
     // Li Lei is told once, in Chinese; Jane is not told of TP-2.
     let told = mails(&desk, "merged", "lilei@example.cn", "TP-2");
     assert_eq!(told.len(), 1, "{told:?}");
-    let subject = header(&told[0], "Subject").unwrap();
-    assert!(
-        subject.contains("=?utf-8?") || subject.contains("已并入"),
-        "{subject}"
-    );
+    let (subject, text) = decoded(&told[0]);
+    assert_eq!(subject, "[TP-2] 已并入 TP-1：三楼打印机打印空白页");
+    assert!(text.contains("我们已将两者合并"), "{text}");
     assert!(mails(&desk, "merged", "jane@example.org", "").is_empty());
     assert!(
         mails(&desk, "closing", "lilei@example.cn", "").is_empty(),
@@ -250,6 +254,27 @@ fn chains_resolve_to_the_last_survivor() {
     ann_replies(&desk, "ann-merge-1", "TP-1", "/merge TP-3");
     assert_eq!(desk.show("TP-2")["merged_into"], "TP-3");
     assert_eq!(desk.show("TP-1")["merged_into"], "TP-3");
+    // TP-1's requester side is told once each, in TP-1's language (English): Jane,
+    // and Li Lei, who joined TP-1 when TP-2 was merged into it.
+    let sent: Vec<String> = desk.show("TP-1")["mails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "merged")
+        .map(|m| m["to"].to_string())
+        .collect();
+    assert_eq!(
+        sent,
+        vec!["[\"jane@example.org\"]", "[\"lilei@example.cn\"]"],
+        "one copy each"
+    );
+    let told = mails(&desk, "merged", "jane@example.org", "TP-1");
+    let (subject, text) = decoded(&told[0]);
+    assert_eq!(
+        subject,
+        "[TP-1] Merged into TP-3: Printer on floor 3 prints blank pages"
+    );
+    assert!(text.contains("we have merged the two"), "{text}");
     let listed = desk.tickets();
     let status = |token: &str| {
         listed
