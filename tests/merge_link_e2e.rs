@@ -153,7 +153,9 @@ fn after_a_merge_the_merged_tickets_mail_lands_on_the_survivor() {
             .to_string()
             .contains("TP-2 merged into this ticket")
     );
-    // The merged ticket's messages are readable under both tokens.
+    // The merged ticket's messages and timeline are readable under both tokens.
+    let timeline = survivor["timeline"].to_string();
+    assert!(timeline.contains("TP-2: merged into TP-1"), "{timeline}");
     assert!(merged["messages"].to_string().contains("三楼的打印机"));
     assert!(survivor["messages"].to_string().contains("三楼的打印机"));
 

@@ -358,13 +358,24 @@ fn gather_detail(cfg: &Config, token_text: &str, now: i64) -> Result<TicketDetai
     let ticket = store::tickets::get(&conn, id)?
         .ok_or_else(|| anyhow!("no ticket {}", token(prefix, id)))?;
     let relations = Relations::of(&conn, id)?;
-    // The messages of the tickets merged into this one are part of its conversation.
+    // The messages and timelines of the tickets merged into this one are part of its
+    // story; their timeline lines are marked with their own token.
     let mut messages = store::messages::list_for_ticket(&conn, id)?;
+    let mut events = store::tickets::events(&conn, id)?;
     for merged in merged_tickets(&conn, id)? {
         messages.extend(store::messages::list_for_ticket(&conn, merged)?);
+        let from = token(prefix, merged);
+        events.extend(
+            store::tickets::events(&conn, merged)?
+                .into_iter()
+                .map(|mut e| {
+                    e.detail = format!("{from}: {}", e.detail);
+                    e
+                }),
+        );
     }
     messages.sort_by_key(|m| m.id);
-    let events = store::tickets::events(&conn, id)?;
+    events.sort_by_key(|e| e.at);
     let mails = store::outbox::list(&conn, Some(id))?;
     let facts = facts_checklist(&store::tickets::facts(&conn, id)?);
     let sla = clocks_json(cfg, &store::sla_clocks::clocks(&conn, id)?, now);
