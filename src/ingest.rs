@@ -24,6 +24,7 @@ use crate::desk::intake::{self, FactFinding, IntakeRules};
 use crate::desk::language;
 use crate::desk::lifecycle::{self, Author};
 use crate::desk::lookup::LookupOutcome;
+use crate::desk::merge::{CommandFacts, KbSolution, NamedTicket};
 use crate::desk::quick_actions;
 use crate::desk::roster::DeskConfig;
 use crate::desk::staff_proof::SignedId;
@@ -639,8 +640,9 @@ fn thread_facts(
     identity: &str,
     automatic: Option<&inbound::AutomaticVerdict>,
 ) -> Result<ThreadFacts> {
+    // A merged ticket's mail goes to the last ticket of its merge chain.
     let token_ticket = match threading::token_in_subject(&msg.subject, &cx.desk.token_prefix) {
-        Some(n) if store::tickets::exists(tx, n)? => Some(n),
+        Some(n) if store::tickets::exists(tx, n)? => Some(survivor(tx, n)?),
         _ => None,
     };
     // A message whose own id we know (our own mail coming back) belongs where that id
@@ -658,10 +660,44 @@ fn thread_facts(
         candidates.extend(msg.reported_ids.iter().map(String::as_str));
     }
     candidates.extend(threading::reference_candidates(msg));
+    let reference_ticket = match store::messages::ticket_for_ids(tx, &candidates)? {
+        Some(n) => Some(survivor(tx, n)?),
+        None => None,
+    };
     Ok(ThreadFacts {
         token_ticket,
-        reference_ticket: store::messages::ticket_for_ids(tx, &candidates)?,
+        reference_ticket,
     })
+}
+
+/// The last survivor of `ticket`'s merge chain (itself when it was not merged).
+fn survivor(tx: &Connection, ticket: i64) -> Result<i64> {
+    let chain = store::ticket_links::merge_chain(tx, ticket)?;
+    Ok(desk::merge::last_survivor(ticket, &chain))
+}
+
+/// What the store knows of the tickets and knowledge-base entries a staff reply's
+/// commands name, read before the desk decides the reply.
+fn command_facts(tx: &Connection, cx: &IngestContext, text: &str) -> Result<CommandFacts> {
+    let (tickets, kb) = desk::merge::named_in(text, &cx.desk);
+    let mut facts = CommandFacts::default();
+    for id in tickets {
+        if store::tickets::exists(tx, id)? {
+            facts.tickets.push(NamedTicket {
+                id,
+                chain: store::ticket_links::merge_chain(tx, id)?,
+            });
+        }
+    }
+    for id in kb {
+        if let Some(entry) = store::kb::get(tx, id)? {
+            facts.kb.push(KbSolution {
+                id,
+                solution: entry.solution,
+            });
+        }
+    }
+    Ok(facts)
 }
 
 /// One message being applied: what every step of `apply_message` reads.
@@ -746,6 +782,11 @@ fn follow_up(
     } else {
         (None, None)
     };
+    let commands = if human && staff {
+        command_facts(tx, cx, msg.visible_text())?
+    } else {
+        CommandFacts::default()
+    };
     let facts = FollowUpFacts {
         ticket: &state,
         by,
@@ -770,6 +811,7 @@ fn follow_up(
         now,
         last_relay,
         held_reply,
+        commands: &commands,
     };
     let rules = FollowUpRules {
         hold_strangers: cx.security.stranger_with_token == StrangerPolicy::Hold,
@@ -1315,6 +1357,7 @@ fn queue_staff_mail(
             .map(|a| a.email.to_ascii_lowercase())
             .collect(),
         language: m.assessment.language.to_string(),
+        linked: Vec::new(),
     };
     let staff = NewTicketStaff {
         urgent,

@@ -82,6 +82,9 @@ fn queue_decision_mail(
     // A ticket stored before participants were capped may list thousands: mail goes to
     // the first `max_participants` only.
     view.participants.truncate(desk.max_participants);
+    if mails.iter().any(|m| matches!(m, Mail::AgentNotice { .. })) {
+        view.linked = store::ticket_links::linked(tx, ticket)?;
+    }
     // Requester-facing mail threads on the requester side's newest message.
     let requester_thread = if mails.iter().any(Mail::to_requester) {
         let mut requester_side: Vec<&str> = vec![view.requester.as_str()];
@@ -172,6 +175,14 @@ fn queue_decision_mail(
                     });
                 }
             }
+            Mail::Merged { into } => {
+                for to in copies {
+                    let (view, thread) = (view.clone(), requester_thread.clone());
+                    pending.push(ticket, MailKind::Merged, move |r| {
+                        r.merged(&view, &to, into, &thread, now)
+                    });
+                }
+            }
             Mail::CommandError { to, errors } => {
                 let thread = cause_thread.clone();
                 pending.push(ticket, MailKind::CommandError, move |r| {
@@ -195,7 +206,11 @@ pub fn sync_clocks(tx: &Connection, ticket: i64, policy: &SlaPolicy, now: i64) -
         created_at: row.created_at,
         first_response_at: row.first_response_at,
         done: matches!(status, Status::Resolved | Status::Closed),
-        waiting_on_requester: status == Status::Waiting || row.authorization_pending,
+        // A merged ticket's clocks stop (paused, not met): its work goes on in the
+        // ticket it was merged into, whose clocks keep running.
+        waiting_on_requester: status == Status::Waiting
+            || row.authorization_pending
+            || store::ticket_links::merged_into(tx, ticket)?.is_some(),
     };
     let stored = store::sla_clocks::clocks(tx, ticket)?;
     for target in Target::ALL {

@@ -46,13 +46,51 @@ struct TicketJson<'a> {
     linked_ticket: Option<String>,
     language: &'a str,
     tags: &'a [String],
+    /// The last survivor of a merged ticket (`/merge`); its status is then `merged`.
+    merged_into: Option<String>,
+    /// The tickets merged directly into this one.
+    merged_from: Vec<String>,
+    /// Related tickets (`/link`).
+    linked: Vec<String>,
 }
 
-fn ticket_json<'a>(prefix: &str, t: &'a TicketRow) -> TicketJson<'a> {
+/// A ticket's merges and links, as `tickets list` and `show` print them.
+#[derive(Default)]
+struct Relations {
+    merged_into: Option<i64>,
+    merged_from: Vec<i64>,
+    linked: Vec<i64>,
+}
+
+impl Relations {
+    fn of(conn: &rusqlite::Connection, id: i64) -> Result<Relations> {
+        Ok(Relations {
+            merged_into: store::ticket_links::merge_chain(conn, id)?.last().copied(),
+            merged_from: store::ticket_links::merged_from(conn, id)?,
+            linked: store::ticket_links::linked(conn, id)?,
+        })
+    }
+
+    /// The status shown: `merged` for a merged ticket, else the stored one.
+    fn status<'a>(&self, t: &'a TicketRow) -> &'a str {
+        if self.merged_into.is_some() {
+            "merged"
+        } else {
+            &t.status
+        }
+    }
+}
+
+/// Tokens of `ids`.
+fn tokens(prefix: &str, ids: &[i64]) -> Vec<String> {
+    ids.iter().map(|i| token(prefix, *i)).collect()
+}
+
+fn ticket_json<'a>(prefix: &str, t: &'a TicketRow, rel: &Relations) -> TicketJson<'a> {
     TicketJson {
         token: token(prefix, t.id),
         id: t.id,
-        status: &t.status,
+        status: rel.status(t),
         priority: &t.priority,
         requester: &t.requester,
         requester_name: t.requester_name.as_deref(),
@@ -71,6 +109,9 @@ fn ticket_json<'a>(prefix: &str, t: &'a TicketRow) -> TicketJson<'a> {
         linked_ticket: t.linked_ticket.map(|l| token(prefix, l)),
         language: &t.language,
         tags: &t.tags,
+        merged_into: rel.merged_into.map(|m| token(prefix, m)),
+        merged_from: tokens(prefix, &rel.merged_from),
+        linked: tokens(prefix, &rel.linked),
     }
 }
 
@@ -86,9 +127,17 @@ pub fn run(cfg: &Config, command: TicketsCommand, now: i64, out: &mut impl Write
 pub fn tickets_list(cfg: &Config, json: bool, out: &mut impl Write) -> Result<()> {
     let conn = store::open_reader(&cfg.store.path)?;
     let tickets = store::tickets::list(&conn)?;
+    let relations = tickets
+        .iter()
+        .map(|t| Relations::of(&conn, t.id))
+        .collect::<Result<Vec<_>>>()?;
     let prefix = &cfg.desk.token_prefix;
     if json {
-        let rows: Vec<_> = tickets.iter().map(|t| ticket_json(prefix, t)).collect();
+        let rows: Vec<_> = tickets
+            .iter()
+            .zip(&relations)
+            .map(|(t, rel)| ticket_json(prefix, t, rel))
+            .collect();
         serde_json::to_writer_pretty(&mut *out, &rows)?;
         writeln!(out)?;
         return Ok(());
@@ -102,12 +151,12 @@ pub fn tickets_list(cfg: &Config, json: bool, out: &mut impl Write) -> Result<()
         "{:<10} {:<8} {:<4} {:<20} {:>4}  {:<28} SUBJECT",
         "TOKEN", "STATUS", "PRIO", "UPDATED", "MSGS", "REQUESTER"
     )?;
-    for t in &tickets {
+    for (t, rel) in tickets.iter().zip(&relations) {
         writeln!(
             out,
             "{:<10} {:<8} {:<4} {:<20} {:>4}  {:<28} {}",
             token(prefix, t.id),
-            t.status,
+            rel.status(t),
             t.priority,
             format_time(t.updated_at),
             t.message_count,
@@ -274,6 +323,7 @@ fn mail_json(m: &OutboxRow) -> MailJson<'_> {
 /// Everything `tickets show` prints about one ticket, read from the store in one go.
 struct TicketDetail {
     ticket: TicketRow,
+    relations: Relations,
     facts: Vec<FactJson>,
     sla: Vec<ClockJson>,
     messages: Vec<MessageRow>,
@@ -307,13 +357,31 @@ fn gather_detail(cfg: &Config, token_text: &str, now: i64) -> Result<TicketDetai
     let conn = store::open_reader(&cfg.store.path)?;
     let ticket = store::tickets::get(&conn, id)?
         .ok_or_else(|| anyhow!("no ticket {}", token(prefix, id)))?;
-    let messages = store::messages::list_for_ticket(&conn, id)?;
-    let events = store::tickets::events(&conn, id)?;
+    let relations = Relations::of(&conn, id)?;
+    // The messages and timelines of the tickets merged into this one are part of its
+    // story; their timeline lines are marked with their own token.
+    let mut messages = store::messages::list_for_ticket(&conn, id)?;
+    let mut events = store::tickets::events(&conn, id)?;
+    for merged in merged_tickets(&conn, id)? {
+        messages.extend(store::messages::list_for_ticket(&conn, merged)?);
+        let from = token(prefix, merged);
+        events.extend(
+            store::tickets::events(&conn, merged)?
+                .into_iter()
+                .map(|mut e| {
+                    e.detail = format!("{from}: {}", e.detail);
+                    e
+                }),
+        );
+    }
+    messages.sort_by_key(|m| m.id);
+    events.sort_by_key(|e| e.at);
     let mails = store::outbox::list(&conn, Some(id))?;
     let facts = facts_checklist(&store::tickets::facts(&conn, id)?);
     let sla = clocks_json(cfg, &store::sla_clocks::clocks(&conn, id)?, now);
     Ok(TicketDetail {
         ticket,
+        relations,
         facts,
         sla,
         messages,
@@ -322,9 +390,24 @@ fn gather_detail(cfg: &Config, token_text: &str, now: i64) -> Result<TicketDetai
     })
 }
 
+/// Every ticket merged into `id`, directly or along a chain (bounded like the chain).
+fn merged_tickets(conn: &rusqlite::Connection, id: i64) -> Result<Vec<i64>> {
+    let mut found: Vec<i64> = Vec::new();
+    let mut next = vec![id];
+    while let Some(at) = next.pop() {
+        for m in store::ticket_links::merged_from(conn, at)? {
+            if m != id && !found.contains(&m) && found.len() < store::ticket_links::MAX_CHAIN {
+                found.push(m);
+                next.push(m);
+            }
+        }
+    }
+    Ok(found)
+}
+
 fn write_detail_json(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Result<()> {
     let detail = TicketDetailJson {
-        ticket: ticket_json(prefix, &d.ticket),
+        ticket: ticket_json(prefix, &d.ticket, &d.relations),
         facts: &d.facts,
         sla: &d.sla,
         messages: d.messages.iter().map(message_json).collect(),
@@ -337,7 +420,7 @@ fn write_detail_json(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Re
 }
 
 fn write_detail_text(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Result<()> {
-    write_ticket_text(prefix, &d.ticket, out)?;
+    write_ticket_text(prefix, &d.ticket, &d.relations, out)?;
     write_facts_text(&d.facts, out)?;
     write_sla_text(&d.sla, out)?;
     write_timeline_text(&d.events, out)?;
@@ -346,7 +429,12 @@ fn write_detail_text(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Re
 }
 
 /// The ticket's own fields: subject, state, people, dates.
-fn write_ticket_text(prefix: &str, ticket: &TicketRow, out: &mut impl Write) -> Result<()> {
+fn write_ticket_text(
+    prefix: &str,
+    ticket: &TicketRow,
+    rel: &Relations,
+    out: &mut impl Write,
+) -> Result<()> {
     writeln!(
         out,
         "{}  {}",
@@ -360,7 +448,7 @@ fn write_ticket_text(prefix: &str, ticket: &TicketRow, out: &mut impl Write) -> 
     writeln!(
         out,
         "  status {}, priority {}, requester {who}, language {}",
-        ticket.status,
+        rel.status(ticket),
         ticket.priority,
         one_line(&ticket.language)
     )?;
@@ -390,7 +478,30 @@ fn write_ticket_text(prefix: &str, ticket: &TicketRow, out: &mut impl Write) -> 
     if !ticket.tags.is_empty() {
         writeln!(out, "  tags {}", one_line(&ticket.tags.join(", ")))?;
     }
+    write_relations_text(prefix, rel, out)?;
     write_ticket_state_text(prefix, ticket, out)
+}
+
+/// Merges and links, each line only when it applies.
+fn write_relations_text(prefix: &str, rel: &Relations, out: &mut impl Write) -> Result<()> {
+    if let Some(into) = rel.merged_into {
+        writeln!(
+            out,
+            "  merged into {}: its mail goes there",
+            token(prefix, into)
+        )?;
+    }
+    if !rel.merged_from.is_empty() {
+        writeln!(
+            out,
+            "  merged from {}",
+            tokens(prefix, &rel.merged_from).join(", ")
+        )?;
+    }
+    if !rel.linked.is_empty() {
+        writeln!(out, "  linked {}", tokens(prefix, &rel.linked).join(", "))?;
+    }
+    Ok(())
 }
 
 /// What the ticket waits for or ended with, each line only when it applies.

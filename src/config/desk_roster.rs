@@ -1,7 +1,7 @@
 //! `[desk]` and `[teams]`: who the desk is (its address, name and token prefix), who
 //! works it (agents, supervisors, teams) and which other addresses are its own; and
 //! the assembly of the whole [`DeskConfig`] from those and the tables read by
-//! `triage_rules`, `ticket_lifecycle`, `routes` and `limits`. What the desk does with
+//! `triage_rules`, `ticket_lifecycle`, `routes`, `limits` and `macros`. What the desk does with
 //! them is left to the `desk` module.
 
 use anyhow::Result;
@@ -24,6 +24,8 @@ pub(super) struct DeskTables {
     pub(super) max_participants: Option<i64>,
     /// `[templates] language`.
     pub(super) language: Option<String>,
+    /// `[[macro]]`.
+    pub(super) macros: Option<Vec<super::raw::RawMacro>>,
 }
 
 /// `[desk]` (required) with the tables in `tables`; `folders` are the folders read,
@@ -50,7 +52,9 @@ pub(super) fn desk(
     let other_addresses = other_addresses(cx, d.other_addresses)?;
     let routes = routes(cx, tables.routes, folders, &teams)?;
     let max_participants = max_participants(cx, tables.max_participants)?;
+    let macros = super::macros::macros(cx, tables.macros)?;
     Ok(DeskConfig {
+        macros,
         other_addresses,
         routes,
         max_participants,

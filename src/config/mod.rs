@@ -19,6 +19,7 @@ mod duration_text;
 mod http_endpoint;
 mod kb_suggestions;
 mod limits;
+mod macros;
 mod mail_access;
 mod mail_delivery;
 mod mail_login;
@@ -107,6 +108,7 @@ impl Config {
             routes: raw.route,
             max_participants: raw.limits.as_ref().and_then(|l| l.max_participants),
             language: raw.templates.as_ref().and_then(|t| t.language.clone()),
+            macros: raw.macros,
         };
         let desk = desk_roster::desk(&cx, raw.desk, tables, &folders)?;
         let kb = kb_suggestions::kb(&cx, raw.kb)?;

@@ -49,6 +49,17 @@ pub(super) struct RawConfig {
     pub(super) limits: Option<RawLimits>,
     pub(super) http: Option<RawHttp>,
     pub(super) route: Option<Vec<RawRoute>>,
+    #[serde(rename = "macro")]
+    pub(super) macros: Option<Vec<RawMacro>>,
+}
+
+/// `[[macro]]`: a canned reply for `/macro <name>`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMacro {
+    pub(super) name: Option<String>,
+    pub(super) text: Option<String>,
+    pub(super) commands: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

@@ -575,3 +575,57 @@ fn collision_window_is_read_and_a_bad_one_named() {
         "{err:#}"
     );
 }
+
+#[test]
+fn macros_are_read_and_bad_ones_named() {
+    let c = load(&format!(
+        "{MINIMAL}[[macro]]\nname = \"need-logs\"\ntext = \"Please send the log.\"\ncommands = [\"/status waiting\", \" /priority P2 \"]\n\
+         [[macro]]\nname = \"thanks\"\ntext = \"Thank you!\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.desk.macros.len(), 2);
+    assert_eq!(c.desk.macros[0].name, "need-logs");
+    assert_eq!(
+        c.desk.macros[0].commands,
+        vec!["/status waiting", "/priority P2"]
+    );
+    assert!(c.desk.macros[1].commands.is_empty());
+    for (table, key, what) in [
+        ("text = \"x\"\n", "[[macro]] 1 name", "missing"),
+        ("name = \" \"\ntext = \"x\"\n", "[[macro]] 1 name", "empty"),
+        ("name = \"a\"\n", "[[macro]] 1 text", "a text or commands"),
+        (
+            "name = \"a\"\ncommands = [\"/priority P9\"]\n",
+            "[[macro]] 1 commands",
+            "unknown priority",
+        ),
+        (
+            "name = \"a\"\ncommands = [\"/macro b\"]\n",
+            "[[macro]] 1 commands",
+            "cannot run another macro",
+        ),
+        (
+            "name = \"a\"\ncommands = [\"please /close\"]\n",
+            "[[macro]] 1 commands",
+            "one command line",
+        ),
+        (
+            "name = \"a\"\ntext = \"x\"\ncolour = 1\n",
+            "macro",
+            "unknown field",
+        ),
+    ] {
+        let err = load(&format!("{MINIMAL}[[macro]]\n{table}")).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.starts_with("conf/test.toml: "), "{msg}");
+        assert!(msg.contains(key) && msg.contains(what), "{table:?}: {msg}");
+    }
+    let err = load(&format!(
+        "{MINIMAL}[[macro]]\nname = \"a\"\ntext = \"x\"\n[[macro]]\nname = \"A\"\ntext = \"y\"\n"
+    ))
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("[[macro]] 2 name: \"A\" is defined twice"),
+        "{err:#}"
+    );
+}

@@ -161,6 +161,7 @@ mod tests {
 
     fn desk() -> DeskConfig {
         DeskConfig {
+            macros: Vec::new(),
             support_address: "support@desk.test".into(),
             support_name: "Support".into(),
             token_prefix: "TP".into(),

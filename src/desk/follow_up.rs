@@ -14,6 +14,7 @@
 use super::ThreadedBy;
 use super::lifecycle::Mail;
 use super::lifecycle::{self, AnswerProof, Author, Decision, TicketState};
+use super::merge::CommandFacts;
 use super::quick_actions;
 use super::roster::DeskConfig;
 use crate::inbound::{AutomaticKind, AutomaticVerdict};
@@ -62,6 +63,9 @@ pub struct FollowUpFacts<'a> {
     pub last_relay: Option<LastRelay>,
     /// Staff only: the sender's latest reply held by the collision guard.
     pub held_reply: Option<HeldReply>,
+    /// What the store knows of the tickets and knowledge-base entries a staff reply's
+    /// commands name (`desk::merge::named_in`); empty for everyone else.
+    pub commands: &'a CommandFacts,
 }
 
 /// The desk's rules for follow-ups that come from config.
@@ -147,8 +151,9 @@ pub fn decide_follow_up(f: FollowUpFacts, rules: FollowUpRules, desk: &DeskConfi
     if let Some(sent) = send_held(&f, desk) {
         return sent;
     }
-    let decision =
-        lifecycle::decide_reply(f.ticket, &f.author, f.text, f.identity, f.now, desk, proof);
+    let decision = lifecycle::decide_reply_with_facts(
+        f.ticket, &f.author, f.text, f.identity, f.now, desk, proof, f.commands,
+    );
     if let Some(relay) = collision(&f, &decision, rules) {
         return FollowUp::HoldCollision {
             author: f.author,
@@ -213,6 +218,7 @@ mod tests {
 
     fn desk() -> DeskConfig {
         DeskConfig {
+            macros: Vec::new(),
             support_address: "support@example.test".into(),
             support_name: "Support".into(),
             token_prefix: "TP".into(),
@@ -277,6 +283,7 @@ mod tests {
             now,
             last_relay: None,
             held_reply: None,
+            commands: &CommandFacts::default(),
         };
         decide_follow_up(facts, rules, &d)
     }
@@ -389,6 +396,7 @@ mod tests {
                     now: 100,
                     last_relay: None,
                     held_reply: None,
+                    commands: &CommandFacts::default(),
                 },
                 RULES,
                 &d,
@@ -418,6 +426,7 @@ mod tests {
                     now: 100,
                     last_relay: None,
                     held_reply: None,
+                    commands: &CommandFacts::default(),
                 },
                 rules,
                 &d,
@@ -464,6 +473,7 @@ mod tests {
                 now,
                 last_relay: relay,
                 held_reply: held,
+                commands: &CommandFacts::default(),
             },
             RULES,
             &d,

@@ -93,6 +93,8 @@ pub enum MailKind {
     LookupAnswer,
     /// To the agents: a look-up in a staff member's name did not prove its sender.
     LookupUnverified,
+    /// To the requester side of a ticket merged into another.
+    Merged,
 }
 
 impl MailKind {
@@ -113,6 +115,7 @@ impl MailKind {
             MailKind::SlaDigest => "sla_digest",
             MailKind::LookupAnswer => "lookup_answer",
             MailKind::LookupUnverified => "lookup_unverified",
+            MailKind::Merged => "merged",
         }
     }
 }

@@ -10,7 +10,9 @@
 use super::roster::{DeskConfig, NamedAddress};
 
 use super::consent::{self, Confirmation, Consent};
+use super::merge::{self, CommandFacts};
 use super::quick_actions::{self, AgentReply, Command, CommandError};
+use super::threading::token;
 use super::{MessageKind, Priority, Status};
 
 /// What the store knows about a ticket, as the lifecycle needs it.
@@ -107,6 +109,19 @@ pub enum Change {
     /// Create or update the ticket's knowledge-base entry (empty fields keep what is
     /// stored; the shell fills an empty problem from the request).
     Knowledge(KbDraft),
+    /// The ticket is merged into `into` (the last survivor): mail for it goes there
+    /// from now on, `participants` (its requester and participants) join `into`, and
+    /// `note` goes on `into`'s timeline.
+    MergedInto {
+        into: i64,
+        participants: Vec<String>,
+        note: String,
+    },
+    /// The ticket is related to `with`; `note` goes on `with`'s timeline.
+    Link {
+        with: i64,
+        note: String,
+    },
 }
 
 /// A knowledge-base entry as an agent wrote it (by `/kb`, or a `/resolve` summary).
@@ -286,6 +301,11 @@ pub enum Mail {
         to: String,
         errors: Vec<String>,
     },
+    /// The ticket was merged into ticket `into`: its requester (and participants) are
+    /// told once, in their language, where the conversation goes on.
+    Merged {
+        into: i64,
+    },
 }
 
 impl Mail {
@@ -374,8 +394,32 @@ pub fn decide_reply(
     desk: &DeskConfig,
     proof: AnswerProof,
 ) -> Decision {
+    let none = CommandFacts::default();
+    decide_reply_with_facts(t, author, text, message_ref, now, desk, proof, &none)
+}
+
+/// [`decide_reply`] with what ingest read about the tickets and knowledge-base entries
+/// the reply's commands name (`/merge`, `/link`, `/reply`; see `desk::merge::named_in`).
+#[allow(clippy::too_many_arguments)]
+pub fn decide_reply_with_facts(
+    t: &TicketState,
+    author: &Author,
+    text: &str,
+    message_ref: &str,
+    now: i64,
+    desk: &DeskConfig,
+    proof: AnswerProof,
+    facts: &CommandFacts,
+) -> Decision {
     match author {
-        Author::Staff { address, name } => decide_agent_reply(t, address, name, text, now, desk),
+        Author::Staff { address, name } => {
+            let agent = Acting {
+                address,
+                name,
+                facts,
+            };
+            decide_agent_reply(t, &agent, text, now, desk)
+        }
         Author::Requester | Author::Participant | Author::Other => {
             decide_requester_reply(t, author, text, message_ref, now, desk, proof)
         }
@@ -402,20 +446,33 @@ impl AnswerProof {
     };
 }
 
+/// The agent whose reply is being decided, and the facts their commands need.
+struct Acting<'a> {
+    address: &'a str,
+    name: &'a str,
+    facts: &'a CommandFacts,
+}
+
 fn decide_agent_reply(
     t: &TicketState,
-    agent: &str,
-    agent_name: &str,
+    acting: &Acting,
     text: &str,
     now: i64,
     desk: &DeskConfig,
 ) -> Decision {
+    let (agent, agent_name) = (acting.address, acting.name);
     let mut d = Decision {
         message_kind: MessageKind::AgentReply,
         ..Decision::default()
     };
-    let reply = match parse_and_check(text, desk) {
-        Ok(r) => r,
+    let reply = match parse_and_check(text, desk, t.id, acting.facts) {
+        Ok(Checked {
+            mut reply,
+            macro_texts,
+        }) => {
+            reply.text = merge::with_canned_text(&reply, &macro_texts, acting.facts);
+            reply
+        }
         Err(errors) => {
             let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
             d.message_kind = MessageKind::RejectedCommands;
@@ -461,7 +518,7 @@ fn decide_agent_reply(
     let mut state = t.clone();
     for command in &reply.commands {
         d.event("command", command.to_string());
-        apply_command(&mut d, &mut state, command, &reply, agent, now, desk);
+        apply_command(&mut d, &mut state, command, &reply, acting, now, desk);
     }
 
     if !note && !reply.text.trim().is_empty() {
@@ -485,34 +542,23 @@ fn decide_agent_reply(
 }
 
 /// Parses the commands and checks their arguments against the configuration.
-fn parse_and_check(text: &str, desk: &DeskConfig) -> Result<AgentReply, Vec<CommandError>> {
+/// A reply whose commands all check out, with its macros expanded: their commands in
+/// `reply.commands`, their texts (to relay after the agent's) in `macro_texts`.
+struct Checked {
+    reply: AgentReply,
+    macro_texts: Vec<String>,
+}
+
+fn parse_and_check(
+    text: &str,
+    desk: &DeskConfig,
+    this: i64,
+    facts: &CommandFacts,
+) -> Result<Checked, Vec<CommandError>> {
     let reply = quick_actions::parse_agent_reply(text)?;
     let mut errors = Vec::new();
     for (i, command) in reply.commands.iter().enumerate() {
-        let bad = match command {
-            Command::Assign(who) if resolve_agent(who, desk).is_none() => {
-                Some(format!("no agent {who:?} (use an agent's address or name)"))
-            }
-            Command::Cc(address) if desk.is_staff(address) || desk.is_own_address(address) => {
-                Some(format!(
-                    "{address} is staff or the desk's own address: staff are never participants (they get the agents' notices)"
-                ))
-            }
-            Command::Team(name) if desk.team(name).is_none() => Some(format!(
-                "no team {name:?} (configured: {})",
-                if desk.teams.is_empty() {
-                    "none".to_string()
-                } else {
-                    desk.teams
-                        .iter()
-                        .map(|t| t.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
-            )),
-            _ => None,
-        };
-        if let Some(reason) = bad {
+        if let Some(reason) = command_problem(command, desk, this, facts) {
             let (line_number, line) = command_line(text, command, i);
             errors.push(CommandError {
                 line_number,
@@ -522,10 +568,119 @@ fn parse_and_check(text: &str, desk: &DeskConfig) -> Result<AgentReply, Vec<Comm
         }
     }
     if errors.is_empty() {
-        Ok(reply)
+        expand_macros(reply, text, desk, this, facts)
     } else {
         Err(errors)
     }
+}
+
+/// Why a well-formed command cannot run here, if it cannot: an unknown agent, team,
+/// ticket, knowledge-base entry or macro, a refused merge, staff as a participant.
+fn command_problem(
+    command: &Command,
+    desk: &DeskConfig,
+    this: i64,
+    facts: &CommandFacts,
+) -> Option<String> {
+    match command {
+        Command::Assign(who) if resolve_agent(who, desk).is_none() => {
+            Some(format!("no agent {who:?} (use an agent's address or name)"))
+        }
+        Command::Cc(address) if desk.is_staff(address) || desk.is_own_address(address) => {
+            Some(format!(
+                "{address} is staff or the desk's own address: staff are never participants (they get the agents' notices)"
+            ))
+        }
+        Command::Team(name) if desk.team(name).is_none() => Some(format!(
+            "no team {name:?} (configured: {})",
+            configured(desk.teams.iter().map(|t| t.name.as_str()))
+        )),
+        Command::Merge(target) => merge::merge_target(this, target, facts, desk).err(),
+        Command::Link(target) => merge::link_target(this, target, facts, desk).err(),
+        Command::Reply(id) if facts.kb_solution(*id).is_none() => {
+            Some(format!("no knowledge-base entry KB-{id}"))
+        }
+        Command::Macro(name) if merge::find_macro(name, desk).is_none() => Some(format!(
+            "no macro {name:?} (configured: {})",
+            configured(desk.macros.iter().map(|m| m.name.as_str()))
+        )),
+        _ => None,
+    }
+}
+
+/// Configured names for an error message, or "none".
+fn configured<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Replaces each `/macro <name>` by the macro's commands, checked as the agent's own
+/// are (conflicts included); a problem is reported on the first `/macro` line.
+fn expand_macros(
+    reply: AgentReply,
+    text: &str,
+    desk: &DeskConfig,
+    this: i64,
+    facts: &CommandFacts,
+) -> Result<Checked, Vec<CommandError>> {
+    let Some(first) = reply
+        .commands
+        .iter()
+        .position(|c| matches!(c, Command::Macro(_)))
+    else {
+        return Ok(Checked {
+            reply,
+            macro_texts: Vec::new(),
+        });
+    };
+    let mut lines: Vec<String> = Vec::new();
+    let mut macro_texts = Vec::new();
+    for command in &reply.commands {
+        match command {
+            Command::Macro(name) => {
+                if let Some(m) = merge::find_macro(name, desk) {
+                    lines.extend(m.commands.iter().cloned());
+                    macro_texts.push(m.text.clone());
+                }
+            }
+            other => lines.push(other.to_string()),
+        }
+    }
+    let (line_number, line) = command_line(text, &reply.commands[first], first);
+    let fail = |problems: Vec<String>| {
+        vec![CommandError {
+            line_number,
+            line: line.clone(),
+            reason: format!("with the macro's commands: {}", problems.join("; ")),
+        }]
+    };
+    let combined = quick_actions::parse_agent_reply(&lines.join("\n")).map_err(|errors| {
+        fail(
+            errors
+                .iter()
+                .map(|e| format!("{:?}: {}", e.line, e.reason))
+                .collect(),
+        )
+    })?;
+    let problems: Vec<String> = combined
+        .commands
+        .iter()
+        .filter_map(|c| command_problem(c, desk, this, facts))
+        .collect();
+    if !problems.is_empty() {
+        return Err(fail(problems));
+    }
+    Ok(Checked {
+        reply: AgentReply {
+            commands: combined.commands,
+            text: reply.text,
+        },
+        macro_texts,
+    })
 }
 
 /// The 1-based line number and text of the `nth` command line of `text` (command
@@ -614,10 +769,11 @@ fn apply_command(
     state: &mut TicketState,
     command: &Command,
     reply: &AgentReply,
-    agent: &str,
+    acting: &Acting,
     now: i64,
     desk: &DeskConfig,
 ) {
+    let agent = acting.address;
     match command {
         Command::Status(Status::Resolved) | Command::Resolve(_) => {
             let summary = match command {
@@ -689,7 +845,24 @@ fn apply_command(
             }
         }
         // `/send` is read before the lifecycle (`follow_up`): here it does nothing.
-        Command::Note | Command::Kb | Command::Send => {}
+        Command::Note | Command::Kb | Command::Send | Command::Reply(_) | Command::Macro(_) => {}
+        Command::Merge(target) => {
+            // Checked in `parse_and_check`; the facts have not changed since.
+            if let Ok(into) = merge::merge_target(state.id, target, acting.facts, desk) {
+                merge_into(d, state, into, agent, now, desk);
+            }
+        }
+        Command::Link(target) => {
+            if let Ok(with) = merge::link_target(state.id, target, acting.facts, desk) {
+                let prefix = &desk.token_prefix;
+                let (this, other) = (token(prefix, state.id), token(prefix, with));
+                d.event("linked", format!("linked to {other}"));
+                d.changes.push(Change::Link {
+                    with,
+                    note: format!("linked to {this} by {agent}"),
+                });
+            }
+        }
         Command::Authorize(what) => {
             d.event("authorization", format!("authorisation requested: {what}"));
             state.authorization = Some(what.clone());
@@ -726,6 +899,44 @@ fn apply_command(
             }
         }
     }
+}
+
+/// `/merge`: the ticket closes without a closing mail, its clocks stop, its requester
+/// side joins `into` and is told once where the conversation goes on.
+fn merge_into(
+    d: &mut Decision,
+    state: &mut TicketState,
+    into: i64,
+    agent: &str,
+    now: i64,
+    desk: &DeskConfig,
+) {
+    let prefix = &desk.token_prefix;
+    let (this, survivor) = (token(prefix, state.id), token(prefix, into));
+    d.event(
+        "merged",
+        format!("merged into {survivor}: its mail goes there from now on"),
+    );
+    if state.status != Status::Closed {
+        set_status(d, state, Status::Closed);
+        d.changes.push(Change::ClosedAt(Some(now)));
+        state.closed_at = Some(now);
+    }
+    d.changes.push(Change::AutoCloseAt(None));
+    if state.authorization.take().is_some() {
+        d.changes.push(Change::Authorization(None));
+    }
+    let mut participants = vec![state.requester.clone()];
+    participants.extend(state.participants.iter().cloned());
+    participants.truncate(desk.max_participants.max(1));
+    d.changes.push(Change::MergedInto {
+        into,
+        participants,
+        note: format!(
+            "{this} merged into this ticket by {agent}; its requester and participants now get this ticket's replies"
+        ),
+    });
+    d.mails.push(Mail::Merged { into });
 }
 
 fn decide_requester_reply(
@@ -906,7 +1117,7 @@ pub fn decide_auto_close(t: &TicketState, now: i64) -> Decision {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::desk::roster::{LifecycleConfig, Team};
 
@@ -914,8 +1125,9 @@ mod tests {
         crate::desk::roster::parse_named_address(s).unwrap()
     }
 
-    fn desk() -> DeskConfig {
+    pub(crate) fn desk() -> DeskConfig {
         DeskConfig {
+            macros: Vec::new(),
             other_addresses: Vec::new(),
             routes: Vec::new(),
             support_address: "support@example.test".into(),
@@ -1414,5 +1626,165 @@ mod tests {
             parse_kb_sections("Just restart it.").solution,
             "Just restart it."
         );
+    }
+
+    fn agent_with(text: &str, facts: &CommandFacts, desk: &DeskConfig) -> Decision {
+        decide_reply_with_facts(
+            &ticket(Status::Open),
+            &ann(),
+            text,
+            "m",
+            100,
+            desk,
+            AnswerProof::default(),
+            facts,
+        )
+    }
+
+    fn known(tickets: &[(i64, &[i64])]) -> CommandFacts {
+        CommandFacts {
+            tickets: tickets
+                .iter()
+                .map(|(id, chain)| merge::NamedTicket {
+                    id: *id,
+                    chain: chain.to_vec(),
+                })
+                .collect(),
+            kb: vec![merge::KbSolution {
+                id: 3,
+                solution: "Clear the print queue, then restart the spooler.".into(),
+            }],
+        }
+    }
+
+    fn command_errors(d: &Decision) -> Vec<String> {
+        assert_eq!(d.message_kind, MessageKind::RejectedCommands, "{d:?}");
+        assert!(d.changes.is_empty(), "{:?}", d.changes);
+        match d.mails.as_slice() {
+            [Mail::CommandError { to, errors }] => {
+                assert_eq!(to, "ann@example.test");
+                errors.clone()
+            }
+            other => panic!("expected one command error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_merge_closes_quietly_moves_the_requester_side_and_tells_them_once() {
+        let d = agent_with("/merge TP-9", &known(&[(9, &[])]), &desk());
+        assert!(d.changes.contains(&Change::Status(Status::Closed)));
+        assert!(d.changes.contains(&Change::MergedInto {
+            into: 9,
+            participants: vec!["req@x.test".into(), "cc@x.test".into()],
+            note: "TP-7 merged into this ticket by ann@example.test; its requester and participants now get this ticket's replies".into(),
+        }));
+        assert_eq!(d.mails, vec![Mail::Merged { into: 9 }]);
+        assert!(
+            d.events
+                .iter()
+                .any(|(k, t)| *k == "merged" && t.contains("TP-9"))
+        );
+        assert_eq!(d.final_status(Status::Open), Status::Closed);
+    }
+
+    #[test]
+    fn a_merge_follows_the_targets_chain_to_the_last_survivor() {
+        let d = agent_with("/merge TP-9", &known(&[(9, &[12, 15])]), &desk());
+        assert_eq!(d.mails, vec![Mail::Merged { into: 15 }], "{:?}", d.changes);
+    }
+
+    #[test]
+    fn merges_into_itself_an_unknown_ticket_or_a_loop_are_refused_naming_the_line() {
+        let facts = known(&[(7, &[]), (9, &[7])]);
+        let errors = command_errors(&agent_with("Done.\n/merge TP-7", &facts, &desk()));
+        assert_eq!(
+            errors,
+            vec!["line 2: \"/merge TP-7\": cannot merge a ticket into itself".to_string()]
+        );
+        let errors = command_errors(&agent_with("/merge TP-40", &facts, &desk()));
+        assert_eq!(
+            errors,
+            vec!["line 1: \"/merge TP-40\": no ticket TP-40".to_string()]
+        );
+        let errors = command_errors(&agent_with("/priority P1\n/merge tp-9", &facts, &desk()));
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("line 2: \"/merge tp-9\""),
+            "{errors:?}"
+        );
+        assert!(errors[0].contains("loop"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_link_is_recorded_on_both_sides() {
+        let d = agent_with("/link TP-9", &known(&[(9, &[])]), &desk());
+        assert_eq!(
+            d.changes,
+            vec![Change::Link {
+                with: 9,
+                note: "linked to TP-7 by ann@example.test".into()
+            }]
+        );
+        assert!(d.mails.is_empty());
+        assert!(d.events.contains(&("linked", "linked to TP-9".into())));
+        let errors = command_errors(&agent_with("/link TP-8", &known(&[]), &desk()));
+        assert_eq!(
+            errors,
+            vec!["line 1: \"/link TP-8\": no ticket TP-8".to_string()]
+        );
+    }
+
+    #[test]
+    fn reply_kb_puts_the_solution_in_the_relayed_text() {
+        let d = agent_with("Hello Bob,\n/reply KB-3\nAnn", &known(&[]), &desk());
+        assert_eq!(
+            d.mails,
+            vec![Mail::Relay {
+                agent_name: "Ann Lee".into(),
+                text: "Hello Bob,\nAnn\n\nClear the print queue, then restart the spooler.".into()
+            }]
+        );
+        let errors = command_errors(&agent_with("/reply KB-4", &known(&[]), &desk()));
+        assert_eq!(
+            errors,
+            vec!["line 1: \"/reply KB-4\": no knowledge-base entry KB-4".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_macro_relays_its_text_and_runs_its_commands() {
+        let mut d = desk();
+        d.macros.push(merge::Macro {
+            name: "need-logs".into(),
+            text: "Please send us the log file.".into(),
+            commands: vec!["/status waiting".into(), "/priority P2".into()],
+        });
+        let decision = agent_with("Hi Bob,\n/macro NEED-LOGS", &known(&[]), &d);
+        assert!(decision.changes.contains(&Change::Status(Status::Waiting)));
+        assert!(decision.changes.contains(&Change::Priority(Priority::P2)));
+        assert!(decision.mails.contains(&Mail::Relay {
+            agent_name: "Ann Lee".into(),
+            text: "Hi Bob,\n\nPlease send us the log file.".into()
+        }));
+        assert!(
+            decision
+                .mails
+                .contains(&Mail::StatusChange(Status::Waiting))
+        );
+
+        let errors = command_errors(&agent_with("/macro nope", &known(&[]), &d));
+        assert_eq!(
+            errors,
+            vec!["line 1: \"/macro nope\": no macro \"nope\" (configured: need-logs)".to_string()]
+        );
+        // The macro's commands are checked with the agent's: a conflict is reported on
+        // the /macro line.
+        let errors = command_errors(&agent_with("/close\n/macro need-logs", &known(&[]), &d));
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("line 2: \"/macro need-logs\""),
+            "{errors:?}"
+        );
+        assert!(errors[0].contains("conflicts with"), "{errors:?}");
     }
 }

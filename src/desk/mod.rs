@@ -11,6 +11,7 @@ pub mod kinds;
 pub mod language;
 pub mod lifecycle;
 pub mod lookup;
+pub mod merge;
 pub mod quick_actions;
 pub mod roster;
 pub mod routing;

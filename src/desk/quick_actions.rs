@@ -1,8 +1,9 @@
-//! Agent quick actions: the `/status`, `/priority`, `/assign` ... lines an agent puts in
-//! a reply from their mail client (GitLab quick-action style). This module owns what
+//! Agent quick actions: the `/status`, `/priority`, `/assign`, `/merge`, `/macro` ... lines
+//! an agent puts in a reply from their mail client (GitLab quick-action style). This module owns what
 //! counts as a command line, the syntax of each command, the conflicts between them, and
 //! the reply text left once the command lines are taken out. Checking `/assign` and
-//! `/team` against the configured agents and teams is the caller's job.
+//! `/team` against the configured agents and teams, and `/merge`, `/link`, `/reply` and
+//! `/macro` against the store and the config (`desk::merge`), is the caller's job.
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -40,6 +41,14 @@ pub enum Command {
     /// `/send`: relay the reply of the sender's that the collision guard held on this
     /// ticket, although another agent answered just before.
     Send,
+    /// `/merge TP-n`: this ticket is merged into TP-n (the token as typed, trimmed).
+    Merge(String),
+    /// `/link TP-n`: this ticket is related to TP-n (the token as typed, trimmed).
+    Link(String),
+    /// `/reply KB-n`: that knowledge-base entry's solution goes into the relayed text.
+    Reply(i64),
+    /// `/macro <name>`: a `[[macro]]`'s text is relayed and its commands run.
+    Macro(String),
 }
 
 impl Command {
@@ -72,6 +81,10 @@ impl fmt::Display for Command {
             Command::Cc(address) => write!(f, "/cc {address}"),
             Command::Kb => f.write_str("/kb"),
             Command::Send => f.write_str("/send"),
+            Command::Merge(token) => write!(f, "/merge {token}"),
+            Command::Link(token) => write!(f, "/link {token}"),
+            Command::Reply(id) => write!(f, "/reply KB-{id}"),
+            Command::Macro(name) => write!(f, "/macro {name}"),
         }
     }
 }
@@ -150,8 +163,8 @@ static EMAIL_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     .expect("email address pattern is valid")
 });
 
-const KNOWN_COMMANDS: &str =
-    "/status, /priority, /assign, /team, /note, /resolve, /close, /reopen, /authorize, /cc or /kb";
+const KNOWN_COMMANDS: &str = "/status, /priority, /assign, /team, /note, /resolve, /close, \
+     /reopen, /authorize, /cc, /kb, /merge, /link, /reply or /macro";
 
 /// The command names, lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +181,10 @@ enum CommandName {
     Cc,
     Kb,
     Send,
+    Merge,
+    Link,
+    Reply,
+    Macro,
 }
 
 impl CommandName {
@@ -185,6 +202,10 @@ impl CommandName {
             "cc" => CommandName::Cc,
             "kb" => CommandName::Kb,
             "send" => CommandName::Send,
+            "merge" => CommandName::Merge,
+            "link" => CommandName::Link,
+            "reply" => CommandName::Reply,
+            "macro" => CommandName::Macro,
             _ => return None,
         })
     }
@@ -202,6 +223,10 @@ impl CommandName {
             CommandName::Resolve => "/resolve needs a summary of the fix",
             CommandName::Authorize => "/authorize needs a description of what will be done",
             CommandName::Cc => "/cc needs an email address",
+            CommandName::Merge => "/merge needs the ticket to merge into (TP-n)",
+            CommandName::Link => "/link needs the related ticket (TP-n)",
+            CommandName::Reply => "/reply needs a knowledge-base entry (KB-n)",
+            CommandName::Macro => "/macro needs the name of a [[macro]]",
             CommandName::Note
             | CommandName::Close
             | CommandName::Reopen
@@ -237,6 +262,10 @@ impl CommandName {
             CommandName::Cc => Command::Cc(cc_address(argument)?),
             CommandName::Kb => Command::Kb,
             CommandName::Send => Command::Send,
+            CommandName::Merge => Command::Merge(argument.to_string()),
+            CommandName::Link => Command::Link(argument.to_string()),
+            CommandName::Reply => Command::Reply(kb_id(argument)?),
+            CommandName::Macro => Command::Macro(argument.to_string()),
         })
     }
 }
@@ -258,6 +287,19 @@ fn cc_address(argument: &str) -> Result<String, String> {
     }
 }
 
+/// The entry of a `/reply` argument: `KB-3`, `kb-3`, `KB3` or `3`.
+fn kb_id(argument: &str) -> Result<i64, String> {
+    let number = match argument.get(..2) {
+        Some(head) if head.eq_ignore_ascii_case("kb") => argument[2..].trim_start_matches('-'),
+        _ => argument,
+    };
+    number
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{argument:?} is not a knowledge-base entry (use KB-n)"))
+}
+
 /// Two commands that cannot both be carried out: a different value for the same thing,
 /// or different resulting statuses (`/close` with `/reopen`, `/resolve` with
 /// `/status open` ...).
@@ -267,8 +309,15 @@ fn conflict(earlier: &Command, later: &Command) -> bool {
     {
         return true;
     }
+    // A merge closes the ticket its own way: no other status alongside it.
+    let merge_and_status =
+        |a: &Command, b: &Command| matches!(a, Command::Merge(_)) && b.target_status().is_some();
+    if merge_and_status(earlier, later) || merge_and_status(later, earlier) {
+        return true;
+    }
     match (earlier, later) {
         (Command::Priority(a), Command::Priority(b)) => a != b,
+        (Command::Merge(a), Command::Merge(b)) => !a.eq_ignore_ascii_case(b),
         (Command::Assign(a), Command::Assign(b))
         | (Command::Team(a), Command::Team(b))
         | (Command::Resolve(a), Command::Resolve(b))
@@ -282,7 +331,10 @@ fn conflict(earlier: &Command, later: &Command) -> bool {
 /// the result holds at most one status-setting command.
 fn same_effect(earlier: &Command, later: &Command) -> bool {
     match (earlier, later) {
-        (Command::Cc(a), Command::Cc(b)) => a.eq_ignore_ascii_case(b),
+        (Command::Cc(a), Command::Cc(b))
+        | (Command::Merge(a), Command::Merge(b))
+        | (Command::Link(a), Command::Link(b))
+        | (Command::Macro(a), Command::Macro(b)) => a.eq_ignore_ascii_case(b),
         _ => {
             earlier == later
                 || earlier
@@ -791,6 +843,55 @@ mod tests {
         ] {
             assert_eq!(parsed(&single.to_string()).commands, vec![single]);
         }
+    }
+
+    #[test]
+    fn merge_link_reply_and_macro_are_recognised() {
+        let reply =
+            parsed("/merge TP-7\n/link tp-3\n/reply KB-12\n/reply kb4\n/macro printer reset");
+        assert_eq!(
+            reply.commands,
+            vec![
+                Command::Merge("TP-7".into()),
+                Command::Link("tp-3".into()),
+                Command::Reply(12),
+                Command::Reply(4),
+                Command::Macro("printer reset".into()),
+            ]
+        );
+        for command in &reply.commands {
+            assert_eq!(parsed(&command.to_string()).commands, vec![command.clone()]);
+        }
+        for (input, expected) in [
+            ("/merge", "/merge needs the ticket"),
+            ("/link", "/link needs the related ticket"),
+            ("/reply", "/reply needs a knowledge-base entry"),
+            ("/macro", "/macro needs the name"),
+            ("/reply KB-x", "is not a knowledge-base entry"),
+            ("/reply TP-3", "is not a knowledge-base entry"),
+            ("/reply KB-0", "is not a knowledge-base entry"),
+        ] {
+            let error = single_error(input);
+            assert!(error.reason.contains(expected), "{input:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_merge_conflicts_with_a_status_and_another_merge() {
+        for input in [
+            "/merge TP-2\n/close",
+            "/close\n/merge TP-2",
+            "/resolve done\n/merge TP-2",
+            "/merge TP-2\n/merge TP-3",
+        ] {
+            let error = single_error(input);
+            assert_eq!(error.line_number, 2, "{input:?}");
+            assert!(error.reason.starts_with("conflicts with"), "{input:?}");
+        }
+        assert_eq!(
+            parsed("/merge TP-2\n/merge tp-2").commands,
+            vec![Command::Merge("TP-2".into())]
+        );
     }
 
     #[test]

@@ -36,6 +36,19 @@ pub struct DeskConfig {
     pub routes: Vec<super::routing::Route>,
     /// `[limits] max_participants`: people a ticket copies besides its requester.
     pub max_participants: usize,
+    /// `[[macro]]`: canned replies agents apply with `/macro <name>`.
+    pub macros: Vec<Macro>,
+}
+
+/// A `[[macro]]`: a canned reply an agent applies with `/macro <name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Macro {
+    /// Matched without regard to case.
+    pub name: String,
+    /// Relayed as if the agent had written it (after the agent's own text).
+    pub text: String,
+    /// Command lines run with the reply's own (`/status waiting`, `/priority P2` ...).
+    pub commands: Vec<String>,
 }
 
 /// Participants a ticket takes when `[limits] max_participants` is not set.

@@ -93,6 +93,9 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "en/lookup_unverified.subject",
     "en/lookup_unverified.txt",
     "en/lookup_unverified.html",
+    "en/merged.subject",
+    "en/merged.txt",
+    "en/merged.html",
     "zh/_layout.html",
     "zh/acknowledgement.subject",
     "zh/acknowledgement.txt",
@@ -121,6 +124,9 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "zh/size_notice.subject",
     "zh/size_notice.txt",
     "zh/size_notice.html",
+    "zh/merged.subject",
+    "zh/merged.txt",
+    "zh/merged.html",
 ];
 
 /// Languages requester-facing mail is written in; every one has every requester event.
@@ -137,6 +143,7 @@ const REQUESTER_EVENTS: &[&str] = &[
     "confirmation_request",
     "closing",
     "size_notice",
+    "merged",
 ];
 
 /// Events that send mail, each with its three templates.
@@ -157,6 +164,7 @@ const EVENTS: &[&str] = &[
     "size_notice",
     "lookup_answer",
     "lookup_unverified",
+    "merged",
 ];
 
 /// Lines of the request quoted back in the acknowledgement.
@@ -520,6 +528,7 @@ impl Renderer {
             self.size_notice(&t, &too_large, &thread, 0)?;
             self.lookup_answer("agent@example.test", &LookupAnswer::sample(), &thread, 0)?;
             self.lookup_unverified("agent@example.test", "agent@example.test", "/list open", 0)?;
+            self.merged(&t, &t.requester, 2, &thread, 0)?;
             Ok(())
         };
         for language in LANGUAGES {
@@ -771,6 +780,12 @@ impl Renderer {
         ctx.insert("priority", &t.priority);
         ctx.insert("assignee", &t.assignee);
         ctx.insert("team", &t.team);
+        let linked: Vec<String> = t
+            .linked
+            .iter()
+            .map(|l| token(&self.desk.token_prefix, *l))
+            .collect();
+        ctx.insert("linked", &linked);
         ctx.insert("support_name", &self.desk.support_name);
         ctx.insert("support_address", &self.desk.support_address);
         ctx
@@ -961,6 +976,29 @@ impl Renderer {
         let rendered = self.render_event("closing", &t.language, &ctx)?;
         self.compose(
             "closing",
+            t.id,
+            self.requester_envelope(t, true, copy_for),
+            rendered,
+            thread,
+            now,
+        )
+    }
+
+    /// Tells one person on the requester side of ticket `t` that it was merged into
+    /// ticket `into`, in the ticket's language.
+    pub fn merged(
+        &self,
+        t: &TicketView,
+        copy_for: &str,
+        into: i64,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let mut ctx = self.ticket_context(t);
+        ctx.insert("survivor", &token(&self.desk.token_prefix, into));
+        let rendered = self.render_event("merged", &t.language, &ctx)?;
+        self.compose(
+            "merged",
             t.id,
             self.requester_envelope(t, true, copy_for),
             rendered,
@@ -1326,6 +1364,8 @@ pub struct TicketView {
     pub participants: Vec<String>,
     /// The requester's language ("en", "zh"): requester mail is written in it.
     pub language: String,
+    /// Tickets linked to this one (`/link`), listed in the agents' notices.
+    pub linked: Vec<i64>,
 }
 
 impl TicketView {
@@ -1341,6 +1381,7 @@ impl TicketView {
             team: None,
             participants: vec!["cc@example.test".into()],
             language: "en".into(),
+            linked: vec![2],
         }
     }
 }
@@ -1358,6 +1399,7 @@ impl From<&crate::store::tickets::TicketRow> for TicketView {
             team: r.team.clone(),
             participants: r.participants.clone(),
             language: r.language.clone(),
+            linked: Vec::new(),
         }
     }
 }
@@ -1525,6 +1567,7 @@ mod tests {
 
     pub(crate) fn desk() -> DeskConfig {
         DeskConfig {
+            macros: Vec::new(),
             other_addresses: Vec::new(),
             routes: Vec::new(),
             support_address: "support@example.test".into(),

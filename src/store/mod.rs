@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod overview;
 pub mod schema;
 pub mod sla_clocks;
+pub mod ticket_links;
 pub mod tickets;
 
 use std::path::{Path, PathBuf};

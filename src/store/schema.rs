@@ -7,7 +7,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 8] = [V1, V2, V3, V4, V5, V6, V7, V8];
+const STEPS: [&str; 9] = [V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
@@ -257,6 +257,24 @@ const V8: &str = r#"
 -- Mail kept without a ticket, by sender and time: how many unverified look-ups one
 -- claimed sender sent within the hour (their warnings to the agents are bounded).
 CREATE INDEX messages_unfiled_from ON messages(from_address, received_at) WHERE ticket_id IS NULL;
+"#;
+
+/// Merged and linked tickets (`/merge`, `/link`). A merged ticket keeps its row, its
+/// messages and its timeline; `merged_into` names the ticket that took it over, so mail
+/// for it can be followed to the last survivor. A link is stored once per pair, the
+/// smaller id first, and read from either side by its own index.
+const V9: &str = r#"
+ALTER TABLE tickets ADD COLUMN merged_into INTEGER REFERENCES tickets(id);
+CREATE INDEX tickets_merged_into ON tickets(merged_into) WHERE merged_into IS NOT NULL;
+CREATE TABLE ticket_links (
+    low_id     INTEGER NOT NULL REFERENCES tickets(id),
+    high_id    INTEGER NOT NULL REFERENCES tickets(id),
+    linked_at  INTEGER NOT NULL,
+    linked_by  TEXT NOT NULL,
+    PRIMARY KEY (low_id, high_id),
+    CHECK (low_id < high_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX ticket_links_high ON ticket_links(high_id, low_id);
 "#;
 
 #[cfg(test)]

@@ -178,6 +178,23 @@ pub fn apply_changes(conn: &Connection, id: i64, changes: &[Change], now: i64) -
             Change::ClosedAt(at) => set(conn, id, "closed_at", at)?,
             // Written by the ingest shell through store::kb (it fills in the request).
             Change::Knowledge(_) => {}
+            Change::MergedInto {
+                into,
+                participants,
+                note,
+            } => {
+                super::ticket_links::set_merged_into(conn, id, *into)?;
+                for p in participants {
+                    super::ticket_links::add_participant_unless_requester(conn, *into, p, now)?;
+                }
+                add_event(conn, *into, now, "ticketpost", "merged", note)?;
+                touch(conn, *into, now)?;
+            }
+            Change::Link { with, note } => {
+                if super::ticket_links::add_link(conn, id, *with, now, "ticketpost")? {
+                    add_event(conn, *with, now, "ticketpost", "linked", note)?;
+                }
+            }
             Change::FirstResponse => {
                 conn.prepare_cached(
                     "UPDATE tickets SET first_response_at = coalesce(first_response_at, ?2) WHERE id = ?1",
