@@ -28,11 +28,14 @@ use crate::desk::{self, MailKind, MessageKind, Placement, ThreadFacts, ThreadedB
 use crate::inbound::{self, InboundMessage, ParseFailure};
 use crate::mail_queue::{PARALLEL_RENDER_MIN, PendingMail, Queued, RenderAhead};
 use crate::mailbox::Checkpoint;
+use crate::notify::relayed_files::carry_files;
 use crate::notify::{
     FactLine, Intake, NoticeExtras, Renderer, SimilarLine, Suggestion, Thread, TicketView,
 };
 use crate::store;
-use crate::ticket_writer::{Actor, Applying, apply_decision, excerpt_chars, sync_clocks};
+use crate::ticket_writer::{
+    Actor, Applying, CauseFiles, apply_decision, excerpt_chars, sync_clocks,
+};
 
 /// Deliberate faults for tests (set by `TICKETPOST_FAULT`, read in main): the process
 /// aborts at the named point, as a `kill -9` would stop it, or a mail handler panics,
@@ -461,6 +464,9 @@ fn apply_message(
         if let (Some(id), Some(ticket)) = (&msg.message_id, ticket) {
             store::messages::record_id(tx, id, ticket, false)?;
         }
+        if !msg.attachments.is_empty() {
+            store::file_blobs::store_for_message(tx, row, &msg.attachments)?;
+        }
         Ok(row)
     };
     let m = Arriving {
@@ -803,6 +809,7 @@ fn apply_reply(
         desk: &cx.desk,
         sla: &cx.sla,
         now,
+        relay_attachments_bytes: cx.limits.relay_attachments_bytes,
     };
     apply_decision(&w, ticket, d, &actor, Some(msg), pending)?;
     let tell = !matches!(author, Author::Staff { .. });
@@ -1255,6 +1262,9 @@ fn queue_new_ticket_mail(
     } else {
         msg.text_body.clone()
     });
+    // The request is the ticket's first message: its files are numbered from 1.
+    let files = CauseFiles::decide(msg, token, cx.limits.relay_attachments_bytes, 0);
+    let notice_text = Arc::new(files.text(text.to_string()));
     // The urgent path: supervisors and on-call agents, at once.
     if !urgent.is_empty() {
         warn!(token = %token, reasons = %assessment.triage.reasons.join("; "), "urgent ticket: supervisors and on-call alerted");
@@ -1271,11 +1281,12 @@ fn queue_new_ticket_mail(
             view.clone(),
             extras.clone(),
             thread.clone(),
-            text.clone(),
+            notice_text.clone(),
             author.clone(),
         );
+        let carried = files.files.clone();
         pending.push(ticket, MailKind::AgentNotice, move |r| {
-            r.agent_notice(
+            let mail = r.agent_notice(
                 &view,
                 &agent,
                 lifecycle::Notice::NewTicket,
@@ -1284,7 +1295,8 @@ fn queue_new_ticket_mail(
                 &extras,
                 &thread,
                 now,
-            )
+            )?;
+            carry_files(mail, &carried)
         });
     }
 }

@@ -11,6 +11,7 @@ pub mod kinds;
 pub mod language;
 pub mod lifecycle;
 pub mod quick_actions;
+pub mod relay_files;
 pub mod roster;
 pub mod routing;
 pub mod sla;

@@ -769,16 +769,34 @@ fn attachment_info(part: &mail_parser::MessagePart<'_>) -> AttachmentInfo {
         // RFC 2045 default for a part without Content-Type.
         None => "text/plain".to_string(),
     };
+    // Decoded bytes as mail-parser holds them: transfer encoding undone; text parts
+    // after charset conversion to UTF-8; an attached message as its raw bytes.
+    let bytes: std::sync::Arc<[u8]> = part.contents().into();
+    let content_id = part
+        .content_id()
+        .map(|id| {
+            id.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .trim()
+        })
+        .filter(|id| !id.is_empty())
+        .map(str::to_string);
+    let attachment_disposition = part
+        .content_disposition()
+        .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
     AttachmentInfo {
         name: part
             .attachment_name()
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .map(str::to_string),
+        inline: content_id.is_some() && !attachment_disposition && !part.is_message(),
+        content_id,
         content_type,
-        // Decoded size as mail-parser holds it: transfer encoding undone; text
-        // parts are counted after charset conversion to UTF-8.
-        size: part.len() as u64,
+        size: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        bytes,
     }
 }
 
@@ -1076,6 +1094,10 @@ SGVsbG8gV29ybGQh\n--b2--\n";
                 name: Some("report.pdf".into()),
                 content_type: "application/pdf".into(),
                 size: 12, // "Hello World!"
+                sha256: hex::encode(Sha256::digest(b"Hello World!")),
+                content_id: None,
+                inline: false,
+                bytes: b"Hello World!".as_slice().into(),
             }]
         );
     }

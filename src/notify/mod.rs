@@ -23,6 +23,8 @@ use crate::desk::staff_proof::StaffKey;
 use crate::desk::threading::token;
 use crate::inbound::{Address, InboundMessage};
 
+pub mod relayed_files;
+
 /// A rendered mail ready to queue: what notify makes and the outbox stores and sends.
 #[derive(Debug, Clone)]
 pub struct OutgoingMail {
@@ -35,6 +37,9 @@ pub struct OutgoingMail {
     pub recipients: Vec<String>,
     pub subject: String,
     pub raw: Vec<u8>,
+    /// Files the mail carries: (placeholder in `raw`, SHA-256 of the stored bytes that
+    /// replace it when the mail is sent); see [`relayed_files`].
+    pub files: Vec<(String, String)>,
 }
 
 /// The built-in templates: (name, text).
@@ -1106,6 +1111,7 @@ impl Renderer {
             recipients,
             subject,
             raw: message.formatted(),
+            files: Vec::new(),
         })
     }
 }
