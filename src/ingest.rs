@@ -1217,6 +1217,7 @@ fn gather_intake(
         kb_matches,
         similar: similar_lines,
         reasons: assessment.triage.reasons.clone(),
+        inline_images: Vec::new(),
     };
     Ok(())
 }
@@ -1252,7 +1253,12 @@ fn queue_new_ticket_mail(
     } = staff;
     let author = name_and_address(view.requester_name.as_deref(), &view.requester);
     let view = Arc::new(view);
-    let extras = Arc::new(extras);
+    // The request is the ticket's first message: its files are numbered from 1.
+    let files = CauseFiles::decide(msg, token, cx.limits.relay_attachments_bytes, 0);
+    let extras = Arc::new(NoticeExtras {
+        inline_images: files.inline_images(),
+        ..extras
+    });
     let thread = Thread::reply_to(msg.message_id.as_deref(), &msg.references);
     let text = Arc::new(if left_out > 0 {
         format!(
@@ -1262,8 +1268,6 @@ fn queue_new_ticket_mail(
     } else {
         msg.text_body.clone()
     });
-    // The request is the ticket's first message: its files are numbered from 1.
-    let files = CauseFiles::decide(msg, token, cx.limits.relay_attachments_bytes, 0);
     let notice_text = Arc::new(files.text(text.to_string()));
     // The urgent path: supervisors and on-call agents, at once.
     if !urgent.is_empty() {

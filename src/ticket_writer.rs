@@ -116,6 +116,7 @@ fn queue_decision_mail(
         match mail.clone() {
             Mail::AgentNotice { to, notice, text } => {
                 let text = Arc::new(carried.text(text));
+                let inline_images = carried.inline_images();
                 for agent in to {
                     let (view, text, author, thread) = (
                         view.clone(),
@@ -124,6 +125,10 @@ fn queue_decision_mail(
                         cause_thread.clone(),
                     );
                     let carried = carried.files.clone();
+                    let extras = NoticeExtras {
+                        inline_images: inline_images.clone(),
+                        ..NoticeExtras::default()
+                    };
                     pending.push(ticket, MailKind::AgentNotice, move |r| {
                         let mail = r.agent_notice(
                             &view,
@@ -131,7 +136,7 @@ fn queue_decision_mail(
                             notice,
                             author.as_deref(),
                             &text,
-                            &NoticeExtras::default(),
+                            &extras,
                             &thread,
                             now,
                         )?;
@@ -229,6 +234,15 @@ impl CauseFiles {
         } else {
             CauseFiles::default()
         }
+    }
+
+    /// Content-IDs of the inline images carried, for the notice's HTML.
+    pub fn inline_images(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .filter(|f| f.inline)
+            .filter_map(|f| f.content_id.clone())
+            .collect()
     }
 
     /// The mail's text, with the list of withheld files after it.

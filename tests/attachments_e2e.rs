@@ -342,3 +342,36 @@ fn a_relayed_megabyte_grows_the_store_by_about_its_own_size_not_per_recipient() 
     assert!(mb(growth) < 2.6, "grew {:.2} MiB", mb(growth));
     assert!(count(&desk, "SELECT sum(length(raw)) FROM outbox") < 100_000);
 }
+
+#[test]
+fn an_inline_image_shows_in_the_notice_and_a_forwarded_message_stays_attached() {
+    let desk = Desk::with_agents(AGENTS, "");
+    let logo = png();
+    let raw = format!(
+        "From: Jane Doe <jane@example.org>\nTo: support@example.test\nSubject: Error dialog\nMessage-ID: <req-9@example.org>\nDate: Wed, 25 Nov 2026 09:00:00 +0000\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"MM\"\n\n--MM\nContent-Type: multipart/related; boundary=\"RR\"\n\n--RR\nContent-Type: text/html; charset=utf-8\n\n<p>This dialog:</p><img src=\"cid:dialog@jane\">\n--RR\nContent-Type: image/png; name=\"dialog.png\"\nContent-ID: <dialog@jane>\nContent-Disposition: inline; filename=\"dialog.png\"\nContent-Transfer-Encoding: base64\n\n{}\n--RR--\n--MM\nContent-Type: message/rfc822\n\nFrom: boss@example.org\nTo: jane@example.org\nSubject: please report it\nMessage-ID: <fw-1@example.org>\n\nPlease report this.\n--MM--\n",
+        b64(&logo)
+    );
+    desk.deliver("1.request", &raw);
+    desk.run_once();
+    let notices = sent(&desk, "-agent_notice.eml");
+    assert_eq!(notices.len(), 2);
+    for n in &notices {
+        let m = MessageParser::default().parse(n).unwrap();
+        let html = m.body_html(0).unwrap_or_default().into_owned();
+        assert!(html.contains("cid:dialog@jane"), "{html}");
+        let image = m
+            .attachments()
+            .find(|a| a.content_id() == Some("dialog@jane"))
+            .expect("the inline image is carried with its Content-ID");
+        assert_eq!(image.contents(), logo.as_slice());
+        let forwarded = m
+            .attachments()
+            .find(|a| a.is_message())
+            .expect("the forwarded message stays an attachment");
+        assert_eq!(
+            forwarded.message().and_then(|f| f.subject()),
+            Some("please report it")
+        );
+        assert!(String::from_utf8_lossy(n).contains("multipart/related"));
+    }
+}

@@ -253,10 +253,13 @@ pub struct NoticeExtras {
     pub similar: Vec<SimilarLine>,
     /// Why the ticket got its priority.
     pub reasons: Vec<String>,
+    /// Content-IDs of the inline images the notice carries, shown in its HTML.
+    pub inline_images: Vec<String>,
 }
 
 impl NoticeExtras {
     fn insert_into(&self, ctx: &mut tera::Context) {
+        ctx.insert("inline_images", &self.inline_images);
         ctx.insert("facts", &self.facts);
         ctx.insert("missing", &self.missing);
         ctx.insert("kb_matches", &self.kb_matches);
@@ -319,6 +322,7 @@ impl Intake {
                     subject: "Sample".into(),
                 }],
                 reasons: vec!["sample".into()],
+                inline_images: vec!["sample@example.test".into()],
             },
         }
     }
