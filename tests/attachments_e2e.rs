@@ -278,8 +278,31 @@ fn files_travel_both_ways_and_are_stored_once() {
         "{with_bulletin:?}"
     );
 
+    // The requester's follow-up: its file reaches the assignee's notice.
+    let photo = noise(9_000, 29);
+    desk.deliver(
+        "4.follow-up",
+        &with_files(
+            "From: Jane Doe <jane@example.org>\nTo: support@example.test\nSubject: Re: [TP-1] Printer\nMessage-ID: <req-2@example.org>\n",
+            "Still jams, photo attached.",
+            &[("jam.jpg", "image/jpeg", &photo)],
+        ),
+    );
+    desk.run_once();
+    let with_photo: Vec<String> = std::fs::read_dir(desk.root().join("var/outbox"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .filter(|m| files_of(m) == vec![("jam.jpg".to_string(), photo.clone())])
+        .map(|m| to_of(&m))
+        .collect();
+    assert_eq!(with_photo.len(), 1, "{with_photo:?}");
+    assert!(with_photo[0].contains("ann@example.test"), "{with_photo:?}");
+    let out = desk.ticketpost(&["attachments", "list", "TP-1"], None);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("  6  jam.jpg  image/jpeg"), "{listed}");
+
     // One copy of each file, and no outbox row holds the bytes.
-    assert_eq!(count(&desk, "SELECT count(*) FROM file_blobs"), 5);
+    assert_eq!(count(&desk, "SELECT count(*) FROM file_blobs"), 6);
     let biggest_row = count(&desk, "SELECT max(length(raw)) FROM outbox");
     assert!(
         biggest_row < 16_000,
@@ -287,7 +310,8 @@ fn files_travel_both_ways_and_are_stored_once() {
     );
     assert_eq!(
         count(&desk, "SELECT count(*) FROM outbox_files"),
-        2 + 2 + 1 + 1
+        // Two notices with two files, the relay, the note to Bob, the follow-up notice.
+        2 * 2 + 1 + 1 + 1
     );
 }
 
@@ -374,4 +398,35 @@ fn an_inline_image_shows_in_the_notice_and_a_forwarded_message_stays_attached() 
         );
         assert!(String::from_utf8_lossy(n).contains("multipart/related"));
     }
+}
+
+#[test]
+fn files_over_the_relay_limit_are_listed_not_carried() {
+    let desk = Desk::with_agents(AGENTS, "[limits]\nrelay_attachments_bytes = 25000\n");
+    let (png, pdf) = (png(), pdf());
+    desk.deliver(
+        "1.request",
+        &with_files(
+            "From: Jane Doe <jane@example.org>\nTo: support@example.test\nSubject: Printer\nMessage-ID: <req-1@example.org>\n",
+            "Screenshot and log.",
+            &[("shot.png", "image/png", &png), ("log.pdf", "application/pdf", &pdf)],
+        ),
+    );
+    desk.run_once();
+    for n in sent(&desk, "-agent_notice.eml") {
+        // The PNG (20 KB) fits; the PDF (30 KB) would take the mail past 25,000 bytes.
+        assert_eq!(files_of(&n), vec![("shot.png".to_string(), png.clone())]);
+        let text = text_of(&n);
+        assert!(text.contains("2. log.pdf"), "{text}");
+        assert!(text.contains("relay_attachments_bytes"), "{text}");
+        assert!(text.contains("ticketpost attachments get TP-1 2"), "{text}");
+    }
+    let bad = Desk::with_agents(AGENTS, "[limits]\nrelay_attachments_bytes = -5\n");
+    let out = bad.ticketpost(&["check"], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[limits] relay_attachments_bytes"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
