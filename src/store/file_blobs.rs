@@ -175,6 +175,20 @@ mod tests {
             "{listed}"
         );
         assert!(!listed.contains("SCAN"), "{listed}");
+        let counted = plan(
+            &conn,
+            "SELECT count(*) FROM messages m JOIN message_files f ON f.message_row = m.id
+             WHERE m.ticket_id = ?1",
+        );
+        assert!(
+            counted.contains("messages_ticket (ticket_id=?)"),
+            "{counted}"
+        );
+        assert!(
+            counted.contains("SEARCH f USING PRIMARY KEY (message_row=?)"),
+            "{counted}"
+        );
+        assert!(!counted.contains("SCAN"), "{counted}");
     }
 
     #[test]
