@@ -37,6 +37,11 @@ pub enum Command {
         #[command(subcommand)]
         command: TicketsCommand,
     },
+    /// The files a ticket's messages brought (stored once each).
+    Attachments {
+        #[command(subcommand)]
+        command: AttachmentsCommand,
+    },
     /// Validate config and templates, connect to the mailbox and the transport.
     Check,
     /// The knowledge base: solved cases the next requester and agent see.
@@ -110,6 +115,10 @@ impl Command {
             Command::Outbox { command } => match command {
                 OutboxCommand::List { json, .. } => *json,
                 OutboxCommand::Retry { .. } | OutboxCommand::Purge { .. } => false,
+            },
+            Command::Attachments { command } => match command {
+                AttachmentsCommand::List { json, .. } => *json,
+                AttachmentsCommand::Get { .. } => false,
             },
             Command::Sla { json } => *json,
             Command::Report { json, .. } => *json,
@@ -209,6 +218,26 @@ pub enum OutboxCommand {
     Purge {
         #[arg(long, default_value_t = 90)]
         older_than_days: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AttachmentsCommand {
+    /// A ticket's files, numbered as `get` takes them.
+    List {
+        /// The ticket's token, e.g. TP-42 (or just 42).
+        token: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Writes one file out: to FILE (`-` for standard output), or by default to its
+    /// own name in the current folder (never over an existing file).
+    Get {
+        token: String,
+        /// The file's number, as `list` and the mails that did not carry it show it.
+        n: i64,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 

@@ -34,11 +34,14 @@ use crate::inbound::{self, InboundMessage, ParseFailure};
 use crate::lookup_answer;
 use crate::mail_queue::{PARALLEL_RENDER_MIN, PendingMail, Queued, RenderAhead};
 use crate::mailbox::Checkpoint;
+use crate::notify::relayed_files::carry_files;
 use crate::notify::{
     FactLine, Intake, NoticeExtras, Renderer, SimilarLine, Suggestion, Thread, TicketView,
 };
 use crate::store;
-use crate::ticket_writer::{Actor, Applying, apply_decision, excerpt_chars, sync_clocks};
+use crate::ticket_writer::{
+    Actor, Applying, CauseFiles, apply_decision, excerpt_chars, sync_clocks,
+};
 
 /// Deliberate faults for tests (set by `TICKETPOST_FAULT`, read in main): the process
 /// aborts at the named point, as a `kill -9` would stop it, or a mail handler panics,
@@ -466,6 +469,9 @@ fn apply_message(
         )?;
         if let (Some(id), Some(ticket)) = (&msg.message_id, ticket) {
             store::messages::record_id(tx, id, ticket, false)?;
+        }
+        if !msg.attachments.is_empty() {
+            store::file_blobs::store_for_message(tx, row, &msg.attachments)?;
         }
         Ok(row)
     };
@@ -1053,6 +1059,7 @@ fn apply_reply(
         desk: &cx.desk,
         sla: &cx.sla,
         now,
+        relay_attachments_bytes: cx.limits.relay_attachments_bytes,
     };
     apply_decision(&w, ticket, d, &actor, Some(msg), pending)?;
     let tell = !matches!(author, Author::Staff { .. });
@@ -1461,6 +1468,7 @@ fn gather_intake(
         kb_matches,
         similar: similar_lines,
         reasons: assessment.triage.reasons.clone(),
+        inline_images: Vec::new(),
     };
     Ok(())
 }
@@ -1496,7 +1504,12 @@ fn queue_new_ticket_mail(
     } = staff;
     let author = name_and_address(view.requester_name.as_deref(), &view.requester);
     let view = Arc::new(view);
-    let extras = Arc::new(extras);
+    // The request is the ticket's first message: its files are numbered from 1.
+    let files = CauseFiles::decide(msg, token, cx.limits.relay_attachments_bytes, 0);
+    let extras = Arc::new(NoticeExtras {
+        inline_images: files.inline_images(),
+        ..extras
+    });
     let thread = Thread::reply_to(msg.message_id.as_deref(), &msg.references);
     let text = Arc::new(if left_out > 0 {
         format!(
@@ -1506,6 +1519,7 @@ fn queue_new_ticket_mail(
     } else {
         msg.text_body.clone()
     });
+    let notice_text = Arc::new(files.text(text.to_string()));
     // The urgent path: supervisors and on-call agents, at once.
     if !urgent.is_empty() {
         warn!(token = %token, reasons = %assessment.triage.reasons.join("; "), "urgent ticket: supervisors and on-call alerted");
@@ -1522,11 +1536,12 @@ fn queue_new_ticket_mail(
             view.clone(),
             extras.clone(),
             thread.clone(),
-            text.clone(),
+            notice_text.clone(),
             author.clone(),
         );
+        let carried = files.files.clone();
         pending.push(ticket, MailKind::AgentNotice, move |r| {
-            r.agent_notice(
+            let mail = r.agent_notice(
                 &view,
                 &agent,
                 lifecycle::Notice::NewTicket,
@@ -1535,7 +1550,8 @@ fn queue_new_ticket_mail(
                 &extras,
                 &thread,
                 now,
-            )
+            )?;
+            carry_files(mail, &carried)
         });
     }
 }

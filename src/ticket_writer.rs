@@ -12,11 +12,13 @@ use rusqlite::Connection;
 
 use crate::desk::MailKind;
 use crate::desk::lifecycle::{self, Mail};
+use crate::desk::relay_files;
 use crate::desk::roster::DeskConfig;
 use crate::desk::sla::{ClockInputs, SlaPolicy, Target, reconcile};
 use crate::desk::status::{Priority, Status};
-use crate::inbound::InboundMessage;
+use crate::inbound::{AttachmentInfo, InboundMessage};
 use crate::mail_queue::PendingMail;
+use crate::notify::relayed_files::{CarriedFile, carry_files};
 use crate::notify::{NoticeExtras, Thread, TicketView};
 use crate::store;
 
@@ -32,6 +34,8 @@ pub struct Applying<'a> {
     pub desk: &'a DeskConfig,
     pub sla: &'a SlaPolicy,
     pub now: i64,
+    /// `[limits] relay_attachments_bytes`.
+    pub relay_attachments_bytes: u64,
 }
 
 /// Writes a lifecycle decision for `ticket`: its changes (and the clocks they move),
@@ -105,14 +109,17 @@ fn queue_decision_mail(
     let requester_side: Arc<[String]> = std::iter::once(view.requester.clone())
         .chain(view.participants.iter().cloned())
         .collect();
+    let files = cause_files(w, ticket, &view, cause)?;
     let view = Arc::new(view);
     let author: Option<String> = actor.name.or(Some(actor.address)).map(String::from);
     for mail in mails {
         let (view, requester_thread) = (view.clone(), requester_thread.clone());
         let copies = requester_side.iter().cloned();
+        let carried = files.carried_by(mail);
         match mail.clone() {
             Mail::AgentNotice { to, notice, text } => {
-                let text = Arc::new(text);
+                let text = Arc::new(carried.text(text));
+                let inline_images = carried.inline_images();
                 for agent in to {
                     let (view, text, author, thread) = (
                         view.clone(),
@@ -120,27 +127,35 @@ fn queue_decision_mail(
                         author.clone(),
                         cause_thread.clone(),
                     );
+                    let carried = carried.files.clone();
+                    let extras = NoticeExtras {
+                        inline_images: inline_images.clone(),
+                        ..NoticeExtras::default()
+                    };
                     pending.push(ticket, MailKind::AgentNotice, move |r| {
-                        r.agent_notice(
+                        let mail = r.agent_notice(
                             &view,
                             &agent,
                             notice,
                             author.as_deref(),
                             &text,
-                            &NoticeExtras::default(),
+                            &extras,
                             &thread,
                             now,
-                        )
+                        )?;
+                        carry_files(mail, &carried)
                     });
                 }
             }
             Mail::Relay { agent_name, text } => {
-                let (agent_name, text) = (Arc::new(agent_name), Arc::new(text));
+                let (agent_name, text) = (Arc::new(agent_name), Arc::new(carried.text(text)));
                 for to in copies {
                     let (view, thread) = (view.clone(), requester_thread.clone());
                     let (agent_name, text) = (agent_name.clone(), text.clone());
+                    let carried = carried.files.clone();
                     pending.push(ticket, MailKind::Relay, move |r| {
-                        r.relay(&view, &to, &agent_name, &text, &thread, now)
+                        let mail = r.relay(&view, &to, &agent_name, &text, &thread, now)?;
+                        carry_files(mail, &carried)
                     });
                 }
             }
@@ -192,6 +207,97 @@ fn queue_decision_mail(
         }
     }
     Ok(())
+}
+
+/// The files of the message that caused a decision, as its mails carry them (see
+/// `desk::relay_files`): the ones attached, and the lines that list the others.
+#[derive(Default)]
+pub struct CauseFiles {
+    pub files: Arc<[CarriedFile]>,
+    withheld: String,
+}
+
+impl CauseFiles {
+    /// Decides which of `msg`'s files a mail carries and lists the rest; `before` is
+    /// how many files the ticket's earlier messages brought (the ticket numbers them).
+    pub fn decide(msg: &InboundMessage, token: &str, limit: u64, before: usize) -> CauseFiles {
+        if msg.attachments.is_empty() {
+            return CauseFiles::default();
+        }
+        let plans = relay_files::plan(&msg.attachments, limit);
+        let withheld = relay_files::withheld_lines(token, &msg.attachments, &plans, before);
+        let files = plans
+            .iter()
+            .filter(|p| p.carry == relay_files::Carry::Attach)
+            .filter_map(|p| msg.attachments.get(p.n.wrapping_sub(1)))
+            .map(carried_file)
+            .collect();
+        CauseFiles { files, withheld }
+    }
+
+    /// What `mail` carries: all of it if it is a mail that carries files, else nothing.
+    fn carried_by(&self, mail: &Mail) -> CauseFiles {
+        if relay_files::carries_files(mail) {
+            CauseFiles {
+                files: self.files.clone(),
+                withheld: self.withheld.clone(),
+            }
+        } else {
+            CauseFiles::default()
+        }
+    }
+
+    /// Content-IDs of the inline images carried, for the notice's HTML.
+    pub fn inline_images(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .filter(|f| f.inline)
+            .filter_map(|f| f.content_id.clone())
+            .collect()
+    }
+
+    /// The mail's text, with the list of withheld files after it.
+    pub fn text(&self, text: String) -> String {
+        if self.withheld.is_empty() {
+            text
+        } else {
+            format!("{}\n\n{}", text.trim_end(), self.withheld)
+        }
+    }
+}
+
+/// Decides which of the cause's files its mails carry, and lists the rest.
+fn cause_files(
+    w: &Applying,
+    ticket: i64,
+    view: &TicketView,
+    cause: Option<&InboundMessage>,
+) -> Result<CauseFiles> {
+    let Some(msg) = cause.filter(|m| !m.attachments.is_empty()) else {
+        return Ok(CauseFiles::default());
+    };
+    // The cause is the ticket's newest message: its files are numbered last.
+    let before = usize::try_from(store::file_blobs::count_for_ticket(w.tx, ticket)?)
+        .unwrap_or(0)
+        .saturating_sub(msg.attachments.len());
+    let token = crate::desk::threading::token(&w.desk.token_prefix, view.id);
+    Ok(CauseFiles::decide(
+        msg,
+        &token,
+        w.relay_attachments_bytes,
+        before,
+    ))
+}
+
+/// A received file as outgoing mail carries it.
+pub fn carried_file(f: &AttachmentInfo) -> CarriedFile {
+    CarriedFile {
+        sha256: f.sha256.clone(),
+        name: f.name.clone(),
+        content_type: f.content_type.clone(),
+        content_id: f.content_id.clone(),
+        inline: f.inline,
+    }
 }
 
 /// Brings a ticket's clocks in line with its state. Cheap when nothing changed.

@@ -366,6 +366,8 @@ pub fn run_due(
         desk,
         sla,
         now,
+        // Timers decide no mail that carries files.
+        relay_attachments_bytes: 0,
     };
     let timer = Actor {
         address: "ticketpost",

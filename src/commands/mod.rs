@@ -7,6 +7,7 @@
 //! Mail-derived text reaches the terminal inert whichever verb prints it: `dispatch`
 //! hands each verb a standard output wrapped in a [`TerminalSafeWriter`].
 
+pub mod attachments;
 pub mod backup;
 pub mod check;
 pub mod import;
@@ -42,6 +43,7 @@ pub fn dispatch(command: Command, cfg: &Config) -> Result<()> {
         Command::Init(_) => Err(anyhow!("`init` runs before the config is loaded (bug)")),
         Command::Run { once } => run::run(cfg, once),
         Command::Tickets { command } => ticket_view::run(cfg, command, now, out),
+        Command::Attachments { command } => attachments::run(cfg, command, out),
         Command::Check => check::run(cfg, out),
         Command::Kb { command } => knowledge::run(cfg, command, now, out),
         Command::Quarantine { command } => quarantine::run(cfg, command, out),

@@ -583,6 +583,9 @@ const MESSAGE_LINES: usize = 40;
 
 fn write_messages_text(messages: &[MessageRow], out: &mut impl Write) -> Result<()> {
     writeln!(out, "\nMessages ({}):", messages.len())?;
+    // Files stored with their bytes are numbered across the ticket, as
+    // `ticketpost attachments get TOKEN N` takes them.
+    let mut stored_files = 0;
     for (i, m) in messages.iter().enumerate() {
         let from = one_line(m.from_address.as_deref().unwrap_or("(no sender)"));
         writeln!(
@@ -599,12 +602,24 @@ fn write_messages_text(messages: &[MessageRow], out: &mut impl Write) -> Result<
         writeln!(out, "  Subject: {}", one_line(&m.subject))?;
         if let Some(list) = m.attachments.as_array().filter(|l| !l.is_empty()) {
             for a in list {
+                let sha256 = a["sha256"].as_str().filter(|h| !h.is_empty());
+                let number = match sha256 {
+                    Some(_) => {
+                        stored_files += 1;
+                        format!(" {stored_files}")
+                    }
+                    None => String::new(),
+                };
                 writeln!(
                     out,
-                    "  Attachment: {} ({}, {} bytes)",
+                    "  Attachment{number}: {} ({}, {} bytes){}",
                     one_line(a["name"].as_str().unwrap_or("(unnamed)")),
                     one_line(a["content_type"].as_str().unwrap_or("?")),
-                    a["size"]
+                    a["size"],
+                    match sha256 {
+                        Some(h) => format!(" sha256 {}", one_line(h)),
+                        None => String::new(),
+                    }
                 )?;
             }
         }
@@ -639,7 +654,7 @@ fn write_mails_text(mails: &[OutboxRow], out: &mut impl Write) -> Result<()> {
 }
 
 /// A field from mail, escaped to stay on its line.
-fn one_line(text: &str) -> Cow<'_, str> {
+pub(crate) fn one_line(text: &str) -> Cow<'_, str> {
     escape_for_terminal(text, TextLayout::OneLine)
 }
 

@@ -1,12 +1,13 @@
 //! `[limits]`: loop guards for automatic mail (acknowledgements per sender,
-//! messages per ticket), bounds on parsing one message, and the cap on a ticket's
-//! participants ([`LimitsConfig`]). Enforcing them is left to `ingest`, `inbound`
-//! and `desk`.
+//! messages per ticket), bounds on parsing one message, the cap on a ticket's
+//! participants, and the bytes of files one outgoing mail carries ([`LimitsConfig`]).
+//! Enforcing them is left to `ingest`, `inbound` and `desk`.
 
 use anyhow::Result;
 
 use super::context::Ctx;
 use super::raw::RawLimits;
+use crate::desk::relay_files::DEFAULT_RELAY_ATTACHMENTS_BYTES;
 use crate::desk::roster::DEFAULT_MAX_PARTICIPANTS;
 use crate::inbound::ParseLimits;
 
@@ -21,6 +22,8 @@ pub struct LimitsConfig {
     pub messages_per_ticket_per_hour: i64,
     /// Size, attachment, header and nesting bounds on parsing one message.
     pub parse: ParseLimits,
+    /// Bytes of files one outgoing mail carries; files past it are listed instead.
+    pub relay_attachments_bytes: u64,
 }
 
 impl Default for LimitsConfig {
@@ -29,6 +32,7 @@ impl Default for LimitsConfig {
             acknowledgements_per_sender_per_hour: 10,
             messages_per_ticket_per_hour: 30,
             parse: ParseLimits::default(),
+            relay_attachments_bytes: DEFAULT_RELAY_ATTACHMENTS_BYTES,
         }
     }
 }
@@ -53,6 +57,13 @@ pub(super) fn limits(cx: &Ctx, raw: Option<RawLimits>) -> Result<LimitsConfig> {
             d.messages_per_ticket_per_hour,
         )?,
         parse: parse_limits(cx, &l, d.parse)?,
+        relay_attachments_bytes: within(
+            cx,
+            "[limits] relay_attachments_bytes",
+            l.relay_attachments_bytes,
+            (0, 1 << 30),
+            d.relay_attachments_bytes as i64,
+        )? as u64,
     })
 }
 

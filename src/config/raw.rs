@@ -81,6 +81,7 @@ pub(super) struct RawLimits {
     pub(super) max_header_line_bytes: Option<i64>,
     pub(super) max_mime_depth: Option<i64>,
     pub(super) max_participants: Option<i64>,
+    pub(super) relay_attachments_bytes: Option<i64>,
 }
 
 #[derive(Deserialize)]

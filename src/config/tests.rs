@@ -119,7 +119,14 @@ fn limits_are_read_and_bad_ones_named() {
     assert_eq!(c.limits.parse.max_mime_depth, 8);
     assert_eq!(c.limits.parse.max_attachments, 100);
     assert_eq!(c.limits.acknowledgements_per_sender_per_hour, 10);
+    assert_eq!(c.limits.relay_attachments_bytes, 10 << 20);
+    let c = load(&format!("{MINIMAL}[limits]\nrelay_attachments_bytes = 0\n")).unwrap();
+    assert_eq!(c.limits.relay_attachments_bytes, 0);
     for (extra, key) in [
+        (
+            "relay_attachments_bytes = -1",
+            "[limits] relay_attachments_bytes",
+        ),
         ("max_message_bytes = 10", "[limits] max_message_bytes"),
         ("max_mime_depth = 0", "[limits] max_mime_depth"),
         (

@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod lookup;
 pub mod merge;
 pub mod quick_actions;
+pub mod relay_files;
 pub mod roster;
 pub mod routing;
 pub mod sla;

@@ -18,12 +18,25 @@ pub struct Address {
     pub email: String,
 }
 
-/// What we keep of an attachment (its bytes stay in the raw message).
+/// What we keep of an attachment: its facts (stored as JSON on the message) and its
+/// decoded bytes (stored once, by SHA-256, in `store::file_blobs`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AttachmentInfo {
     pub name: Option<String>,
     pub content_type: String,
     pub size: u64,
+    /// SHA-256 (hex) of the decoded bytes.
+    #[serde(default)]
+    pub sha256: String,
+    /// The part's Content-ID without `<>`, when it has one (inline images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
+    /// `Content-Disposition: inline` (or none) with a Content-ID: shown in the HTML.
+    #[serde(default)]
+    pub inline: bool,
+    /// The decoded bytes; shared, so copies of the message do not copy them.
+    #[serde(skip)]
+    pub bytes: std::sync::Arc<[u8]>,
 }
 
 /// A parsed message, ready for the desk.

@@ -392,7 +392,7 @@ fn decode_message(
     let mut attachments: Vec<AttachmentInfo> = message
         .attachments()
         .take(limits.max_attachments.saturating_add(1))
-        .map(attachment_info)
+        .map(|part| attachment_info(part, raw))
         .collect();
     if attachments.len() > limits.max_attachments {
         attachments.truncate(limits.max_attachments);
@@ -758,7 +758,20 @@ fn html_nesting_depth(html: &str) -> usize {
     deepest
 }
 
-fn attachment_info(part: &mail_parser::MessagePart<'_>) -> AttachmentInfo {
+/// A text part's bytes as sent: mail-parser converts text to UTF-8, but a relayed
+/// `.txt`, `.log` or `.csv` must arrive as its sender wrote it. The transfer
+/// encoding is undone on the part's own bytes; `None` when that fails.
+fn text_as_sent(part: &mail_parser::MessagePart<'_>, raw: &[u8]) -> Option<Vec<u8>> {
+    use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_printable_decode};
+    let body = raw.get(part.offset_body as usize..part.offset_end as usize)?;
+    match part.encoding {
+        mail_parser::Encoding::Base64 => base64_decode(body),
+        mail_parser::Encoding::QuotedPrintable => quoted_printable_decode(body),
+        mail_parser::Encoding::None => Some(body.to_vec()),
+    }
+}
+
+fn attachment_info(part: &mail_parser::MessagePart<'_>, raw: &[u8]) -> AttachmentInfo {
     let content_type = match part.content_type() {
         Some(ct) => match ct.subtype() {
             Some(sub) => format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase(),
@@ -769,16 +782,40 @@ fn attachment_info(part: &mail_parser::MessagePart<'_>) -> AttachmentInfo {
         // RFC 2045 default for a part without Content-Type.
         None => "text/plain".to_string(),
     };
+    // Decoded bytes: transfer encoding undone; text parts as sent (not converted to
+    // UTF-8); an attached message as its raw bytes.
+    let bytes: std::sync::Arc<[u8]> = match &part.body {
+        PartType::Text(_) | PartType::Html(_) => {
+            text_as_sent(part, raw).unwrap_or_else(|| part.contents().to_vec())
+        }
+        _ => part.contents().to_vec(),
+    }
+    .into();
+    let content_id = part
+        .content_id()
+        .map(|id| {
+            id.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .trim()
+        })
+        .filter(|id| !id.is_empty())
+        .map(str::to_string);
+    let attachment_disposition = part
+        .content_disposition()
+        .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
     AttachmentInfo {
         name: part
             .attachment_name()
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .map(str::to_string),
+        inline: content_id.is_some() && !attachment_disposition && !part.is_message(),
+        content_id,
         content_type,
-        // Decoded size as mail-parser holds it: transfer encoding undone; text
-        // parts are counted after charset conversion to UTF-8.
-        size: part.len() as u64,
+        size: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        bytes,
     }
 }
 
@@ -1076,8 +1113,31 @@ SGVsbG8gV29ybGQh\n--b2--\n";
                 name: Some("report.pdf".into()),
                 content_type: "application/pdf".into(),
                 size: 12, // "Hello World!"
+                sha256: hex::encode(Sha256::digest(b"Hello World!")),
+                content_id: None,
+                inline: false,
+                bytes: b"Hello World!".as_slice().into(),
             }]
         );
+    }
+
+    #[test]
+    fn text_attachments_keep_the_bytes_they_were_sent_with() {
+        let mut raw = b"From: a@x.test\r\nMessage-ID: <t1@x.test>\r\nSubject: logs\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee\r\n\
+--b\r\nContent-Type: text/plain; charset=iso-8859-1; name=\"a.log\"\r\n\
+Content-Disposition: attachment; filename=\"a.log\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+caf=E9 ok\r\n--b\r\nContent-Type: text/csv; charset=iso-8859-1; name=\"b.csv\"\r\n\
+Content-Disposition: attachment; filename=\"b.csv\"\r\n\r\n"
+            .to_vec();
+        raw.extend_from_slice(b"na\xefve;1\r\n--b--\r\n");
+        let msg = parse(raw).unwrap();
+        let got: Vec<&[u8]> = msg.attachments.iter().map(|a| &a.bytes[..]).collect();
+        assert_eq!(
+            got,
+            vec![b"caf\xe9 ok".as_slice(), b"na\xefve;1".as_slice()]
+        );
+        assert_eq!(msg.attachments[0].size, 7);
     }
 
     #[test]

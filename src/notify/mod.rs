@@ -23,6 +23,8 @@ use crate::desk::staff_proof::StaffKey;
 use crate::desk::threading::token;
 use crate::inbound::{Address, InboundMessage};
 
+pub mod relayed_files;
+
 /// A rendered mail ready to queue: what notify makes and the outbox stores and sends.
 #[derive(Debug, Clone)]
 pub struct OutgoingMail {
@@ -35,6 +37,9 @@ pub struct OutgoingMail {
     pub recipients: Vec<String>,
     pub subject: String,
     pub raw: Vec<u8>,
+    /// Files the mail carries: (placeholder in `raw`, SHA-256 of the stored bytes that
+    /// replace it when the mail is sent); see [`relayed_files`].
+    pub files: Vec<(String, String)>,
 }
 
 /// The built-in templates: (name, text).
@@ -264,10 +269,13 @@ pub struct NoticeExtras {
     pub similar: Vec<SimilarLine>,
     /// Why the ticket got its priority.
     pub reasons: Vec<String>,
+    /// Content-IDs of the inline images the notice carries, shown in its HTML.
+    pub inline_images: Vec<String>,
 }
 
 impl NoticeExtras {
     fn insert_into(&self, ctx: &mut tera::Context) {
+        ctx.insert("inline_images", &self.inline_images);
         ctx.insert("facts", &self.facts);
         ctx.insert("missing", &self.missing);
         ctx.insert("kb_matches", &self.kb_matches);
@@ -330,6 +338,7 @@ impl Intake {
                     subject: "Sample".into(),
                 }],
                 reasons: vec!["sample".into()],
+                inline_images: vec!["sample@example.test".into()],
             },
         }
     }
@@ -1230,6 +1239,7 @@ impl Renderer {
             recipients,
             subject,
             raw: message.formatted(),
+            files: Vec::new(),
         })
     }
 }

@@ -5,7 +5,7 @@
 //! left in `sending` by a crash goes back to `queued` at start-up: the mail may then be
 //! sent twice, with the same Message-ID, which receivers (and our ingest) dedupe.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -68,7 +68,11 @@ pub fn enqueue(conn: &Connection, mail: &OutgoingMail, at: i64) -> Result<i64> {
         mail.raw,
         at
     ])?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    if !mail.files.is_empty() {
+        super::file_blobs::link_outbox(conn, id, &mail.files)?;
+    }
+    Ok(id)
 }
 
 /// Puts rows a crash left in `sending` back in the queue; returns how many.
@@ -105,6 +109,22 @@ pub fn claim_due(conn: &mut Connection, now: i64, limit: usize) -> Result<Vec<Ou
         })?;
         rows.collect::<rusqlite::Result<Vec<_>>>()?
     };
+    // Files are stored once, not in each row: put their bytes in now.
+    let mut entries = entries;
+    for e in &mut entries {
+        let fills = super::file_blobs::outbox_fills(&tx, e.id)?;
+        if fills.is_empty() {
+            continue;
+        }
+        // A mail whose places were damaged goes without its files rather than
+        // holding up the queue; the log says which.
+        match crate::notify::relayed_files::fill(&e.raw, &fills)
+            .with_context(|| format!("outbox mail {} ({})", e.id, e.message_id))
+        {
+            Ok(raw) => e.raw = raw,
+            Err(err) => tracing::warn!(error = format!("{err:#}"), "files not filled in"),
+        }
+    }
     {
         let mut claim = tx.prepare_cached(
             "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1",

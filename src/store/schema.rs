@@ -7,7 +7,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 9] = [V1, V2, V3, V4, V5, V6, V7, V8, V9];
+const STEPS: [&str; 10] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
@@ -275,6 +275,38 @@ CREATE TABLE ticket_links (
     CHECK (low_id < high_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX ticket_links_high ON ticket_links(high_id, low_id);
+"#;
+
+/// Attachments' bytes, stored once per content (SHA-256), whatever the number of
+/// messages and mails that carry them; `message_files` links them to the message
+/// that brought them (N = position), `outbox_files` to the mails that relay them: an
+/// outbox row holds a placeholder where the bytes go, filled in when it is sent.
+const V10: &str = r#"
+CREATE TABLE file_blobs (
+    sha256 TEXT PRIMARY KEY,
+    size   INTEGER NOT NULL,
+    bytes  BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE message_files (
+    message_row  INTEGER NOT NULL REFERENCES messages(id),
+    position     INTEGER NOT NULL,
+    sha256       TEXT NOT NULL REFERENCES file_blobs(sha256),
+    name         TEXT,
+    content_type TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    content_id   TEXT,
+    inline       INTEGER NOT NULL,
+    PRIMARY KEY (message_row, position)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE outbox_files (
+    outbox_id   INTEGER NOT NULL REFERENCES outbox(id),
+    position    INTEGER NOT NULL,
+    sha256      TEXT NOT NULL REFERENCES file_blobs(sha256),
+    placeholder TEXT NOT NULL,
+    PRIMARY KEY (outbox_id, position)
+) STRICT, WITHOUT ROWID;
 "#;
 
 #[cfg(test)]
