@@ -684,9 +684,16 @@ fn survivor(tx: &Connection, ticket: i64) -> Result<i64> {
 
 /// What the store knows of the tickets and knowledge-base entries a staff reply's
 /// commands name, read before the desk decides the reply.
-fn command_facts(tx: &Connection, cx: &IngestContext, text: &str) -> Result<CommandFacts> {
-    let (tickets, kb) = desk::merge::named_in(text, &cx.desk);
-    let mut facts = CommandFacts::default();
+fn command_facts(
+    tx: &Connection,
+    cx: &IngestContext,
+    msg: &InboundMessage,
+) -> Result<CommandFacts> {
+    let (tickets, kb) = desk::merge::named_in(msg.visible_text(), &cx.desk);
+    let mut facts = CommandFacts {
+        carries_files: msg.attachments.iter().any(|a| !a.inline),
+        ..CommandFacts::default()
+    };
     for id in tickets {
         if store::tickets::exists(tx, id)? {
             facts.tickets.push(NamedTicket {
@@ -789,7 +796,7 @@ fn follow_up(
         (None, None)
     };
     let commands = if human && staff {
-        command_facts(tx, cx, msg.visible_text())?
+        command_facts(tx, cx, msg)?
     } else {
         CommandFacts::default()
     };

@@ -430,3 +430,36 @@ fn files_over_the_relay_limit_are_listed_not_carried() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn an_agents_file_with_no_text_is_relayed_to_the_requester() {
+    let desk = Desk::with_agents(AGENTS, "");
+    desk.deliver(
+        "1.request",
+        "From: Jane Doe <jane@example.org>\nTo: support@example.test\nSubject: Printer\nMessage-ID: <req-1@example.org>\n\nThe printer needs a driver.\n",
+    );
+    desk.run_once();
+    let pdf = pdf();
+    // Only a command line above the quote, and the driver attached.
+    agent_reply(
+        &desk,
+        "2.ann",
+        "ann-1@example.test",
+        "/priority P2",
+        &[("driver.pdf", "application/pdf", &pdf)],
+    );
+    desk.run_once();
+    let relays: Vec<Vec<u8>> = sent(&desk, "-relay.eml")
+        .into_iter()
+        .filter(|m| to_of(m).contains("jane@example.org"))
+        .collect();
+    assert_eq!(relays.len(), 1, "one relay to Jane");
+    assert_eq!(
+        files_of(&relays[0]),
+        vec![("driver.pdf".to_string(), pdf.clone())]
+    );
+    assert!(
+        !text_of(&relays[0]).contains("/priority"),
+        "command lines are not relayed"
+    );
+}

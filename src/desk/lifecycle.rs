@@ -521,7 +521,8 @@ fn decide_agent_reply(
         apply_command(&mut d, &mut state, command, &reply, acting, now, desk);
     }
 
-    if !note && !reply.text.trim().is_empty() {
+    // Files alone are worth relaying: "here is the driver", attached, with no text.
+    if !note && (!reply.text.trim().is_empty() || acting.facts.carries_files) {
         d.mails.push(Mail::Relay {
             agent_name: agent_name.to_string(),
             text: reply.text.clone(),
@@ -1233,6 +1234,37 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn files_without_text_are_relayed_but_a_note_keeps_them_inside() {
+        let with_files = CommandFacts {
+            carries_files: true,
+            ..CommandFacts::default()
+        };
+        let reply = |text: &str| {
+            decide_reply_with_facts(
+                &ticket(Status::Open),
+                &ann(),
+                text,
+                "m1",
+                100,
+                &desk(),
+                AnswerProof::VERIFIED,
+                &with_files,
+            )
+        };
+        let d = reply("/priority P2");
+        assert!(
+            d.mails
+                .iter()
+                .any(|m| matches!(m, Mail::Relay { text, .. } if text.is_empty())),
+            "{:?}",
+            d.mails
+        );
+        assert!(d.changes.contains(&Change::FirstResponse));
+        let d = reply("/note\nthe log, for us");
+        assert!(!d.mails.iter().any(|m| matches!(m, Mail::Relay { .. })));
+    }
+
+    #[test]
     fn note_goes_to_other_agents_only() {
         let d = decide_reply(
             &ticket(Status::Open),
@@ -1654,6 +1686,7 @@ pub(crate) mod tests {
                 id: 3,
                 solution: "Clear the print queue, then restart the spooler.".into(),
             }],
+            carries_files: false,
         }
     }
 

@@ -28,12 +28,16 @@ pub struct KbSolution {
     pub solution: String,
 }
 
-/// What ingest read, before deciding, about the tickets and knowledge-base entries an
-/// agent's reply names. A ticket or entry missing here does not exist.
+/// What ingest read, before deciding, about an agent's reply: the tickets and
+/// knowledge-base entries it names (one missing here does not exist), and whether it
+/// carries files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommandFacts {
     pub tickets: Vec<NamedTicket>,
     pub kb: Vec<KbSolution>,
+    /// The reply has attached files (not inline images such as a signature's logo):
+    /// it is relayed for them even when it holds no text besides commands.
+    pub carries_files: bool,
 }
 
 impl CommandFacts {
@@ -219,6 +223,7 @@ mod tests {
                 id: 3,
                 solution: "Restart the print spooler.".into(),
             }],
+            carries_files: false,
         }
     }
 
