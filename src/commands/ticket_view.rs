@@ -225,6 +225,8 @@ fn clocks_json(cfg: &Config, clocks: &[crate::desk::sla::SlaClock], now: i64) ->
 struct TicketDetailJson<'a> {
     #[serde(flatten)]
     ticket: TicketJson<'a>,
+    /// The agent who opened the ticket on its requester's behalf (a forward, `/new`).
+    opened_by: Option<&'a str>,
     facts: &'a [FactJson],
     sla: &'a [ClockJson],
     messages: Vec<MessageJson<'a>>,
@@ -274,6 +276,7 @@ fn mail_json(m: &OutboxRow) -> MailJson<'_> {
 /// Everything `tickets show` prints about one ticket, read from the store in one go.
 struct TicketDetail {
     ticket: TicketRow,
+    opened_by: Option<String>,
     facts: Vec<FactJson>,
     sla: Vec<ClockJson>,
     messages: Vec<MessageRow>,
@@ -312,8 +315,10 @@ fn gather_detail(cfg: &Config, token_text: &str, now: i64) -> Result<TicketDetai
     let mails = store::outbox::list(&conn, Some(id))?;
     let facts = facts_checklist(&store::tickets::facts(&conn, id)?);
     let sla = clocks_json(cfg, &store::sla_clocks::clocks(&conn, id)?, now);
+    let opened_by = store::on_behalf::opened_by(&conn, id)?;
     Ok(TicketDetail {
         ticket,
+        opened_by,
         facts,
         sla,
         messages,
@@ -325,6 +330,7 @@ fn gather_detail(cfg: &Config, token_text: &str, now: i64) -> Result<TicketDetai
 fn write_detail_json(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Result<()> {
     let detail = TicketDetailJson {
         ticket: ticket_json(prefix, &d.ticket),
+        opened_by: d.opened_by.as_deref(),
         facts: &d.facts,
         sla: &d.sla,
         messages: d.messages.iter().map(message_json).collect(),

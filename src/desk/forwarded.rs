@@ -14,6 +14,7 @@ use super::lifecycle::{Change, resolve_agent};
 use super::quick_actions::{Command, parse_agent_reply};
 use super::roster::DeskConfig;
 use crate::inbound::Address;
+pub use crate::inbound::attached::AttachedOriginal;
 
 /// A forwarded mail read out of the forward: who sent it, its subject, its text, and
 /// what the forwarding agent wrote above it.
@@ -25,14 +26,6 @@ pub struct Forwarded {
     pub text: String,
     /// The agent's own words above the forward (empty when none).
     pub preface: String,
-}
-
-/// The original attached to a mail (`message/rfc822`), as the parser read it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AttachedOriginal {
-    pub from: Option<Address>,
-    pub subject: String,
-    pub text: String,
 }
 
 /// What ingest knows about a new mail when it asks whether it opens a ticket on

@@ -7,7 +7,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 8] = [V1, V2, V3, V4, V5, V6, V7, V8];
+const STEPS: [&str; 9] = [V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
@@ -257,6 +257,12 @@ const V8: &str = r#"
 -- Mail kept without a ticket, by sender and time: how many unverified look-ups one
 -- claimed sender sent within the hour (their warnings to the agents are bounded).
 CREATE INDEX messages_unfiled_from ON messages(from_address, received_at) WHERE ticket_id IS NULL;
+"#;
+
+const V9: &str = r#"
+-- The agent who opened a ticket on someone's behalf (a forward, /new); NULL when the
+-- requester wrote in themself.
+ALTER TABLE tickets ADD COLUMN opened_by TEXT;
 "#;
 
 #[cfg(test)]
