@@ -267,3 +267,56 @@ fn slash_new_opens_a_ticket_for_the_named_requester() {
     assert_eq!(desk.show("TP-1")["requester"], "ann@example.test");
     assert!(acknowledgement_to(&desk, "dan@customer.test").is_none());
 }
+
+#[test]
+fn slash_requester_on_an_agents_reply_changes_the_requester() {
+    let desk = desk();
+    desk.deliver(
+        "1.req",
+        &request(
+            "jane-1@example.test",
+            "Jane <jane@example.test>",
+            "Printer for Carol",
+            "Carol's printer jams; she will follow up.",
+        ),
+    );
+    desk.run_once();
+    desk.deliver(
+        "2.requester",
+        &proven(&from_ann(
+            "ann-req@example.test",
+            "Re: [TP-1] Printer for Carol",
+            "/requester Carol Diaz <carol@customer.test>\nHello Carol, we are on it.",
+        )),
+    );
+    desk.run_once();
+    let t = desk.show("TP-1");
+    assert_eq!(t["requester"], "carol@customer.test");
+    assert_eq!(t["requester_name"], "Carol Diaz");
+    assert!(timeline_has(
+        &t,
+        "requester",
+        "jane@example.test → carol@customer.test"
+    ));
+    // The reply's text goes to the new requester.
+    assert!(all_mail(&desk).iter().any(|m| {
+        header(m, "To").is_some_and(|to| to.contains("carol@customer.test"))
+            && m.contains("we are on it")
+    }));
+    // A staff address cannot be the requester: a command error, nothing changes.
+    desk.deliver(
+        "3.staff",
+        &proven(&from_ann(
+            "ann-staff@example.test",
+            "Re: [TP-1] Printer for Carol",
+            "/requester bob@example.test",
+        )),
+    );
+    desk.run_once();
+    assert_eq!(desk.show("TP-1")["requester"], "carol@customer.test");
+    assert!(
+        all_mail(&desk)
+            .iter()
+            .any(|m| m.contains("cannot be a ticket's requester"))
+    );
+}

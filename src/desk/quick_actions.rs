@@ -40,6 +40,12 @@ pub enum Command {
     /// `/send`: relay the reply of the sender's that the collision guard held on this
     /// ticket, although another agent answered just before.
     Send,
+    /// `/requester <address>` or `/requester Name <address>`: the ticket is that
+    /// person's (the address lower-cased).
+    Requester {
+        address: String,
+        name: Option<String>,
+    },
 }
 
 impl Command {
@@ -72,6 +78,7 @@ impl fmt::Display for Command {
             Command::Cc(address) => write!(f, "/cc {address}"),
             Command::Kb => f.write_str("/kb"),
             Command::Send => f.write_str("/send"),
+            Command::Requester { address, .. } => write!(f, "/requester {address}"),
         }
     }
 }
@@ -150,8 +157,7 @@ static EMAIL_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     .expect("email address pattern is valid")
 });
 
-const KNOWN_COMMANDS: &str =
-    "/status, /priority, /assign, /team, /note, /resolve, /close, /reopen, /authorize, /cc or /kb";
+const KNOWN_COMMANDS: &str = "/status, /priority, /assign, /team, /note, /resolve, /close, /reopen, /authorize, /cc, /requester or /kb";
 
 /// The command names, lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +174,7 @@ enum CommandName {
     Cc,
     Kb,
     Send,
+    Requester,
 }
 
 impl CommandName {
@@ -185,6 +192,7 @@ impl CommandName {
             "cc" => CommandName::Cc,
             "kb" => CommandName::Kb,
             "send" => CommandName::Send,
+            "requester" => CommandName::Requester,
             _ => return None,
         })
     }
@@ -202,6 +210,7 @@ impl CommandName {
             CommandName::Resolve => "/resolve needs a summary of the fix",
             CommandName::Authorize => "/authorize needs a description of what will be done",
             CommandName::Cc => "/cc needs an email address",
+            CommandName::Requester => "/requester needs an email address",
             CommandName::Note
             | CommandName::Close
             | CommandName::Reopen
@@ -237,6 +246,16 @@ impl CommandName {
             CommandName::Cc => Command::Cc(cc_address(argument)?),
             CommandName::Kb => Command::Kb,
             CommandName::Send => Command::Send,
+            CommandName::Requester => {
+                let address = cc_address(argument)
+                    .map_err(|e| e.replace("per /cc", "per /requester"))?
+                    .to_ascii_lowercase();
+                let name = argument
+                    .split_once('<')
+                    .map(|(name, _)| name.trim().trim_matches('"').trim().to_string())
+                    .filter(|n| !n.is_empty());
+                Command::Requester { address, name }
+            }
         })
     }
 }
@@ -273,6 +292,7 @@ fn conflict(earlier: &Command, later: &Command) -> bool {
         | (Command::Team(a), Command::Team(b))
         | (Command::Resolve(a), Command::Resolve(b))
         | (Command::Authorize(a), Command::Authorize(b)) => a != b,
+        (Command::Requester { address: a, .. }, Command::Requester { address: b, .. }) => a != b,
         _ => false,
     }
 }
@@ -801,5 +821,35 @@ mod tests {
         let reply = parsed("Just text, 没有命令。");
         assert!(reply.commands.is_empty());
         assert_eq!(reply.text, "Just text, 没有命令。");
+    }
+
+    #[test]
+    fn requester_takes_one_address_with_or_without_a_name() {
+        let reply = parse_agent_reply("/requester Carol Diaz <Carol@Customer.test>\nthanks")
+            .expect("parses");
+        assert_eq!(
+            reply.commands,
+            vec![Command::Requester {
+                address: "carol@customer.test".into(),
+                name: Some("Carol Diaz".into())
+            }]
+        );
+        assert_eq!(reply.text, "thanks");
+        let reply = parse_agent_reply("/requester carol@customer.test").expect("parses");
+        assert_eq!(
+            reply.commands[0].to_string(),
+            "/requester carol@customer.test"
+        );
+        for bad in [
+            "/requester",
+            "/requester carol",
+            "/requester a@x.test b@x.test",
+        ] {
+            assert!(parse_agent_reply(bad).is_err(), "{bad}");
+        }
+        assert!(
+            parse_agent_reply("/requester a@x.test\n/requester b@x.test").is_err(),
+            "two requesters conflict"
+        );
     }
 }
