@@ -257,6 +257,11 @@ fn slash_new_opens_a_ticket_for_the_named_requester() {
     let ack = acknowledgement_to(&desk, "dan@customer.test").expect("ack to Dan");
     assert!(ack.contains("cannot reach the VPN"));
     assert!(!ack.contains("/new"));
+    let text = desk.ticketpost(&["tickets", "show", "TP-1"], None);
+    assert!(
+        String::from_utf8_lossy(&text.stdout)
+            .contains("opened by ann@example.test on the requester's behalf")
+    );
     // Unproven, /new is Ann's own request and Dan hears nothing.
     let desk = self::desk();
     desk.deliver(

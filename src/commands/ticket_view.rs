@@ -344,6 +344,13 @@ fn write_detail_json(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Re
 
 fn write_detail_text(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Result<()> {
     write_ticket_text(prefix, &d.ticket, out)?;
+    if let Some(agent) = &d.opened_by {
+        writeln!(
+            out,
+            "  opened by {} on the requester's behalf",
+            one_line(agent)
+        )?;
+    }
     write_facts_text(&d.facts, out)?;
     write_sla_text(&d.sla, out)?;
     write_timeline_text(&d.events, out)?;
