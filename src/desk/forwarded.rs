@@ -135,6 +135,14 @@ pub fn decide_behalf(facts: &BehalfFacts, desk: &DeskConfig) -> Option<Behalf> {
                 s.email
             )),
         ),
+        Some(s) if desk.is_staff(&s.email) => (
+            agent,
+            Some(format!(
+                "the {} names {}, a member of staff, as its sender (staff are never requesters), so this ticket's requester is you; reply with /requester <address> to change it",
+                kind.as_str(),
+                s.email
+            )),
+        ),
         Some(s) => (s.clone(), None),
     };
     let subject = clean_subject(&found.subject)
@@ -594,6 +602,14 @@ mod tests {
             b.problem
                 .as_deref()
                 .is_some_and(|p| p.contains("support@example.test"))
+        );
+        let text = "Begin forwarded message:\n\nFrom: Bob Roe <bob@example.test>\nSubject: Printer\n\nIt jams.\n";
+        let b = decide_behalf(&facts(text, None), &desk()).expect("behalf");
+        assert_eq!(b.requester.email, "ann@example.test");
+        assert!(
+            b.problem
+                .as_deref()
+                .is_some_and(|p| p.contains("member of staff"))
         );
     }
 
