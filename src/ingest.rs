@@ -1199,7 +1199,12 @@ fn plan_ticket<'a>(
         &desk::arrival::ArrivalFacts {
             automatic: automatic.is_some(),
             wants_acknowledgement,
-            triage_priority: assessment.triage.priority,
+            // A forwarding agent's `/priority` stands for triage (a P1 alerts).
+            triage_priority: opening
+                .behalf
+                .as_ref()
+                .and_then(behalf_opening::priority)
+                .unwrap_or(assessment.triage.priority),
             routed_priority: routed.priority,
             routed_team: routed.team.as_deref(),
             requester: &opening.requester,
@@ -1209,9 +1214,8 @@ fn plan_ticket<'a>(
         },
         &cx.desk,
     );
-    // The forwarding agent's `/priority` is the ticket's priority from the start.
-    if let Some(p) = opening.behalf.as_ref().and_then(behalf_opening::priority) {
-        arrival.priority = p;
+    if let Some(behalf) = &opening.behalf {
+        desk::forwarded::adjust_arrival(behalf, &mut arrival);
     }
     Ok(Planned {
         routed,

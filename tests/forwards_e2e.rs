@@ -153,6 +153,17 @@ fn each_clients_inline_forward_en_and_zh_is_a_ticket_for_the_original_sender() {
         .find(|t| t["requester"] == "erin@customer.test")
         .expect("erin's ticket");
     assert_eq!(erin["assignee"], "bob@example.test");
+    // Assigned by the forward: the new-ticket notice goes to Bob alone.
+    let erin_token = erin["token"].as_str().expect("token");
+    let notices: Vec<String> = all_mail(&desk)
+        .into_iter()
+        .filter(|m| {
+            header(m, "Subject").is_some_and(|s| s.contains(&format!("[{erin_token}]")))
+                && !header(m, "To").unwrap_or("").contains("erin@customer.test")
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(header(&notices[0], "To").is_some_and(|to| to.contains("bob@example.test")));
     // The original's text is the request; Ann's words are not sent to Carol.
     let ack = acknowledgement_to(&desk, "carol@customer.test").expect("ack");
     assert!(ack.contains("the printer jams again"));

@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::arrival::{Arrival, StaffMail};
 use super::lifecycle::{Change, resolve_agent};
 use super::quick_actions::{Command, parse_agent_reply};
 use super::roster::DeskConfig;
@@ -213,6 +214,27 @@ fn agent_words(preface: &str, desk: &DeskConfig, behalf: &mut Behalf) {
             other => behalf.command_problems.push(format!(
                 "{other:?}: not applied to a ticket opened on someone's behalf (reply to the ticket's notice)"
             )),
+        }
+    }
+}
+
+/// What the agent's commands change in a new ticket's first steps: their `/priority`
+/// is the ticket's priority (routing rules do not raise it), and with `/assign` the
+/// new-ticket notice goes to the assignee alone (the urgent alerts of a P1 still go
+/// out).
+pub fn adjust_arrival(behalf: &Behalf, arrival: &mut Arrival) {
+    for change in &behalf.changes {
+        match change {
+            Change::Priority(p) => arrival.priority = *p,
+            Change::Assignee(a) => {
+                if let StaffMail::Each { urgent, notices } = &mut arrival.staff_mail {
+                    notices.clear();
+                    if !urgent.iter().any(|u| u.eq_ignore_ascii_case(a)) {
+                        notices.push(a.clone());
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -625,6 +647,34 @@ mod tests {
         assert_eq!(b.subject, "printer");
         let b = decide_behalf(&facts("/new\nno address", None), &desk()).expect("behalf");
         assert!(b.problem.is_some());
+    }
+
+    #[test]
+    fn the_agents_priority_and_assignee_shape_the_first_steps() {
+        let b = decide_behalf(&facts(APPLE_EN, None), &desk()).expect("behalf");
+        let mut arrival = Arrival {
+            priority: crate::desk::Priority::P3,
+            acknowledge: true,
+            acknowledgement_withheld: false,
+            opened_lately: 1,
+            participants: Vec::new(),
+            left_out: 0,
+            staff_mail: StaffMail::Each {
+                urgent: Vec::new(),
+                notices: vec!["ann@example.test".into(), "bob@example.test".into()],
+            },
+        };
+        adjust_arrival(&b, &mut arrival);
+        assert_eq!(
+            arrival.staff_mail,
+            StaffMail::Each {
+                urgent: Vec::new(),
+                notices: vec!["bob@example.test".into()]
+            }
+        );
+        let b = decide_behalf(&facts(OUTLOOK_EN, None), &desk()).expect("behalf");
+        adjust_arrival(&b, &mut arrival);
+        assert_eq!(arrival.priority, crate::desk::Priority::P2);
     }
 
     #[test]
