@@ -212,7 +212,7 @@ fn agent_words(preface: &str, desk: &DeskConfig, behalf: &mut Behalf) {
             // The agent's words are a note anyway.
             Command::Note => {}
             other => behalf.command_problems.push(format!(
-                "{other:?}: not applied to a ticket opened on someone's behalf (reply to the ticket's notice)"
+                "{other}: not applied to a ticket opened on someone's behalf (reply to the ticket's notice)"
             )),
         }
     }
@@ -397,7 +397,7 @@ pub fn parse_address(value: &str) -> Option<Address> {
         .trim_end_matches("mailto:")
         .trim_end_matches(['<', '[', ' ', '\t'])
         .trim()
-        .trim_matches(['"', '\'', ' '])
+        .trim_matches(['"', '\'', ' ', '*'])
         .trim();
     Some(Address {
         name: (!name.is_empty()).then(|| name.to_string()),
@@ -705,6 +705,12 @@ mod tests {
             ),
             ("carol@customer.test", None, "carol@customer.test"),
             ("<carol@customer.test>", None, "carol@customer.test"),
+            // HTML rendered to text: Gmail's bold sender name.
+            (
+                "**Carol Diaz** <carol@customer.test>",
+                Some("Carol Diaz"),
+                "carol@customer.test",
+            ),
         ] {
             let a = parse_address(v).expect("address");
             assert_eq!((a.name.as_deref(), a.email.as_str()), (name, email), "{v}");
