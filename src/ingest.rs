@@ -15,6 +15,7 @@ use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
+use crate::behalf_opening;
 use crate::config::StrangerPolicy;
 use crate::desk::arrival::StaffMail;
 use crate::desk::follow_up::{
@@ -497,12 +498,21 @@ fn apply_message(
             if let Some(outcome) = lookup_outcome(&m)? {
                 return lookup(&m, outcome, &record, summary);
             }
+            if let Some(behalf) = behalf_outcome(&m) {
+                // Opened on someone's behalf: the request is the original's, the
+                // acknowledgement goes to its sender.
+                let request = behalf_opening::request_of(msg, &behalf);
+                let m = Arriving { msg: &request, ..m };
+                let opening = Opening::on_behalf(behalf);
+                return open_ticket(&m, &decision, opening, &record, summary, pending);
+            }
             let opening = Opening {
                 requester,
                 requester_name,
                 subject,
                 linked_ticket: None,
                 redirected: false,
+                behalf: None,
             };
             open_ticket(&m, &decision, opening, &record, summary, pending)
         }
@@ -606,6 +616,51 @@ fn new_staff_mail_verified(cx: &IngestContext, msg: &InboundMessage, sender: &st
             SignedId::For { .. }
         )
     }) || mta_vouches_for(cx, msg, sender)
+}
+
+/// Whether a new mail is a staff member's forward or `/new`, opening a ticket on
+/// someone's behalf, as `desk::forwarded` decides it from the mail's text, its attached
+/// original and the proof of its sender. An unproven one is an ordinary request.
+fn behalf_outcome(m: &Arriving) -> Option<desk::forwarded::Behalf> {
+    let Arriving {
+        cx,
+        msg,
+        sender,
+        automatic,
+        ..
+    } = *m;
+    let staff = cx.desk.is_staff(sender);
+    if !staff || automatic.is_some() {
+        return None;
+    }
+    let proven = cx.security.verify_staff && new_staff_mail_verified(cx, msg, sender);
+    let attached = msg
+        .attachments
+        .iter()
+        .any(|a| a.content_type == "message/rfc822")
+        .then(|| inbound::attached::attached_original(&msg.raw))
+        .flatten();
+    let facts = desk::forwarded::BehalfFacts {
+        text: &msg.text_body,
+        subject: &msg.subject,
+        sender,
+        staff,
+        automatic: false,
+        proven,
+        verify_staff: cx.security.verify_staff,
+        attached: attached.as_ref(),
+    };
+    let behalf = desk::forwarded::decide_behalf(&facts, &cx.desk);
+    if behalf.is_none() && cx.security.verify_staff && !proven {
+        let check = desk::forwarded::BehalfFacts {
+            proven: true,
+            ..facts
+        };
+        if desk::forwarded::decide_behalf(&check, &cx.desk).is_some() {
+            warn!(message_id = %m.identity, sender = %sender, "a forward or /new in a staff member's name did not prove its sender: an ordinary request of its sender");
+        }
+    }
+    behalf
 }
 
 /// The identity `msg` is stored under, or `None` when it is stored already (counted
@@ -738,9 +793,23 @@ struct Opening {
     linked_ticket: Option<i64>,
     /// A stranger's mail that used another ticket's token.
     redirected: bool,
+    /// Opened by an agent on its requester's behalf (a forward, `/new`).
+    behalf: Option<desk::forwarded::Behalf>,
 }
 
 impl Opening {
+    /// A ticket an agent opened on someone's behalf.
+    fn on_behalf(behalf: desk::forwarded::Behalf) -> Opening {
+        Opening {
+            requester: behalf.requester.email.clone(),
+            requester_name: behalf.requester.name.clone(),
+            subject: behalf.subject.clone(),
+            linked_ticket: None,
+            redirected: false,
+            behalf: Some(behalf),
+        }
+    }
+
     /// A follow-up on `ticket` that opens a ticket of its own for its sender.
     fn from_follow_up(msg: &InboundMessage, prefix: &str, ticket: i64, late: bool) -> Opening {
         let subject = if late {
@@ -762,6 +831,7 @@ impl Opening {
             },
             linked_ticket: late.then_some(ticket),
             redirected: !late,
+            behalf: None,
         }
     }
 }
@@ -1108,6 +1178,13 @@ fn open_ticket(
     if m.automatic.is_none() {
         gather_intake(m, (ticket, row), &opening.subject, &mut intake_view)?;
     }
+    if let Some(behalf) = &opening.behalf {
+        behalf_opening::record(m.tx, ticket, m.sender, behalf, m.now)?;
+        // The agent, left the requester, is told why in their acknowledgement.
+        if let Some(problem) = &behalf.problem {
+            intake_view.questions.insert(0, problem.clone());
+        }
+    }
     queue_acknowledgement(
         m,
         decision,
@@ -1174,11 +1251,16 @@ fn plan_ticket<'a>(
     } else {
         0
     };
-    let arrival = desk::arrival::decide_arrival(
+    let mut arrival = desk::arrival::decide_arrival(
         &desk::arrival::ArrivalFacts {
             automatic: automatic.is_some(),
             wants_acknowledgement,
-            triage_priority: assessment.triage.priority,
+            // A forwarding agent's `/priority` stands for triage (a P1 alerts).
+            triage_priority: opening
+                .behalf
+                .as_ref()
+                .and_then(behalf_opening::priority)
+                .unwrap_or(assessment.triage.priority),
             routed_priority: routed.priority,
             routed_team: routed.team.as_deref(),
             requester: &opening.requester,
@@ -1188,6 +1270,9 @@ fn plan_ticket<'a>(
         },
         &cx.desk,
     );
+    if let Some(behalf) = &opening.behalf {
+        desk::forwarded::adjust_arrival(behalf, &mut arrival);
+    }
     Ok(Planned {
         routed,
         arrival,

@@ -6,6 +6,7 @@
 //! `outbox` (durable queue, delivery). `service` wires the loops together. `commands`
 //! holds every verb of the command line (`cli` defines their arguments).
 
+pub mod behalf_opening;
 pub mod cli;
 pub mod clock;
 pub mod commands;

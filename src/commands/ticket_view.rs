@@ -274,6 +274,8 @@ fn clocks_json(cfg: &Config, clocks: &[crate::desk::sla::SlaClock], now: i64) ->
 struct TicketDetailJson<'a> {
     #[serde(flatten)]
     ticket: TicketJson<'a>,
+    /// The agent who opened the ticket on its requester's behalf (a forward, `/new`).
+    opened_by: Option<&'a str>,
     facts: &'a [FactJson],
     sla: &'a [ClockJson],
     messages: Vec<MessageJson<'a>>,
@@ -324,6 +326,7 @@ fn mail_json(m: &OutboxRow) -> MailJson<'_> {
 struct TicketDetail {
     ticket: TicketRow,
     relations: Relations,
+    opened_by: Option<String>,
     facts: Vec<FactJson>,
     sla: Vec<ClockJson>,
     messages: Vec<MessageRow>,
@@ -379,9 +382,11 @@ fn gather_detail(cfg: &Config, token_text: &str, now: i64) -> Result<TicketDetai
     let mails = store::outbox::list(&conn, Some(id))?;
     let facts = facts_checklist(&store::tickets::facts(&conn, id)?);
     let sla = clocks_json(cfg, &store::sla_clocks::clocks(&conn, id)?, now);
+    let opened_by = store::on_behalf::opened_by(&conn, id)?;
     Ok(TicketDetail {
         ticket,
         relations,
+        opened_by,
         facts,
         sla,
         messages,
@@ -408,6 +413,7 @@ fn merged_tickets(conn: &rusqlite::Connection, id: i64) -> Result<Vec<i64>> {
 fn write_detail_json(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Result<()> {
     let detail = TicketDetailJson {
         ticket: ticket_json(prefix, &d.ticket, &d.relations),
+        opened_by: d.opened_by.as_deref(),
         facts: &d.facts,
         sla: &d.sla,
         messages: d.messages.iter().map(message_json).collect(),
@@ -421,6 +427,13 @@ fn write_detail_json(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Re
 
 fn write_detail_text(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Result<()> {
     write_ticket_text(prefix, &d.ticket, &d.relations, out)?;
+    if let Some(agent) = &d.opened_by {
+        writeln!(
+            out,
+            "  opened by {} on the requester's behalf",
+            one_line(agent)
+        )?;
+    }
     write_facts_text(&d.facts, out)?;
     write_sla_text(&d.sla, out)?;
     write_timeline_text(&d.events, out)?;

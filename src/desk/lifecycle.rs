@@ -106,6 +106,11 @@ pub enum Change {
     ClosedAt(Option<i64>),
     /// The first public agent reply (the first-response clock stops).
     FirstResponse,
+    /// `/requester`: the ticket is this person's.
+    Requester {
+        address: String,
+        name: Option<String>,
+    },
     /// Create or update the ticket's knowledge-base entry (empty fields keep what is
     /// stored; the shell fills an empty problem from the request).
     Knowledge(KbDraft),
@@ -587,6 +592,13 @@ fn command_problem(
         Command::Assign(who) if resolve_agent(who, desk).is_none() => {
             Some(format!("no agent {who:?} (use an agent's address or name)"))
         }
+        Command::Requester { address, .. }
+            if desk.is_staff(address) || desk.is_own_address(address) =>
+        {
+            Some(format!(
+                "{address} is staff or the desk's own address: it cannot be a ticket's requester"
+            ))
+        }
         Command::Cc(address) if desk.is_staff(address) || desk.is_own_address(address) => {
             Some(format!(
                 "{address} is staff or the desk's own address: staff are never participants (they get the agents' notices)"
@@ -872,6 +884,17 @@ fn apply_command(
                 what: what.clone(),
                 again: false,
             });
+        }
+        Command::Requester { address, name } => {
+            // Staff and the desk's own addresses were refused in `parse_and_check`.
+            if !address.eq_ignore_ascii_case(&state.requester) {
+                d.event("requester", format!("{} → {address}", state.requester));
+                state.requester = address.clone();
+                d.changes.push(Change::Requester {
+                    address: address.clone(),
+                    name: name.clone(),
+                });
+            }
         }
         Command::Cc(address) => {
             // Staff and the desk's own addresses were refused in `parse_and_check`.

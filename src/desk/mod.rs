@@ -6,6 +6,7 @@ pub mod arrival;
 pub mod auth_results;
 pub mod consent;
 pub mod follow_up;
+pub mod forwarded;
 pub mod intake;
 pub mod kinds;
 pub mod language;

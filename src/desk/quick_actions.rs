@@ -49,6 +49,12 @@ pub enum Command {
     Reply(i64),
     /// `/macro <name>`: a `[[macro]]`'s text is relayed and its commands run.
     Macro(String),
+    /// `/requester <address>` or `/requester Name <address>`: the ticket is that
+    /// person's (the address lower-cased).
+    Requester {
+        address: String,
+        name: Option<String>,
+    },
 }
 
 impl Command {
@@ -85,6 +91,7 @@ impl fmt::Display for Command {
             Command::Link(token) => write!(f, "/link {token}"),
             Command::Reply(id) => write!(f, "/reply KB-{id}"),
             Command::Macro(name) => write!(f, "/macro {name}"),
+            Command::Requester { address, .. } => write!(f, "/requester {address}"),
         }
     }
 }
@@ -164,7 +171,7 @@ static EMAIL_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 const KNOWN_COMMANDS: &str = "/status, /priority, /assign, /team, /note, /resolve, /close, \
-     /reopen, /authorize, /cc, /kb, /merge, /link, /reply or /macro";
+     /reopen, /authorize, /cc, /requester, /kb, /merge, /link, /reply, /macro or /send";
 
 /// The command names, lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +192,7 @@ enum CommandName {
     Link,
     Reply,
     Macro,
+    Requester,
 }
 
 impl CommandName {
@@ -206,6 +214,7 @@ impl CommandName {
             "link" => CommandName::Link,
             "reply" => CommandName::Reply,
             "macro" => CommandName::Macro,
+            "requester" => CommandName::Requester,
             _ => return None,
         })
     }
@@ -227,6 +236,7 @@ impl CommandName {
             CommandName::Link => "/link needs the related ticket (TP-n)",
             CommandName::Reply => "/reply needs a knowledge-base entry (KB-n)",
             CommandName::Macro => "/macro needs the name of a [[macro]]",
+            CommandName::Requester => "/requester needs an email address",
             CommandName::Note
             | CommandName::Close
             | CommandName::Reopen
@@ -266,6 +276,16 @@ impl CommandName {
             CommandName::Link => Command::Link(argument.to_string()),
             CommandName::Reply => Command::Reply(kb_id(argument)?),
             CommandName::Macro => Command::Macro(argument.to_string()),
+            CommandName::Requester => {
+                let address = cc_address(argument)
+                    .map_err(|e| e.replace("per /cc", "per /requester"))?
+                    .to_ascii_lowercase();
+                let name = argument
+                    .split_once('<')
+                    .map(|(name, _)| name.trim().trim_matches('"').trim().to_string())
+                    .filter(|n| !n.is_empty());
+                Command::Requester { address, name }
+            }
         })
     }
 }
@@ -322,6 +342,7 @@ fn conflict(earlier: &Command, later: &Command) -> bool {
         | (Command::Team(a), Command::Team(b))
         | (Command::Resolve(a), Command::Resolve(b))
         | (Command::Authorize(a), Command::Authorize(b)) => a != b,
+        (Command::Requester { address: a, .. }, Command::Requester { address: b, .. }) => a != b,
         _ => false,
     }
 }
@@ -902,5 +923,35 @@ mod tests {
         let reply = parsed("Just text, 没有命令。");
         assert!(reply.commands.is_empty());
         assert_eq!(reply.text, "Just text, 没有命令。");
+    }
+
+    #[test]
+    fn requester_takes_one_address_with_or_without_a_name() {
+        let reply = parse_agent_reply("/requester Carol Diaz <Carol@Customer.test>\nthanks")
+            .expect("parses");
+        assert_eq!(
+            reply.commands,
+            vec![Command::Requester {
+                address: "carol@customer.test".into(),
+                name: Some("Carol Diaz".into())
+            }]
+        );
+        assert_eq!(reply.text, "thanks");
+        let reply = parse_agent_reply("/requester carol@customer.test").expect("parses");
+        assert_eq!(
+            reply.commands[0].to_string(),
+            "/requester carol@customer.test"
+        );
+        for bad in [
+            "/requester",
+            "/requester carol",
+            "/requester a@x.test b@x.test",
+        ] {
+            assert!(parse_agent_reply(bad).is_err(), "{bad}");
+        }
+        assert!(
+            parse_agent_reply("/requester a@x.test\n/requester b@x.test").is_err(),
+            "two requesters conflict"
+        );
     }
 }

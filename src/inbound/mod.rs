@@ -3,6 +3,7 @@
 //! classification. Nothing here touches the store or the network; deciding what a
 //! message means for a ticket is the desk's job.
 
+pub mod attached;
 pub mod classify;
 pub mod parse;
 pub mod trim;

@@ -16,6 +16,7 @@ pub mod kb;
 pub mod listings;
 pub mod mailbox_state;
 pub mod messages;
+pub mod on_behalf;
 pub mod outbox;
 pub mod overview;
 pub mod schema;

@@ -7,7 +7,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 10] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+const STEPS: [&str; 11] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
@@ -307,6 +307,12 @@ CREATE TABLE outbox_files (
     placeholder TEXT NOT NULL,
     PRIMARY KEY (outbox_id, position)
 ) STRICT, WITHOUT ROWID;
+"#;
+
+const V11: &str = r#"
+-- The agent who opened a ticket on someone's behalf (a forward, /new); NULL when the
+-- requester wrote in themself.
+ALTER TABLE tickets ADD COLUMN opened_by TEXT;
 "#;
 
 #[cfg(test)]

@@ -176,6 +176,9 @@ pub fn apply_changes(conn: &Connection, id: i64, changes: &[Change], now: i64) -
             Change::Resolution(r) => set(conn, id, "resolution", r)?,
             Change::AutoCloseAt(at) => set(conn, id, "auto_close_at", at)?,
             Change::ClosedAt(at) => set(conn, id, "closed_at", at)?,
+            Change::Requester { address, name } => {
+                super::on_behalf::set_requester(conn, id, address, name.as_deref())?;
+            }
             // Written by the ingest shell through store::kb (it fills in the request).
             Change::Knowledge(_) => {}
             Change::MergedInto {
