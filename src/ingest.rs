@@ -536,7 +536,7 @@ fn lookup_outcome(m: &Arriving) -> Result<Option<LookupOutcome>> {
         ..
     } = *m;
     let staff = cx.desk.is_staff(sender);
-    let proven = staff && cx.security.verify_staff && new_staff_mail_verified(cx, msg, sender);
+    let proven = staff && cx.security.verify_staff && staff_mail_verified(cx, msg, sender, None);
     // Only a look-up that is not proven needs its sender's recent unverified ones.
     let unverified_lately = if staff && cx.security.verify_staff && !proven {
         store::messages::unfiled_from_since(
@@ -606,18 +606,6 @@ fn lookup(
     Ok(())
 }
 
-/// Whether a new mail (on no ticket) from a member of staff proves its sender: its
-/// thread quotes a Message-ID we signed for them, about any ticket, or the trusted MTA
-/// saw DKIM or SPF pass for their domain.
-fn new_staff_mail_verified(cx: &IngestContext, msg: &InboundMessage, sender: &str) -> bool {
-    threading::reference_candidates(msg).into_iter().any(|id| {
-        matches!(
-            cx.staff_key.check(id, sender, &cx.desk.message_id_domain),
-            SignedId::For { .. }
-        )
-    }) || mta_vouches_for(cx, msg, sender)
-}
-
 /// Whether a new mail is a staff member's forward or `/new`, opening a ticket on
 /// someone's behalf, as `desk::forwarded` decides it from the mail's text, its attached
 /// original and the proof of its sender. An unproven one is an ordinary request.
@@ -633,7 +621,7 @@ fn behalf_outcome(m: &Arriving) -> Option<desk::forwarded::Behalf> {
     if !staff || automatic.is_some() {
         return None;
     }
-    let proven = cx.security.verify_staff && new_staff_mail_verified(cx, msg, sender);
+    let proven = cx.security.verify_staff && staff_mail_verified(cx, msg, sender, None);
     let attached = msg
         .attachments
         .iter()
@@ -882,7 +870,7 @@ fn follow_up(
         staff_proven: human
             && staff
             && cx.security.verify_staff
-            && staff_mail_verified(cx, msg, sender, ticket),
+            && staff_mail_verified(cx, msg, sender, Some(ticket)),
         answer_proof: if human && !staff {
             answer_proof(cx, msg, sender, ticket)
         } else {
@@ -1649,18 +1637,24 @@ fn queue_new_ticket_mail(
 }
 
 /// Whether mail from a member of staff proves its sender (see `desk::staff_proof`):
-/// it replies in a thread of ours, quoting a Message-ID we signed for this sender and
-/// ticket, or the trusted MTA saw DKIM or SPF pass for the sender's domain.
+/// it replies in a thread of ours, quoting a Message-ID we signed for this sender —
+/// about `ticket`, or about any ticket for a new mail on none (a look-up, a forward) —
+/// or the trusted MTA saw DKIM or SPF pass for the sender's domain.
 fn staff_mail_verified(
     cx: &IngestContext,
     msg: &InboundMessage,
     sender: &str,
-    ticket: i64,
+    ticket: Option<i64>,
 ) -> bool {
     let ids = threading::reference_candidates(msg);
-    cx.staff_key
-        .signed_for(&ids, sender, ticket, &cx.desk.message_id_domain)
-        || mta_vouches_for(cx, msg, sender)
+    let domain = &cx.desk.message_id_domain;
+    let signed = match ticket {
+        Some(ticket) => cx.staff_key.signed_for(&ids, sender, ticket, domain),
+        None => ids
+            .iter()
+            .any(|id| matches!(cx.staff_key.check(id, sender, domain), SignedId::For { .. })),
+    };
+    signed || mta_vouches_for(cx, msg, sender)
 }
 
 /// Whether the trusted MTA's Authentication-Results say DKIM or SPF passed for the
