@@ -1,8 +1,9 @@
 //! The apply side of a ticket opened on someone's behalf (`desk::forwarded` decides):
 //! the request as the requester wrote it, for the acknowledgement and the agents'
 //! notice, and what the ticket records about it (who opened it, the agent's note,
-//! their commands, and why the ticket is the agent's own when the forward named no
-//! usable sender). Ingest opens the ticket itself, as for any request.
+//! the commands that shaped its first steps, and why the ticket is the agent's own
+//! when the forward named no usable sender). Ingest opens the ticket itself, as for
+//! any request, and then runs the agent's other commands on it as a reply.
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;
@@ -69,10 +70,6 @@ pub fn record(tx: &Connection, ticket: i64, agent: &str, behalf: &Behalf, now: i
     }
     for event in &behalf.events {
         store::tickets::add_event(tx, ticket, now, agent, "command", event)?;
-    }
-    for problem in &behalf.command_problems {
-        let what = format!("command not applied: {problem}");
-        store::tickets::add_event(tx, ticket, now, "ticketpost", "command_error", &what)?;
     }
     Ok(())
 }

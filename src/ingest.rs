@@ -730,11 +730,12 @@ fn survivor(tx: &Connection, ticket: i64) -> Result<i64> {
 fn command_facts(
     tx: &Connection,
     cx: &IngestContext,
-    msg: &InboundMessage,
+    text: &str,
+    carries_files: bool,
 ) -> Result<CommandFacts> {
-    let (tickets, kb) = desk::merge::named_in(msg.visible_text(), &cx.desk);
+    let (tickets, kb) = desk::merge::named_in(text, &cx.desk);
     let mut facts = CommandFacts {
-        carries_files: msg.attachments.iter().any(|a| !a.inline),
+        carries_files,
         ..CommandFacts::default()
     };
     for id in tickets {
@@ -854,7 +855,8 @@ fn follow_up(
         (None, None)
     };
     let commands = if human && staff {
-        command_facts(tx, cx, msg)?
+        let files = msg.attachments.iter().any(|a| !a.inline);
+        command_facts(tx, cx, msg.visible_text(), files)?
     } else {
         CommandFacts::default()
     };
@@ -1189,7 +1191,57 @@ fn open_ticket(
         &plan,
         intake_view.notice,
         pending,
-    )
+    )?;
+    match &opening.behalf {
+        Some(behalf) if !behalf.later.is_empty() => {
+            run_behalf_commands(m, ticket, &behalf.later, pending)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The forwarding agent's commands that run on the ticket once it is open (`/authorize`,
+/// `/cc`, `/merge`, `/reply KB-n`, ...): decided by the lifecycle as that agent's reply
+/// to the ticket's notice, holding only those commands, and written like one. The
+/// requester's files are not the agent's: nothing of the forward is relayed but what
+/// the commands say.
+fn run_behalf_commands(
+    m: &Arriving,
+    ticket: i64,
+    commands: &str,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let Arriving { tx, cx, sender, now, .. } = *m;
+    let state =
+        store::tickets::state(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
+    let author = Author::of(sender, &state, &cx.desk);
+    let facts = command_facts(tx, cx, commands, false)?;
+    let d = lifecycle::decide_reply_with_facts(
+        &state,
+        &author,
+        commands,
+        m.identity,
+        now,
+        &cx.desk,
+        lifecycle::AnswerProof::default(),
+        &facts,
+    );
+    let name = match &author {
+        Author::Staff { name, .. } => name.clone(),
+        _ => sender.to_string(),
+    };
+    let actor = Actor {
+        address: sender,
+        name: Some(&name),
+    };
+    let w = Applying {
+        tx,
+        desk: &cx.desk,
+        sla: &cx.sla,
+        now,
+        relay_attachments_bytes: cx.limits.relay_attachments_bytes,
+    };
+    apply_decision(&w, ticket, &d, &actor, None, pending)
 }
 
 /// Gathers what a new ticket's first steps depend on (its routing, the sender's

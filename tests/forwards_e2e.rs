@@ -336,3 +336,52 @@ fn slash_requester_on_an_agents_reply_changes_the_requester() {
             .any(|m| m.contains("cannot be a ticket's requester"))
     );
 }
+
+#[test]
+fn every_command_in_the_forwarding_agents_words_runs_on_the_new_ticket() {
+    let desk = desk();
+    let body = "/priority P2\n/cc Dan Wu <dan@customer.test>\n/authorize reinstall the VPN client on her laptop\nShe called about this too.\n\n-----Original Message-----\nFrom: Carol Diaz <carol@customer.test>\nSubject: VPN client broken\n\nThe VPN client crashes at start.";
+    desk.deliver(
+        "1.fwd",
+        &proven(&from_ann("fwd-cmds@example.test", "FW: VPN client broken", body)),
+    );
+    desk.run_once();
+    let t = desk.show("TP-1");
+    assert_eq!(t["requester"], "carol@customer.test");
+    assert_eq!(t["priority"], "P2");
+    assert!(timeline_has(&t, "note", "She called about this too."));
+    assert!(timeline_has(&t, "command", "/cc dan@customer.test"));
+    assert!(timeline_has(&t, "command", "/authorize"));
+    let participants = t["participants"].to_string();
+    assert!(participants.contains("dan@customer.test"), "{participants}");
+    // The authorisation request reaches the original sender, not Ann.
+    let mail = all_mail(&desk);
+    let asks = mail.iter().filter(|m| {
+        header(m, "To").is_some_and(|to| to.contains("carol@customer.test"))
+            && m.contains("reinstall the VPN client on her laptop")
+    });
+    assert_eq!(asks.count(), 1, "one authorisation request to Carol");
+    assert!(!mail.iter().any(|m| {
+        header(m, "To").is_some_and(|to| to.contains("ann@example.test"))
+            && m.contains("NOT applied")
+    }));
+
+    // A refused command is mailed back to Ann with its line; none of her commands
+    // applies, and the ticket is still Carol's.
+    let body = "/priority P1\n/assign nobody\n/close\n\n-----Original Message-----\nFrom: Erin Fox <erin@customer.test>\nSubject: Laptop will not boot\n\nMy laptop will not boot.";
+    desk.deliver(
+        "2.fwd",
+        &proven(&from_ann("fwd-bad@example.test", "FW: Laptop", body)),
+    );
+    desk.run_once();
+    let t = desk.show("TP-2");
+    assert_eq!(t["requester"], "erin@customer.test");
+    assert_ne!(t["priority"], "P1");
+    assert_ne!(t["status"], "closed");
+    let to_ann = all_mail(&desk)
+        .into_iter()
+        .filter(|m| header(m, "To").is_some_and(|to| to.contains("ann@example.test")))
+        .filter(|m| m.contains("/assign nobody"))
+        .count();
+    assert_eq!(to_ann, 1, "Ann is told which line was refused");
+}

@@ -80,12 +80,16 @@ pub struct Behalf {
     pub request: String,
     /// The agent's own words (commands taken out): an internal note, when not empty.
     pub note: String,
-    /// Ticket changes from the agent's commands (`/priority`, `/assign`, `/team`).
+    /// Ticket changes from the agent's commands that shape the ticket's first steps
+    /// (`/priority`, `/assign`, `/team`).
     pub changes: Vec<Change>,
     /// Timeline lines for the changes.
     pub events: Vec<String>,
-    /// Command lines that were not applied, and why.
-    pub command_problems: Vec<String>,
+    /// The agent's other commands, one canonical line each (with the note after them
+    /// when one is `/kb`): once the ticket is open they run on it as the agent's reply
+    /// to its notice would, so a refused one is mailed back to the agent with its
+    /// reason and nothing of them applies. Empty when there are none.
+    pub later: String,
     /// Why the ticket is the agent's own rather than the named requester's.
     pub problem: Option<String>,
 }
@@ -163,59 +167,78 @@ pub fn decide_behalf(facts: &BehalfFacts, desk: &DeskConfig) -> Option<Behalf> {
         note: String::new(),
         changes: Vec::new(),
         events: Vec::new(),
-        command_problems: Vec::new(),
+        later: String::new(),
         problem,
     };
     agent_words(&found.preface, desk, &mut behalf);
     Some(behalf)
 }
 
-/// The agent's words above the forward: the note, and the commands that can run on a
-/// ticket being opened.
+/// The agent's words above the forward: the note, the commands that shape the new
+/// ticket's first steps, and the rest of the commands, which run once it is open.
+/// Any command the desk would refuse sends every command to `later`, where the agent
+/// is told, as for a reply; nothing of them is applied at the opening.
 fn agent_words(preface: &str, desk: &DeskConfig, behalf: &mut Behalf) {
     let reply = match parse_agent_reply(preface) {
         Ok(reply) => reply,
-        Err(errors) => {
+        Err(_) => {
             behalf.note = preface.trim().to_string();
-            behalf.command_problems = errors
-                .iter()
-                .map(|e| format!("line {} {:?}: {}", e.line_number, e.line, e.reason))
+            let lines: Vec<&str> = preface
+                .lines()
+                .map(str::trim)
+                .filter(|l| l.starts_with('/'))
                 .collect();
+            behalf.later = lines.join("\n");
             return;
         }
     };
     behalf.note = reply.text.clone();
+    let mut later = Vec::new();
+    let mut first_steps = Vec::new();
+    let mut refused = false;
     for command in &reply.commands {
-        match command {
-            Command::Priority(p) => {
-                behalf.changes.push(Change::Priority(*p));
-                behalf.events.push(format!("priority {p}"));
+        match opening_change(command, desk) {
+            Some(Ok(change)) => first_steps.push((change, command.to_string())),
+            Some(Err(())) => {
+                refused = true;
+                later.push(command.to_string());
             }
-            Command::Assign(who) => match resolve_agent(who, desk) {
-                Some(a) => {
-                    behalf.changes.push(Change::Assignee(a.address.clone()));
-                    behalf.events.push(format!("assigned to {}", a.address));
-                }
-                None => behalf
-                    .command_problems
-                    .push(format!("/assign {who}: no such agent")),
-            },
-            Command::Team(name) => match desk.team(name) {
-                Some(t) => {
-                    behalf.changes.push(Change::Team(t.name.clone()));
-                    behalf.events.push(format!("team {}", t.name));
-                }
-                None => behalf
-                    .command_problems
-                    .push(format!("/team {name}: no such team")),
-            },
             // The agent's words are a note anyway.
-            Command::Note => {}
-            other => behalf.command_problems.push(format!(
-                "{other}: not applied to a ticket opened on someone's behalf (reply to the ticket's notice)"
-            )),
+            None if *command == Command::Note => {}
+            None => later.push(command.to_string()),
         }
     }
+    if refused {
+        // All or nothing, as for a reply: the refusal reaches the agent from the
+        // lifecycle's check of every command.
+        let mut all: Vec<String> = first_steps.into_iter().map(|(_, line)| line).collect();
+        all.append(&mut later);
+        later = all;
+    } else {
+        for (change, line) in first_steps {
+            behalf.changes.push(change);
+            behalf.events.push(line);
+        }
+    }
+    if reply.is_kb() && !reply.text.is_empty() {
+        later.push(String::new());
+        later.push(reply.text.clone());
+    }
+    behalf.later = later.join("\n");
+}
+
+/// The change a command makes to a ticket being opened, for the commands that shape
+/// its first steps (`Err` when the agent or team named is unknown); `None` for the
+/// commands that run once it is open.
+fn opening_change(command: &Command, desk: &DeskConfig) -> Option<Result<Change, ()>> {
+    Some(match command {
+        Command::Priority(p) => Ok(Change::Priority(*p)),
+        Command::Assign(who) => resolve_agent(who, desk)
+            .map(|a| Change::Assignee(a.address.clone()))
+            .ok_or(()),
+        Command::Team(name) => desk.team(name).map(|t| Change::Team(t.name.clone())).ok_or(()),
+        _ => return None,
+    })
 }
 
 /// What the agent's commands change in a new ticket's first steps: their `/priority`
@@ -683,7 +706,27 @@ mod tests {
         let text = "/assign nobody\n/close\n\n-----Original Message-----\nFrom: c@customer.test\nSubject: x\n\ny\n";
         let b = decide_behalf(&facts(text, None), &desk()).expect("behalf");
         assert!(b.changes.is_empty());
-        assert_eq!(b.command_problems.len(), 2, "{:?}", b.command_problems);
+        assert_eq!(b.later, "/assign nobody\n/close");
+        let text = "/frobnicate\n/close\nsee below\n\n-----Original Message-----\nFrom: c@customer.test\nSubject: x\n\ny\n";
+        let b = decide_behalf(&facts(text, None), &desk()).expect("behalf");
+        assert!(b.changes.is_empty());
+        assert_eq!(b.later, "/frobnicate\n/close");
+    }
+
+    #[test]
+    fn the_agents_other_commands_run_once_the_ticket_is_open() {
+        let text = "/priority P2\n/authorize reinstall the VPN client\n/cc Dan Wu <dan@customer.test>\n/note\nCalled her back.\n\n-----Original Message-----\nFrom: c@customer.test\nSubject: x\n\ny\n";
+        let b = decide_behalf(&facts(text, None), &desk()).expect("behalf");
+        assert_eq!(b.changes, vec![Change::Priority(crate::desk::Priority::P2)]);
+        assert_eq!(b.events, vec!["/priority P2".to_string()]);
+        assert_eq!(
+            b.later,
+            "/authorize reinstall the VPN client\n/cc dan@customer.test"
+        );
+        assert_eq!(b.note, "Called her back.");
+        let text = "/kb\nProblem: VPN\nSolution: reinstall\n\n-----Original Message-----\nFrom: c@customer.test\nSubject: x\n\ny\n";
+        let b = decide_behalf(&facts(text, None), &desk()).expect("behalf");
+        assert_eq!(b.later, "/kb\n\nProblem: VPN\nSolution: reinstall");
     }
 
     #[test]

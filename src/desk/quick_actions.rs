@@ -91,6 +91,10 @@ impl fmt::Display for Command {
             Command::Link(token) => write!(f, "/link {token}"),
             Command::Reply(id) => write!(f, "/reply KB-{id}"),
             Command::Macro(name) => write!(f, "/macro {name}"),
+            Command::Requester {
+                address,
+                name: Some(name),
+            } => write!(f, "/requester {name} <{address}>"),
             Command::Requester { address, .. } => write!(f, "/requester {address}"),
         }
     }
