@@ -1211,7 +1211,13 @@ fn run_behalf_commands(
     commands: &str,
     pending: &mut PendingMail,
 ) -> Result<()> {
-    let Arriving { tx, cx, sender, now, .. } = *m;
+    let Arriving {
+        tx,
+        cx,
+        sender,
+        now,
+        ..
+    } = *m;
     let state =
         store::tickets::state(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
     let author = Author::of(sender, &state, &cx.desk);

@@ -198,6 +198,9 @@ fn queue_decision_mail(
                     });
                 }
             }
+            Mail::MergedHere { survivor } => {
+                queue_merged_here(w, survivor, ticket, &requester_side, pending)?
+            }
             Mail::CommandError { to, errors } => {
                 let thread = cause_thread.clone();
                 pending.push(ticket, MailKind::CommandError, move |r| {
@@ -206,6 +209,34 @@ fn queue_decision_mail(
             }
         }
     }
+    Ok(())
+}
+
+/// Tells the requester of `survivor` that `merged` joined their ticket, threaded on
+/// their newest message there. Not when they were on the merged ticket's requester
+/// side themselves: the merge notice told them already.
+fn queue_merged_here(
+    w: &Applying,
+    survivor: i64,
+    merged: i64,
+    told: &[String],
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let Applying { tx, now, .. } = *w;
+    let view = TicketView::from(
+        &store::tickets::get(tx, survivor)?
+            .with_context(|| format!("ticket {survivor} vanished"))?,
+    );
+    if told.iter().any(|t| t.eq_ignore_ascii_case(&view.requester)) {
+        return Ok(());
+    }
+    let thread = match store::messages::last_from(tx, survivor, &[view.requester.as_str()])? {
+        Some((id, refs)) => Thread::reply_to(Some(&id), &refs),
+        None => Thread::default(),
+    };
+    pending.push(survivor, MailKind::MergedHere, move |r| {
+        r.merged_here(&view, merged, &thread, now)
+    });
     Ok(())
 }
 

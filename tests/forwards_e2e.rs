@@ -343,7 +343,11 @@ fn every_command_in_the_forwarding_agents_words_runs_on_the_new_ticket() {
     let body = "/priority P2\n/cc Dan Wu <dan@customer.test>\n/authorize reinstall the VPN client on her laptop\nShe called about this too.\n\n-----Original Message-----\nFrom: Carol Diaz <carol@customer.test>\nSubject: VPN client broken\n\nThe VPN client crashes at start.";
     desk.deliver(
         "1.fwd",
-        &proven(&from_ann("fwd-cmds@example.test", "FW: VPN client broken", body)),
+        &proven(&from_ann(
+            "fwd-cmds@example.test",
+            "FW: VPN client broken",
+            body,
+        )),
     );
     desk.run_once();
     let t = desk.show("TP-1");

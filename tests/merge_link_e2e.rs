@@ -159,13 +159,23 @@ fn after_a_merge_the_merged_tickets_mail_lands_on_the_survivor() {
     assert!(merged["messages"].to_string().contains("三楼的打印机"));
     assert!(survivor["messages"].to_string().contains("三楼的打印机"));
 
-    // Li Lei is told once, in Chinese; Jane is not told of TP-2.
+    // Each requester is told once, in their language: Li Lei (Chinese) that TP-2 is
+    // now TP-1; Jane (English) that TP-2 joined her TP-1 and its people get replies.
     let told = mails(&desk, "merged", "lilei@example.cn", "TP-2");
     assert_eq!(told.len(), 1, "{told:?}");
     let (subject, text) = decoded(&told[0]);
     assert_eq!(subject, "[TP-2] 已并入 TP-1：三楼打印机打印空白页");
     assert!(text.contains("我们已将两者合并"), "{text}");
     assert!(mails(&desk, "merged", "jane@example.org", "").is_empty());
+    let jane_told = mails(&desk, "merged_here", "jane@example.org", "TP-1");
+    assert_eq!(jane_told.len(), 1, "{jane_told:?}");
+    let (subject, text) = decoded(&jane_told[0]);
+    assert_eq!(
+        subject,
+        "[TP-1] TP-2 merged into your ticket: Printer on floor 3 prints blank pages"
+    );
+    assert!(text.contains("will also receive our replies"), "{text}");
+    assert!(mails(&desk, "merged_here", "lilei@example.cn", "").is_empty());
     assert!(
         mails(&desk, "closing", "lilei@example.cn", "").is_empty(),
         "no closing mail"

@@ -236,7 +236,10 @@ fn opening_change(command: &Command, desk: &DeskConfig) -> Option<Result<Change,
         Command::Assign(who) => resolve_agent(who, desk)
             .map(|a| Change::Assignee(a.address.clone()))
             .ok_or(()),
-        Command::Team(name) => desk.team(name).map(|t| Change::Team(t.name.clone())).ok_or(()),
+        Command::Team(name) => desk
+            .team(name)
+            .map(|t| Change::Team(t.name.clone()))
+            .ok_or(()),
         _ => return None,
     })
 }

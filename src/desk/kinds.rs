@@ -95,6 +95,8 @@ pub enum MailKind {
     LookupUnverified,
     /// To the requester side of a ticket merged into another.
     Merged,
+    /// To the requester of the ticket another was merged into.
+    MergedHere,
 }
 
 impl MailKind {
@@ -116,6 +118,7 @@ impl MailKind {
             MailKind::LookupAnswer => "lookup_answer",
             MailKind::LookupUnverified => "lookup_unverified",
             MailKind::Merged => "merged",
+            MailKind::MergedHere => "merged_here",
         }
     }
 }

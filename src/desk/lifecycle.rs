@@ -311,6 +311,12 @@ pub enum Mail {
     Merged {
         into: i64,
     },
+    /// Another ticket was merged into `survivor`: the survivor's requester is told
+    /// once, in their language, that its replies now also reach the people who raised
+    /// the other.
+    MergedHere {
+        survivor: i64,
+    },
 }
 
 impl Mail {
@@ -961,6 +967,7 @@ fn merge_into(
         ),
     });
     d.mails.push(Mail::Merged { into });
+    d.mails.push(Mail::MergedHere { survivor: into });
 }
 
 fn decide_requester_reply(
@@ -1734,7 +1741,10 @@ pub(crate) mod tests {
             participants: vec!["req@x.test".into(), "cc@x.test".into()],
             note: "TP-7 merged into this ticket by ann@example.test; its requester and participants now get this ticket's replies".into(),
         }));
-        assert_eq!(d.mails, vec![Mail::Merged { into: 9 }]);
+        assert_eq!(
+            d.mails,
+            vec![Mail::Merged { into: 9 }, Mail::MergedHere { survivor: 9 }]
+        );
         assert!(
             d.events
                 .iter()
@@ -1746,7 +1756,12 @@ pub(crate) mod tests {
     #[test]
     fn a_merge_follows_the_targets_chain_to_the_last_survivor() {
         let d = agent_with("/merge TP-9", &known(&[(9, &[12, 15])]), &desk());
-        assert_eq!(d.mails, vec![Mail::Merged { into: 15 }], "{:?}", d.changes);
+        assert_eq!(
+            d.mails,
+            vec![Mail::Merged { into: 15 }, Mail::MergedHere { survivor: 15 }],
+            "{:?}",
+            d.changes
+        );
     }
 
     #[test]

@@ -101,6 +101,9 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "en/merged.subject",
     "en/merged.txt",
     "en/merged.html",
+    "en/merged_here.subject",
+    "en/merged_here.txt",
+    "en/merged_here.html",
     "zh/_layout.html",
     "zh/acknowledgement.subject",
     "zh/acknowledgement.txt",
@@ -132,6 +135,9 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "zh/merged.subject",
     "zh/merged.txt",
     "zh/merged.html",
+    "zh/merged_here.subject",
+    "zh/merged_here.txt",
+    "zh/merged_here.html",
 ];
 
 /// Languages requester-facing mail is written in; every one has every requester event.
@@ -149,6 +155,7 @@ const REQUESTER_EVENTS: &[&str] = &[
     "closing",
     "size_notice",
     "merged",
+    "merged_here",
 ];
 
 /// Events that send mail, each with its three templates.
@@ -170,6 +177,7 @@ const EVENTS: &[&str] = &[
     "lookup_answer",
     "lookup_unverified",
     "merged",
+    "merged_here",
 ];
 
 /// Lines of the request quoted back in the acknowledgement.
@@ -1010,6 +1018,28 @@ impl Renderer {
             "merged",
             t.id,
             self.requester_envelope(t, true, copy_for),
+            rendered,
+            thread,
+            now,
+        )
+    }
+
+    /// Tells the requester of ticket `t` that ticket `merged` was merged into it, so
+    /// that its replies now also reach the people who raised that one.
+    pub fn merged_here(
+        &self,
+        t: &TicketView,
+        merged: i64,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        let mut ctx = self.ticket_context(t);
+        ctx.insert("merged", &token(&self.desk.token_prefix, merged));
+        let rendered = self.render_event("merged_here", &t.language, &ctx)?;
+        self.compose(
+            "merged_here",
+            t.id,
+            self.requester_envelope(t, false, &t.requester),
             rendered,
             thread,
             now,
