@@ -1,7 +1,9 @@
 //! The read-only HTTP endpoint (`[http]`): `/healthz` for probes, `/metrics` in the
-//! Prometheus text format, and `/`, a dashboard of open tickets, their SLA state and
-//! the outbox. Every request reads the store on its own read-only connection (in a
-//! blocking task, with a time limit); nothing here writes.
+//! Prometheus text format, `/`, a dashboard of open tickets, their SLA state and the
+//! outbox, and `/tickets/TP-n/files/N`, one of a ticket's attachments as a download
+//! (the link agents' mails give for a file they do not carry). Every request reads
+//! the store on its own read-only connection (in a blocking task, with a time
+//! limit); nothing here writes.
 //!
 //! It also owns the endpoint's access rules: the optional bearer token (header, cookie,
 //! or once in the URL to get the cookie) and the security headers on every response.
@@ -14,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -117,6 +119,7 @@ pub async fn serve(
     let guarded = Router::new()
         .route("/", get(dashboard))
         .route("/metrics", get(metrics))
+        .route("/tickets/{token}/files/{n}", get(ticket_file))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let app = Router::new()
         .merge(guarded)
@@ -124,7 +127,7 @@ pub async fn serve(
         // After the routes, so that it covers every response, 404s and 405s included.
         .layer(middleware::map_response(security_headers))
         .with_state(state);
-    info!(listen = %http.listen, "HTTP endpoint up: /healthz, /metrics, dashboard at /");
+    info!(listen = %http.listen, public_url = %http.public_url, "HTTP endpoint up: /healthz, /metrics, dashboard at /");
     Ok(tokio::spawn(async move {
         let stopped = shutdown.cancelled_owned();
         if let Err(e) = axum::serve(listener, app)
@@ -218,7 +221,7 @@ fn authorised(secret: &AccessSecret, headers: &HeaderMap) -> bool {
 /// plain HTTP and cannot tell whether a proxy in front adds TLS.
 fn redirect_with_cookie(path: &str, cookie: &str) -> Response {
     let location = HeaderValue::from_str(path).unwrap_or(HeaderValue::from_static("/"));
-    let set_cookie = format!("{AUTH_COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict");
+    let set_cookie = format!("{AUTH_COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Lax");
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
     headers.insert(header::LOCATION, location);
@@ -534,4 +537,84 @@ async fn dashboard(State(state): State<Arc<AppState>>) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "dashboard failed\n").into_response()
         }
     }
+}
+
+/// One of a ticket's attachments, numbered as `ticketpost attachments list` numbers
+/// them, always as a download of opaque bytes (`application/octet-stream`,
+/// `attachment`), whatever the sender declared: nothing from mail is rendered by the
+/// browser under the dashboard's origin. Behind the bearer token like the dashboard.
+async fn ticket_file(
+    State(state): State<Arc<AppState>>,
+    Path((token_text, n)): Path<(String, i64)>,
+) -> Response {
+    let Some(id) = crate::desk::threading::parse_token(&token_text, &state.token_prefix) else {
+        return (StatusCode::NOT_FOUND, "no such ticket\n").into_response();
+    };
+    let read = read_store(&state, move |c| {
+        let files = store::file_blobs::list_for_ticket(c, id)?;
+        let Some(file) = files.into_iter().find(|f| f.n == n) else {
+            return Ok(None);
+        };
+        let bytes = store::file_blobs::bytes(c, &file.sha256)?;
+        Ok(Some((file, bytes)))
+    })
+    .await;
+    let (file, bytes) = match read {
+        Ok(Some((file, Some(bytes)))) => (file, bytes),
+        Ok(Some((_, None))) => {
+            return (
+                StatusCode::NOT_FOUND,
+                "the file's bytes are missing from the store\n",
+            )
+                .into_response();
+        }
+        Ok(None) => return (StatusCode::NOT_FOUND, "no such file\n").into_response(),
+        Err(e) => return unavailable(e),
+    };
+    if hex::encode(Sha256::digest(&bytes)) != file.sha256 {
+        warn!(token = %token_text, n, "a stored attachment does not match its SHA-256");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the stored file does not match its SHA-256\n",
+        )
+            .into_response();
+    }
+    let name = crate::desk::relay_files::safe_file_name(file.name.as_deref(), n);
+    let disposition = content_disposition(&name);
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        bytes,
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
+/// `attachment` with the name twice (RFC 6266): `filename=` in plain ASCII for old
+/// browsers, `filename*=` percent-encoded UTF-8 for the rest.
+fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            let _ = write!(encoded, "%{b:02X}");
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }

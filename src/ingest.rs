@@ -41,7 +41,7 @@ use crate::notify::{
 };
 use crate::store;
 use crate::ticket_writer::{
-    Actor, Applying, CauseFiles, apply_decision, excerpt_chars, sync_clocks,
+    Actor, Applying, CauseFiles, FileListing, apply_decision, excerpt_chars, sync_clocks,
 };
 
 /// Deliberate faults for tests (set by `TICKETPOST_FAULT`, read in main): the process
@@ -1643,7 +1643,12 @@ fn queue_new_ticket_mail(
     let author = name_and_address(view.requester_name.as_deref(), &view.requester);
     let view = Arc::new(view);
     // The request is the ticket's first message: its files are numbered from 1.
-    let files = CauseFiles::decide(msg, token, cx.limits.relay_attachments_bytes, 0);
+    let listing = FileListing {
+        token,
+        language: &view.language,
+        dashboard_url: cx.desk.dashboard_url.as_deref(),
+    };
+    let files = CauseFiles::decide(msg, &listing, cx.limits.relay_attachments_bytes, 0);
     let extras = Arc::new(NoticeExtras {
         inline_images: files.inline_images(),
         ..extras

@@ -245,36 +245,70 @@ fn queue_merged_here(
 #[derive(Default)]
 pub struct CauseFiles {
     pub files: Arc<[CarriedFile]>,
+    /// The list of withheld files as agents read it.
     withheld: String,
+    /// The same list for the requester's side, in their language.
+    withheld_for_requester: String,
+}
+
+/// Where a ticket's withheld files are listed: its token, the requester's language,
+/// and the dashboard (`[http] public_url`) when it is on.
+pub struct FileListing<'a> {
+    pub token: &'a str,
+    pub language: &'a str,
+    pub dashboard_url: Option<&'a str>,
 }
 
 impl CauseFiles {
     /// Decides which of `msg`'s files a mail carries and lists the rest; `before` is
     /// how many files the ticket's earlier messages brought (the ticket numbers them).
-    pub fn decide(msg: &InboundMessage, token: &str, limit: u64, before: usize) -> CauseFiles {
+    pub fn decide(
+        msg: &InboundMessage,
+        listing: &FileListing,
+        limit: u64,
+        before: usize,
+    ) -> CauseFiles {
         if msg.attachments.is_empty() {
             return CauseFiles::default();
         }
         let plans = relay_files::plan(&msg.attachments, limit);
-        let withheld = relay_files::withheld_lines(token, &msg.attachments, &plans, before);
+        let lines = |readers| {
+            relay_files::withheld_lines(listing.token, &msg.attachments, &plans, before, readers)
+        };
+        let withheld = lines(relay_files::Readers::Staff {
+            dashboard_url: listing.dashboard_url,
+        });
+        let withheld_for_requester = lines(relay_files::Readers::Requester {
+            language: listing.language,
+        });
         let files = plans
             .iter()
             .filter(|p| p.carry == relay_files::Carry::Attach)
             .filter_map(|p| msg.attachments.get(p.n.wrapping_sub(1)))
             .map(carried_file)
             .collect();
-        CauseFiles { files, withheld }
+        CauseFiles {
+            files,
+            withheld,
+            withheld_for_requester,
+        }
     }
 
-    /// What `mail` carries: all of it if it is a mail that carries files, else nothing.
+    /// What `mail` carries: all of it if it is a mail that carries files, else
+    /// nothing; the list of withheld files written for the mail's readers.
     fn carried_by(&self, mail: &Mail) -> CauseFiles {
-        if relay_files::carries_files(mail) {
-            CauseFiles {
-                files: self.files.clone(),
-                withheld: self.withheld.clone(),
-            }
+        if !relay_files::carries_files(mail) {
+            return CauseFiles::default();
+        }
+        let withheld = if mail.to_requester() {
+            &self.withheld_for_requester
         } else {
-            CauseFiles::default()
+            &self.withheld
+        };
+        CauseFiles {
+            files: self.files.clone(),
+            withheld: withheld.clone(),
+            withheld_for_requester: String::new(),
         }
     }
 
@@ -312,9 +346,14 @@ fn cause_files(
         .unwrap_or(0)
         .saturating_sub(msg.attachments.len());
     let token = crate::desk::threading::token(&w.desk.token_prefix, view.id);
+    let listing = FileListing {
+        token: &token,
+        language: &view.language,
+        dashboard_url: w.desk.dashboard_url.as_deref(),
+    };
     Ok(CauseFiles::decide(
         msg,
-        &token,
+        &listing,
         w.relay_attachments_bytes,
         before,
     ))

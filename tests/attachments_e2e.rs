@@ -7,115 +7,23 @@
 #[path = "support/embedded.rs"]
 mod embedded;
 
+#[path = "support/mail_files.rs"]
+mod mail_files;
+
 use embedded::{Desk, header};
+use mail_files::{b64, exe, files_of, noise, pdf, png, text_of, with_files};
 use mail_parser::{MessageParser, MimeHeaders};
 
 const AGENTS: &[&str] = &["Ann Lee <ann@example.test>", "Bob Ray <bob@example.test>"];
 
-fn b64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for (i, c) in bytes.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
-            out.push('\n');
-        }
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        out.push(A[(n >> 18) as usize & 63] as char);
-        out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 {
-            A[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if c.len() > 2 {
-            A[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
-}
-
-/// Pseudo-random bytes (no compression can shrink them), deterministic.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-fn png() -> Vec<u8> {
-    let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    v.extend(noise(20_000, 7));
-    v
-}
-
-fn pdf() -> Vec<u8> {
-    let mut v = b"%PDF-1.4\n".to_vec();
-    v.extend(noise(30_000, 11));
-    v
-}
-
-fn exe() -> Vec<u8> {
-    let mut v = b"MZ\x90\0\x03\0\0\0".to_vec();
-    v.extend(noise(2_000, 13));
-    v
-}
-
-/// A mail with a text part and these files (name, type, bytes).
-fn with_files(head: &str, text: &str, files: &[(&str, &str, &[u8])]) -> String {
-    let mut m = format!(
-        "{head}Date: Wed, 25 Nov 2026 09:00:00 +0000\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"BB\"\n\n--BB\nContent-Type: text/plain; charset=utf-8\n\n{text}\n"
-    );
-    for (name, ct, bytes) in files {
-        m.push_str(&format!(
-            "--BB\nContent-Type: {ct}; name=\"{name}\"\nContent-Disposition: attachment; filename=\"{name}\"\nContent-Transfer-Encoding: base64\n\n{}\n",
-            b64(bytes)
-        ));
-    }
-    m.push_str("--BB--\n");
-    m
-}
-
 /// Every mail the file transport wrote whose name ends with `suffix`.
 fn sent(desk: &Desk, suffix: &str) -> Vec<Vec<u8>> {
-    let mut paths: Vec<_> = std::fs::read_dir(desk.root().join("var/outbox"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(suffix))
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    desk.sent(suffix)
 }
 
 fn to_of(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
     header(&text, "To").unwrap_or_default().to_string()
-}
-
-/// (file name, bytes) of each attachment of a mail.
-fn files_of(raw: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let m = MessageParser::default().parse(raw).expect("mail parses");
-    m.attachments()
-        .map(|a| {
-            (
-                a.attachment_name().unwrap_or_default().to_string(),
-                a.contents().to_vec(),
-            )
-        })
-        .collect()
-}
-
-fn text_of(raw: &[u8]) -> String {
-    let m = MessageParser::default().parse(raw).expect("mail parses");
-    m.body_text(0).unwrap_or_default().into_owned()
 }
 
 fn message_id_of(raw: &[u8]) -> String {
@@ -462,4 +370,42 @@ fn an_agents_file_with_no_text_is_relayed_to_the_requester() {
         !text_of(&relays[0]).contains("/priority"),
         "command lines are not relayed"
     );
+}
+
+#[test]
+fn the_requester_reads_the_list_of_withheld_files_in_their_language() {
+    let desk = Desk::with_agents(AGENTS, "");
+    desk.deliver(
+        "1.request",
+        "From: Li Lei <lilei@example.cn>\nTo: support@example.test\nSubject: 打印机驱动\nMessage-ID: <req-zh@example.cn>\nContent-Type: text/plain; charset=utf-8\n\n三楼的打印机需要新的驱动程序，请帮忙处理。\n",
+    );
+    desk.run_once();
+    let (exe, pdf) = (exe(), pdf());
+    agent_reply(
+        &desk,
+        "2.ann",
+        "ann-zh@example.test",
+        "Here is the driver and its installer.",
+        &[
+            ("driver.pdf", "application/pdf", &pdf),
+            ("setup.exe", "application/octet-stream", &exe),
+        ],
+    );
+    desk.run_once();
+    let relays = sent(&desk, "-relay.eml");
+    assert_eq!(relays.len(), 1);
+    assert_eq!(files_of(&relays[0]), vec![("driver.pdf".to_string(), pdf)]);
+    let text = text_of(&relays[0]);
+    assert!(
+        text.contains("[ticketpost：以下附件未随本邮件发送]"),
+        "{text}"
+    );
+    assert!(text.contains("2. setup.exe"), "{text}");
+    assert!(
+        text.contains("Windows 可执行文件（MZ），出于安全考虑未附上"),
+        "{text}"
+    );
+    assert!(text.contains("请回复本邮件"), "{text}");
+    // Requesters have no shell on the server: no command, no dashboard link.
+    assert!(!text.contains("ticketpost attachments get"), "{text}");
 }

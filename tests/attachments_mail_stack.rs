@@ -6,59 +6,11 @@
 mod desk;
 mod support;
 
+#[path = "support/mail_files.rs"]
+mod mail_files;
+
 use desk::{Desk, wait_for_subject};
-
-fn b64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for (i, c) in bytes.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
-            out.push('\n');
-        }
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        out.push(A[(n >> 18) as usize & 63] as char);
-        out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 {
-            A[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if c.len() > 2 {
-            A[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
-}
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-fn with_files(head: &str, text: &str, files: &[(&str, &str, &[u8])]) -> Vec<u8> {
-    let mut m = format!(
-        "{head}Date: Wed, 25 Nov 2026 09:00:00 +0000\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"BB\"\n\n--BB\nContent-Type: text/plain; charset=utf-8\n\n{text}\n"
-    );
-    for (name, ct, bytes) in files {
-        m.push_str(&format!(
-            "--BB\nContent-Type: {ct}; name=\"{name}\"\nContent-Disposition: attachment; filename=\"{name}\"\nContent-Transfer-Encoding: base64\n\n{}\n",
-            b64(bytes)
-        ));
-    }
-    m.push_str("--BB--\n");
-    m.into_bytes()
-}
+use mail_files::{noise, with_files};
 
 fn files(m: &ticketpost::inbound::InboundMessage) -> Vec<(String, Vec<u8>)> {
     m.attachments
@@ -90,7 +42,8 @@ async fn attachments_cross_the_real_mail_stack_both_ways() {
                 ("scan-log.pdf", "application/pdf", &pdf),
                 ("fixer.exe", "application/octet-stream", &exe),
             ],
-        ),
+        )
+        .into_bytes(),
     )
     .await;
     desk.run_once().await;
@@ -126,7 +79,8 @@ async fn attachments_cross_the_real_mail_stack_both_ways() {
             ),
             "Please load this profile.",
             &[("scanner-profile.pdf", "application/pdf", &fix)],
-        ),
+        )
+        .into_bytes(),
     )
     .await;
     desk.run_once().await;

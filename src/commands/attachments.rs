@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::AttachmentsCommand;
 use crate::config::Config;
-use crate::desk::relay_files::human_size;
+use crate::desk::relay_files::{human_size, safe_file_name};
 use crate::desk::threading::{parse_token, token};
 use crate::store::{self, file_blobs::FileRow};
 
@@ -94,7 +94,7 @@ fn get(
             return Ok(());
         }
         Some(p) => p,
-        None => PathBuf::from(safe_name(file.name.as_deref(), n)),
+        None => PathBuf::from(safe_file_name(file.name.as_deref(), n)),
     };
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -111,38 +111,4 @@ fn get(
         file.sha256
     )?;
     Ok(())
-}
-
-/// A file name from mail made safe to create here: its last path component, without
-/// control characters or a leading dot; `attachment-N` when nothing is left.
-fn safe_name(name: Option<&str>, n: i64) -> String {
-    let last = name
-        .unwrap_or_default()
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or_default();
-    let cleaned: String = last
-        .chars()
-        .filter(|c| !c.is_control() && *c != ':')
-        .collect();
-    let cleaned = cleaned.trim().trim_start_matches('.').to_string();
-    if cleaned.is_empty() {
-        format!("attachment-{n}")
-    } else {
-        cleaned
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_name;
-
-    #[test]
-    fn names_from_mail_cannot_leave_the_folder() {
-        assert_eq!(safe_name(Some("../../etc/passwd"), 1), "passwd");
-        assert_eq!(safe_name(Some("C:\\x\\shot.png"), 1), "shot.png");
-        assert_eq!(safe_name(Some(".bashrc"), 2), "bashrc");
-        assert_eq!(safe_name(Some(".."), 3), "attachment-3");
-        assert_eq!(safe_name(None, 4), "attachment-4");
-    }
 }

@@ -54,6 +54,7 @@ pub(super) fn desk(
     let max_participants = max_participants(cx, tables.max_participants)?;
     let macros = super::macros::macros(cx, tables.macros)?;
     Ok(DeskConfig {
+        dashboard_url: None,
         macros,
         other_addresses,
         routes,

@@ -17,6 +17,10 @@ pub struct HttpConfig {
     /// When set, `/metrics` and the dashboard need `Authorization: Bearer <token>`
     /// (or `?token=` for a browser); `/healthz` stays open for probes.
     pub bearer_token: Option<String>,
+    /// `public_url`: the endpoint's address as agents' browsers reach it (behind a
+    /// proxy, say), without a trailing slash; default `http://` + `listen`. Agents'
+    /// mails link withheld attachments under it.
+    pub public_url: String,
 }
 
 /// `[http]` (optional): `None` when the table is absent.
@@ -28,16 +32,22 @@ pub(super) fn http(
     let Some(h) = raw else {
         return Ok(None);
     };
+    let listen = match h.listen.as_deref() {
+        None => std::net::SocketAddr::from(([127, 0, 0, 1], 8025)),
+        Some(text) => text.parse().map_err(|_| {
+            cx.err(
+                "[http] listen",
+                format!("{text:?} is not an address:port (e.g. \"127.0.0.1:8025\")"),
+            )
+        })?,
+    };
+    let public_url = match h.public_url {
+        None => format!("http://{listen}"),
+        Some(url) => public_url(cx, &url)?,
+    };
     Ok(Some(HttpConfig {
-        listen: match h.listen.as_deref() {
-            None => std::net::SocketAddr::from(([127, 0, 0, 1], 8025)),
-            Some(text) => text.parse().map_err(|_| {
-                cx.err(
-                    "[http] listen",
-                    format!("{text:?} is not an address:port (e.g. \"127.0.0.1:8025\")"),
-                )
-            })?,
-        },
+        listen,
+        public_url,
         bearer_token: cx.secret(
             "http",
             "bearer_token",
@@ -46,4 +56,28 @@ pub(super) fn http(
             env,
         )?,
     }))
+}
+
+/// `[http] public_url`: an http(s) URL with a host and no query, kept without its
+/// trailing slash.
+fn public_url(cx: &Ctx, text: &str) -> Result<String> {
+    let url = text.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.starts_with('/')
+                && !rest.contains(['?', '#', ' ', '"', '<', '>']) =>
+        {
+            Ok(url.to_string())
+        }
+        _ => Err(cx.err(
+            "[http] public_url",
+            format!(
+                "{text:?} is not an http(s) address without a query (e.g. \"https://desk.example.com\")"
+            ),
+        )),
+    }
 }

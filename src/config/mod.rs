@@ -110,12 +110,13 @@ impl Config {
             language: raw.templates.as_ref().and_then(|t| t.language.clone()),
             macros: raw.macros,
         };
-        let desk = desk_roster::desk(&cx, raw.desk, tables, &folders)?;
+        let mut desk = desk_roster::desk(&cx, raw.desk, tables, &folders)?;
         let kb = kb_suggestions::kb(&cx, raw.kb)?;
         let intake_rules = raw.intake.and_then(|i| i.rules);
         let sla = sla_policy::sla_policy(&cx, raw.sla, &desk)?;
         let limits = limits::limits(&cx, raw.limits)?;
         let http = http_endpoint::http(&cx, raw.http, env)?;
+        desk.dashboard_url = http.as_ref().map(|h| h.public_url.clone());
         let security = security::security(&cx, raw.security)?;
         let templates = templates::templates(raw.templates);
         Ok(Config {

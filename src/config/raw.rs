@@ -66,6 +66,7 @@ pub(super) struct RawMacro {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHttp {
     pub(super) listen: Option<String>,
+    pub(super) public_url: Option<String>,
     pub(super) bearer_token: Option<String>,
     pub(super) bearer_token_env: Option<String>,
 }

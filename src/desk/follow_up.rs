@@ -219,6 +219,7 @@ mod tests {
     fn desk() -> DeskConfig {
         DeskConfig {
             macros: Vec::new(),
+            dashboard_url: None,
             support_address: "support@example.test".into(),
             support_name: "Support".into(),
             token_prefix: "TP".into(),

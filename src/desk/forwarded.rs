@@ -457,6 +457,7 @@ mod tests {
             default_language: "en".into(),
             max_participants: crate::desk::roster::DEFAULT_MAX_PARTICIPANTS,
             macros: Vec::new(),
+            dashboard_url: None,
         }
     }
 

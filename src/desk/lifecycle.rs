@@ -1159,6 +1159,7 @@ pub(crate) mod tests {
     pub(crate) fn desk() -> DeskConfig {
         DeskConfig {
             macros: Vec::new(),
+            dashboard_url: None,
             other_addresses: Vec::new(),
             routes: Vec::new(),
             support_address: "support@example.test".into(),

@@ -4,8 +4,10 @@
 //! the relay of their reply (and on the agents' notices of a note). A file is carried
 //! unless it is of a dangerous type (an executable or script, known by its name or by
 //! its first bytes) or it would take the mail over `[limits] relay_attachments_bytes`;
-//! such a file is listed in the mail instead, with its size, SHA-256 and the command
-//! that fetches it. Storing the bytes and building the MIME are left to `store` and
+//! such a file is listed in the mail instead, with its size and SHA-256: for agents
+//! with the command that fetches it and the dashboard link when `[http]` is on, for
+//! the requester's side in their language, with a request to reply if they need it.
+//! Storing the bytes and building the MIME are left to `store` and
 //! `notify`.
 
 use crate::inbound::AttachmentInfo;
@@ -38,38 +40,78 @@ const DANGEROUS_TYPES: &[&str] = &[
     "application/vnd.microsoft.portable-executable",
 ];
 
+/// What makes a file dangerous to carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Danger {
+    /// Starts with `MZ`.
+    WindowsExecutable,
+    /// Starts with `\x7fELF`.
+    Executable,
+    /// Starts with `#!`.
+    Script,
+    /// Declared as a program or script.
+    ByType,
+    /// Named as one (its extension).
+    ByName,
+}
+
+impl Danger {
+    fn describe(self, language: &str) -> &'static str {
+        match (self, language) {
+            (Danger::WindowsExecutable, "zh") => "Windows 可执行文件（MZ）",
+            (Danger::Executable, "zh") => "可执行文件（ELF）",
+            (Danger::Script, "zh") => "脚本（#!）",
+            (Danger::ByType, "zh") => "程序或脚本（按其类型）",
+            (Danger::ByName, "zh") => "程序或脚本（按其文件名）",
+            (Danger::WindowsExecutable, _) => "a Windows executable (MZ)",
+            (Danger::Executable, _) => "an executable (ELF)",
+            (Danger::Script, _) => "a script (#!)",
+            (Danger::ByType, _) => "a program or script (by its type)",
+            (Danger::ByName, _) => "a program or script (by its name)",
+        }
+    }
+}
+
 /// Why a file is dangerous to carry, or `None`: by name (extension), declared type,
 /// or content (`MZ` Windows executables, `\x7fELF`, `#!` scripts).
-pub fn dangerous(name: Option<&str>, content_type: &str, bytes: &[u8]) -> Option<&'static str> {
+pub fn dangerous(name: Option<&str>, content_type: &str, bytes: &[u8]) -> Option<Danger> {
     if bytes.starts_with(b"MZ") {
-        return Some("a Windows executable (MZ)");
+        return Some(Danger::WindowsExecutable);
     }
     if bytes.starts_with(b"\x7fELF") {
-        return Some("an executable (ELF)");
+        return Some(Danger::Executable);
     }
     if bytes.starts_with(b"#!") {
-        return Some("a script (#!)");
+        return Some(Danger::Script);
     }
     if DANGEROUS_TYPES
         .iter()
         .any(|t| t.eq_ignore_ascii_case(content_type))
     {
-        return Some("a program or script (by its type)");
+        return Some(Danger::ByType);
     }
     let name = name?.trim().trim_end_matches('.');
     let (_, ext) = name.rsplit_once('.')?;
     DANGEROUS_EXTENSIONS
         .iter()
         .any(|e| e.eq_ignore_ascii_case(ext))
-        .then_some("a program or script (by its name)")
+        .then_some(Danger::ByName)
+}
+
+/// Why a mail does not carry a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    Dangerous(Danger),
+    /// It would take the mail over this many bytes of files.
+    OverLimit(u64),
 }
 
 /// What a mail does with one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Carry {
     Attach,
-    /// Listed with its size and SHA-256, not attached, for this reason.
-    Withhold(String),
+    /// Listed with its size and SHA-256, not attached.
+    Withhold(Withheld),
 }
 
 /// One file of the message and what the mail does with it. `n` counts from 1, as
@@ -88,13 +130,10 @@ pub fn plan(files: &[AttachmentInfo], limit: u64) -> Vec<FilePlan> {
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let carry = if let Some(why) = dangerous(f.name.as_deref(), &f.content_type, &f.bytes) {
-                Carry::Withhold(format!("{why}: not attached for safety"))
+            let carry = if let Some(d) = dangerous(f.name.as_deref(), &f.content_type, &f.bytes) {
+                Carry::Withhold(Withheld::Dangerous(d))
             } else if total.saturating_add(f.size) > limit {
-                Carry::Withhold(format!(
-                    "over the {} a mail may carry ([limits] relay_attachments_bytes)",
-                    human_size(limit)
-                ))
+                Carry::Withhold(Withheld::OverLimit(limit))
             } else {
                 total = total.saturating_add(f.size);
                 Carry::Attach
@@ -121,36 +160,112 @@ pub fn carries_files(mail: &Mail) -> bool {
     }
 }
 
+/// Who reads the list of withheld files, which decides how it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readers<'a> {
+    /// Agents, in English: the command that fetches each file, and the dashboard link
+    /// (`[http] public_url`) when the endpoint is on.
+    Staff { dashboard_url: Option<&'a str> },
+    /// The requester's side, in their language: they have neither the command nor the
+    /// dashboard, so they are told to reply if they need the file.
+    Requester { language: &'a str },
+}
+
 /// The lines a mail adds for the files it does not carry (empty when it carries
-/// them all): name, size, SHA-256, why, and how to fetch each. `before` is how many
+/// them all): name, size, SHA-256, why, and how to get each. `before` is how many
 /// files the ticket's earlier messages brought: the ticket numbers its files.
 pub fn withheld_lines(
     token: &str,
     files: &[AttachmentInfo],
     plans: &[FilePlan],
     before: usize,
+    readers: Readers,
 ) -> String {
+    let language = match readers {
+        Readers::Requester { language: "zh" } => "zh",
+        _ => "en",
+    };
     let mut out = String::new();
     for p in plans {
         let (Carry::Withhold(why), Some(f)) = (&p.carry, files.get(p.n.wrapping_sub(1))) else {
             continue;
         };
+        let n = p.n + before;
         if out.is_empty() {
-            out.push_str("[ticketpost: attachments not carried by this mail]\n");
+            out.push_str(match language {
+                "zh" => "[ticketpost：以下附件未随本邮件发送]\n",
+                _ => "[ticketpost: attachments not carried by this mail]\n",
+            });
         }
-        out.push_str(&format!(
-            "{}. {} ({}, {}, SHA-256 {}): {}. Fetch it with: ticketpost attachments get {} {}\n",
-            p.n + before,
-            f.name.as_deref().unwrap_or("(no name)"),
-            f.content_type,
-            human_size(f.size),
-            f.sha256,
-            why,
-            token,
-            p.n + before
-        ));
+        let name = f.name.as_deref().unwrap_or(match language {
+            "zh" => "（无文件名）",
+            _ => "(no name)",
+        });
+        let (size, sha) = (human_size(f.size), &f.sha256);
+        let reason = reason(*why, readers, language);
+        let line = match readers {
+            Readers::Staff { dashboard_url } => {
+                let link = dashboard_url
+                    .map(|base| format!(", or open {base}/tickets/{token}/files/{n}"))
+                    .unwrap_or_default();
+                format!(
+                    "{n}. {name} ({}, {size}, SHA-256 {sha}): {reason}. Fetch it with: ticketpost attachments get {token} {n}{link}\n",
+                    f.content_type
+                )
+            }
+            Readers::Requester { .. } if language == "zh" => format!(
+                "{n}. {name}（{}，{size}，SHA-256 {sha}）：{reason}。如需此文件，请回复本邮件告诉我们。\n",
+                f.content_type
+            ),
+            Readers::Requester { .. } => format!(
+                "{n}. {name} ({}, {size}, SHA-256 {sha}): {reason}. If you need it, reply to this mail and tell us.\n",
+                f.content_type
+            ),
+        };
+        out.push_str(&line);
     }
     out
+}
+
+/// Why a file was withheld, for its readers.
+fn reason(why: Withheld, readers: Readers, language: &str) -> String {
+    match (why, language) {
+        (Withheld::Dangerous(d), "zh") => format!("{}，出于安全考虑未附上", d.describe("zh")),
+        (Withheld::Dangerous(d), _) => format!("{}: not attached for safety", d.describe("en")),
+        (Withheld::OverLimit(limit), "zh") => {
+            format!("超过每封邮件可带附件的上限 {}", human_size(limit))
+        }
+        (Withheld::OverLimit(limit), _) => match readers {
+            Readers::Staff { .. } => format!(
+                "over the {} a mail may carry ([limits] relay_attachments_bytes)",
+                human_size(limit)
+            ),
+            Readers::Requester { .. } => {
+                format!("over the {} of files a mail may carry", human_size(limit))
+            }
+        },
+    }
+}
+
+/// A file name from mail made safe to write or offer for download: its last path
+/// component, without control characters, colons or a leading dot; `attachment-N`
+/// when nothing is left.
+pub fn safe_file_name(name: Option<&str>, n: i64) -> String {
+    let last = name
+        .unwrap_or_default()
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default();
+    let cleaned: String = last
+        .chars()
+        .filter(|c| !c.is_control() && *c != ':')
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_string();
+    if cleaned.is_empty() {
+        format!("attachment-{n}")
+    } else {
+        cleaned
+    }
 }
 
 /// Sizes for people: "512 bytes", "12.3 KiB", "10.0 MiB".
@@ -176,6 +291,15 @@ mod tests {
             inline: false,
             bytes: bytes.into(),
         }
+    }
+
+    #[test]
+    fn names_from_mail_cannot_leave_the_folder() {
+        assert_eq!(safe_file_name(Some("../../etc/passwd"), 1), "passwd");
+        assert_eq!(safe_file_name(Some("C:\\x\\shot.png"), 1), "shot.png");
+        assert_eq!(safe_file_name(Some(".bashrc"), 2), "bashrc");
+        assert_eq!(safe_file_name(Some(".."), 3), "attachment-3");
+        assert_eq!(safe_file_name(None, 4), "attachment-4");
     }
 
     #[test]
@@ -212,7 +336,10 @@ mod tests {
             .map(|p| p.n)
             .collect();
         assert_eq!(carried, vec![1, 3, 5]);
-        let lines = withheld_lines("TP-7", &files, &plans, 10);
+        let staff = Readers::Staff {
+            dashboard_url: None,
+        };
+        let lines = withheld_lines("TP-7", &files, &plans, 10, staff);
         assert!(lines.contains("12. tool.exe"), "{lines}");
         assert!(
             lines.contains("ticketpost attachments get TP-7 12"),
@@ -221,9 +348,65 @@ mod tests {
         assert!(lines.contains("14. c.pdf"), "{lines}");
         assert!(lines.contains("relay_attachments_bytes"), "{lines}");
         assert!(!lines.contains("a.png"), "{lines}");
+        assert!(!lines.contains("http"), "{lines}");
         assert_eq!(
-            withheld_lines("TP-7", &files[..1], &plan(&files[..1], 1000), 0),
+            withheld_lines("TP-7", &files[..1], &plan(&files[..1], 1000), 0, staff),
             ""
         );
+    }
+
+    #[test]
+    fn agents_get_the_command_and_the_dashboard_link_requesters_their_language() {
+        let files = [file("tool.exe", "application/octet-stream", b"MZ\x90")];
+        let plans = plan(&files, 1000);
+        let staff = Readers::Staff {
+            dashboard_url: Some("https://desk.example.com"),
+        };
+        let lines = withheld_lines("TP-7", &files, &plans, 2, staff);
+        assert!(
+            lines.contains(
+                "Fetch it with: ticketpost attachments get TP-7 3, or open https://desk.example.com/tickets/TP-7/files/3"
+            ),
+            "{lines}"
+        );
+        let en = withheld_lines(
+            "TP-7",
+            &files,
+            &plans,
+            2,
+            Readers::Requester { language: "en" },
+        );
+        assert!(en.contains("3. tool.exe"), "{en}");
+        assert!(
+            en.contains("a Windows executable (MZ): not attached for safety"),
+            "{en}"
+        );
+        assert!(en.contains("reply to this mail"), "{en}");
+        assert!(!en.contains("ticketpost attachments get"), "{en}");
+        let zh = withheld_lines(
+            "TP-7",
+            &files,
+            &plans,
+            2,
+            Readers::Requester { language: "zh" },
+        );
+        assert!(
+            zh.starts_with("[ticketpost：以下附件未随本邮件发送]"),
+            "{zh}"
+        );
+        assert!(
+            zh.contains("Windows 可执行文件（MZ），出于安全考虑未附上"),
+            "{zh}"
+        );
+        assert!(zh.contains("请回复本邮件"), "{zh}");
+        let big = [file("scan.pdf", "application/pdf", &[1; 2000])];
+        let zh = withheld_lines(
+            "TP-7",
+            &big,
+            &plan(&big, 1000),
+            0,
+            Readers::Requester { language: "zh" },
+        );
+        assert!(zh.contains("超过每封邮件可带附件的上限 1000 bytes"), "{zh}");
     }
 }

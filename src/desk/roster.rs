@@ -38,6 +38,9 @@ pub struct DeskConfig {
     pub max_participants: usize,
     /// `[[macro]]`: canned replies agents apply with `/macro <name>`.
     pub macros: Vec<Macro>,
+    /// `[http] public_url` when `[http]` is on: agents' mails link a withheld
+    /// attachment at `<dashboard_url>/tickets/TP-n/files/N`.
+    pub dashboard_url: Option<String>,
 }
 
 /// A `[[macro]]`: a canned reply an agent applies with `/macro <name>`.

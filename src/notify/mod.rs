@@ -1608,6 +1608,7 @@ mod tests {
     pub(crate) fn desk() -> DeskConfig {
         DeskConfig {
             macros: Vec::new(),
+            dashboard_url: None,
             other_addresses: Vec::new(),
             routes: Vec::new(),
             support_address: "support@example.test".into(),

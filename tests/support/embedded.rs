@@ -141,6 +141,21 @@ trusted_authserv_id = "mx.desk.test"
 
     /// The acknowledgements written by the file transport (`<id>-acknowledgement.eml`),
     /// sorted; agents' notices and other mail are left out.
+    /// Every mail the file transport wrote whose file name ends with `suffix`
+    /// (`-agent_notice.eml`, `.eml` for all), in name order, as raw bytes.
+    pub fn sent(&self, suffix: &str) -> Vec<Vec<u8>> {
+        let mut paths: Vec<PathBuf> = match std::fs::read_dir(self.root().join("var/outbox")) {
+            Ok(d) => d
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(suffix))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        paths.sort();
+        paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    }
+
     pub fn outbox(&self) -> Vec<String> {
         let dir = self.root().join("var/outbox");
         let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
