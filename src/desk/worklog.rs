@@ -37,7 +37,9 @@ pub fn parse_spent(argument: &str) -> Result<u32, String> {
             "m" | "min" | "mins" | "minute" | "minutes" if minutes.is_none() => {
                 minutes = Some(number)
             }
-            "" => return Err(format!("{argument:?} has no unit (write 30m or 2h)")),
+            "" if rest.is_empty() => {
+                return Err(format!("{argument:?} has no unit (write 30m or 2h)"));
+            }
             _ => return Err(bad()),
         }
     }

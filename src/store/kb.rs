@@ -1060,7 +1060,7 @@ mod tests {
         };
         let id = upsert_for_ticket(&conn, &written).unwrap();
         let e = get(&conn, id).unwrap().unwrap();
-        assert_eq!((e.state.as_str(), e.approved_by), (DRAFT, None));
+        assert_eq!((e.state.as_str(), e.approved_by.as_deref()), (DRAFT, None));
         assert!(!e.is_approved());
         // Its author (any case) cannot approve it.
         assert!(!approve(&conn, id, "ANN@x.test", 150).unwrap());
@@ -1085,7 +1085,7 @@ mod tests {
         };
         upsert_for_ticket(&conn, &edit).unwrap();
         let e = get(&conn, id).unwrap().unwrap();
-        assert_eq!((e.state.as_str(), e.approved_by), (DRAFT, None));
+        assert_eq!((e.state.as_str(), e.approved_by.as_deref()), (DRAFT, None));
         assert!(!approve(&conn, id, "bob@x.test", 170).unwrap());
         assert!(approve(&conn, id, "ann@x.test", 170).unwrap());
         assert!(!approve(&conn, 999, "ann@x.test", 170).unwrap());
