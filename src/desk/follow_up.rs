@@ -132,9 +132,13 @@ pub fn decide_follow_up(f: FollowUpFacts, rules: FollowUpRules, desk: &DeskConfi
         };
     }
     // A rating answers the closing mail however long ago it was sent: before the
-    // late-reply and reopen rules.
+    // late-reply and reopen rules; past the hourly limit the loop guard keeps it (a
+    // rating never opens a ticket).
     if human && let Some(decision) = satisfaction::decide_rating(f.ticket, &f.author, f.text, desk)
     {
+        if f.messages_last_hour >= rules.messages_per_ticket_per_hour {
+            return FollowUp::LoopGuard;
+        }
         return FollowUp::Rated {
             author: f.author,
             decision,
