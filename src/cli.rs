@@ -106,7 +106,7 @@ impl Command {
                 KbCommand::List { json }
                 | KbCommand::Show { json, .. }
                 | KbCommand::Search { json, .. } => *json,
-                KbCommand::Add { .. } => false,
+                KbCommand::Add { .. } | KbCommand::Approve { .. } => false,
             },
             Command::Quarantine { command } => match command {
                 QuarantineCommand::List { json } | QuarantineCommand::Show { json, .. } => *json,
@@ -169,6 +169,14 @@ pub enum KbCommand {
         /// The ticket it comes from, e.g. TP-12.
         #[arg(long)]
         ticket: Option<String>,
+    },
+    /// Approve a draft entry, e.g. KB-3, so requesters may be offered it; by an agent
+    /// who did not write it.
+    Approve {
+        id: String,
+        /// The approving agent's address (a configured agent, not the entry's author).
+        #[arg(long)]
+        by: String,
     },
 }
 

@@ -751,6 +751,7 @@ fn command_facts(
             facts.kb.push(KbSolution {
                 id,
                 solution: entry.solution,
+                author: entry.author,
             });
         }
     }
@@ -912,7 +913,7 @@ fn follow_up(
         FollowUp::Automatic { bounce } => file_automatic(m, &state, by, bounce, record, pending)?,
         FollowUp::LoopGuard => loop_guard(m, ticket, record)?,
         FollowUp::UnverifiedStaff => unverified_staff_mail(m, ticket, record, pending)?,
-        FollowUp::Reply { author, decision } => {
+        FollowUp::Reply { author, decision } | FollowUp::Rated { author, decision } => {
             apply_reply(m, (ticket, by), &author, &decision, record, pending)?
         }
         FollowUp::HoldCollision { author, relay } => {
@@ -1552,21 +1553,23 @@ fn gather_intake(
         .collect();
     let text = msg.visible_text();
     let search_text = format!("{subject}\n{}", excerpt_chars(text, SEARCH_CHARS));
-    let kb_matches: Vec<Suggestion> = store::kb::search(
+    let found = store::kb::search(
         tx,
         &search_text,
         cx.kb.suggest_threshold,
         cx.kb.max_suggestions,
-    )?
-    .into_iter()
-    .map(|m| suggestion(&m.entry))
-    .collect();
-    // Entries are written from agents' resolutions without review and may
-    // hold internal text: requesters are offered them only when the desk
-    // says so ([kb] suggest_to_requesters); agents always see them.
+    )?;
+    // Requesters are offered entries only when the desk says so ([kb]
+    // suggest_to_requesters), and only approved ones (`desk::kb_review`):
+    // a draft may hold internal text. Agents see drafts too, marked.
     if cx.kb.suggest_to_requesters {
-        intake_view.suggestions = kb_matches.clone();
+        intake_view.suggestions = found
+            .iter()
+            .filter(|m| m.entry.is_approved())
+            .map(|m| suggestion(&m.entry))
+            .collect();
     }
+    let kb_matches: Vec<Suggestion> = found.iter().map(|m| agents_suggestion(&m.entry)).collect();
     // Similar tickets are listed only in mail to staff: no staff, no search.
     let similar = if cx.desk.all_agents().is_empty() && cx.desk.supervisors.is_empty() {
         Vec::new()
@@ -2011,6 +2014,15 @@ const SEARCH_CHARS: usize = 1000;
 const INDEX_CHARS: usize = 400;
 /// Similar past tickets listed in a new ticket's notice.
 const SIMILAR_TICKETS: usize = 5;
+
+/// An entry as agents' notices list it: a draft is marked "(draft)".
+fn agents_suggestion(e: &store::kb::KbEntry) -> Suggestion {
+    let mut s = suggestion(e);
+    if !e.is_approved() {
+        s.title.push_str(" (draft)");
+    }
+    s
+}
 
 fn suggestion(e: &store::kb::KbEntry) -> Suggestion {
     Suggestion {

@@ -122,7 +122,12 @@ fn section(tx: &Connection, a: &Answering, asker: &str, lookup: &Lookup) -> Resu
                 .into_iter()
                 .map(|m| Suggestion {
                     id: m.entry.id,
-                    title: m.entry.title,
+                    // Agents see drafts, marked (`desk::kb_review`).
+                    title: if m.entry.is_approved() {
+                        m.entry.title
+                    } else {
+                        format!("{} (draft)", m.entry.title)
+                    },
                     solution: m.entry.solution.chars().take(KB_SOLUTION_CHARS).collect(),
                 })
                 .collect();

@@ -1,6 +1,7 @@
 //! `ticketpost report`: how the desk did over a time range — tickets opened and closed,
-//! median first-response and resolution times, and the share of SLA targets met —
-//! overall and per priority, agent and team; printed for people (aligned tables),
+//! median first-response and resolution times, the share of SLA targets met, the
+//! requesters' satisfaction and the time agents logged — overall and per priority,
+//! agent and team; printed for people (aligned tables),
 //! scripts (`--json`) or spreadsheets (`--csv`).
 //!
 //! This module owns the range parsing, the figures and their three renderings. It only
@@ -10,6 +11,11 @@
 //! by their primary key); grouping, medians and shares are computed in Rust, so the
 //! arithmetic is tested without SQL tricks. 100k tickets take a few tenths of a second
 //! and a few MB of integers.
+//!
+//! Satisfaction is read for the tickets closed in the range (a rating answers the
+//! closing mail): their average rating, and the response rate, rated / closed; by
+//! agent means by assignee. Time spent sums the `/time` entries logged in the range;
+//! by agent means the agent who logged it, by team and priority the ticket's.
 //!
 //! The figures are "as of now" for the tickets opened in the range: a first response or
 //! a clock decision recorded after `until` still counts for a ticket opened before it,
@@ -46,7 +52,7 @@ pub const NO_TEAM: &str = "(no team)";
 const PRIORITIES: [&str; 4] = ["P1", "P2", "P3", "P4"];
 
 /// The CSV header; one row per group follows it.
-pub const CSV_HEADER: &str = "group_kind,group,opened,closed,median_first_response_s,median_resolution_s,first_response_met,first_response_missed,first_response_share,resolution_met,resolution_missed,resolution_share";
+pub const CSV_HEADER: &str = "group_kind,group,opened,closed,median_first_response_s,median_resolution_s,first_response_met,first_response_missed,first_response_share,resolution_met,resolution_missed,resolution_share,rated,satisfaction_average,response_rate,time_spent_minutes";
 
 /// The figures of one range.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,6 +94,21 @@ pub struct Figures {
     pub median_resolution_s: Option<i64>,
     pub first_response_sla: SlaFigures,
     pub resolution_sla: SlaFigures,
+    /// The ratings of the tickets closed in the range.
+    pub satisfaction: SatisfactionFigures,
+    /// Minutes logged with `/time` in the range.
+    pub time_spent_minutes: u64,
+}
+
+/// The requesters' ratings (1..=5) of the tickets closed in the range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SatisfactionFigures {
+    /// Closed tickets with a rating.
+    pub rated: u64,
+    /// Their average rating; `None` when none is rated.
+    pub average: Option<f64>,
+    /// `rated / closed`, 0..=1; `None` when none closed.
+    pub response_rate: Option<f64>,
 }
 
 /// One SLA target's clocks, for the tickets opened in the range.
@@ -251,19 +272,54 @@ pub fn compute(conn: &Connection, since: i64, until: i64) -> Result<Report> {
             .add_opened(&opened);
     }
 
+    let has_worklog = has_table(conn, "time_entries")?;
+    let closed_sql = if has_worklog {
+        "SELECT t.priority, t.assignee, t.team, s.rating FROM tickets t
+         LEFT JOIN satisfaction s ON s.ticket_id = t.id
+         WHERE t.closed_at >= ?1 AND t.closed_at < ?2"
+    } else {
+        "SELECT priority, assignee, team, NULL FROM tickets
+         WHERE closed_at >= ?1 AND closed_at < ?2"
+    };
     let context = "cannot read the tickets closed in the range";
-    let mut stmt = conn
-        .prepare(
-            "SELECT priority, assignee, team FROM tickets
-             WHERE closed_at >= ?1 AND closed_at < ?2",
-        )
-        .context(context)?;
+    let mut stmt = conn.prepare(closed_sql).context(context)?;
     let mut rows = stmt.query(params![since, until]).context(context)?;
     while let Some(r) = rows.next().context(context)? {
-        overall.closed += 1;
-        by_priority.get(Some(r.get_ref(0)?.as_str()?)).closed += 1;
-        by_agent.get(r.get_ref(1)?.as_str_or_null()?).closed += 1;
-        by_team.get(r.get_ref(2)?.as_str_or_null()?).closed += 1;
+        let rating: Option<i64> = r.get(3)?;
+        overall.add_closed(rating);
+        by_priority
+            .get(Some(r.get_ref(0)?.as_str()?))
+            .add_closed(rating);
+        by_agent
+            .get(r.get_ref(1)?.as_str_or_null()?)
+            .add_closed(rating);
+        by_team
+            .get(r.get_ref(2)?.as_str_or_null()?)
+            .add_closed(rating);
+    }
+    if has_worklog {
+        let context = "cannot read the time logged in the range";
+        let mut stmt = conn
+            .prepare(
+                "SELECT e.agent, t.priority, t.team, e.minutes FROM time_entries e
+                 JOIN tickets t ON t.id = e.ticket_id
+                 WHERE e.at >= ?1 AND e.at < ?2",
+            )
+            .context(context)?;
+        let mut rows = stmt.query(params![since, until]).context(context)?;
+        while let Some(r) = rows.next().context(context)? {
+            let minutes = u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0);
+            overall.time_spent_minutes += minutes;
+            by_agent
+                .get(Some(r.get_ref(0)?.as_str()?))
+                .time_spent_minutes += minutes;
+            by_priority
+                .get(Some(r.get_ref(1)?.as_str()?))
+                .time_spent_minutes += minutes;
+            by_team
+                .get(r.get_ref(2)?.as_str_or_null()?)
+                .time_spent_minutes += minutes;
+        }
     }
 
     for p in PRIORITIES {
@@ -286,6 +342,16 @@ pub fn compute(conn: &Connection, since: i64, until: i64) -> Result<Report> {
         by_agent: by_agent.finish(|_| 0, UNASSIGNED),
         by_team: by_team.finish(|_| 0, NO_TEAM),
     })
+}
+
+/// Whether the store has table `name` (reports read stores of older schemas too).
+fn has_table(conn: &Connection, name: &str) -> Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )
+    .context("cannot read the store's schema")
 }
 
 /// Accumulators by group name. Looked up by `&str`, so a row's names are copied only
@@ -363,6 +429,9 @@ struct Acc {
     resolution_s: Vec<i64>,
     first_response: SlaCount,
     resolution: SlaCount,
+    rated: u64,
+    rating_sum: u64,
+    time_spent_minutes: u64,
 }
 
 #[derive(Default)]
@@ -396,6 +465,15 @@ impl SlaCount {
 }
 
 impl Acc {
+    /// A ticket closed in the range, with its rating if it has one.
+    fn add_closed(&mut self, rating: Option<i64>) {
+        self.closed += 1;
+        if let Some(r) = rating.and_then(|r| u64::try_from(r).ok()) {
+            self.rated += 1;
+            self.rating_sum += r;
+        }
+    }
+
     fn add_opened(&mut self, t: &Opened) {
         self.opened += 1;
         self.first_response_s.extend(t.first_response_s);
@@ -412,6 +490,12 @@ impl Acc {
             median_resolution_s: median(&mut self.resolution_s),
             first_response_sla: self.first_response.finish(),
             resolution_sla: self.resolution.finish(),
+            satisfaction: SatisfactionFigures {
+                rated: self.rated,
+                average: (self.rated > 0).then(|| self.rating_sum as f64 / self.rated as f64),
+                response_rate: (self.closed > 0).then(|| self.rated as f64 / self.closed as f64),
+            },
+            time_spent_minutes: self.time_spent_minutes,
         }
     }
 }
@@ -464,7 +548,7 @@ fn write_csv(report: &Report, out: &mut impl Write) -> Result<()> {
     for (kind, group, f) in groups(report) {
         writeln!(
             out,
-            "{kind},{},{},{},{},{},{},{},{},{},{},{}",
+            "{kind},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             csv_field(group),
             f.opened,
             f.closed,
@@ -476,6 +560,10 @@ fn write_csv(report: &Report, out: &mut impl Write) -> Result<()> {
             f.resolution_sla.met,
             f.resolution_sla.missed,
             share(f.resolution_sla.share),
+            f.satisfaction.rated,
+            share(f.satisfaction.average),
+            share(f.satisfaction.response_rate),
+            f.time_spent_minutes,
         )?;
     }
     Ok(())
@@ -505,6 +593,8 @@ fn write_human(report: &Report, out: &mut impl Write) -> Result<()> {
         "median resolution",
         "1st response SLA met",
         "resolution SLA met",
+        "satisfaction",
+        "time spent",
     ]
     .map(String::from)
     .to_vec();
@@ -517,6 +607,11 @@ fn write_human(report: &Report, out: &mut impl Write) -> Result<()> {
             duration_cell(f.median_resolution_s),
             sla_cell(&f.first_response_sla),
             sla_cell(&f.resolution_sla),
+            satisfaction_cell(&f.satisfaction, f.closed),
+            match f.time_spent_minutes {
+                0 => "-".to_string(),
+                m => format_duration(i64::try_from(m * 60).unwrap_or(i64::MAX)),
+            },
         ]
     };
     // Sections share the column widths, so the whole report reads as one table.
@@ -607,6 +702,15 @@ fn sla_cell(s: &SlaFigures) -> String {
         };
     }
     cell
+}
+
+/// "4.5 (2/3 rated)": the average rating and how many closed tickets were rated; "-"
+/// when none was.
+fn satisfaction_cell(s: &SatisfactionFigures, closed: u64) -> String {
+    match s.average {
+        Some(avg) => format!("{avg:.1} ({}/{closed} rated)", s.rated),
+        None => "-".to_string(),
+    }
 }
 
 /// "45s", "12m", "2h 05m", "1d 3h": two units at most, as precise as a person reading
@@ -913,6 +1017,71 @@ mod tests {
     }
 
     #[test]
+    fn satisfaction_and_time_spent_per_agent_team_and_priority() {
+        let (_dir, conn) = store();
+        sample(&conn);
+        // Closed in range: 1 (ann, Billing, P1) and 5 (bob, Ops, P2). Only 1 is rated;
+        // 8 is rated but closed before the range.
+        for (ticket, rating) in [(1, 4), (8, 1)] {
+            store::satisfaction::record(&conn, ticket, rating, "", "req@example.test", S).unwrap();
+        }
+        store::worklog::add(&conn, 1, "ann@example.test", 30, S + 10).unwrap();
+        store::worklog::add(&conn, 1, "bob@example.test", 45, S + 20).unwrap();
+        store::worklog::add(&conn, 4, "bob@example.test", 15, S + 30).unwrap();
+        store::worklog::add(&conn, 4, "bob@example.test", 60, U).unwrap();
+        let r = compute(&conn, S, U).unwrap();
+        let o = &r.overall.satisfaction;
+        assert_eq!(
+            (o.rated, o.average, o.response_rate),
+            (1, Some(4.0), Some(0.5))
+        );
+        assert_eq!(r.overall.time_spent_minutes, 90);
+        let ann = group(&r.by_agent, "ann@example.test");
+        assert_eq!(
+            (ann.satisfaction.average, ann.satisfaction.response_rate),
+            (Some(4.0), Some(1.0))
+        );
+        assert_eq!(ann.time_spent_minutes, 30);
+        let bob = group(&r.by_agent, "bob@example.test");
+        assert_eq!(
+            (
+                bob.satisfaction.rated,
+                bob.satisfaction.average,
+                bob.satisfaction.response_rate
+            ),
+            (0, None, Some(0.0))
+        );
+        assert_eq!(bob.time_spent_minutes, 60);
+        assert_eq!(group(&r.by_team, "Billing, EU").time_spent_minutes, 75);
+        assert_eq!(group(&r.by_team, "Ops").time_spent_minutes, 15);
+        assert_eq!(group(&r.by_priority, "P1").satisfaction.average, Some(4.0));
+        assert_eq!(group(&r.by_priority, "P1").time_spent_minutes, 75);
+        assert_eq!(group(&r.by_priority, "P3").time_spent_minutes, 15);
+        assert_eq!(group(&r.by_priority, "P3").satisfaction.response_rate, None);
+        let mut out = Vec::new();
+        render(&r, ReportFormat::Human, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let all = text.lines().find(|l| l.starts_with("All")).unwrap();
+        assert!(
+            all.contains("4.0 (1/2 rated)") && all.contains("1h 30m"),
+            "{all}"
+        );
+        let mut out = Vec::new();
+        render(&r, ReportFormat::Csv, &mut out).unwrap();
+        let csv = String::from_utf8(out).unwrap();
+        assert!(
+            csv.lines().nth(1).unwrap().ends_with(",1,4,0.5,90"),
+            "{csv}"
+        );
+        let mut out = Vec::new();
+        render(&r, ReportFormat::Json, &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["overall"]["satisfaction"]["average"], 4.0);
+        assert_eq!(v["by_team"][0]["satisfaction"]["response_rate"], 1.0);
+        assert_eq!(v["by_team"][0]["time_spent_minutes"], 75);
+    }
+
+    #[test]
     fn median_takes_the_lower_middle_of_an_even_count() {
         assert_eq!(median(&mut []), None);
         assert_eq!(median(&mut [5]), Some(5));
@@ -934,11 +1103,11 @@ mod tests {
         assert_eq!(lines.len(), 1 + 1 + 4 + 3 + 3);
         assert_eq!(
             lines[1],
-            "all,all,5,2,1200,7200,2,1,0.6666666666666666,1,1,0.5"
+            "all,all,5,2,1200,7200,2,1,0.6666666666666666,1,1,0.5,0,,0,0"
         );
-        assert!(lines.contains(&"team,\"Billing, EU\",2,1,600,7200,1,1,0.5,1,0,1"));
-        assert!(lines.contains(&"priority,P2,1,1,,,0,0,,0,0,"));
-        assert!(lines.iter().skip(1).all(|l| l.split(',').count() >= 12));
+        assert!(lines.contains(&"team,\"Billing, EU\",2,1,600,7200,1,1,0.5,1,0,1,0,,0,0"));
+        assert!(lines.contains(&"priority,P2,1,1,,,0,0,,0,0,,0,,0,0"));
+        assert!(lines.iter().skip(1).all(|l| l.split(',').count() >= 16));
     }
 
     #[test]

@@ -56,8 +56,14 @@ pub fn apply_decision(
     // Status, priority, authorisation and first response all move the clocks.
     sync_clocks(tx, ticket, sla, now)?;
     for change in &d.changes {
-        if let lifecycle::Change::Knowledge(draft) = change {
-            write_kb_entry(tx, ticket, draft, actor.address, now)?;
+        match change {
+            lifecycle::Change::Knowledge(draft) => {
+                write_kb_entry(tx, ticket, draft, actor.address, now)?
+            }
+            lifecycle::Change::Satisfaction { rating, comment } => {
+                store::satisfaction::record(tx, ticket, *rating, comment, actor.address, now)?
+            }
+            _ => {}
         }
     }
     for (kind, detail) in &d.events {
@@ -420,7 +426,7 @@ fn write_kb_entry(
     } else {
         draft.problem.clone()
     };
-    store::kb::upsert_for_ticket(
+    let id = store::kb::upsert_for_ticket(
         tx,
         &store::kb::NewKbEntry {
             ticket_id: Some(ticket),
@@ -434,6 +440,9 @@ fn write_kb_entry(
             at: now,
         },
     )?;
+    if !draft.lessons.is_empty() {
+        store::kb::set_lessons(tx, id, &draft.lessons)?;
+    }
     Ok(())
 }
 

@@ -132,7 +132,11 @@ async fn facts_priority_language_urgent_path_and_knowledge_base() {
     ticketpost::commands::knowledge::kb_list(&desk.cfg, true, &mut out).unwrap();
     let kb: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(kb[0]["cause"], "防火墙拦截 L2TP/IPsec", "{kb}");
+    assert_eq!(kb[0]["state"], "draft", "{kb}");
     assert_count_stays(&req, requester_mails).await;
+    // Entries are drafts until another agent approves them: Bob does.
+    let mut out = Vec::new();
+    ticketpost::commands::knowledge::kb_approve(&desk.cfg, "KB-1", &bob, 1, &mut out).unwrap();
 
     // The next requester with the same problem is offered the entry, and the agents'
     // notice lists it and the similar ticket.

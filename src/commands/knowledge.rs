@@ -1,4 +1,5 @@
-//! The `kb` commands: list, show, search and add knowledge-base entries from the shell.
+//! The `kb` commands: list, show, search, add and approve knowledge-base entries from
+//! the shell.
 //! Entries written from resolved tickets and `/kb` mails live in the same table
 //! (`store::kb`); this module only reads and writes it for people at a terminal.
 
@@ -53,6 +54,7 @@ pub fn run(cfg: &Config, command: KbCommand, now: i64, out: &mut impl Write) -> 
             };
             kb_add(cfg, &args, now, out)
         }
+        KbCommand::Approve { id, by } => kb_approve(cfg, &id, &by, now, out),
     }
 }
 
@@ -78,6 +80,11 @@ struct EntryJson<'a> {
     author: &'a str,
     created_at: String,
     updated_at: String,
+    lessons: &'a str,
+    /// `draft` or `approved`: only approved entries are offered to requesters.
+    state: &'a str,
+    approved_by: Option<&'a str>,
+    approved_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     score: Option<f64>,
 }
@@ -95,6 +102,10 @@ fn entry_json<'a>(prefix: &str, e: &'a KbEntry, score: Option<f64>) -> EntryJson
         author: &e.author,
         created_at: format_time(e.created_at),
         updated_at: format_time(e.updated_at),
+        lessons: &e.lessons,
+        state: &e.state,
+        approved_by: e.approved_by.as_deref(),
+        approved_at: e.approved_at.map(format_time),
         score,
     }
 }
@@ -104,7 +115,13 @@ fn summary_line(prefix: &str, e: &KbEntry) -> String {
         .ticket_id
         .map(|t| format!("  (from {})", token(prefix, t)))
         .unwrap_or_default();
-    format!("{:<7} {}  {}{from}", kb_token(e.id), e.language, e.title)
+    let draft = if e.is_approved() { "" } else { "  (draft)" };
+    format!(
+        "{:<7} {}  {}{from}{draft}",
+        kb_token(e.id),
+        e.language,
+        e.title
+    )
 }
 
 pub fn kb_list(cfg: &Config, json: bool, out: &mut impl Write) -> Result<()> {
@@ -153,11 +170,22 @@ pub fn kb_show(cfg: &Config, id_text: &str, json: bool, out: &mut impl Write) ->
         format_time(entry.created_at),
         format_time(entry.updated_at)
     )?;
+    match (&entry.approved_by, entry.approved_at) {
+        (Some(by), Some(at)) if entry.is_approved() => {
+            writeln!(out, "  approved by {by}, {}", format_time(at))?
+        }
+        _ => writeln!(
+            out,
+            "  {} (not offered to requesters until another agent approves it)",
+            entry.state
+        )?,
+    }
     for (heading, text) in [
         ("Problem", &entry.problem),
         ("Cause", &entry.cause),
         ("Steps", &entry.steps),
         ("Solution", &entry.solution),
+        ("Lessons", &entry.lessons),
     ] {
         if text.trim().is_empty() {
             continue;
@@ -252,6 +280,41 @@ pub fn kb_add(cfg: &Config, args: &KbAddArgs, now: i64, out: &mut impl Write) ->
         None => store::kb::add(&conn, &entry)?,
     };
     writeln!(out, "{}", kb_token(id))?;
+    Ok(())
+}
+
+/// `kb approve KB-n --by <agent>`: another agent than its author approves an entry.
+pub fn kb_approve(
+    cfg: &Config,
+    id_text: &str,
+    by: &str,
+    now: i64,
+    out: &mut impl Write,
+) -> Result<()> {
+    let id = parse_kb_id(id_text)
+        .ok_or_else(|| anyhow!("{id_text:?} is not a knowledge-base id (expected e.g. KB-3)"))?;
+    let by = by.trim().to_ascii_lowercase();
+    if cfg.desk.agent(&by).is_none() {
+        return Err(anyhow!(
+            "--by {by:?} is not a configured agent: an entry is approved by an agent"
+        ));
+    }
+    let conn = store::open_and_migrate(&cfg.store.path, false)?;
+    let entry = store::kb::get(&conn, id)?.ok_or_else(|| anyhow!("no entry {}", kb_token(id)))?;
+    if let Some(why) = crate::desk::kb_review::refusal(id, &entry.author, &by) {
+        return Err(anyhow!("{why} ({by} is its author)"));
+    }
+    if entry.is_approved() {
+        writeln!(
+            out,
+            "{} was approved already (by {})",
+            kb_token(id),
+            entry.approved_by.as_deref().unwrap_or("?")
+        )?;
+        return Ok(());
+    }
+    store::kb::approve(&conn, id, &by, now)?;
+    writeln!(out, "{} approved by {by}", kb_token(id))?;
     Ok(())
 }
 

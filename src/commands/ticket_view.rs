@@ -278,9 +278,57 @@ struct TicketDetailJson<'a> {
     opened_by: Option<&'a str>,
     facts: &'a [FactJson],
     sla: &'a [ClockJson],
+    /// The requester's rating (`desk::satisfaction`), the latest one; null when none.
+    satisfaction: Option<SatisfactionJson<'a>>,
+    /// Time agents spent on the ticket (`/time`).
+    worklog: WorklogJson<'a>,
     messages: Vec<MessageJson<'a>>,
     timeline: Vec<EventJson<'a>>,
     mails: Vec<MailJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct SatisfactionJson<'a> {
+    rating: i64,
+    comment: &'a str,
+    by: &'a str,
+    at: String,
+}
+
+#[derive(Serialize)]
+struct WorklogJson<'a> {
+    entries: Vec<TimeEntryJson<'a>>,
+    total_minutes: i64,
+}
+
+#[derive(Serialize)]
+struct TimeEntryJson<'a> {
+    agent: &'a str,
+    at: String,
+    minutes: i64,
+}
+
+fn satisfaction_json(s: &store::satisfaction::SatisfactionRow) -> SatisfactionJson<'_> {
+    SatisfactionJson {
+        rating: s.rating,
+        comment: &s.comment,
+        by: &s.rated_by,
+        at: format_time(s.rated_at),
+    }
+}
+
+fn worklog_json(entries: &[store::worklog::TimeEntry]) -> WorklogJson<'_> {
+    WorklogJson {
+        entries: entries
+            .iter()
+            .map(|e| TimeEntryJson {
+                agent: &e.agent,
+                at: format_time(e.at),
+                minutes: e.minutes,
+            })
+            .collect(),
+        total_minutes: entries.iter().map(|e| e.minutes).sum(),
+    }
 }
 
 fn message_json(m: &MessageRow) -> MessageJson<'_> {
@@ -329,6 +377,8 @@ struct TicketDetail {
     opened_by: Option<String>,
     facts: Vec<FactJson>,
     sla: Vec<ClockJson>,
+    satisfaction: Option<store::satisfaction::SatisfactionRow>,
+    worklog: Vec<store::worklog::TimeEntry>,
     messages: Vec<MessageRow>,
     events: Vec<EventRow>,
     mails: Vec<OutboxRow>,
@@ -389,6 +439,8 @@ fn gather_detail(cfg: &Config, token_text: &str, now: i64) -> Result<TicketDetai
         opened_by,
         facts,
         sla,
+        satisfaction: store::satisfaction::get(&conn, id)?,
+        worklog: store::worklog::for_ticket(&conn, id)?,
         messages,
         events,
         mails,
@@ -416,6 +468,8 @@ fn write_detail_json(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Re
         opened_by: d.opened_by.as_deref(),
         facts: &d.facts,
         sla: &d.sla,
+        satisfaction: d.satisfaction.as_ref().map(satisfaction_json),
+        worklog: worklog_json(&d.worklog),
         messages: d.messages.iter().map(message_json).collect(),
         timeline: d.events.iter().map(event_json).collect(),
         mails: d.mails.iter().map(mail_json).collect(),
@@ -436,6 +490,7 @@ fn write_detail_text(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Re
     }
     write_facts_text(&d.facts, out)?;
     write_sla_text(&d.sla, out)?;
+    write_satisfaction_and_worklog_text(d, out)?;
     write_timeline_text(&d.events, out)?;
     write_messages_text(&d.messages, out)?;
     write_mails_text(&d.mails, out)
@@ -573,6 +628,40 @@ fn write_sla_text(sla: &[ClockJson], out: &mut impl Write) -> Result<()> {
         };
         writeln!(out, "  {label:<15} {:<8} {when}; {used}", c.state)?;
     }
+    Ok(())
+}
+
+/// The requester's rating and the time agents logged, each only when there is one.
+fn write_satisfaction_and_worklog_text(d: &TicketDetail, out: &mut impl Write) -> Result<()> {
+    if let Some(s) = &d.satisfaction {
+        writeln!(
+            out,
+            "\nSatisfaction: {}/5 by {}, {}{}",
+            s.rating,
+            one_line(&s.rated_by),
+            format_time(s.rated_at),
+            if s.comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", one_line(&s.comment))
+            }
+        )?;
+    }
+    if d.worklog.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nTime spent:")?;
+    for e in &d.worklog {
+        writeln!(
+            out,
+            "  {}  {:<28} {:>6} min",
+            format_time(e.at),
+            shorten(&one_line(&e.agent), 28),
+            e.minutes
+        )?;
+    }
+    let total: i64 = d.worklog.iter().map(|e| e.minutes).sum();
+    writeln!(out, "  total {total} min ({})", format_duration(total * 60))?;
     Ok(())
 }
 

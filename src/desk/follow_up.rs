@@ -17,6 +17,7 @@ use super::lifecycle::{self, AnswerProof, Author, Decision, TicketState};
 use super::merge::CommandFacts;
 use super::quick_actions;
 use super::roster::DeskConfig;
+use super::satisfaction;
 use crate::inbound::{AutomaticKind, AutomaticVerdict};
 
 /// The last agent reply relayed on a ticket since the requester's latest message.
@@ -109,6 +110,9 @@ pub enum FollowUp {
     /// An agent's public reply right after another agent's relay: held (nothing
     /// changed or relayed), its author told who answered, when and what.
     HoldCollision { author: Author, relay: LastRelay },
+    /// A requester's satisfaction rating on a resolved or closed ticket
+    /// (`desk::satisfaction`): recorded, never a reopen or a new ticket.
+    Rated { author: Author, decision: Decision },
     /// `/send`: the held reply `message`, decided now as the lifecycle decides it.
     SendHeld {
         author: Author,
@@ -125,6 +129,19 @@ pub fn decide_follow_up(f: FollowUpFacts, rules: FollowUpRules, desk: &DeskConfi
             FollowUp::HoldStranger
         } else {
             FollowUp::StrangerOpensTicket
+        };
+    }
+    // A rating answers the closing mail however long ago it was sent: before the
+    // late-reply and reopen rules; past the hourly limit the loop guard keeps it (a
+    // rating never opens a ticket).
+    if human && let Some(decision) = satisfaction::decide_rating(f.ticket, &f.author, f.text, desk)
+    {
+        if f.messages_last_hour >= rules.messages_per_ticket_per_hour {
+            return FollowUp::LoopGuard;
+        }
+        return FollowUp::Rated {
+            author: f.author,
+            decision,
         };
     }
     if human && lifecycle::reply_reopens_or_starts_new(f.ticket, f.now, desk) {
@@ -376,6 +393,49 @@ mod tests {
             1_000 + window + DAY,
         );
         assert_eq!(d, FollowUp::Automatic { bounce: true });
+    }
+
+    #[test]
+    fn a_rating_after_closing_is_recorded_not_a_reopen_or_a_new_ticket() {
+        let window = desk().lifecycle.reopen_window;
+        let closed = ticket(Status::Closed, Some(1_000));
+        let d = desk();
+        let jane = |text: &str, now: i64| {
+            decide_follow_up(
+                FollowUpFacts {
+                    ticket: &closed,
+                    by: ThreadedBy::Reference,
+                    author: Author::Requester,
+                    automatic: None,
+                    messages_last_hour: 0,
+                    staff_proven: false,
+                    answer_proof: AnswerProof::default(),
+                    text,
+                    identity: "r@example.org",
+                    now,
+                    last_relay: None,
+                    held_reply: None,
+                    commands: &CommandFacts::default(),
+                },
+                RULES,
+                &d,
+            )
+        };
+        for now in [1_100, 1_000 + window + 30 * DAY] {
+            let FollowUp::Rated { decision, .. } = jane("5, thanks!", now) else {
+                panic!("a rating at {now}");
+            };
+            assert_eq!(decision.final_status(Status::Closed), Status::Closed);
+        }
+        // Not a rating: the reopen rules as before.
+        let FollowUp::Reply { decision, .. } = jane("it broke again", 1_100) else {
+            panic!("a reply within the window");
+        };
+        assert_eq!(decision.final_status(Status::Closed), Status::Open);
+        assert_eq!(
+            jane("it broke again", 1_000 + window + 1),
+            FollowUp::LateReply
+        );
     }
 
     #[test]

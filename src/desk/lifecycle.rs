@@ -10,9 +10,11 @@
 use super::roster::{DeskConfig, NamedAddress};
 
 use super::consent::{self, Confirmation, Consent};
+use super::kb_review;
 use super::merge::{self, CommandFacts};
 use super::quick_actions::{self, AgentReply, Command, CommandError};
 use super::threading::token;
+use super::worklog;
 use super::{MessageKind, Priority, Status};
 
 /// What the store knows about a ticket, as the lifecycle needs it.
@@ -127,6 +129,16 @@ pub enum Change {
         with: i64,
         note: String,
     },
+    /// A requester's satisfaction rating (1..=5), replacing any earlier one; the writer
+    /// records who rated (`desk::satisfaction`).
+    Satisfaction {
+        rating: u8,
+        comment: String,
+    },
+    /// `/time`: minutes an agent spent on the ticket (`desk::worklog`).
+    TimeSpent(worklog::Spent),
+    /// `/kb approve KB-n`: another agent approved the entry (`desk::kb_review`).
+    KbApproved(kb_review::Approval),
 }
 
 /// A knowledge-base entry as an agent wrote it (by `/kb`, or a `/resolve` summary).
@@ -136,15 +148,17 @@ pub struct KbDraft {
     pub cause: String,
     pub steps: String,
     pub solution: String,
+    pub lessons: String,
 }
 
 /// Splits a `/kb` reply into its sections, headed `Problem:`, `Cause:`, `Steps:`,
-/// `Solution:` (or 问题/原因/步骤/解决方案, any case, heading text may continue on the
-/// same line). Text before any heading, or a reply without headings, is the solution.
+/// `Solution:`, `Lessons:` (or 问题/原因/步骤/解决方案/经验教训, any case, heading text
+/// may continue on the same line). Text before any heading, or a reply without
+/// headings, is the solution.
 pub fn parse_kb_sections(text: &str) -> KbDraft {
     let mut draft = KbDraft::default();
     let mut current: Option<usize> = None;
-    let mut parts: [Vec<&str>; 4] = Default::default();
+    let mut parts: [Vec<&str>; 5] = Default::default();
     for line in text.lines() {
         let t = line.trim_start();
         let heading = KB_HEADINGS.iter().find_map(|(names, slot)| {
@@ -173,6 +187,7 @@ pub fn parse_kb_sections(text: &str) -> KbDraft {
     draft.cause = join(&parts[1]);
     draft.steps = join(&parts[2]);
     draft.solution = join(&parts[3]);
+    draft.lessons = join(&parts[4]);
     draft
 }
 
@@ -191,6 +206,18 @@ const KB_HEADINGS: &[(&[&str], usize)] = &[
             "解决",
         ],
         3,
+    ),
+    (
+        &[
+            "lessons learned",
+            "lessons learnt",
+            "lessons",
+            "lesson",
+            "经验教训",
+            "经验",
+            "教训",
+        ],
+        4,
     ),
 ];
 
@@ -219,6 +246,8 @@ pub enum Notice {
     Flood,
     /// The agent's reply was held: another agent answered the requester just before.
     Collision,
+    /// The requester rated the desk's work (`desk::satisfaction`).
+    Rated,
 }
 
 impl Notice {
@@ -240,6 +269,7 @@ impl Notice {
             Notice::UnverifiedAnswer => "unverified_answer",
             Notice::Flood => "flood",
             Notice::Collision => "collision",
+            Notice::Rated => "rated",
         }
     }
 
@@ -268,6 +298,7 @@ impl Notice {
             Notice::Collision => {
                 "HELD: another agent answered first (your reply was not sent; reply /send to send it)"
             }
+            Notice::Rated => "Satisfaction rating (ticket not reopened)",
         }
     }
 }
@@ -616,7 +647,7 @@ fn command_problem(
         )),
         Command::Merge(target) => merge::merge_target(this, target, facts, desk).err(),
         Command::Link(target) => merge::link_target(this, target, facts, desk).err(),
-        Command::Reply(id) if facts.kb_solution(*id).is_none() => {
+        Command::Reply(id) | Command::KbApprove(id) if facts.kb_solution(*id).is_none() => {
             Some(format!("no knowledge-base entry KB-{id}"))
         }
         Command::Macro(name) if merge::find_macro(name, desk).is_none() => Some(format!(
@@ -863,6 +894,8 @@ fn apply_command(
                 }
             }
         }
+        Command::Time(minutes) => outcome(d, agent, worklog::spent(agent, *minutes)),
+        Command::KbApprove(id) => outcome(d, agent, kb_review::approve(*id, agent, acting.facts)),
         // `/send` is read before the lifecycle (`follow_up`): here it does nothing.
         Command::Note | Command::Kb | Command::Send | Command::Reply(_) | Command::Macro(_) => {}
         Command::Merge(target) => {
@@ -928,6 +961,35 @@ fn apply_command(
                 d.changes.push(Change::AddParticipant(address));
             }
         }
+    }
+}
+
+/// What a command's own module decided (`desk::worklog`, `desk::kb_review`): a
+/// timeline entry, and the change, or the reason it is refused, mailed to `agent`.
+fn outcome<T: Into<Change>>(
+    d: &mut Decision,
+    agent: &str,
+    (kind, event, result): (&'static str, String, Result<T, String>),
+) {
+    d.event(kind, event);
+    match result {
+        Ok(change) => d.changes.push(change.into()),
+        Err(why) => d.mails.push(Mail::CommandError {
+            to: agent.to_string(),
+            errors: vec![why],
+        }),
+    }
+}
+
+impl From<worklog::Spent> for Change {
+    fn from(spent: worklog::Spent) -> Change {
+        Change::TimeSpent(spent)
+    }
+}
+
+impl From<kb_review::Approval> for Change {
+    fn from(approval: kb_review::Approval) -> Change {
+        Change::KbApproved(approval)
     }
 }
 
@@ -1678,6 +1740,7 @@ pub(crate) mod tests {
                 cause: "idle timeout 60 min".into(),
                 steps: "1. checked logs\n2. raised timeout".into(),
                 solution: "keep-alive 30 s".into(),
+                lessons: String::new(),
             })]
         );
         let zh = parse_kb_sections("问题：打印机空白页\n解决：更换硒鼓");
@@ -1716,6 +1779,7 @@ pub(crate) mod tests {
             kb: vec![merge::KbSolution {
                 id: 3,
                 solution: "Clear the print queue, then restart the spooler.".into(),
+                author: String::new(),
             }],
             carries_files: false,
         }

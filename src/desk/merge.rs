@@ -26,6 +26,8 @@ pub struct NamedTicket {
 pub struct KbSolution {
     pub id: i64,
     pub solution: String,
+    /// Who wrote (or last edited) the entry: they cannot approve it.
+    pub author: String,
 }
 
 /// What ingest read, before deciding, about an agent's reply: the tickets and
@@ -165,7 +167,7 @@ pub fn named_in(text: &str, desk: &DeskConfig) -> (Vec<i64>, Vec<i64>) {
             Command::Merge(a) | Command::Link(a) => {
                 tickets.extend(ticket_number(a, &desk.token_prefix));
             }
-            Command::Reply(id) => kb.push(*id),
+            Command::Reply(id) | Command::KbApprove(id) => kb.push(*id),
             _ => {}
         }
     }
@@ -222,6 +224,7 @@ mod tests {
             kb: vec![KbSolution {
                 id: 3,
                 solution: "Restart the print spooler.".into(),
+                author: String::new(),
             }],
             carries_files: false,
         }

@@ -55,6 +55,10 @@ pub enum Command {
         address: String,
         name: Option<String>,
     },
+    /// `/time 30m` (`1h15m`, `45 min`, `2h`): minutes the agent spent on the ticket.
+    Time(u32),
+    /// `/kb approve KB-n`: another agent's knowledge-base entry is approved.
+    KbApprove(i64),
 }
 
 impl Command {
@@ -96,6 +100,8 @@ impl fmt::Display for Command {
                 name: Some(name),
             } => write!(f, "/requester {name} <{address}>"),
             Command::Requester { address, .. } => write!(f, "/requester {address}"),
+            Command::Time(minutes) => write!(f, "/time {}", super::worklog::spent_text(*minutes)),
+            Command::KbApprove(id) => write!(f, "/kb approve KB-{id}"),
         }
     }
 }
@@ -175,7 +181,8 @@ static EMAIL_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 const KNOWN_COMMANDS: &str = "/status, /priority, /assign, /team, /note, /resolve, /close, \
-     /reopen, /authorize, /cc, /requester, /kb, /merge, /link, /reply, /macro or /send";
+     /reopen, /authorize, /cc, /requester, /kb, /kb approve, /merge, /link, /reply, /macro, \
+     /time or /send";
 
 /// The command names, lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +204,7 @@ enum CommandName {
     Reply,
     Macro,
     Requester,
+    Time,
 }
 
 impl CommandName {
@@ -219,6 +227,7 @@ impl CommandName {
             "reply" => CommandName::Reply,
             "macro" => CommandName::Macro,
             "requester" => CommandName::Requester,
+            "time" => CommandName::Time,
             _ => return None,
         })
     }
@@ -241,6 +250,7 @@ impl CommandName {
             CommandName::Reply => "/reply needs a knowledge-base entry (KB-n)",
             CommandName::Macro => "/macro needs the name of a [[macro]]",
             CommandName::Requester => "/requester needs an email address",
+            CommandName::Time => "/time needs the time spent (30m, 1h15m, 45 min, 2h)",
             CommandName::Note
             | CommandName::Close
             | CommandName::Reopen
@@ -253,6 +263,10 @@ impl CommandName {
 
     fn build(self, typed_name: &str, argument: &str) -> Result<Command, String> {
         let argument = argument.trim();
+        // `/kb` alone makes the reply an entry; `/kb approve KB-n` approves one.
+        if self == CommandName::Kb && !argument.is_empty() {
+            return kb_approve(argument);
+        }
         match self.missing_argument() {
             Some(message) if argument.is_empty() => return Err(message.to_string()),
             None if !argument.is_empty() => {
@@ -279,6 +293,7 @@ impl CommandName {
             CommandName::Merge => Command::Merge(argument.to_string()),
             CommandName::Link => Command::Link(argument.to_string()),
             CommandName::Reply => Command::Reply(kb_id(argument)?),
+            CommandName::Time => Command::Time(super::worklog::parse_spent(argument)?),
             CommandName::Macro => Command::Macro(argument.to_string()),
             CommandName::Requester => {
                 let address = cc_address(argument)
@@ -308,6 +323,22 @@ fn cc_address(argument: &str) -> Result<String, String> {
             "{argument:?} is not an email address (one address per /cc, as \
              name@example.org or Name <name@example.org>)"
         ))
+    }
+}
+
+/// The argument of `/kb` when it is not alone: `approve KB-n` (`desk::kb_review`).
+fn kb_approve(argument: &str) -> Result<Command, String> {
+    let mut words = argument.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(verb), Some(entry), None) if verb.eq_ignore_ascii_case("approve") => {
+            Ok(Command::KbApprove(kb_id(entry)?))
+        }
+        (Some(verb), None, None) if verb.eq_ignore_ascii_case("approve") => {
+            Err("/kb approve needs a knowledge-base entry (KB-n)".to_string())
+        }
+        _ => Err(format!(
+            "/kb takes no argument, or \"approve KB-n\" (not {argument:?})"
+        )),
     }
 }
 
@@ -347,6 +378,8 @@ fn conflict(earlier: &Command, later: &Command) -> bool {
         | (Command::Resolve(a), Command::Resolve(b))
         | (Command::Authorize(a), Command::Authorize(b)) => a != b,
         (Command::Requester { address: a, .. }, Command::Requester { address: b, .. }) => a != b,
+        // One `/time` per reply (see `desk::worklog`): two, even equal, are refused.
+        (Command::Time(_), Command::Time(_)) => true,
         _ => false,
     }
 }

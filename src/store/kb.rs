@@ -35,6 +35,27 @@ pub struct KbEntry {
     pub author: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `Lessons:` — what the desk learnt from the case (empty when not written).
+    pub lessons: String,
+    /// [`DRAFT`] until another agent approves it, then [`APPROVED`]; only approved
+    /// entries are offered to requesters.
+    pub state: String,
+    /// Who approved it (an agent's address; `migration` for entries that were live
+    /// before review existed).
+    pub approved_by: Option<String>,
+    pub approved_at: Option<i64>,
+}
+
+/// The state of an entry nobody approved yet (or edited since).
+pub const DRAFT: &str = "draft";
+/// The state of an entry another agent approved.
+pub const APPROVED: &str = "approved";
+
+impl KbEntry {
+    /// Whether requesters may be offered the entry.
+    pub fn is_approved(&self) -> bool {
+        self.state == APPROVED
+    }
 }
 
 /// An entry to add, or the fields to change in a ticket's entry.
@@ -98,7 +119,7 @@ const MAX_TERM_CHARS: usize = 40;
 const TRIGRAM: usize = 3;
 
 const SELECT_ENTRY: &str = "SELECT id, ticket_id, title, problem, cause, steps, solution, language,
-        author, created_at, updated_at
+        author, created_at, updated_at, lessons, state, approved_by, approved_at
      FROM kb_entries";
 
 fn entry_from_row(r: &rusqlite::Row) -> rusqlite::Result<KbEntry> {
@@ -114,6 +135,10 @@ fn entry_from_row(r: &rusqlite::Row) -> rusqlite::Result<KbEntry> {
         author: r.get(8)?,
         created_at: r.get(9)?,
         updated_at: r.get(10)?,
+        lessons: r.get(11)?,
+        state: r.get(12)?,
+        approved_by: r.get(13)?,
+        approved_at: r.get(14)?,
     })
 }
 
@@ -141,7 +166,8 @@ pub fn add(conn: &Connection, e: &NewKbEntry) -> Result<i64> {
 
 /// For a ticket: insert, or update the ticket's entry (only the non-empty fields given
 /// replace stored ones, so a later summary that lacks, say, the cause keeps the one
-/// written before). Returns the entry's id.
+/// written before). Returns the entry's id. An edited entry is a draft again: what
+/// changed was not reviewed.
 pub fn upsert_for_ticket(conn: &Connection, e: &NewKbEntry) -> Result<i64> {
     let ticket = e
         .ticket_id
@@ -160,7 +186,8 @@ pub fn upsert_for_ticket(conn: &Connection, e: &NewKbEntry) -> Result<i64> {
                  solution = iif(excluded.solution <> '', excluded.solution, solution),
                  language = iif(excluded.language <> '', excluded.language, language),
                  author = iif(excluded.author <> '', excluded.author, author),
-                 updated_at = max(updated_at, excluded.updated_at)
+                 updated_at = max(updated_at, excluded.updated_at),
+                 state = 'draft', approved_by = NULL, approved_at = NULL
              RETURNING id",
         )?
         .query_row(
@@ -170,6 +197,24 @@ pub fn upsert_for_ticket(conn: &Connection, e: &NewKbEntry) -> Result<i64> {
             ],
             |r| r.get(0),
         )?)
+}
+
+/// Sets an entry's `Lessons:` section (the entry stays in the state it is in: the
+/// caller wrote it in the same edit).
+pub fn set_lessons(conn: &Connection, id: i64, lessons: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE kb_entries SET lessons = ?2 WHERE id = ?1")?
+        .execute(params![id, lessons])?;
+    Ok(())
+}
+
+const APPROVE: &str = "UPDATE kb_entries SET state = 'approved', approved_by = ?2, approved_at = ?3
+     WHERE id = ?1 AND lower(author) <> lower(?2)";
+
+/// Marks entry `id` approved by `by` at `at`. Its author cannot approve it: returns
+/// false then (and when there is no such entry); the callers refuse that earlier, with
+/// the reason.
+pub fn approve(conn: &Connection, id: i64, by: &str, at: i64) -> Result<bool> {
+    Ok(conn.prepare_cached(APPROVE)?.execute(params![id, by, at])? > 0)
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<KbEntry>> {
@@ -1002,6 +1047,61 @@ mod tests {
         assert_eq!(
             kb_candidates(&conn, &terms).unwrap().len(),
             CANDIDATES as usize
+        );
+    }
+
+    #[test]
+    fn entries_are_drafts_until_another_agent_approves_and_edits_make_them_drafts_again() {
+        let conn = db();
+        let t = ticket(&conn, "Printer");
+        let written = NewKbEntry {
+            ticket_id: Some(t),
+            ..entry("Printer blank", "Blank pages.", "New toner.")
+        };
+        let id = upsert_for_ticket(&conn, &written).unwrap();
+        let e = get(&conn, id).unwrap().unwrap();
+        assert_eq!((e.state.as_str(), e.approved_by.as_deref()), (DRAFT, None));
+        assert!(!e.is_approved());
+        // Its author (any case) cannot approve it.
+        assert!(!approve(&conn, id, "ANN@x.test", 150).unwrap());
+        assert_eq!(get(&conn, id).unwrap().unwrap().state, DRAFT);
+        assert!(approve(&conn, id, "bob@x.test", 160).unwrap());
+        let e = get(&conn, id).unwrap().unwrap();
+        assert!(e.is_approved());
+        assert_eq!(
+            (e.approved_by.as_deref(), e.approved_at),
+            (Some("bob@x.test"), Some(160))
+        );
+        set_lessons(&conn, id, "Keep toner in stock.").unwrap();
+        assert_eq!(
+            get(&conn, id).unwrap().unwrap().lessons,
+            "Keep toner in stock."
+        );
+        // An edit is a draft again, and its editor is the one who cannot approve it.
+        let edit = NewKbEntry {
+            ticket_id: Some(t),
+            author: "bob@x.test",
+            ..entry("", "", "New toner; pull the seal.")
+        };
+        upsert_for_ticket(&conn, &edit).unwrap();
+        let e = get(&conn, id).unwrap().unwrap();
+        assert_eq!((e.state.as_str(), e.approved_by.as_deref()), (DRAFT, None));
+        assert!(!approve(&conn, id, "bob@x.test", 170).unwrap());
+        assert!(approve(&conn, id, "ann@x.test", 170).unwrap());
+        assert!(!approve(&conn, 999, "ann@x.test", 170).unwrap());
+    }
+
+    #[test]
+    fn an_approval_finds_its_entry_by_primary_key() {
+        let conn = db();
+        let sql = APPROVE
+            .replace("?1", "1")
+            .replace("?2", "'a@x.test'")
+            .replace("?3", "5");
+        let plan = crate::store::query_plan(&conn, &sql);
+        assert!(
+            plan.contains("USING INTEGER PRIMARY KEY (rowid=?)"),
+            "{plan}"
         );
     }
 }

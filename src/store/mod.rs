@@ -19,10 +19,12 @@ pub mod messages;
 pub mod on_behalf;
 pub mod outbox;
 pub mod overview;
+pub mod satisfaction;
 pub mod schema;
 pub mod sla_clocks;
 pub mod ticket_links;
 pub mod tickets;
+pub mod worklog;
 
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,10 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 11] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
+/// V12 (change review) is added in parallel: the lead renumbers at merge.
+const STEPS: [&str; 12] = [
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, /* V12, */ V13,
+];
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
@@ -315,6 +318,41 @@ const V11: &str = r#"
 ALTER TABLE tickets ADD COLUMN opened_by TEXT;
 "#;
 
+/// Satisfaction, knowledge review and the worklog (issue 16 parts 3-5).
+/// - `kb_entries` gain a review state: entries are written as drafts and offered to
+///   requesters only once another agent approved them. The entries already stored were
+///   live before review existed: they are marked approved (by "migration", at their
+///   last update). `lessons` is the entry's Lessons: section.
+/// - `satisfaction`: one rating per ticket (its primary key), so a later rating
+///   replaces the earlier one.
+/// - `time_entries`: the time agents spent on a ticket (`/time`), read per ticket and,
+///   by `report`, per period.
+const V13: &str = r#"
+ALTER TABLE kb_entries ADD COLUMN state TEXT NOT NULL DEFAULT 'draft';
+ALTER TABLE kb_entries ADD COLUMN approved_by TEXT;
+ALTER TABLE kb_entries ADD COLUMN approved_at INTEGER;
+ALTER TABLE kb_entries ADD COLUMN lessons TEXT NOT NULL DEFAULT '';
+UPDATE kb_entries SET state = 'approved', approved_by = 'migration', approved_at = updated_at;
+
+CREATE TABLE satisfaction (
+    ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+    rating    INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    comment   TEXT NOT NULL,
+    rated_by  TEXT NOT NULL,
+    rated_at  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE time_entries (
+    id        INTEGER PRIMARY KEY,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    agent     TEXT NOT NULL,
+    minutes   INTEGER NOT NULL CHECK (minutes > 0),
+    at        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX time_entries_ticket ON time_entries(ticket_id, id);
+CREATE INDEX time_entries_at ON time_entries(at);
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,5 +378,42 @@ mod tests {
             })
             .unwrap();
         assert_eq!((assignee, auto), (None, None));
+    }
+
+    #[test]
+    fn knowledge_written_before_review_existed_is_approved_by_the_migration() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 11).unwrap();
+        conn.execute_batch(
+            "INSERT INTO kb_entries (title, problem, cause, steps, solution, language, author,
+                 created_at, updated_at)
+             VALUES ('t', 'p', '', '', 's', 'en', 'ann@x.test', 1, 7);",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let (state, by, at): (String, Option<String>, Option<i64>) = conn
+            .query_row(
+                "SELECT state, approved_by, approved_at FROM kb_entries",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (state.as_str(), by.as_deref(), at),
+            ("approved", Some("migration"), Some(7))
+        );
+        // New entries are drafts.
+        conn.execute_batch(
+            "INSERT INTO kb_entries (title, problem, cause, steps, solution, language, author,
+                 created_at, updated_at)
+             VALUES ('t2', 'p', '', '', 's', 'en', 'ann@x.test', 8, 8);",
+        )
+        .unwrap();
+        let state: String = conn
+            .query_row("SELECT state FROM kb_entries WHERE title = 't2'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(state, "draft");
     }
 }

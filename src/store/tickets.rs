@@ -181,6 +181,12 @@ pub fn apply_changes(conn: &Connection, id: i64, changes: &[Change], now: i64) -
             }
             // Written by the ingest shell through store::kb (it fills in the request).
             Change::Knowledge(_) => {}
+            // Written by `ticket_writer`, which knows who rated.
+            Change::Satisfaction { .. } => {}
+            Change::TimeSpent(t) => super::worklog::add(conn, id, &t.agent, t.minutes, now)?,
+            Change::KbApproved(a) => {
+                super::kb::approve(conn, a.entry, &a.by, now)?;
+            }
             Change::MergedInto {
                 into,
                 participants,
