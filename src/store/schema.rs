@@ -7,10 +7,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-/// V12 (change review) is added in parallel: the lead renumbers at merge.
-const STEPS: [&str; 12] = [
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, /* V12, */ V13,
-];
+const STEPS: [&str; 12] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
@@ -327,7 +324,7 @@ ALTER TABLE tickets ADD COLUMN opened_by TEXT;
 ///   replaces the earlier one.
 /// - `time_entries`: the time agents spent on a ticket (`/time`), read per ticket and,
 ///   by `report`, per period.
-const V13: &str = r#"
+const V12: &str = r#"
 ALTER TABLE kb_entries ADD COLUMN state TEXT NOT NULL DEFAULT 'draft';
 ALTER TABLE kb_entries ADD COLUMN approved_by TEXT;
 ALTER TABLE kb_entries ADD COLUMN approved_at INTEGER;
