@@ -825,33 +825,8 @@ fn apply_command(
 ) {
     let agent = acting.address;
     match command {
-        Command::Status(Status::Resolved) | Command::Resolve(_) => {
-            let summary = match command {
-                Command::Resolve(s) => s.clone(),
-                _ => reply.text.clone(),
-            };
-            resolve(d, state, &summary, now, desk);
-        }
-        Command::Status(Status::Closed) | Command::Close => {
-            if state.status != Status::Closed {
-                close(d, state, now, false);
-            }
-        }
-        Command::Status(Status::Open) | Command::Reopen => {
-            if state.status != Status::Open {
-                let was_closed = matches!(state.status, Status::Closed | Status::Resolved);
-                reopen(d, state);
-                if was_closed {
-                    d.mails.push(Mail::StatusChange(Status::Open));
-                }
-            }
-        }
-        Command::Status(s @ (Status::Waiting | Status::Pending)) => {
-            if state.status != *s {
-                set_status(d, state, *s);
-                d.changes.push(Change::AutoCloseAt(None));
-                d.mails.push(Mail::StatusChange(*s));
-            }
+        Command::Status(_) | Command::Resolve(_) | Command::Close | Command::Reopen => {
+            apply_status_command(d, state, command, reply, now, desk)
         }
         Command::Priority(p) => {
             if state.priority != *p {
@@ -860,40 +835,8 @@ fn apply_command(
                 d.changes.push(Change::Priority(*p));
             }
         }
-        Command::Assign(who) => {
-            if let Some(a) = resolve_agent(who, desk) {
-                d.event("assigned", format!("assigned to {}", a.address));
-                state.assignee = Some(a.address.clone());
-                d.changes.push(Change::Assignee(a.address.clone()));
-                if !a.address.eq_ignore_ascii_case(agent) {
-                    d.mails.push(Mail::AgentNotice {
-                        to: vec![a.address.clone()],
-                        notice: Notice::Assigned,
-                        text: reply.text.clone(),
-                    });
-                }
-            }
-        }
-        Command::Team(name) => {
-            if let Some(team) = desk.team(name) {
-                d.event("team", format!("escalated to team {}", team.name));
-                state.team = Some(team.name.clone());
-                d.changes.push(Change::Team(team.name.clone()));
-                let to: Vec<String> = team
-                    .members
-                    .iter()
-                    .map(|m| m.address.clone())
-                    .filter(|m| !m.eq_ignore_ascii_case(agent))
-                    .collect();
-                if !to.is_empty() {
-                    d.mails.push(Mail::AgentNotice {
-                        to,
-                        notice: Notice::Escalated,
-                        text: reply.text.clone(),
-                    });
-                }
-            }
-        }
+        Command::Assign(who) => assign(d, state, who, reply, agent, desk),
+        Command::Team(name) => escalate(d, state, name, reply, agent, desk),
         Command::Time(minutes) => outcome(d, agent, worklog::spent(agent, *minutes)),
         Command::KbApprove(id) => outcome(d, agent, kb_review::approve(*id, agent, acting.facts)),
         // `/send` is read before the lifecycle (`follow_up`): here it does nothing.
@@ -935,32 +878,133 @@ fn apply_command(
                 });
             }
         }
-        Command::Cc(address) => {
-            // Staff and the desk's own addresses were refused in `parse_and_check`.
-            let address = address.to_ascii_lowercase();
-            if state.participants.len() >= desk.max_participants {
-                let why = format!(
-                    "{address} not added: the ticket has {} participants, the limit ([limits] max_participants)",
-                    state.participants.len()
-                );
-                d.event("participant", why.clone());
-                d.mails.push(Mail::CommandError {
-                    to: agent.to_string(),
-                    errors: vec![why],
-                });
-                return;
-            }
-            if !address.eq_ignore_ascii_case(&state.requester)
-                && !state
-                    .participants
-                    .iter()
-                    .any(|p| p.eq_ignore_ascii_case(&address))
-            {
-                d.event("participant", format!("{address} added as a participant"));
-                state.participants.push(address.clone());
-                d.changes.push(Change::AddParticipant(address));
+        Command::Cc(address) => add_participant(d, state, address, agent, desk),
+    }
+}
+
+/// `/status`, `/resolve`, `/close` and `/reopen`.
+fn apply_status_command(
+    d: &mut Decision,
+    state: &mut TicketState,
+    command: &Command,
+    reply: &AgentReply,
+    now: i64,
+    desk: &DeskConfig,
+) {
+    match command {
+        Command::Status(Status::Resolved) | Command::Resolve(_) => {
+            let summary = match command {
+                Command::Resolve(s) => s.clone(),
+                _ => reply.text.clone(),
+            };
+            resolve(d, state, &summary, now, desk);
+        }
+        Command::Status(Status::Closed) | Command::Close if state.status != Status::Closed => {
+            close(d, state, now, false);
+        }
+        Command::Status(Status::Open) | Command::Reopen if state.status != Status::Open => {
+            let was_closed = matches!(state.status, Status::Closed | Status::Resolved);
+            reopen(d, state);
+            if was_closed {
+                d.mails.push(Mail::StatusChange(Status::Open));
             }
         }
+        Command::Status(s @ (Status::Waiting | Status::Pending)) if state.status != *s => {
+            set_status(d, state, *s);
+            d.changes.push(Change::AutoCloseAt(None));
+            d.mails.push(Mail::StatusChange(*s));
+        }
+        // The ticket is already in that status.
+        _ => {}
+    }
+}
+
+/// `/assign <agent>`: the assignee, told unless they assigned themself.
+fn assign(
+    d: &mut Decision,
+    state: &mut TicketState,
+    who: &str,
+    reply: &AgentReply,
+    agent: &str,
+    desk: &DeskConfig,
+) {
+    let Some(a) = resolve_agent(who, desk) else {
+        return;
+    };
+    d.event("assigned", format!("assigned to {}", a.address));
+    state.assignee = Some(a.address.clone());
+    d.changes.push(Change::Assignee(a.address.clone()));
+    if !a.address.eq_ignore_ascii_case(agent) {
+        d.mails.push(Mail::AgentNotice {
+            to: vec![a.address.clone()],
+            notice: Notice::Assigned,
+            text: reply.text.clone(),
+        });
+    }
+}
+
+/// `/team <team>`: escalated to the team, whose other members are told.
+fn escalate(
+    d: &mut Decision,
+    state: &mut TicketState,
+    name: &str,
+    reply: &AgentReply,
+    agent: &str,
+    desk: &DeskConfig,
+) {
+    let Some(team) = desk.team(name) else {
+        return;
+    };
+    d.event("team", format!("escalated to team {}", team.name));
+    state.team = Some(team.name.clone());
+    d.changes.push(Change::Team(team.name.clone()));
+    let to: Vec<String> = team
+        .members
+        .iter()
+        .map(|m| m.address.clone())
+        .filter(|m| !m.eq_ignore_ascii_case(agent))
+        .collect();
+    if !to.is_empty() {
+        d.mails.push(Mail::AgentNotice {
+            to,
+            notice: Notice::Escalated,
+            text: reply.text.clone(),
+        });
+    }
+}
+
+/// `/cc <address>`: a participant, within `[limits] max_participants` (past it the
+/// agent is told).
+fn add_participant(
+    d: &mut Decision,
+    state: &mut TicketState,
+    address: &str,
+    agent: &str,
+    desk: &DeskConfig,
+) {
+    // Staff and the desk's own addresses were refused in `parse_and_check`.
+    let address = address.to_ascii_lowercase();
+    if state.participants.len() >= desk.max_participants {
+        let why = format!(
+            "{address} not added: the ticket has {} participants, the limit ([limits] max_participants)",
+            state.participants.len()
+        );
+        d.event("participant", why.clone());
+        d.mails.push(Mail::CommandError {
+            to: agent.to_string(),
+            errors: vec![why],
+        });
+        return;
+    }
+    if !address.eq_ignore_ascii_case(&state.requester)
+        && !state
+            .participants
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(&address))
+    {
+        d.event("participant", format!("{address} added as a participant"));
+        state.participants.push(address.clone());
+        d.changes.push(Change::AddParticipant(address));
     }
 }
 
