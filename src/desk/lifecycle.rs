@@ -9,6 +9,7 @@
 
 use super::roster::{DeskConfig, NamedAddress};
 
+use super::change_review::{self, ChangeNotice, ChangeStep, PlanSections, WindowEvent};
 use super::consent::{self, Confirmation, Consent};
 use super::merge::{self, CommandFacts};
 use super::quick_actions::{self, AgentReply, Command, CommandError};
@@ -127,6 +128,16 @@ pub enum Change {
         with: i64,
         note: String,
     },
+    /// `/plan`: the ticket's change plan, by `author` (state `planned`: a changed plan
+    /// needs a new review); see `desk::change_review`.
+    ChangePlan {
+        sections: PlanSections,
+        author: String,
+    },
+    /// The change plan moves (review asked, approved, rejected, done, rolled back).
+    ChangeStep(ChangeStep),
+    /// A window event of the plan was sent: stamped so that it fires once.
+    ChangeWindowFired(WindowEvent),
 }
 
 /// A knowledge-base entry as an agent wrote it (by `/kb`, or a `/resolve` summary).
@@ -317,12 +328,22 @@ pub enum Mail {
     MergedHere {
         survivor: i64,
     },
+    /// Change review (`desk::change_review`), to agents (one mail each) and, for the
+    /// window's end, supervisors; the ticket's plan is shown with `text`.
+    ChangeNotice {
+        to: Vec<String>,
+        notice: ChangeNotice,
+        text: String,
+    },
 }
 
 impl Mail {
     /// Whether the mail goes to the requester's side (and threads on their messages).
     pub fn to_requester(&self) -> bool {
-        !matches!(self, Mail::AgentNotice { .. } | Mail::CommandError { .. })
+        !matches!(
+            self,
+            Mail::AgentNotice { .. } | Mail::CommandError { .. } | Mail::ChangeNotice { .. }
+        )
     }
 }
 
@@ -476,7 +497,7 @@ fn decide_agent_reply(
         message_kind: MessageKind::AgentReply,
         ..Decision::default()
     };
-    let reply = match parse_and_check(text, desk, t.id, acting.facts) {
+    let reply = match parse_and_check(text, desk, t, acting) {
         Ok(Checked {
             mut reply,
             macro_texts,
@@ -507,7 +528,11 @@ fn decide_agent_reply(
         d.event("kb", "knowledge-base entry written from this reply");
         d.changes.push(Change::Knowledge(draft));
     }
-    let note = reply.is_note() || reply.is_kb();
+    let change = change_review::is_internal(&reply);
+    let note = reply.is_note() || reply.is_kb() || change;
+    if change && !reply.is_kb() {
+        d.message_kind = MessageKind::Note;
+    }
     if reply.is_note() {
         d.message_kind = MessageKind::Note;
         d.event("note", reply.text.clone());
@@ -530,6 +555,9 @@ fn decide_agent_reply(
     for command in &reply.commands {
         d.event("command", command.to_string());
         apply_command(&mut d, &mut state, command, &reply, acting, now, desk);
+    }
+    if change {
+        change_review::apply_reply(&mut d, &change_check(t, acting, &reply, desk));
     }
 
     // Files alone are worth relaying: "here is the driver", attached, with no text.
@@ -564,13 +592,17 @@ struct Checked {
 fn parse_and_check(
     text: &str,
     desk: &DeskConfig,
-    this: i64,
-    facts: &CommandFacts,
+    t: &TicketState,
+    acting: &Acting,
 ) -> Result<Checked, Vec<CommandError>> {
+    let (this, facts) = (t.id, acting.facts);
     let reply = quick_actions::parse_agent_reply(text)?;
     let mut errors = Vec::new();
+    let change = change_check(t, acting, &reply, desk);
     for (i, command) in reply.commands.iter().enumerate() {
-        if let Some(reason) = command_problem(command, desk, this, facts) {
+        let problem = command_problem(command, desk, this, facts)
+            .or_else(|| change_review::command_problem(command, &change));
+        if let Some(reason) = problem {
             let (line_number, line) = command_line(text, command, i);
             errors.push(CommandError {
                 line_number,
@@ -580,9 +612,25 @@ fn parse_and_check(
         }
     }
     if errors.is_empty() {
-        expand_macros(reply, text, desk, this, facts)
+        expand_macros(reply, text, desk, t, acting)
     } else {
         Err(errors)
+    }
+}
+
+/// What `desk::change_review` checks a reply's commands against.
+fn change_check<'a>(
+    t: &'a TicketState,
+    acting: &'a Acting,
+    reply: &'a AgentReply,
+    desk: &'a DeskConfig,
+) -> change_review::Check<'a> {
+    change_review::Check {
+        ticket: t,
+        agent: acting.address,
+        reply,
+        plan: acting.facts.change.as_ref(),
+        desk,
     }
 }
 
@@ -643,9 +691,10 @@ fn expand_macros(
     reply: AgentReply,
     text: &str,
     desk: &DeskConfig,
-    this: i64,
-    facts: &CommandFacts,
+    t: &TicketState,
+    acting: &Acting,
 ) -> Result<Checked, Vec<CommandError>> {
+    let (this, facts) = (t.id, acting.facts);
     let Some(first) = reply
         .commands
         .iter()
@@ -685,10 +734,14 @@ fn expand_macros(
                 .collect(),
         )
     })?;
+    let change = change_check(t, acting, &reply, desk);
     let problems: Vec<String> = combined
         .commands
         .iter()
-        .filter_map(|c| command_problem(c, desk, this, facts))
+        .filter_map(|c| {
+            command_problem(c, desk, this, facts)
+                .or_else(|| change_review::command_problem(c, &change))
+        })
         .collect();
     if !problems.is_empty() {
         return Err(fail(problems));
@@ -902,32 +955,49 @@ fn apply_command(
                 });
             }
         }
-        Command::Cc(address) => {
-            // Staff and the desk's own addresses were refused in `parse_and_check`.
-            let address = address.to_ascii_lowercase();
-            if state.participants.len() >= desk.max_participants {
-                let why = format!(
-                    "{address} not added: the ticket has {} participants, the limit ([limits] max_participants)",
-                    state.participants.len()
-                );
-                d.event("participant", why.clone());
-                d.mails.push(Mail::CommandError {
-                    to: agent.to_string(),
-                    errors: vec![why],
-                });
-                return;
-            }
-            if !address.eq_ignore_ascii_case(&state.requester)
-                && !state
-                    .participants
-                    .iter()
-                    .any(|p| p.eq_ignore_ascii_case(&address))
-            {
-                d.event("participant", format!("{address} added as a participant"));
-                state.participants.push(address.clone());
-                d.changes.push(Change::AddParticipant(address));
-            }
-        }
+        Command::Cc(address) => add_participant(d, state, address, agent, desk),
+        // `desk::change_review::apply_reply`, after every other command.
+        Command::Plan
+        | Command::Review(_)
+        | Command::Approve
+        | Command::Reject(_)
+        | Command::Done(_)
+        | Command::Rollback(_) => {}
+    }
+}
+
+/// `/cc`: the address joins the ticket's participants, up to `[limits]
+/// max_participants`.
+fn add_participant(
+    d: &mut Decision,
+    state: &mut TicketState,
+    address: &str,
+    agent: &str,
+    desk: &DeskConfig,
+) {
+    // Staff and the desk's own addresses were refused in `parse_and_check`.
+    let address = address.to_ascii_lowercase();
+    if state.participants.len() >= desk.max_participants {
+        let why = format!(
+            "{address} not added: the ticket has {} participants, the limit ([limits] max_participants)",
+            state.participants.len()
+        );
+        d.event("participant", why.clone());
+        d.mails.push(Mail::CommandError {
+            to: agent.to_string(),
+            errors: vec![why],
+        });
+        return;
+    }
+    if !address.eq_ignore_ascii_case(&state.requester)
+        && !state
+            .participants
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(&address))
+    {
+        d.event("participant", format!("{address} added as a participant"));
+        state.participants.push(address.clone());
+        d.changes.push(Change::AddParticipant(address));
     }
 }
 
@@ -1160,6 +1230,7 @@ pub(crate) mod tests {
         DeskConfig {
             macros: Vec::new(),
             dashboard_url: None,
+            change: Default::default(),
             other_addresses: Vec::new(),
             routes: Vec::new(),
             support_address: "support@example.test".into(),
@@ -1718,6 +1789,7 @@ pub(crate) mod tests {
                 solution: "Clear the print queue, then restart the spooler.".into(),
             }],
             carries_files: false,
+            change: None,
         }
     }
 

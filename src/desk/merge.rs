@@ -38,6 +38,8 @@ pub struct CommandFacts {
     /// The reply has attached files (not inline images such as a signature's logo):
     /// it is relayed for them even when it holds no text besides commands.
     pub carries_files: bool,
+    /// The ticket's change plan, if it has one (`desk::change_review`).
+    pub change: Option<super::change_review::ChangePlan>,
 }
 
 impl CommandFacts {
@@ -224,6 +226,7 @@ mod tests {
                 solution: "Restart the print spooler.".into(),
             }],
             carries_files: false,
+            change: None,
         }
     }
 

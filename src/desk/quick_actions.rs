@@ -55,6 +55,19 @@ pub enum Command {
         address: String,
         name: Option<String>,
     },
+    /// `/plan`: the reply (sections Change:, Risk:, Backup:, Rollback:, Window:) is the
+    /// ticket's change plan; internal (`desk::change_review`).
+    Plan,
+    /// `/review <agent>`: a second agent is asked to review the plan.
+    Review(String),
+    /// `/approve`: the plan is approved (not by its author).
+    Approve,
+    /// `/reject <why>`: the plan is rejected.
+    Reject(String),
+    /// `/done <result>`: the change was carried out.
+    Done(String),
+    /// `/rollback <why>`: the change was rolled back.
+    Rollback(String),
 }
 
 impl Command {
@@ -96,6 +109,12 @@ impl fmt::Display for Command {
                 name: Some(name),
             } => write!(f, "/requester {name} <{address}>"),
             Command::Requester { address, .. } => write!(f, "/requester {address}"),
+            Command::Plan => f.write_str("/plan"),
+            Command::Review(agent) => write!(f, "/review {agent}"),
+            Command::Approve => f.write_str("/approve"),
+            Command::Reject(why) => write!(f, "/reject {why}"),
+            Command::Done(result) => write!(f, "/done {result}"),
+            Command::Rollback(why) => write!(f, "/rollback {why}"),
         }
     }
 }
@@ -175,7 +194,8 @@ static EMAIL_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 const KNOWN_COMMANDS: &str = "/status, /priority, /assign, /team, /note, /resolve, /close, \
-     /reopen, /authorize, /cc, /requester, /kb, /merge, /link, /reply, /macro or /send";
+     /reopen, /authorize, /cc, /requester, /kb, /merge, /link, /reply, /macro, /send, \
+     /plan, /review, /approve, /reject, /done or /rollback";
 
 /// The command names, lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +217,12 @@ enum CommandName {
     Reply,
     Macro,
     Requester,
+    Plan,
+    Review,
+    Approve,
+    Reject,
+    Done,
+    Rollback,
 }
 
 impl CommandName {
@@ -219,6 +245,12 @@ impl CommandName {
             "reply" => CommandName::Reply,
             "macro" => CommandName::Macro,
             "requester" => CommandName::Requester,
+            "plan" => CommandName::Plan,
+            "review" => CommandName::Review,
+            "approve" => CommandName::Approve,
+            "reject" => CommandName::Reject,
+            "done" => CommandName::Done,
+            "rollback" => CommandName::Rollback,
             _ => return None,
         })
     }
@@ -241,11 +273,17 @@ impl CommandName {
             CommandName::Reply => "/reply needs a knowledge-base entry (KB-n)",
             CommandName::Macro => "/macro needs the name of a [[macro]]",
             CommandName::Requester => "/requester needs an email address",
+            CommandName::Review => "/review needs the agent to review the plan",
+            CommandName::Reject => "/reject needs the reason",
+            CommandName::Done => "/done needs the result",
+            CommandName::Rollback => "/rollback needs the reason",
             CommandName::Note
             | CommandName::Close
             | CommandName::Reopen
             | CommandName::Kb
-            | CommandName::Send => {
+            | CommandName::Send
+            | CommandName::Plan
+            | CommandName::Approve => {
                 return None;
             }
         })
@@ -290,6 +328,12 @@ impl CommandName {
                     .filter(|n| !n.is_empty());
                 Command::Requester { address, name }
             }
+            CommandName::Plan => Command::Plan,
+            CommandName::Review => Command::Review(argument.to_string()),
+            CommandName::Approve => Command::Approve,
+            CommandName::Reject => Command::Reject(argument.to_string()),
+            CommandName::Done => Command::Done(argument.to_string()),
+            CommandName::Rollback => Command::Rollback(argument.to_string()),
         })
     }
 }
@@ -345,7 +389,16 @@ fn conflict(earlier: &Command, later: &Command) -> bool {
         (Command::Assign(a), Command::Assign(b))
         | (Command::Team(a), Command::Team(b))
         | (Command::Resolve(a), Command::Resolve(b))
-        | (Command::Authorize(a), Command::Authorize(b)) => a != b,
+        | (Command::Authorize(a), Command::Authorize(b))
+        | (Command::Review(a), Command::Review(b))
+        | (Command::Reject(a), Command::Reject(b))
+        | (Command::Done(a), Command::Done(b))
+        | (Command::Rollback(a), Command::Rollback(b)) => a != b,
+        // One verdict and one outcome per reply.
+        (Command::Approve, Command::Reject(_))
+        | (Command::Reject(_), Command::Approve)
+        | (Command::Done(_), Command::Rollback(_))
+        | (Command::Rollback(_), Command::Done(_)) => true,
         (Command::Requester { address: a, .. }, Command::Requester { address: b, .. }) => a != b,
         _ => false,
     }

@@ -41,6 +41,9 @@ pub struct DeskConfig {
     /// `[http] public_url` when `[http]` is on: agents' mails link a withheld
     /// attachment at `<dashboard_url>/tickets/TP-n/files/N`.
     pub dashboard_url: Option<String>,
+    /// `[change]`: which tickets need a reviewed change plan, and the zone change
+    /// windows are written in (`[sla] time_zone`).
+    pub change: super::change_review::ChangeRules,
 }
 
 /// A `[[macro]]`: a canned reply an agent applies with `/macro <name>`.
