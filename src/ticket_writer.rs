@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use crate::desk::MailKind;
-use crate::desk::change_review::{ChangeNotice, ChangeState};
+use crate::desk::change_plan::{ChangeNotice, ChangeState};
 use crate::desk::lifecycle::{self, Mail};
 use crate::desk::relay_files;
 use crate::desk::roster::DeskConfig;
@@ -169,17 +169,7 @@ fn queue_decision_mail(
                 }
             }
             Mail::AuthorizationRequest { what, again } => {
-                let plan = approved_plan(w, ticket)?;
-                pending.push(ticket, MailKind::AuthorizationRequest, move |r| {
-                    r.authorization_request(
-                        &view,
-                        &what,
-                        again,
-                        plan.as_ref(),
-                        &requester_thread,
-                        now,
-                    )
-                })
+                queue_authorization(w, ticket, view, (what, again), requester_thread, pending)?
             }
             Mail::ChangeNotice { to, notice, text } => {
                 queue_change_notice(w, ticket, &view, (to, notice, text), &author, pending)?
@@ -224,12 +214,24 @@ fn queue_decision_mail(
     Ok(())
 }
 
-/// The ticket's change plan as the requester's authorisation mail states it, when it
-/// is approved (`desk::change_review`).
-fn approved_plan(w: &Applying, ticket: i64) -> Result<Option<PlanView>> {
-    Ok(store::changes::get(w.tx, ticket)?
+/// Asks the requester to authorise `what`; an approved change plan
+/// (`desk::change_review`) is stated in the mail: change, risk, backup, window.
+fn queue_authorization(
+    w: &Applying,
+    ticket: i64,
+    view: Arc<TicketView>,
+    (what, again): (String, bool),
+    thread: Thread,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let plan = store::changes::get(w.tx, ticket)?
         .filter(|p| p.state == ChangeState::Approved)
-        .map(|p| PlanView::of(&p, w.desk.change.tz)))
+        .map(|p| PlanView::of(&p, w.desk.change.tz));
+    let now = w.now;
+    pending.push(ticket, MailKind::AuthorizationRequest, move |r| {
+        r.authorization_request(&view, &what, again, plan.as_ref(), &thread, now)
+    });
+    Ok(())
 }
 
 /// Queues a change-review notice to each of its recipients, with the ticket's plan as

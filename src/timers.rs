@@ -420,7 +420,8 @@ fn fire_change_windows(
         ) else {
             continue;
         };
-        let d = change_review::decide_window(&state, &plan, w.now, w.desk);
+        let d: lifecycle::Decision =
+            change_review::decide_window(state.assignee.as_deref(), &plan, w.now, w.desk).into();
         fired += d.mails.len();
         apply_decision(w, ticket, &d, timer, None, pending)?;
         info!(token = %token(&w.desk.token_prefix, ticket), "change window timer fired");

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::context::Ctx;
 use super::raw::RawChange;
-use crate::desk::change_review::{ChangeRules, ReviewScope, parse_scope};
+use crate::desk::change_plan::{ChangeRules, ReviewScope, parse_scope};
 use crate::desk::roster::DeskConfig;
 
 /// `[change]` (optional); teams named must be configured in `[teams]`.

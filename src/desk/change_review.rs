@@ -9,225 +9,16 @@
 //! Who may approve: any agent other than the plan's author (the requested reviewer or
 //! another agent); the one who did is recorded as `decided_by`.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::LazyLock;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 use regex::Regex;
 
-use super::lifecycle::{Change, Decision, Mail, TicketState, resolve_agent};
+pub use super::change_plan::*;
 use super::quick_actions::{AgentReply, Command};
 use super::roster::DeskConfig;
 use super::status::Priority;
-
-/// Where a change plan stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeState {
-    Planned,
-    InReview,
-    Approved,
-    Rejected,
-    Done,
-    RolledBack,
-}
-
-impl ChangeState {
-    pub const ALL: [ChangeState; 6] = [
-        ChangeState::Planned,
-        ChangeState::InReview,
-        ChangeState::Approved,
-        ChangeState::Rejected,
-        ChangeState::Done,
-        ChangeState::RolledBack,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeState::Planned => "planned",
-            ChangeState::InReview => "in_review",
-            ChangeState::Approved => "approved",
-            ChangeState::Rejected => "rejected",
-            ChangeState::Done => "done",
-            ChangeState::RolledBack => "rolled_back",
-        }
-    }
-
-    /// The change still may happen (its window matters).
-    pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            ChangeState::Planned | ChangeState::InReview | ChangeState::Approved
-        )
-    }
-}
-
-impl fmt::Display for ChangeState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ChangeState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<ChangeState, String> {
-        ChangeState::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown change state {s:?}"))
-    }
-}
-
-/// The sections of a `/plan`, the window as Unix times.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanSections {
-    pub change: String,
-    pub risk: String,
-    pub backup: String,
-    pub rollback: String,
-    pub window_start: i64,
-    pub window_end: i64,
-}
-
-/// A ticket's change plan as the store knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangePlan {
-    pub state: ChangeState,
-    pub author: String,
-    /// The agent asked to review (`/review`).
-    pub reviewer: Option<String>,
-    /// Who approved or rejected it.
-    pub decided_by: Option<String>,
-    pub sections: PlanSections,
-    pub planned_at: i64,
-    pub updated_at: i64,
-    /// The `/done` result, `/rollback` or `/reject` reason.
-    pub outcome: Option<String>,
-    /// The window-start reminder, until it is sent.
-    pub remind_at: Option<i64>,
-    /// The window-end alert, until it is sent or the change is settled.
-    pub alert_at: Option<i64>,
-}
-
-/// A move of the plan to `state` by `by`; `reviewer` for `in_review`, `note` the
-/// reason or result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangeStep {
-    pub state: ChangeState,
-    pub by: String,
-    pub reviewer: Option<String>,
-    pub note: String,
-}
-
-/// A timer event of a plan's window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WindowEvent {
-    /// The window starts: the assignee (or every agent) is reminded.
-    Start,
-    /// The window ended with no `/done` or `/rollback`: assignee and supervisors.
-    Overdue,
-}
-
-/// Why agents get a change-review mail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeNotice {
-    /// A plan was recorded (the other agents are told).
-    Plan,
-    /// A review is asked of the recipient.
-    ReviewRequest,
-    Approved,
-    Rejected,
-    Done,
-    RolledBack,
-    WindowStart,
-    WindowOverdue,
-}
-
-impl ChangeNotice {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeNotice::Plan => "plan",
-            ChangeNotice::ReviewRequest => "review_request",
-            ChangeNotice::Approved => "approved",
-            ChangeNotice::Rejected => "rejected",
-            ChangeNotice::Done => "done",
-            ChangeNotice::RolledBack => "rolled_back",
-            ChangeNotice::WindowStart => "window_start",
-            ChangeNotice::WindowOverdue => "window_overdue",
-        }
-    }
-
-    /// The headline in the subject.
-    pub fn headline(self) -> &'static str {
-        match self {
-            ChangeNotice::Plan => "Change plan recorded",
-            ChangeNotice::ReviewRequest => {
-                "Change review requested (reply /approve or /reject <why>)"
-            }
-            ChangeNotice::Approved => "Change plan approved",
-            ChangeNotice::Rejected => "Change plan rejected",
-            ChangeNotice::Done => "Change done",
-            ChangeNotice::RolledBack => "Change rolled back",
-            ChangeNotice::WindowStart => "Change window starts now",
-            ChangeNotice::WindowOverdue => "ALERT: change window ended with no /done or /rollback",
-        }
-    }
-}
-
-/// Which tickets need a reviewed plan before `/authorize`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReviewScope {
-    Priority(Priority),
-    /// A team name, as configured.
-    Team(String),
-}
-
-/// `[change]`: what needs a review, and the zone windows are written in (`[sla]
-/// time_zone`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangeRules {
-    pub review_required: Vec<ReviewScope>,
-    pub tz: Tz,
-}
-
-impl Default for ChangeRules {
-    fn default() -> Self {
-        ChangeRules {
-            review_required: vec![
-                ReviewScope::Priority(Priority::P1),
-                ReviewScope::Priority(Priority::P2),
-            ],
-            tz: Tz::UTC,
-        }
-    }
-}
-
-impl ChangeRules {
-    /// Whether a ticket of this priority and team needs an approved plan.
-    pub fn review_required(&self, priority: Priority, team: Option<&str>) -> bool {
-        self.review_required.iter().any(|s| match s {
-            ReviewScope::Priority(p) => *p == priority,
-            ReviewScope::Team(name) => team.is_some_and(|t| t.eq_ignore_ascii_case(name)),
-        })
-    }
-}
-
-/// One `[change] review_required` entry: `P1`..`P4` or `team:<name>`.
-pub fn parse_scope(entry: &str) -> Result<ReviewScope, String> {
-    let entry = entry.trim();
-    if let Some(team) = entry.strip_prefix("team:") {
-        let team = team.trim();
-        if team.is_empty() {
-            return Err("\"team:\" needs a team name (team:<name>)".into());
-        }
-        return Ok(ReviewScope::Team(team.to_string()));
-    }
-    entry
-        .parse::<Priority>()
-        .map(ReviewScope::Priority)
-        .map_err(|_| format!("{entry:?} is neither a priority (P1, P2, P3, P4) nor team:<name>"))
-}
 
 /// The sections a plan needs, in the order they are named in errors.
 const SECTIONS: [&str; 5] = ["Change", "Risk", "Backup", "Rollback", "Window"];
@@ -371,7 +162,9 @@ pub fn is_internal(reply: &AgentReply) -> bool {
 
 /// What checking a reply's change-review commands needs.
 pub struct Check<'a> {
-    pub ticket: &'a TicketState,
+    pub priority: Priority,
+    pub team: Option<&'a str>,
+    pub assignee: Option<&'a str>,
     /// The replying agent (lower case).
     pub agent: &'a str,
     pub reply: &'a AgentReply,
@@ -399,7 +192,7 @@ pub fn command_problem(command: &Command, c: &Check) -> Option<String> {
     match command {
         Command::Plan => parse_plan(&c.reply.text, c.desk.change.tz).err(),
         Command::Review(who) => {
-            let Some(agent) = resolve_agent(who, c.desk) else {
+            let Some(agent) = c.desk.resolve_agent(who) else {
                 return Some(format!("no agent {who:?} (use an agent's address or name)"));
             };
             let Some((state, author)) = plan else {
@@ -435,7 +228,7 @@ pub fn command_problem(command: &Command, c: &Check) -> Option<String> {
             };
             settled(state, &["planned", "in_review", "approved"])
         }
-        Command::Authorize(_) => authorize_held(c.ticket, plan.map(|(s, _)| s), c.desk),
+        Command::Authorize(_) => authorize_held(c.priority, c.team, plan.map(|(s, _)| s), c.desk),
         _ => None,
     }
 }
@@ -460,11 +253,12 @@ fn settled(state: ChangeState, allowed: &[&str]) -> Option<String> {
 /// Why `/authorize` waits: the ticket needs a review (`[change] review_required`) and
 /// its plan is not approved.
 pub fn authorize_held(
-    t: &TicketState,
+    priority: Priority,
+    team: Option<&str>,
     plan: Option<ChangeState>,
     desk: &DeskConfig,
 ) -> Option<String> {
-    if !desk.change.review_required(t.priority, t.team.as_deref()) {
+    if !desk.change.review_required(priority, team) {
         return None;
     }
     let why = match plan {
@@ -474,7 +268,7 @@ pub fn authorize_held(
     };
     Some(format!(
         "held until the change plan is approved: {} tickets need a reviewed plan ([change] review_required); {why}",
-        t.priority
+        priority
     ))
 }
 
@@ -487,8 +281,8 @@ fn other_agents(desk: &DeskConfig, except: &str) -> Vec<String> {
         .collect()
 }
 
-fn step(state: ChangeState, by: &str, reviewer: Option<String>, note: &str) -> Change {
-    Change::ChangeStep(ChangeStep {
+fn step(state: ChangeState, by: &str, reviewer: Option<String>, note: &str) -> PlanChange {
+    PlanChange::Step(ChangeStep {
         state,
         by: by.to_string(),
         reviewer,
@@ -499,7 +293,8 @@ fn step(state: ChangeState, by: &str, reviewer: Option<String>, note: &str) -> C
 /// Applies a checked reply's change-review commands (in the order written): the
 /// plan's changes, timeline entries and the agents' mails. The reply is internal
 /// (the caller records it as a note and relays nothing).
-pub fn apply_reply(d: &mut Decision, c: &Check) {
+pub fn apply_reply(c: &Check) -> Outcome {
+    let mut d = Outcome::default();
     let agent = c.agent;
     let mut author = c.plan.map(|p| p.author.clone());
     for command in &c.reply.commands {
@@ -512,15 +307,15 @@ pub fn apply_reply(d: &mut Decision, c: &Check) {
                 let window =
                     format_window(sections.window_start, sections.window_end, c.desk.change.tz);
                 d.events
-                    .push(("change", format!("change plan by {agent}, window {window}")));
-                d.changes.push(Change::ChangePlan {
+                    .push(format!("change plan by {agent}, window {window}"));
+                d.changes.push(PlanChange::Plan {
                     sections,
                     author: agent.to_string(),
                 });
                 author = Some(agent.to_string());
                 let to = other_agents(c.desk, agent);
                 if !to.is_empty() {
-                    d.mails.push(Mail::ChangeNotice {
+                    d.mails.push(ChangeMail {
                         to,
                         notice: ChangeNotice::Plan,
                         text: c.reply.text.clone(),
@@ -528,13 +323,12 @@ pub fn apply_reply(d: &mut Decision, c: &Check) {
                 }
             }
             Command::Review(who) => {
-                let Some(reviewer) = resolve_agent(who, c.desk) else {
+                let Some(reviewer) = c.desk.resolve_agent(who) else {
                     continue;
                 };
                 let reviewer = reviewer.address.to_ascii_lowercase();
-                d.events.push((
-                    "change",
-                    format!("review of the change plan asked of {reviewer} by {agent}"),
+                d.events.push(format!(
+                    "review of the change plan asked of {reviewer} by {agent}"
                 ));
                 d.changes.push(step(
                     ChangeState::InReview,
@@ -542,7 +336,7 @@ pub fn apply_reply(d: &mut Decision, c: &Check) {
                     Some(reviewer.clone()),
                     "",
                 ));
-                d.mails.push(Mail::ChangeNotice {
+                d.mails.push(ChangeMail {
                     to: vec![reviewer],
                     notice: ChangeNotice::ReviewRequest,
                     text: String::new(),
@@ -581,19 +375,19 @@ pub fn apply_reply(d: &mut Decision, c: &Check) {
                 } else {
                     format!("change plan {verb} by {agent}: {note}")
                 };
-                d.events.push(("change", detail));
+                d.events.push(detail);
                 d.changes.push(step(state, agent, None, note));
                 let mut to = vec![];
                 if let Some(a) = author.as_deref().filter(|a| !a.eq_ignore_ascii_case(agent)) {
                     to.push(a.to_string());
                 }
-                if let Some(a) = c.ticket.assignee.as_deref().filter(|a| {
+                if let Some(a) = c.assignee.filter(|a| {
                     !a.eq_ignore_ascii_case(agent) && !to.iter().any(|t| t.eq_ignore_ascii_case(a))
                 }) {
                     to.push(a.to_string());
                 }
                 if !to.is_empty() {
-                    d.mails.push(Mail::ChangeNotice {
+                    d.mails.push(ChangeMail {
                         to,
                         notice,
                         text: note.to_string(),
@@ -603,6 +397,7 @@ pub fn apply_reply(d: &mut Decision, c: &Check) {
             _ => {}
         }
     }
+    d
 }
 
 /// The window events due at `now` for a plan (its reminder and alert not sent yet).
@@ -620,15 +415,20 @@ pub fn window_due(plan: &ChangePlan, now: i64) -> Vec<WindowEvent> {
 /// What a plan's window does at `now`: the reminder at its start to the assignee (or
 /// every agent), the alert at its end, when the change is neither done nor rolled
 /// back, to the assignee (or every agent) and the supervisors. Each is stamped on the
-/// plan by a [`Change::ChangeWindowFired`], so it fires once.
-pub fn decide_window(t: &TicketState, plan: &ChangePlan, now: i64, desk: &DeskConfig) -> Decision {
-    let mut d = Decision::default();
+/// plan by a [`PlanChange::WindowFired`], so it fires once.
+pub fn decide_window(
+    assignee: Option<&str>,
+    plan: &ChangePlan,
+    now: i64,
+    desk: &DeskConfig,
+) -> Outcome {
+    let mut d = Outcome::default();
     let window = format_window(
         plan.sections.window_start,
         plan.sections.window_end,
         desk.change.tz,
     );
-    let holders: Vec<String> = match &t.assignee {
+    let holders: Vec<String> = match assignee {
         Some(a) => vec![a.to_ascii_lowercase()],
         None => desk
             .all_agents()
@@ -637,7 +437,7 @@ pub fn decide_window(t: &TicketState, plan: &ChangePlan, now: i64, desk: &DeskCo
             .collect(),
     };
     for event in window_due(plan, now) {
-        d.changes.push(Change::ChangeWindowFired(event));
+        d.changes.push(PlanChange::WindowFired(event));
         if !plan.state.is_open() {
             continue;
         }
@@ -665,9 +465,9 @@ pub fn decide_window(t: &TicketState, plan: &ChangePlan, now: i64, desk: &DeskCo
         }
         let mut seen = std::collections::HashSet::new();
         to.retain(|a| seen.insert(a.clone()));
-        d.events.push(("change", detail.clone()));
+        d.events.push(detail.clone());
         if !to.is_empty() {
-            d.mails.push(Mail::ChangeNotice {
+            d.mails.push(ChangeMail {
                 to,
                 notice,
                 text: detail,

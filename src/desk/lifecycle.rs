@@ -9,7 +9,8 @@
 
 use super::roster::{DeskConfig, NamedAddress};
 
-use super::change_review::{self, ChangeNotice, ChangeStep, PlanSections, WindowEvent};
+use super::change_plan::{ChangeNotice, Outcome, PlanChange};
+use super::change_review;
 use super::consent::{self, Confirmation, Consent};
 use super::merge::{self, CommandFacts};
 use super::quick_actions::{self, AgentReply, Command, CommandError};
@@ -128,16 +129,9 @@ pub enum Change {
         with: i64,
         note: String,
     },
-    /// `/plan`: the ticket's change plan, by `author` (state `planned`: a changed plan
-    /// needs a new review); see `desk::change_review`.
-    ChangePlan {
-        sections: PlanSections,
-        author: String,
-    },
-    /// The change plan moves (review asked, approved, rejected, done, rolled back).
-    ChangeStep(ChangeStep),
-    /// A window event of the plan was sent: stamped so that it fires once.
-    ChangeWindowFired(WindowEvent),
+    /// The ticket's change plan: recorded, moved, or a window event stamped
+    /// (`desk::change_review`, written by `store::changes`).
+    ChangePlan(PlanChange),
 }
 
 /// A knowledge-base entry as an agent wrote it (by `/kb`, or a `/resolve` summary).
@@ -358,7 +352,29 @@ pub struct Decision {
     pub message_kind: MessageKind,
 }
 
+impl From<Outcome> for Decision {
+    fn from(o: Outcome) -> Decision {
+        let mut d = Decision::default();
+        d.absorb(o);
+        d
+    }
+}
+
 impl Decision {
+    /// Takes in what a change-review decision does (`desk::change_review`).
+    fn absorb(&mut self, o: Outcome) {
+        self.changes
+            .extend(o.changes.into_iter().map(Change::ChangePlan));
+        self.events
+            .extend(o.events.into_iter().map(|e| ("change", e)));
+        self.mails
+            .extend(o.mails.into_iter().map(|m| Mail::ChangeNotice {
+                to: m.to,
+                notice: m.notice,
+                text: m.text,
+            }));
+    }
+
     fn event(&mut self, kind: &'static str, detail: impl Into<String>) {
         self.events.push((kind, detail.into()));
     }
@@ -557,7 +573,9 @@ fn decide_agent_reply(
         apply_command(&mut d, &mut state, command, &reply, acting, now, desk);
     }
     if change {
-        change_review::apply_reply(&mut d, &change_check(t, acting, &reply, desk));
+        d.absorb(change_review::apply_reply(&change_check(
+            t, acting, &reply, desk,
+        )));
     }
 
     // Files alone are worth relaying: "here is the driver", attached, with no text.
@@ -626,7 +644,9 @@ fn change_check<'a>(
     desk: &'a DeskConfig,
 ) -> change_review::Check<'a> {
     change_review::Check {
-        ticket: t,
+        priority: t.priority,
+        team: t.team.as_deref(),
+        assignee: t.assignee.as_deref(),
         agent: acting.address,
         reply,
         plan: acting.facts.change.as_ref(),
@@ -775,27 +795,7 @@ fn command_line(text: &str, command: &Command, nth: usize) -> (usize, String) {
 
 /// Finds an agent by address, display name or local part (any case).
 pub fn resolve_agent<'a>(who: &str, desk: &'a DeskConfig) -> Option<&'a NamedAddress> {
-    let who = who.trim().trim_start_matches('@');
-    let agents = desk.all_agents();
-    agents
-        .iter()
-        .find(|a| a.address.eq_ignore_ascii_case(who))
-        .or_else(|| {
-            agents.iter().find(|a| {
-                a.name
-                    .as_deref()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(who))
-            })
-        })
-        .or_else(|| {
-            agents.iter().find(|a| {
-                a.address
-                    .split('@')
-                    .next()
-                    .is_some_and(|l| l.eq_ignore_ascii_case(who))
-            })
-        })
-        .copied()
+    desk.resolve_agent(who)
 }
 
 fn set_status(d: &mut Decision, state: &mut TicketState, to: Status) {

@@ -39,7 +39,7 @@ pub struct CommandFacts {
     /// it is relayed for them even when it holds no text besides commands.
     pub carries_files: bool,
     /// The ticket's change plan, if it has one (`desk::change_review`).
-    pub change: Option<super::change_review::ChangePlan>,
+    pub change: Option<super::change_plan::ChangePlan>,
 }
 
 impl CommandFacts {

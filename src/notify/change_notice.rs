@@ -8,7 +8,8 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::{OutgoingMail, Renderer, Thread, TicketView, bounded};
-use crate::desk::change_review::{ChangeNotice, ChangePlan, format_window};
+use crate::desk::change_plan::{ChangeNotice, ChangePlan};
+use crate::desk::change_review::format_window;
 
 /// Every notice, for the template check.
 pub(super) const ALL_NOTICES: [ChangeNotice; 8] = [

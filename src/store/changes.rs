@@ -6,8 +6,7 @@
 use anyhow::{Result, anyhow};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::desk::change_review::{ChangePlan, ChangeState, PlanSections, WindowEvent};
-use crate::desk::lifecycle::Change;
+use crate::desk::change_plan::{ChangePlan, ChangeState, PlanChange, PlanSections, WindowEvent};
 
 const PLAN_COLUMNS: &str = "state, author, reviewer, decided_by, change_text, risk, backup, \
      rollback_text, window_start, window_end, planned_at, updated_at, outcome, remind_at, alert_at";
@@ -97,11 +96,10 @@ fn add_event(
     Ok(())
 }
 
-/// Writes one of the change-review [`Change`]s to ticket `ticket`'s plan (the other
-/// changes are not this module's and are ignored).
-pub fn apply(conn: &Connection, ticket: i64, change: &Change, now: i64) -> Result<()> {
+/// Writes a change-review decision's move to ticket `ticket`'s plan.
+pub fn apply(conn: &Connection, ticket: i64, change: &PlanChange, now: i64) -> Result<()> {
     match change {
-        Change::ChangePlan { sections, author } => {
+        PlanChange::Plan { sections, author } => {
             let s = sections;
             conn.prepare_cached(
                 "INSERT INTO change_plans (ticket_id, state, author, change_text, risk, backup,
@@ -127,7 +125,7 @@ pub fn apply(conn: &Connection, ticket: i64, change: &Change, now: i64) -> Resul
             ])?;
             add_event(conn, ticket, now, ChangeState::Planned, author, &s.change)?;
         }
-        Change::ChangeStep(step) => {
+        PlanChange::Step(step) => {
             let settles = matches!(
                 step.state,
                 ChangeState::Rejected | ChangeState::Done | ChangeState::RolledBack
@@ -158,19 +156,18 @@ pub fn apply(conn: &Connection, ticket: i64, change: &Change, now: i64) -> Resul
             };
             add_event(conn, ticket, now, step.state, &step.by, &detail)?;
         }
-        Change::ChangeWindowFired(WindowEvent::Start) => {
+        PlanChange::WindowFired(WindowEvent::Start) => {
             conn.prepare_cached(
                 "UPDATE change_plans SET remind_at = NULL, reminded_at = ?2 WHERE ticket_id = ?1",
             )?
             .execute(params![ticket, now])?;
         }
-        Change::ChangeWindowFired(WindowEvent::Overdue) => {
+        PlanChange::WindowFired(WindowEvent::Overdue) => {
             conn.prepare_cached(
                 "UPDATE change_plans SET alert_at = NULL, alerted_at = ?2 WHERE ticket_id = ?1",
             )?
             .execute(params![ticket, now])?;
         }
-        _ => {}
     }
     Ok(())
 }
@@ -225,7 +222,7 @@ pub fn counts(conn: &Connection, from: i64, to: i64) -> Result<Vec<(String, i64)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desk::change_review::ChangeStep;
+    use crate::desk::change_plan::ChangeStep;
 
     fn store() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -240,8 +237,8 @@ mod tests {
         conn
     }
 
-    fn plan_change() -> Change {
-        Change::ChangePlan {
+    fn plan_change() -> PlanChange {
+        PlanChange::Plan {
             sections: PlanSections {
                 change: "swap the switch".into(),
                 risk: "5 minutes down".into(),
@@ -259,7 +256,7 @@ mod tests {
         let conn = store();
         apply(&conn, 1, &plan_change(), 10).unwrap();
         let step = |state, by: &str, reviewer: Option<&str>, note: &str| {
-            Change::ChangeStep(ChangeStep {
+            PlanChange::Step(ChangeStep {
                 state,
                 by: by.into(),
                 reviewer: reviewer.map(String::from),
@@ -287,13 +284,7 @@ mod tests {
         assert_eq!((p.remind_at, p.alert_at), (Some(100), Some(200)));
         assert_eq!(due(&conn, 150, 10).unwrap(), vec![1]);
         assert_eq!(next_due(&conn).unwrap(), Some(100));
-        apply(
-            &conn,
-            1,
-            &Change::ChangeWindowFired(WindowEvent::Start),
-            150,
-        )
-        .unwrap();
+        apply(&conn, 1, &PlanChange::WindowFired(WindowEvent::Start), 150).unwrap();
         assert!(due(&conn, 150, 10).unwrap().is_empty());
         assert_eq!(next_due(&conn).unwrap(), Some(200));
         apply(

@@ -198,7 +198,7 @@ pub fn apply_changes(conn: &Connection, id: i64, changes: &[Change], now: i64) -
                     add_event(conn, *with, now, "ticketpost", "linked", note)?;
                 }
             }
-            Change::ChangePlan { .. } | Change::ChangeStep(_) | Change::ChangeWindowFired(_) => {
+            Change::ChangePlan(change) => {
                 super::changes::apply(conn, id, change, now)?;
             }
             Change::FirstResponse => {
