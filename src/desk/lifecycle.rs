@@ -643,9 +643,18 @@ fn change_check<'a>(
     reply: &'a AgentReply,
     desk: &'a DeskConfig,
 ) -> change_review::Check<'a> {
+    // `/authorize` runs after the reply's `/priority` and `/team`: it is held by them.
+    let priority = reply.commands.iter().rev().find_map(|c| match c {
+        Command::Priority(p) => Some(*p),
+        _ => None,
+    });
+    let team = reply.commands.iter().rev().find_map(|c| match c {
+        Command::Team(name) => desk.team(name).map(|t| t.name.as_str()),
+        _ => None,
+    });
     change_review::Check {
-        priority: t.priority,
-        team: t.team.as_deref(),
+        priority: priority.unwrap_or(t.priority),
+        team: team.or(t.team.as_deref()),
         assignee: t.assignee.as_deref(),
         agent: acting.address,
         reply,

@@ -1011,4 +1011,38 @@ mod tests {
             "two requesters conflict"
         );
     }
+
+    #[test]
+    fn change_review_commands_are_recognised_and_conflicts_refused() {
+        let reply = parsed(
+            "/plan\nChange: x\n/review bob\n/approve\n/done it works\nWindow: 2026-12-05 22:00-23:00",
+        );
+        assert_eq!(
+            reply.commands,
+            vec![
+                Command::Plan,
+                Command::Review("bob".into()),
+                Command::Approve,
+                Command::Done("it works".into()),
+            ]
+        );
+        assert_eq!(reply.text, "Change: x\nWindow: 2026-12-05 22:00-23:00");
+        assert_eq!(Command::Rollback("why".into()).to_string(), "/rollback why");
+        assert!(single_error("/reject").reason.contains("needs the reason"));
+        assert!(
+            single_error("/approve now")
+                .reason
+                .contains("takes no argument")
+        );
+        assert!(
+            single_error("/approve\n/reject no")
+                .reason
+                .contains("conflicts")
+        );
+        assert!(
+            single_error("/done ok\n/rollback no")
+                .reason
+                .contains("conflicts")
+        );
+    }
 }
