@@ -857,7 +857,9 @@ fn follow_up(
     };
     let commands = if human && staff {
         let files = msg.attachments.iter().any(|a| !a.inline);
-        command_facts(tx, cx, msg.visible_text(), files)?
+        let mut facts = command_facts(tx, cx, msg.visible_text(), files)?;
+        facts.change = store::changes::get(tx, ticket)?;
+        facts
     } else {
         CommandFacts::default()
     };

@@ -52,7 +52,7 @@ pub const NO_TEAM: &str = "(no team)";
 const PRIORITIES: [&str; 4] = ["P1", "P2", "P3", "P4"];
 
 /// The CSV header; one row per group follows it.
-pub const CSV_HEADER: &str = "group_kind,group,opened,closed,median_first_response_s,median_resolution_s,first_response_met,first_response_missed,first_response_share,resolution_met,resolution_missed,resolution_share,rated,satisfaction_average,response_rate,time_spent_minutes";
+pub const CSV_HEADER: &str = "group_kind,group,opened,closed,median_first_response_s,median_resolution_s,first_response_met,first_response_missed,first_response_share,resolution_met,resolution_missed,resolution_share,rated,satisfaction_average,response_rate,time_spent_minutes,changes_planned,changes_approved,changes_rejected,changes_done,changes_rolled_back";
 
 /// The figures of one range.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,6 +72,41 @@ pub struct Report {
     pub by_agent: Vec<GroupFigures>,
     /// By team name, sorted; [`NO_TEAM`] last.
     pub by_team: Vec<GroupFigures>,
+    /// Change plans (`desk::change_review`) that took each state in the range.
+    pub changes: ChangeFigures,
+}
+
+/// How many times change plans were recorded, approved, rejected, done and rolled
+/// back in the range (a changed plan counts as planned again).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ChangeFigures {
+    pub planned: u64,
+    pub approved: u64,
+    pub rejected: u64,
+    pub done: u64,
+    pub rolled_back: u64,
+}
+
+impl ChangeFigures {
+    /// The counts in the range; none in a store from before change review (V12).
+    fn of(conn: &Connection, since: i64, until: i64) -> Result<ChangeFigures> {
+        let mut f = ChangeFigures::default();
+        if store::schema_version(conn)? < 12 {
+            return Ok(f);
+        }
+        for (state, count) in store::changes::counts(conn, since, until)? {
+            let n = u64::try_from(count).unwrap_or(0);
+            match state.as_str() {
+                "planned" => f.planned = n,
+                "approved" => f.approved = n,
+                "rejected" => f.rejected = n,
+                "done" => f.done = n,
+                "rolled_back" => f.rolled_back = n,
+                _ => {}
+            }
+        }
+        Ok(f)
+    }
 }
 
 /// The figures of one group (a priority, an agent, a team).
@@ -341,6 +376,7 @@ pub fn compute(conn: &Connection, since: i64, until: i64) -> Result<Report> {
         by_priority: by_priority.finish(priority_rank, "(none)"),
         by_agent: by_agent.finish(|_| 0, UNASSIGNED),
         by_team: by_team.finish(|_| 0, NO_TEAM),
+        changes: ChangeFigures::of(conn, since, until)?,
     })
 }
 
@@ -545,10 +581,20 @@ fn write_csv(report: &Report, out: &mut impl Write) -> Result<()> {
     writeln!(out, "{CSV_HEADER}")?;
     let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
     let share = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let c = &report.changes;
     for (kind, group, f) in groups(report) {
+        // The change counts are the desk's, on the `all` row only.
+        let changes = if kind == "all" {
+            format!(
+                "{},{},{},{},{}",
+                c.planned, c.approved, c.rejected, c.done, c.rolled_back
+            )
+        } else {
+            ",,,,".to_string()
+        };
         writeln!(
             out,
-            "{kind},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{kind},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{changes}",
             csv_field(group),
             f.opened,
             f.closed,
@@ -650,6 +696,12 @@ fn write_human(report: &Report, out: &mut impl Write) -> Result<()> {
             write_row(out, r, &widths)?;
         }
     }
+    let c = &report.changes;
+    writeln!(
+        out,
+        "\nChanges: {} planned, {} approved, {} rejected, {} done, {} rolled back.",
+        c.planned, c.approved, c.rejected, c.done, c.rolled_back
+    )?;
     let (fr, rs) = (
         report.overall.first_response_sla.no_data,
         report.overall.resolution_sla.no_data,
@@ -1070,7 +1122,7 @@ mod tests {
         render(&r, ReportFormat::Csv, &mut out).unwrap();
         let csv = String::from_utf8(out).unwrap();
         assert!(
-            csv.lines().nth(1).unwrap().ends_with(",1,4,0.5,90"),
+            csv.lines().nth(1).unwrap().ends_with(",1,4,0.5,90,0,0,0,0,0"),
             "{csv}"
         );
         let mut out = Vec::new();
@@ -1103,11 +1155,11 @@ mod tests {
         assert_eq!(lines.len(), 1 + 1 + 4 + 3 + 3);
         assert_eq!(
             lines[1],
-            "all,all,5,2,1200,7200,2,1,0.6666666666666666,1,1,0.5,0,,0,0"
+            "all,all,5,2,1200,7200,2,1,0.6666666666666666,1,1,0.5,0,,0,0,0,0,0,0,0"
         );
-        assert!(lines.contains(&"team,\"Billing, EU\",2,1,600,7200,1,1,0.5,1,0,1,0,,0,0"));
-        assert!(lines.contains(&"priority,P2,1,1,,,0,0,,0,0,,0,,0,0"));
-        assert!(lines.iter().skip(1).all(|l| l.split(',').count() >= 16));
+        assert!(lines.contains(&"team,\"Billing, EU\",2,1,600,7200,1,1,0.5,1,0,1,0,,0,0,,,,,"));
+        assert!(lines.contains(&"priority,P2,1,1,,,0,0,,0,0,,0,,0,0,,,,,"));
+        assert!(lines.iter().skip(1).all(|l| l.split(',').count() >= 21));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use crate::desk::MailKind;
+use crate::desk::change_plan::{ChangeNotice, ChangeState};
 use crate::desk::lifecycle::{self, Mail};
 use crate::desk::relay_files;
 use crate::desk::roster::DeskConfig;
@@ -19,7 +20,7 @@ use crate::desk::status::{Priority, Status};
 use crate::inbound::{AttachmentInfo, InboundMessage};
 use crate::mail_queue::PendingMail;
 use crate::notify::relayed_files::{CarriedFile, carry_files};
-use crate::notify::{NoticeExtras, Thread, TicketView};
+use crate::notify::{NoticeExtras, PlanView, Thread, TicketView};
 use crate::store;
 
 /// Who caused a decision, for the timeline and the agents' notices.
@@ -174,9 +175,10 @@ fn queue_decision_mail(
                 }
             }
             Mail::AuthorizationRequest { what, again } => {
-                pending.push(ticket, MailKind::AuthorizationRequest, move |r| {
-                    r.authorization_request(&view, &what, again, &requester_thread, now)
-                })
+                queue_authorization(w, ticket, view, (what, again), requester_thread, pending)?
+            }
+            Mail::ChangeNotice { to, notice, text } => {
+                queue_change_notice(w, ticket, &view, (to, notice, text), &author, pending)?
             }
             Mail::ConfirmationRequest { summary } => {
                 let summary = Arc::new(summary);
@@ -214,6 +216,51 @@ fn queue_decision_mail(
                 })
             }
         }
+    }
+    Ok(())
+}
+
+/// Asks the requester to authorise `what`; an approved change plan
+/// (`desk::change_review`) is stated in the mail: change, risk, backup, window.
+fn queue_authorization(
+    w: &Applying,
+    ticket: i64,
+    view: Arc<TicketView>,
+    (what, again): (String, bool),
+    thread: Thread,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let plan = store::changes::get(w.tx, ticket)?
+        .filter(|p| p.state == ChangeState::Approved)
+        .map(|p| PlanView::of(&p, w.desk.change.tz));
+    let now = w.now;
+    pending.push(ticket, MailKind::AuthorizationRequest, move |r| {
+        r.authorization_request(&view, &what, again, plan.as_ref(), &thread, now)
+    });
+    Ok(())
+}
+
+/// Queues a change-review notice to each of its recipients, with the ticket's plan as
+/// it stands after the decision's changes.
+fn queue_change_notice(
+    w: &Applying,
+    ticket: i64,
+    view: &Arc<TicketView>,
+    (to, notice, text): (Vec<String>, ChangeNotice, String),
+    author: &Option<String>,
+    pending: &mut PendingMail,
+) -> Result<()> {
+    let Some(plan) = store::changes::get(w.tx, ticket)? else {
+        return Ok(());
+    };
+    let plan = Arc::new(PlanView::of(&plan, w.desk.change.tz));
+    let text = Arc::new(text);
+    let now = w.now;
+    for agent in to {
+        let (view, plan, text, author) = (view.clone(), plan.clone(), text.clone(), author.clone());
+        pending.push(ticket, MailKind::ChangeNotice, move |r| {
+            r.change_notice(&view, &agent, notice, author.as_deref(), &plan, &text, now)
+        });
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use crate::clock::format_time;
 use crate::desk::MailKind;
+use crate::desk::change_review;
 use crate::desk::lifecycle;
 use crate::desk::roster::DeskConfig;
 use crate::desk::sla::{Level, SlaPolicy};
@@ -320,13 +321,15 @@ fn build_digest(
     })
 }
 
-/// The earliest time a timer is due: an auto-close, an SLA alert or the digest. Each
+/// The earliest time a timer is due: an auto-close, an SLA alert, the digest or a
+/// change window's start or end. Each
 /// is one indexed lookup.
 pub fn next_due(conn: &Connection, policy: &SlaPolicy, now: i64) -> Result<Option<i64>> {
     let times = [
         store::tickets::next_auto_close(conn)?,
         store::sla_clocks::next_alert(conn)?,
         next_digest(conn, policy, now)?,
+        store::changes::next_due(conn)?,
     ];
     Ok(times.into_iter().flatten().min())
 }
@@ -338,6 +341,8 @@ pub struct TimerTick {
     pub auto_closed: usize,
     /// SLA alert levels fired (each may mail several people).
     pub sla_alerts: usize,
+    /// Change-window reminders and overdue alerts fired (`desk::change_review`).
+    pub change_windows: usize,
     /// Every mail queued.
     pub mails: usize,
     /// The tick stopped at its bound with more already due: run the next at once.
@@ -382,6 +387,9 @@ pub fn run_due(
         tick.auto_closed += 1;
         info!(token = %token(&desk.token_prefix, ticket), "auto-close timer fired");
     }
+    let windows = fire_change_windows(&w, &timer, &mut pending)?;
+    tick.change_windows += windows.fired;
+    tick.more_due |= windows.more_due;
     let alerts = fire_due(&tx, desk, sla, now, &mut pending)?;
     tick.sla_alerts += alerts.fired;
     tick.more_due |= alerts.more_due;
@@ -391,6 +399,34 @@ pub fn run_due(
     tick.mails += pending.flush(&tx, renderer, now)?.mails;
     tx.commit().context("cannot commit the timer transaction")?;
     Ok(tick)
+}
+
+/// Sends the change-window events due (the reminder at a window's start, the alert
+/// when it ended with no `/done` or `/rollback`), decided by
+/// `desk::change_review::decide_window` and written by `apply_decision`, which stamps
+/// them on the plan in this transaction with their mail: each fires once.
+fn fire_change_windows(
+    w: &Applying,
+    timer: &Actor,
+    pending: &mut PendingMail,
+) -> Result<FiredAlerts> {
+    let due = store::changes::due(w.tx, w.now, ALERT_BATCH)?;
+    let more_due = due.len() >= ALERT_BATCH;
+    let mut fired = 0;
+    for ticket in due {
+        let (Some(state), Some(plan)) = (
+            store::tickets::state(w.tx, ticket)?,
+            store::changes::get(w.tx, ticket)?,
+        ) else {
+            continue;
+        };
+        let d: lifecycle::Decision =
+            change_review::decide_window(state.assignee.as_deref(), &plan, w.now, w.desk).into();
+        fired += d.mails.len();
+        apply_decision(w, ticket, &d, timer, None, pending)?;
+        info!(token = %token(&w.desk.token_prefix, ticket), "change window timer fired");
+    }
+    Ok(FiredAlerts { fired, more_due })
 }
 
 /// Auto-closes handled per timer transaction.

@@ -340,7 +340,9 @@ fn slash_requester_on_an_agents_reply_changes_the_requester() {
 #[test]
 fn every_command_in_the_forwarding_agents_words_runs_on_the_new_ticket() {
     let desk = desk();
-    let body = "/priority P2\n/cc Dan Wu <dan@customer.test>\n/authorize reinstall the VPN client on her laptop\nShe called about this too.\n\n-----Original Message-----\nFrom: Carol Diaz <carol@customer.test>\nSubject: VPN client broken\n\nThe VPN client crashes at start.";
+    // P3: P1 and P2 tickets hold /authorize until a change plan is approved (see
+    // tests/change_review_e2e.rs).
+    let body = "/priority P3\n/cc Dan Wu <dan@customer.test>\n/authorize reinstall the VPN client on her laptop\nShe called about this too.\n\n-----Original Message-----\nFrom: Carol Diaz <carol@customer.test>\nSubject: VPN client broken\n\nThe VPN client crashes at start.";
     desk.deliver(
         "1.fwd",
         &proven(&from_ann(
@@ -352,7 +354,7 @@ fn every_command_in_the_forwarding_agents_words_runs_on_the_new_ticket() {
     desk.run_once();
     let t = desk.show("TP-1");
     assert_eq!(t["requester"], "carol@customer.test");
-    assert_eq!(t["priority"], "P2");
+    assert_eq!(t["priority"], "P3");
     assert!(timeline_has(&t, "note", "She called about this too."));
     assert!(timeline_has(&t, "command", "/cc dan@customer.test"));
     assert!(timeline_has(&t, "command", "/authorize"));

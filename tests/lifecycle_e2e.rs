@@ -10,9 +10,13 @@ mod support;
 
 use desk::{Desk, assert_count_stays, inbox, mail, wait_for_subject};
 
+// No change review here: this flow's P2 ticket asks the requester's authorisation
+// directly (P1/P2 `/authorize` waiting for an approved plan is tests/change_review_e2e.rs).
 const EXTRA: &str = r#"
 [lifecycle]
 auto_close_after = "5d"
+[change]
+review_required = []
 "#;
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,6 +9,7 @@
 
 pub mod attachments;
 pub mod backup;
+pub mod change_view;
 pub mod check;
 pub mod import;
 pub mod init;

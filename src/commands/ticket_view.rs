@@ -6,6 +6,7 @@
 //! through [`one_line`] (or `escape_for_terminal`), on top of the safe writer that
 //! `commands::dispatch` puts around standard output.
 
+use super::change_view::{ChangeJson, change_json, write_change_text};
 use std::borrow::Cow;
 use std::io::Write;
 
@@ -285,6 +286,8 @@ struct TicketDetailJson<'a> {
     messages: Vec<MessageJson<'a>>,
     timeline: Vec<EventJson<'a>>,
     mails: Vec<MailJson<'a>>,
+    /// The change plan (`desk::change_review`), null when there is none.
+    change: Option<&'a ChangeJson>,
 }
 
 #[derive(Serialize)]
@@ -375,6 +378,7 @@ struct TicketDetail {
     ticket: TicketRow,
     relations: Relations,
     opened_by: Option<String>,
+    change: Option<ChangeJson>,
     facts: Vec<FactJson>,
     sla: Vec<ClockJson>,
     satisfaction: Option<store::satisfaction::SatisfactionRow>,
@@ -433,10 +437,12 @@ fn gather_detail(cfg: &Config, token_text: &str, now: i64) -> Result<TicketDetai
     let facts = facts_checklist(&store::tickets::facts(&conn, id)?);
     let sla = clocks_json(cfg, &store::sla_clocks::clocks(&conn, id)?, now);
     let opened_by = store::on_behalf::opened_by(&conn, id)?;
+    let change = change_json(&conn, id, cfg.desk.change.tz)?;
     Ok(TicketDetail {
         ticket,
         relations,
         opened_by,
+        change,
         facts,
         sla,
         satisfaction: store::satisfaction::get(&conn, id)?,
@@ -473,6 +479,7 @@ fn write_detail_json(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Re
         messages: d.messages.iter().map(message_json).collect(),
         timeline: d.events.iter().map(event_json).collect(),
         mails: d.mails.iter().map(mail_json).collect(),
+        change: d.change.as_ref(),
     };
     serde_json::to_writer_pretty(&mut *out, &detail)?;
     writeln!(out)?;
@@ -489,6 +496,9 @@ fn write_detail_text(prefix: &str, d: &TicketDetail, out: &mut impl Write) -> Re
         )?;
     }
     write_facts_text(&d.facts, out)?;
+    if let Some(change) = &d.change {
+        write_change_text(change, out)?;
+    }
     write_sla_text(&d.sla, out)?;
     write_satisfaction_and_worklog_text(d, out)?;
     write_timeline_text(&d.events, out)?;

@@ -55,6 +55,7 @@ pub(super) fn desk(
     let macros = super::macros::macros(cx, tables.macros)?;
     Ok(DeskConfig {
         dashboard_url: None,
+        change: Default::default(),
         macros,
         other_addresses,
         routes,

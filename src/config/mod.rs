@@ -12,6 +12,7 @@
 //! This module owns the whole [`Config`], the `[intake] rules` file, and the
 //! summary and checks behind `check`.
 
+mod change_rules;
 mod context;
 mod database;
 mod desk_roster;
@@ -117,6 +118,7 @@ impl Config {
         let limits = limits::limits(&cx, raw.limits)?;
         let http = http_endpoint::http(&cx, raw.http, env)?;
         desk.dashboard_url = http.as_ref().map(|h| h.public_url.clone());
+        desk.change = change_rules::change(&cx, raw.change, &desk, sla.calendar.tz)?;
         let security = security::security(&cx, raw.security)?;
         let templates = templates::templates(raw.templates);
         Ok(Config {

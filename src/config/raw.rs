@@ -51,6 +51,14 @@ pub(super) struct RawConfig {
     pub(super) route: Option<Vec<RawRoute>>,
     #[serde(rename = "macro")]
     pub(super) macros: Option<Vec<RawMacro>>,
+    pub(super) change: Option<RawChange>,
+}
+
+/// `[change]`: change review.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawChange {
+    pub(super) review_required: Option<Vec<String>>,
 }
 
 /// `[[macro]]`: a canned reply for `/macro <name>`.

@@ -636,3 +636,37 @@ fn macros_are_read_and_bad_ones_named() {
         "{err:#}"
     );
 }
+
+#[test]
+fn change_review_required_is_read_and_bad_entries_are_named() {
+    use crate::desk::Priority;
+    let default = load(MINIMAL).unwrap();
+    assert!(default.desk.change.review_required(Priority::P2, None));
+    assert!(!default.desk.change.review_required(Priority::P3, None));
+    let cfg = load(&format!(
+        "{MINIMAL}[teams]\nnetwork = [\"net@x.test\"]\n[change]\nreview_required = [\"P1\", \"team:network\"]\n"
+    ))
+    .unwrap();
+    assert!(!cfg.desk.change.review_required(Priority::P2, None));
+    assert!(
+        cfg.desk
+            .change
+            .review_required(Priority::P4, Some("network"))
+    );
+    for extra in [
+        "[change]\nreview_required = [\"P9\"]\n",
+        "[change]\nreview_required = [\"team:nowhere\"]\n",
+        "[change]\nreview_required = [\"team:\"]\n",
+    ] {
+        let msg = format!("{:#}", load(&format!("{MINIMAL}{extra}")).unwrap_err());
+        assert!(
+            msg.contains("conf/test.toml") && msg.contains("[change] review_required"),
+            "{extra}: {msg}"
+        );
+    }
+    let unknown = format!(
+        "{:#}",
+        load(&format!("{MINIMAL}[change]\nreviews = []\n")).unwrap_err()
+    );
+    assert!(unknown.contains("reviews"), "{unknown}");
+}

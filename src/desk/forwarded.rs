@@ -458,6 +458,7 @@ mod tests {
             max_participants: crate::desk::roster::DEFAULT_MAX_PARTICIPANTS,
             macros: Vec::new(),
             dashboard_url: None,
+            change: Default::default(),
         }
     }
 

@@ -97,6 +97,9 @@ pub enum MailKind {
     Merged,
     /// To the requester of the ticket another was merged into.
     MergedHere,
+    /// Change review: a plan, a review request, a verdict, the window's reminder or
+    /// alert (`desk::change_review`), to agents and supervisors.
+    ChangeNotice,
 }
 
 impl MailKind {
@@ -119,6 +122,7 @@ impl MailKind {
             MailKind::LookupUnverified => "lookup_unverified",
             MailKind::Merged => "merged",
             MailKind::MergedHere => "merged_here",
+            MailKind::ChangeNotice => "change_notice",
         }
     }
 }

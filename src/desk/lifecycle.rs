@@ -9,6 +9,8 @@
 
 use super::roster::{DeskConfig, NamedAddress};
 
+use super::change_plan::{ChangeNotice, Outcome, PlanChange};
+use super::change_review;
 use super::consent::{self, Confirmation, Consent};
 use super::kb_review;
 use super::merge::{self, CommandFacts};
@@ -139,6 +141,9 @@ pub enum Change {
     TimeSpent(worklog::Spent),
     /// `/kb approve KB-n`: another agent approved the entry (`desk::kb_review`).
     KbApproved(kb_review::Approval),
+    /// The ticket's change plan: recorded, moved, or a window event stamped
+    /// (`desk::change_review`, written by `store::changes`).
+    ChangePlan(PlanChange),
 }
 
 /// A knowledge-base entry as an agent wrote it (by `/kb`, or a `/resolve` summary).
@@ -348,12 +353,22 @@ pub enum Mail {
     MergedHere {
         survivor: i64,
     },
+    /// Change review (`desk::change_review`), to agents (one mail each) and, for the
+    /// window's end, supervisors; the ticket's plan is shown with `text`.
+    ChangeNotice {
+        to: Vec<String>,
+        notice: ChangeNotice,
+        text: String,
+    },
 }
 
 impl Mail {
     /// Whether the mail goes to the requester's side (and threads on their messages).
     pub fn to_requester(&self) -> bool {
-        !matches!(self, Mail::AgentNotice { .. } | Mail::CommandError { .. })
+        !matches!(
+            self,
+            Mail::AgentNotice { .. } | Mail::CommandError { .. } | Mail::ChangeNotice { .. }
+        )
     }
 }
 
@@ -368,7 +383,29 @@ pub struct Decision {
     pub message_kind: MessageKind,
 }
 
+impl From<Outcome> for Decision {
+    fn from(o: Outcome) -> Decision {
+        let mut d = Decision::default();
+        d.absorb(o);
+        d
+    }
+}
+
 impl Decision {
+    /// Takes in what a change-review decision does (`desk::change_review`).
+    fn absorb(&mut self, o: Outcome) {
+        self.changes
+            .extend(o.changes.into_iter().map(Change::ChangePlan));
+        self.events
+            .extend(o.events.into_iter().map(|e| ("change", e)));
+        self.mails
+            .extend(o.mails.into_iter().map(|m| Mail::ChangeNotice {
+                to: m.to,
+                notice: m.notice,
+                text: m.text,
+            }));
+    }
+
     fn event(&mut self, kind: &'static str, detail: impl Into<String>) {
         self.events.push((kind, detail.into()));
     }
@@ -507,7 +544,7 @@ fn decide_agent_reply(
         message_kind: MessageKind::AgentReply,
         ..Decision::default()
     };
-    let reply = match parse_and_check(text, desk, t.id, acting.facts) {
+    let reply = match parse_and_check(text, desk, t, acting) {
         Ok(Checked {
             mut reply,
             macro_texts,
@@ -538,7 +575,11 @@ fn decide_agent_reply(
         d.event("kb", "knowledge-base entry written from this reply");
         d.changes.push(Change::Knowledge(draft));
     }
-    let note = reply.is_note() || reply.is_kb();
+    let change = change_review::is_internal(&reply);
+    let note = reply.is_note() || reply.is_kb() || change;
+    if change && !reply.is_kb() {
+        d.message_kind = MessageKind::Note;
+    }
     if reply.is_note() {
         d.message_kind = MessageKind::Note;
         d.event("note", reply.text.clone());
@@ -561,6 +602,11 @@ fn decide_agent_reply(
     for command in &reply.commands {
         d.event("command", command.to_string());
         apply_command(&mut d, &mut state, command, &reply, acting, now, desk);
+    }
+    if change {
+        d.absorb(change_review::apply_reply(&change_check(
+            t, acting, &reply, desk,
+        )));
     }
 
     // Files alone are worth relaying: "here is the driver", attached, with no text.
@@ -595,13 +641,17 @@ struct Checked {
 fn parse_and_check(
     text: &str,
     desk: &DeskConfig,
-    this: i64,
-    facts: &CommandFacts,
+    t: &TicketState,
+    acting: &Acting,
 ) -> Result<Checked, Vec<CommandError>> {
+    let (this, facts) = (t.id, acting.facts);
     let reply = quick_actions::parse_agent_reply(text)?;
     let mut errors = Vec::new();
+    let change = change_check(t, acting, &reply, desk);
     for (i, command) in reply.commands.iter().enumerate() {
-        if let Some(reason) = command_problem(command, desk, this, facts) {
+        let problem = command_problem(command, desk, this, facts)
+            .or_else(|| change_review::command_problem(command, &change));
+        if let Some(reason) = problem {
             let (line_number, line) = command_line(text, command, i);
             errors.push(CommandError {
                 line_number,
@@ -611,9 +661,36 @@ fn parse_and_check(
         }
     }
     if errors.is_empty() {
-        expand_macros(reply, text, desk, this, facts)
+        expand_macros(reply, text, desk, t, acting)
     } else {
         Err(errors)
+    }
+}
+
+/// What `desk::change_review` checks a reply's commands against.
+fn change_check<'a>(
+    t: &'a TicketState,
+    acting: &'a Acting,
+    reply: &'a AgentReply,
+    desk: &'a DeskConfig,
+) -> change_review::Check<'a> {
+    // `/authorize` runs after the reply's `/priority` and `/team`: it is held by them.
+    let priority = reply.commands.iter().rev().find_map(|c| match c {
+        Command::Priority(p) => Some(*p),
+        _ => None,
+    });
+    let team = reply.commands.iter().rev().find_map(|c| match c {
+        Command::Team(name) => desk.team(name).map(|t| t.name.as_str()),
+        _ => None,
+    });
+    change_review::Check {
+        priority: priority.unwrap_or(t.priority),
+        team: team.or(t.team.as_deref()),
+        assignee: t.assignee.as_deref(),
+        agent: acting.address,
+        reply,
+        plan: acting.facts.change.as_ref(),
+        desk,
     }
 }
 
@@ -674,9 +751,10 @@ fn expand_macros(
     reply: AgentReply,
     text: &str,
     desk: &DeskConfig,
-    this: i64,
-    facts: &CommandFacts,
+    t: &TicketState,
+    acting: &Acting,
 ) -> Result<Checked, Vec<CommandError>> {
+    let (this, facts) = (t.id, acting.facts);
     let Some(first) = reply
         .commands
         .iter()
@@ -716,10 +794,14 @@ fn expand_macros(
                 .collect(),
         )
     })?;
+    let change = change_check(t, acting, &reply, desk);
     let problems: Vec<String> = combined
         .commands
         .iter()
-        .filter_map(|c| command_problem(c, desk, this, facts))
+        .filter_map(|c| {
+            command_problem(c, desk, this, facts)
+                .or_else(|| change_review::command_problem(c, &change))
+        })
         .collect();
     if !problems.is_empty() {
         return Err(fail(problems));
@@ -753,27 +835,7 @@ fn command_line(text: &str, command: &Command, nth: usize) -> (usize, String) {
 
 /// Finds an agent by address, display name or local part (any case).
 pub fn resolve_agent<'a>(who: &str, desk: &'a DeskConfig) -> Option<&'a NamedAddress> {
-    let who = who.trim().trim_start_matches('@');
-    let agents = desk.all_agents();
-    agents
-        .iter()
-        .find(|a| a.address.eq_ignore_ascii_case(who))
-        .or_else(|| {
-            agents.iter().find(|a| {
-                a.name
-                    .as_deref()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(who))
-            })
-        })
-        .or_else(|| {
-            agents.iter().find(|a| {
-                a.address
-                    .split('@')
-                    .next()
-                    .is_some_and(|l| l.eq_ignore_ascii_case(who))
-            })
-        })
-        .copied()
+    desk.resolve_agent(who)
 }
 
 fn set_status(d: &mut Decision, state: &mut TicketState, to: Status) {
@@ -879,6 +941,13 @@ fn apply_command(
             }
         }
         Command::Cc(address) => add_participant(d, state, address, agent, desk),
+        // `desk::change_review::apply_reply`, after every other command.
+        Command::Plan
+        | Command::Review(_)
+        | Command::Approve
+        | Command::Reject(_)
+        | Command::Done(_)
+        | Command::Rollback(_) => {}
     }
 }
 
@@ -1266,6 +1335,7 @@ pub(crate) mod tests {
         DeskConfig {
             macros: Vec::new(),
             dashboard_url: None,
+            change: Default::default(),
             other_addresses: Vec::new(),
             routes: Vec::new(),
             support_address: "support@example.test".into(),
@@ -1826,6 +1896,7 @@ pub(crate) mod tests {
                 author: String::new(),
             }],
             carries_files: false,
+            change: None,
         }
     }
 

@@ -40,6 +40,8 @@ pub struct CommandFacts {
     /// The reply has attached files (not inline images such as a signature's logo):
     /// it is relayed for them even when it holds no text besides commands.
     pub carries_files: bool,
+    /// The ticket's change plan, if it has one (`desk::change_review`).
+    pub change: Option<super::change_plan::ChangePlan>,
 }
 
 impl CommandFacts {
@@ -227,6 +229,7 @@ mod tests {
                 author: String::new(),
             }],
             carries_files: false,
+            change: None,
         }
     }
 

@@ -4,6 +4,8 @@
 
 pub mod arrival;
 pub mod auth_results;
+pub mod change_plan;
+pub mod change_review;
 pub mod consent;
 pub mod follow_up;
 pub mod forwarded;

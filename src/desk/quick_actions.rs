@@ -59,6 +59,19 @@ pub enum Command {
     Time(u32),
     /// `/kb approve KB-n`: another agent's knowledge-base entry is approved.
     KbApprove(i64),
+    /// `/plan`: the reply (sections Change:, Risk:, Backup:, Rollback:, Window:) is the
+    /// ticket's change plan; internal (`desk::change_review`).
+    Plan,
+    /// `/review <agent>`: a second agent is asked to review the plan.
+    Review(String),
+    /// `/approve`: the plan is approved (not by its author).
+    Approve,
+    /// `/reject <why>`: the plan is rejected.
+    Reject(String),
+    /// `/done <result>`: the change was carried out.
+    Done(String),
+    /// `/rollback <why>`: the change was rolled back.
+    Rollback(String),
 }
 
 impl Command {
@@ -102,6 +115,12 @@ impl fmt::Display for Command {
             Command::Requester { address, .. } => write!(f, "/requester {address}"),
             Command::Time(minutes) => write!(f, "/time {}", super::worklog::spent_text(*minutes)),
             Command::KbApprove(id) => write!(f, "/kb approve KB-{id}"),
+            Command::Plan => f.write_str("/plan"),
+            Command::Review(agent) => write!(f, "/review {agent}"),
+            Command::Approve => f.write_str("/approve"),
+            Command::Reject(why) => write!(f, "/reject {why}"),
+            Command::Done(result) => write!(f, "/done {result}"),
+            Command::Rollback(why) => write!(f, "/rollback {why}"),
         }
     }
 }
@@ -182,7 +201,7 @@ static EMAIL_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
 
 const KNOWN_COMMANDS: &str = "/status, /priority, /assign, /team, /note, /resolve, /close, \
      /reopen, /authorize, /cc, /requester, /kb, /kb approve, /merge, /link, /reply, /macro, \
-     /time or /send";
+     /time, /send, /plan, /review, /approve, /reject, /done or /rollback";
 
 /// The command names, lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +224,12 @@ enum CommandName {
     Macro,
     Requester,
     Time,
+    Plan,
+    Review,
+    Approve,
+    Reject,
+    Done,
+    Rollback,
 }
 
 impl CommandName {
@@ -228,6 +253,12 @@ impl CommandName {
             "macro" => CommandName::Macro,
             "requester" => CommandName::Requester,
             "time" => CommandName::Time,
+            "plan" => CommandName::Plan,
+            "review" => CommandName::Review,
+            "approve" => CommandName::Approve,
+            "reject" => CommandName::Reject,
+            "done" => CommandName::Done,
+            "rollback" => CommandName::Rollback,
             _ => return None,
         })
     }
@@ -251,11 +282,17 @@ impl CommandName {
             CommandName::Macro => "/macro needs the name of a [[macro]]",
             CommandName::Requester => "/requester needs an email address",
             CommandName::Time => "/time needs the time spent (30m, 1h15m, 45 min, 2h)",
+            CommandName::Review => "/review needs the agent to review the plan",
+            CommandName::Reject => "/reject needs the reason",
+            CommandName::Done => "/done needs the result",
+            CommandName::Rollback => "/rollback needs the reason",
             CommandName::Note
             | CommandName::Close
             | CommandName::Reopen
             | CommandName::Kb
-            | CommandName::Send => {
+            | CommandName::Send
+            | CommandName::Plan
+            | CommandName::Approve => {
                 return None;
             }
         })
@@ -305,6 +342,12 @@ impl CommandName {
                     .filter(|n| !n.is_empty());
                 Command::Requester { address, name }
             }
+            CommandName::Plan => Command::Plan,
+            CommandName::Review => Command::Review(argument.to_string()),
+            CommandName::Approve => Command::Approve,
+            CommandName::Reject => Command::Reject(argument.to_string()),
+            CommandName::Done => Command::Done(argument.to_string()),
+            CommandName::Rollback => Command::Rollback(argument.to_string()),
         })
     }
 }
@@ -376,7 +419,16 @@ fn conflict(earlier: &Command, later: &Command) -> bool {
         (Command::Assign(a), Command::Assign(b))
         | (Command::Team(a), Command::Team(b))
         | (Command::Resolve(a), Command::Resolve(b))
-        | (Command::Authorize(a), Command::Authorize(b)) => a != b,
+        | (Command::Authorize(a), Command::Authorize(b))
+        | (Command::Review(a), Command::Review(b))
+        | (Command::Reject(a), Command::Reject(b))
+        | (Command::Done(a), Command::Done(b))
+        | (Command::Rollback(a), Command::Rollback(b)) => a != b,
+        // One verdict and one outcome per reply.
+        (Command::Approve, Command::Reject(_))
+        | (Command::Reject(_), Command::Approve)
+        | (Command::Done(_), Command::Rollback(_))
+        | (Command::Rollback(_), Command::Done(_)) => true,
         (Command::Requester { address: a, .. }, Command::Requester { address: b, .. }) => a != b,
         // One `/time` per reply (see `desk::worklog`): two, even equal, are refused.
         (Command::Time(_), Command::Time(_)) => true,
@@ -989,6 +1041,40 @@ mod tests {
         assert!(
             parse_agent_reply("/requester a@x.test\n/requester b@x.test").is_err(),
             "two requesters conflict"
+        );
+    }
+
+    #[test]
+    fn change_review_commands_are_recognised_and_conflicts_refused() {
+        let reply = parsed(
+            "/plan\nChange: x\n/review bob\n/approve\n/done it works\nWindow: 2026-12-05 22:00-23:00",
+        );
+        assert_eq!(
+            reply.commands,
+            vec![
+                Command::Plan,
+                Command::Review("bob".into()),
+                Command::Approve,
+                Command::Done("it works".into()),
+            ]
+        );
+        assert_eq!(reply.text, "Change: x\nWindow: 2026-12-05 22:00-23:00");
+        assert_eq!(Command::Rollback("why".into()).to_string(), "/rollback why");
+        assert!(single_error("/reject").reason.contains("needs the reason"));
+        assert!(
+            single_error("/approve now")
+                .reason
+                .contains("takes no argument")
+        );
+        assert!(
+            single_error("/approve\n/reject no")
+                .reason
+                .contains("conflicts")
+        );
+        assert!(
+            single_error("/done ok\n/rollback no")
+                .reason
+                .contains("conflicts")
         );
     }
 }

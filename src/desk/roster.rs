@@ -41,6 +41,9 @@ pub struct DeskConfig {
     /// `[http] public_url` when `[http]` is on: agents' mails link a withheld
     /// attachment at `<dashboard_url>/tickets/TP-n/files/N`.
     pub dashboard_url: Option<String>,
+    /// `[change]`: which tickets need a reviewed change plan, and the zone change
+    /// windows are written in (`[sla] time_zone`).
+    pub change: super::change_plan::ChangeRules,
 }
 
 /// A `[[macro]]`: a canned reply an agent applies with `/macro <name>`.
@@ -129,6 +132,31 @@ impl DeskConfig {
                 .supervisors
                 .iter()
                 .any(|s| s.address.eq_ignore_ascii_case(address))
+    }
+
+    /// Finds an agent by address, display name or local part (any case).
+    pub fn resolve_agent(&self, who: &str) -> Option<&NamedAddress> {
+        let who = who.trim().trim_start_matches('@');
+        let agents = self.all_agents();
+        agents
+            .iter()
+            .find(|a| a.address.eq_ignore_ascii_case(who))
+            .or_else(|| {
+                agents.iter().find(|a| {
+                    a.name
+                        .as_deref()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(who))
+                })
+            })
+            .or_else(|| {
+                agents.iter().find(|a| {
+                    a.address
+                        .split('@')
+                        .next()
+                        .is_some_and(|l| l.eq_ignore_ascii_case(who))
+                })
+            })
+            .copied()
     }
 
     pub fn team(&self, name: &str) -> Option<&Team> {

@@ -595,6 +595,7 @@ mod tests {
         DeskConfig {
             macros: Vec::new(),
             dashboard_url: None,
+            change: Default::default(),
             support_address: "support@example.test".into(),
             support_name: "Support".into(),
             token_prefix: "TP".into(),

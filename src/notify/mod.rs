@@ -23,7 +23,10 @@ use crate::desk::staff_proof::StaffKey;
 use crate::desk::threading::token;
 use crate::inbound::{Address, InboundMessage};
 
+mod change_notice;
 pub mod relayed_files;
+
+pub use change_notice::PlanView;
 
 /// A rendered mail ready to queue: what notify makes and the outbox stores and sends.
 #[derive(Debug, Clone)]
@@ -104,6 +107,9 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "en/merged_here.subject",
     "en/merged_here.txt",
     "en/merged_here.html",
+    "en/change_notice.subject",
+    "en/change_notice.txt",
+    "en/change_notice.html",
     "zh/_layout.html",
     "zh/acknowledgement.subject",
     "zh/acknowledgement.txt",
@@ -178,6 +184,7 @@ const EVENTS: &[&str] = &[
     "lookup_unverified",
     "merged",
     "merged_here",
+    "change_notice",
 ];
 
 /// Lines of the request quoted back in the acknowledgement.
@@ -532,7 +539,20 @@ impl Renderer {
             for status in [Status::Open, Status::Waiting, Status::Pending] {
                 self.status_change(&t, &t.requester, status, &thread, 0)?;
             }
-            self.authorization_request(&t, "Sample change", true, &thread, 0)?;
+            self.authorization_request(&t, "Sample change", true, None, &thread, 0)?;
+            let plan = PlanView::sample();
+            self.authorization_request(&t, "Sample change", false, Some(&plan), &thread, 0)?;
+            for notice in change_notice::ALL_NOTICES {
+                self.change_notice(
+                    &t,
+                    "agent@example.test",
+                    notice,
+                    Some("Sample"),
+                    &plan,
+                    "Sample text.",
+                    0,
+                )?;
+            }
             self.confirmation_request(&t, &t.requester, "Sample summary", &thread, 0)?;
             self.closing(&t, &t.requester, true, &thread, 0)?;
             self.command_error(
@@ -930,17 +950,21 @@ impl Renderer {
     }
 
     /// Asks the requester (only them) to authorise `what`.
+    #[allow(clippy::too_many_arguments)]
     pub fn authorization_request(
         &self,
         t: &TicketView,
         what: &str,
         again: bool,
+        plan: Option<&PlanView>,
         thread: &Thread,
         now: i64,
     ) -> Result<OutgoingMail> {
         let mut ctx = self.ticket_context(t);
         ctx.insert("what", what);
         ctx.insert("again", &again);
+        // An approved change plan states the change, risk, backup and window.
+        ctx.insert("plan", &plan);
         let rendered = self.render_event("authorization_request", &t.language, &ctx)?;
         self.compose(
             "authorization_request",
@@ -1609,6 +1633,7 @@ mod tests {
         DeskConfig {
             macros: Vec::new(),
             dashboard_url: None,
+            change: Default::default(),
             other_addresses: Vec::new(),
             routes: Vec::new(),
             support_address: "support@example.test".into(),

@@ -11,6 +11,7 @@
 //! made for it is 0700, whatever the umask ([`private`] has the helpers the other
 //! writers of mail use too).
 
+pub mod changes;
 pub mod file_blobs;
 pub mod kb;
 pub mod listings;

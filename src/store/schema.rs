@@ -7,7 +7,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 12] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
+const STEPS: [&str; 13] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13];
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
@@ -348,6 +348,48 @@ CREATE TABLE time_entries (
 ) STRICT;
 CREATE INDEX time_entries_ticket ON time_entries(ticket_id, id);
 CREATE INDEX time_entries_at ON time_entries(at);
+"#;
+
+/// Change review (issue 16 part 2).
+const V13: &str = r#"
+-- Change review (store::changes): a ticket's change plan, one per ticket (a new /plan
+-- replaces it). remind_at / alert_at hold the window's start and end until the
+-- reminder / the overdue alert is sent (or the change is settled): the timer reads
+-- them through the partial indexes, and stamps them in the transaction of the mail.
+CREATE TABLE change_plans (
+    ticket_id     INTEGER PRIMARY KEY REFERENCES tickets(id),
+    state         TEXT NOT NULL,
+    author        TEXT NOT NULL,
+    reviewer      TEXT,
+    decided_by    TEXT,
+    change_text   TEXT NOT NULL,
+    risk          TEXT NOT NULL,
+    backup        TEXT NOT NULL,
+    rollback_text TEXT NOT NULL,
+    window_start  INTEGER NOT NULL,
+    window_end    INTEGER NOT NULL,
+    planned_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    outcome       TEXT,
+    remind_at     INTEGER,
+    alert_at      INTEGER,
+    reminded_at   INTEGER,
+    alerted_at    INTEGER
+) STRICT;
+CREATE INDEX change_plans_remind ON change_plans(remind_at) WHERE remind_at IS NOT NULL;
+CREATE INDEX change_plans_alert ON change_plans(alert_at) WHERE alert_at IS NOT NULL;
+
+-- Every state a plan took, who moved it and when (tickets show, report).
+CREATE TABLE change_events (
+    id        INTEGER PRIMARY KEY,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    at        INTEGER NOT NULL,
+    state     TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    detail    TEXT NOT NULL
+) STRICT;
+CREATE INDEX change_events_ticket ON change_events(ticket_id, id);
+CREATE INDEX change_events_at ON change_events(at);
 "#;
 
 #[cfg(test)]

@@ -204,6 +204,9 @@ pub fn apply_changes(conn: &Connection, id: i64, changes: &[Change], now: i64) -
                     add_event(conn, *with, now, "ticketpost", "linked", note)?;
                 }
             }
+            Change::ChangePlan(change) => {
+                super::changes::apply(conn, id, change, now)?;
+            }
             Change::FirstResponse => {
                 conn.prepare_cached(
                     "UPDATE tickets SET first_response_at = coalesce(first_response_at, ?2) WHERE id = ?1",
