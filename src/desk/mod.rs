@@ -17,6 +17,7 @@ pub mod quick_actions;
 pub mod relay_files;
 pub mod roster;
 pub mod routing;
+pub mod severity;
 pub mod sla;
 pub mod staff_proof;
 pub mod status;
