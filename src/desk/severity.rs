@@ -219,7 +219,7 @@ cue_set!(
     r"\b(?:the |our |a |this |in )(?:[a-z]+ ){0,2}(?:department|dept|team|studio|ward|unit|site|school|hotel|factory|plant|warehouse|floor|block|branch|store|hall|building|shop|restaurant|clinic|surgery|practice|pharmacy|hospital|lab|call cent(?:re|er))\b",
     r"\b(?:finance|accounts|accounting|payroll|hr|sales|marketing|legal|procurement|purchasing|logistics|dispatch|customer (?:service|support)|call cent(?:re|er)|contact cent(?:re|er)|front desk|operations) (?:team|department|dept|staff|people|office|is|are|can't|cannot|has|have)\b",
     r"\bward \d+\b|\bnew branch\b|\b(?:the|our|this) office\b",
-    r"我们(?:部门|科室|团队|公司|店|门店|分店|学校|医院|病区|车间)|公司(?:的)?(?:网络|网|服务器|总机|电话|wifi|WiFi)",
+    r"我们(?:部门|科室|团队|公司|店|门店|分店|学校|医院|病区|车间)",
     r"(?:设计|行政|客服|财务|人事|销售|市场|采购|生产|技术|研发|运营|法务|物流|仓储|质检|工程|计划)部|检验科|病房|急诊|病区|车间|厂区|仓库|分店|门店|新店|全校|食堂|文印室|培训室",
 );
 
@@ -275,13 +275,13 @@ cue_set!(
 
 cue_set!(
     DEGRADED,
-    r"\bslow|\bsluggish|\blag|\bpatchy\b|\bintermittent|\bdrop(?:s|ping)? (?:off|out)|\bkeeps? (?:dropping|disconnecting|kicking|freezing)|\bkicked off\b|\bdelayed\b|\btaking \d+|\btakes? (?:a|\d+|ages)|\bchoppy\b|\bflaky\b|\bannoying\b|\bdisruptive\b",
+    r"\bslow|\bsluggish|\blag|\bpatchy\b|\bintermittent|\bdrop(?:s|ping)? (?:off|out|every|all the time|constantly)|\bdisconnect(?:s|ing)?\b|\bkeeps? (?:dropping|disconnecting|kicking|freezing)|\bkicked off\b|\bdelayed\b|\btaking \d+|\btakes? (?:a|\d+|ages)|\bchoppy\b|\bflaky\b|\bannoying\b|\bdisruptive\b",
     r"慢|卡纸|延迟|掉线|拖进度|费劲|影响效率",
 );
 
 cue_set!(
     STOPPED,
-    r"\bcan'?t\b|\bcannot\b|\bcan not\b|\bunable\b|\bwon'?t\b|\b(?:not|isn'?t|aren'?t|arent|isnt) (?:working|coming|reaching|showing|accepting|connecting|loading|opening|printing|reading|syncing|responding|taking)\b|\bdoesn'?t work\b|\bstopped\b|\bdown\b|\bdead\b|\bno (?:dial tone|lights|network|internet|phone|signal|access|connection|sound|power)\b|\boffline\b|\blost (?:its |our |the )?(?:internet|connection|network)|\bfailing\b|\bfailed\b|\bfails\b|\brejected\b|\bdeclined\b|\blocked (?:out)?\b|\bcrash|\bblue ?screen|\bnothing works\b|\bunavailable\b|\b50[234]\b|\bnot able to\b|\bfroz(?:en|e)\b|\bhung\b|\b(?:is|are|went) out\b|\bcut off\b",
+    r"\bcan'?t\b|\bcannot\b|\bcan not\b|\bunable\b|\bwon'?t\b|\b(?:not|isn'?t|aren'?t|arent|isnt) (?:working|coming|reaching|showing|accepting|connecting|loading|opening|printing|reading|syncing|responding|taking)\b|\bdoesn'?t work\b|\bstopped\b|\bdown\b|\bdead\b|\bno (?:dial tone|lights|network|internet|phone|signal|access|connection|sound|power)\b|\boffline\b|\blost (?:its |our |the )?(?:internet|connection|network)|\bfailing\b|\bfailed\b|\bfails\b|\brejected\b|\bdeclined\b|\blocked (?:out)?\b|\bcrash|\bblue ?screen|\bnothing works\b|\bunavailable\b|\b50[234]\b|\bnot able to\b|\bwill not\b|\bwould not\b|\bdoes not work|\bblack screen\b|\bblank (?:pages?|screen)\b|\bfroz(?:en|e)\b|\bhung\b|\b(?:is|are|went) out\b|\bcut off\b",
     r"无法|不能|打不开|连不上|登不上|登不了|进不去|用不了|开不了|收不到|发不出|打不了|刷不了|查不了|下不了|传不到|传不过去|看不到|扫不了|打不出|干不了|没反应|崩溃|宕机|挂了|坏了|断了|断网|全停|失败|报错|蓝屏|死机|闪退|不亮|没声音|停了|瘫痪|没网|不能用|没法|没办法|上不了|进不了|连接不上|登录不上|动不了|停摆|没信号",
 );
 

@@ -23,6 +23,7 @@ pub mod schema;
 pub mod sla_clocks;
 pub mod ticket_links;
 pub mod tickets;
+pub mod triage_review;
 
 use std::path::{Path, PathBuf};
 

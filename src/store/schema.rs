@@ -7,7 +7,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 11] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
+const STEPS: [&str; 12] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
@@ -313,6 +313,33 @@ const V11: &str = r#"
 -- The agent who opened a ticket on someone's behalf (a forward, /new); NULL when the
 -- requester wrote in themself.
 ALTER TABLE tickets ADD COLUMN opened_by TEXT;
+"#;
+
+/// V14 at merge (issue 16, severity; the lead renumbers): the rules' triage of each new
+/// ticket (`ticket_triage`) and agents' `/priority` overrides kept as labelled examples
+/// (`triage_overrides`), with a partial index on the disagreements for `triage review`.
+const V12: &str = r#"
+CREATE TABLE ticket_triage (
+    ticket_id   INTEGER PRIMARY KEY REFERENCES tickets(id),
+    priority    TEXT NOT NULL,
+    impact      TEXT NOT NULL,
+    urgency     TEXT NOT NULL,
+    words       TEXT NOT NULL,
+    assessed_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE triage_overrides (
+    id             INTEGER PRIMARY KEY,
+    ticket_id      INTEGER NOT NULL REFERENCES tickets(id),
+    rules_priority TEXT NOT NULL,
+    impact         TEXT NOT NULL,
+    urgency        TEXT NOT NULL,
+    words          TEXT NOT NULL,
+    agent_priority TEXT NOT NULL,
+    agent          TEXT NOT NULL,
+    at             INTEGER NOT NULL
+) STRICT;
+CREATE INDEX triage_disagreements ON triage_overrides(at, id)
+    WHERE rules_priority <> agent_priority;
 "#;
 
 #[cfg(test)]
