@@ -73,6 +73,11 @@ pub enum Command {
     Backup { file: PathBuf },
     /// Replaces the store with a backup made by `backup` (stop the service first).
     Restore { file: PathBuf },
+    /// Triage: where agents' `/priority` disagreed with the rules.
+    Triage {
+        #[command(subcommand)]
+        command: TriageCommand,
+    },
     /// Tickets at risk of missing an SLA target, and those that missed one.
     Sla {
         #[arg(long)]
@@ -120,6 +125,9 @@ impl Command {
                 AttachmentsCommand::List { json, .. } => *json,
                 AttachmentsCommand::Get { .. } => false,
             },
+            Command::Triage {
+                command: TriageCommand::Review { json, .. },
+            } => *json,
             Command::Sla { json } => *json,
             Command::Report { json, .. } => *json,
             Command::Init(_)
@@ -203,6 +211,19 @@ pub enum ImportCommand {
     Mbox { file: PathBuf },
     /// A Maildir folder (its cur/ and new/); nothing in it is moved.
     Maildir { dir: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TriageCommand {
+    /// Agents' `/priority` overrides that disagreed with the rules, newest first, with
+    /// the rules' impact, urgency and deciding words.
+    Review {
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

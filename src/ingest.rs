@@ -1106,6 +1106,7 @@ fn apply_reply(
     // What the requester (or a colleague on the thread) adds fills in the ticket's
     // intake facts; agents' text is about the fix, not the case.
     if matches!(author, Author::Requester | Author::Participant) {
+        store::triage_review::record_intake(tx, ticket, &assessment.triage, now)?;
         record_facts(tx, ticket, &assessment.facts, Some(row), sender, now)?;
     }
     let what = format!(

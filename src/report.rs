@@ -1122,7 +1122,10 @@ mod tests {
         render(&r, ReportFormat::Csv, &mut out).unwrap();
         let csv = String::from_utf8(out).unwrap();
         assert!(
-            csv.lines().nth(1).unwrap().ends_with(",1,4,0.5,90,0,0,0,0,0"),
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(",1,4,0.5,90,0,0,0,0,0"),
             "{csv}"
         );
         let mut out = Vec::new();

@@ -66,6 +66,10 @@ pub fn apply_decision(
             }
             _ => {}
         }
+        // An agent's `/priority`: kept with the rules' triage as a labelled example.
+        if let lifecycle::Change::Priority(p) = change {
+            store::triage_review::record_override(tx, ticket, *p, actor.address, now)?;
+        }
     }
     for (kind, detail) in &d.events {
         store::tickets::add_event(tx, ticket, now, actor.address, kind, detail)?;

@@ -257,7 +257,6 @@ fn labelled_intake_requests() {
     let fixture = load();
     let rules = IntakeRules::built_in();
     let cfg = TriageConfig {
-        systems: fixture.config.systems.clone(),
         vip_senders: fixture.config.vip_senders.clone(),
         domain_priorities: fixture
             .config
@@ -265,6 +264,7 @@ fn labelled_intake_requests() {
             .iter()
             .map(|d| (d.domain.clone(), parse_priority(&d.priority, "config")))
             .collect(),
+        ..TriageConfig::with_systems(&fixture.config.systems)
     };
 
     let mut ids = BTreeSet::new();
@@ -382,8 +382,19 @@ fn labelled_intake_requests() {
             if *holds { "HOLDS" } else { "NOT MET" }
         );
     }
+    // Issue 16 (severity as impact x urgency): this set's priority labels follow the old
+    // keyword policy (config/intake.toml header: one person's problem is P3 by default,
+    // "no rush" is P4, wide + outage is P1). The new policy
+    // (tests/fixtures/severity/README.md) differs by class: one person with no stated
+    // urgency is P4 (low x low), one person whose work stopped is P3, a hedge is taken
+    // at its word even on a business system. Priorities here are therefore reported,
+    // not asserted; the priority bars are asserted by tests/severity_labelled.rs on its
+    // own held-out part. The fact and language bars are still asserted.
     let missed: Vec<&String> = held_out_bars
         .iter()
+        .filter(|(what, _)| {
+            !what.contains("P1") && !what.contains("triaged") && !what.contains("priority")
+        })
         .filter(|(_, holds)| !holds)
         .map(|(what, _)| what)
         .collect();
@@ -400,9 +411,8 @@ fn labelled_intake_requests() {
         "missing-fact recall {:.3} < {FLOOR}",
         overall.recall()
     );
-    assert!(
-        all.priority_accuracy() >= FLOOR,
-        "priority accuracy {:.3} < {FLOOR}",
+    println!(
+        "priority accuracy against the old labels (reported, not asserted; see above): {:.3}",
         all.priority_accuracy()
     );
 }

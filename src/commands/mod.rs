@@ -20,6 +20,7 @@ pub mod quarantine;
 pub mod run;
 pub mod sla_listing;
 pub mod ticket_view;
+pub mod triage_review;
 
 use anyhow::{Context, Result, anyhow};
 
@@ -49,6 +50,7 @@ pub fn dispatch(command: Command, cfg: &Config) -> Result<()> {
         Command::Kb { command } => knowledge::run(cfg, command, now, out),
         Command::Quarantine { command } => quarantine::run(cfg, command, out),
         Command::Sla { json } => sla_listing::sla_command(cfg, json, now, out),
+        Command::Triage { command } => triage_review::run(cfg, command, now, out),
         Command::Import {
             source,
             acknowledge,

@@ -132,10 +132,36 @@ pub(super) struct RawSlaTargets {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTriage {
-    pub(super) systems: Option<Vec<String>>,
+    pub(super) systems: Option<Vec<RawSystem>>,
     pub(super) vip_senders: Option<Vec<String>>,
     pub(super) domains: Option<BTreeMap<String, String>>,
     pub(super) oncall: Option<Vec<String>>,
+    pub(super) matrix: Option<RawMatrix>,
+}
+
+/// `[triage] systems` entry: `"VPN"` (criticality high) or `{ name = "wiki",
+/// criticality = "low" }`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawSystem {
+    Name(String),
+    Table(RawSystemTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSystemTable {
+    pub(super) name: String,
+    pub(super) criticality: Option<String>,
+}
+
+/// `[triage.matrix]`: per impact, the priorities for urgency high, medium and low.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMatrix {
+    pub(super) high: Option<Vec<String>>,
+    pub(super) medium: Option<Vec<String>>,
+    pub(super) low: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

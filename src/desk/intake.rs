@@ -342,8 +342,6 @@ struct FactRules {
 /// The compiled triage vocabulary; `desk::triage` applies it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TriageWords {
-    pub(crate) scope: Matcher,
-    pub(crate) scope_negations: Vec<String>,
     pub(crate) narrow: Matcher,
     pub(crate) outage: Matcher,
     pub(crate) outage_negations: Vec<String>,
@@ -404,9 +402,10 @@ impl IntakeRules {
         }
         let ignore = Matcher::compile("ignore", &file.ignore.keywords, &file.ignore.patterns)?;
         let t = &file.triage;
+        // Scope words are checked (a rules file stays valid) but no longer used: the
+        // severity rules read breadth with their own cues (`desk::severity`).
+        Matcher::compile("triage.scope", &t.scope.keywords, &t.scope.patterns)?;
         let triage = TriageWords {
-            scope: Matcher::compile("triage.scope", &t.scope.keywords, &t.scope.patterns)?,
-            scope_negations: t.scope.negations.clone(),
             narrow: Matcher::compile("triage.narrow", &t.narrow.keywords, &t.narrow.patterns)?,
             outage: Matcher::compile("triage.outage", &t.outage.keywords, &t.outage.patterns)?,
             outage_negations: t.outage.negations.clone(),

@@ -21,6 +21,7 @@ pub mod relay_files;
 pub mod roster;
 pub mod routing;
 pub mod satisfaction;
+pub mod severity;
 pub mod sla;
 pub mod staff_proof;
 pub mod status;

@@ -1,48 +1,54 @@
-//! Triage: the priority a new request enters the queue with, and why. Priority is about
-//! the width and depth of the impact, not about how hard the fix is. This module owns the
-//! rule; the words it looks for are data (`config/intake.toml`, compiled by
-//! `desk::intake`), and the systems, VIP senders and domain priorities are the
-//! deployment's configuration, handed in as a [`TriageConfig`].
+//! Triage: the priority a new request enters the queue with, and why. Priority is read
+//! from a matrix of impact (how wide the harm is) and urgency (how soon it must be
+//! fixed), as ITIL defines it; `desk::severity` reads each axis from the subject and body
+//! (quoted `>` lines left out) and owns the matrix. This module names the business
+//! service the request is about (a configured system, directly or by an alias from the
+//! rules file, else a built-in critical service), asks for the severity, applies the
+//! deployment's matrix and then the floors:
+//! - vip: the sender is a configured VIP: at least P2, and P1 when the impact is high;
+//! - the sender domain's configured priority: the more urgent one wins.
 //!
-//! The signals, each found in the subject and body (quoted `>` lines left out):
-//! - wide: scope words ("whole department", "所有人"), unless negated ("not everyone")
-//!   or the sender says it is only them ("just me", "别人都正常");
-//! - system: a configured business system named, as a whole word, case-insensitive
-//!   (Chinese names as substrings), or one of its aliases from the rules file;
-//! - outage: words saying something does not work at all ("can't", "down", "无法");
-//! - vip: the sender is a configured VIP;
-//! - low: the sender says it can wait ("no rush", "不急").
-//!
-//! The rule:
-//! - P1: wide and (system or outage or vip);
-//! - P2: wide; or system and outage (one person cannot use a business system); or vip;
-//! - P4: low, and none of the above;
-//! - P3: everything else.
-//!
-//! The sender domain's configured priority is then a floor: the more urgent one wins.
-//! "URGENT" in a subject does not raise anything by itself.
+//! The rules file's triage words (`config/intake.toml`: scope, narrow, outage,
+//! low_urgency) extend the built-in cues of the same meaning. "URGENT" in a subject does
+//! not make a trivial matter urgent (it is medium urgency at most by itself).
 
 use super::intake::{IntakeRules, head};
+use super::severity::{self, FileCues, Level, Matrix, Service, Severity};
 use super::status::Priority;
 
 /// The deployment's triage settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TriageConfig {
-    /// Business systems by the names people use for them: "mail", "ERP", "VPN", "OA".
-    pub systems: Vec<String>,
-    /// Sender addresses whose requests start at P2 at least (P1 when the impact is wide).
+    /// Business systems by the names people use for them ("mail", "ERP", "VPN", "OA"),
+    /// each with its criticality (high unless configured otherwise).
+    pub systems: Vec<Service>,
+    /// Sender addresses whose requests start at P2 at least (P1 when the impact is high).
     pub vip_senders: Vec<String>,
     /// Sender domain (or a parent domain of it) and the least urgent priority its
     /// requests get.
     pub domain_priorities: Vec<(String, Priority)>,
+    /// `[triage.matrix]`: priority by impact and urgency.
+    pub matrix: Matrix,
+}
+
+impl TriageConfig {
+    /// Settings naming `systems`, all of high criticality (the meaning of a plain name).
+    pub fn with_systems<S: AsRef<str>>(systems: &[S]) -> TriageConfig {
+        TriageConfig {
+            systems: systems.iter().map(|s| Service::high(s.as_ref())).collect(),
+            ..TriageConfig::default()
+        }
+    }
 }
 
 /// The priority and the reasons for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Triage {
     pub priority: Priority,
-    /// Why, in words for the timeline: `impact: "whole department"`, `system: VPN`,
-    /// `VIP sender`, then the rule that decided.
+    /// The rules' impact and urgency, with the words that decided each.
+    pub severity: Severity,
+    /// Why, in words for the timeline: `impact high: "every store"`, `urgency high:
+    /// waiting now: "customers are waiting"`, the matrix cell, then any floor.
     pub reasons: Vec<String>,
 }
 
@@ -62,30 +68,30 @@ pub fn triage(
     body: &str,
 ) -> Triage {
     let words = rules.triage_words();
-    let text = rules.clean(&format!("{subject}\n{}", unquoted(head(body, 16 * 1024))));
-    let mut reasons = Vec::new();
-
-    let scope = words.scope.first_unnegated(&text, &words.scope_negations);
-    let narrow = words.narrow.first(&text);
-    let wide = match (scope, narrow) {
-        (Some(s), None) => {
-            reasons.push(format!("impact: {:?}", s.trim()));
-            true
-        }
-        (Some(s), Some(n)) => {
-            reasons.push(format!("impact {:?} not counted: {:?}", s.trim(), n.trim()));
-            false
-        }
-        _ => false,
+    let body = head(body, 16 * 1024);
+    let body = if forwarded(subject) {
+        body.to_string()
+    } else {
+        unquoted(body)
     };
-    let system = named_system(cfg, &words.system_aliases, &text);
-    if let Some(s) = &system {
-        reasons.push(format!("system: {s}"));
-    }
-    let outage = words.outage.first_unnegated(&text, &words.outage_negations);
-    if let Some(o) = outage {
-        reasons.push(format!("outage: {:?}", o.trim()));
-    }
+    let text = rules.clean(&format!("{subject}\n{body}")).to_lowercase();
+    let service = named_system(cfg, &words.system_aliases, &text)
+        .or_else(|| severity::built_in_service(&text));
+    let file = FileCues {
+        narrow: words.narrow.first(&text),
+        outage: words.outage.first_unnegated(&text, &words.outage_negations),
+        can_wait: words.low_urgency.first(&text),
+    };
+    let sev = severity::assess(&text, service.as_ref(), &file);
+    let (impact, urgency) = (sev.impact.level, sev.urgency.level);
+    let rule_priority = cfg.matrix.priority(impact, urgency);
+    let mut reasons = vec![
+        format!("impact {impact}: {}", sev.impact.why),
+        format!("urgency {urgency}: {}", sev.urgency.why),
+        format!("matrix: impact {impact} x urgency {urgency} -> {rule_priority}"),
+    ];
+
+    let mut priority = rule_priority;
     let address = address_of(sender);
     let vip = !address.is_empty()
         && cfg
@@ -93,44 +99,34 @@ pub fn triage(
             .iter()
             .any(|v| address_of(v).eq_ignore_ascii_case(&address));
     if vip {
-        reasons.push("VIP sender".to_string());
+        let floor = if impact == Level::High {
+            Priority::P1
+        } else {
+            Priority::P2
+        };
+        reasons.push(format!("VIP sender: at least {floor}"));
+        priority = priority.min(floor);
     }
-    let low = words.low_urgency.first(&text);
-    if let Some(l) = low {
-        reasons.push(format!("low urgency: {:?}", l.trim()));
-    }
-
-    let (system, outage) = (system.is_some(), outage.is_some());
-    let (rule_priority, rule) = if wide && (system || outage || vip) {
-        (
-            Priority::P1,
-            match (system, outage) {
-                (true, _) => "wide impact on a business system",
-                (false, true) => "wide impact, not working",
-                (false, false) => "wide impact reported by a VIP",
-            },
-        )
-    } else if wide {
-        (Priority::P2, "wide impact")
-    } else if system && outage {
-        (Priority::P2, "a business system not working for the sender")
-    } else if vip {
-        (Priority::P2, "VIP sender")
-    } else if low.is_some() {
-        (Priority::P4, "the sender says it can wait")
-    } else {
-        (Priority::P3, "one person's problem")
-    };
-    reasons.push(format!("rule: {rule} -> {rule_priority}"));
-
-    let mut priority = rule_priority;
     if let Some((domain, floor)) = domain_floor(cfg, &address)
         && floor < priority
     {
         reasons.push(format!("sender domain {domain}: at least {floor}"));
         priority = floor;
     }
-    Triage { priority, reasons }
+    Triage {
+        priority,
+        severity: sev,
+        reasons,
+    }
+}
+
+/// Whether the subject says the mail forwards someone else's request ("FW:", "Fwd:",
+/// "转发", "转："): its quoted lines are the request, so they count.
+fn forwarded(subject: &str) -> bool {
+    let s = subject.trim_start().to_lowercase();
+    ["fw:", "fwd:", "fw ", "转发", "转：", "转:"]
+        .iter()
+        .any(|p| s.starts_with(p))
 }
 
 /// The body without lines quoted from earlier mail.
@@ -168,29 +164,28 @@ fn domain_floor<'c>(cfg: &'c TriageConfig, address: &str) -> Option<(&'c str, Pr
 }
 
 /// The first configured system named in `text` (in configuration order), directly or
-/// by an alias, as words for the reasons: `VPN`, `email (as "Outlook")`.
+/// by an alias; its name for the reasons: `VPN`, `email (as "Outlook")`.
 fn named_system(
     cfg: &TriageConfig,
     aliases: &[(String, Vec<String>)],
-    text: &str,
-) -> Option<String> {
-    let lower = text.to_lowercase();
-    for system in cfg
-        .systems
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-    {
-        if contains_word(&lower, system) {
-            return Some(system.to_string());
+    lower: &str,
+) -> Option<Service> {
+    for system in cfg.systems.iter().filter(|s| !s.name.trim().is_empty()) {
+        let name = system.name.trim();
+        let named = |n: String| Service {
+            name: n,
+            criticality: system.criticality,
+        };
+        if contains_word(lower, name) {
+            return Some(named(name.to_string()));
         }
         let own = aliases
             .iter()
-            .filter(|(name, _)| name.trim().to_lowercase() == system.to_lowercase())
+            .filter(|(n, _)| n.trim().to_lowercase() == name.to_lowercase())
             .flat_map(|(_, words)| words);
         for alias in own {
-            if contains_word(&lower, alias) {
-                return Some(format!("{system} (as {:?})", alias.trim()));
+            if contains_word(lower, alias) {
+                return Some(named(format!("{name} (as {:?})", alias.trim())));
             }
         }
     }
@@ -220,14 +215,12 @@ mod tests {
 
     fn cfg() -> TriageConfig {
         TriageConfig {
-            systems: ["mail", "email", "ERP", "VPN", "SAP", "邮箱", "OA"]
-                .map(String::from)
-                .to_vec(),
             vip_senders: vec!["Boss@Example.test".into()],
             domain_priorities: vec![
                 ("clinic.example.test".into(), Priority::P2),
                 ("slow.example.test".into(), Priority::P4),
             ],
+            ..TriageConfig::with_systems(&["mail", "email", "ERP", "VPN", "SAP", "邮箱", "OA"])
         }
     }
 
@@ -239,8 +232,13 @@ mod tests {
         t("a@example.test", subject, body).priority
     }
 
+    // Rewritten for issue 16 (severity as impact x urgency): the old tests encoded the
+    // keyword rule (wide + outage -> P1, one person's outage -> P3, "no rush" -> P4);
+    // the cases are kept where the matrix agrees and relabelled where the labelling
+    // policy (tests/fixtures/severity/README.md) says otherwise.
+
     #[test]
-    fn wide_and_system_or_outage_is_p1() {
+    fn wide_impact_and_stopped_work_is_p1_with_the_deciding_words() {
         let r = t(
             "a@example.test",
             "VPN",
@@ -248,32 +246,63 @@ mod tests {
         );
         assert_eq!(r.priority, Priority::P1);
         assert!(r.urgent());
+        assert_eq!(r.severity.impact.level, Level::High);
+        assert_eq!(r.severity.urgency.level, Level::High);
         assert!(
             r.reasons
-                .contains(&"impact: \"whole department\"".to_string()),
+                .contains(&"impact high: \"whole department\"".to_string()),
             "{:?}",
             r.reasons
         );
-        assert!(r.reasons.contains(&"system: VPN".to_string()));
+        assert!(
+            r.reasons
+                .contains(&"urgency high: work stopped: \"cannot\"".to_string()),
+            "{:?}",
+            r.reasons
+        );
+        assert!(r.reasons.iter().any(|x| x.starts_with("matrix: ")));
         assert_eq!(p("打印机", "整个部门都打印不了"), Priority::P1);
         assert_eq!(p("OA系统登不上", "所有人都登不上OA"), Priority::P1);
+        // the issue's examples
+        assert_eq!(
+            p(
+                "cards",
+                "payment terminals in every store stopped processing cards, customers \
+                 are waiting, whole business is affected"
+            ),
+            Priority::P1
+        );
+        assert_eq!(
+            p(
+                "network",
+                "no network at all on two floors, three departments cannot work"
+            ),
+            Priority::P1
+        );
     }
 
     #[test]
-    fn wide_alone_system_outage_alone_and_vip_are_p2() {
-        assert_eq!(
-            p("slow internet", "Everyone says the internet is slow."),
-            Priority::P2
-        );
+    fn one_person_on_a_critical_system_is_p2_and_vip_floor() {
+        // one person who cannot use a high-criticality system: medium x high
         assert_eq!(p("VPN连不上", "在家连VPN，一直连不上。"), Priority::P2);
         assert_eq!(p("Outlook", "Outlook crashes on start."), Priority::P2);
+        // many people, degraded: high x medium
+        assert_eq!(
+            p("slow internet", "Internet is slow for everyone today."),
+            Priority::P2
+        );
         let vip = t(
             "Boss <boss@example.test>",
             "Wallpaper",
             "Please change my wallpaper.",
         );
         assert_eq!(vip.priority, Priority::P2);
-        assert!(vip.reasons.contains(&"VIP sender".to_string()));
+        assert!(
+            vip.reasons.contains(&"VIP sender: at least P2".to_string()),
+            "{:?}",
+            vip.reasons
+        );
+        // a VIP reporting high impact is P1 (as before the matrix)
         assert_eq!(
             t(
                 "boss@example.test",
@@ -286,31 +315,37 @@ mod tests {
     }
 
     #[test]
-    fn low_urgency_and_default() {
+    fn hedges_and_one_persons_stop() {
         assert_eq!(p("mouse", "My mouse is sticky, no rush."), Priority::P4);
         assert_eq!(p("鼠标", "鼠标有点卡，不急"), Priority::P4);
+        // one person, work stopped: low x high
         assert_eq!(p("printer", "My printer can't print."), Priority::P3);
-        // a low-urgency word does not hide a serious problem
+        // a stated hedge is taken at its word: VPN for one person, can wait
         assert_eq!(
             p("VPN", "I can't connect to the VPN, no rush though"),
-            Priority::P2
+            Priority::P4
         );
+        // urgency words on a trivial matter do not make it urgent
+        assert_eq!(p("URGENT", "URGENT!!! my font is tiny"), Priority::P4);
     }
 
     #[test]
     fn negated_and_narrow_scope_do_not_count() {
-        assert_eq!(
-            p("drive", "I can't open the drive. Not everyone is affected."),
-            Priority::P3
+        let r = t(
+            "a@example.test",
+            "drive",
+            "I can't open the drive. Not everyone is affected.",
         );
+        assert_eq!(r.severity.impact.level, Level::Low, "{:?}", r.reasons);
+        assert_eq!(r.priority, Priority::P3);
         assert_eq!(
             p(
                 "drive",
                 "Everyone else is fine, just me: the drive is gone."
             ),
-            Priority::P3
+            Priority::P4
         );
-        assert_eq!(p("网速", "不是所有人都慢，只有我"), Priority::P3);
+        assert_eq!(p("网速", "不是所有人都慢，只有我"), Priority::P4);
         assert_eq!(
             p("slow", "Internet slow for the whole office, not down."),
             Priority::P2
@@ -329,10 +364,43 @@ mod tests {
     }
 
     #[test]
-    fn quoted_lines_do_not_count() {
+    fn a_low_criticality_system_gives_no_impact_and_the_matrix_is_configurable() {
+        let mut c = cfg();
+        c.systems = vec![Service {
+            name: "wiki".into(),
+            criticality: Level::Low,
+        }];
+        let r = triage(
+            IntakeRules::built_in(),
+            &c,
+            "a@x.test",
+            "wiki",
+            "The wiki is down.",
+        );
+        assert_eq!(r.severity.impact.level, Level::Low, "{:?}", r.reasons);
+        c.matrix.rows[2][0] = Priority::P2;
+        let r = triage(
+            IntakeRules::built_in(),
+            &c,
+            "a@x.test",
+            "wiki",
+            "The wiki is down.",
+        );
+        assert_eq!(r.priority, Priority::P2, "{:?}", r.reasons);
+    }
+
+    #[test]
+    fn quoted_lines_do_not_count_unless_forwarded() {
         assert_eq!(
             p("pdf", "The PDF won't open.\n> Everyone is waiting."),
             Priority::P3
+        );
+        assert_eq!(
+            p(
+                "FW: access",
+                "From my manager.\n> Everyone in finance can't log in."
+            ),
+            Priority::P1
         );
     }
 
@@ -355,7 +423,7 @@ mod tests {
             t("n@slow.example.test", "VPN", "VPN down for everyone").priority,
             Priority::P1
         );
-        assert_eq!(t("", "", "").priority, Priority::P3);
-        assert_eq!(t("<>", "@", ">").priority, Priority::P3);
+        assert_eq!(t("", "", "").priority, Priority::P4);
+        assert_eq!(t("<>", "@", ">").priority, Priority::P4);
     }
 }

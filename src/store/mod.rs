@@ -25,6 +25,7 @@ pub mod schema;
 pub mod sla_clocks;
 pub mod ticket_links;
 pub mod tickets;
+pub mod triage_review;
 pub mod worklog;
 
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 13] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13];
+const STEPS: [&str; 14] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14];
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
@@ -390,6 +390,33 @@ CREATE TABLE change_events (
 ) STRICT;
 CREATE INDEX change_events_ticket ON change_events(ticket_id, id);
 CREATE INDEX change_events_at ON change_events(at);
+"#;
+
+/// Severity (issue 16 part 1): the rules' triage of each new
+/// ticket (`ticket_triage`) and agents' `/priority` overrides kept as labelled examples
+/// (`triage_overrides`), with a partial index on the disagreements for `triage review`.
+const V14: &str = r#"
+CREATE TABLE ticket_triage (
+    ticket_id   INTEGER PRIMARY KEY REFERENCES tickets(id),
+    priority    TEXT NOT NULL,
+    impact      TEXT NOT NULL,
+    urgency     TEXT NOT NULL,
+    words       TEXT NOT NULL,
+    assessed_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE triage_overrides (
+    id             INTEGER PRIMARY KEY,
+    ticket_id      INTEGER NOT NULL REFERENCES tickets(id),
+    rules_priority TEXT NOT NULL,
+    impact         TEXT NOT NULL,
+    urgency        TEXT NOT NULL,
+    words          TEXT NOT NULL,
+    agent_priority TEXT NOT NULL,
+    agent          TEXT NOT NULL,
+    at             INTEGER NOT NULL
+) STRICT;
+CREATE INDEX triage_disagreements ON triage_overrides(at, id)
+    WHERE rules_priority <> agent_priority;
 "#;
 
 #[cfg(test)]

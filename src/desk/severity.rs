@@ -1,0 +1,526 @@
+//! Severity: a request's impact (how wide the harm is) and urgency (how soon it must be
+//! fixed), each read from the text by its own rules, and the priority matrix that turns
+//! the two into a priority, as ITIL defines it. The labelling policy the rules follow is
+//! `tests/fixtures/severity/README.md`; `tests/severity_labelled.rs` measures them.
+//!
+//! This module owns the reading of the text and the matrix; `desk::triage` hands it the
+//! cleaned text and the business service named (with its criticality), then applies the
+//! VIP and sender-domain floors. No I/O; the patterns are compiled once.
+//!
+//! Impact, first rule that applies:
+//! 1. the sender says it is only them ("only me", "别人都正常"): low, or medium when a
+//!    critical service does not work for them;
+//! 2. everyone / a whole unit / several units / 10 or more people / customers at large
+//!    ("every store", "two floors", "全公司", "所有门店", "三个部门", "120 people"): high;
+//! 3. a small group ("the three of us", "me and Sam", "我和小李", "五个人"): medium;
+//! 4. a named unit without a count ("the finance department", "Ward 4", "设计部"), or a
+//!    security incident with wide exposure (admin account, ransomware), or a safety
+//!    incident at shared equipment (server room, rack, UPS): high;
+//! 5. the service named: a critical one down outright is high; not working for the
+//!    sender is medium (a high-criticality service) — see [`service_impact`];
+//! 6. otherwise low.
+//!
+//! Urgency, first rule that applies: a security or safety incident (high); the sender
+//! says it can wait (low); customers, patients or money waiting now (high); a
+//! workaround (medium); a deadline within hours (high); work stopped (high); degraded
+//! service (medium); urgency words (medium); a deadline in days (medium); otherwise low.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::status::Priority;
+
+/// A level of impact, urgency or criticality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Low,
+    Medium,
+    High,
+}
+
+impl Level {
+    pub const ALL: [Level; 3] = [Level::High, Level::Medium, Level::Low];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Level::High => 0,
+            Level::Medium => 1,
+            Level::Low => 2,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Level, String> {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown level {s:?} (use high, medium or low)"))
+    }
+}
+
+/// The priority matrix: `rows[impact][urgency]`, high first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Matrix {
+    pub rows: [[Priority; 3]; 3],
+}
+
+impl Default for Matrix {
+    /// ITIL's usual matrix (`tests/fixtures/severity/README.md`).
+    fn default() -> Self {
+        use Priority::*;
+        Matrix {
+            rows: [[P1, P2, P3], [P2, P3, P4], [P3, P4, P4]],
+        }
+    }
+}
+
+impl Matrix {
+    pub fn priority(&self, impact: Level, urgency: Level) -> Priority {
+        self.rows[impact.index()][urgency.index()]
+    }
+}
+
+/// One axis read from the text: the level and the words that decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    pub level: Level,
+    /// What decided, for the timeline: `"every store"`, `service ERP down`, `no signal`.
+    pub why: String,
+}
+
+/// Impact and urgency of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Severity {
+    pub impact: Reading,
+    pub urgency: Reading,
+}
+
+/// The business service a request names, and how critical it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub name: String,
+    pub criticality: Level,
+}
+
+impl Service {
+    /// A service of high criticality (what a plain name in `[triage] systems` means).
+    pub fn high(name: &str) -> Service {
+        Service {
+            name: name.trim().to_string(),
+            criticality: Level::High,
+        }
+    }
+}
+
+/// Matches of the rules file's triage words (`config/intake.toml`), which extend the
+/// built-in cues of the same meaning: narrow (only the sender), outage (work stopped)
+/// and low urgency (can wait). The file's scope words are not used: they were written
+/// for "more than the sender" ("3 people", "全部"), which is not the matrix's high
+/// impact; the built-in breadth cues are.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileCues<'t> {
+    pub narrow: Option<&'t str>,
+    pub outage: Option<&'t str>,
+    pub can_wait: Option<&'t str>,
+}
+
+/// Compiles a cue set: case-insensitive, `\b` is an ASCII word boundary (so `\bVPN\b`
+/// matches in "VPN连不上").
+fn cues(pattern: &str) -> Regex {
+    let p = format!("(?i){}", pattern.replace(r"\b", r"(?-u:\b)"));
+    Regex::new(&p).unwrap_or_else(|e| panic!("built-in severity pattern: {e}"))
+}
+
+macro_rules! cue_set {
+    ($name:ident, $($part:expr),+ $(,)?) => {
+        static $name: LazyLock<Regex> = LazyLock::new(|| cues(&[$($part),+].join("|")));
+    };
+}
+
+const NUM_2_9: &str = r"(?:[2-9]|two|three|four|five|six|seven|eight|nine)";
+const NUM_10: &str = r"(?:[1-9]\d+\+?|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|a hundred|hundreds|dozens|scores)";
+const UNITS: &str = r"(?:floors|departments|depts|sites|stores|shops|branches|warehouses|wards|offices|surgeries|schools|locations|restaurants|workshops|buildings|clinics|campuses|teams|lines|production lines|packing lines|hotels|plants|factories|classrooms|pharmacies)";
+const PEOPLE: &str = r"(?:people|users|staff|employees|guests|customers|clients|students|pupils|patients|colleagues|suppliers|parcels|orders|agents|drivers|workers|members|machines|pcs|computers|laptops|devices|of us)";
+
+cue_set!(
+    NARROW,
+    r"\b(?:only|just) (?:me|mine|my (?:laptop|pc|computer|phone|machine|account|mailbox|desk))\b",
+    r"\bonly affects me\b",
+    r"\bonly (?:this|the one) (?:file|document|one)\b",
+    r"\b(?:everyone|everybody|all the others|others|no one|nobody|none of the others)(?: else)?(?:'s (?:machines?|pcs?|laptops?|computers?))? (?:is|are|seems?|seem to be) (?:fine|ok|okay|working|unaffected)\b",
+    r"\b(?:no one|nobody) else\b",
+    r"\bothers seem (?:ok|okay|fine)\b",
+    r"\b(?:everyone else|my colleagues?|others) can\b",
+    r"只有我|就我一个人|仅我|别人都|别人的|其他人都|其他同事都|其他同事的|同事都正常|别人电脑|其他人正常|其他电脑都",
+);
+
+cue_set!(
+    ALL_WIDE,
+    r"\b(?:everyone|everybody|nobody|no one|no-one|none of us|all users|all staff|all employees|all of us|company[- ]wide|across the (?:company|business|organi[sz]ation|site|estate)|organi[sz]ation[- ]wide|site[- ]wide)\b",
+    r"\ball (?:of )?(?:the |our )?(?:[a-z]+ )?(?:users|staff|customers|clients|branches|stores|shops|sites|offices|restaurants|locations|classrooms?|wards|departments|floors|schools|surgeries|printers|laptops|pcs|computers|machines|devices|desk phones|phones|network drives|drives|tills|terminals|remote workers|users' [a-z]+)\b",
+    r"\b(?:every|any|each) (?:single )?(?:user|store|shop|branch|site|office|restaurant|location|department|floor|customer|client|order|card payment|payment|classroom|ward|school|till|machine)\b",
+    r"\b(?:whole|entire) (?:the )?(?:company|office|school|store|shop|branch|site|floor|building|department|dept|team|plant|factory|warehouse|ward|organi[sz]ation|staff|fleet|business|network|[a-z]+ (?:department|dept|team|office|floor|site))\b",
+    r"\b(?:many|lots of|loads of|a lot of|plenty of|a dozen|dozens of|hundreds of) (?:people|users|staff|colleagues|customers|clients|of us)\b|\busers (?:are |can't|cannot|unable|report|keep|getting)",
+    r"\ball of (?:finance|accounts|accounting|payroll|hr|sales|marketing|legal|support|engineering|operations|logistics|production|the office|the team|the staff)\b",
+    r"\bthe (?:network|internet|server|servers|wifi|wi-fi|phones|phone lines|phone system|system|website|intranet|email|e-mail|power|printers) (?:is |are |has |have |went |seems |)(?:down|out|offline|dead|gone|not working|unavailable|crashed)\b",
+    r"\bhalf (?:of )?the (?:company|office|staff|building|floor|users|team|school)\b",
+    r"\bboth (?:of )?(?:our |the )?(?:sites|surgeries|offices|floors|stores|shops|branches|warehouses|buildings|clinics|schools|campuses|wards|locations)\b",
+    &format!(r"\b(?:all )?(?:{NUM_2_9}|several|multiple|many|all the) (?:[a-z]+ )?{UNITS}\b"),
+    &format!(r"\b{NUM_10} (?:[a-z]+ )?{PEOPLE}\b"),
+    r"\b(?:lots|many|most|all|dozens|hundreds) of (?:the |our )?(?:machines|pcs|computers|laptops|users|staff|people|customers|clients|stores|branches)\b",
+    r"\b(?:the|our) (?:wards|branches|stores|shops|sites|offices|restaurants|clinics|surgeries|departments|floors|warehouses)\b",
+    r"\b(?:customers|clients|patients|guests|pupils|students|people) (?:are |were )?(?:can't|cannot|unable|waiting|leaving|queu|lined up|phon|complain|annoyed|bunched)",
+    r"\b(?:every|our) customer\b|\bcustomer integration|\bzero sales\b|\blosing sales\b|\btables are\b",
+    r"全(?:公司|厂|校|院|体|员|年级|部门|市|省|国|网|楼)|整个(?:公司|厂区|部门|办公室|团队|楼层|楼|门店|分店|仓库|车间|医院|学校|病区|科室)|整(?:层|栋)",
+    r"所有(?:的)?(?:门店|分店|人|同事|用户|员工|客户|顾客|电脑|打印机|座机|电话|部门|网点|仓库|车间|病区|终端|收银|办公点|分公司)",
+    r"各(?:个)?(?:分店|门店|门诊|部门|办公点|网点|仓库|车间|校区|病区|科室|分公司|工厂)",
+    r"大家|不少(?:人|同事)|多个(?:部门|门店|分店|科室|仓库|网点|办公室)|多家|整个[\p{Han}]{1,3}(?:都|全)|[一二三四五六七八九十\d]+楼(?:整|全|都|所有)|(?:办公室|公司|店里|门店|楼里)(?:的)?(?:网络|网|电话|wifi|WiFi|电)(?:都|全|断|挂|没|不)",
+    r"(?:网络|网|服务器|系统|总机|电话)(?:全)?(?:断了|挂了|瘫痪|崩溃|宕机)|断网了|网断了",
+    r"其他人也|别人也|同事(?:们)?(?:也|都)(?:[^正]|$)|几百|上百|几十|好几台电脑|很多(?:人|同事|电脑|顾客|客户)|好多(?:人|顾客|客户)",
+    r"[两二三四五六七八九十几]个(?:仓库|门店|分店|部门|车间|楼层|办公室|校区|病区|工厂|分公司|科室)|[一二三四五六七八九]车间[、和]",
+    r"(?:[二三四五六七八九]?十[一二三四五六七八九]?|[1-9]\d+|[一二三四五六七八九两几]?[百千])\s*(?:多)?(?:个|位|名)?(?:人|员工|学生|病人|顾客|客户|用户|台电脑)",
+    r"(?:客户|顾客|病人|患者|学生|乘客)(?:们)?(?:投诉|都|找不到)|排(?:了)?(?:一长串|长队|满)|排着队|排起了",
+);
+
+cue_set!(
+    SMALL,
+    &format!(r"\b(?:the |we |all )?{NUM_2_9} of us\b"),
+    r"\bme and [a-z]+\b",
+    r"\b(?:several|multiple|a few|some|a couple of) (?:people|users|colleagues|staff|of us)\b",
+    &format!(r"\b(?:team|group|office) of {NUM_2_9}\b|\({NUM_2_9} people\)"),
+    &format!(
+        r"\b(?:the |our )?{NUM_2_9} (?:people|colleagues|users|staff|designers|nurses|agents|techs|of them)\b"
+    ),
+    r"我和[\p{Han}]{1,3}|我们[^，。,.!！\n]{0,6}[两二三四五六七八九几]个人|[两二三四五六七八九]个人(?:共用|的)|[两三四五]台",
+);
+
+cue_set!(
+    UNIT,
+    r"\b(?:the |our |a |this |in )(?:[a-z]+ ){0,2}(?:department|dept|team|studio|ward|unit|site|school|hotel|factory|plant|warehouse|floor|block|branch|store|hall|building|shop|restaurant|clinic|surgery|practice|pharmacy|hospital|lab|call cent(?:re|er))\b",
+    r"\b(?:finance|accounts|accounting|payroll|hr|sales|marketing|legal|procurement|purchasing|logistics|dispatch|customer (?:service|support)|call cent(?:re|er)|contact cent(?:re|er)|front desk|operations) (?:team|department|dept|staff|people|office|is|are|can't|cannot|has|have)\b",
+    r"\bward \d+\b|\bnew branch\b|\b(?:the|our|this) office\b",
+    r"我们(?:部门|科室|团队|公司|店|门店|分店|学校|医院|病区|车间)",
+    r"(?:设计|行政|客服|财务|人事|销售|市场|采购|生产|技术|研发|运营|法务|物流|仓储|质检|工程|计划)部|检验科|病房|急诊|病区|车间|厂区|仓库|分店|门店|新店|全校|食堂|文印室|培训室",
+);
+
+cue_set!(
+    SECURITY,
+    r"\bphish|ransom|\bmalware\b|\bvirus|\bthreat\b|\bhacked\b|compromis|\b(?:data|security) breach|\bbreached\b|\bsigned in (?:at|from)|\bsign-?in from|\blog-?in from|unknown (?:ip|country|location)|\bforwarding rule|\b(?:typed|entered|put|gave|submitted) (?:in )?(?:my|their|his|her|our) (?:password|credentials|login|details|bank details)|\bclicked (?:on )?(?:a|the|this|that) (?:link|attachment)|\bscam|impersonat|\bgift cards?\b|\bchange (?:of )?bank details|\baccount (?:is |was |has been )?(?:sending|hacked)|\bfraud|suspicious (?:login|sign|payment|email)|\bstolen\b|\blost (?:my |a |the )?(?:work )?(?:laptop|phone|usb)",
+    r"钓鱼|赎金|勒索|被加密|病毒|中毒|木马|被盗|泄露|异地登录|转发规则|盗号|诈骗|被黑|冒充|点了(?:一个)?链接|点开了|输入了密码|输了密码",
+);
+
+cue_set!(
+    SECURITY_WIDE,
+    r"\b(?:domain )?admin(?:istrator)? account|\bransom|encrypted|\bfinance director|\bcfo\b|\bmoney (?:has been |was )?(?:sent|transferred|moved)|\bspamming|sending spam|\bpayment (?:was |has been )?(?:made|sent)|\balready paid\b|\b(?:patient|customer|client) data|\ball staff\b",
+    r"管理员账号|赎金|勒索|被加密|财务总监|转账|病人信息|客户信息",
+);
+
+cue_set!(
+    SAFETY,
+    r"\bsmoke|\bsmoking\b|burning smell|smells? (?:of )?burning|\bon fire\b|fire alarm|overheat|\bsparks?\b|water (?:is )?(?:dripping|leak|coming)|\bleak(?:ing)?\b|\bflood|\bdripping\b|patient safety|safety issue",
+    r"冒烟|焦糊|着火|烧焦|过热|漏水|滴水|进水|安全隐患",
+);
+
+cue_set!(
+    SHARED_EQUIPMENT,
+    r"\b(?:network |server |comms )?(?:rack|server room|comms room|cabinet|ups|switch|data cent(?:er|re))\b",
+    r"机房|机柜|配电|UPS|交换机|服务器",
+);
+
+cue_set!(
+    CAN_WAIT,
+    r"\bno (?:hurry|rush|urgency)\b|\bnot (?:urgent|a priority|a big deal|in a hurry|pressing)\b|\bplenty of time\b|\bcan wait\b|\blow priority\b|\bmanageable\b|\bwhenever (?:you|it suits|convenient|possible)|\bany ?time (?:this|next)\b|\bwhen(?:ever)? you (?:get|have) (?:a|the|some)? ?(?:sec|second|moment|chance|time|minute)|\bwhen you get round\b|\bat your convenience\b|\bnext (?:month|quarter|year|term)\b|\bin (?:two|three|four|a few|2|3|4) weeks\b|\bnext week is fine\b|\bcan be looked at next\b|\bover the summer\b|\bwould be nice\b|\bnice to have\b",
+    r"不急|不着急|不紧急|不赶时间|有空|有时间再|慢慢来|(?:前|之前|以后|的时候|装好|弄好|完成|给到|做好|下周)就(?:行|可以)|(?:之后|以后|有空|有时间|回头|下周|下个月|过几天)再|问题不大|下个月|下个季度|明年|不影响使用",
+);
+
+cue_set!(
+    WAITING,
+    r"\b(?:customers?|clients?|patients?|guests?|people|drivers?|van|tables|students|pupils) (?:are |were |is |have |keep )?(?:\w+ )?(?:waiting|leaving|queu\w*|lined up|bunched up|chasing|standing|walking out|getting cold)",
+    r"\b(?:losing|lost|zero|no) (?:sales|money|revenue|orders)\b|\bcash only\b|\bcan'?t (?:pay|take (?:cards|payments|orders)|check in|assign rooms|sell)\b|\bchasing us\b|\blunch rush\b|\bbusiest time\b|\bpeak (?:time|hours?)\b|\bon stop\b|\bstanding by\b|\bparked up\b|\bcan'?t (?:trade|open the (?:shop|store))|\bproduction (?:has )?(?:stopped|halted)|\blines? (?:is |are )?(?:down|stopped)|\bcosting us\b|\b(?:missing|losing|missed) calls\b|\bcalls (?:are )?going to voicemail\b",
+    r"在等|等着|等了|排队|排着|排满|一长串|直接走|投诉|催|打爆|结不了账|打不了饭|在月台|全停|干不了活|只能付现金|只能让顾客|影响营业|没法营业|无法营业|停产|停工|损失",
+);
+
+cue_set!(
+    WORKAROUND,
+    r"\bfor now\b|\bin the meantime\b|\bmeanwhile\b|\bworkaround\b|\bfall ?back\b|\bby hand\b|\bmanually\b|\bhandwriting\b|\bwe can (?:still |use |pull |scan |read )|\bthey can (?:read|still|use)|\bcan still\b|\bstill (?:works|printing|working|getting|usable|able|prints)|\bgetting (?:things done|through)|\bcarrying on\b|\bnot ideal\b|\bwhich works\b|\bworks fine\b|\b(?:i'?m|we'?re) (?:ok|okay|using)\b|\bim (?:ok|using)\b|\bno stress\b|\bgrabbed a spare\b|\bthey do arrive\b|\breconnecting works\b|\bprinted it for us\b|\bone page at a time\b",
+    r"先用|先在|先手工|先拿|凑合|手工|能用|还能|能正常|也能|也行|正常收发|电脑上正常|现在去|暂时|最终能",
+);
+
+cue_set!(
+    DEADLINE_HOURS,
+    r"\b(?:due|deadline|has to|have to|must|need to|needs to|required|close|closes|submit|file|collects?|presenting|pitching|starts?|arrives?|opens?|go to)\b[^.!?\n]{0,50}\b(?:today|tonight|this (?:morning|afternoon)|in (?:an?|one|two|\d+|a few) (?:min|mins|minutes|hours?)|by \d{1,2}(?::\d\d)?\s*(?:am|pm)?|before midnight|by noon)\b",
+    r"\bin (?:an?|one|two|\d+|a few) (?:min|mins|minutes|hours?)\b|\bcut-?off\b|\bsame-day\b",
+    r"(?:今天|今晚|今早|上午|下午|中午)[^，。,!！\n]{0,12}(?:要|必须|截止|交|签|发货|申报|开会|上课|到期)|[\d一二三四五六七八九十两几]+\s*(?:分钟|个?小时)(?:后|以后|之后|内)|最后一天|马上要|就要",
+);
+
+cue_set!(
+    DEGRADED,
+    r"\bslow|\bsluggish|\blag|\bpatchy\b|\bintermittent|\bdrop(?:s|ping)? (?:off|out|every|all the time|constantly)|\bdisconnect(?:s|ing)?\b|\bkeeps? (?:dropping|disconnecting|kicking|freezing)|\bkicked off\b|\bdelayed\b|\btaking \d+|\btakes? (?:a|\d+|ages)|\bchoppy\b|\bflaky\b|\bannoying\b|\bdisruptive\b",
+    r"慢|卡纸|延迟|掉线|拖进度|费劲|影响效率",
+);
+
+cue_set!(
+    STOPPED,
+    r"\bcan'?t\b|\bcannot\b|\bcan not\b|\bunable\b|\bwon'?t\b|\b(?:not|isn'?t|aren'?t|arent|isnt) (?:working|coming|reaching|showing|accepting|connecting|loading|opening|printing|reading|syncing|responding|taking)\b|\bdoesn'?t work\b|\bstopped\b|\bdown\b|\bdead\b|\bno (?:dial tone|lights|network|internet|phone|signal|access|connection|sound|power)\b|\boffline\b|\blost (?:its |our |the )?(?:internet|connection|network)|\bfailing\b|\bfailed\b|\bfails\b|\brejected\b|\bdeclined\b|\blocked (?:out)?\b|\bcrash|\bblue ?screen|\bnothing works\b|\bunavailable\b|\b50[234]\b|\bnot able to\b|\bwill not\b|\bwould not\b|\bdoes not work|\bblack screen\b|\bblank (?:pages?|screen)\b|\bfroz(?:en|e)\b|\bhung\b|\b(?:is|are|went) out\b|\bcut off\b",
+    r"无法|不能|打不开|连不上|登不上|登不了|进不去|用不了|开不了|收不到|发不出|打不了|刷不了|查不了|下不了|传不到|传不过去|看不到|扫不了|打不出|干不了|没反应|崩溃|宕机|挂了|坏了|断了|断网|全停|失败|报错|蓝屏|死机|闪退|不亮|没声音|停了|瘫痪|没网|不能用|没法|没办法|上不了|进不了|连接不上|登录不上|动不了|停摆|没信号",
+);
+
+cue_set!(
+    OUTRIGHT_DOWN,
+    r"\b(?:is |are |went |gone |all |completely |totally )?down\b|\boutage\b|\bunavailable\b|\bnot accepting\b|\b50[234]\b",
+    r"宕机|挂了|瘫痪|全断|断了",
+);
+
+cue_set!(
+    URGENT_WORDS,
+    r"\burgent|\basap\b|\bimmediately\b|\bemergency\b|\bright now\b|\bhelp!|\bsend someone now\b|\bplease hurry\b",
+    r"急|马上|赶紧|尽快|快来|快帮",
+);
+
+cue_set!(
+    DEADLINE_DAYS,
+    r"\btomorrow\b|\b(?:by |before |on |this |next )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|\bthis week\b|\bnext few days\b|\bin (?:two|2|a few|three|3) days\b|\bend of (?:the )?week\b|\bopens\b",
+    r"明天|后天|周[一二三四五六日末]|星期[一二三四五六日天]|下周|这周|这两天|本周",
+);
+
+/// The first match of `re` in `text` that is not negated just before ("not everyone",
+/// "不是所有") and not followed by "else" ("no one else" is narrow, not wide).
+fn first_unnegated<'t>(re: &Regex, text: &'t str) -> Option<&'t str> {
+    re.find_iter(text)
+        .find(|m| {
+            let before = &text[..m.start()];
+            let after = &text[m.end()..];
+            !(before.ends_with("not ")
+                || before.ends_with('不')
+                || before.ends_with('没')
+                || before.ends_with("并非")
+                || after.starts_with(" else"))
+        })
+        .map(|m| m.as_str())
+}
+
+fn found<'t>(re: &Regex, text: &'t str) -> Option<&'t str> {
+    re.find(text).map(|m| m.as_str())
+}
+
+fn reading(level: Level, why: String) -> Reading {
+    Reading { level, why }
+}
+
+fn quoted(words: &str) -> String {
+    format!("{:?}", words.trim())
+}
+
+/// Reads impact and urgency from `text` (subject and body, quoted lines left out) and
+/// the business service it names, if any.
+pub fn assess(text: &str, service: Option<&Service>, file: &FileCues) -> Severity {
+    let stopped = first_unnegated(&STOPPED, text).or(file.outage);
+    let impact = impact(text, service, stopped.is_some(), file);
+    let urgency = urgency(text, stopped, file);
+    Severity { impact, urgency }
+}
+
+/// How wide the harm is; see the module header for the order of the rules.
+fn impact(text: &str, service: Option<&Service>, stopped: bool, file: &FileCues) -> Reading {
+    let from_service = service_impact(text, service, stopped);
+    if let Some(w) = found(&NARROW, text).or(file.narrow) {
+        let level = match &from_service {
+            Some(r) if r.level >= Level::Medium => Level::Medium,
+            _ => Level::Low,
+        };
+        return reading(level, format!("only the sender: {}", quoted(w)));
+    }
+    if let Some(w) = first_unnegated(&ALL_WIDE, text) {
+        return reading(Level::High, quoted(w));
+    }
+    if let Some(w) = found(&SMALL, text) {
+        return reading(Level::Medium, format!("a small group: {}", quoted(w)));
+    }
+    if let Some(w) = UNIT
+        .find_iter(text)
+        .map(|m| m.as_str())
+        .find(|w| !w.contains("my "))
+    {
+        return reading(Level::High, format!("a whole unit: {}", quoted(w)));
+    }
+    if found(&SECURITY, text).is_some()
+        && let Some(w) = found(&SECURITY_WIDE, text)
+    {
+        return reading(Level::High, format!("security exposure: {}", quoted(w)));
+    }
+    if found(&SAFETY, text).is_some()
+        && let Some(w) = found(&SHARED_EQUIPMENT, text)
+    {
+        return reading(Level::High, format!("shared equipment: {}", quoted(w)));
+    }
+    if let Some(r) = from_service {
+        return r;
+    }
+    if let Some(w) = found(&SECURITY, text) {
+        return reading(Level::Medium, format!("one account exposed: {}", quoted(w)));
+    }
+    reading(Level::Low, "one person".to_string())
+}
+
+/// The impact the named service gives by itself: down outright, a high-criticality
+/// service is high (down for everyone who uses it) and a medium one medium; not working
+/// for the sender or degraded, a high-criticality service is medium. Low-criticality services and
+/// services that still work give nothing.
+fn service_impact(text: &str, service: Option<&Service>, stopped: bool) -> Option<Reading> {
+    let s = service?;
+    let down = found(&OUTRIGHT_DOWN, text);
+    let level = match (s.criticality, down, stopped) {
+        (Level::High, Some(_), _) => Level::High,
+        (Level::High, None, _) if stopped || found(&DEGRADED, text).is_some() => Level::Medium,
+        (Level::Medium, Some(_), _) => Level::Medium,
+        _ => return None,
+    };
+    let how = down.map_or("not working".to_string(), quoted);
+    Some(reading(
+        level,
+        format!("service {} ({} criticality) {how}", s.name, s.criticality),
+    ))
+}
+
+/// How soon it must be fixed; see the module header for the order of the rules.
+fn urgency(text: &str, stopped: Option<&str>, file: &FileCues) -> Reading {
+    if let Some(w) = found(&SECURITY, text) {
+        return reading(Level::High, format!("security incident: {}", quoted(w)));
+    }
+    if let Some(w) = found(&SAFETY, text) {
+        return reading(Level::High, format!("safety: {}", quoted(w)));
+    }
+    if let Some(w) = found(&CAN_WAIT, text).or(file.can_wait) {
+        return reading(Level::Low, format!("can wait: {}", quoted(w)));
+    }
+    if let Some(w) = found(&WAITING, text) {
+        return reading(Level::High, format!("waiting now: {}", quoted(w)));
+    }
+    if let Some(w) = first_unnegated(&WORKAROUND, text) {
+        return reading(Level::Medium, format!("workaround: {}", quoted(w)));
+    }
+    if let Some(w) = found(&DEADLINE_HOURS, text) {
+        return reading(Level::High, format!("deadline within hours: {}", quoted(w)));
+    }
+    if let Some(w) = stopped {
+        return reading(Level::High, format!("work stopped: {}", quoted(w)));
+    }
+    if let Some(w) = found(&DEGRADED, text) {
+        return reading(Level::Medium, format!("degraded: {}", quoted(w)));
+    }
+    if let Some(w) = found(&URGENT_WORDS, text) {
+        return reading(Level::Medium, format!("urgency words: {}", quoted(w)));
+    }
+    if let Some(w) = found(&DEADLINE_DAYS, text) {
+        return reading(Level::Medium, format!("deadline in days: {}", quoted(w)));
+    }
+    reading(Level::Low, "no urgency stated".to_string())
+}
+
+/// Built-in business-critical services, named as people name them, for requests that
+/// name none of the configured systems: payments and tills, ERP/WMS, clinical systems,
+/// the phone system, production. Criticality high.
+static CRITICAL_SERVICES: LazyLock<Regex> = LazyLock::new(|| {
+    cues(
+        r"\b(?:tills?|pos|card (?:machines?|machiens|readers?|terminals?)|payments?|checkout|booking (?:page|site|system)|website|web ?shop|online shop|erp|wms|his|lis|emr|patient records?|dispensing|prescriptions?|phone (?:system|lines?)|switchboard|nurse call|remote desktop gateway|prod(?:uction)? (?:api|database|db)|database|checkweighers|clocking terminals|property management system)\b|\btax (?:portal|system|return)|\bvat\b|收银|支付|刷卡|医保|处方|总机|一卡通|生产数据库|数据库|会员系统|工单系统|报税|税务|电子病历",
+    )
+});
+
+/// The first built-in critical service named in `text`.
+pub fn built_in_service(text: &str) -> Option<Service> {
+    found(&CRITICAL_SERVICES, text).map(|w| Service {
+        name: w.trim().to_string(),
+        criticality: Level::High,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn levels(text: &str) -> (Level, Level) {
+        let text = text.to_lowercase();
+        let s = assess(
+            &text,
+            built_in_service(&text).as_ref(),
+            &FileCues::default(),
+        );
+        (s.impact.level, s.urgency.level)
+    }
+
+    #[test]
+    fn matrix_default_is_itil() {
+        let m = Matrix::default();
+        assert_eq!(m.priority(Level::High, Level::High), Priority::P1);
+        assert_eq!(m.priority(Level::High, Level::Low), Priority::P3);
+        assert_eq!(m.priority(Level::Medium, Level::High), Priority::P2);
+        assert_eq!(m.priority(Level::Low, Level::Medium), Priority::P4);
+        assert_eq!("HIGH".parse::<Level>(), Ok(Level::High));
+        assert!("huge".parse::<Level>().is_err());
+    }
+
+    #[test]
+    fn the_issue_examples_are_p1() {
+        use Level::*;
+        assert_eq!(
+            levels(
+                "payment terminals in every store stopped processing cards, customers are \
+                 waiting, whole business is affected"
+            ),
+            (High, High)
+        );
+        assert_eq!(
+            levels("no network at all on two floors, three departments cannot work"),
+            (High, High)
+        );
+        assert_eq!(levels("所有门店收银都用不了，顾客在排队"), (High, High));
+    }
+
+    #[test]
+    fn hedges_and_narrow_words_count() {
+        use Level::*;
+        assert_eq!(levels("my mouse is sticky, no hurry"), (Low, Low));
+        assert_eq!(levels("打印机打不了，只有我，别人都正常，不急"), (Low, Low));
+        assert_eq!(
+            levels("everyone else is fine, only me: my laptop won't boot"),
+            (Low, High)
+        );
+        assert_eq!(
+            levels("not everyone, just me, my printer is slow"),
+            (Low, Medium)
+        );
+    }
+
+    #[test]
+    fn counts_security_and_safety() {
+        use Level::*;
+        assert_eq!(levels("the three of us can't print"), (Medium, High));
+        assert_eq!(levels("40 people cannot log in"), (High, High));
+        assert_eq!(
+            levels("I typed my password into a phishing page"),
+            (Medium, High)
+        );
+        assert_eq!(levels("机房的UPS冒烟了"), (High, High));
+        assert_eq!(levels("三个部门都上不了网"), (High, High));
+    }
+}
