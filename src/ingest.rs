@@ -1106,7 +1106,6 @@ fn apply_reply(
     // What the requester (or a colleague on the thread) adds fills in the ticket's
     // intake facts; agents' text is about the fix, not the case.
     if matches!(author, Author::Requester | Author::Participant) {
-        store::triage_review::record_intake(tx, ticket, &assessment.triage, now)?;
         record_facts(tx, ticket, &assessment.facts, Some(row), sender, now)?;
     }
     let what = format!(
@@ -1158,6 +1157,10 @@ fn open_ticket(
 ) -> Result<()> {
     let plan = plan_ticket(m, decision, &opening)?;
     let ticket = write_ticket(m, &opening, &plan)?;
+    if opening.behalf.is_none() {
+        // The rules' reading, kept to compare with an agent's `/priority` later.
+        store::triage_review::record_intake(m.tx, ticket, &m.assessment.triage, m.now)?;
+    }
     let row = record(Some(ticket), plan.kind)?;
     let token = threading::token(&m.cx.desk.token_prefix, ticket);
     write_opening_events(m, (ticket, &token), &opening, &plan)?;
