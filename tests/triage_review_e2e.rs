@@ -15,8 +15,7 @@ fn ann_replies(desk: &Desk, file: &str, token: &str, body: &str) {
         .sent("-agent_notice.eml")
         .into_iter()
         .map(|m| String::from_utf8_lossy(&m).into_owned())
-        .filter(|m| header(m, "Subject").is_some_and(|s| s.contains(&format!("[{token}]"))))
-        .last()
+        .rfind(|m| header(m, "Subject").is_some_and(|s| s.contains(&format!("[{token}]"))))
         .unwrap_or_else(|| panic!("no notice about {token}"));
     let id = header(&notice, "Message-ID").unwrap().to_string();
     desk.deliver(
