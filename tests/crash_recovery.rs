@@ -387,7 +387,9 @@ supervisors = ["Sue Boss <sue@example.test>"]
 [security]
 trusted_authserv_id = "mx.desk.test"
 [triage]
-domains = { "p1.test" = "P1", "p2.test" = "P2" }
+# The priority comes from the sender's domain: "the scanner is slow" alone reads as
+# one person, degraded (P4 under the matrix); the domain floor makes it P3.
+domains = { "p1.test" = "P1", "p2.test" = "P2", "p3.test" = "P3" }
 [sla]
 time_zone = "UTC"
 warn_at = 0.5
