@@ -11,8 +11,9 @@
 //! 1. the sender says it is only them ("only me", "别人都正常"): low, or medium when a
 //!    critical service does not work for them;
 //! 2. a security incident with wide exposure: admin accounts, finance/payment roles,
-//!    money paid, ransomware signs (files renamed, ransom notes), a mailbox sending to
-//!    colleagues, a lost device holding customers' or patients' data: high;
+//!    money paid, ransomware signs (files renamed, ransom notes), a mailbox that has
+//!    sent to colleagues or contacts, a lost device holding customers' or patients'
+//!    data (not a mere mention of customers or colleagues): high;
 //! 3. quantifiers and collective words over people, places or things ("every store",
 //!    "any of our", "nobody", "whole campus", "both plants", "全公司", "所有门店",
 //!    "每个门店", "好几个客户", "大家"): high — unless the object is the sender's own
@@ -21,11 +22,14 @@
 //!    operators", "3,000 patients", "十几台电脑", "四十来人"; not minutes, pages, money): high;
 //! 5. a small group ("the three of us", "six directors", "both reception phones",
 //!    "我和小李", "两位护士"): medium;
-//! 6. a named unit without a count ("the finance department", "Ward 4", "设计部"), or a
-//!    group of staff named by role ("ED doctors", "nurses", "店长们"): high;
+//! 6. a named unit without a count ("the finance department", "Ward 4", "设计部"), a
+//!    group of staff named by role ("ED doctors", "nurses", "店长们"), or shared things
+//!    that all fail ("收银机都用不了", "整个车间"): high;
 //! 7. a shared thing that has stopped — what is broken, not who says it: a shared drive,
 //!    the main line/number, the phone system, an app/site/portal customers use, a
-//!    gateway, "the server", a production line, "共享盘", "总机", "官网": high;
+//!    gateway, "the server", a place's network ("the office internet"), a production
+//!    line, "共享盘", "总机", "官网": high — unless the failure is the sender's own
+//!    ("I can't reach the server", "我登不上") and nothing says it is down;
 //! 8. a safety incident at shared equipment (server room, rack, UPS): high;
 //! 9. the service named: a critical one down outright (or "not a single …") is high;
 //!    not working for the sender is medium (a high-criticality service) — see
@@ -225,18 +229,21 @@ cue_set!(
     SHARED_THING,
     r"\b(?:shared|network|team|[a-z]:) (?:drive|folder|disk|mailbox|calendar)|\b[a-z]: ?drive\b|\bmain (?:line|number)\b|\bour (?:main |phone |office )?(?:number|phone lines?|website|app|portal|system|server|network|gateway)\b|\bphone (?:system|lines?)\b|\bswitchboard\b|\bthe (?:app|website|site|portal|system|service|line|number|kiosk)s? (?:that )?(?:our |the )?(?:customers|clients|patients|callers|users|everyone|staff|students|public|drivers) (?:use|book|order|call|ring|log)",
     r"\b(?:customer|client|patient|public)[- ](?:facing |)(?:app|portal|website|site|line)\b|\b(?:payment|sms|api|vpn|remote desktop|email|mail) gateway\b|\bthe (?:server|servers|network|domain controller|file server|mail server|intranet)\b|\b(?:production|packing|assembly|bottling) line\b|\bline \d+\b|\b(?:active directory|dc\d*)\b",
-    r"共享盘|共享文件夹|共享目录|公共盘|总机|官网|网站|商城|小程序|服务器|云平台|医院信息系统|信息系统|产线|生产线|流水线",
+    r"\b(?:office|site|store|shop|branch|school|clinic|warehouse|plant|building|floor|campus|ward|depot|hotel)(?:'s)? (?:network|internet|wifi|wi-fi|phones?|phone lines?|power|system|server)\b",
+    r"共享盘|共享文件夹|共享目录|公共盘|总机|官网|公司网站|我们(?:的)?网站|商城|小程序|服务器|云平台|医院信息系统|信息系统|产线|生产线|流水线",
 );
 
 cue_set!(
     GROUP_NOUNS,
-    r"\b(?:doctors|nurses|clinicians|operators|agents|cashiers|drivers|teachers|pickers|engineers|developers|dispatchers|receptionists|pharmacists|technicians|radiographers|store managers|shop staff|field staff|call handlers)\b",
+    r"\b(?:doctors|nurses|clinicians|operators|agents|cashiers|(?:delivery|lorry|van|truck|bus) drivers|teachers|pickers|engineers|developers|dispatchers|receptionists|pharmacists|technicians|radiographers|store managers|shop staff|field staff|call handlers)\b",
     r"(?:医生|护士|老师|店员|店长|司机|工人|员工|同事|客服|操作工|师傅|收银员)们",
+    r"(?:我们|大家|同事|电脑|收银机|收银台|终端|设备|打印机|电话|座机|机器|工作站|扫码枪)[^，。,!！\n]{0,3}都(?:用不了|打不开|进不去|登不|连不|上不了|没|不能|无法|卡|断|挂|出不)",
+    r"整个[\p{Han}]{0,3}(?:部|科|室|楼|层|区|店|厂|校|院|组|队|中心|公司|系统|网络|车间|仓库|园区|办公室)",
 );
 
 cue_set!(
     MONEY,
-    r"\brefunds?\b|\bcharges? (?:are |is )?(?:failing|rejected|declined|not going)|\bpayments? (?:are |is )?(?:failing|rejected|declined|not going)|\b(?:paid|transferred|wired) (?:\w+ ){0,3}(?:to|into) (?:the |a |their )?new (?:account|bank)|\bfor free\b|\bfree of charge\b|\b(?:losing|lost) (?:\w+ )?(?:money|sales|revenue|orders)",
+    r"\brefunds?\b[^.!?\n]{0,30}\b(?:failing|fail|failed|rejected|declined|bouncing|stuck)\b|\b(?:failing|rejecting|declining|rejected)\b[^.!?\n]{0,30}\brefunds?\b|\bwhere (?:their|my|our) (?:refunds?|money) (?:is|are)\b|\bcharges? (?:are |is )?(?:failing|rejected|declined|not going)|\bpayments? (?:are |is )?(?:failing|rejected|declined|not going)|\b(?:paid|transferred|wired) (?:\w+ ){0,3}(?:to|into) (?:the |a |their )?new (?:account|bank)|\bfor free\b|\bfree of charge\b|\b(?:losing|lost) (?:\w+ )?(?:money|sales|revenue|orders)",
     r"退款|零元|白拿|买走|损失|多扣|扣款失败|付款失败|收不了钱|收不到钱|钱转",
 );
 
@@ -254,7 +261,7 @@ cue_set!(
     &format!(
         r"\b(?:the |our )?{NUM_2_9} (?:people|colleagues|users|staff|designers|nurses|agents|techs|of them)\b"
     ),
-    r"我和[\p{Han}]{1,3}|我们[^，。,.!！\n]{0,6}[两二三四五六七八九几]个人|[两二三四五六七八九]个人(?:共用|的)|[两三四五]台",
+    r"我和[\p{Han}]{1,3}|我们[^，。,.!！\n]{0,6}[两二三四五六七八九几]个人|[两二三四五六七八九]个人(?:共用|的)|[两二三四五六七八九](?:台|部|张|间)",
 );
 
 cue_set!(
@@ -274,8 +281,9 @@ cue_set!(
 
 cue_set!(
     SECURITY_WIDE,
-    r"\b(?:domain )?admin(?:istrator)? account|\bransom|encrypted|\bfinance director|\bcfo\b|\bmoney (?:has been |was )?(?:sent|transferred|moved)|\bspamming|sending spam|\bpayment (?:was |has been )?(?:made|sent)|\balready paid\b|\b(?:patient|customer|client) data|\ball staff\b|\bdomain admins?\b|\badmins?\b|\bpaid\b|\bpatients\b|\bcustomers\b|\bclients\b|\bcolleagues\b|\bcontact list\b|\bfinanc\w*|\bpayroll\b|\bpayments?\b|\bbank(?:ing)? (?:approval|payments?)|\bevery folder\b|\bfolders are changing\b|\bread_?(?:me|to)_?(?:recover|decrypt)|\bbitcoin",
-    r"管理员|赎金|勒索|被加密|比特币|恢复文件|财务|网银|付款|转账|病人|患者|客户|所有邮件|同事",
+    r"\b(?:domain )?admin(?:istrator)? account|\bransom|encrypted|\bfinance director|\bcfo\b|\bmoney (?:has been |was )?(?:sent|transferred|moved)|\bspamming|sending spam|\bpayment (?:was |has been )?(?:made|sent)|\balready paid\b|\b(?:patient|customer|client)s?'? (?:data|details|records|list|spreadsheet|information|contacts)|\ball staff\b|\bdomain admins?\b|\badmins?\b|\bpaid\b|\b\d[\d,]* (?:patients|customers|clients|people)\b|\b(?:all|every) (?:of )?(?:our |the )?(?:customers?|patients?|clients?)\b",
+    r"\b(?:sent|sending|gone|went|going out|mailed)\b[^.!?\n]{0,40}\b(?:colleagues|contacts?|contact list|everyone|all staff|the whole)|\bfinanc\w*|\bpayroll\b|\bpayment (?:runs?|approvals?)|\bsign off (?:\w+ )?payments|\bbank(?:ing)? (?:approval|payments?)|\bevery folder\b|\bfolders are changing\b|\bread_?(?:me|to)_?(?:recover|decrypt)|\bbitcoin",
+    r"管理员|赎金|勒索|被加密|比特币|恢复文件|财务|网银|付款审批|审批权限|转账|病人信息|患者信息|客户(?:的)?(?:资料|信息|数据|联系方式|名单)|全部客户|所有客户|所有邮件|没加密|未加密|(?:发给|发到|群发|转发给)[^，。]{0,10}(?:同事|所有人|全公司|通讯录)",
 );
 
 cue_set!(
@@ -300,7 +308,7 @@ cue_set!(
     WAITING,
     r"\b(?:customers?|clients?|patients?|guests?|people|drivers?|van|tables|students|pupils) (?:are |were |is |have |keep )?(?:\w+ )?(?:waiting|leaving|queu\w*|lined up|bunched up|chasing|standing|walking out|getting cold)",
     r"\b(?:losing|lost|zero|no) (?:sales|money|revenue|orders)\b|\bcash only\b|\bcan'?t (?:pay|take (?:cards|payments|orders)|check in|assign rooms|sell)\b|\bchasing us\b|\blunch rush\b|\bbusiest time\b|\bpeak (?:time|hours?)\b|\bon stop\b|\bstanding by\b|\bparked up\b|\bcan'?t (?:trade|open the (?:shop|store))|\bproduction (?:has )?(?:stopped|halted)|\blines? (?:is |are )?(?:down|stopped)|\bcosting us\b|\b(?:missing|losing|missed) calls\b|\bcalls (?:are )?going to voicemail\b",
-    r"\b(?:customers?|clients?|callers?|patients?|guests?|people|drivers?|lorries|trucks?|couriers?|vans?|operators|doctors|nurses|staff|orders|students|pupils)\b[^.!?\n]{0,25}\b(?:waiting|queu\w*|piling up|standing by|standing around|idle|lined up|sat (?:there|idle)|stuck at)\b|\bqueue of\b|\bcourier (?:collects|arrives|comes|is due|at)\b|\bcollection (?:is )?at \d|\blit up\b|\bphones? (?:are |is )?ringing off\b|\bwaiting on\b",
+    r"\b(?:customers?|clients?|callers?|patients?|guests?|people|drivers?|lorries|trucks?|couriers?|vans?|operators|orders)\b[^.!?\n]{0,25}\b(?:waiting|queu\w*|piling up|standing by|standing around|idle|lined up|sat (?:there|idle)|stuck at)\b|\bqueue of\b|\bcourier (?:collects|arrives|comes|is due|at)\b|\bcollection (?:is )?at \d|\blit up\b|\bphones? (?:are |is )?ringing off\b",
     r"排[^，。,!！\n]{0,3}队|在等|等着|等了|排队|排着|排满|一长串|直接走|投诉|催|打爆|结不了账|打不了饭|在月台|全停|干不了活|只能付现金|只能让顾客|影响营业|没法营业|无法营业|停产|停工|损失",
 );
 
@@ -325,7 +333,7 @@ cue_set!(
 
 cue_set!(
     STOPPED,
-    r"\bcan'?t\b|\bcannot\b|\bcan not\b|\bunable\b|\bwon'?t\b|\b(?:not|isn'?t|aren'?t|arent|isnt) (?:working|coming|reaching|showing|accepting|connecting|loading|opening|printing|reading|syncing|responding|taking)\b|\bdoesn'?t work\b|\bstopped\b|\bdown\b|\bdead\b|\bno (?:dial tone|lights|network|internet|phone|signal|access|connection|sound|power)\b|\boffline\b|\blost (?:its |our |the )?(?:internet|connection|network)|\bfailing\b|\bfailed\b|\bfails\b|\brejected\b|\bdeclined\b|\blocked (?:out)?\b|\bcrash|\bblue ?screen|\bnothing works\b|\bunavailable\b|\b50[234]\b|\bnot able to\b|\bwill not\b|\bwould not\b|\bdoes not work|\bblack screen\b|\bblank (?:pages?|screen)\b|\bfroz(?:en|e)\b|\bhung\b|\b(?:is|are|went) out\b|\bcut off\b|\bkicked (?:\w+ ){0,2}out\b|\bdisconnected\b|\bnone of (?:us|them) can\b|\bno(?:body| one|-one) can\b|\bno work\b|\b(?:is|are|isn'?t) (?:not )?possible\b|\bnot in service\b|\brings? out\b|\bbusy tone\b|\brejecting\b|\brefusing\b|\b(?:hasn'?t|has not|haven'?t|have not) (?:\w+ )?(?:released|synced|arrived|come|worked|loaded|printed|sent|received|started|booted)\b|\bnot (?:a single|one|any)\b",
+    r"\bcan'?t\b|\bcannot\b|\bcan not\b|\bunable\b|\bwon'?t\b|\b(?:not|isn'?t|aren'?t|arent|isnt) (?:working|coming|reaching|showing|accepting|connecting|loading|opening|printing|reading|syncing|responding|taking)\b|\bdoesn'?t work\b|\bstopped\b|\bdown\b|\bdead\b|\bno (?:dial tone|lights|network|internet|phone|signal|access|connection|sound|power)\b|\boffline\b|\blost (?:its |our |the )?(?:internet|connection|network)|\bfailing\b|\bfailed\b|\bfails\b|\brejected\b|\bdeclined\b|\blocked (?:out)?\b|\bcrash|\bblue ?screen|\bnothing works\b|\bunavailable\b|\b50[234]\b|\bnot able to\b|\bwill not\b|\bwould not\b|\bdoes not work|\bblack screen\b|\bblank (?:pages?|screen)\b|\bfroz(?:en|e)\b|\bhung\b|\b(?:is|are|went) out\b|\bcut off\b|\bkicked (?:\w+ ){0,2}out\b|\b(?:all|were|was|been|are|is|got) disconnected\b|\bnone of (?:us|them) can\b|\bno(?:body| one|-one) can\b|\bno work\b|\b(?:is|are|isn'?t) (?:not )?possible\b|\bnot in service\b|\brings? out\b|\bbusy tone\b|\brejecting\b|\brefusing\b|\b(?:hasn'?t|has not|haven'?t|have not) (?:\w+ )?(?:released|synced|arrived|come|worked|loaded|printed|sent|received|started|booted)\b|\bnot (?:a single|one|any)\b",
     r"无法|不能|打不开|连不上|登不上|登不了|进不去|用不了|开不了|收不到|发不出|打不了|刷不了|查不了|下不了|传不到|传不过去|看不到|扫不了|打不出|干不了|没反应|崩溃|宕机|挂了|坏了|断了|断网|全停|失败|报错|蓝屏|死机|闪退|不亮|没声音|停了|瘫痪|没网|不能用|没法|没办法|上不了|进不了|连接不上|登录不上|动不了|停摆|没信号|卡死|卡在|登不进|进不来|下不了|忙音|打不通|弹出|一直在转|停止",
 );
 
@@ -461,6 +469,15 @@ fn about_my_own(text: &str, w: &str) -> bool {
     })
 }
 
+/// The failure word is the sender's own ("i can't reach the server", "我登不上"): a shared
+/// thing failing for one person is not the shared thing down.
+fn first_person(text: &str, w: &str) -> bool {
+    text.find(w).is_some_and(|at| {
+        let before = text[..at].trim_end();
+        before.ends_with(" i") || before == "i" || before.ends_with("\ni") || before.ends_with('我')
+    })
+}
+
 /// The first match of `re` in `text` that is not negated just before ("not everyone",
 /// "不是所有") and not followed by "else" ("no one else" is narrow, not wide).
 fn first_unnegated<'t>(re: &Regex, text: &'t str) -> Option<&'t str> {
@@ -500,14 +517,19 @@ pub fn assess(text: &str, service: Option<&Service>, file: &FileCues) -> Severit
     let stopped = first_unnegated(&STOPPED, text).or(file.outage.filter(|w| {
         !(text.contains(&format!("not an {w}")) || text.contains(&format!("not a {w}")))
     }));
-    let impact = impact(text, service, stopped.is_some(), file);
+    let impact = impact(text, service, stopped, file);
     let urgency = urgency(text, stopped, file);
     Severity { impact, urgency }
 }
 
 /// How wide the harm is; see the module header for the order of the rules.
-fn impact(text: &str, service: Option<&Service>, stopped: bool, file: &FileCues) -> Reading {
-    let from_service = service_impact(text, service, stopped);
+fn impact(
+    text: &str,
+    service: Option<&Service>,
+    stopped: Option<&str>,
+    file: &FileCues,
+) -> Reading {
+    let from_service = service_impact(text, service, stopped.is_some());
     if let Some(w) = found(&NARROW, text).or(file.narrow) {
         let level = match &from_service {
             Some(r) if r.level >= Level::Medium => Level::Medium,
@@ -539,7 +561,9 @@ fn impact(text: &str, service: Option<&Service>, stopped: bool, file: &FileCues)
     if let Some(w) = found(&GROUP_NOUNS, text) {
         return reading(Level::High, format!("a group of staff: {}", quoted(w)));
     }
-    if stopped && let Some(w) = first_unnegated(&SHARED_THING, text) {
+    if stopped.is_some_and(|w| found(&OUTRIGHT_DOWN, text).is_some() || !first_person(text, w))
+        && let Some(w) = first_unnegated(&SHARED_THING, text)
+    {
         return reading(
             Level::High,
             format!("a shared thing stopped: {}", quoted(w)),
