@@ -10,20 +10,42 @@
 //! Impact, first rule that applies:
 //! 1. the sender says it is only them ("only me", "别人都正常"): low, or medium when a
 //!    critical service does not work for them;
-//! 2. everyone / a whole unit / several units / 10 or more people / customers at large
-//!    ("every store", "two floors", "全公司", "所有门店", "三个部门", "120 people"): high;
-//! 3. a small group ("the three of us", "me and Sam", "我和小李", "五个人"): medium;
-//! 4. a named unit without a count ("the finance department", "Ward 4", "设计部"), or a
-//!    security incident with wide exposure (admin account, ransomware), or a safety
-//!    incident at shared equipment (server room, rack, UPS): high;
-//! 5. the service named: a critical one down outright is high; not working for the
-//!    sender is medium (a high-criticality service) — see [`service_impact`];
-//! 6. otherwise low.
+//! 2. a security incident with wide exposure: admin accounts, finance/payment roles,
+//!    money paid, ransomware signs (files renamed, ransom notes), a mailbox that has
+//!    sent to colleagues or contacts, a lost device holding customers' or patients'
+//!    data (not a mere mention of customers or colleagues): high;
+//! 3. quantifiers and collective words over people, places or things ("every store",
+//!    "any of our", "nobody", "whole campus", "both plants", "全公司", "所有门店",
+//!    "每个门店", "好几个客户", "大家"): high — unless the object is the sender's own
+//!    thing ("everyone hears my echo", "大家说我的头像");
+//! 4. a count of 10 or more people or things, in digits or words ("17 users", "~30
+//!    operators", "3,000 patients", "十几台电脑", "四十来人"; not minutes, pages, money): high;
+//! 5. a small group ("the three of us", "six directors", "both reception phones",
+//!    "我和小李", "两位护士"): medium;
+//! 6. a named unit without a count ("the finance department", "Ward 4", "设计部"), a
+//!    group of staff named by role ("ED doctors", "nurses", "店长们"), or shared things
+//!    that all fail ("收银机都用不了", "整个车间"): high;
+//! 7. a shared thing that has stopped — what is broken, not who says it: a shared drive,
+//!    the main line/number, the phone system, an app/site/portal customers use, a
+//!    gateway, "the server", a place's network ("the office internet"), a production
+//!    line, "共享盘", "总机", "官网": high — unless the failure is the sender's own
+//!    ("I can't reach the server", "我登不上") and nothing says it is down;
+//! 8. a safety incident at shared equipment (server room, rack, UPS): high;
+//! 9. the service named: a critical one down outright (or "not a single …") is high;
+//!    not working for the sender is medium (a high-criticality service) — see
+//!    [`service_impact`];
+//! 10. a security incident on one account: medium; otherwise low.
 //!
 //! Urgency, first rule that applies: a security or safety incident (high); the sender
-//! says it can wait (low); customers, patients or money waiting now (high); a
-//! workaround (medium); a deadline within hours (high); work stopped (high); degraded
-//! service (medium); urgency words (medium); a deadline in days (medium); otherwise low.
+//! says it can wait, or only asks a question (low); people or things waiting now —
+//! customers, callers, patients, lorries or a courier at the dock, operators standing
+//! by, "排队", "在等" (high); money moving — refunds or payments failing, paid to a
+//! fraudster, goods sold for nothing (high); a workaround, unless the sender undercuts
+//! it in the same breath ("paper for now, but we don't know …") (medium); a deadline
+//! within hours (high); work stopped — a total-failure verb ("can't", "kicked out",
+//! "rejecting", "not in service", "用不了", "卡死", "忙音"), not hedged ("slightly
+//! down", "not an outage", "能不能") (high); degraded service (medium); urgency words
+//! (medium); a deadline in days (medium); otherwise low.
 
 use std::fmt;
 use std::str::FromStr;
@@ -160,7 +182,7 @@ macro_rules! cue_set {
 const NUM_2_9: &str = r"(?:[2-9]|two|three|four|five|six|seven|eight|nine)";
 const NUM_10: &str = r"(?:[1-9]\d+\+?|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|a hundred|hundreds|dozens|scores)";
 const UNITS: &str = r"(?:floors|departments|depts|sites|stores|shops|branches|warehouses|wards|offices|surgeries|schools|locations|restaurants|workshops|buildings|clinics|campuses|teams|lines|production lines|packing lines|hotels|plants|factories|classrooms|pharmacies)";
-const PEOPLE: &str = r"(?:people|users|staff|employees|guests|customers|clients|students|pupils|patients|colleagues|suppliers|parcels|orders|agents|drivers|workers|members|machines|pcs|computers|laptops|devices|of us)";
+const PEOPLE: &str = r"(?:people|users|staff|employees|guests|customers|clients|students|pupils|patients|colleagues|suppliers|parcels|orders|agents|drivers|workers|members|operators|nurses|doctors|teachers|cashiers|callers|pickers|engineers|clinicians|machines|pcs|computers|laptops|devices|of us)";
 
 cue_set!(
     NARROW,
@@ -177,14 +199,15 @@ cue_set!(
 cue_set!(
     ALL_WIDE,
     r"\b(?:everyone|everybody|nobody|no one|no-one|none of us|all users|all staff|all employees|all of us|company[- ]wide|across the (?:company|business|organi[sz]ation|site|estate)|organi[sz]ation[- ]wide|site[- ]wide)\b",
-    r"\ball (?:of )?(?:the |our )?(?:[a-z]+ )?(?:users|staff|customers|clients|branches|stores|shops|sites|offices|restaurants|locations|classrooms?|wards|departments|floors|schools|surgeries|printers|laptops|pcs|computers|machines|devices|desk phones|phones|network drives|drives|tills|terminals|remote workers|users' [a-z]+)\b",
-    r"\b(?:every|any|each) (?:single )?(?:user|store|shop|branch|site|office|restaurant|location|department|floor|customer|client|order|card payment|payment|classroom|ward|school|till|machine)\b",
-    r"\b(?:whole|entire) (?:the )?(?:company|office|school|store|shop|branch|site|floor|building|department|dept|team|plant|factory|warehouse|ward|organi[sz]ation|staff|fleet|business|network|[a-z]+ (?:department|dept|team|office|floor|site))\b",
+    r"\ball (?:of )?(?:the |our )?(?:[a-z]+ )?(?:users|staff|customers|clients|branches|stores|shops|sites|offices|restaurants|locations|classrooms?|wards|departments|floors|schools|surgeries|printers|laptops|pcs|computers|machines|devices|desk phones|phones|network drives|drives|tills|terminals|remote workers|users' [a-z]+|workstations|tablets|scanners|handhelds|kiosks|accounts|mailboxes|teams|nurses|doctors|agents|operators|drivers|teachers|pupils|students|patients|callers)\b",
+    r"\b(?:none|any) of (?:the |our )(?:[a-z]+ )?(?:users|staff|pcs|computers|laptops|machines|phones|tills|printers|terminals|stores|shops|branches|sites|offices|wards|devices|workstations|tablets|scanners|clinics|schools|warehouses|plants)\b",
+    r"\banyone in the (?:company|office|building|business|school|organi[sz]ation)\b|\b(?:every|each) (?:single )?(?:computer|pc|laptop|device|workstation|employee|member of staff)\b|\b(?:every|any|each) (?:single )?(?:user|store|shop|branch|site|office|restaurant|location|department|floor|customer|client|order|card payment|payment|classroom|ward|school|till|machine)\b",
+    r"\b(?:whole|entire) (?:the )?(?:company|office|school|store|shop|branch|site|floor|building|department|dept|team|plant|factory|warehouse|ward|organi[sz]ation|staff|fleet|business|network|campus|hospital|clinic|region|estate|shift|[a-z]+ (?:department|dept|team|office|floor|site|campus|wing|plant|ward))\b",
     r"\b(?:many|lots of|loads of|a lot of|plenty of|a dozen|dozens of|hundreds of) (?:people|users|staff|colleagues|customers|clients|of us)\b|\busers (?:are |can't|cannot|unable|report|keep|getting)",
     r"\ball of (?:finance|accounts|accounting|payroll|hr|sales|marketing|legal|support|engineering|operations|logistics|production|the office|the team|the staff)\b",
     r"\bthe (?:network|internet|server|servers|wifi|wi-fi|phones|phone lines|phone system|system|website|intranet|email|e-mail|power|printers) (?:is |are |has |have |went |seems |)(?:down|out|offline|dead|gone|not working|unavailable|crashed)\b",
     r"\bhalf (?:of )?the (?:company|office|staff|building|floor|users|team|school)\b",
-    r"\bboth (?:of )?(?:our |the )?(?:sites|surgeries|offices|floors|stores|shops|branches|warehouses|buildings|clinics|schools|campuses|wards|locations)\b",
+    r"\bboth (?:of )?(?:our |the )?(?:sites|surgeries|offices|floors|stores|shops|branches|warehouses|buildings|clinics|schools|campuses|wards|locations|plants|factories|depots|gates|lines)\b",
     &format!(r"\b(?:all )?(?:{NUM_2_9}|several|multiple|many|all the) (?:[a-z]+ )?{UNITS}\b"),
     &format!(r"\b{NUM_10} (?:[a-z]+ )?{PEOPLE}\b"),
     r"\b(?:lots|many|most|all|dozens|hundreds) of (?:the |our )?(?:machines|pcs|computers|laptops|users|staff|people|customers|clients|stores|branches)\b",
@@ -192,26 +215,53 @@ cue_set!(
     r"\b(?:customers|clients|patients|guests|pupils|students|people) (?:are |were )?(?:can't|cannot|unable|waiting|leaving|queu|lined up|phon|complain|annoyed|bunched)",
     r"\b(?:every|our) customer\b|\bcustomer integration|\bzero sales\b|\blosing sales\b|\btables are\b",
     r"全(?:公司|厂|校|院|体|员|年级|部门|市|省|国|网|楼)|整个(?:公司|厂区|部门|办公室|团队|楼层|楼|门店|分店|仓库|车间|医院|学校|病区|科室)|整(?:层|栋)",
-    r"所有(?:的)?(?:门店|分店|人|同事|用户|员工|客户|顾客|电脑|打印机|座机|电话|部门|网点|仓库|车间|病区|终端|收银|办公点|分公司)",
+    r"每(?:一)?(?:个|家|间|台|位)(?:门店|分店|部门|网点|仓库|车间|病区|科室|校区|分公司|工厂|员工|同事|用户|客户|顾客|电脑|终端|收银)|所有(?:的)?(?:医生|护士|工作站|设备|机器|账号|门店|分店|人|同事|用户|员工|客户|顾客|电脑|打印机|座机|电话|部门|网点|仓库|车间|病区|终端|收银|办公点|分公司)",
     r"各(?:个)?(?:分店|门店|门诊|部门|办公点|网点|仓库|车间|校区|病区|科室|分公司|工厂)",
-    r"大家|不少(?:人|同事)|多个(?:部门|门店|分店|科室|仓库|网点|办公室)|多家|整个[\p{Han}]{1,3}(?:都|全)|[一二三四五六七八九十\d]+楼(?:整|全|都|所有)|(?:办公室|公司|店里|门店|楼里)(?:的)?(?:网络|网|电话|wifi|WiFi|电)(?:都|全|断|挂|没|不)",
+    r"(?:好几|好多|很多|不少|许多)(?:个|位|名|家)?(?:客户|顾客|用户|病人|患者|同事|人|门店)|大家|不少(?:人|同事)|多个(?:部门|门店|分店|科室|仓库|网点|办公室)|多家|整个[\p{Han}]{1,3}(?:都|全)|[一二三四五六七八九十\d]+楼(?:整|全|都|所有)|(?:办公室|公司|店里|门店|楼里)(?:的)?(?:网络|网|电话|wifi|WiFi|电)(?:都|全|断|挂|没|不)",
     r"(?:网络|网|服务器|系统|总机|电话)(?:全)?(?:断了|挂了|瘫痪|崩溃|宕机)|断网了|网断了",
     r"其他人也|别人也|同事(?:们)?(?:也|都)(?:[^正]|$)|几百|上百|几十|好几台电脑|很多(?:人|同事|电脑|顾客|客户)|好多(?:人|顾客|客户)",
     r"[两二三四五六七八九十几]个(?:仓库|门店|分店|部门|车间|楼层|办公室|校区|病区|工厂|分公司|科室)|[一二三四五六七八九]车间[、和]",
-    r"(?:[二三四五六七八九]?十[一二三四五六七八九]?|[1-9]\d+|[一二三四五六七八九两几]?[百千])\s*(?:多)?(?:个|位|名)?(?:人|员工|学生|病人|顾客|客户|用户|台电脑)",
+    r"(?:[二三四五六七八九]?十[一二三四五六七八九几多]?|[1-9]\d+|[一二三四五六七八九两几]?[百千])\s*(?:多|来)?(?:个|位|名|台|家)?(?:人|员工|学生|病人|患者|顾客|客户|用户|医生|护士|老师|司机|工人|电脑|终端|门店|分店|设备)",
     r"(?:客户|顾客|病人|患者|学生|乘客)(?:们)?(?:投诉|都|找不到)|排(?:了)?(?:一长串|长队|满)|排着队|排起了",
+);
+
+cue_set!(
+    SHARED_THING,
+    r"\b(?:shared|network|team|[a-z]:) (?:drive|folder|disk|mailbox|calendar)|\b[a-z]: ?drive\b|\bmain (?:line|number)\b|\bour (?:main |phone |office )?(?:number|phone lines?|website|app|portal|system|server|network|gateway)\b|\bphone (?:system|lines?)\b|\bswitchboard\b|\bthe (?:app|website|site|portal|system|service|line|number|kiosk)s? (?:that )?(?:our |the )?(?:customers|clients|patients|callers|users|everyone|staff|students|public|drivers) (?:use|book|order|call|ring|log)",
+    r"\b(?:customer|client|patient|public)[- ](?:facing |)(?:app|portal|website|site|line)\b|\b(?:payment|sms|api|vpn|remote desktop|email|mail) gateway\b|\bthe (?:server|servers|network|domain controller|file server|mail server|intranet)\b|\b(?:production|packing|assembly|bottling) line\b|\bline \d+\b|\b(?:active directory|dc\d*)\b",
+    r"\b(?:office|site|store|shop|branch|school|clinic|warehouse|plant|building|floor|campus|ward|depot|hotel)(?:'s)? (?:network|internet|wifi|wi-fi|phones?|phone lines?|power|system|server)\b",
+    r"共享盘|共享文件夹|共享目录|公共盘|总机|官网|公司网站|我们(?:的)?网站|商城|小程序|服务器|云平台|医院信息系统|信息系统|产线|生产线|流水线",
+);
+
+cue_set!(
+    GROUP_NOUNS,
+    r"\b(?:doctors|nurses|clinicians|operators|agents|cashiers|(?:delivery|lorry|van|truck|bus) drivers|teachers|pickers|engineers|developers|dispatchers|receptionists|pharmacists|technicians|radiographers|store managers|shop staff|field staff|call handlers)\b",
+    r"(?:医生|护士|老师|店员|店长|司机|工人|员工|同事|客服|操作工|师傅|收银员)们",
+    r"(?:我们|大家|同事|电脑|收银机|收银台|终端|设备|打印机|电话|座机|机器|工作站|扫码枪)[^，。,!！\n]{0,3}都(?:用不了|打不开|进不去|登不|连不|上不了|没|不能|无法|卡|断|挂|出不)",
+    r"整个[\p{Han}]{0,3}(?:部|科|室|楼|层|区|店|厂|校|院|组|队|中心|公司|系统|网络|车间|仓库|园区|办公室)",
+);
+
+cue_set!(
+    MONEY,
+    r"\brefunds?\b[^.!?\n]{0,30}\b(?:failing|fail|failed|rejected|declined|bouncing|stuck)\b|\b(?:failing|rejecting|declining|rejected)\b[^.!?\n]{0,30}\brefunds?\b|\bwhere (?:their|my|our) (?:refunds?|money) (?:is|are)\b|\bcharges? (?:are |is )?(?:failing|rejected|declined|not going)|\bpayments? (?:are |is )?(?:failing|rejected|declined|not going)|\b(?:paid|transferred|wired) (?:\w+ ){0,3}(?:to|into) (?:the |a |their )?new (?:account|bank)|\bfor free\b|\bfree of charge\b|\b(?:losing|lost) (?:\w+ )?(?:money|sales|revenue|orders)",
+    r"退款|零元|白拿|买走|损失|多扣|扣款失败|付款失败|收不了钱|收不到钱|钱转",
 );
 
 cue_set!(
     SMALL,
     &format!(r"\b(?:the |we |all )?{NUM_2_9} of us\b"),
     r"\bme and [a-z]+\b",
+    &format!(
+        r"\b{NUM_2_9} (?:[a-z]+ )?(?:directors|managers|nurses|doctors|agents|staff|people|colleagues|users|members|guests|clients|attendees|starters|hires|laptops|pcs|computers|phones|machines)\b"
+    ),
+    r"[两二三四五六七八九](?:个|位|名)(?:新人|新同事|同事|人|护士|医生|用户|员工|老师)",
+    r"\bboth (?:of )?(?:our |the )?(?:[a-z]+ ){0,2}(?:phones|pcs|laptops|printers|desks|machines|of us|people|colleagues|nurses|doctors)\b",
     r"\b(?:several|multiple|a few|some|a couple of) (?:people|users|colleagues|staff|of us)\b",
     &format!(r"\b(?:team|group|office) of {NUM_2_9}\b|\({NUM_2_9} people\)"),
     &format!(
         r"\b(?:the |our )?{NUM_2_9} (?:people|colleagues|users|staff|designers|nurses|agents|techs|of them)\b"
     ),
-    r"我和[\p{Han}]{1,3}|我们[^，。,.!！\n]{0,6}[两二三四五六七八九几]个人|[两二三四五六七八九]个人(?:共用|的)|[两三四五]台",
+    r"我和[\p{Han}]{1,3}|我们[^，。,.!！\n]{0,6}[两二三四五六七八九几]个人|[两二三四五六七八九]个人(?:共用|的)|[两二三四五六七八九](?:台|部|张|间)",
 );
 
 cue_set!(
@@ -225,19 +275,20 @@ cue_set!(
 
 cue_set!(
     SECURITY,
-    r"\bphish|ransom|\bmalware\b|\bvirus|\bthreat\b|\bhacked\b|compromis|\b(?:data|security) breach|\bbreached\b|\bsigned in (?:at|from)|\bsign-?in from|\blog-?in from|unknown (?:ip|country|location)|\bforwarding rule|\b(?:typed|entered|put|gave|submitted) (?:in )?(?:my|their|his|her|our) (?:password|credentials|login|details|bank details)|\bclicked (?:on )?(?:a|the|this|that) (?:link|attachment)|\bscam|impersonat|\bgift cards?\b|\bchange (?:of )?bank details|\baccount (?:is |was |has been )?(?:sending|hacked)|\bfraud|suspicious (?:login|sign|payment|email)|\bstolen\b|\blost (?:my |a |the )?(?:work )?(?:laptop|phone|usb)",
-    r"钓鱼|赎金|勒索|被加密|病毒|中毒|木马|被盗|泄露|异地登录|转发规则|盗号|诈骗|被黑|冒充|点了(?:一个)?链接|点开了|输入了密码|输了密码",
+    r"\bphish|ransom|\bmalware\b|\bvirus|\bthreat\b|\bhacked\b|compromis|\b(?:data|security) breach|\bbreached\b|\bsigned in (?:at|from)|\bsign-?in from|\blog-?in from|unknown (?:ip|country|location)|\bforwarding rule|\b(?:typed|entered|put|gave|submitted)\b[^.!?\n]{0,25}\b(?:password|credentials|login details|bank details)|\b(?:typed|entered|put in|gave|submitted) (?:in )?(?:my|our|his|her|their) (?:\w+ )?(?:password|credentials|login|details)\b|\b(?:inbox|mail|mailbox|forwarding|auto-?forward) rules?\b|\bclicked (?:on )?(?:a|the|this|that) (?:link|attachment)|\bscam|impersonat|\bgift cards?\b|\bchange (?:of )?bank details|\baccount (?:is |was |has been )?(?:sending|hacked)|\bfraud|suspicious (?:login|sign|payment|email)|\bstolen\b|\blost (?:my |a |the )?(?:work )?(?:laptop|phone|usb)|\b(?:left|lost|stolen|missing)\b[^.!?\n]{0,30}\b(?:laptop|phone|usb|tablet|device)\b|\b(?:laptop|phone|usb|tablet)\b[^.!?\n]{0,20}\b(?:lost|stolen|missing|left on)\b|\b(?:don'?t|do not) recogni[sz]e\b[^.!?\n]{0,30}\b(?:host|log-?ins?|log-?ons?|sign-?ins?|device|ip|account|address)|\bi (?:didn'?t|did not|never) send (?:it|them|that|this|those|any)\b|\bnobody (?:\w+ ){0,3}did this\b|\bunknown (?:host|device|account|sender)|\bdomain admins?\b|\blog-?ons?\b[^.!?\n]{0,40}\b(?:unknown|unrecogni|strange|odd)|\bread_?(?:me|to)_?(?:recover|decrypt)|\brecover(?:y)? (?:your |the )?files\b|\bbitcoin|\bdecrypt|\brenamed\b[^.!?\n]{0,40}\bending in\b|\bbank details\b",
+    r"(?:笔记本|电脑|手机|u盘|硬盘|平板)[^，。,]{0,12}(?:丢了|丢失|遗失|被偷)|陌生(?:IP|ip|设备|账号|地址)|比特币|恢复文件|后缀[^，。]{0,4}(?:全|都)?变|不是我发|我没发|钓鱼|赎金|勒索|被加密|病毒|中毒|木马|被盗|泄露|异地登录|转发规则|盗号|诈骗|被黑|冒充|点了(?:一个)?链接|点开了|输入了[^，。,]{0,12}密码|输了[^，。,]{0,12}密码|假的[^，。,]{0,8}(?:网页|网站|页面|邮件)",
 );
 
 cue_set!(
     SECURITY_WIDE,
-    r"\b(?:domain )?admin(?:istrator)? account|\bransom|encrypted|\bfinance director|\bcfo\b|\bmoney (?:has been |was )?(?:sent|transferred|moved)|\bspamming|sending spam|\bpayment (?:was |has been )?(?:made|sent)|\balready paid\b|\b(?:patient|customer|client) data|\ball staff\b",
-    r"管理员账号|赎金|勒索|被加密|财务总监|转账|病人信息|客户信息",
+    r"\b(?:domain )?admin(?:istrator)? account|\bransom|encrypted|\bfinance director|\bcfo\b|\bmoney (?:has been |was )?(?:sent|transferred|moved)|\bspamming|sending spam|\bpayment (?:was |has been )?(?:made|sent)|\balready paid\b|\b(?:patient|customer|client)s?'? (?:data|details|records|list|spreadsheet|information|contacts)|\ball staff\b|\bdomain admins?\b|\badmins?\b|\bpaid\b|\b\d[\d,]* (?:patients|customers|clients|people)\b|\b(?:all|every) (?:of )?(?:our |the )?(?:customers?|patients?|clients?)\b",
+    r"\b(?:sent|sending|gone|went|going out|mailed)\b[^.!?\n]{0,40}\b(?:colleagues|contacts?|contact list|everyone|all staff|the whole)|\bfinanc\w*|\bpayroll\b|\bpayment (?:runs?|approvals?)|\bsign off (?:\w+ )?payments|\bbank(?:ing)? (?:approval|payments?)|\bevery folder\b|\bfolders are changing\b|\bread_?(?:me|to)_?(?:recover|decrypt)|\bbitcoin",
+    r"管理员|赎金|勒索|被加密|比特币|恢复文件|财务|网银|付款审批|审批权限|转账|病人信息|患者信息|客户(?:的)?(?:资料|信息|数据|联系方式|名单)|全部客户|所有客户|所有邮件|没加密|未加密|(?:发给|发到|群发|转发给)[^，。]{0,10}(?:同事|所有人|全公司|通讯录)",
 );
 
 cue_set!(
     SAFETY,
-    r"\bsmoke|\bsmoking\b|burning smell|smells? (?:of )?burning|\bon fire\b|fire alarm|overheat|\bsparks?\b|water (?:is )?(?:dripping|leak|coming)|\bleak(?:ing)?\b|\bflood|\bdripping\b|patient safety|safety issue",
+    r"\bsmoke|\bsmoking\b|burning smell|smells? (?:of )?(?:burning|burnt)|\bburnt\b|\bon fire\b|fire alarm|overheat|\bsparks?\b|water (?:is )?(?:dripping|leak|coming)|\bleak(?:ing)?\b|\bflood|\bdripping\b|patient safety|safety issue",
     r"冒烟|焦糊|着火|烧焦|过热|漏水|滴水|进水|安全隐患",
 );
 
@@ -249,26 +300,27 @@ cue_set!(
 
 cue_set!(
     CAN_WAIT,
-    r"\bno (?:hurry|rush|urgency)\b|\bnot (?:urgent|a priority|a big deal|in a hurry|pressing)\b|\bplenty of time\b|\bcan wait\b|\blow priority\b|\bmanageable\b|\bwhenever (?:you|it suits|convenient|possible)|\bany ?time (?:this|next)\b|\bwhen(?:ever)? you (?:get|have) (?:a|the|some)? ?(?:sec|second|moment|chance|time|minute)|\bwhen you get round\b|\bat your convenience\b|\bnext (?:month|quarter|year|term)\b|\bin (?:two|three|four|a few|2|3|4) weeks\b|\bnext week is fine\b|\bcan be looked at next\b|\bover the summer\b|\bwould be nice\b|\bnice to have\b",
-    r"不急|不着急|不紧急|不赶时间|有空|有时间再|慢慢来|(?:前|之前|以后|的时候|装好|弄好|完成|给到|做好|下周)就(?:行|可以)|(?:之后|以后|有空|有时间|回头|下周|下个月|过几天)再|问题不大|下个月|下个季度|明年|不影响使用",
+    r"\bno (?:hurry|rush|urgency)\b|\bnot (?:urgent|a priority|a big deal|in a hurry|pressing)\b|\bplenty of time\b|\bcan wait\b|\blow priority\b|\bwhenever (?:you|it suits|convenient|possible)|\bany ?time (?:this|next)\b|\bwhen(?:ever)? you (?:get|have) (?:a|the|some)? ?(?:sec|second|moment|chance|time|minute)|\bwhen you get round\b|\bat your convenience\b|\bnext (?:month|quarter|year|term)\b|\bin (?:two|three|four|a few|2|3|4) weeks\b|\bnext week is fine\b|\bcan be looked at next\b|\bover the summer\b|\bwould be nice\b|\bnice to have\b|\b(?:is|would) it (?:be )?possible\b|\bquick question\b|\bjust (?:a question|asking|wondering)\b",
+    r"咨询|请问(?:能不能|可不可以|是否|有没有办法)|不急|不着急|不紧急|不赶时间|有空|有时间再|慢慢来|(?:前|之前|以后|的时候|装好|弄好|完成|给到|做好|下周)就(?:行|可以)|(?:之后|以后|有空|有时间|回头|下周|下个月|过几天)再|问题不大|下个月|下个季度|明年|不影响使用",
 );
 
 cue_set!(
     WAITING,
     r"\b(?:customers?|clients?|patients?|guests?|people|drivers?|van|tables|students|pupils) (?:are |were |is |have |keep )?(?:\w+ )?(?:waiting|leaving|queu\w*|lined up|bunched up|chasing|standing|walking out|getting cold)",
     r"\b(?:losing|lost|zero|no) (?:sales|money|revenue|orders)\b|\bcash only\b|\bcan'?t (?:pay|take (?:cards|payments|orders)|check in|assign rooms|sell)\b|\bchasing us\b|\blunch rush\b|\bbusiest time\b|\bpeak (?:time|hours?)\b|\bon stop\b|\bstanding by\b|\bparked up\b|\bcan'?t (?:trade|open the (?:shop|store))|\bproduction (?:has )?(?:stopped|halted)|\blines? (?:is |are )?(?:down|stopped)|\bcosting us\b|\b(?:missing|losing|missed) calls\b|\bcalls (?:are )?going to voicemail\b",
-    r"在等|等着|等了|排队|排着|排满|一长串|直接走|投诉|催|打爆|结不了账|打不了饭|在月台|全停|干不了活|只能付现金|只能让顾客|影响营业|没法营业|无法营业|停产|停工|损失",
+    r"\b(?:customers?|clients?|callers?|patients?|guests?|people|drivers?|lorries|trucks?|couriers?|vans?|operators|orders)\b[^.!?\n]{0,25}\b(?:waiting|queu\w*|piling up|standing by|standing around|idle|lined up|sat (?:there|idle)|stuck at)\b|\bqueue of\b|\bcourier (?:collects|arrives|comes|is due|at)\b|\bcollection (?:is )?at \d|\blit up\b|\bphones? (?:are |is )?ringing off\b",
+    r"排[^，。,!！\n]{0,3}队|在等|等着|等了|排队|排着|排满|一长串|直接走|投诉|催|打爆|结不了账|打不了饭|在月台|全停|干不了活|只能付现金|只能让顾客|影响营业|没法营业|无法营业|停产|停工|损失",
 );
 
 cue_set!(
     WORKAROUND,
-    r"\bfor now\b|\bin the meantime\b|\bmeanwhile\b|\bworkaround\b|\bfall ?back\b|\bby hand\b|\bmanually\b|\bhandwriting\b|\bwe can (?:still |use |pull |scan |read )|\bthey can (?:read|still|use)|\bcan still\b|\bstill (?:works|printing|working|getting|usable|able|prints)|\bgetting (?:things done|through)|\bcarrying on\b|\bnot ideal\b|\bwhich works\b|\bworks fine\b|\b(?:i'?m|we'?re) (?:ok|okay|using)\b|\bim (?:ok|using)\b|\bno stress\b|\bgrabbed a spare\b|\bthey do arrive\b|\breconnecting works\b|\bprinted it for us\b|\bone page at a time\b",
-    r"先用|先在|先手工|先拿|凑合|手工|能用|还能|能正常|也能|也行|正常收发|电脑上正常|现在去|暂时|最终能",
+    r"\bfor now\b|\bin the meantime\b|\bmeanwhile\b|\bworkaround\b|\bfall ?back\b|\bby hand\b|\bmanually\b|\bhandwriting\b|\bwe can (?:still |use |pull |scan |read )|\bthey can (?:read|still|use)|\bcan still\b|\bstill (?:works|printing|working|getting|usable|able|prints)|\bgetting (?:things done|through)|\bcarrying on\b|\bnot ideal\b|\bwhich works\b|\bworks fine\b|\b(?:i'?m|we'?re) (?:ok|okay|using)\b|\bim (?:ok|using)\b|\bno stress\b|\bgrabbed a spare\b|\bthey do arrive\b|\breconnecting works\b|\bprinted it for us\b|\bone page at a time\b|\bmanageable\b|\bwait it out\b|\bcomes? back\b|\bdo (?:get|arrive) (?:there )?eventually\b|\beventually\b|\b(?:walking|walk|go|going|went|use|using) (?:down |up |over )?to (?:the |an)?(?:other|another|next|\d\w* floor)|\b(?:desktop|web|laptop|other|spare|backup|the rest)\b[^.!?\n]{0,25}\b(?:is|are|works?|working) (?:fine|ok|okay)\b|\bupdating from\b",
+    r"跑去|去楼下|借用|改用|换用|先手工|还在生产|活还能干|都能收到|先用|先在|先拿|凑合|手工|能用|还能|能正常|也能|也行|正常收发|电脑上正常|现在去|暂时|最终能",
 );
 
 cue_set!(
     DEADLINE_HOURS,
-    r"\b(?:due|deadline|has to|have to|must|need to|needs to|required|close|closes|submit|file|collects?|presenting|pitching|starts?|arrives?|opens?|go to)\b[^.!?\n]{0,50}\b(?:today|tonight|this (?:morning|afternoon)|in (?:an?|one|two|\d+|a few) (?:min|mins|minutes|hours?)|by \d{1,2}(?::\d\d)?\s*(?:am|pm)?|before midnight|by noon)\b",
+    r"\b(?:due|deadline|has to|have to|must|need to|needs to|required|close|closes|submit|file|collects?|presenting|pitching|starts?|arrives?|opens?|go to)\b[^.!?\n]{0,50}\b(?:today|tonight|this (?:morning|afternoon)|in (?:an?|one|two|\d+|a few) (?:min|mins|minutes|hours?)|by \d{1,2}(?::\d\d)?\s*(?:am|pm)?|before midnight|by noon|at \d{1,2}(?::\d\d)?\s*(?:am|pm)?)\b",
     r"\bin (?:an?|one|two|\d+|a few) (?:min|mins|minutes|hours?)\b|\bcut-?off\b|\bsame-day\b",
     r"(?:今天|今晚|今早|上午|下午|中午)[^，。,!！\n]{0,12}(?:要|必须|截止|交|签|发货|申报|开会|上课|到期)|[\d一二三四五六七八九十两几]+\s*(?:分钟|个?小时)(?:后|以后|之后|内)|最后一天|马上要|就要",
 );
@@ -281,14 +333,14 @@ cue_set!(
 
 cue_set!(
     STOPPED,
-    r"\bcan'?t\b|\bcannot\b|\bcan not\b|\bunable\b|\bwon'?t\b|\b(?:not|isn'?t|aren'?t|arent|isnt) (?:working|coming|reaching|showing|accepting|connecting|loading|opening|printing|reading|syncing|responding|taking)\b|\bdoesn'?t work\b|\bstopped\b|\bdown\b|\bdead\b|\bno (?:dial tone|lights|network|internet|phone|signal|access|connection|sound|power)\b|\boffline\b|\blost (?:its |our |the )?(?:internet|connection|network)|\bfailing\b|\bfailed\b|\bfails\b|\brejected\b|\bdeclined\b|\blocked (?:out)?\b|\bcrash|\bblue ?screen|\bnothing works\b|\bunavailable\b|\b50[234]\b|\bnot able to\b|\bwill not\b|\bwould not\b|\bdoes not work|\bblack screen\b|\bblank (?:pages?|screen)\b|\bfroz(?:en|e)\b|\bhung\b|\b(?:is|are|went) out\b|\bcut off\b",
-    r"无法|不能|打不开|连不上|登不上|登不了|进不去|用不了|开不了|收不到|发不出|打不了|刷不了|查不了|下不了|传不到|传不过去|看不到|扫不了|打不出|干不了|没反应|崩溃|宕机|挂了|坏了|断了|断网|全停|失败|报错|蓝屏|死机|闪退|不亮|没声音|停了|瘫痪|没网|不能用|没法|没办法|上不了|进不了|连接不上|登录不上|动不了|停摆|没信号",
+    r"\bcan'?t\b|\bcannot\b|\bcan not\b|\bunable\b|\bwon'?t\b|\b(?:not|isn'?t|aren'?t|arent|isnt) (?:working|coming|reaching|showing|accepting|connecting|loading|opening|printing|reading|syncing|responding|taking)\b|\bdoesn'?t work\b|\bstopped\b|\bdown\b|\bdead\b|\bno (?:dial tone|lights|network|internet|phone|signal|access|connection|sound|power)\b|\boffline\b|\blost (?:its |our |the )?(?:internet|connection|network)|\bfailing\b|\bfailed\b|\bfails\b|\brejected\b|\bdeclined\b|\blocked (?:out)?\b|\bcrash|\bblue ?screen|\bnothing works\b|\bunavailable\b|\b50[234]\b|\bnot able to\b|\bwill not\b|\bwould not\b|\bdoes not work|\bblack screen\b|\bblank (?:pages?|screen)\b|\bfroz(?:en|e)\b|\bhung\b|\b(?:is|are|went) out\b|\bcut off\b|\bkicked (?:\w+ ){0,2}out\b|\b(?:all|were|was|been|are|is|got) disconnected\b|\bnone of (?:us|them) can\b|\bno(?:body| one|-one) can\b|\bno work\b|\b(?:is|are|isn'?t) (?:not )?possible\b|\bnot in service\b|\brings? out\b|\bbusy tone\b|\brejecting\b|\brefusing\b|\b(?:hasn'?t|has not|haven'?t|have not) (?:\w+ )?(?:released|synced|arrived|come|worked|loaded|printed|sent|received|started|booted)\b|\bnot (?:a single|one|any)\b",
+    r"无法|不能|打不开|连不上|登不上|登不了|进不去|用不了|开不了|收不到|发不出|打不了|刷不了|查不了|下不了|传不到|传不过去|看不到|扫不了|打不出|干不了|没反应|崩溃|宕机|挂了|坏了|断了|断网|全停|失败|报错|蓝屏|死机|闪退|不亮|没声音|停了|瘫痪|没网|不能用|没法|没办法|上不了|进不了|连接不上|登录不上|动不了|停摆|没信号|卡死|卡在|登不进|进不来|下不了|忙音|打不通|弹出|一直在转|停止",
 );
 
 cue_set!(
     OUTRIGHT_DOWN,
-    r"\b(?:is |are |went |gone |all |completely |totally )?down\b|\boutage\b|\bunavailable\b|\bnot accepting\b|\b50[234]\b",
-    r"宕机|挂了|瘫痪|全断|断了",
+    r"\b(?:is |are |went |gone |all |completely |totally )?down\b|\boutage\b|\bunavailable\b|\bnot accepting\b|\b50[234]\b|(?:\bnot|\bno|n't) (?:\w+ ){0,2}a single\b|\bnot (?:a single|one|any)\b|\bnone of\b|\bno(?:body| one|-one) can\b|\brejecting\b|\bnot in service\b|\brings? out\b|\bsilent\b",
+    r"宕机|挂了|瘫痪|全断|断了|全都(?:打不开|用不了|登不|进不|连不|卡)|忙音|卡死",
 );
 
 cue_set!(
@@ -303,6 +355,129 @@ cue_set!(
     r"明天|后天|周[一二三四五六日末]|星期[一二三四五六日天]|下周|这周|这两天|本周",
 );
 
+/// A count of 10 or more followed (within two words) by a plural noun: "17 users",
+/// "~30 operators", "3,000 patients", "dozens of stores".
+static COUNT_PLURAL: LazyLock<Regex> = LazyLock::new(|| {
+    cues(&format!(
+        r"(?:^|[^\d,.:/-])(?:{NUM_10}|[1-9]\d{{0,2}}(?:,\d{{3}})+)\+? (?:of )?((?:[a-z'-]+ ){{0,2}}[a-z'-]+)"
+    ))
+});
+
+/// Words after a count that are not people or things: time, money, sizes, documents.
+const NOT_COUNTED: &[&str] = &[
+    "seconds",
+    "secs",
+    "minutes",
+    "mins",
+    "min",
+    "hours",
+    "hrs",
+    "days",
+    "weeks",
+    "months",
+    "years",
+    "times",
+    "pages",
+    "percent",
+    "mb",
+    "gb",
+    "kb",
+    "tb",
+    "pounds",
+    "dollars",
+    "euros",
+    "yuan",
+    "quid",
+    "pence",
+    "cents",
+    "emails",
+    "messages",
+    "files",
+    "rows",
+    "characters",
+    "words",
+    "photos",
+    "tabs",
+    "slides",
+    "copies",
+    "prints",
+    "rings",
+    "calls",
+    "am",
+    "pm",
+    "to",
+    "or",
+    "and",
+    "o'clock",
+    "tries",
+    "attempts",
+    "goes",
+    "clicks",
+];
+
+/// The first count of 10 or more people or things (see [`COUNT_PLURAL`]).
+fn count_of_many(text: &str) -> Option<&str> {
+    COUNT_PLURAL.captures_iter(text).find_map(|c| {
+        let all = c.get(0)?;
+        let words = c.get(1)?.as_str();
+        let first = words.split(' ').next().unwrap_or("");
+        if NOT_COUNTED.contains(&first) {
+            return None;
+        }
+        let counted = words
+            .split(' ')
+            .take_while(|w| !NOT_COUNTED.contains(w))
+            .any(|w| {
+                (w.len() > 3 && w.ends_with('s') && !w.ends_with("ss"))
+                    || w == "staff"
+                    || w == "people"
+            });
+        counted.then(|| {
+            all.as_str()
+                .trim_start_matches(|ch: char| !ch.is_alphanumeric() && ch != '~')
+        })
+    })
+}
+
+/// A workaround the sender undercuts in the same breath: "we're using paper for now
+/// but we don't know what was given".
+fn undercut(text: &str, w: &str) -> bool {
+    static BUT_NOT: LazyLock<Regex> = LazyLock::new(|| {
+        cues(
+            r"^[^.!?\n]{0,40}\bbut (?:we|i|they|nobody|no one)?\s*(?:don'?t|do not|can'?t|cannot|have no|no longer|still can'?t)\b|^[^。！\n]{0,20}但是?(?:不知道|没法|不能|还是不)",
+        )
+    });
+    text.find(w)
+        .is_some_and(|at| BUT_NOT.is_match(&text[at + w.len()..]))
+}
+
+/// A wide word whose object is the sender's own thing: "everyone hears my echo",
+/// "nobody can see my calendar", "大家说我的头像": one person's matter, seen by many.
+/// "Everyone on my floor" is a place of many, not an object of mine.
+fn about_my_own(text: &str, w: &str) -> bool {
+    static MY_OWN: LazyLock<Regex> =
+        LazyLock::new(|| cues(r"^(?:'s)?((?: \w+){0,3}) my\b|^[^，。,!！\n]{0,6}我的"));
+    const PLACE: &[&str] = &[
+        "on", "in", "at", "of", "across", "from", "for", "around", "near",
+    ];
+    let Some(at) = text.find(w) else {
+        return false;
+    };
+    MY_OWN.captures(&text[at + w.len()..]).is_some_and(|c| {
+        c.get(1)
+            .is_none_or(|between| !between.as_str().split(' ').any(|x| PLACE.contains(&x)))
+    })
+}
+
+/// The failure word is the sender's own ("i can't reach the server", "我登不上"): a shared
+/// thing failing for one person is not the shared thing down.
+fn first_person(text: &str, w: &str) -> bool {
+    text.find(w).is_some_and(|at| {
+        let before = text[..at].trim_end();
+        before.ends_with(" i") || before == "i" || before.ends_with("\ni") || before.ends_with('我')
+    })
+}
+
 /// The first match of `re` in `text` that is not negated just before ("not everyone",
 /// "不是所有") and not followed by "else" ("no one else" is narrow, not wide).
 fn first_unnegated<'t>(re: &Regex, text: &'t str) -> Option<&'t str> {
@@ -311,6 +486,11 @@ fn first_unnegated<'t>(re: &Regex, text: &'t str) -> Option<&'t str> {
             let before = &text[..m.start()];
             let after = &text[m.end()..];
             !(before.ends_with("not ")
+                || before.ends_with("not an ")
+                || before.ends_with("not a ")
+                || before.ends_with("slightly ")
+                || before.ends_with("a bit ")
+                || before.ends_with("能不")
                 || before.ends_with('不')
                 || before.ends_with('没')
                 || before.ends_with("并非")
@@ -334,15 +514,22 @@ fn quoted(words: &str) -> String {
 /// Reads impact and urgency from `text` (subject and body, quoted lines left out) and
 /// the business service it names, if any.
 pub fn assess(text: &str, service: Option<&Service>, file: &FileCues) -> Severity {
-    let stopped = first_unnegated(&STOPPED, text).or(file.outage);
-    let impact = impact(text, service, stopped.is_some(), file);
+    let stopped = first_unnegated(&STOPPED, text).or(file.outage.filter(|w| {
+        !(text.contains(&format!("not an {w}")) || text.contains(&format!("not a {w}")))
+    }));
+    let impact = impact(text, service, stopped, file);
     let urgency = urgency(text, stopped, file);
     Severity { impact, urgency }
 }
 
 /// How wide the harm is; see the module header for the order of the rules.
-fn impact(text: &str, service: Option<&Service>, stopped: bool, file: &FileCues) -> Reading {
-    let from_service = service_impact(text, service, stopped);
+fn impact(
+    text: &str,
+    service: Option<&Service>,
+    stopped: Option<&str>,
+    file: &FileCues,
+) -> Reading {
+    let from_service = service_impact(text, service, stopped.is_some());
     if let Some(w) = found(&NARROW, text).or(file.narrow) {
         let level = match &from_service {
             Some(r) if r.level >= Level::Medium => Level::Medium,
@@ -350,8 +537,16 @@ fn impact(text: &str, service: Option<&Service>, stopped: bool, file: &FileCues)
         };
         return reading(level, format!("only the sender: {}", quoted(w)));
     }
-    if let Some(w) = first_unnegated(&ALL_WIDE, text) {
+    if found(&SECURITY, text).is_some()
+        && let Some(w) = found(&SECURITY_WIDE, text)
+    {
+        return reading(Level::High, format!("security exposure: {}", quoted(w)));
+    }
+    if let Some(w) = first_unnegated(&ALL_WIDE, text).filter(|w| !about_my_own(text, w)) {
         return reading(Level::High, quoted(w));
+    }
+    if let Some(w) = count_of_many(text) {
+        return reading(Level::High, format!("a count of many: {}", quoted(w)));
     }
     if let Some(w) = found(&SMALL, text) {
         return reading(Level::Medium, format!("a small group: {}", quoted(w)));
@@ -363,10 +558,16 @@ fn impact(text: &str, service: Option<&Service>, stopped: bool, file: &FileCues)
     {
         return reading(Level::High, format!("a whole unit: {}", quoted(w)));
     }
-    if found(&SECURITY, text).is_some()
-        && let Some(w) = found(&SECURITY_WIDE, text)
+    if let Some(w) = found(&GROUP_NOUNS, text) {
+        return reading(Level::High, format!("a group of staff: {}", quoted(w)));
+    }
+    if stopped.is_some_and(|w| found(&OUTRIGHT_DOWN, text).is_some() || !first_person(text, w))
+        && let Some(w) = first_unnegated(&SHARED_THING, text)
     {
-        return reading(Level::High, format!("security exposure: {}", quoted(w)));
+        return reading(
+            Level::High,
+            format!("a shared thing stopped: {}", quoted(w)),
+        );
     }
     if found(&SAFETY, text).is_some()
         && let Some(w) = found(&SHARED_EQUIPMENT, text)
@@ -416,7 +617,10 @@ fn urgency(text: &str, stopped: Option<&str>, file: &FileCues) -> Reading {
     if let Some(w) = found(&WAITING, text) {
         return reading(Level::High, format!("waiting now: {}", quoted(w)));
     }
-    if let Some(w) = first_unnegated(&WORKAROUND, text) {
+    if let Some(w) = found(&MONEY, text) {
+        return reading(Level::High, format!("money moving: {}", quoted(w)));
+    }
+    if let Some(w) = first_unnegated(&WORKAROUND, text).filter(|w| !undercut(text, w)) {
         return reading(Level::Medium, format!("workaround: {}", quoted(w)));
     }
     if let Some(w) = found(&DEADLINE_HOURS, text) {
@@ -442,7 +646,7 @@ fn urgency(text: &str, stopped: Option<&str>, file: &FileCues) -> Reading {
 /// the phone system, production. Criticality high.
 static CRITICAL_SERVICES: LazyLock<Regex> = LazyLock::new(|| {
     cues(
-        r"\b(?:tills?|pos|card (?:machines?|machiens|readers?|terminals?)|payments?|checkout|booking (?:page|site|system)|website|web ?shop|online shop|erp|wms|his|lis|emr|patient records?|dispensing|prescriptions?|phone (?:system|lines?)|switchboard|nurse call|remote desktop gateway|prod(?:uction)? (?:api|database|db)|database|checkweighers|clocking terminals|property management system)\b|\btax (?:portal|system|return)|\bvat\b|收银|支付|刷卡|医保|处方|总机|一卡通|生产数据库|数据库|会员系统|工单系统|报税|税务|电子病历",
+        r"\b(?:tills?|pos|card (?:machines?|machiens|readers?|terminals?)|payments?|checkout|booking (?:page|site|system)|website|web ?shop|online shop|erp|wms|emr|patient records?|dispensing|prescriptions?|phone (?:system|lines?)|switchboard|nurse call|remote desktop gateway|prod(?:uction)? (?:api|database|db)|database|checkweighers|clocking terminals|property management system)\b|\btax (?:portal|system|return)|\bvat\b|收银|支付|刷卡|医保|处方|总机|一卡通|医院信息系统|生产数据库|数据库|会员系统|工单系统|报税|税务|电子病历",
     )
 });
 

@@ -74,6 +74,7 @@ pub fn triage(
     } else {
         unquoted(body)
     };
+    let body = without_command_lines(&body);
     let text = rules.clean(&format!("{subject}\n{body}")).to_lowercase();
     let service = named_system(cfg, &words.system_aliases, &text)
         .or_else(|| severity::built_in_service(&text));
@@ -127,6 +128,18 @@ fn forwarded(subject: &str) -> bool {
     ["fw:", "fwd:", "fw ", "转发", "转：", "转:"]
         .iter()
         .any(|p| s.starts_with(p))
+}
+
+/// The body without an agent's command lines ("/assign nobody", "/priority P1"): they
+/// are the agent's instructions, not the request, and their words are not cues.
+fn without_command_lines(body: &str) -> String {
+    body.lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            !(t.starts_with('/') && t[1..].starts_with(|c: char| c.is_ascii_alphabetic()))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The body without lines quoted from earlier mail.
@@ -312,6 +325,14 @@ mod tests {
             .priority,
             Priority::P1
         );
+    }
+
+    #[test]
+    fn an_agents_command_lines_are_not_cues() {
+        // "/assign nobody" in a forwarded mail is not "nobody can work"
+        let fwd = "/assign nobody\n\n-----Original Message-----\nMy laptop will not boot.";
+        assert_eq!(p("FW: Laptop", fwd), Priority::P3);
+        assert_eq!(without_command_lines("/close\nhi\n/ 2"), "hi\n/ 2");
     }
 
     #[test]
