@@ -145,6 +145,10 @@ path = "{r}/outbox"
 support_address = "support@example.test"
 support_name = "Example Support"
 agents = ["Ann Lee <ann@example.test>"]
+# Both requests are one person's (P3 and P4 under the priority matrix): the domain
+# floor makes both P3, so the page and the metrics below have one row to check.
+[triage]
+domains = {{ "example.org" = "P3" }}
 [http]
 listen = "127.0.0.1:{port}"
 bearer_token_env = "TP_TEST_HTTP_TOKEN"
