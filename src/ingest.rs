@@ -771,6 +771,20 @@ struct Arriving<'a> {
     now: i64,
 }
 
+impl<'a> Arriving<'a> {
+    /// Where a decision about this message is written: its transaction, the desk's
+    /// rules and its time.
+    fn applying(&self) -> Applying<'a> {
+        Applying {
+            tx: self.tx,
+            desk: &self.cx.desk,
+            sla: &self.cx.sla,
+            now: self.now,
+            relay_attachments_bytes: self.cx.limits.relay_attachments_bytes,
+        }
+    }
+}
+
 /// Stores the message on a ticket (or none) as `kind`; returns its row.
 type Record<'a> = dyn Fn(Option<i64>, MessageKind) -> Result<i64> + 'a;
 
@@ -1124,13 +1138,7 @@ fn apply_reply(
         address: sender,
         name: Some(&shown_author),
     };
-    let w = Applying {
-        tx,
-        desk: &cx.desk,
-        sla: &cx.sla,
-        now,
-        relay_attachments_bytes: cx.limits.relay_attachments_bytes,
-    };
+    let w = m.applying();
     apply_decision(&w, ticket, d, &actor, Some(msg), pending)?;
     let tell = !matches!(author, Author::Staff { .. });
     oversized_message(tx, msg, (ticket, &token), tell, now, pending)
@@ -1247,13 +1255,7 @@ fn run_behalf_commands(
         address: sender,
         name: Some(&name),
     };
-    let w = Applying {
-        tx,
-        desk: &cx.desk,
-        sla: &cx.sla,
-        now,
-        relay_attachments_bytes: cx.limits.relay_attachments_bytes,
-    };
+    let w = m.applying();
     apply_decision(&w, ticket, &d, &actor, None, pending)
 }
 
