@@ -424,7 +424,6 @@ pub fn decide_rating(
 mod tests {
     use super::*;
     use crate::desk::Priority;
-    use crate::desk::roster::NamedAddress;
 
     fn score(text: &str) -> Option<u8> {
         rating_in(text).map(|r| r.score)
@@ -591,29 +590,9 @@ mod tests {
         );
     }
 
+    /// The lifecycle tests' desk (Ann among the agents).
     fn desk() -> DeskConfig {
-        DeskConfig {
-            macros: Vec::new(),
-            dashboard_url: None,
-            change: Default::default(),
-            support_address: "support@example.test".into(),
-            support_name: "Support".into(),
-            token_prefix: "TP".into(),
-            agents: vec![NamedAddress {
-                name: Some("Ann Lee".into()),
-                address: "ann@example.test".into(),
-            }],
-            supervisors: Vec::new(),
-            teams: Vec::new(),
-            message_id_domain: "example.test".into(),
-            lifecycle: Default::default(),
-            triage: Default::default(),
-            oncall: Vec::new(),
-            default_language: "en".into(),
-            other_addresses: Vec::new(),
-            routes: Vec::new(),
-            max_participants: 20,
-        }
+        crate::desk::lifecycle::tests::desk()
     }
 
     fn ticket(status: Status) -> TicketState {

@@ -225,10 +225,7 @@ mod tests {
     use crate::desk::change_plan::ChangeStep;
 
     fn store() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::schema::migrations()
-            .to_latest(&mut conn)
-            .unwrap();
+        let conn = crate::store::migrated_in_memory();
         conn.execute_batch(
             "INSERT INTO tickets (id, status, priority, requester, subject, created_at, updated_at)
              VALUES (1, 'open', 'P2', 'a@x.test', 's', 1, 1);",

@@ -143,10 +143,7 @@ mod tests {
 
     #[test]
     fn per_message_and_per_mail_lookups_are_index_range_scans() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrations()
-            .to_latest(&mut conn)
-            .unwrap();
+        let conn = crate::store::migrated_in_memory();
         let fills = plan(
             &conn,
             "SELECT o.placeholder, b.bytes FROM outbox_files o
@@ -193,10 +190,7 @@ mod tests {
 
     #[test]
     fn a_file_sent_twice_is_stored_once() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrations()
-            .to_latest(&mut conn)
-            .unwrap();
+        let conn = crate::store::migrated_in_memory();
         conn.execute_batch(
             "INSERT INTO tickets (id, status, priority, requester, subject, created_at, updated_at)
              VALUES (1, 'open', 'P3', 'a@x.test', 's', 1, 1);

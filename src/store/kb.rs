@@ -637,11 +637,7 @@ mod tests {
     use super::*;
 
     fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::schema::migrations()
-            .to_latest(&mut conn)
-            .unwrap();
-        conn
+        crate::store::migrated_in_memory()
     }
 
     /// A bare ticket row (only what the foreign keys need).

@@ -115,11 +115,7 @@ mod tests {
     use super::*;
 
     fn store() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::schema::migrations()
-            .to_latest(&mut conn)
-            .unwrap();
-        conn
+        crate::store::migrated_in_memory()
     }
 
     fn add(conn: &Connection, status: &str, assignee: Option<&str>, team: Option<&str>) -> i64 {

@@ -271,10 +271,7 @@ mod tests {
 
     #[test]
     fn unfiled_mail_from_a_sender_is_counted_by_an_index_range() {
-        let mut conn = Connection::open_in_memory().expect("in-memory store");
-        crate::store::schema::migrations()
-            .to_latest(&mut conn)
-            .expect("migrations");
+        let conn = crate::store::migrated_in_memory();
         let sql = UNFILED_FROM_SINCE
             .replace("?1", "'a@x.test'")
             .replace("?2", "0")

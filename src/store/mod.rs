@@ -346,6 +346,16 @@ fn apply_pragmas(conn: &Connection, synchronous_full: bool) -> Result<()> {
 
 /// The query plan of `sql`, a line per step, as `EXPLAIN QUERY PLAN` gives it: tests
 /// check with it that a query runs as an index range scan.
+/// A store in memory, migrated to the latest schema: for unit tests of store code.
+#[cfg(test)]
+pub(crate) fn migrated_in_memory() -> Connection {
+    let mut conn = Connection::open_in_memory().expect("an in-memory store");
+    schema::migrations()
+        .to_latest(&mut conn)
+        .expect("the migrations apply");
+    conn
+}
+
 #[cfg(test)]
 pub(crate) fn query_plan(conn: &Connection, sql: &str) -> String {
     let mut stmt = conn

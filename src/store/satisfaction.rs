@@ -60,10 +60,7 @@ mod tests {
     use super::*;
 
     fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::schema::migrations()
-            .to_latest(&mut conn)
-            .unwrap();
+        let conn = crate::store::migrated_in_memory();
         conn.execute(
             "INSERT INTO tickets (status, priority, requester, subject, created_at, updated_at)
              VALUES ('closed', 'P3', 'a@x.test', 's', 1, 1)",

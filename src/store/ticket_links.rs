@@ -116,10 +116,7 @@ mod tests {
     use super::*;
 
     fn store() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrations()
-            .to_latest(&mut conn)
-            .unwrap();
+        let conn = crate::store::migrated_in_memory();
         for requester in ["a@x.test", "b@x.test", "c@x.test", "d@x.test"] {
             conn.execute(
                 "INSERT INTO tickets (status, priority, requester, subject, created_at, updated_at)

@@ -104,11 +104,7 @@ mod tests {
     use crate::desk::triage::{TriageConfig, triage};
 
     fn store() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::schema::migrations()
-            .to_latest(&mut conn)
-            .unwrap();
-        conn
+        crate::store::migrated_in_memory()
     }
 
     fn ticket(conn: &Connection, subject: &str) -> i64 {

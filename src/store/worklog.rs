@@ -47,10 +47,7 @@ mod tests {
 
     #[test]
     fn entries_are_listed_per_ticket_by_an_index_range() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::schema::migrations()
-            .to_latest(&mut conn)
-            .unwrap();
+        let conn = crate::store::migrated_in_memory();
         conn.execute(
             "INSERT INTO tickets (status, priority, requester, subject, created_at, updated_at)
              VALUES ('open', 'P3', 'a@x.test', 's', 1, 1)",
