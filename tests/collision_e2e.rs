@@ -16,23 +16,7 @@ fn proven(raw: &str) -> String {
 
 /// The .eml files the file transport wrote whose name ends with `-<kind>.eml`.
 fn mails(desk: &Desk, kind: &str) -> Vec<String> {
-    let dir = desk.root().join("var/outbox");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().ends_with(&format!("-{kind}.eml")))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect()
+    desk.sent_text(&format!("-{kind}.eml"))
 }
 
 /// The decoded text of a mail (quoted-printable soft breaks undone).

@@ -38,15 +38,7 @@ fn acknowledgement_to(desk: &Desk, address: &str) -> Option<String> {
 
 /// Every .eml the file transport wrote.
 fn all_mail(desk: &Desk) -> Vec<String> {
-    let dir = desk.root().join("var/outbox");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    files
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect()
+    desk.sent_text(".eml")
 }
 
 fn timeline_has(ticket: &Value, kind: &str, needle: &str) -> bool {

@@ -52,23 +52,7 @@ fn anns_lookup(id: &str, body: &str) -> String {
 
 /// The .eml files the file transport wrote whose name ends with `-<kind>.eml`.
 fn mails(desk: &Desk, kind: &str) -> Vec<String> {
-    let dir = desk.root().join("var/outbox");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().ends_with(&format!("-{kind}.eml")))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect()
+    desk.sent_text(&format!("-{kind}.eml"))
 }
 
 /// Messages stored as `kind`, none of them on a ticket.

@@ -15,35 +15,14 @@ text = "Please send us the printer's error log."
 commands = ["/status waiting", "/priority P2"]
 "#;
 
-/// Every mail in the outbox: (file name, text), in name order.
-fn outbox(desk: &Desk) -> Vec<(String, String)> {
-    let dir = desk.root().join("var/outbox");
-    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| {
-                    (
-                        e.file_name().to_string_lossy().into_owned(),
-                        std::fs::read_to_string(e.path()).unwrap(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-}
-
 /// Mail of `kind` (the file name's suffix) to `to` whose subject holds `subject`.
 fn mails(desk: &Desk, kind: &str, to: &str, subject: &str) -> Vec<String> {
-    outbox(desk)
+    desk.sent_text(&format!("-{kind}.eml"))
         .into_iter()
-        .filter(|(name, m)| {
-            name.ends_with(&format!("-{kind}.eml"))
-                && header(m, "To").is_some_and(|t| t.contains(to))
+        .filter(|m| {
+            header(m, "To").is_some_and(|t| t.contains(to))
                 && header(m, "Subject").is_some_and(|s| s.contains(subject))
         })
-        .map(|(_, m)| m)
         .collect()
 }
 

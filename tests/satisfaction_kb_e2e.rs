@@ -14,36 +14,16 @@ use serde_json::Value;
 const ANN: &str = "Ann Lee <ann@example.test>";
 const BOB: &str = "Bob Roe <bob@example.test>";
 
-/// Every mail in the outbox: (file name, text), in name order.
-fn outbox(desk: &Desk) -> Vec<(String, String)> {
-    let dir = desk.root().join("var/outbox");
-    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| {
-                    (
-                        e.file_name().to_string_lossy().into_owned(),
-                        std::fs::read_to_string(e.path()).unwrap(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-}
-
 /// Mail of `kind` (the file name's suffix) to `to` whose subject holds `subject`,
 /// decoded (quoted-printable soft breaks joined).
 fn mails(desk: &Desk, kind: &str, to: &str, subject: &str) -> Vec<String> {
-    outbox(desk)
+    desk.sent_text(&format!("-{kind}.eml"))
         .into_iter()
-        .filter(|(name, m)| {
-            name.ends_with(&format!("-{kind}.eml"))
-                && header(m, "To").is_some_and(|t| t.contains(to))
+        .filter(|m| {
+            header(m, "To").is_some_and(|t| t.contains(to))
                 && header(m, "Subject").is_some_and(|s| s.contains(subject))
         })
-        .map(|(_, m)| {
+        .map(|m| {
             let parsed = ticketpost::inbound::parse(m.as_bytes().to_vec()).expect("our mail");
             format!(
                 "{}\n{}\n{}",

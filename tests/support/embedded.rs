@@ -156,6 +156,14 @@ trusted_authserv_id = "mx.desk.test"
         paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
     }
 
+    /// [`Desk::sent`] as text (our mail is ASCII; anything else shows as U+FFFD).
+    pub fn sent_text(&self, suffix: &str) -> Vec<String> {
+        self.sent(suffix)
+            .iter()
+            .map(|m| String::from_utf8_lossy(m).into_owned())
+            .collect()
+    }
+
     pub fn outbox(&self) -> Vec<String> {
         let dir = self.root().join("var/outbox");
         let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
