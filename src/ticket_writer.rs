@@ -104,10 +104,7 @@ fn queue_decision_mail(
     let requester_thread = if mails.iter().any(Mail::to_requester) {
         let mut requester_side: Vec<&str> = vec![view.requester.as_str()];
         requester_side.extend(view.participants.iter().map(String::as_str));
-        match store::messages::last_from(tx, ticket, &requester_side)? {
-            Some((id, refs)) => Thread::reply_to(Some(&id), &refs),
-            None => Thread::default(),
-        }
+        thread_on_last_from(tx, ticket, &requester_side)?
     } else {
         Thread::default()
     };
@@ -287,14 +284,20 @@ fn queue_merged_here(
     if told.iter().any(|t| t.eq_ignore_ascii_case(&view.requester)) {
         return Ok(());
     }
-    let thread = match store::messages::last_from(tx, survivor, &[view.requester.as_str()])? {
-        Some((id, refs)) => Thread::reply_to(Some(&id), &refs),
-        None => Thread::default(),
-    };
+    let thread = thread_on_last_from(tx, survivor, &[view.requester.as_str()])?;
     pending.push(survivor, MailKind::MergedHere, move |r| {
         r.merged_here(&view, merged, &thread, now)
     });
     Ok(())
+}
+
+/// Requester-facing mail threads on the newest message from `senders` on `ticket`
+/// (none yet: a thread of its own).
+fn thread_on_last_from(tx: &Connection, ticket: i64, senders: &[&str]) -> Result<Thread> {
+    Ok(match store::messages::last_from(tx, ticket, senders)? {
+        Some((id, refs)) => Thread::reply_to(Some(&id), &refs),
+        None => Thread::default(),
+    })
 }
 
 /// The files of the message that caused a decision, as its mails carry them (see
