@@ -1,24 +1,23 @@
 //! The knowledge base and the index of past tickets: storing entries, and finding the
 //! entries and tickets that resemble a new request.
 //!
-//! Both indexes are FTS5 tables with the trigram tokenizer (`kb_fts` over
-//! `kb_entries`, and `ticket_fts`), which matches substrings and so works for Chinese
-//! as well as English. FTS5 finds a bounded set of candidates, ranked by bm25; the
-//! score callers compare with a threshold is then computed here, because bm25 values
-//! have no fixed scale and a threshold on them would mean nothing. The score is the
-//! cosine (Ochiai) similarity of two term sets: the request's, and the candidate's
-//! (an entry's title and problem, a ticket's subject and request). Terms are English
+//! Both look-ups go through the term index (`store::term_index`): terms are English
 //! words and codes, and for Chinese the character bigrams, the usual indexing unit for
-//! text without spaces ([`match_terms`]). A request that repeats a short entry's
-//! problem scores high, one that merely shares a word with a long one scores low.
-//! What a request's FTS terms are is [`search_terms`]; when to search, and what to do
-//! with the matches, is left to the desk.
+//! text without spaces ([`match_term_list`]). The index finds a bounded set of
+//! candidates through the request's rarest terms, whatever the size of the history;
+//! the score callers compare with a threshold is computed here: the cosine (Ochiai)
+//! similarity of two term sets, the request's and the candidate's (an entry's title and
+//! problem, a ticket's subject and request). A request that repeats a short entry's
+//! problem scores high, one that merely shares a word with a long one scores low. When
+//! to search, and what to do with the matches, is left to the desk.
 
 use std::collections::HashSet;
 
 use anyhow::{Result, anyhow};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+use super::term_index::{self, Scope};
 
 /// A knowledge-base entry.
 #[derive(Debug, Clone, Serialize)]
@@ -89,18 +88,13 @@ pub struct SimilarTicket {
     pub score: f64,
 }
 
-/// At most this many terms are taken from a text: the FTS query and the per-term
-/// checks stay small whatever the request looks like.
-const MAX_TERMS: usize = 64;
+/// At most this many terms are taken from a text: what is indexed per item and looked
+/// up per request stays small whatever the text looks like.
+const MAX_TERMS: usize = 128;
 
 /// Only the start of a text is searched for terms (a request's subject and first
 /// paragraphs say what it is about; a pasted log would only add noise).
 const MAX_TEXT_CHARS: usize = 4000;
-
-/// FTS5 candidates fetched (best bm25 first) before scoring. bm25 and term coverage
-/// mostly agree, so the best-covered entries are among these; the bound keeps scoring
-/// cheap however many rows match one common term.
-const CANDIDATES: i64 = 50;
 
 /// A ticket's indexed body is cut here, whatever the caller passes.
 const MAX_INDEXED_BODY_CHARS: usize = 2000;
@@ -109,14 +103,12 @@ const MAX_INDEXED_BODY_CHARS: usize = 2000;
 /// mail, and a subject of thousands of characters only makes the index slow.
 const MAX_INDEXED_SUBJECT_CHARS: usize = 500;
 
-/// A word longer than this (characters) is cut to its start as a term. A trigram query
-/// for a term of n characters is a phrase of n - 2 tokens, and against text that repeats
-/// one letter its cost grows with n times the matching positions: a mail whose subject
-/// is thousands of one letter took ~45 s to look up. Real words and codes are shorter.
+/// A word longer than this (characters) is cut to its start as a term: real words and
+/// codes are shorter, and a mangled mail's run of one letter stays one small term.
 const MAX_TERM_CHARS: usize = 40;
 
-/// The trigram tokenizer cannot match a shorter substring.
-const TRIGRAM: usize = 3;
+/// Shorter words are not terms (English ones are mostly function words).
+const MIN_WORD_CHARS: usize = 3;
 
 const SELECT_ENTRY: &str = "SELECT id, ticket_id, title, problem, cause, steps, solution, language,
         author, created_at, updated_at, lessons, state, approved_by, approved_at
@@ -161,7 +153,9 @@ pub fn add(conn: &Connection, e: &NewKbEntry) -> Result<i64> {
         e.author,
         e.at
     ])?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    index_entry(conn, id)?;
+    Ok(id)
 }
 
 /// For a ticket: insert, or update the ticket's entry (only the non-empty fields given
@@ -173,7 +167,7 @@ pub fn upsert_for_ticket(conn: &Connection, e: &NewKbEntry) -> Result<i64> {
         .ticket_id
         .ok_or_else(|| anyhow!("a knowledge-base entry for a ticket needs the ticket"))?;
     // The conflict target repeats the partial index's WHERE, as SQLite requires.
-    Ok(conn
+    let id = conn
         .prepare_cached(
             "INSERT INTO kb_entries (ticket_id, title, problem, cause, steps, solution, language,
                  author, created_at, updated_at)
@@ -196,7 +190,9 @@ pub fn upsert_for_ticket(conn: &Connection, e: &NewKbEntry) -> Result<i64> {
                 e.at
             ],
             |r| r.get(0),
-        )?)
+        )?;
+    index_entry(conn, id)?;
+    Ok(id)
 }
 
 /// Sets an entry's `Lessons:` section (the entry stays in the state it is in: the
@@ -240,37 +236,14 @@ pub fn search(conn: &Connection, text: &str, threshold: f64, limit: usize) -> Re
     if limit == 0 || !has_entries(conn)? {
         return Ok(Vec::new());
     }
-    let terms = search_terms(text);
-    if terms.is_empty() {
-        return Ok(Vec::new());
+    let best = best_matches(conn, Scope::KbEntries, text, 0, threshold, limit)?;
+    let mut matches = Vec::with_capacity(best.len());
+    for (id, score) in best {
+        if let Some(entry) = get(conn, id)? {
+            matches.push(KbMatch { entry, score });
+        }
     }
-    let ids = kb_candidates(conn, &terms)?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT_ENTRY} WHERE id IN (SELECT value FROM json_each(?1))"
-    ))?;
-    let entries = stmt
-        .query_map([serde_json::to_string(&ids)?], entry_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let request = match_terms(text);
-    let mut matches: Vec<(usize, KbMatch)> = entries
-        .into_iter()
-        .map(|entry| {
-            let described = match_terms(&format!("{}\n{}", entry.title, entry.problem));
-            let score = cosine(&request, &described);
-            // The bm25 rank breaks ties between equal scores.
-            let rank = ids
-                .iter()
-                .position(|&i| i == entry.id)
-                .unwrap_or(usize::MAX);
-            (rank, KbMatch { entry, score })
-        })
-        .filter(|(_, m)| m.score > 0.0 && m.score >= threshold)
-        .collect();
-    matches.sort_by(|(ra, a), (rb, b)| b.score.total_cmp(&a.score).then(ra.cmp(rb)));
-    Ok(matches.into_iter().take(limit).map(|(_, m)| m).collect())
+    Ok(matches)
 }
 
 /// Whether there is any entry: a desk without a knowledge base pays one lookup.
@@ -280,47 +253,43 @@ fn has_entries(conn: &Connection) -> Result<bool> {
         .query_row([], |r| r.get(0))?)
 }
 
-/// The ids of the entries worth scoring for `terms`, best bm25 first, at most
-/// [`CANDIDATES`].
-fn kb_candidates(conn: &Connection, terms: &[String]) -> Result<Vec<i64>> {
-    if let Some(query) = fts_query(terms) {
-        let mut stmt = conn.prepare_cached(
-            "SELECT rowid FROM kb_fts WHERE kb_fts MATCH ?1
-             ORDER BY bm25(kb_fts, 2.0, 1.0, 1.0, 1.0, 1.0) LIMIT ?2",
-        )?;
-        let ids = stmt
-            .query_map(params![query, CANDIDATES], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<i64>>>()?;
-        return Ok(ids);
-    }
-    // Only terms the trigram index cannot match (two-character Chinese words): scan
-    // the entries with instr, newest first. The knowledge base is written by people,
-    // so it stays small enough for this, and the scan is bounded by the LIMIT.
-    let mut stmt = conn.prepare_cached(
-        "SELECT k.id FROM kb_entries k
-         WHERE EXISTS (SELECT 1 FROM json_each(?1) j
-                       WHERE instr(k.title, j.value) OR instr(k.problem, j.value)
-                          OR instr(k.cause, j.value) OR instr(k.steps, j.value)
-                          OR instr(k.solution, j.value))
-         ORDER BY k.id DESC LIMIT ?2",
-    )?;
-    let ids = stmt
-        .query_map(params![serde_json::to_string(terms)?, CANDIDATES], |r| {
-            r.get(0)
-        })?
-        .collect::<rusqlite::Result<Vec<i64>>>()?;
-    Ok(ids)
+/// The items of `scope` closest to `text` at or above `threshold`: (id, score), best
+/// first (newest first between equal scores), at most `limit`. The candidates come from
+/// the term index's bounded look-up ([`term_index::candidates`]).
+fn best_matches(
+    conn: &Connection,
+    scope: Scope,
+    text: &str,
+    exclude: i64,
+    threshold: f64,
+    limit: usize,
+) -> Result<Vec<(i64, f64)>> {
+    let list = match_term_list(text);
+    let terms: Vec<&str> = list.iter().map(String::as_str).collect();
+    let request: HashSet<&str> = terms.iter().copied().collect();
+    let mut scored: Vec<(i64, f64)> = term_index::candidates(conn, scope, &terms, exclude)?
+        .iter()
+        .map(|c| (c.item, cosine(&request, c.terms())))
+        .filter(|&(_, score)| score > 0.0 && score >= threshold)
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
+    scored.truncate(limit);
+    Ok(scored)
 }
 
-/// Cosine similarity of two term sets: shared terms over the geometric mean of the
-/// sizes; 0 when either is empty.
-fn cosine(a: &HashSet<String>, b: &HashSet<String>) -> f64 {
-    if a.is_empty() || b.is_empty() {
+/// Cosine similarity of a request's term set and a candidate's terms (distinct, as the
+/// index keeps them): shared terms over the geometric mean of the sizes; 0 when either
+/// is empty.
+fn cosine<'a>(request: &HashSet<&str>, candidate: impl Iterator<Item = &'a str>) -> f64 {
+    let (mut size, mut shared) = (0usize, 0usize);
+    for term in candidate {
+        size += 1;
+        shared += usize::from(request.contains(term));
+    }
+    if request.is_empty() || size == 0 {
         return 0.0;
     }
-    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    let shared = small.iter().filter(|t| large.contains(*t)).count();
-    shared as f64 / ((a.len() * b.len()) as f64).sqrt()
+    shared as f64 / ((request.len() * size) as f64).sqrt()
 }
 
 /// Queues a new ticket for the similar-tickets index; [`index_queued`] indexes it.
@@ -336,7 +305,9 @@ pub fn queue_for_index(conn: &Connection, ticket_id: i64, subject: &str, body: &
 }
 
 /// Moves up to `max` queued tickets, oldest first, into the similar-tickets index in
-/// one transaction. Returns how many it indexed (0: the index is up to date).
+/// one transaction, and up to `max` queued knowledge-base entries (those written before
+/// the term index, queued by its migration). Returns how many it indexed (0: the index
+/// is up to date).
 pub fn index_queued(conn: &mut Connection, max: usize) -> Result<usize> {
     let tx = conn.transaction()?;
     let rows: Vec<(i64, String, String)> = {
@@ -353,18 +324,40 @@ pub fn index_queued(conn: &mut Connection, max: usize) -> Result<usize> {
         tx.prepare_cached("DELETE FROM ticket_index_queue WHERE ticket_id <= ?1")?
             .execute([last])?;
     }
+    let entries: Vec<i64> = tx
+        .prepare_cached("SELECT entry_id FROM kb_index_queue ORDER BY entry_id LIMIT ?1")?
+        .query_map([max as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in &entries {
+        index_entry(&tx, *id)?;
+    }
+    if let Some(last) = entries.last() {
+        tx.prepare_cached("DELETE FROM kb_index_queue WHERE entry_id <= ?1")?
+            .execute([last])?;
+    }
     tx.commit()?;
-    Ok(rows.len())
+    Ok(rows.len() + entries.len())
 }
 
-/// Indexes a new ticket for [`similar_tickets`] (once: a ticket already indexed is an
-/// error). `body`: the caller passes the start of the request; longer text is cut.
+/// Indexes a ticket for [`similar_tickets`] (again: its terms are replaced). `body`: the
+/// caller passes the start of the request; longer text is cut.
 pub fn index_ticket(conn: &Connection, ticket_id: i64, subject: &str, body: &str) -> Result<()> {
     let subject = first_chars(subject, MAX_INDEXED_SUBJECT_CHARS);
     let body = first_chars(body, MAX_INDEXED_BODY_CHARS);
-    conn.prepare_cached("INSERT INTO ticket_fts (rowid, subject, body) VALUES (?1, ?2, ?3)")?
-        .execute(params![ticket_id, subject, body])?;
-    Ok(())
+    let list = match_term_list(&format!("{subject}\n{body}"));
+    let terms: Vec<&str> = list.iter().map(String::as_str).collect();
+    term_index::index(conn, Scope::Tickets, ticket_id, &terms)
+}
+
+/// Indexes entry `id` by its title and problem, the text a request is compared with
+/// (an entry that does not exist is taken out of the index).
+fn index_entry(conn: &Connection, id: i64) -> Result<()> {
+    let Some(entry) = get(conn, id)? else {
+        return term_index::remove(conn, Scope::KbEntries, id);
+    };
+    let list = match_term_list(&format!("{}\n{}", entry.title, entry.problem));
+    let terms: Vec<&str> = list.iter().map(String::as_str).collect();
+    term_index::index(conn, Scope::KbEntries, id, &terms)
 }
 
 /// The first `n` characters of `text` (cut at a character boundary, never inside one).
@@ -387,109 +380,34 @@ pub fn similar_tickets(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    // The longest terms are the most telling (and the cheapest for the index to look
-    // up); a handful keeps the query bounded however long the request.
-    let mut terms: Vec<String> = search_terms(text)
-        .into_iter()
-        .filter(|t| t.chars().count() >= TRIGRAM)
-        .collect();
-    terms.sort_by_key(|t| std::cmp::Reverse(t.chars().count()));
-    terms.truncate(SIMILAR_QUERY_TERMS);
-    let Some(query) = fts_query(&terms) else {
-        return Ok(Vec::new());
-    };
-    let ids = ticket_candidates(conn, &query, exclude)?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let request = match_terms(text);
-    let mut stmt = conn.prepare_cached(
-        "SELECT rowid, subject, body FROM ticket_fts
-         WHERE rowid IN (SELECT value FROM json_each(?1))",
-    )?;
-    let rows = stmt
-        .query_map([serde_json::to_string(&ids)?], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut similar: Vec<(usize, SimilarTicket)> = rows
-        .into_iter()
-        .map(|(ticket_id, subject, body)| {
-            let rank = ids
-                .iter()
-                .position(|&i| i == ticket_id)
-                .unwrap_or(usize::MAX);
-            let score = cosine(&request, &match_terms(&format!("{subject}\n{body}")));
-            (rank, SimilarTicket { ticket_id, score })
-        })
-        .filter(|(_, s)| s.score > 0.0 && s.score >= threshold)
-        .collect();
-    similar.sort_by(|(ra, a), (rb, b)| b.score.total_cmp(&a.score).then(ra.cmp(rb)));
-    Ok(similar.into_iter().take(limit).map(|(_, s)| s).collect())
+    Ok(
+        best_matches(conn, Scope::Tickets, text, exclude, threshold, limit)?
+            .into_iter()
+            .map(|(ticket_id, score)| SimilarTicket { ticket_id, score })
+            .collect(),
+    )
 }
 
-/// Terms a similar-tickets query asks the index for.
-const SIMILAR_QUERY_TERMS: usize = 8;
-
-/// The rowids of the tickets worth scoring: the newest that share a term, at most
-/// [`CANDIDATES`]. Newest first, not best bm25 first: FTS5 walks its doclists in rowid
-/// order and stops at the LIMIT, where ranking would score every match, and the index
-/// grows with every ticket. Similar tickets are a hint to agents; recent ones are the
-/// useful ones.
-fn ticket_candidates(conn: &Connection, query: &str, exclude: i64) -> Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT rowid FROM ticket_fts WHERE ticket_fts MATCH ?1 AND rowid <> ?2
-         ORDER BY rowid DESC LIMIT ?3",
-    )?;
-    let ids = stmt
-        .query_map(params![query, exclude, CANDIDATES], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<i64>>>()?;
-    Ok(ids)
-}
-
-/// An FTS5 query matching any of the terms the trigram index can match, each as a
-/// quoted string, so nothing in the text is read as FTS5 syntax (operators, column
-/// filters, NEAR, `*`). None when no term is long enough.
-fn fts_query(terms: &[String]) -> Option<String> {
-    let parts: Vec<String> = terms
-        .iter()
-        .filter(|t| t.chars().count() >= TRIGRAM)
-        .map(|t| quote_term(t))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(" OR "))
-}
-
-/// An FTS5 string: inside double quotes, a double quote is written twice.
-fn quote_term(term: &str) -> String {
-    format!("\"{}\"", term.replace('"', "\"\""))
-}
-
-/// The terms a text is searched by, in order of first appearance, without repeats, at
-/// most [`MAX_TERMS`], from the first [`MAX_TEXT_CHARS`] characters:
+/// The terms a text is indexed and compared by, in order of first appearance, without
+/// repeats, at most [`MAX_TERMS`], from the first [`MAX_TEXT_CHARS`] characters:
 /// - words of letters (Latin and other alphabets), 3+ letters, lower-cased, minus a
 ///   small list of English stop words and mail pleasantries;
 /// - numbers, versions and codes containing a digit (`809`, `10.2.1`, `0x80070005`,
 ///   `win11`), 3+ characters, lower-cased;
 /// - a word or code longer than [`MAX_TERM_CHARS`] is cut to its first characters;
-/// - for each run of Chinese (Han) characters, its 3-character windows, and a run of
-///   exactly 2 characters as it is (most Chinese words have two characters; a run of
-///   two is usually one word standing alone, such as 报错). Single characters are
-///   dropped. The trigram index cannot match 2-character terms: [`search`] checks them
-///   with `instr`/`contains` on the entries' text; [`similar_tickets`] ignores them.
-pub fn search_terms(text: &str) -> Vec<String> {
+/// - for each run of Chinese (Han) characters, its character bigrams (the usual
+///   indexing unit for text without spaces: most Chinese words have two characters),
+///   minus Chinese pleasantries and function words. Single characters are dropped.
+pub fn match_term_list(text: &str) -> Vec<String> {
     let mut terms = Terms::default();
     scan_text(text, |run| {
         match run {
             TextRun::Han(run) => {
-                if run.len() == 2 {
-                    terms.add(run.iter().collect());
-                }
-                for window in run.windows(TRIGRAM) {
-                    terms.add(window.iter().collect());
+                for pair in run.windows(2) {
+                    let bigram: String = pair.iter().collect();
+                    if !CHINESE_STOP_BIGRAMS.contains(&bigram.as_str()) {
+                        terms.add(bigram);
+                    }
                 }
             }
             TextRun::Word(word) => terms.add(word),
@@ -499,30 +417,9 @@ pub fn search_terms(text: &str) -> Vec<String> {
     terms.list
 }
 
-/// The terms two texts are compared by (see the module header): English words and
-/// codes as in [`search_terms`], and each Chinese run's character bigrams, minus
-/// Chinese pleasantries and function words; from the first [`MAX_TEXT_CHARS`]
-/// characters, at most [`MAX_TERMS`] * 2.
+/// [`match_term_list`] as a set: what two texts are compared by (see the module header).
 pub fn match_terms(text: &str) -> HashSet<String> {
-    let mut terms = HashSet::new();
-    let bound = MAX_TERMS * 2;
-    scan_text(text, |run| {
-        match run {
-            TextRun::Han(run) => {
-                for pair in run.windows(2) {
-                    let bigram: String = pair.iter().collect();
-                    if !CHINESE_STOP_BIGRAMS.contains(&bigram.as_str()) {
-                        terms.insert(bigram);
-                    }
-                }
-            }
-            TextRun::Word(word) => {
-                terms.insert(word);
-            }
-        }
-        terms.len() < bound
-    });
-    terms
+    match_term_list(text).into_iter().collect()
 }
 
 /// What [`scan_text`] finds: a run of Chinese characters, or a word that can be a term.
@@ -553,7 +450,7 @@ fn scan_text(text: &str, mut f: impl FnMut(TextRun<'_>) -> bool) {
             let mut word: String = chars[start..i].iter().collect::<String>().to_lowercase();
             let cut = first_chars(&word, MAX_TERM_CHARS).len();
             word.truncate(cut);
-            let long_enough = word.chars().count() >= TRIGRAM;
+            let long_enough = word.chars().count() >= MIN_WORD_CHARS;
             let has_digit = word.chars().any(|c| c.is_numeric());
             if !(long_enough && (has_digit || !STOP_WORDS.contains(&word.as_str()))) {
                 continue;
@@ -705,8 +602,9 @@ mod tests {
 
     #[test]
     fn terms_of_english_text() {
-        let t =
-            search_terms("Hello, the VPN gives error 809 on Windows 10.2.1 (win11), please help!");
+        let t = match_term_list(
+            "Hello, the VPN gives error 809 on Windows 10.2.1 (win11), please help!",
+        );
         assert_eq!(
             t,
             [
@@ -717,16 +615,18 @@ mod tests {
 
     #[test]
     fn terms_of_chinese_text() {
-        let t = search_terms("VPN 连接不上，提示错误 809，报错");
+        let t = match_term_list("VPN 连接不上，提示错误 809，报错，谢谢");
         assert_eq!(
             t,
-            ["vpn", "连接不", "接不上", "提示错", "示错误", "809", "报错"]
+            [
+                "vpn", "连接", "接不", "不上", "提示", "示错", "错误", "809", "报错"
+            ]
         );
         // Single characters are no terms; terms are deduplicated and bounded.
-        assert!(search_terms("好 的").is_empty());
-        assert_eq!(search_terms("错误错误错误"), ["错误错", "误错误"]);
+        assert!(match_term_list("好 的").is_empty());
+        assert_eq!(match_term_list("错误错误错误"), ["错误", "误错"]);
         let long: String = (0..500).map(|i| format!("word{i} ")).collect();
-        assert_eq!(search_terms(&long).len(), MAX_TERMS);
+        assert_eq!(match_term_list(&long).len(), MAX_TERMS);
     }
 
     #[test]
@@ -841,9 +741,15 @@ mod tests {
         );
         assert_eq!((e.created_at, e.updated_at), (100, 200));
         assert_eq!(list(&conn).unwrap().len(), 1);
-        // The FTS index followed the update.
-        let found = kb_candidates(&conn, &search_terms("SSL client")).unwrap();
-        assert_eq!(found, [id]);
+        // The term index follows an update of the problem.
+        let problem = NewKbEntry {
+            problem: "Tunnel drops after handshake.",
+            ..again
+        };
+        upsert_for_ticket(&conn, &problem).unwrap();
+        let found = search(&conn, "tunnel handshake", 0.0, 5).unwrap();
+        assert_eq!(found[0].entry.id, id);
+        assert!(search(&conn, "cannot connect", 0.0, 5).unwrap().is_empty());
         // One entry per ticket; an entry without a ticket cannot be upserted.
         assert!(add(&conn, &first).is_err());
         assert!(upsert_for_ticket(&conn, &entry("a", "b", "c")).is_err());
@@ -878,18 +784,6 @@ mod tests {
             search(&conn, text, 0.0, 5).unwrap();
             similar_tickets(&conn, text, 0, 0.0, 5).unwrap();
         }
-        // Quoting holds for a term with a double quote in it, though search_terms
-        // never makes one.
-        let query = fts_query(&[r#"pri" OR "x"#.to_string()]).unwrap();
-        assert_eq!(query, r#""pri"" OR ""x""#);
-        let n: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM kb_fts WHERE kb_fts MATCH ?1",
-                [query],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(n, 0);
         assert_eq!(
             search(&conn, "printer", 0.0, 5).unwrap()[0].entry.id,
             printer
@@ -927,8 +821,17 @@ mod tests {
                 .is_empty()
         );
 
-        // A ticket is indexed once.
-        assert!(index_ticket(&conn, printer, "Toner empty", "").is_err());
+        // Indexing a ticket again replaces its terms.
+        index_ticket(&conn, printer, "Toner empty", "").unwrap();
+        assert!(
+            similar_tickets(&conn, "printer blank pages", 0, 0.0, 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            similar_tickets(&conn, "toner empty", 0, 0.0, 10).unwrap()[0].ticket_id,
+            printer
+        );
     }
 
     #[test]
@@ -961,34 +864,19 @@ mod tests {
         assert_eq!(left, 0);
     }
 
-    /// A subject that is one letter repeated (a mangled or hostile mail) is cheap to
-    /// index and to look up: the index keeps its first [`MAX_INDEXED_SUBJECT_CHARS`]
-    /// characters and a query term is at most [`MAX_TERM_CHARS`] long. Uncapped, the
-    /// trigram phrase of thousands of `aaa` against thousands of positions took ~45 s.
+    /// A subject that is one letter repeated (a mangled or hostile mail) is one small
+    /// term: words are cut at [`MAX_TERM_CHARS`], and only the first
+    /// [`MAX_TEXT_CHARS`] characters of a text are read.
     #[test]
-    fn a_long_run_of_one_letter_is_cheap_to_index_and_look_up() {
+    fn a_long_run_of_one_letter_is_one_short_term() {
         let conn = db();
         let run = "a".repeat(20_000);
         let subject = format!("é{run}");
         let t = ticket(&conn, "long");
         index_ticket(&conn, t, &subject, &run).unwrap();
-        let stored: String = conn
-            .query_row(
-                "SELECT subject FROM ticket_fts WHERE rowid = ?1",
-                [t],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(stored.chars().count(), MAX_INDEXED_SUBJECT_CHARS);
-        assert!(subject.starts_with(&stored));
-        let terms = search_terms(&subject);
+        let terms = match_term_list(&subject);
         assert_eq!(terms.len(), 1);
         assert_eq!(terms[0].chars().count(), MAX_TERM_CHARS);
-        assert!(
-            match_terms(&subject)
-                .iter()
-                .all(|t| t.chars().count() <= MAX_TERM_CHARS)
-        );
         let other = ticket(&conn, "new");
         let found = similar_tickets(&conn, &subject, other, 0.0, 5).unwrap();
         assert_eq!(found.len(), 1);
@@ -996,19 +884,16 @@ mod tests {
         add(&conn, &entry(&subject, &run, "Type less.")).unwrap();
         assert_eq!(search(&conn, &subject, 0.0, 5).unwrap().len(), 1);
         // Multi-byte characters are cut whole.
-        let han = "错".repeat(3 * MAX_INDEXED_SUBJECT_CHARS);
-        let t2 = ticket(&conn, "han");
-        index_ticket(&conn, t2, &han, "").unwrap();
         let word = "ü".repeat(3 * MAX_TERM_CHARS);
-        assert_eq!(search_terms(&word), ["ü".repeat(MAX_TERM_CHARS)]);
+        assert_eq!(match_term_list(&word), ["ü".repeat(MAX_TERM_CHARS)]);
     }
 
-    /// Timing-free scale check: however many rows match, the candidates fetched are
-    /// bounded in SQL and the results by `limit`.
+    /// Timing-free scale check: however many items share the request's terms, the
+    /// candidates read are bounded by the term index, and the results by `limit`.
     #[test]
-    fn searches_fetch_bounded_candidates() {
+    fn searches_read_bounded_candidates() {
         let conn = db();
-        let many = 3 * CANDIDATES;
+        let many = 3 * term_index::CANDIDATES;
         for i in 0..many {
             let t = ticket(&conn, "printer");
             index_ticket(&conn, t, &format!("printer jam {i}"), "paper stuck").unwrap();
@@ -1017,17 +902,15 @@ mod tests {
                 &entry(&format!("Printer jam {i}"), "Paper stuck.", "Open tray."),
             )
             .unwrap();
+            add(&conn, &entry(&format!("报错 {i}"), "报错", "重启")).unwrap();
         }
-        let terms = search_terms("printer jam paper");
-        assert_eq!(
-            kb_candidates(&conn, &terms).unwrap().len(),
-            CANDIDATES as usize
-        );
-        let query = fts_query(&terms).unwrap();
-        assert_eq!(
-            ticket_candidates(&conn, &query, 0).unwrap().len(),
-            CANDIDATES as usize
-        );
+        let list = match_term_list("printer jam paper");
+        let terms: Vec<&str> = list.iter().map(String::as_str).collect();
+        for scope in [Scope::Tickets, Scope::KbEntries] {
+            let found = term_index::candidates(&conn, scope, &terms, 0).unwrap();
+            assert!(found.len() <= term_index::CANDIDATES, "{}", found.len());
+            assert!(!found.is_empty());
+        }
         assert_eq!(search(&conn, "printer jam paper", 0.0, 7).unwrap().len(), 7);
         assert_eq!(
             similar_tickets(&conn, "printer jam", 0, 0.0, 7)
@@ -1035,15 +918,10 @@ mod tests {
                 .len(),
             7
         );
-        // The two-character fallback scan is bounded too.
-        for i in 0..many {
-            add(&conn, &entry(&format!("报错 {i}"), "报错", "重启")).unwrap();
-        }
-        let terms = search_terms("报错");
-        assert_eq!(
-            kb_candidates(&conn, &terms).unwrap().len(),
-            CANDIDATES as usize
-        );
+        // Two-character Chinese words are terms like any other.
+        let found = search(&conn, "报错", 0.0, 5).unwrap();
+        assert_eq!(found.len(), 5);
+        assert!(found.iter().all(|m| m.entry.title.starts_with("报错")));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 14] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14];
+const STEPS: [&str; 15] = [
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15,
+];
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
@@ -419,9 +421,78 @@ CREATE INDEX triage_disagreements ON triage_overrides(at, id)
     WHERE rules_priority <> agent_priority;
 "#;
 
+/// The term index (`store::term_index`) replaces the two trigram FTS5 indexes behind
+/// similar tickets and knowledge-base suggestions, whose look-ups grew with the history.
+/// Tickets already indexed are queued again (`ticket_index_queue`), and every entry is
+/// queued (`kb_index_queue`): the service indexes them in chunks when the mailbox is
+/// idle, as it does new tickets. The postings, counts and items are WITHOUT ROWID
+/// tables keyed the way they are read.
+const V15: &str = r#"
+CREATE TABLE term_postings (
+    scope INTEGER NOT NULL,
+    term  TEXT NOT NULL,
+    item  INTEGER NOT NULL,
+    PRIMARY KEY (scope, term, item)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE term_counts (
+    scope INTEGER NOT NULL,
+    term  TEXT NOT NULL,
+    items INTEGER NOT NULL,
+    PRIMARY KEY (scope, term)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE term_items (
+    scope INTEGER NOT NULL,
+    item  INTEGER NOT NULL,
+    terms TEXT NOT NULL,
+    PRIMARY KEY (scope, item)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE kb_index_queue (
+    entry_id INTEGER PRIMARY KEY
+) STRICT;
+INSERT OR IGNORE INTO ticket_index_queue (ticket_id, subject, body)
+    SELECT f.rowid, f.subject, f.body FROM ticket_fts f
+    WHERE EXISTS (SELECT 1 FROM tickets t WHERE t.id = f.rowid);
+INSERT INTO kb_index_queue (entry_id) SELECT id FROM kb_entries;
+DROP TRIGGER kb_ai;
+DROP TRIGGER kb_ad;
+DROP TRIGGER kb_au;
+DROP TABLE kb_fts;
+DROP TABLE ticket_fts;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v15_queues_what_the_fts_indexes_held() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 14).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tickets (status, priority, requester, subject, created_at, updated_at)
+             VALUES ('open', 'P3', 'a@x.test', 'VPN 809', 1, 1);
+             INSERT INTO ticket_fts (rowid, subject, body) VALUES (1, 'VPN 809', 'no connect');
+             INSERT INTO kb_entries (title, problem, solution, language, author, created_at,
+                 updated_at)
+             VALUES ('VPN 809', 'VPN fails', 'IKEv2', 'en', 'ann@x.test', 1, 1);",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let queued: (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM ticket_index_queue),
+                        (SELECT count(*) FROM kb_index_queue)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(queued, (1, 1));
+        assert_eq!(crate::store::kb::index_queued(&mut conn, 10).unwrap(), 2);
+        let found = crate::store::kb::similar_tickets(&conn, "VPN 809 again", 0, 0.0, 5).unwrap();
+        assert_eq!(found.len(), 1);
+        let found = crate::store::kb::search(&conn, "VPN 809 fails", 0.0, 5).unwrap();
+        assert_eq!(found.len(), 1);
+    }
 
     #[test]
     fn migrations_are_valid() {
