@@ -23,6 +23,7 @@ pub mod overview;
 pub mod satisfaction;
 pub mod schema;
 pub mod sla_clocks;
+pub mod tallies;
 pub mod ticket_links;
 pub mod tickets;
 pub mod triage_review;
