@@ -20,9 +20,12 @@ pub mod messages;
 pub mod on_behalf;
 pub mod outbox;
 pub mod overview;
+#[cfg(test)]
+pub(crate) mod plan_audit;
 pub mod satisfaction;
 pub mod schema;
 pub mod sla_clocks;
+pub mod tallies;
 pub mod tallies;
 pub mod ticket_links;
 pub mod tickets;
