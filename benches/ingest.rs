@@ -788,22 +788,46 @@ fn batch_log(stderr: &str) -> Option<(usize, u64, u64, u64)> {
     ))
 }
 
+/// How many tickets `tickets list --json` lists, page after page (each next page
+/// `--before` the last token of the one before); None if a page fails.
+fn count_tickets(cfg: &Path, stack: &MailStack) -> Result<Option<usize>> {
+    const PAGE: usize = 1_000;
+    let mut count = 0;
+    let mut before: Option<String> = None;
+    loop {
+        let mut cmd = ticketpost(None, cfg, stack, "warn");
+        cmd.args(["tickets", "list", "--json", "--limit", "1000"]);
+        if let Some(token) = &before {
+            cmd.args(["--before", token]);
+        }
+        let out = cmd.output().context("running tickets list")?;
+        let page = if out.status.success() {
+            serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .ok()
+                .and_then(|v| v.as_array().cloned())
+        } else {
+            println!(
+                "  tickets list --json failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            None
+        };
+        let Some(page) = page else {
+            return Ok(None);
+        };
+        count += page.len();
+        if page.len() < PAGE {
+            return Ok(Some(count));
+        }
+        before = page
+            .last()
+            .and_then(|t| t["token"].as_str())
+            .map(String::from);
+    }
+}
+
 fn verify(cfg: &Path, dir: &Path, stack: &MailStack) -> Result<Checked> {
-    let out = ticketpost(None, cfg, stack, "warn")
-        .args(["tickets", "list", "--json"])
-        .output()
-        .context("running tickets list")?;
-    let tickets = if out.status.success() {
-        serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .ok()
-            .and_then(|v| v.as_array().map(Vec::len))
-    } else {
-        println!(
-            "  tickets list --json failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        None
-    };
+    let tickets = count_tickets(cfg, stack)?;
     Ok(Checked {
         tickets,
         eml: count_files(&dir.join("outbox"), "-acknowledgement.eml")?,

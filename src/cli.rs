@@ -105,7 +105,8 @@ impl Command {
     pub fn prints_json(&self) -> bool {
         match self {
             Command::Tickets { command } => match command {
-                TicketsCommand::List { json } | TicketsCommand::Show { json, .. } => *json,
+                TicketsCommand::List(TicketListArgs { json, .. })
+                | TicketsCommand::Show { json, .. } => *json,
             },
             Command::Kb { command } => match command {
                 KbCommand::List { json }
@@ -272,11 +273,8 @@ pub enum AttachmentsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TicketsCommand {
-    /// All tickets, newest first.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    /// Tickets, newest first, a page at a time.
+    List(TicketListArgs),
     /// One ticket with its messages, timeline and mail sent.
     Show {
         /// The ticket's token, e.g. TP-42 (or just 42).
@@ -284,6 +282,25 @@ pub enum TicketsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `tickets list`: which page of which tickets.
+#[derive(Debug, clap::Args)]
+pub struct TicketListArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Tickets per page, 1 to 1000.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub limit: u16,
+    /// Only tickets in this status: open, waiting, pending, resolved or closed.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only tickets created on or after this day (YYYY-MM-DD, UTC) or RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// The next page: tickets older than this one (the last token of the page before).
+    #[arg(long)]
+    pub before: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,9 +1,9 @@
 //! The read-only HTTP endpoint (`[http]`): `/healthz` for probes, `/metrics` in the
-//! Prometheus text format, `/`, a dashboard of open tickets, their SLA state and the
-//! outbox, and `/tickets/TP-n/files/N`, one of a ticket's attachments as a download
-//! (the link agents' mails give for a file they do not carry). Every request reads
-//! the store on its own read-only connection (in a blocking task, with a time
-//! limit); nothing here writes.
+//! Prometheus text format, `/`, a dashboard of the most urgent open tickets with the
+//! counts by status, SLA and outbox (`http::dashboard`), and `/tickets/TP-n/files/N`,
+//! one of a ticket's attachments as a download (the link agents' mails give for a file
+//! they do not carry). Every request reads the store on its own read-only connection
+//! (in a blocking task, with a time limit); nothing here writes.
 //!
 //! It also owns the endpoint's access rules: the optional bearer token (header, cookie,
 //! or once in the URL to get the cookie) and the security headers on every response.
@@ -29,16 +29,13 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::config::{Config, HttpConfig};
-use crate::desk::threading::token;
 use crate::store;
 use crate::telemetry::Telemetry;
 
+mod dashboard;
+
 /// Time allowed for one request's store reads.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Open tickets shown on the dashboard.
-const DASHBOARD_TICKETS: usize = 200;
-/// Failed mails shown on the dashboard.
-const DASHBOARD_FAILED: usize = 50;
 
 /// The cookie that stands for the bearer token in a browser.
 const AUTH_COOKIE: &str = "ticketpost_auth";
@@ -379,6 +376,18 @@ fn prometheus_text(t: &store::overview::Totals, telemetry: &Telemetry) -> String
         &[(String::new(), t.sla_escalations as f64)],
     );
     metric(
+        "ticketpost_sla_open_breached",
+        "gauge",
+        "SLA targets of open tickets breached and not met yet.",
+        &[(String::new(), t.sla_open_breached as f64)],
+    );
+    metric(
+        "ticketpost_sla_open_at_risk",
+        "gauge",
+        "SLA targets of open tickets past their warning, not breached, not met yet.",
+        &[(String::new(), t.sla_open_at_risk as f64)],
+    );
+    metric(
         "ticketpost_quarantined",
         "gauge",
         "Messages in the quarantine.",
@@ -409,131 +418,16 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-const DASHBOARD: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="refresh" content="30">
-<title>ticketpost: {{ open | length }} open</title>
-<style>
-body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; margin-bottom: 1.5em; }
-th, td { text-align: left; padding: 0.25em 0.8em; border-bottom: 1px solid #ddd; }
-.breached { color: #b00; font-weight: bold; }
-.at-risk { color: #b60; }
-.counts span { margin-right: 1.5em; }
-</style></head><body>
-<h1>ticketpost</h1>
-<p class="counts" id="counts"><span>{{ open | length }} open ticket(s)</span><span>{{ breached }} breached</span><span>{{ at_risk }} at risk</span><span>outbox: {{ outbox.queued }} queued, {{ outbox.sent }} sent, {{ outbox.failed }} failed</span><span>{{ quarantined }} quarantined</span></p>
-<h2>Open tickets</h2>
-<table id="tickets"><tr><th>Ticket</th><th>Priority</th><th>Status</th><th>Subject</th><th>Requester</th><th>Assignee</th><th>SLA</th></tr>
-{% for t in open %}<tr class="{{ t.sla_class }}"><td>{{ t.token }}</td><td>{{ t.priority }}</td><td>{{ t.status }}</td><td>{{ t.subject }}</td><td>{{ t.requester }}</td><td>{{ t.assignee }}</td><td>{{ t.sla }}</td></tr>
-{% endfor %}</table>
-<h2>Outbox</h2>
-{% if failed %}<table id="failed"><tr><th>Mail</th><th>Ticket</th><th>Kind</th><th>To</th><th>Error</th></tr>
-{% for m in failed %}<tr><td>M-{{ m.id }}</td><td>{{ m.token }}</td><td>{{ m.kind }}</td><td>{{ m.to }}</td><td>{{ m.error }}</td></tr>
-{% endfor %}</table>{% else %}<p id="failed">No failed mail.</p>{% endif %}
-<p><small>Generated {{ generated }}; refreshes every 30 s. <a href="/metrics">metrics</a></small></p>
-</body></html>
-"#;
-
-#[derive(serde::Serialize)]
-struct TicketLine {
-    token: String,
-    priority: String,
-    status: String,
-    subject: String,
-    requester: String,
-    assignee: String,
-    sla: String,
-    sla_class: &'static str,
-}
-
-#[derive(serde::Serialize)]
-struct FailedLine {
-    id: i64,
-    token: String,
-    kind: String,
-    to: String,
-    error: String,
-}
-
 async fn dashboard(State(state): State<Arc<AppState>>) -> Response {
-    let read = read_store(&state, |c| {
-        Ok((
-            store::overview::open_tickets(c, DASHBOARD_TICKETS)?,
-            store::overview::totals(c)?,
-            store::outbox::list_failed(c, DASHBOARD_FAILED)?,
-        ))
-    })
-    .await;
-    let (open, totals, failed) = match read {
-        Ok(r) => r,
+    let now = state.clock.now();
+    let page = match read_store(&state, move |c| dashboard::Page::read(c, now)).await {
+        Ok(page) => page,
         Err(e) => return unavailable(e),
     };
-    let now = state.clock.now();
-    let prefix = &state.token_prefix;
-    let lines: Vec<TicketLine> = open
-        .iter()
-        .map(|t| {
-            let (sla, sla_class) = match (t.next_due, &t.next_target) {
-                (Some(due), Some(target)) if t.breached || due <= now => (
-                    format!(
-                        "{} BREACHED, {} late",
-                        target.replace('_', " "),
-                        crate::report::format_duration(now - due)
-                    ),
-                    "breached",
-                ),
-                (Some(due), Some(target)) => (
-                    format!(
-                        "{} due in {}",
-                        target.replace('_', " "),
-                        crate::report::format_duration(due - now)
-                    ),
-                    if t.warned { "at-risk" } else { "" },
-                ),
-                _ => ("paused or met".to_string(), ""),
-            };
-            TicketLine {
-                token: token(prefix, t.id),
-                priority: t.priority.clone(),
-                status: t.status.clone(),
-                subject: t.subject.clone(),
-                requester: t.requester.clone(),
-                assignee: t.assignee.clone().unwrap_or_default(),
-                sla,
-                sla_class,
-            }
-        })
-        .collect();
-    let failed: Vec<FailedLine> = failed
-        .into_iter()
-        .map(|m| FailedLine {
-            id: m.id,
-            token: m.ticket_id.map(|t| token(prefix, t)).unwrap_or_default(),
-            kind: m.kind,
-            to: m.recipients.join(", "),
-            error: m.last_error.unwrap_or_default(),
-        })
-        .collect();
-    let mut ctx = tera::Context::new();
-    ctx.insert(
-        "breached",
-        &lines.iter().filter(|l| l.sla_class == "breached").count(),
-    );
-    ctx.insert(
-        "at_risk",
-        &lines.iter().filter(|l| l.sla_class == "at-risk").count(),
-    );
-    ctx.insert("open", &lines);
-    ctx.insert("failed", &failed);
-    ctx.insert("outbox", &totals.outbox);
-    ctx.insert("quarantined", &totals.quarantined);
-    ctx.insert("generated", &crate::clock::format_time(now));
-    // Autoescaped: subjects and addresses come from mail.
-    match tera::Tera::one_off(DASHBOARD, &ctx, true) {
+    match page.render(&state.token_prefix, now, &crate::clock::format_time(now)) {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
-            warn!(error = %e, "dashboard template failed (bug)");
+            warn!(error = %format!("{e:#}"), "dashboard template failed (bug)");
             (StatusCode::INTERNAL_SERVER_ERROR, "dashboard failed\n").into_response()
         }
     }
@@ -550,15 +444,7 @@ async fn ticket_file(
     let Some(id) = crate::desk::threading::parse_token(&token_text, &state.token_prefix) else {
         return (StatusCode::NOT_FOUND, "no such ticket\n").into_response();
     };
-    let read = read_store(&state, move |c| {
-        let files = store::file_blobs::list_for_ticket(c, id)?;
-        let Some(file) = files.into_iter().find(|f| f.n == n) else {
-            return Ok(None);
-        };
-        let bytes = store::file_blobs::bytes(c, &file.sha256)?;
-        Ok(Some((file, bytes)))
-    })
-    .await;
+    let read = read_store(&state, move |c| read_ticket_file(c, id, n)).await;
     let (file, bytes) = match read {
         Ok(Some((file, Some(bytes)))) => (file, bytes),
         Ok(Some((_, None))) => {
@@ -595,6 +481,21 @@ async fn ticket_file(
     response
 }
 
+/// File `n` of ticket `id` as `attachments list` numbers them, and its bytes if the
+/// store has them; None when there is no such file.
+fn read_ticket_file(
+    conn: &rusqlite::Connection,
+    id: i64,
+    n: i64,
+) -> Result<Option<(store::file_blobs::FileRow, Option<Vec<u8>>)>> {
+    let files = store::file_blobs::list_for_ticket(conn, id)?;
+    let Some(file) = files.into_iter().find(|f| f.n == n) else {
+        return Ok(None);
+    };
+    let bytes = store::file_blobs::bytes(conn, &file.sha256)?;
+    Ok(Some((file, bytes)))
+}
+
 /// `attachment` with the name twice (RFC 6266): `filename=` in plain ASCII for old
 /// browsers, `filename*=` percent-encoded UTF-8 for the rest.
 fn content_disposition(name: &str) -> String {
@@ -617,4 +518,42 @@ fn content_disposition(name: &str) -> String {
         }
     }
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::plan_audit::{NOW, assert_no_scans, desk_store, statements_run};
+
+    #[test]
+    fn every_query_of_every_route_is_an_index_range() {
+        let conn = desk_store();
+        let (page, ran) =
+            assert_no_scans("GET /", &conn, |c| dashboard::Page::read(c, NOW).unwrap());
+        let urgent: Vec<i64> = page.urgent.iter().map(|t| t.id).collect();
+        // Breached, at risk (warned, then late to warn), then the paused ones, newest
+        // first; never the closed ones.
+        assert_eq!(urgent, [1, 7, 3, 2, 4], "{:#?}", page.urgent);
+        assert_eq!(page.failed.len(), 1);
+        let mut expected = store::overview::queries();
+        expected.extend(store::tallies::QUERIES.iter().map(|q| q.to_string()));
+        for sql in expected {
+            assert!(ran.contains(&sql), "not run: {sql}");
+        }
+        let (totals, _) = assert_no_scans("GET /metrics", &conn, |c| {
+            store::overview::totals(c).unwrap()
+        });
+        assert_eq!(
+            (totals.messages, totals.outbox_retrying, totals.quarantined),
+            (2, 1, 1)
+        );
+        assert_eq!((totals.sla_open_breached, totals.sla_open_at_risk), (1, 2));
+        let (file, _) = assert_no_scans("GET /tickets/TP-1/files/1", &conn, |c| {
+            read_ticket_file(c, 1, 1).unwrap()
+        });
+        assert!(file.is_some_and(|(_, bytes)| bytes == Some(vec![1])));
+        // /healthz reads the schema version, a pragma: no query at all.
+        let (version, ran) = statements_run(&conn, |c| store::schema_version(c).unwrap());
+        assert_eq!((version, ran.len()), (store::schema::latest_version(), 0));
+    }
 }

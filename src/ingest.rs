@@ -2082,9 +2082,14 @@ mod tests {
     use crate::config::Config;
 
     fn setup() -> (tempfile::TempDir, Connection, IngestContext) {
+        setup_with("")
+    }
+
+    /// `desk`: more `[desk]` keys, then any more tables.
+    fn setup_with(desk: &str) -> (tempfile::TempDir, Connection, IngestContext) {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "[store]\npath = \"{0}/t.db\"\n[mailbox]\nkind = \"maildir\"\npath = \"{0}/in\"\n[transport]\nkind = \"file\"\npath = \"{0}/out\"\n[desk]\nsupport_address = \"support@example.test\"\n",
+            "[store]\npath = \"{0}/t.db\"\n[mailbox]\nkind = \"maildir\"\npath = \"{0}/in\"\n[transport]\nkind = \"file\"\npath = \"{0}/out\"\n[desk]\nsupport_address = \"support@example.test\"\n{desk}\n",
             dir.path().display()
         );
         let cfg =
@@ -2330,5 +2335,99 @@ mod tests {
                 .iter()
                 .any(|e| e.kind == "linked" && e.detail.contains("TP-2"))
         );
+    }
+
+    fn raw_mail(head: &str, body: &str) -> Result<Parsed, ParseFailure> {
+        inbound::parse(
+            format!("{head}\r\n\r\n{body}\r\n")
+                .replace('\n', "\r\n")
+                .replace("\r\r\n", "\r\n")
+                .into_bytes(),
+        )
+        .map(|msg| Parsed {
+            assessment: assessment(&msg, IntakeRules::built_in(), &TriageConfig::default()),
+            msg,
+        })
+    }
+
+    /// Every statement a batch runs — a new request (triage, facts, knowledge-base and
+    /// similar-ticket look-ups, acknowledgement and agents' notices), a requester's
+    /// reply threaded by its token, an agent's reply with commands, and a repeat — and
+    /// the similar-tickets index catching up, is a primary-key look-up or an index
+    /// range, never a scan of a table that grows with the history.
+    #[test]
+    fn ingest_runs_no_scan_of_a_growing_table() {
+        let (_dir, mut conn, cx) = setup_with(
+            "agents = [\"Ann Lee <ann@example.test>\", \"Bob Roe <bob@example.test>\"]\n\
+             supervisors = [\"Sue Boss <sue@example.test>\"]\n\
+             [security]\ntrusted_authserv_id = \"mx.desk.test\"",
+        );
+        let entry = store::kb::NewKbEntry {
+            ticket_id: None,
+            title: "VPN error 809",
+            problem: "The VPN fails with error 809 from home.",
+            cause: "",
+            steps: "",
+            solution: "Use IKEv2.",
+            language: "en",
+            author: "ann@example.test",
+            at: 50,
+        };
+        store::kb::add(&conn, &entry).unwrap();
+        let first = raw_mail(
+            "From: Al <al@x.test>\nTo: support@example.test\nSubject: VPN error 809\nMessage-ID: <first@x.test>",
+            "The VPN gives error 809 since this morning on my laptop.",
+        );
+        apply_batch(&mut conn, &cx, vec![first], None, 100).unwrap();
+        store::kb::index_queued(&mut conn, 100).unwrap();
+        let batch = || {
+            vec![
+                raw_mail(
+                    "From: Cy <cy@x.test>\nTo: support@example.test\nSubject: VPN error 809 again\nMessage-ID: <new@x.test>",
+                    "Same VPN error 809 here, the whole sales team is affected.",
+                ),
+                raw_mail(
+                    "From: Al <al@x.test>\nTo: support@example.test\nSubject: Re: [TP-1] VPN error 809\nMessage-ID: <reply@x.test>",
+                    "Still failing after a restart.",
+                ),
+                raw_mail(
+                    "Authentication-Results: mx.desk.test; dkim=pass header.d=example.test\nFrom: Ann Lee <ann@example.test>\nTo: support@example.test\nSubject: Re: [TP-1] VPN error 809\nMessage-ID: <agent@example.test>",
+                    "/assign me\n/priority P2\n\nPlease try IKEv2.",
+                ),
+            ]
+        };
+        let (summary, ran) =
+            crate::store::plan_audit::assert_no_scans_mut("ingest", &mut conn, |c| {
+                apply_batch(c, &cx, batch(), None, 200).unwrap()
+            });
+        assert_eq!(
+            (summary.new_tickets, summary.follow_ups),
+            (1, 2),
+            "{ran:#?}"
+        );
+        for wanted in [
+            "term_counts",
+            "term_postings",
+            "INSERT INTO outbox",
+            "kb_entries",
+        ] {
+            assert!(
+                ran.iter().any(|q| q.contains(wanted)),
+                "ingest did not run {wanted}"
+            );
+        }
+        // The same mails again are repeats, found through the identity index.
+        let (summary, _) =
+            crate::store::plan_audit::assert_no_scans_mut("ingest of repeats", &mut conn, |c| {
+                apply_batch(c, &cx, batch(), None, 300).unwrap()
+            });
+        assert_eq!(summary.duplicates, 3);
+        let (indexed, ran) = crate::store::plan_audit::assert_no_scans_mut(
+            "similar-tickets index",
+            &mut conn,
+            |c| store::kb::index_queued(c, 100).unwrap(),
+        );
+        assert_eq!(indexed, 1);
+        assert!(ran.iter().any(|q| q.contains("term_postings")));
     }
 }

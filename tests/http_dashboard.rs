@@ -203,6 +203,7 @@ bearer_token_env = "TP_TEST_HTTP_TOKEN"
         "ticketpost_ingest_latency_seconds_count 2",
         "ticketpost_ingest_latency_seconds_bucket{le=\"+Inf\"} 2",
         "ticketpost_sla_breaches_total 0",
+        "ticketpost_sla_open_breached 0",
     ] {
         assert!(metrics.contains(needle), "missing {needle}");
     }
@@ -229,6 +230,9 @@ bearer_token_env = "TP_TEST_HTTP_TOKEN"
         "first response due in",
         "4 sent, 0 failed",
         "No failed mail.",
+        "0 SLA target(s) breached",
+        // The counts by status and priority: the open row, its P3 column and total.
+        "<td>open</td><td class=\"n\">0</td><td class=\"n\">0</td><td class=\"n\">2</td>",
     ] {
         assert!(dom.contains(needle), "the page lacks {needle:?}:\n{dom}");
     }

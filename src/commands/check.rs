@@ -93,7 +93,7 @@ fn check_store(cfg: &Config, out: &mut impl Write) -> Result<usize> {
     }
     let found = store::open_reader(path).and_then(|c| {
         let v = store::schema_version(&c)?;
-        let tickets = store::tickets::list(&c)?.len();
+        let tickets = store::tickets::count(&c)?;
         let outbox = store::outbox::counts(&c)?;
         Ok(format!(
             "schema version {v}, {tickets} ticket(s), outbox {} queued / {} sent / {} failed",

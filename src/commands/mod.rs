@@ -19,12 +19,13 @@ pub mod period_report;
 pub mod quarantine;
 pub mod run;
 pub mod sla_listing;
+pub mod ticket_list;
 pub mod ticket_view;
 pub mod triage_review;
 
 use anyhow::{Context, Result, anyhow};
 
-use crate::cli::Command;
+use crate::cli::{Command, TicketsCommand};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::terminal::{TerminalSafeWriter, TextLayout};
@@ -44,7 +45,12 @@ pub fn dispatch(command: Command, cfg: &Config) -> Result<()> {
     match command {
         Command::Init(_) => Err(anyhow!("`init` runs before the config is loaded (bug)")),
         Command::Run { once } => run::run(cfg, once),
-        Command::Tickets { command } => ticket_view::run(cfg, command, now, out),
+        Command::Tickets {
+            command: TicketsCommand::List(args),
+        } => ticket_list::run(cfg, &args, out),
+        Command::Tickets {
+            command: TicketsCommand::Show { token, json },
+        } => ticket_view::tickets_show(cfg, &token, json, now, out),
         Command::Attachments { command } => attachments::run(cfg, command, out),
         Command::Check => check::run(cfg, out),
         Command::Kb { command } => knowledge::run(cfg, command, now, out),

@@ -83,3 +83,34 @@ pub fn sla_command(cfg: &Config, json: bool, now: i64, out: &mut impl Write) -> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::plan_audit::{NOW, assert_no_scans, desk_store};
+
+    #[test]
+    fn every_query_of_sla_is_an_index_range() {
+        let conn = desk_store();
+        let (rows, ran) = assert_no_scans("sla", &conn, |c| {
+            store::sla_clocks::at_risk(c, NOW, LIST_LIMIT).unwrap()
+        });
+        let found: Vec<(i64, &str)> = rows
+            .iter()
+            .map(|r| (r.ticket_id, r.clock.target.as_str()))
+            .collect();
+        // Overdue (the longest first), then not yet due: warned, or late to warn.
+        assert_eq!(
+            found,
+            [
+                (5, "first_response"),
+                (1, "first_response"),
+                (3, "resolution"),
+                (7, "resolution")
+            ]
+        );
+        for sql in store::sla_clocks::at_risk_queries() {
+            assert!(ran.contains(&sql), "not run: {sql}");
+        }
+    }
+}

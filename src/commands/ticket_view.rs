@@ -1,5 +1,6 @@
-//! `ticketpost tickets list` and `tickets show`: the tickets as the store holds them,
-//! for people (aligned text) or scripts (`--json`, a stable shape). It only reads.
+//! `ticketpost tickets show` (and the ticket fields `tickets list` shares with it): a
+//! ticket as the store holds it, for people (aligned text) or scripts (`--json`, a
+//! stable shape). It only reads; the list's pages are `ticket_list`'s.
 //!
 //! A subject or a sender's name is chosen by whoever sends the mail, and a terminal
 //! obeys the escape sequences in what it is shown: every field from mail is printed
@@ -13,7 +14,6 @@ use std::io::Write;
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 
-use crate::cli::TicketsCommand;
 use crate::clock::format_time;
 use crate::config::Config;
 use crate::desk::threading::{parse_token, token};
@@ -24,7 +24,7 @@ use crate::store::{
 use crate::terminal::{TextLayout, escape_for_terminal};
 
 #[derive(Serialize)]
-struct TicketJson<'a> {
+pub(super) struct TicketJson<'a> {
     token: String,
     id: i64,
     status: &'a str,
@@ -57,14 +57,14 @@ struct TicketJson<'a> {
 
 /// A ticket's merges and links, as `tickets list` and `show` print them.
 #[derive(Default)]
-struct Relations {
+pub(super) struct Relations {
     merged_into: Option<i64>,
     merged_from: Vec<i64>,
     linked: Vec<i64>,
 }
 
 impl Relations {
-    fn of(conn: &rusqlite::Connection, id: i64) -> Result<Relations> {
+    pub(super) fn of(conn: &rusqlite::Connection, id: i64) -> Result<Relations> {
         Ok(Relations {
             merged_into: store::ticket_links::merge_chain(conn, id)?.last().copied(),
             merged_from: store::ticket_links::merged_from(conn, id)?,
@@ -73,7 +73,7 @@ impl Relations {
     }
 
     /// The status shown: `merged` for a merged ticket, else the stored one.
-    fn status<'a>(&self, t: &'a TicketRow) -> &'a str {
+    pub(super) fn status<'a>(&self, t: &'a TicketRow) -> &'a str {
         if self.merged_into.is_some() {
             "merged"
         } else {
@@ -87,7 +87,7 @@ fn tokens(prefix: &str, ids: &[i64]) -> Vec<String> {
     ids.iter().map(|i| token(prefix, *i)).collect()
 }
 
-fn ticket_json<'a>(prefix: &str, t: &'a TicketRow, rel: &Relations) -> TicketJson<'a> {
+pub(super) fn ticket_json<'a>(prefix: &str, t: &'a TicketRow, rel: &Relations) -> TicketJson<'a> {
     TicketJson {
         token: token(prefix, t.id),
         id: t.id,
@@ -114,58 +114,6 @@ fn ticket_json<'a>(prefix: &str, t: &'a TicketRow, rel: &Relations) -> TicketJso
         merged_from: tokens(prefix, &rel.merged_from),
         linked: tokens(prefix, &rel.linked),
     }
-}
-
-/// Runs `tickets list` or `tickets show`.
-pub fn run(cfg: &Config, command: TicketsCommand, now: i64, out: &mut impl Write) -> Result<()> {
-    match command {
-        TicketsCommand::List { json } => tickets_list(cfg, json, out),
-        TicketsCommand::Show { token, json } => tickets_show(cfg, &token, json, now, out),
-    }
-}
-
-/// `tickets list`: every ticket, newest first.
-pub fn tickets_list(cfg: &Config, json: bool, out: &mut impl Write) -> Result<()> {
-    let conn = store::open_reader(&cfg.store.path)?;
-    let tickets = store::tickets::list(&conn)?;
-    let relations = tickets
-        .iter()
-        .map(|t| Relations::of(&conn, t.id))
-        .collect::<Result<Vec<_>>>()?;
-    let prefix = &cfg.desk.token_prefix;
-    if json {
-        let rows: Vec<_> = tickets
-            .iter()
-            .zip(&relations)
-            .map(|(t, rel)| ticket_json(prefix, t, rel))
-            .collect();
-        serde_json::to_writer_pretty(&mut *out, &rows)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    if tickets.is_empty() {
-        writeln!(out, "No tickets yet.")?;
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "{:<10} {:<8} {:<4} {:<20} {:>4}  {:<28} SUBJECT",
-        "TOKEN", "STATUS", "PRIO", "UPDATED", "MSGS", "REQUESTER"
-    )?;
-    for (t, rel) in tickets.iter().zip(&relations) {
-        writeln!(
-            out,
-            "{:<10} {:<8} {:<4} {:<20} {:>4}  {:<28} {}",
-            token(prefix, t.id),
-            rel.status(t),
-            t.priority,
-            format_time(t.updated_at),
-            t.message_count,
-            shorten(&one_line(&t.requester), 28),
-            shorten(&one_line(&t.subject), 60)
-        )?;
-    }
-    Ok(())
 }
 
 #[derive(Serialize)]
@@ -412,18 +360,29 @@ fn gather_detail(cfg: &Config, token_text: &str, now: i64) -> Result<TicketDetai
         anyhow!("{token_text:?} is not a ticket token (expected e.g. {prefix}-42)")
     })?;
     let conn = store::open_reader(&cfg.store.path)?;
-    let ticket = store::tickets::get(&conn, id)?
-        .ok_or_else(|| anyhow!("no ticket {}", token(prefix, id)))?;
-    let relations = Relations::of(&conn, id)?;
+    read_detail(&conn, cfg, id, now)
+}
+
+/// Every query `tickets show` runs.
+fn read_detail(
+    conn: &rusqlite::Connection,
+    cfg: &Config,
+    id: i64,
+    now: i64,
+) -> Result<TicketDetail> {
+    let prefix = &cfg.desk.token_prefix;
+    let ticket =
+        store::tickets::get(conn, id)?.ok_or_else(|| anyhow!("no ticket {}", token(prefix, id)))?;
+    let relations = Relations::of(conn, id)?;
     // The messages and timelines of the tickets merged into this one are part of its
     // story; their timeline lines are marked with their own token.
-    let mut messages = store::messages::list_for_ticket(&conn, id)?;
-    let mut events = store::tickets::events(&conn, id)?;
-    for merged in merged_tickets(&conn, id)? {
-        messages.extend(store::messages::list_for_ticket(&conn, merged)?);
+    let mut messages = store::messages::list_for_ticket(conn, id)?;
+    let mut events = store::tickets::events(conn, id)?;
+    for merged in merged_tickets(conn, id)? {
+        messages.extend(store::messages::list_for_ticket(conn, merged)?);
         let from = token(prefix, merged);
         events.extend(
-            store::tickets::events(&conn, merged)?
+            store::tickets::events(conn, merged)?
                 .into_iter()
                 .map(|mut e| {
                     e.detail = format!("{from}: {}", e.detail);
@@ -433,11 +392,11 @@ fn gather_detail(cfg: &Config, token_text: &str, now: i64) -> Result<TicketDetai
     }
     messages.sort_by_key(|m| m.id);
     events.sort_by_key(|e| e.at);
-    let mails = store::outbox::list(&conn, Some(id))?;
-    let facts = facts_checklist(&store::tickets::facts(&conn, id)?);
-    let sla = clocks_json(cfg, &store::sla_clocks::clocks(&conn, id)?, now);
-    let opened_by = store::on_behalf::opened_by(&conn, id)?;
-    let change = change_json(&conn, id, cfg.desk.change.tz)?;
+    let mails = store::outbox::list(conn, Some(id))?;
+    let facts = facts_checklist(&store::tickets::facts(conn, id)?);
+    let sla = clocks_json(cfg, &store::sla_clocks::clocks(conn, id)?, now);
+    let opened_by = store::on_behalf::opened_by(conn, id)?;
+    let change = change_json(conn, id, cfg.desk.change.tz)?;
     Ok(TicketDetail {
         ticket,
         relations,
@@ -445,8 +404,8 @@ fn gather_detail(cfg: &Config, token_text: &str, now: i64) -> Result<TicketDetai
         change,
         facts,
         sla,
-        satisfaction: store::satisfaction::get(&conn, id)?,
-        worklog: store::worklog::for_ticket(&conn, id)?,
+        satisfaction: store::satisfaction::get(conn, id)?,
+        worklog: store::worklog::for_ticket(conn, id)?,
         messages,
         events,
         mails,
@@ -770,11 +729,48 @@ pub(crate) fn one_line(text: &str) -> Cow<'_, str> {
     escape_for_terminal(text, TextLayout::OneLine)
 }
 
-fn shorten(s: &str, max: usize) -> String {
+pub(super) fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
     let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
     t.push('…');
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::plan_audit::{NOW, assert_no_scans, config, desk_store};
+
+    #[test]
+    fn every_query_of_tickets_show_is_an_index_range() {
+        let conn = desk_store();
+        let cfg = config();
+        // Ticket 1 has a bit of everything, ticket 7 is merged into it.
+        let (detail, ran) = assert_no_scans("tickets show", &conn, |c| {
+            read_detail(c, &cfg, 1, NOW).unwrap()
+        });
+        assert_eq!(detail.messages.len(), 2, "its own and the merged ticket's");
+        assert_eq!(detail.mails.len(), 2);
+        assert!(detail.change.is_some() && !detail.worklog.is_empty());
+        assert!(!detail.sla.is_empty() && !detail.relations.linked.is_empty());
+        for table in [
+            "messages",
+            "events",
+            "outbox",
+            "sla_clocks",
+            "ticket_facts",
+            "change_plans",
+        ] {
+            assert!(
+                ran.iter().any(|s| s.contains(&format!("FROM {table}"))),
+                "no query of {table} ran: {ran:#?}"
+            );
+        }
+        let (detail, _) = assert_no_scans("tickets show (merged)", &conn, |c| {
+            read_detail(c, &cfg, 7, NOW).unwrap()
+        });
+        assert_eq!(detail.relations.merged_into, Some(1));
+    }
 }

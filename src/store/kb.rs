@@ -246,11 +246,11 @@ pub fn search(conn: &Connection, text: &str, threshold: f64, limit: usize) -> Re
     Ok(matches)
 }
 
-/// Whether there is any entry: a desk without a knowledge base pays one lookup.
+/// Whether any entry is indexed: a desk without a knowledge base pays one lookup.
 fn has_entries(conn: &Connection) -> Result<bool> {
     Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM kb_entries)")?
-        .query_row([], |r| r.get(0))?)
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM term_items WHERE scope = ?1)")?
+        .query_row([Scope::KbEntries as i64], |r| r.get(0))?)
 }
 
 /// The items of `scope` closest to `text` at or above `threshold`: (id, score), best

@@ -20,11 +20,15 @@ pub mod messages;
 pub mod on_behalf;
 pub mod outbox;
 pub mod overview;
+#[cfg(test)]
+pub(crate) mod plan_audit;
 pub mod satisfaction;
 pub mod schema;
 pub mod sla_clocks;
+pub mod tallies;
 pub mod term_index;
 pub mod ticket_links;
+pub mod ticket_pages;
 pub mod tickets;
 pub mod triage_review;
 pub mod worklog;

@@ -202,32 +202,46 @@ pub fn counts(conn: &Connection) -> Result<OutboxCounts> {
     Ok(c)
 }
 
-/// Mails of a ticket (or all when `ticket` is None), oldest first.
-pub fn list(conn: &Connection, ticket: Option<i64>) -> Result<Vec<OutboxRow>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, ticket_id, kind, message_id, recipients_json, subject, state, attempts, last_error,
-                created_at, sent_at
-         FROM outbox WHERE ?1 IS NULL OR ticket_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt
-        .query_map([ticket], |r| {
-            let recipients: String = r.get(4)?;
-            Ok(OutboxRow {
-                id: r.get(0)?,
-                ticket_id: r.get(1)?,
-                kind: r.get(2)?,
-                message_id: r.get(3)?,
-                recipients: serde_json::from_str(&recipients).unwrap_or_default(),
-                subject: r.get(5)?,
-                state: r.get(6)?,
-                attempts: r.get(7)?,
-                last_error: r.get(8)?,
-                created_at: r.get(9)?,
-                sent_at: r.get(10)?,
-            })
-        })?
+const SELECT_ROW: &str = "SELECT id, ticket_id, kind, message_id, recipients_json, subject, state,
+        attempts, last_error, created_at, sent_at
+     FROM outbox";
+/// A ticket's mails, oldest first (`outbox_ticket`).
+pub(crate) const OF_TICKET: &str = "WHERE ticket_id = ?1 ORDER BY id";
+/// Failed mails, newest first, at most `?1` (`outbox_failed`).
+pub(crate) const FAILED_NEWEST: &str = "WHERE state = 'failed' ORDER BY id DESC LIMIT ?1";
+
+fn outbox_row(r: &rusqlite::Row) -> rusqlite::Result<OutboxRow> {
+    let recipients: String = r.get(4)?;
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        ticket_id: r.get(1)?,
+        kind: r.get(2)?,
+        message_id: r.get(3)?,
+        recipients: serde_json::from_str(&recipients).unwrap_or_default(),
+        subject: r.get(5)?,
+        state: r.get(6)?,
+        attempts: r.get(7)?,
+        last_error: r.get(8)?,
+        created_at: r.get(9)?,
+        sent_at: r.get(10)?,
+    })
+}
+
+fn rows(conn: &Connection, tail: &str, params: impl rusqlite::Params) -> Result<Vec<OutboxRow>> {
+    let rows = conn
+        .prepare_cached(&format!("{SELECT_ROW} {tail}"))?
+        .query_map(params, outbox_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// Mails of a ticket (an index range), or all of them when `ticket` is None (the
+/// `outbox list` command), oldest first.
+pub fn list(conn: &Connection, ticket: Option<i64>) -> Result<Vec<OutboxRow>> {
+    match ticket {
+        Some(id) => rows(conn, OF_TICKET, [id]),
+        None => rows(conn, "ORDER BY id", []),
+    }
 }
 
 /// Puts failed mail back in the queue, due at `now`, with its attempts reset: one row
@@ -266,13 +280,11 @@ pub fn purge_sent(conn: &Connection, before: i64) -> Result<(usize, i64)> {
 
 /// Failed mails, newest first, at most `limit`.
 pub fn list_failed(conn: &Connection, limit: usize) -> Result<Vec<OutboxRow>> {
-    let mut rows: Vec<OutboxRow> = list(conn, None)?
-        .into_iter()
-        .filter(|r| r.state == "failed")
-        .collect();
-    rows.reverse();
-    rows.truncate(limit);
-    Ok(rows)
+    rows(
+        conn,
+        FAILED_NEWEST,
+        [i64::try_from(limit).unwrap_or(i64::MAX)],
+    )
 }
 
 /// The recipients of a mail we sent, by its Message-ID (None: not ours).

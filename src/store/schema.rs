@@ -7,8 +7,8 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 15] = [
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15,
+const STEPS: [&str; 16] = [
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16,
 ];
 
 /// All migrations, in order.
@@ -421,13 +421,202 @@ CREATE INDEX triage_disagreements ON triage_overrides(at, id)
     WHERE rules_priority <> agent_priority;
 "#;
 
+/// The read side at size (issue 17): what `/metrics`, the dashboard, `sla` and the
+/// digest show is read from a few rows instead of counted over every ticket, message
+/// and mail, and the most urgent clocks are found through bounded index ranges.
+///
+/// - Counts are kept by triggers, in the transaction of the rows they count, and start
+///   from the rows already stored: `ticket_counts` (tickets by status and priority),
+///   `outbox_counts` (mails by state) and `tallies` (one named count each: messages,
+///   quarantined mail, mails waiting for a retry, SLA levels fired, and the SLA
+///   targets of open tickets breached or at risk, clock by clock). A count that falls
+///   to 0 keeps its row; readers skip it.
+/// - `sla_running`: running clocks by priority and due time (the dashboard's most
+///   urgent tickets, one priority at a time); `sla_warned`: the running clocks whose
+///   warning fired, likewise (at risk, or breached and then given more time).
+/// - `outbox_failed`: failed mail, newest first, for the dashboard.
+const V15: &str = r#"
+CREATE TABLE ticket_counts (
+    status   TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    n        INTEGER NOT NULL,
+    PRIMARY KEY (status, priority)
+) STRICT, WITHOUT ROWID;
+INSERT INTO ticket_counts (status, priority, n)
+    SELECT status, priority, count(*) FROM tickets GROUP BY status, priority;
+CREATE TRIGGER ticket_counts_insert AFTER INSERT ON tickets BEGIN
+    INSERT INTO ticket_counts (status, priority, n) VALUES (new.status, new.priority, 1)
+        ON CONFLICT (status, priority) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER ticket_counts_update AFTER UPDATE OF status, priority ON tickets
+WHEN old.status IS NOT new.status OR old.priority IS NOT new.priority BEGIN
+    UPDATE ticket_counts SET n = n - 1 WHERE status = old.status AND priority = old.priority;
+    INSERT INTO ticket_counts (status, priority, n) VALUES (new.status, new.priority, 1)
+        ON CONFLICT (status, priority) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER ticket_counts_delete AFTER DELETE ON tickets BEGIN
+    UPDATE ticket_counts SET n = n - 1 WHERE status = old.status AND priority = old.priority;
+END;
+
+CREATE TABLE outbox_counts (
+    state TEXT PRIMARY KEY,
+    n     INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO outbox_counts (state, n) SELECT state, count(*) FROM outbox GROUP BY state;
+CREATE TRIGGER outbox_counts_insert AFTER INSERT ON outbox BEGIN
+    INSERT INTO outbox_counts (state, n) VALUES (new.state, 1)
+        ON CONFLICT (state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER outbox_counts_update AFTER UPDATE OF state ON outbox
+WHEN old.state IS NOT new.state BEGIN
+    UPDATE outbox_counts SET n = n - 1 WHERE state = old.state;
+    INSERT INTO outbox_counts (state, n) VALUES (new.state, 1)
+        ON CONFLICT (state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER outbox_counts_delete AFTER DELETE ON outbox BEGIN
+    UPDATE outbox_counts SET n = n - 1 WHERE state = old.state;
+END;
+
+CREATE TABLE tallies (
+    name TEXT PRIMARY KEY,
+    n    INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO tallies (name, n) VALUES
+    ('messages', (SELECT count(*) FROM messages)),
+    ('quarantine', (SELECT count(*) FROM quarantine)),
+    ('outbox_retrying',
+        (SELECT count(*) FROM outbox WHERE state = 'queued' AND last_error IS NOT NULL)),
+    ('sla_warned', (SELECT count(*) FROM sla_clocks WHERE warned_at IS NOT NULL)),
+    ('sla_breached', (SELECT count(*) FROM sla_clocks WHERE breached_at IS NOT NULL)),
+    ('sla_escalated', (SELECT count(*) FROM sla_clocks WHERE escalated_at IS NOT NULL)),
+    ('sla_open_breached',
+        (SELECT count(*) FROM sla_clocks c JOIN tickets t ON t.id = c.ticket_id
+          WHERE t.status <> 'closed' AND c.met_at IS NULL AND c.breached_at IS NOT NULL)),
+    ('sla_open_at_risk',
+        (SELECT count(*) FROM sla_clocks c JOIN tickets t ON t.id = c.ticket_id
+          WHERE t.status <> 'closed' AND c.met_at IS NULL AND c.breached_at IS NULL
+            AND c.warned_at IS NOT NULL));
+
+CREATE TRIGGER tally_messages_insert AFTER INSERT ON messages BEGIN
+    UPDATE tallies SET n = n + 1 WHERE name = 'messages';
+END;
+CREATE TRIGGER tally_messages_delete AFTER DELETE ON messages BEGIN
+    UPDATE tallies SET n = n - 1 WHERE name = 'messages';
+END;
+CREATE TRIGGER tally_quarantine_insert AFTER INSERT ON quarantine BEGIN
+    UPDATE tallies SET n = n + 1 WHERE name = 'quarantine';
+END;
+CREATE TRIGGER tally_quarantine_delete AFTER DELETE ON quarantine BEGIN
+    UPDATE tallies SET n = n - 1 WHERE name = 'quarantine';
+END;
+
+CREATE TRIGGER tally_retrying_insert AFTER INSERT ON outbox
+WHEN new.state = 'queued' AND new.last_error IS NOT NULL BEGIN
+    UPDATE tallies SET n = n + 1 WHERE name = 'outbox_retrying';
+END;
+CREATE TRIGGER tally_retrying_update AFTER UPDATE OF state, last_error ON outbox
+WHEN (old.state = 'queued' AND old.last_error IS NOT NULL)
+  IS NOT (new.state = 'queued' AND new.last_error IS NOT NULL) BEGIN
+    UPDATE tallies
+       SET n = n + (new.state = 'queued' AND new.last_error IS NOT NULL)
+                 - (old.state = 'queued' AND old.last_error IS NOT NULL)
+     WHERE name = 'outbox_retrying';
+END;
+CREATE TRIGGER tally_retrying_delete AFTER DELETE ON outbox
+WHEN old.state = 'queued' AND old.last_error IS NOT NULL BEGIN
+    UPDATE tallies SET n = n - 1 WHERE name = 'outbox_retrying';
+END;
+
+-- SLA levels fired (warned, breached, escalated: each stamp counted once).
+CREATE TRIGGER tally_sla_fired_insert AFTER INSERT ON sla_clocks
+WHEN new.warned_at IS NOT NULL OR new.breached_at IS NOT NULL
+  OR new.escalated_at IS NOT NULL BEGIN
+    UPDATE tallies SET n = n + (new.warned_at IS NOT NULL) WHERE name = 'sla_warned';
+    UPDATE tallies SET n = n + (new.breached_at IS NOT NULL) WHERE name = 'sla_breached';
+    UPDATE tallies SET n = n + (new.escalated_at IS NOT NULL) WHERE name = 'sla_escalated';
+END;
+CREATE TRIGGER tally_sla_fired_update AFTER UPDATE OF warned_at, breached_at, escalated_at
+ON sla_clocks
+WHEN (old.warned_at IS NULL) IS NOT (new.warned_at IS NULL)
+  OR (old.breached_at IS NULL) IS NOT (new.breached_at IS NULL)
+  OR (old.escalated_at IS NULL) IS NOT (new.escalated_at IS NULL) BEGIN
+    UPDATE tallies SET n = n + (new.warned_at IS NOT NULL) - (old.warned_at IS NOT NULL)
+     WHERE name = 'sla_warned';
+    UPDATE tallies SET n = n + (new.breached_at IS NOT NULL) - (old.breached_at IS NOT NULL)
+     WHERE name = 'sla_breached';
+    UPDATE tallies SET n = n + (new.escalated_at IS NOT NULL) - (old.escalated_at IS NOT NULL)
+     WHERE name = 'sla_escalated';
+END;
+CREATE TRIGGER tally_sla_fired_delete AFTER DELETE ON sla_clocks
+WHEN old.warned_at IS NOT NULL OR old.breached_at IS NOT NULL
+  OR old.escalated_at IS NOT NULL BEGIN
+    UPDATE tallies SET n = n - (old.warned_at IS NOT NULL) WHERE name = 'sla_warned';
+    UPDATE tallies SET n = n - (old.breached_at IS NOT NULL) WHERE name = 'sla_breached';
+    UPDATE tallies SET n = n - (old.escalated_at IS NOT NULL) WHERE name = 'sla_escalated';
+END;
+
+-- SLA targets of open (not closed) tickets not met yet: breached, or at risk (warned,
+-- not breached). A clock counts while its ticket is open, so a ticket's closing or
+-- reopening moves its clocks in or out.
+CREATE TRIGGER tally_sla_open_insert AFTER INSERT ON sla_clocks
+WHEN new.met_at IS NULL AND (new.breached_at IS NOT NULL OR new.warned_at IS NOT NULL) BEGIN
+    UPDATE tallies
+       SET n = n + coalesce((SELECT status <> 'closed' FROM tickets WHERE id = new.ticket_id), 0)
+     WHERE name = CASE WHEN new.breached_at IS NOT NULL THEN 'sla_open_breached'
+                       ELSE 'sla_open_at_risk' END;
+END;
+CREATE TRIGGER tally_sla_open_update AFTER UPDATE OF met_at, warned_at, breached_at
+ON sla_clocks
+WHEN (old.met_at IS NULL AND old.breached_at IS NOT NULL)
+       IS NOT (new.met_at IS NULL AND new.breached_at IS NOT NULL)
+  OR (old.met_at IS NULL AND old.breached_at IS NULL AND old.warned_at IS NOT NULL)
+       IS NOT (new.met_at IS NULL AND new.breached_at IS NULL AND new.warned_at IS NOT NULL)
+BEGIN
+    UPDATE tallies
+       SET n = n + coalesce((SELECT status <> 'closed' FROM tickets WHERE id = new.ticket_id), 0)
+                 * ((new.met_at IS NULL AND new.breached_at IS NOT NULL)
+                    - (old.met_at IS NULL AND old.breached_at IS NOT NULL))
+     WHERE name = 'sla_open_breached';
+    UPDATE tallies
+       SET n = n + coalesce((SELECT status <> 'closed' FROM tickets WHERE id = new.ticket_id), 0)
+                 * ((new.met_at IS NULL AND new.breached_at IS NULL AND new.warned_at IS NOT NULL)
+                    - (old.met_at IS NULL AND old.breached_at IS NULL AND old.warned_at IS NOT NULL))
+     WHERE name = 'sla_open_at_risk';
+END;
+CREATE TRIGGER tally_sla_open_delete AFTER DELETE ON sla_clocks
+WHEN old.met_at IS NULL AND (old.breached_at IS NOT NULL OR old.warned_at IS NOT NULL) BEGIN
+    UPDATE tallies
+       SET n = n - coalesce((SELECT status <> 'closed' FROM tickets WHERE id = old.ticket_id), 0)
+     WHERE name = CASE WHEN old.breached_at IS NOT NULL THEN 'sla_open_breached'
+                       ELSE 'sla_open_at_risk' END;
+END;
+CREATE TRIGGER tally_sla_open_ticket AFTER UPDATE OF status ON tickets
+WHEN (old.status = 'closed') IS NOT (new.status = 'closed') BEGIN
+    UPDATE tallies
+       SET n = n + CASE WHEN new.status = 'closed' THEN -1 ELSE 1 END
+                 * (SELECT count(*) FROM sla_clocks c WHERE c.ticket_id = new.id
+                      AND c.met_at IS NULL AND c.breached_at IS NOT NULL)
+     WHERE name = 'sla_open_breached';
+    UPDATE tallies
+       SET n = n + CASE WHEN new.status = 'closed' THEN -1 ELSE 1 END
+                 * (SELECT count(*) FROM sla_clocks c WHERE c.ticket_id = new.id
+                      AND c.met_at IS NULL AND c.breached_at IS NULL AND c.warned_at IS NOT NULL)
+     WHERE name = 'sla_open_at_risk';
+END;
+
+CREATE INDEX sla_running ON sla_clocks(priority, due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX sla_warned ON sla_clocks(priority, due_at)
+    WHERE due_at IS NOT NULL AND warned_at IS NOT NULL;
+CREATE INDEX outbox_failed ON outbox(state, id) WHERE state = 'failed';
+"#;
+
 /// The term index (`store::term_index`) replaces the two trigram FTS5 indexes behind
 /// similar tickets and knowledge-base suggestions, whose look-ups grew with the history.
 /// Tickets already indexed are queued again (`ticket_index_queue`), and every entry is
 /// queued (`kb_index_queue`): the service indexes them in chunks when the mailbox is
 /// idle, as it does new tickets. The postings, counts and items are WITHOUT ROWID
 /// tables keyed the way they are read.
-const V15: &str = r#"
+const V16: &str = r#"
 CREATE TABLE term_postings (
     scope INTEGER NOT NULL,
     term  TEXT NOT NULL,
@@ -465,9 +654,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn v15_queues_what_the_fts_indexes_held() {
+    fn v16_queues_what_the_fts_indexes_held() {
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-        migrations().to_version(&mut conn, 14).unwrap();
+        migrations().to_version(&mut conn, 15).unwrap();
         conn.execute_batch(
             "INSERT INTO tickets (status, priority, requester, subject, created_at, updated_at)
              VALUES ('open', 'P3', 'a@x.test', 'VPN 809', 1, 1);

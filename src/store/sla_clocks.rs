@@ -155,29 +155,79 @@ pub struct ClockAtRisk {
     pub clock: SlaClock,
 }
 
+const AT_RISK_COLUMNS: &str = "SELECT c.ticket_id, c.target, c.priority, c.hours,
+        c.target_seconds, c.started_at, c.consumed, c.running_since, c.warn_at, c.due_at,
+        c.escalate_at, c.met_at, c.warned_at, c.breached_at, c.escalated_at, c.next_alert_at,
+        t.subject, t.status, t.assignee";
+/// Running clocks past their due time, the longest overdue first: `?1` now, `?2` the
+/// limit.
+const OVERDUE: &str = "FROM sla_clocks c INDEXED BY sla_due JOIN tickets t ON t.id = c.ticket_id
+     WHERE c.due_at IS NOT NULL AND c.due_at <= ?1
+     ORDER BY c.due_at LIMIT ?2";
+/// Running clocks whose warning fired and that are not due yet, of priority `?3`.
+const WARNED: &str = "FROM sla_clocks c INDEXED BY sla_warned JOIN tickets t ON t.id = c.ticket_id
+     WHERE c.priority = ?3 AND c.due_at IS NOT NULL AND c.warned_at IS NOT NULL
+       AND c.due_at > ?1 AND c.warn_at <= ?1
+     ORDER BY c.due_at LIMIT ?2";
+/// Running clocks past their warning time whose warning has not fired yet (the service
+/// was stopped, or is catching up): their next alert is due, so they are in the
+/// timer's range of `sla_next_alert`.
+const WARNING_LATE: &str = "FROM sla_clocks c INDEXED BY sla_next_alert
+     JOIN tickets t ON t.id = c.ticket_id
+     WHERE c.next_alert_at IS NOT NULL AND c.next_alert_at <= ?1
+       AND c.due_at > ?1 AND c.warn_at <= ?1 AND c.warned_at IS NULL
+     ORDER BY c.next_alert_at LIMIT ?2";
+
+/// Every query [`at_risk`] runs, for the query-plan tests.
+#[cfg(test)]
+pub(crate) fn at_risk_queries() -> Vec<String> {
+    [OVERDUE, WARNED, WARNING_LATE]
+        .iter()
+        .map(|tail| format!("{AT_RISK_COLUMNS} {tail}"))
+        .collect()
+}
+
+fn clock_at_risk(r: &rusqlite::Row) -> rusqlite::Result<ClockAtRisk> {
+    Ok(ClockAtRisk {
+        ticket_id: r.get(0)?,
+        clock: clock_from(r, 1)?,
+        subject: r.get(16)?,
+        status: r.get(17)?,
+        assignee: r.get(18)?,
+    })
+}
+
 /// Running clocks whose warning time has passed (so also the breached ones), most
-/// urgent first (earliest due), at most `limit`. Uses the `sla_due` index.
+/// urgent first (earliest due), at most `limit`.
+///
+/// Three bounded index ranges rather than one walk over every running clock: the
+/// overdue clocks (`sla_due`), which come first; then, when there are fewer than
+/// `limit`, those not yet due: warned (`sla_warned`, one priority at a time), or past
+/// their warning time with the warning still to fire (`sla_next_alert`, at most
+/// `limit` of the timer's backlog).
 pub fn at_risk(conn: &Connection, now: i64, limit: usize) -> Result<Vec<ClockAtRisk>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT c.ticket_id, c.target, c.priority, c.hours, c.target_seconds, c.started_at,
-                c.consumed, c.running_since, c.warn_at, c.due_at, c.escalate_at, c.met_at,
-                c.warned_at, c.breached_at, c.escalated_at, c.next_alert_at,
-                t.subject, t.status, t.assignee
-         FROM sla_clocks c JOIN tickets t ON t.id = c.ticket_id
-         WHERE c.due_at IS NOT NULL AND c.warn_at <= ?1
-         ORDER BY c.due_at LIMIT ?2",
-    )?;
-    let rows = stmt
-        .query_map(params![now, limit as i64], |r| {
-            Ok(ClockAtRisk {
-                ticket_id: r.get(0)?,
-                clock: clock_from(r, 1)?,
-                subject: r.get(16)?,
-                status: r.get(17)?,
-                assignee: r.get(18)?,
-            })
-        })?
+    let n = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut rows = conn
+        .prepare_cached(&format!("{AT_RISK_COLUMNS} {OVERDUE}"))?
+        .query_map(params![now, n], clock_at_risk)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    if rows.len() >= limit {
+        return Ok(rows);
+    }
+    let mut stmt = conn.prepare_cached(&format!("{AT_RISK_COLUMNS} {WARNED}"))?;
+    for p in Priority::ALL {
+        for row in stmt.query_map(params![now, n, p.as_str()], clock_at_risk)? {
+            rows.push(row?);
+        }
+    }
+    for row in conn
+        .prepare_cached(&format!("{AT_RISK_COLUMNS} {WARNING_LATE}"))?
+        .query_map(params![now, n], clock_at_risk)?
+    {
+        rows.push(row?);
+    }
+    rows.sort_by_key(|r| (r.clock.due_at, r.ticket_id, r.clock.target.as_str()));
+    rows.truncate(limit);
     Ok(rows)
 }
 
@@ -224,16 +274,15 @@ pub fn ticket_clock_row(conn: &Connection, ticket: i64) -> Result<Option<TicketC
         .optional()?)
 }
 
-/// Open tickets (not resolved or closed) by priority and status, for the digest.
+/// Open tickets (not resolved or closed) by priority and status, for the digest, from
+/// the counts the triggers keep (`store::tallies`).
 pub fn open_counts(conn: &Connection) -> Result<Vec<(String, String, i64)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT priority, status, count(*) FROM tickets
-         WHERE status NOT IN ('resolved', 'closed')
-         GROUP BY priority, status ORDER BY priority, status",
-    )?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut rows: Vec<(String, String, i64)> = super::tallies::ticket_counts(conn)?
+        .into_iter()
+        .filter(|(status, _, _)| status != "resolved" && status != "closed")
+        .map(|(status, priority, n)| (priority, status, n))
+        .collect();
+    rows.sort();
     Ok(rows)
 }
 
@@ -246,22 +295,143 @@ pub struct OpenTicket {
     pub created_at: i64,
 }
 
-/// The oldest open tickets.
+/// The oldest tickets of each waiting status, one index range each (`tickets_status`).
+pub(crate) const OLDEST_OF_STATUS: &str = "SELECT id, subject, status, priority, created_at
+     FROM tickets WHERE status = ?1 ORDER BY id LIMIT ?2";
+
+/// The oldest open tickets (open, waiting or pending), at most `limit`.
 pub fn oldest_open(conn: &Connection, limit: usize) -> Result<Vec<OpenTicket>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, subject, status, priority, created_at FROM tickets
-         WHERE status IN ('open', 'waiting', 'pending') ORDER BY id LIMIT ?1",
-    )?;
-    let rows = stmt
-        .query_map([limit as i64], |r| {
-            Ok(OpenTicket {
-                id: r.get(0)?,
-                subject: r.get(1)?,
-                status: r.get(2)?,
-                priority: r.get(3)?,
-                created_at: r.get(4)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare_cached(OLDEST_OF_STATUS)?;
+    let mut rows = Vec::new();
+    for status in ["open", "waiting", "pending"] {
+        for row in stmt.query_map(
+            params![status, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| {
+                Ok(OpenTicket {
+                    id: r.get(0)?,
+                    subject: r.get(1)?,
+                    status: r.get(2)?,
+                    priority: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            },
+        )? {
+            rows.push(row?);
+        }
+    }
+    rows.sort_by_key(|t| t.id);
+    rows.truncate(limit);
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::plan_audit::{NOW, assert_no_scans, desk_store};
+
+    /// What `at_risk` returned before it was split into bounded ranges: one walk over
+    /// every running clock.
+    fn at_risk_by_walking(conn: &Connection, now: i64) -> Vec<(Option<i64>, i64, String)> {
+        conn.prepare(
+            "SELECT c.due_at, c.ticket_id, c.target FROM sla_clocks c
+             WHERE c.due_at IS NOT NULL AND c.warn_at <= ?1 ORDER BY c.due_at, c.ticket_id, c.target",
+        )
+        .unwrap()
+        .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+    }
+
+    #[test]
+    fn at_risk_finds_what_a_walk_over_every_clock_finds() {
+        let conn = desk_store();
+        // More clocks of every kind, at many times around now.
+        for id in 100..400_i64 {
+            conn.execute(
+                "INSERT INTO tickets (id, status, priority, requester, subject, created_at, updated_at)
+                 VALUES (?1, 'open', 'P3', 'r@x.test', 's', 0, 0)",
+                [id],
+            )
+            .unwrap();
+            let due = NOW + (id * 7_919) % 20_000 - 10_000;
+            let warn = due - (id * 31) % 5_000;
+            let warned = (id % 3 != 0 && warn <= NOW).then_some(warn);
+            let breached = (id % 5 != 0 && due <= NOW).then_some(due);
+            let next_alert = match (warned, breached) {
+                (_, Some(_)) => None,
+                (Some(_), None) => Some(due),
+                (None, None) => Some(warn),
+            };
+            conn.execute(
+                "INSERT INTO sla_clocks (ticket_id, target, priority, hours, target_seconds,
+                     started_at, consumed, running_since, warn_at, due_at, warned_at,
+                     breached_at, next_alert_at)
+                 VALUES (?1, 'resolution', ?2, '24x7', 60, 0, 0, 0, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    id,
+                    Priority::ALL[(id % 4) as usize].as_str(),
+                    warn,
+                    due,
+                    warned,
+                    breached,
+                    next_alert
+                ],
+            )
+            .unwrap();
+        }
+        let all = at_risk_by_walking(&conn, NOW);
+        assert!(all.len() > 100 && all.iter().any(|(due, _, _)| *due > Some(NOW)));
+        for limit in [1, 5, 50, 150, all.len(), all.len() + 10] {
+            let found: Vec<(Option<i64>, i64, String)> = at_risk(&conn, NOW, limit)
+                .unwrap()
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.clock.due_at,
+                        r.ticket_id,
+                        r.clock.target.as_str().to_string(),
+                    )
+                })
+                .collect();
+            let expected: Vec<_> = all.iter().take(limit).cloned().collect();
+            if limit >= all.len() {
+                assert_eq!(found, expected, "limit {limit}");
+            } else {
+                // Overdue clocks tie on nothing but their order within a due time.
+                let due =
+                    |v: &[(Option<i64>, i64, String)]| v.iter().map(|r| r.0).collect::<Vec<_>>();
+                assert_eq!(due(&found), due(&expected), "limit {limit}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_digest_and_the_timers_read_through_index_ranges() {
+        let conn = desk_store();
+        let ((counts, oldest), _) = assert_no_scans("digest", &conn, |c| {
+            (open_counts(c).unwrap(), oldest_open(c, 5).unwrap())
+        });
+        assert_eq!(
+            counts,
+            [
+                ("P1".to_string(), "open".to_string(), 1),
+                ("P2".into(), "open".into(), 1),
+                ("P2".into(), "waiting".into(), 1),
+                ("P3".into(), "pending".into(), 1)
+            ]
+        );
+        assert_eq!(
+            oldest.iter().map(|t| t.id).collect::<Vec<_>>(),
+            [1, 2, 3, 7]
+        );
+        assert_eq!(oldest_open(&conn, 2).unwrap().len(), 2);
+        assert_no_scans("timers", &conn, |c| {
+            due(c, NOW, 10).unwrap();
+            next_alert(c).unwrap();
+            clocks(c, 1).unwrap();
+            ticket_clock_row(c, 1).unwrap();
+            digest_sent(c, "2026-03-01").unwrap();
+        });
+    }
 }

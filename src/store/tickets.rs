@@ -104,7 +104,7 @@ pub fn add_event(
     Ok(())
 }
 
-const SELECT_TICKET: &str =
+pub(super) const SELECT_TICKET: &str =
     "SELECT t.id, t.status, t.priority, t.requester, t.requester_name, t.subject,
         t.created_at, t.updated_at, (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id),
         t.assignee, t.team, t.authorization, t.resolution, t.auto_close_at, t.closed_at,
@@ -113,7 +113,7 @@ const SELECT_TICKET: &str =
         t.language, t.tags_json
      FROM tickets t";
 
-fn ticket_from_row(r: &rusqlite::Row) -> rusqlite::Result<TicketRow> {
+pub(super) fn ticket_from_row(r: &rusqlite::Row) -> rusqlite::Result<TicketRow> {
     Ok(TicketRow {
         id: r.get(0)?,
         status: r.get(1)?,
@@ -314,13 +314,10 @@ pub fn next_auto_close(conn: &Connection) -> Result<Option<i64>> {
         .query_row([], |r| r.get(0))?)
 }
 
-/// All tickets, newest first.
-pub fn list(conn: &Connection) -> Result<Vec<TicketRow>> {
-    let mut stmt = conn.prepare(&format!("{SELECT_TICKET} ORDER BY t.id DESC"))?;
-    let rows = stmt
-        .query_map([], ticket_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+/// How many tickets the store holds, counted (`check`; it reads stores of any schema,
+/// so not from `store::tallies`). A page of them is `store::ticket_pages`'s.
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT count(*) FROM tickets", [], |r| r.get(0))?)
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<TicketRow>> {

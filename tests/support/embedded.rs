@@ -115,18 +115,33 @@ trusted_authserv_id = "mx.desk.test"
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Every ticket, newest first: `tickets list --json` page after page, each next page
+    /// `--before` the last token of the one before.
     pub fn tickets(&self) -> Vec<Value> {
-        let out = self.ticketpost(&["tickets", "list", "--json"], None);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
+        let mut all: Vec<Value> = Vec::new();
+        loop {
+            let mut args = vec!["tickets", "list", "--json", "--limit", "1000"];
+            let last = all.last().map(|t| t["token"].as_str().unwrap().to_string());
+            if let Some(last) = &last {
+                args.extend(["--before", last.as_str()]);
+            }
+            let out = self.ticketpost(&args, None);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let page = serde_json::from_slice::<Value>(&out.stdout)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .clone();
+            let done = page.len() < 1000;
+            all.extend(page);
+            if done {
+                return all;
+            }
+        }
     }
 
     pub fn show(&self, token: &str) -> Value {
