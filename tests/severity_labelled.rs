@@ -206,14 +206,22 @@ fn second_dev_part_figures_and_misses() {
 #[test]
 fn third_dev_parts_figures_and_misses() {
     // Written apart by two more writers, who saw only the labelling guide: measured
-    // before any tuning on them (see README "Severity"), then tuned on.
-    for (file, name) in [("dev3b.toml", "dev3b"), ("dev3a.toml", "dev3a")] {
-        let f = measure(file, true);
+    // before any tuning on them (dev3a P1 recall 0.745, false P1s 7/85; dev3b 0.480,
+    // 10/87), then used to find general reasons for the misses (not their wording).
+    // Both parts are printed before either is asserted, so one failing does not hide
+    // the other's figures.
+    let parts: Vec<(&str, Figures)> = [("dev3b.toml", "dev3b"), ("dev3a.toml", "dev3a")]
+        .into_iter()
+        .map(|(file, name)| (name, measure(file, true)))
+        .collect();
+    for (name, f) in &parts {
         f.print(name);
         println!("misses:");
         for m in &f.misses {
             println!("  {m}");
         }
+    }
+    for (name, f) in &parts {
         assert!(
             f.p1_recall() >= MIN_P1_RECALL,
             "{name} P1 recall {:.3}",

@@ -8,44 +8,60 @@
 //! VIP and sender-domain floors. No I/O; the patterns are compiled once.
 //!
 //! Impact, first rule that applies:
-//! 1. the sender says it is only them ("only me", "别人都正常"): low, or medium when a
-//!    critical service does not work for them;
-//! 2. a security incident with wide exposure: admin accounts, finance/payment roles,
-//!    money paid, ransomware signs (files renamed, ransom notes), a mailbox that has
-//!    sent to colleagues or contacts, a lost device holding customers' or patients'
-//!    data (not a mere mention of customers or colleagues): high;
-//! 3. quantifiers and collective words over people, places or things ("every store",
-//!    "any of our", "nobody", "whole campus", "both plants", "全公司", "所有门店",
-//!    "每个门店", "好几个客户", "大家"): high — unless the object is the sender's own
-//!    thing ("everyone hears my echo", "大家说我的头像");
-//! 4. a count of 10 or more people or things, in digits or words ("17 users", "~30
-//!    operators", "3,000 patients", "十几台电脑", "四十来人"; not minutes, pages, money): high;
-//! 5. a small group ("the three of us", "six directors", "both reception phones",
-//!    "我和小李", "两位护士"): medium;
-//! 6. a named unit without a count ("the finance department", "Ward 4", "设计部"), a
-//!    group of staff named by role ("ED doctors", "nurses", "店长们"), or shared things
-//!    that all fail ("收银机都用不了", "整个车间"): high;
-//! 7. a shared thing that has stopped — what is broken, not who says it: a shared drive,
-//!    the main line/number, the phone system, an app/site/portal customers use, a
-//!    gateway, "the server", a place's network ("the office internet"), a production
-//!    line, "共享盘", "总机", "官网": high — unless the failure is the sender's own
-//!    ("I can't reach the server", "我登不上") and nothing says it is down;
-//! 8. a safety incident at shared equipment (server room, rack, UPS): high;
-//! 9. the service named: a critical one down outright (or "not a single …") is high;
-//!    not working for the sender is medium (a high-criticality service) — see
-//!    [`service_impact`];
-//! 10. a security incident on one account: medium; otherwise low.
+//! 1. the sender says it is only them or their own thing ("only me", "only my Outlook",
+//!    "everyone else in the office is fine", "别的诊室都正常", "只有他这一台"): low, or
+//!    medium when a critical service does not work for them;
+//! 2. one point of several: a numbered till/counter/window, "the other tills are fine",
+//!    "2号收银台", "坏了一台": medium (one person's critical tool, the rest still working);
+//! 3. a security incident in progress (see below) with wide exposure: admin accounts,
+//!    finance/payment roles, money paid or transferred, ransomware signs (files renamed,
+//!    ransom notes), a mailbox sending to colleagues, contacts or an address book,
+//!    customers' or patients' personal data (names, dates of birth, "身份证", "手机号")
+//!    held on a lost device or sent out — unless denied in its clause ("nothing
+//!    financial", "没有客户资料"): high;
+//! 4. quantifiers and collective words over people, places or things ("every store",
+//!    "any of the showroom or workshop PCs", "every outgoing email", "nobody", "全公司",
+//!    "所有门店", "五家药店", "全部掉线", "大家"): high — unless the object is the sender's
+//!    own thing ("everyone hears my echo", "我显示器整个屏幕");
+//! 5. a count of 10 or more people or things, in digits or words ("17 users", "14 of
+//!    them", "3,000 patients", "三十余名客户", "四万多人", "八百名新生"; not minutes,
+//!    pages, money or years): high;
+//! 6. any other security incident: one account exposed, medium;
+//! 7. a small group of people ("the three of us", "6 trustees", "我们组 5 个人"): medium;
+//! 8. the public waiting — customers, patients, parents, residents queueing, "queue out
+//!    the door", "客人在等" — with no own-thing marker ("my screen", "我的电脑"): the
+//!    place's public service is down: high;
+//! 9. a few devices ("seven counter PCs", "两台PDA"): medium;
+//! 10. a named unit or place without a count ("the finance department", "at Oakwood
+//!     surgery", "the dealership", "网点", "门诊"), unless the text is about the sender's
+//!     own thing: high;
+//! 11. a group of staff named by role ("ED doctors", "店长们") or shared things that all
+//!     fail ("收银机都用不了"): high;
+//! 12. a shared thing that has stopped — what is broken, not who says it: a shared drive,
+//!     the main line, the phone system, a hotline, an app/site customers use, "the
+//!     server", a place's network: high — unless the failure is the sender's own ("I
+//!     can't reach the server", "my laptop") and nothing says it is down;
+//! 13. a safety incident at shared equipment (server room, rack, UPS): high;
+//! 14. the service named: a critical one down outright (or "not a single …") is high;
+//!     not working for the sender is medium (a high-criticality service) — see
+//!     [`service_impact`]; otherwise low.
 //!
-//! Urgency, first rule that applies: a security or safety incident (high); the sender
-//! says it can wait, or only asks a question (low); people or things waiting now —
-//! customers, callers, patients, lorries or a courier at the dock, operators standing
-//! by, "排队", "在等" (high); money moving — refunds or payments failing, paid to a
-//! fraudster, goods sold for nothing (high); a workaround, unless the sender undercuts
-//! it in the same breath ("paper for now, but we don't know …") (medium); a deadline
-//! within hours (high); work stopped — a total-failure verb ("can't", "kicked out",
-//! "rejecting", "not in service", "用不了", "卡死", "忙音"), not hedged ("slightly
-//! down", "not an outage", "能不能") (high); degraded service (medium); urgency words
-//! (medium); a deadline in days (medium); otherwise low.
+//! A security incident is in progress when security words appear and the text does not
+//! say nothing happened, nothing was clicked, that it is about training, or a record.
+//!
+//! Urgency, first rule that applies: a security incident in progress or a safety
+//! incident (smoke, a burning smell, a hot server room) (high); over already — "for the
+//! record", "已经恢复正常", "不需要处理" (low); work goes on — "not stopping us", "还能正常
+//! 收款", or degraded with a workaround (medium); then facts before hedges: people or
+//! things waiting now — customers, callers, patients, lorries at the dock, "排队", "在等"
+//! (high) — and money moving — refunds or payments failing, paid to a fraudster (high);
+//! the sender says it can wait (low); a how-do-I question (low); "can't do anything"
+//! (high); a workaround, unless undercut in the same breath ("paper for now, but we don't
+//! know …", "手工…根本来不及") (medium); a deadline within hours today (high); work
+//! stopped — a total-failure verb ("can't", "rejecting", "用不了", "读不出", "忙音"), not
+//! hedged, negated or only feared ("slightly down", "能不能", "don't want to be locked
+//! out") (high); degraded service (medium); urgency words (medium); a deadline in days
+//! (medium); otherwise low.
 
 use std::fmt;
 use std::str::FromStr;
@@ -188,20 +204,23 @@ cue_set!(
     NARROW,
     r"\b(?:only|just) (?:me|mine|my (?:laptop|pc|computer|phone|machine|account|mailbox|desk))\b",
     r"\bonly affects me\b",
+    r"\b(?:only|just) (?:my|his|her) (?:own )?[a-z]+\b|\bonly (?:his|hers|her one)\b",
+    r"\b(?:everyone|everybody|all the others|others|the rest of us) else\b[^.!?\n]{0,30}\b(?:is|are|seems?|seem to be) (?:fine|ok|okay|working|unaffected|normal)\b",
     r"\bonly (?:this|the one) (?:file|document|one)\b",
     r"\b(?:everyone|everybody|all the others|others|no one|nobody|none of the others)(?: else)?(?:'s (?:machines?|pcs?|laptops?|computers?))? (?:is|are|seems?|seem to be) (?:fine|ok|okay|working|unaffected)\b",
     r"\b(?:no one|nobody) else\b",
     r"\bothers seem (?:ok|okay|fine)\b",
     r"\b(?:everyone else|my colleagues?|others) can\b",
+    r"(?:别的|其他|其余|隔壁)[\p{Han}]{0,4}(?:都|也)?(?:正常|没事|没问题|不卡|好好的)|只有(?:他|她)|就我这|就(?:他|她)(?:这|一)",
     r"只有我|就我一个人|仅我|别人都|别人的|其他人都|其他同事都|其他同事的|同事都正常|别人电脑|其他人正常|其他电脑都",
 );
 
 cue_set!(
     ALL_WIDE,
-    r"\b(?:everyone|everybody|nobody|no one|no-one|none of us|all users|all staff|all employees|all of us|company[- ]wide|across the (?:company|business|organi[sz]ation|site|estate)|organi[sz]ation[- ]wide|site[- ]wide)\b",
+    r"\b(?:everyone|everybody|nobody|no one|no-one|none of us|all users|all staff|all employees|all of us|company[- ]wide|across the (?:company|business|organi[sz]ation|site|estate|office|building|council|school|hospital|group)|organi[sz]ation[- ]wide|site[- ]wide)\b",
     r"\ball (?:of )?(?:the |our )?(?:[a-z]+ )?(?:users|staff|customers|clients|branches|stores|shops|sites|offices|restaurants|locations|classrooms?|wards|departments|floors|schools|surgeries|printers|laptops|pcs|computers|machines|devices|desk phones|phones|network drives|drives|tills|terminals|remote workers|users' [a-z]+|workstations|tablets|scanners|handhelds|kiosks|accounts|mailboxes|teams|nurses|doctors|agents|operators|drivers|teachers|pupils|students|patients|callers)\b",
-    r"\b(?:none|any) of (?:the |our )(?:[a-z]+ )?(?:users|staff|pcs|computers|laptops|machines|phones|tills|printers|terminals|stores|shops|branches|sites|offices|wards|devices|workstations|tablets|scanners|clinics|schools|warehouses|plants)\b",
-    r"\banyone in the (?:company|office|building|business|school|organi[sz]ation)\b|\b(?:every|each) (?:single )?(?:computer|pc|laptop|device|workstation|employee|member of staff)\b|\b(?:every|any|each) (?:single )?(?:user|store|shop|branch|site|office|restaurant|location|department|floor|customer|client|order|card payment|payment|classroom|ward|school|till|machine)\b",
+    r"\b(?:none|any) of (?:the |our )(?:[a-z]+ ){0,3}(?:users|staff|pcs|computers|laptops|machines|phones|tills|printers|terminals|stores|shops|branches|sites|offices|wards|devices|workstations|tablets|scanners|clinics|schools|warehouses|plants)\b",
+    r"\banyone in the (?:company|office|building|business|school|organi[sz]ation)\b|\b(?:every|each) (?:single )?(?:computer|pc|laptop|device|workstation|employee|member of staff)\b|\b(?:every|any|each) (?:single )?(?:user|store|shop|branch|site|office|restaurant|location|department|floor|customer|client|order|card payment|payment|classroom|ward|school|till|machine|counter|(?:outgoing |incoming |sales |inbound |outbound )?(?:email|e-mail|call))\b",
     r"\b(?:whole|entire) (?:the )?(?:company|office|school|store|shop|branch|site|floor|building|department|dept|team|plant|factory|warehouse|ward|organi[sz]ation|staff|fleet|business|network|campus|hospital|clinic|region|estate|shift|[a-z]+ (?:department|dept|team|office|floor|site|campus|wing|plant|ward))\b",
     r"\b(?:many|lots of|loads of|a lot of|plenty of|a dozen|dozens of|hundreds of) (?:people|users|staff|colleagues|customers|clients|of us)\b|\busers (?:are |can't|cannot|unable|report|keep|getting)",
     r"\ball of (?:finance|accounts|accounting|payroll|hr|sales|marketing|legal|support|engineering|operations|logistics|production|the office|the team|the staff)\b",
@@ -220,8 +239,8 @@ cue_set!(
     r"(?:好几|好多|很多|不少|许多)(?:个|位|名|家)?(?:客户|顾客|用户|病人|患者|同事|人|门店)|大家|不少(?:人|同事)|多个(?:部门|门店|分店|科室|仓库|网点|办公室)|多家|整个[\p{Han}]{1,3}(?:都|全)|[一二三四五六七八九十\d]+楼(?:整|全|都|所有)|(?:办公室|公司|店里|门店|楼里)(?:的)?(?:网络|网|电话|wifi|WiFi|电)(?:都|全|断|挂|没|不)",
     r"(?:网络|网|服务器|系统|总机|电话)(?:全)?(?:断了|挂了|瘫痪|崩溃|宕机)|断网了|网断了",
     r"其他人也|别人也|同事(?:们)?(?:也|都)(?:[^正]|$)|几百|上百|几十|好几台电脑|很多(?:人|同事|电脑|顾客|客户)|好多(?:人|顾客|客户)",
-    r"[两二三四五六七八九十几]个(?:仓库|门店|分店|部门|车间|楼层|办公室|校区|病区|工厂|分公司|科室)|[一二三四五六七八九]车间[、和]",
-    r"(?:[二三四五六七八九]?十[一二三四五六七八九几多]?|[1-9]\d+|[一二三四五六七八九两几]?[百千])\s*(?:多|来)?(?:个|位|名|台|家)?(?:人|员工|学生|病人|患者|顾客|客户|用户|医生|护士|老师|司机|工人|电脑|终端|门店|分店|设备)",
+    r"[两二三四五六七八九十几\d](?:个|家|间|所)(?:仓库|门店|分店|店|药店|网点|支行|超市|酒店|诊所|医院|学校|部门|车间|楼层|办公室|校区|病区|工厂|分公司|科室)|[一二三四五六七八九]车间[、和]",
+    r"(?:[二三四五六七八九]?十[一二三四五六七八九几多]?|[1-9]\d+|[一二三四五六七八九两几]?[百千万])\s*(?:多|来|余)?(?:(?:名|位)|(?:个|台|家)?(?:新)?(?:人|员工|学生|病人|患者|顾客|客户|客人|用户|医生|护士|老师|司机|工人|电脑|终端|门店|分店|设备|孩子|家长|会员|乘客|居民|群众|客服|坐席|同学|新生))",
     r"(?:客户|顾客|病人|患者|学生|乘客)(?:们)?(?:投诉|都|找不到)|排(?:了)?(?:一长串|长队|满)|排着队|排起了",
 );
 
@@ -230,15 +249,65 @@ cue_set!(
     r"\b(?:shared|network|team|[a-z]:) (?:drive|folder|disk|mailbox|calendar)|\b[a-z]: ?drive\b|\bmain (?:line|number)\b|\bour (?:main |phone |office )?(?:number|phone lines?|website|app|portal|system|server|network|gateway)\b|\bphone (?:system|lines?)\b|\bswitchboard\b|\bthe (?:app|website|site|portal|system|service|line|number|kiosk)s? (?:that )?(?:our |the )?(?:customers|clients|patients|callers|users|everyone|staff|students|public|drivers) (?:use|book|order|call|ring|log)",
     r"\b(?:customer|client|patient|public)[- ](?:facing |)(?:app|portal|website|site|line)\b|\b(?:payment|sms|api|vpn|remote desktop|email|mail) gateway\b|\bthe (?:server|servers|network|domain controller|file server|mail server|intranet)\b|\b(?:production|packing|assembly|bottling) line\b|\bline \d+\b|\b(?:active directory|dc\d*)\b",
     r"\b(?:office|site|store|shop|branch|school|clinic|warehouse|plant|building|floor|campus|ward|depot|hotel)(?:'s)? (?:network|internet|wifi|wi-fi|phones?|phone lines?|power|system|server)\b",
-    r"共享盘|共享文件夹|共享目录|公共盘|总机|官网|公司网站|我们(?:的)?网站|商城|小程序|服务器|云平台|医院信息系统|信息系统|产线|生产线|流水线",
+    r"热线|共享盘|共享文件夹|共享目录|公共盘|总机|官网|公司网站|我们(?:的)?网站|商城|小程序|服务器|云平台|医院信息系统|信息系统|产线|生产线|流水线",
 );
 
 cue_set!(
     GROUP_NOUNS,
     r"\b(?:doctors|nurses|clinicians|operators|agents|cashiers|(?:delivery|lorry|van|truck|bus) drivers|teachers|pickers|engineers|developers|dispatchers|receptionists|pharmacists|technicians|radiographers|store managers|shop staff|field staff|call handlers)\b",
     r"(?:医生|护士|老师|店员|店长|司机|工人|员工|同事|客服|操作工|师傅|收银员)们",
-    r"(?:我们|大家|同事|电脑|收银机|收银台|终端|设备|打印机|电话|座机|机器|工作站|扫码枪)[^，。,!！\n]{0,3}都(?:用不了|打不开|进不去|登不|连不|上不了|没|不能|无法|卡|断|挂|出不)",
+    r"(?:我们|大家|同事|电脑|收银机|收银台|终端|设备|打印机|电话|座机|机器|工作站|扫码枪)[^，。,!！\n]{0,3}都(?:用不了|打不开|开不了|进不去|登不|连不|上不了|没(?:网|信号|反应|声音|法|电|了)|不能|无法|卡|断|挂|出不)",
     r"整个[\p{Han}]{0,3}(?:部|科|室|楼|层|区|店|厂|校|院|组|队|中心|公司|系统|网络|车间|仓库|园区|办公室)",
+    r"(?:全部|全都|集体)[\p{Han}]{0,4}(?:失败|掉线|用不了|打不开|不能|无法|登不|连不|上不|断|挂|报错)",
+);
+
+cue_set!(
+    SINGLE_POINT,
+    r"\b(?:on |at )?(?:till|counter|window|lane|checkout|register|desk|position) (?:no\.? ?)?\d+\b|\bone (?:till|counter|window|checkout|lane)\b|\b(?:the )?other (?:tills|counters|windows|checkouts|lanes) (?:are |seem )?(?:fine|ok|okay|working)\b|\bthe other one (?:works|is fine|is working|still works)\b|\bone of (?:the |our )?(?:two|three|four)\b",
+    r"[\d一二三四五六七八九十]+号(?:收银|窗口|柜台|诊室|机|台)|我这个(?:窗口|柜台|收银)|(?:别的|其他|其余)(?:窗口|柜台|收银台?|诊室)(?:都)?正常|坏了?一台|另一台(?:在用|能用|正常|是好的|还好)",
+);
+
+cue_set!(
+    OWN_THING,
+    r"\bmy (?:own )?(?:laptop|pc|computer|desktop|phone|mobile|screen|monitor|display|account|login|password|mouse|keyboard|headset|printer|desk|chair|outlook|inbox|mailbox|email|calendar|profile|photo|signature|machine|tablet|badge|scanner|scroll)\b",
+    r"我的(?:电脑|笔记本|手机|屏幕|显示器|账号|密码|鼠标|键盘|耳机|打印机|邮箱|桌面|工位|巴枪)|我(?:这台|电脑|笔记本|显示器|手机)",
+);
+
+cue_set!(
+    PUBLIC_WAITING,
+    r"\b(?:customers?|clients?|patients?|guests?|residents?|citizens?|parents?|callers?|passengers?|members|visitors?|shoppers?|people|students|pupils|buyers)\b[^.!?\n]{0,30}\b(?:waiting|queu\w*|lined up|standing (?:there|around)|leaving|walking out|turned away|sent away)",
+    r"\bqueue (?:of|out|to|at|outside|round|is)\b|\b(?:line|queue) at the (?:counter|till|desk|door)|\bwaiting (?:room|area) is full\b",
+    r"(?:顾客|客户|客人|病人|患者|家长|会员|群众|居民|乘客|旅客|学生|市民|买家|大爷|老人)[^，。,!！\n]{0,12}(?:等|排队|排着|走了|回去|骂|门口)|排[^，。,!！\n]{0,3}队|坐满了|一堆人|候诊|号在等",
+);
+
+cue_set!(
+    NOT_INCIDENT,
+    r"\bnothing (?:has )?happened\b|\b(?:did not|didn'?t|never) (?:click|open|enter|type|reply)|\bfor (?:the|your) records?\b|\b(?:training|course|awareness)\b",
+    r"没(?:有)?点(?:开|击)?|没(?:有)?输|没(?:有)?打开",
+);
+
+cue_set!(
+    RESOLVED,
+    r"\bfor (?:the|your) records?\b|\bback to normal\b|\b(?:resolved|sorted|fixed) itself\b|\b(?:came|come) back on its own\b|\bno action needed\b",
+    r"(?:后来|已经?|都)(?:自己|自动)?恢复(?:了|正常)|一切正常|不需要处理|无需处理|备案|仅作记录|记录一下",
+);
+
+cue_set!(
+    QUESTION,
+    r"^(?:[^\n]*\n)?how (?:do|can|would) (?:i|we)\b|\bhow do (?:i|we) (?:\w+ )?(?:set|change|turn|add|blur|make|get|use|find)\b",
+    r"怎么(?:设置|弄|操作|开启|关闭)|如何(?:设置|操作|开启|关闭)|想问(?:一下)?|可不可行|是否可以",
+);
+
+cue_set!(
+    NOT_STOPPED,
+    r"\bnot stopping (?:us|work|anyone|anybody)\b|\b(?:we'?re|we are) managing\b|\bstill (?:selling|trading|taking (?:cards|payments|orders))\b",
+    r"(?:都|也)?还能正常|不影响(?:工作|营业|收款)|能正常收款",
+);
+
+cue_set!(
+    HARD_STOP,
+    r"\b(?:can'?t|cannot) do anything\b|\bnothing (?:i|we) can do\b",
+    r"什么都(?:做|干)不了|啥都(?:做|干)不了",
 );
 
 cue_set!(
@@ -252,44 +321,51 @@ cue_set!(
     &format!(r"\b(?:the |we |all )?{NUM_2_9} of us\b"),
     r"\bme and [a-z]+\b",
     &format!(
-        r"\b{NUM_2_9} (?:[a-z]+ )?(?:directors|managers|nurses|doctors|agents|staff|people|colleagues|users|members|guests|clients|attendees|starters|hires|laptops|pcs|computers|phones|machines)\b"
+        r"\b{NUM_2_9} (?:[a-z]+ )?(?:directors|managers|nurses|doctors|agents|staff|people|colleagues|users|members|guests|clients|attendees|starters|hires|trustees|visitors|governors|partners|designers|cashiers|teachers)\b"
     ),
     r"[两二三四五六七八九](?:个|位|名)(?:新人|新同事|同事|人|护士|医生|用户|员工|老师)",
-    r"\bboth (?:of )?(?:our |the )?(?:[a-z]+ ){0,2}(?:phones|pcs|laptops|printers|desks|machines|of us|people|colleagues|nurses|doctors)\b",
+    r"\bboth (?:of )?(?:our |the )?(?:[a-z]+ ){0,2}(?:of us|people|colleagues|nurses|doctors)\b",
     r"\b(?:several|multiple|a few|some|a couple of) (?:people|users|colleagues|staff|of us)\b",
     &format!(r"\b(?:team|group|office) of {NUM_2_9}\b|\({NUM_2_9} people\)"),
     &format!(
         r"\b(?:the |our )?{NUM_2_9} (?:people|colleagues|users|staff|designers|nurses|agents|techs|of them)\b"
     ),
-    r"我和[\p{Han}]{1,3}|我们[^，。,.!！\n]{0,6}[两二三四五六七八九几]个人|[两二三四五六七八九]个人(?:共用|的)|[两二三四五六七八九](?:台|部|张|间)",
+    r"我和[\p{Han}]{1,3}|我们[^，。,.!！\n\d]{0,6}[两二三四五六七八九几2-9]\s?个|(?:^|[^\d])[2-9]\s?个人|[两二三四五六七八九]个人(?:共用|的)?",
+);
+
+cue_set!(
+    SMALL_THINGS,
+    &format!(r"\b{NUM_2_9} (?:[a-z]+ )?(?:laptops|pcs|computers|phones|machines)\b"),
+    r"\bboth (?:of )?(?:our |the )?(?:[a-z]+ ){0,2}(?:phones|pcs|laptops|printers|desks|machines|headsets)\b",
+    r"[两二三四五六七八九\d](?:台|部|张|间)",
 );
 
 cue_set!(
     UNIT,
-    r"\b(?:the |our |a |this |in )(?:[a-z]+ ){0,2}(?:department|dept|team|studio|ward|unit|site|school|hotel|factory|plant|warehouse|floor|block|branch|store|hall|building|shop|restaurant|clinic|surgery|practice|pharmacy|hospital|lab|call cent(?:re|er))\b",
+    r"\b(?:the |our |a |this |in |at )(?:[a-z]+ ){0,2}(?:department|dept|team|studio|ward|unit|site|school|hotel|factory|plant|warehouse|floor|block|branch|store|hall|building|shop|restaurant|clinic|surgery|practice|pharmacy|hospital|lab|call cent(?:re|er)|contact cent(?:re|er)|dealership|showroom|newsroom|depot|outlet|nursery|kindergarten|council)\b",
     r"\b(?:finance|accounts|accounting|payroll|hr|sales|marketing|legal|procurement|purchasing|logistics|dispatch|customer (?:service|support)|call cent(?:re|er)|contact cent(?:re|er)|front desk|operations) (?:team|department|dept|staff|people|office|is|are|can't|cannot|has|have)\b",
     r"\bward \d+\b|\bnew branch\b|\b(?:the|our|this) office\b",
     r"我们(?:部门|科室|团队|公司|店|门店|分店|学校|医院|病区|车间)",
-    r"(?:设计|行政|客服|财务|人事|销售|市场|采购|生产|技术|研发|运营|法务|物流|仓储|质检|工程|计划)部|检验科|病房|急诊|病区|车间|厂区|仓库|分店|门店|新店|全校|食堂|文印室|培训室",
+    r"(?:设计|行政|客服|财务|人事|销售|市场|采购|生产|技术|研发|运营|法务|物流|仓储|质检|工程|计划)部|检验科|病房|急诊|病区|车间|厂区|仓库|分店|门店|新店|全校|食堂|文印室|培训室|网点|支行|分行|营业厅|门诊|展厅|幼儿园|药店|呼叫中心|客服中心|媒体中心|调度中心|分拣中心|导播间",
 );
 
 cue_set!(
     SECURITY,
-    r"\bphish|ransom|\bmalware\b|\bvirus|\bthreat\b|\bhacked\b|compromis|\b(?:data|security) breach|\bbreached\b|\bsigned in (?:at|from)|\bsign-?in from|\blog-?in from|unknown (?:ip|country|location)|\bforwarding rule|\b(?:typed|entered|put|gave|submitted)\b[^.!?\n]{0,25}\b(?:password|credentials|login details|bank details)|\b(?:typed|entered|put in|gave|submitted) (?:in )?(?:my|our|his|her|their) (?:\w+ )?(?:password|credentials|login|details)\b|\b(?:inbox|mail|mailbox|forwarding|auto-?forward) rules?\b|\bclicked (?:on )?(?:a|the|this|that) (?:link|attachment)|\bscam|impersonat|\bgift cards?\b|\bchange (?:of )?bank details|\baccount (?:is |was |has been )?(?:sending|hacked)|\bfraud|suspicious (?:login|sign|payment|email)|\bstolen\b|\blost (?:my |a |the )?(?:work )?(?:laptop|phone|usb)|\b(?:left|lost|stolen|missing)\b[^.!?\n]{0,30}\b(?:laptop|phone|usb|tablet|device)\b|\b(?:laptop|phone|usb|tablet)\b[^.!?\n]{0,20}\b(?:lost|stolen|missing|left on)\b|\b(?:don'?t|do not) recogni[sz]e\b[^.!?\n]{0,30}\b(?:host|log-?ins?|log-?ons?|sign-?ins?|device|ip|account|address)|\bi (?:didn'?t|did not|never) send (?:it|them|that|this|those|any)\b|\bnobody (?:\w+ ){0,3}did this\b|\bunknown (?:host|device|account|sender)|\bdomain admins?\b|\blog-?ons?\b[^.!?\n]{0,40}\b(?:unknown|unrecogni|strange|odd)|\bread_?(?:me|to)_?(?:recover|decrypt)|\brecover(?:y)? (?:your |the )?files\b|\bbitcoin|\bdecrypt|\brenamed\b[^.!?\n]{0,40}\bending in\b|\bbank details\b",
-    r"(?:笔记本|电脑|手机|u盘|硬盘|平板)[^，。,]{0,12}(?:丢了|丢失|遗失|被偷)|陌生(?:IP|ip|设备|账号|地址)|比特币|恢复文件|后缀[^，。]{0,4}(?:全|都)?变|不是我发|我没发|钓鱼|赎金|勒索|被加密|病毒|中毒|木马|被盗|泄露|异地登录|转发规则|盗号|诈骗|被黑|冒充|点了(?:一个)?链接|点开了|输入了[^，。,]{0,12}密码|输了[^，。,]{0,12}密码|假的[^，。,]{0,8}(?:网页|网站|页面|邮件)",
+    r"\bphish|ransom|\bmalware\b|\bvirus|\bthreat\b|\bhacked\b|compromis|\b(?:data|security) breach|\bbreached\b|\bsigned in (?:at|from)|\bsign-?in from|\blog-?in from|unknown (?:ip|country|location)|\bforwarding rule|\b(?:typed|entered|put|gave|submitted)\b[^.!?\n]{0,25}\b(?:password|credentials|login details|bank details)|\b(?:typed|entered|put in|gave|submitted) (?:in )?(?:my|our|his|her|their) (?:\w+ )?(?:password|credentials|login|details)\b|\b(?:inbox|mail|mailbox|forwarding|auto-?forward) rules?\b|\bclicked (?:on )?(?:a|the|this|that) (?:link|attachment)|\bscam|impersonat|\bgift cards?\b|\bchange (?:of )?bank details|\baccount (?:is |was |has been )?(?:sending|hacked)|\bfraud|suspicious (?:login|sign|payment|email)|\bstolen\b|\blost (?:my |a |the )?(?:work )?(?:laptop|phone|usb)|\b(?:left|lost|stolen|missing)\b[^.!?\n]{0,30}\b(?:laptop|phone|usb|tablet|device)\b|\b(?:laptop|phone|usb|tablet)\b[^.!?\n]{0,20}\b(?:lost|stolen|missing|left on)\b|\b(?:don'?t|do not) recogni[sz]e\b[^.!?\n]{0,30}\b(?:host|log-?ins?|log-?ons?|sign-?ins?|device|ip|account|address)|\bi (?:didn'?t|did not|never) send (?:it|them|that|this|those|any)\b|\bnobody (?:\w+ ){0,3}did this\b|\bunknown (?:host|device|account|sender)|\bdomain admins?\b|\blog-?ons?\b[^.!?\n]{0,40}\b(?:unknown|unrecogni|strange|odd)|\bread_?(?:me|to)_?(?:recover|decrypt)|\brecover(?:y)? (?:your |the )?files\b|\bbitcoin|\bdecrypt|\brenamed\b[^.!?\n]{0,40}\bending in\b|\bbank details\b|\b(?:sender|domain|address|url)\b[^.!?\n]{0,30}\b(?:was|looked|looks|is) (?:off|odd|wrong|fake|spoofed|dodgy)\b|\b(?:email|mailbox|account) (?:is |has been |was )?(?:sending|blasting)\b|\bread_?me_?\w*\.txt\b|\bending in \.\w+|\bbroken into\b",
+    r"被骗|上当|中招|外泄|公开链接|发错(?:了)?群|外部(?:的)?(?:商家)?(?:交流)?群|乱发|(?:他|她|本人)(?:说)?(?:他|她)?(?:根本)?没(?:有)?发|(?:笔记本|电脑|手机|u盘|硬盘|平板)[^，。,]{0,12}(?:丢了|丢失|遗失|被偷)|陌生(?:IP|ip|设备|账号|地址)|比特币|恢复文件|后缀[^，。]{0,4}(?:全|都)?变|不是我发|我没发|钓鱼|赎金|勒索|被加密|病毒|中毒|木马|被盗|泄露|异地登录|转发规则|盗号|诈骗|被黑|冒充|点了(?:一个)?链接|点开了|输入了[^，。,]{0,12}密码|输了[^，。,]{0,12}密码|假的[^，。,]{0,8}(?:网页|网站|页面|邮件)",
 );
 
 cue_set!(
     SECURITY_WIDE,
     r"\b(?:domain )?admin(?:istrator)? account|\bransom|encrypted|\bfinance director|\bcfo\b|\bmoney (?:has been |was )?(?:sent|transferred|moved)|\bspamming|sending spam|\bpayment (?:was |has been )?(?:made|sent)|\balready paid\b|\b(?:patient|customer|client)s?'? (?:data|details|records|list|spreadsheet|information|contacts)|\ball staff\b|\bdomain admins?\b|\badmins?\b|\bpaid\b|\b\d[\d,]* (?:patients|customers|clients|people)\b|\b(?:all|every) (?:of )?(?:our |the )?(?:customers?|patients?|clients?)\b",
-    r"\b(?:sent|sending|gone|went|going out|mailed)\b[^.!?\n]{0,40}\b(?:colleagues|contacts?|contact list|everyone|all staff|the whole)|\bfinanc\w*|\bpayroll\b|\bpayment (?:runs?|approvals?)|\bsign off (?:\w+ )?payments|\bbank(?:ing)? (?:approval|payments?)|\bevery folder\b|\bfolders are changing\b|\bread_?(?:me|to)_?(?:recover|decrypt)|\bbitcoin",
-    r"管理员|赎金|勒索|被加密|比特币|恢复文件|财务|网银|付款审批|审批权限|转账|病人信息|患者信息|客户(?:的)?(?:资料|信息|数据|联系方式|名单)|全部客户|所有客户|所有邮件|没加密|未加密|(?:发给|发到|群发|转发给)[^，。]{0,10}(?:同事|所有人|全公司|通讯录)",
+    r"\b(?:sent|sending|gone|went|going out|mailed)\b[^.!?\n]{0,40}\b(?:colleagues|contacts?|contact list|everyone|all staff|the whole)|\bfinanc\w*|\bpayroll\b|\bpayment (?:runs?|approvals?)|\bsign off (?:\w+ )?payments|\bbank(?:ing)? (?:approval|payments?)|\bevery folder\b|\bfolders are changing\b|\bread_?(?:me|to)_?(?:recover|decrypt|restore)|\bbitcoin|\bdates? of birth\b|\bnames,? (?:and )?(?:addresses|phone numbers|emails)\b|\bpersonal data\b|\b[\d,]{3,} (?:rows|records|members)\b|\baddress book\b|\bsuppliers\b|\b(?:hundreds|dozens|thousands) of (?:them|emails|messages)\b|\b(?:clients|customers|colleagues|contacts)\b(?: \w+){0,4} (?:replied|asking|received)\b",
+    r"乱发|(?:客户|供应商|联系人|同事)[^，。]{0,4}(?:来问|收到|打电话来问)|身份证|手机号|个人信息|买家|几百封|上百封|好几百封|外部(?:的)?[\p{Han}]{0,4}群|管理员|赎金|勒索|被加密|比特币|恢复文件|财务|网银|付款审批|审批权限|转账|病人信息|患者信息|客户(?:的)?(?:资料|信息|数据|联系方式|名单)|全部客户|所有客户|所有邮件|没加密|未加密|(?:发给|发到|群发|转发给)[^，。]{0,10}(?:同事|所有人|全公司|通讯录)",
 );
 
 cue_set!(
     SAFETY,
-    r"\bsmoke|\bsmoking\b|burning smell|smells? (?:of )?(?:burning|burnt)|\bburnt\b|\bon fire\b|fire alarm|overheat|\bsparks?\b|water (?:is )?(?:dripping|leak|coming)|\bleak(?:ing)?\b|\bflood|\bdripping\b|patient safety|safety issue",
-    r"冒烟|焦糊|着火|烧焦|过热|漏水|滴水|进水|安全隐患",
+    r"\bsmoke|\bsmoking\b|burning smell|smells? (?:of )?(?:burning|burnt)|\bburnt\b|\bon fire\b|fire alarm|overheat|\bsparks?\b|water (?:is )?(?:dripping|leak|coming)|\bleak(?:ing)?\b|\bflood|\bdripping\b|patient safety|safety issue|\bburning\b[^.!?\n]{0,20}\bsmell|\b(?:server|comms) room\b[^.!?\n]{0,40}\b(?:hot|temperature|air ?con|cooling)\b|\b(?:air ?con|air conditioning|cooling)\b[^.!?\n]{0,20}\b(?:stopped|failed|off|down|broken)\b",
+    r"冒烟|焦糊|着火|烧焦|过热|漏水|滴水|机房[^，。]{0,6}进水|安全隐患|机房[^。]{0,10}(?:热|温度|空调)|空调[^，。]{0,4}(?:不转|坏|停|不制冷)",
 );
 
 cue_set!(
@@ -301,7 +377,7 @@ cue_set!(
 cue_set!(
     CAN_WAIT,
     r"\bno (?:hurry|rush|urgency)\b|\bnot (?:urgent|a priority|a big deal|in a hurry|pressing)\b|\bplenty of time\b|\bcan wait\b|\blow priority\b|\bwhenever (?:you|it suits|convenient|possible)|\bany ?time (?:this|next)\b|\bwhen(?:ever)? you (?:get|have) (?:a|the|some)? ?(?:sec|second|moment|chance|time|minute)|\bwhen you get round\b|\bat your convenience\b|\bnext (?:month|quarter|year|term)\b|\bin (?:two|three|four|a few|2|3|4) weeks\b|\bnext week is fine\b|\bcan be looked at next\b|\bover the summer\b|\bwould be nice\b|\bnice to have\b|\b(?:is|would) it (?:be )?possible\b|\bquick question\b|\bjust (?:a question|asking|wondering)\b",
-    r"咨询|请问(?:能不能|可不可以|是否|有没有办法)|不急|不着急|不紧急|不赶时间|有空|有时间再|慢慢来|(?:前|之前|以后|的时候|装好|弄好|完成|给到|做好|下周)就(?:行|可以)|(?:之后|以后|有空|有时间|回头|下周|下个月|过几天)再|问题不大|下个月|下个季度|明年|不影响使用",
+    r"^咨询|只是咨询|想咨询|咨询一下|请问(?:能不能|可不可以|是否|有没有办法)|不急|不着急|不紧急|不赶时间|有空|有时间再|慢慢来|(?:前|之前|以后|的时候|装好|弄好|完成|给到|做好|下周)就(?:行|可以)|(?:之后|以后|有空|有时间|回头|下周|下个月|过几天)再|问题不大|下个月|下个季度|明年|不影响使用",
 );
 
 cue_set!(
@@ -314,15 +390,15 @@ cue_set!(
 
 cue_set!(
     WORKAROUND,
-    r"\bfor now\b|\bin the meantime\b|\bmeanwhile\b|\bworkaround\b|\bfall ?back\b|\bby hand\b|\bmanually\b|\bhandwriting\b|\bwe can (?:still |use |pull |scan |read )|\bthey can (?:read|still|use)|\bcan still\b|\bstill (?:works|printing|working|getting|usable|able|prints)|\bgetting (?:things done|through)|\bcarrying on\b|\bnot ideal\b|\bwhich works\b|\bworks fine\b|\b(?:i'?m|we'?re) (?:ok|okay|using)\b|\bim (?:ok|using)\b|\bno stress\b|\bgrabbed a spare\b|\bthey do arrive\b|\breconnecting works\b|\bprinted it for us\b|\bone page at a time\b|\bmanageable\b|\bwait it out\b|\bcomes? back\b|\bdo (?:get|arrive) (?:there )?eventually\b|\beventually\b|\b(?:walking|walk|go|going|went|use|using) (?:down |up |over )?to (?:the |an)?(?:other|another|next|\d\w* floor)|\b(?:desktop|web|laptop|other|spare|backup|the rest)\b[^.!?\n]{0,25}\b(?:is|are|works?|working) (?:fine|ok|okay)\b|\bupdating from\b",
-    r"跑去|去楼下|借用|改用|换用|先手工|还在生产|活还能干|都能收到|先用|先在|先拿|凑合|手工|能用|还能|能正常|也能|也行|正常收发|电脑上正常|现在去|暂时|最终能",
+    r"\bfor now\b|\bin the meantime\b|\bmeanwhile\b|\bworkaround\b|\bfall ?back\b|\bby hand\b|\bmanually\b|\bhandwriting\b|\bwe can (?:still |use |pull |scan |read )|\bthey can (?:read|still|use)|\bcan still\b|\bstill (?:works|printing|working|getting|usable|able|prints)|\bgetting (?:things done|through)|\bcarrying on\b|\bnot ideal\b|\bwhich works\b|\bworks fine\b|\b(?:i'?m|we'?re) (?:ok|okay|using)\b|\bim (?:ok|using)\b|\bno stress\b|\bgrabbed a spare\b|\bthey do arrive\b|\breconnecting works\b|\bprinted it for us\b|\bone page at a time\b|\bmanageable\b|\bwait it out\b|\bcomes back\b|\bit came back\b|\bdo (?:get|arrive) (?:there )?eventually\b|\beventually\b|\b(?:walking|walk|go|going|went|use|using) (?:down |up |over )?to (?:the |an)?(?:other|another|next|\d\w* floor)|\b(?:desktop|web|laptop|other|spare|backup|the rest)\b[^.!?\n]{0,25}\b(?:is|are|works?|working) (?:fine|ok|okay)\b|\bupdating from\b",
+    r"另一台|跑去|跑到|去楼下|借用|改用|换用|先手工|还在生产|活还能干|都能收到|先用|先在|先拿|凑合|手工|能用|还能|能正常|也能|也行|正常收发|电脑上正常|现在去|暂时|最终能",
 );
 
 cue_set!(
     DEADLINE_HOURS,
     r"\b(?:due|deadline|has to|have to|must|need to|needs to|required|close|closes|submit|file|collects?|presenting|pitching|starts?|arrives?|opens?|go to)\b[^.!?\n]{0,50}\b(?:today|tonight|this (?:morning|afternoon)|in (?:an?|one|two|\d+|a few) (?:min|mins|minutes|hours?)|by \d{1,2}(?::\d\d)?\s*(?:am|pm)?|before midnight|by noon|at \d{1,2}(?::\d\d)?\s*(?:am|pm)?)\b",
     r"\bin (?:an?|one|two|\d+|a few) (?:min|mins|minutes|hours?)\b|\bcut-?off\b|\bsame-day\b",
-    r"(?:今天|今晚|今早|上午|下午|中午)[^，。,!！\n]{0,12}(?:要|必须|截止|交|签|发货|申报|开会|上课|到期)|[\d一二三四五六七八九十两几]+\s*(?:分钟|个?小时)(?:后|以后|之后|内)|最后一天|马上要|就要",
+    r"(?:今天|今晚|今早|今天上午|今天下午|中午)[^，。,!！\n]{0,12}(?:要|必须|截止|交|签|发货|申报|开会|上课|到期)|[\d一二三四五六七八九十两几]+\s*(?:分钟|个?小时)(?:后|以后|之后|内)|最后一天|马上(?:就)?要",
 );
 
 cue_set!(
@@ -334,12 +410,12 @@ cue_set!(
 cue_set!(
     STOPPED,
     r"\bcan'?t\b|\bcannot\b|\bcan not\b|\bunable\b|\bwon'?t\b|\b(?:not|isn'?t|aren'?t|arent|isnt) (?:working|coming|reaching|showing|accepting|connecting|loading|opening|printing|reading|syncing|responding|taking)\b|\bdoesn'?t work\b|\bstopped\b|\bdown\b|\bdead\b|\bno (?:dial tone|lights|network|internet|phone|signal|access|connection|sound|power)\b|\boffline\b|\blost (?:its |our |the )?(?:internet|connection|network)|\bfailing\b|\bfailed\b|\bfails\b|\brejected\b|\bdeclined\b|\blocked (?:out)?\b|\bcrash|\bblue ?screen|\bnothing works\b|\bunavailable\b|\b50[234]\b|\bnot able to\b|\bwill not\b|\bwould not\b|\bdoes not work|\bblack screen\b|\bblank (?:pages?|screen)\b|\bfroz(?:en|e)\b|\bhung\b|\b(?:is|are|went) out\b|\bcut off\b|\bkicked (?:\w+ ){0,2}out\b|\b(?:all|were|was|been|are|is|got) disconnected\b|\bnone of (?:us|them) can\b|\bno(?:body| one|-one) can\b|\bno work\b|\b(?:is|are|isn'?t) (?:not )?possible\b|\bnot in service\b|\brings? out\b|\bbusy tone\b|\brejecting\b|\brefusing\b|\b(?:hasn'?t|has not|haven'?t|have not) (?:\w+ )?(?:released|synced|arrived|come|worked|loaded|printed|sent|received|started|booted)\b|\bnot (?:a single|one|any)\b",
-    r"无法|不能|打不开|连不上|登不上|登不了|进不去|用不了|开不了|收不到|发不出|打不了|刷不了|查不了|下不了|传不到|传不过去|看不到|扫不了|打不出|干不了|没反应|崩溃|宕机|挂了|坏了|断了|断网|全停|失败|报错|蓝屏|死机|闪退|不亮|没声音|停了|瘫痪|没网|不能用|没法|没办法|上不了|进不了|连接不上|登录不上|动不了|停摆|没信号|卡死|卡在|登不进|进不来|下不了|忙音|打不通|弹出|一直在转|停止",
+    r"无法|不能|打不开|连不上|登不上|登不了|进不去|用不了|开不了|收不到|发不出|打不了|刷不了|查不了|下不了|传不到|传不过去|看不到|扫不了|打不出|干不了|没反应|崩溃|宕机|挂了|坏了|断了|断网|全停|失败|报错|蓝屏|死机|闪退|不亮|没声音|停了|瘫痪|没网(?:[^口线]|$)|不能用|没法|没办法|上不了|进不了|连接不上|登录不上|动不了|停摆|没信号|[\p{Han}]不(?:出|上|进|动|通)(?:[\p{Han}]|$)|卡死|卡在|登不进|进不来|下不了|忙音|打不通|弹出|一直在转|停止",
 );
 
 cue_set!(
     OUTRIGHT_DOWN,
-    r"\b(?:is |are |went |gone |all |completely |totally )?down\b|\boutage\b|\bunavailable\b|\bnot accepting\b|\b50[234]\b|(?:\bnot|\bno|n't) (?:\w+ ){0,2}a single\b|\bnot (?:a single|one|any)\b|\bnone of\b|\bno(?:body| one|-one) can\b|\brejecting\b|\bnot in service\b|\brings? out\b|\bsilent\b",
+    r"\b(?:is |are |went |gone |all |completely |totally )?down\b|\boutage\b|\bunavailable\b|\bnot accepting\b|\b50[0234]\b|(?:\bnot|\bno|n't) (?:\w+ ){0,2}a single\b|\bnot (?:a single|one|any)\b|\bnone of\b|\bno(?:body| one|-one) can\b|\brejecting\b|\bnot in service\b|\brings? out\b|\bsilent\b",
     r"宕机|挂了|瘫痪|全断|断了|全都(?:打不开|用不了|登不|进不|连不|卡)|忙音|卡死",
 );
 
@@ -431,7 +507,17 @@ fn count_of_many(text: &str) -> Option<&str> {
                 (w.len() > 3 && w.ends_with('s') && !w.ends_with("ss"))
                     || w == "staff"
                     || w == "people"
+                    || w == "them"
             });
+        // "from 2016 on my staff profile": a year, not a count.
+        let number = all
+            .as_str()
+            .trim_start_matches(|ch: char| !ch.is_ascii_digit());
+        let year = number.len() >= 4
+            && (number.starts_with("19") || number.starts_with("20"))
+            && !number[..4].contains(|ch: char| !ch.is_ascii_digit())
+            && !number[4..].starts_with(|ch: char| ch.is_ascii_digit() || ch == ',');
+        let counted = counted && !year;
         counted.then(|| {
             all.as_str()
                 .trim_start_matches(|ch: char| !ch.is_alphanumeric() && ch != '~')
@@ -444,7 +530,7 @@ fn count_of_many(text: &str) -> Option<&str> {
 fn undercut(text: &str, w: &str) -> bool {
     static BUT_NOT: LazyLock<Regex> = LazyLock::new(|| {
         cues(
-            r"^[^.!?\n]{0,40}\bbut (?:we|i|they|nobody|no one)?\s*(?:don'?t|do not|can'?t|cannot|have no|no longer|still can'?t)\b|^[^。！\n]{0,20}但是?(?:不知道|没法|不能|还是不)",
+            r"^[^.!?\n]{0,40}\bbut (?:we|i|they|nobody|no one)?\s*(?:don'?t|do not|can'?t|cannot|have no|no longer|still can'?t)\b|^[^。！\n]{0,20}但是?(?:不知道|没法|不能|还是不)|^[^。！\n]{0,30}(?:来不及|跟不上|忙不过来|不够用)",
         )
     });
     text.find(w)
@@ -478,25 +564,38 @@ fn first_person(text: &str, w: &str) -> bool {
     })
 }
 
+/// A failure the sender only fears, earlier in its clause: "don't want to come back
+/// locked out", "以免打不开".
+static HYPOTHETICAL: LazyLock<Regex> = LazyLock::new(|| {
+    cues(
+        r"(?:\b(?:don'?t|do not) want to|\bin case|\bavoid|\bso that|不想|以免|免得|万一)[^.!?;,\n，。；！？]{0,30}$",
+    )
+});
+
 /// The first match of `re` in `text` that is not negated just before ("not everyone",
 /// "不是所有") and not followed by "else" ("no one else" is narrow, not wide).
 fn first_unnegated<'t>(re: &Regex, text: &'t str) -> Option<&'t str> {
     re.find_iter(text)
-        .find(|m| {
-            let before = &text[..m.start()];
-            let after = &text[m.end()..];
-            !(before.ends_with("not ")
-                || before.ends_with("not an ")
-                || before.ends_with("not a ")
-                || before.ends_with("slightly ")
-                || before.ends_with("a bit ")
-                || before.ends_with("能不")
-                || before.ends_with('不')
-                || before.ends_with('没')
-                || before.ends_with("并非")
-                || after.starts_with(" else"))
-        })
+        .find(|m| !negated(text, m.start(), m.end()))
         .map(|m| m.as_str())
+}
+
+/// Whether the words at `start..end` of `text` are negated, hedged or only feared.
+fn negated(text: &str, start: usize, end: usize) -> bool {
+    let before = &text[..start];
+    let after = &text[end..];
+    before.ends_with("not ")
+        || before.ends_with("not an ")
+        || before.ends_with("not a ")
+        || before.ends_with("slightly ")
+        || before.ends_with("a bit ")
+        || before.ends_with("能不")
+        || before.ends_with('不')
+        || before.ends_with('没')
+        || before.ends_with("并非")
+        || text[..end].ends_with("能不能")
+        || HYPOTHETICAL.is_match(before)
+        || after.starts_with(" else")
 }
 
 fn found<'t>(re: &Regex, text: &'t str) -> Option<&'t str> {
@@ -515,11 +614,31 @@ fn quoted(words: &str) -> String {
 /// the business service it names, if any.
 pub fn assess(text: &str, service: Option<&Service>, file: &FileCues) -> Severity {
     let stopped = first_unnegated(&STOPPED, text).or(file.outage.filter(|w| {
-        !(text.contains(&format!("not an {w}")) || text.contains(&format!("not a {w}")))
+        text.match_indices(w)
+            .any(|(at, m)| !negated(text, at, at + m.len()))
     }));
-    let impact = impact(text, service, stopped, file);
-    let urgency = urgency(text, stopped, file);
+    let incident = incident(text);
+    let impact = impact(text, service, stopped, incident, file);
+    let urgency = urgency(text, stopped, incident, file);
     Severity { impact, urgency }
+}
+
+/// A security incident in progress: security words, unless the text says nothing
+/// happened, nothing was clicked, it is a question about training, or a past record.
+fn incident(text: &str) -> Option<&str> {
+    found(&SECURITY, text)
+        .filter(|_| found(&NOT_INCIDENT, text).is_none() && found(&RESOLVED, text).is_none())
+}
+
+/// The first match of `re` not denied earlier in its clause: "I don't have access to
+/// anything financial", "电脑里没有客户资料" deny the exposure they name.
+fn first_affirmed<'t>(re: &Regex, text: &'t str) -> Option<&'t str> {
+    static DENIED: LazyLock<Regex> = LazyLock::new(|| {
+        cues(r"(?:\bno|\bnot|n't|\bnever|\bwithout|没有|没|无|不)[^.!?;,\n，。；！？]{0,30}$")
+    });
+    re.find_iter(text)
+        .find(|m| !DENIED.is_match(&text[..m.start()]))
+        .map(|m| m.as_str())
 }
 
 /// How wide the harm is; see the module header for the order of the rules.
@@ -527,18 +646,28 @@ fn impact(
     text: &str,
     service: Option<&Service>,
     stopped: Option<&str>,
+    incident: Option<&str>,
     file: &FileCues,
 ) -> Reading {
     let from_service = service_impact(text, service, stopped.is_some());
+    let critical_for_one = || match &from_service {
+        Some(r) if r.level >= Level::Medium => Level::Medium,
+        _ => Level::Low,
+    };
     if let Some(w) = found(&NARROW, text).or(file.narrow) {
-        let level = match &from_service {
-            Some(r) if r.level >= Level::Medium => Level::Medium,
-            _ => Level::Low,
-        };
-        return reading(level, format!("only the sender: {}", quoted(w)));
+        return reading(
+            critical_for_one(),
+            format!("only the sender: {}", quoted(w)),
+        );
     }
-    if found(&SECURITY, text).is_some()
-        && let Some(w) = found(&SECURITY_WIDE, text)
+    if let Some(w) = found(&SINGLE_POINT, text) {
+        return reading(
+            Level::Medium,
+            format!("one point of several: {}", quoted(w)),
+        );
+    }
+    if incident.is_some()
+        && let Some(w) = first_affirmed(&SECURITY_WIDE, text)
     {
         return reading(Level::High, format!("security exposure: {}", quoted(w)));
     }
@@ -548,21 +677,34 @@ fn impact(
     if let Some(w) = count_of_many(text) {
         return reading(Level::High, format!("a count of many: {}", quoted(w)));
     }
+    if let Some(w) = incident {
+        return reading(Level::Medium, format!("one account exposed: {}", quoted(w)));
+    }
     if let Some(w) = found(&SMALL, text) {
         return reading(Level::Medium, format!("a small group: {}", quoted(w)));
+    }
+    let own = found(&OWN_THING, text);
+    if own.is_none()
+        && let Some(w) = found(&PUBLIC_WAITING, text)
+    {
+        return reading(Level::High, format!("the public waiting: {}", quoted(w)));
+    }
+    if let Some(w) = found(&SMALL_THINGS, text) {
+        return reading(Level::Medium, format!("a few devices: {}", quoted(w)));
     }
     if let Some(w) = UNIT
         .find_iter(text)
         .map(|m| m.as_str())
-        .find(|w| !w.contains("my "))
+        .find(|w| own.is_none() && !w.contains("my "))
     {
         return reading(Level::High, format!("a whole unit: {}", quoted(w)));
     }
     if let Some(w) = found(&GROUP_NOUNS, text) {
         return reading(Level::High, format!("a group of staff: {}", quoted(w)));
     }
-    if stopped.is_some_and(|w| found(&OUTRIGHT_DOWN, text).is_some() || !first_person(text, w))
-        && let Some(w) = first_unnegated(&SHARED_THING, text)
+    if stopped.is_some_and(|w| {
+        found(&OUTRIGHT_DOWN, text).is_some() || (own.is_none() && !first_person(text, w))
+    }) && let Some(w) = first_unnegated(&SHARED_THING, text)
     {
         return reading(
             Level::High,
@@ -576,9 +718,6 @@ fn impact(
     }
     if let Some(r) = from_service {
         return r;
-    }
-    if let Some(w) = found(&SECURITY, text) {
-        return reading(Level::Medium, format!("one account exposed: {}", quoted(w)));
     }
     reading(Level::Low, "one person".to_string())
 }
@@ -604,21 +743,37 @@ fn service_impact(text: &str, service: Option<&Service>, stopped: bool) -> Optio
 }
 
 /// How soon it must be fixed; see the module header for the order of the rules.
-fn urgency(text: &str, stopped: Option<&str>, file: &FileCues) -> Reading {
-    if let Some(w) = found(&SECURITY, text) {
+fn urgency(text: &str, stopped: Option<&str>, incident: Option<&str>, file: &FileCues) -> Reading {
+    if let Some(w) = incident {
         return reading(Level::High, format!("security incident: {}", quoted(w)));
     }
     if let Some(w) = found(&SAFETY, text) {
         return reading(Level::High, format!("safety: {}", quoted(w)));
     }
-    if let Some(w) = found(&CAN_WAIT, text).or(file.can_wait) {
-        return reading(Level::Low, format!("can wait: {}", quoted(w)));
+    if let Some(w) = found(&RESOLVED, text) {
+        return reading(Level::Low, format!("over already: {}", quoted(w)));
     }
+    if let Some(w) = found(&NOT_STOPPED, text).or_else(|| {
+        found(&DEGRADED, text)
+            .and(first_unnegated(&WORKAROUND, text).filter(|w| !undercut(text, w)))
+    }) {
+        return reading(Level::Medium, format!("work goes on: {}", quoted(w)));
+    }
+    // Facts before hedges: people or money waiting now contradict "not urgent".
     if let Some(w) = found(&WAITING, text) {
         return reading(Level::High, format!("waiting now: {}", quoted(w)));
     }
     if let Some(w) = found(&MONEY, text) {
         return reading(Level::High, format!("money moving: {}", quoted(w)));
+    }
+    if let Some(w) = found(&CAN_WAIT, text).or(file.can_wait) {
+        return reading(Level::Low, format!("can wait: {}", quoted(w)));
+    }
+    if let Some(w) = found(&QUESTION, text) {
+        return reading(Level::Low, format!("a question: {}", quoted(w)));
+    }
+    if let Some(w) = found(&HARD_STOP, text) {
+        return reading(Level::High, format!("work stopped: {}", quoted(w)));
     }
     if let Some(w) = first_unnegated(&WORKAROUND, text).filter(|w| !undercut(text, w)) {
         return reading(Level::Medium, format!("workaround: {}", quoted(w)));
@@ -646,7 +801,7 @@ fn urgency(text: &str, stopped: Option<&str>, file: &FileCues) -> Reading {
 /// the phone system, production. Criticality high.
 static CRITICAL_SERVICES: LazyLock<Regex> = LazyLock::new(|| {
     cues(
-        r"\b(?:tills?|pos|card (?:machines?|machiens|readers?|terminals?)|payments?|checkout|booking (?:page|site|system)|website|web ?shop|online shop|erp|wms|emr|patient records?|dispensing|prescriptions?|phone (?:system|lines?)|switchboard|nurse call|remote desktop gateway|prod(?:uction)? (?:api|database|db)|database|checkweighers|clocking terminals|property management system)\b|\btax (?:portal|system|return)|\bvat\b|收银|支付|刷卡|医保|处方|总机|一卡通|医院信息系统|生产数据库|数据库|会员系统|工单系统|报税|税务|电子病历",
+        r"\b(?:tills?|pos|card (?:machines?|machiens|readers?|terminals?)|payments?|checkout|booking (?:page|site|system)|website|web ?shop|online shop|erp|wms|emr|patient records?|clinical system|dispensing|prescriptions?|phone (?:system|lines?)|switchboard|nurse call|remote desktop gateway|prod(?:uction)? (?:api|database|db)|database|checkweighers|clocking terminals|property management system)\b|\btax (?:portal|system|return)|\bvat\b|收银|支付|刷卡|医保|处方|总机|一卡通|医院信息系统|生产数据库|数据库|会员系统|工单系统|报税|税务|电子病历",
     )
 });
 
@@ -726,5 +881,119 @@ mod tests {
         );
         assert_eq!(levels("机房的UPS冒烟了"), (High, High));
         assert_eq!(levels("三个部门都上不了网"), (High, High));
+    }
+    // The tests below use wording written for them, not taken from any labelled file.
+
+    #[test]
+    fn an_own_thing_or_one_point_of_several_beats_unit_words() {
+        use Level::*;
+        assert_eq!(
+            levels("only my calendar app freezes; everybody else in the studio is fine").0,
+            Low
+        );
+        assert_eq!(
+            levels("till 4 at the bakery counter rejects every card, the other tills are fine").0,
+            Medium
+        );
+        assert_eq!(levels("我的显示器整个屏幕发绿，下周再弄"), (Low, Low));
+        assert_eq!(
+            levels("只有她这一台电脑开不了机，我们部门其他人正常").0,
+            Low
+        );
+    }
+
+    #[test]
+    fn the_public_waiting_means_the_places_service_is_down() {
+        use Level::*;
+        assert_eq!(
+            levels(
+                "the booking screen at the riverside clinic won't load and patients are \
+                 queueing at reception"
+            ),
+            (High, High)
+        );
+        assert_eq!(
+            levels("店里扫码付款用不了，客人在收银台前排着"),
+            (High, High)
+        );
+        assert_eq!(
+            levels("候车厅三十余名乘客在等，检票闸机全部报错"),
+            (High, High)
+        );
+        // a count of devices is not a count of people when the place's public waits
+        assert_eq!(
+            levels("four ticket pcs at the museum desk show no network, visitors are queueing"),
+            (High, High)
+        );
+    }
+
+    #[test]
+    fn years_are_not_counts_and_chinese_people_classifiers_are() {
+        use Level::*;
+        assert_eq!(
+            levels("my photo from 2019 on the staff page, no hurry"),
+            (Low, Low)
+        );
+        assert_eq!(levels("下个月有约两百名学员需要开账号，不急").0, High);
+    }
+
+    #[test]
+    fn facts_beat_hedges_and_the_past_or_a_question_is_not_urgent() {
+        use Level::*;
+        assert_eq!(
+            levels(
+                "no rush I suppose, but the cafe has been cash only since noon and there is \
+                 a queue out the door"
+            ),
+            (High, High)
+        );
+        assert_eq!(
+            levels("上周五整栋楼断网一小时，已经恢复正常，记录一下"),
+            (High, Low)
+        );
+        assert_eq!(
+            levels("how do I change my ringtone? I can't find it"),
+            (Low, Low)
+        );
+        assert_eq!(
+            levels("when does the token expire? I don't want to be locked out while abroad").1,
+            Low
+        );
+        assert_eq!(
+            levels("the whole depot's wifi is sluggish, we use cables meanwhile, not stopping us"),
+            (High, Medium)
+        );
+        assert_eq!(levels("收银系统能不能升级一下？").1, Low);
+    }
+
+    #[test]
+    fn a_security_incidents_impact_is_its_exposure() {
+        use Level::*;
+        assert_eq!(
+            levels("I typed my password into a fake login page, I don't handle anything financial"),
+            (Medium, High)
+        );
+        assert_eq!(
+            levels("I entered my credentials on a fake supplier portal and I approve payment runs"),
+            (High, High)
+        );
+        assert_eq!(
+            levels("我把会员名单（姓名、手机号）发到外部群了"),
+            (High, High)
+        );
+        assert_eq!(
+            levels("老板的邮箱在乱发邮件，好几个供应商来问"),
+            (High, High)
+        );
+        assert_eq!(
+            levels(
+                "after a ransomware story on the radio: is there training? nothing has happened"
+            ),
+            (Low, Low)
+        );
+        assert_eq!(
+            levels("the comms room aircon has stopped and it feels very hot").1,
+            High
+        );
     }
 }
