@@ -8,7 +8,7 @@
 //!   figures are printed (never ids or texts), with issue 16's bar: P1 recall >= 0.9
 //!   (a missed P1 means no alert and a late clock) and false P1s at most 5% of the
 //!   non-P1 cases (alerts that cry wolf get ignored). The rules do not meet it yet
-//!   (0.816 and 0.090): the test prints "NOT MET" and asserts the measured level as a
+//!   (run 5: 0.895 and 0.045): the test prints "NOT MET" and asserts the measured level as a
 //!   floor, so nothing goes back; the issue stays open.
 //!
 //! Figures per part: P1 recall, false P1s / non-P1 cases, exact priority accuracy,
@@ -28,10 +28,10 @@ use ticketpost::desk::triage::{Triage, TriageConfig, triage};
 
 const MIN_P1_RECALL: f64 = 0.9;
 const MAX_FALSE_P1_SHARE: f64 = 0.05;
-/// The held-out figures measured on the rules as they are (run 4), kept as a floor and
-/// a ceiling while the issue's bar above is not met.
-const HELD_OUT_FLOOR_P1_RECALL: f64 = 0.81;
-const HELD_OUT_CEILING_FALSE_P1: f64 = 0.09;
+/// The held-out figures measured on the rules as they are (run 5: 34/38, 3/67), kept
+/// as a floor and a ceiling while the issue's bar above is not met.
+const HELD_OUT_FLOOR_P1_RECALL: f64 = 0.89;
+const HELD_OUT_CEILING_FALSE_P1: f64 = 0.05;
 
 #[derive(Deserialize)]
 struct Part {
@@ -249,7 +249,7 @@ fn held_out_part_figures_against_the_issue_bar() {
             "NOT MET: the issue stays open (README \"Severity\")"
         }
     );
-    // Until the bar is met, the measured level (run 4: recall 0.816, false P1s 0.090)
+    // Until the bar is met, the measured level (run 5: recall 0.895, false P1s 0.045)
     // is a floor, so that no later change goes back without this failing. The bar is
     // not lowered: it is printed above and reported in the README as not met.
     assert!(
