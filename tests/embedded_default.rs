@@ -862,15 +862,7 @@ fn outbox_commands_and_backup_restore() {
         ),
     );
     desk.run_once();
-    let ok = |args: &[&str]| -> String {
-        let out = desk.ticketpost(args, None);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let ok = |args: &[&str]| desk.stdout(args);
     let listed = ok(&["outbox", "list"]);
     assert!(
         listed.contains("0 queued, 0 sending, 2 sent, 0 failed"),
@@ -969,15 +961,7 @@ fn import_mbox_and_maildir_idempotently_without_mail() {
     }
     let mbox_path = desk.root().join("old.mbox");
     std::fs::write(&mbox_path, &mbox).unwrap();
-    let ok = |args: &[&str]| -> String {
-        let out = desk.ticketpost(args, None);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let ok = |args: &[&str]| desk.stdout(args);
     let said = ok(&["import", "mbox", mbox_path.to_str().unwrap()]);
     assert!(
         said.contains("imported 3 message(s)")

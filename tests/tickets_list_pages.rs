@@ -8,16 +8,6 @@ mod embedded;
 use embedded::{Desk, request};
 use serde_json::Value;
 
-fn stdout(desk: &Desk, args: &[&str]) -> String {
-    let out = desk.ticketpost(args, None);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The tokens a page lists, and the command its last line gives for the next page.
 fn page(text: &str) -> (Vec<String>, Option<Vec<String>>) {
     let tokens = text
@@ -55,7 +45,7 @@ fn following_the_next_page_lists_every_ticket_once_newest_first() {
     let mut pages = 0;
     loop {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (tokens, next) = page(&stdout(&desk, &refs));
+        let (tokens, next) = page(&desk.stdout(&refs));
         pages += 1;
         seen.extend(tokens);
         match next {
@@ -67,21 +57,18 @@ fn following_the_next_page_lists_every_ticket_once_newest_first() {
     let expected: Vec<String> = (1..=7).rev().map(|i| format!("TP-{i}")).collect();
     assert_eq!(seen, expected);
     // The hint of the first page names the exact cursor and keeps the page size.
-    let first = stdout(&desk, &["tickets", "list", "--limit", "3"]);
+    let first = desk.stdout(&["tickets", "list", "--limit", "3"]);
     assert!(
         first.ends_with("More: ticketpost tickets list --before TP-5 --limit 3\n"),
         "{first}"
     );
     // The default page holds all seven: no hint.
-    let all = stdout(&desk, &["tickets", "list"]);
+    let all = desk.stdout(&["tickets", "list"]);
     assert_eq!(page(&all), (expected.clone(), None), "{all}");
 
     // --json is the array of tickets it always was; the cursor is the last token.
-    let json: Value = serde_json::from_str(&stdout(
-        &desk,
-        &["tickets", "list", "--json", "--limit", "2"],
-    ))
-    .unwrap();
+    let json: Value =
+        serde_json::from_str(&desk.stdout(&["tickets", "list", "--json", "--limit", "2"])).unwrap();
     let list = json.as_array().expect("an array");
     assert_eq!(list.len(), 2);
     assert_eq!(
@@ -89,12 +76,9 @@ fn following_the_next_page_lists_every_ticket_once_newest_first() {
         (Some("TP-7"), Some("open"))
     );
     assert_eq!(list[0]["message_count"], 1);
-    let json: Value = serde_json::from_str(&stdout(
-        &desk,
-        &[
-            "tickets", "list", "--json", "--limit", "2", "--before", "TP-6",
-        ],
-    ))
+    let json: Value = serde_json::from_str(&desk.stdout(&[
+        "tickets", "list", "--json", "--limit", "2", "--before", "TP-6",
+    ]))
     .unwrap();
     let tokens: Vec<&str> = json
         .as_array()
@@ -114,16 +98,13 @@ fn the_filters_narrow_the_list_and_bad_values_are_refused() {
         &request("a@example.org", "A <a@example.org>", "Printer", "Jams."),
     );
     desk.run_once();
-    let open = stdout(&desk, &["tickets", "list", "--status", "open"]);
+    let open = desk.stdout(&["tickets", "list", "--status", "open"]);
     assert_eq!(page(&open).0, ["TP-1"]);
-    let closed = stdout(&desk, &["tickets", "list", "--status", "closed"]);
+    let closed = desk.stdout(&["tickets", "list", "--status", "closed"]);
     assert_eq!(closed, "No tickets match.\n");
-    let today = stdout(&desk, &["tickets", "list", "--since", "2000-01-01"]);
+    let today = desk.stdout(&["tickets", "list", "--since", "2000-01-01"]);
     assert_eq!(page(&today).0, ["TP-1"]);
-    let future = stdout(
-        &desk,
-        &["tickets", "list", "--since", "2999-01-01", "--json"],
-    );
+    let future = desk.stdout(&["tickets", "list", "--since", "2999-01-01", "--json"]);
     assert_eq!(future.trim(), "[]");
 
     for (args, says) in [

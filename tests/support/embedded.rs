@@ -106,10 +106,15 @@ trusted_authserv_id = "mx.desk.test"
     }
 
     pub fn run_once(&self) -> String {
-        let out = self.ticketpost(&["run", "--once"], None);
+        self.stdout(&["run", "--once"])
+    }
+
+    /// Runs `ticketpost <args>`, which must succeed, and returns what it printed.
+    pub fn stdout(&self, args: &[&str]) -> String {
+        let out = self.ticketpost(args, None);
         assert!(
             out.status.success(),
-            "run --once failed: {}",
+            "{args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
