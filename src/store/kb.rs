@@ -264,9 +264,8 @@ fn best_matches(
     threshold: f64,
     limit: usize,
 ) -> Result<Vec<(i64, f64)>> {
-    let list = match_term_list(text);
-    let terms: Vec<&str> = list.iter().map(String::as_str).collect();
-    let request: HashSet<&str> = terms.iter().copied().collect();
+    let terms = match_term_list(text);
+    let request: HashSet<&str> = terms.iter().map(String::as_str).collect();
     let mut scored: Vec<(i64, f64)> = term_index::candidates(conn, scope, &terms, exclude)?
         .iter()
         .map(|c| (c.item, cosine(&request, c.terms())))
@@ -344,8 +343,7 @@ pub fn index_queued(conn: &mut Connection, max: usize) -> Result<usize> {
 pub fn index_ticket(conn: &Connection, ticket_id: i64, subject: &str, body: &str) -> Result<()> {
     let subject = first_chars(subject, MAX_INDEXED_SUBJECT_CHARS);
     let body = first_chars(body, MAX_INDEXED_BODY_CHARS);
-    let list = match_term_list(&format!("{subject}\n{body}"));
-    let terms: Vec<&str> = list.iter().map(String::as_str).collect();
+    let terms = match_term_list(&format!("{subject}\n{body}"));
     term_index::index(conn, Scope::Tickets, ticket_id, &terms)
 }
 
@@ -355,8 +353,7 @@ fn index_entry(conn: &Connection, id: i64) -> Result<()> {
     let Some(entry) = get(conn, id)? else {
         return term_index::remove(conn, Scope::KbEntries, id);
     };
-    let list = match_term_list(&format!("{}\n{}", entry.title, entry.problem));
-    let terms: Vec<&str> = list.iter().map(String::as_str).collect();
+    let terms = match_term_list(&format!("{}\n{}", entry.title, entry.problem));
     term_index::index(conn, Scope::KbEntries, id, &terms)
 }
 
@@ -904,8 +901,7 @@ mod tests {
             .unwrap();
             add(&conn, &entry(&format!("报错 {i}"), "报错", "重启")).unwrap();
         }
-        let list = match_term_list("printer jam paper");
-        let terms: Vec<&str> = list.iter().map(String::as_str).collect();
+        let terms = match_term_list("printer jam paper");
         for scope in [Scope::Tickets, Scope::KbEntries] {
             let found = term_index::candidates(&conn, scope, &terms, 0).unwrap();
             assert!(found.len() <= term_index::CANDIDATES, "{}", found.len());

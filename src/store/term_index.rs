@@ -99,11 +99,11 @@ impl Candidate {
 }
 
 /// Indexes `item` under `terms` (which replace any it had).
-pub fn index(conn: &Connection, scope: Scope, item: i64, terms: &[&str]) -> Result<()> {
+pub fn index(conn: &Connection, scope: Scope, item: i64, terms: &[impl AsRef<str>]) -> Result<()> {
     remove(conn, scope, item)?;
     let scope = scope as i64;
     let mut kept = Vec::with_capacity(terms.len());
-    for term in terms {
+    for term in terms.iter().map(AsRef::as_ref) {
         if term.is_empty() || term.contains(SEPARATOR) {
             continue;
         }
@@ -114,7 +114,7 @@ pub fn index(conn: &Connection, scope: Scope, item: i64, terms: &[&str]) -> Resu
         {
             conn.prepare_cached(COUNT_UP)?
                 .execute(params![scope, term])?;
-            kept.push(*term);
+            kept.push(term);
         }
     }
     let joined = kept.join("\n");
@@ -156,13 +156,13 @@ pub fn remove(conn: &Connection, scope: Scope, item: i64) -> Result<()> {
 pub fn candidates(
     conn: &Connection,
     scope: Scope,
-    terms: &[&str],
+    terms: &[impl AsRef<str>],
     exclude: i64,
 ) -> Result<Vec<Candidate>> {
     let scope_id = scope as i64;
     let mut frequency = conn.prepare_cached(DOC_FREQUENCY)?;
     let mut rare: Vec<(i64, &str)> = Vec::new();
-    for term in terms.iter().take(MAX_QUERY_TERMS) {
+    for term in terms.iter().map(AsRef::as_ref).take(MAX_QUERY_TERMS) {
         let items: Option<i64> = frequency
             .query_row(params![scope_id, term], |r| r.get(0))
             .optional()?;
