@@ -1,0 +1,200 @@
+//! Group commit for the LMTP listener: every connection hands its parsed message to
+//! one [`Collector`], which stores what has gathered meanwhile as one batch (one
+//! transaction through `ingest::apply_batch`, the same exactly-once path as IMAP and
+//! Maildir) and only then answers each connection. While the writer commits one
+//! batch, the next one gathers in the channel, so the batch grows with the load and
+//! a lone message waits for nobody. Parsing is the connections' (in parallel);
+//! protocol and sockets are `lmtp/mod.rs`'s.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use super::protocol::Delivered;
+use crate::clock::Clock;
+use crate::inbound::ParseFailure;
+use crate::ingest::{self, BatchSummary, IngestContext, Parsed};
+use crate::mailbox::BATCH_BYTES;
+use crate::store::{self, Writer};
+use crate::telemetry::Telemetry;
+
+/// A message read and parsed by a connection, waiting for its commit.
+pub(super) struct Delivery {
+    pub(super) parsed: Result<Parsed, ParseFailure>,
+    /// Raw size, for the batch's byte bound.
+    pub(super) bytes: usize,
+    /// How the connection learns the outcome: `Stored` only after the commit.
+    pub(super) answer: oneshot::Sender<Delivered>,
+}
+
+/// Tickets indexed per writer job while the listener is idle: small, so a message
+/// that arrives meanwhile waits for little.
+const INDEX_CHUNK: usize = 50;
+
+/// Quiet time after a commit before the similar-tickets index catches up.
+const INDEX_WHEN_IDLE_FOR: Duration = Duration::from_millis(5);
+
+/// Under a stream with no quiet moment, the index catches up after this many commits.
+const INDEX_EVERY_COMMITS: usize = 64;
+
+/// The one consumer of the connections' deliveries.
+pub(super) struct Collector {
+    pub(super) writer: Writer,
+    pub(super) cx: Arc<IngestContext>,
+    pub(super) clock: Arc<dyn Clock>,
+    /// The outbox sender: told after a commit that queued mail.
+    pub(super) wake: Arc<Notify>,
+    /// The timer loop: told after a commit that touched tickets.
+    pub(super) timers_wake: Arc<Notify>,
+    pub(super) telemetry: Arc<Telemetry>,
+    pub(super) batch_size: usize,
+    pub(super) rx: mpsc::Receiver<Delivery>,
+}
+
+impl Collector {
+    /// Commits and answers until every connection (every sender of the channel) is
+    /// gone; returns what was stored.
+    pub(super) async fn run(mut self) -> BatchSummary {
+        let mut total = BatchSummary::default();
+        let mut commits = 0usize;
+        let mut failed = 0usize;
+        let mut since_index = 0usize;
+        let mut unindexed = false;
+        loop {
+            let first = if unindexed {
+                tokio::select! {
+                    d = self.rx.recv() => d,
+                    _ = tokio::time::sleep(INDEX_WHEN_IDLE_FOR) => {
+                        unindexed = self.index_chunk().await;
+                        since_index = 0;
+                        continue;
+                    }
+                }
+            } else {
+                self.rx.recv().await
+            };
+            let Some(first) = first else {
+                break;
+            };
+            let batch = self.gather(first);
+            if let Some(summary) = self.commit(batch, &mut commits, &mut failed).await {
+                total.add(&summary);
+                unindexed = unindexed || summary.new_tickets > 0;
+                since_index += 1;
+                if unindexed && since_index >= INDEX_EVERY_COMMITS {
+                    unindexed = self.index_chunk().await;
+                    since_index = 0;
+                }
+            }
+        }
+        total
+    }
+
+    /// `first` and whatever else is waiting, up to the batch's size and bytes.
+    fn gather(&mut self, first: Delivery) -> Vec<Delivery> {
+        let mut bytes = first.bytes;
+        let mut batch = vec![first];
+        while batch.len() < self.batch_size && bytes < BATCH_BYTES {
+            match self.rx.try_recv() {
+                Ok(d) => {
+                    bytes = bytes.saturating_add(d.bytes);
+                    batch.push(d);
+                }
+                Err(_) => break,
+            }
+        }
+        batch
+    }
+
+    /// Stores a batch in one transaction, then answers each of its connections:
+    /// `Stored` after the commit, `Failed` when it did not commit.
+    async fn commit(
+        &self,
+        batch: Vec<Delivery>,
+        commits: &mut usize,
+        failed: &mut usize,
+    ) -> Option<BatchSummary> {
+        let started = Instant::now();
+        let (parsed, answers): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|d| (d.parsed, d.answer)).unzip();
+        let cx = self.cx.clone();
+        let now = self.clock.now();
+        let refuse = self.cx.faults.store_fails.is_some_and(|n| *failed < n);
+        let stored = self
+            .writer
+            .call(move |conn| {
+                if refuse {
+                    anyhow::bail!("fault injection: the store refuses the batch");
+                }
+                ingest::apply_batch(conn, &cx, parsed, None, now)
+            })
+            .await;
+        let summary = match stored {
+            Ok(summary) => summary,
+            Err(e) => {
+                *failed += 1;
+                warn!(error = %format!("{e:#}"), messages = answers.len(), "LMTP batch not stored; answered 451, the MTA retries");
+                for answer in answers {
+                    let _ = answer.send(Delivered::Failed);
+                }
+                return None;
+            }
+        };
+        *commits += 1;
+        self.telemetry
+            .batch_stored(summary.messages, started.elapsed());
+        if self.cx.faults.abort_after_commits == Some(*commits) {
+            warn!("fault injection: aborting after a commit");
+            std::process::abort();
+        }
+        // The acknowledgements leave at once; then the MTA hears its 250s.
+        if summary.mails > 0 {
+            self.wake.notify_one();
+        }
+        if summary.new_tickets + summary.follow_ups > 0 {
+            self.timers_wake.notify_one();
+        }
+        for answer in answers {
+            // A connection gone meanwhile: the MTA retries, the repeat is dropped.
+            let _ = answer.send(Delivered::Stored);
+        }
+        let store_ms = started.elapsed().as_millis() as u64;
+        if summary.new_tickets + summary.follow_ups > 0 {
+            info!(
+                folder = %self.cx.folder,
+                messages = summary.messages,
+                new_tickets = summary.new_tickets,
+                follow_ups = summary.follow_ups,
+                duplicates = summary.duplicates,
+                acks = summary.acknowledgements,
+                store_ms,
+                "LMTP batch stored"
+            );
+        } else {
+            debug!(
+                messages = summary.messages,
+                duplicates = summary.duplicates,
+                store_ms,
+                "LMTP batch stored"
+            );
+        }
+        Some(summary)
+    }
+
+    /// One chunk of the similar-tickets index; true while more are waiting.
+    async fn index_chunk(&self) -> bool {
+        match self
+            .writer
+            .call(|c| store::kb::index_queued(c, INDEX_CHUNK))
+            .await
+        {
+            Ok(n) => n == INDEX_CHUNK,
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "search index of past requests not updated; trying again later");
+                false
+            }
+        }
+    }
+}
