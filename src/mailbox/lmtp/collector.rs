@@ -1,12 +1,17 @@
 //! Group commit for the LMTP listener: every connection hands its parsed message to
-//! one [`Collector`], which stores what has gathered meanwhile as one batch (one
-//! transaction through `ingest::apply_batch`, the same exactly-once path as IMAP and
-//! Maildir) and only then answers each connection. While the writer commits one
-//! batch, the next one gathers in the channel, so the batch grows with the load and
-//! a lone message waits for nobody. Parsing is the connections' (in parallel);
-//! protocol and sockets are `lmtp/mod.rs`'s.
+//! one [`Collector`], which stores what has gathered as one batch (one transaction
+//! through `ingest::apply_batch`, the same exactly-once path as IMAP and Maildir) and
+//! only then answers each connection.
+//!
+//! A batch is what waits in the channel, plus the messages other connections are in
+//! the middle of sending ([`OpenTransactions`]): for those the collector waits a
+//! little ([`GATHER_WAIT`]), because each connection has one message at a time and
+//! would otherwise make a commit of its own right after. A lone message waits for
+//! nobody. Parsing is the connections' (in parallel); protocol and sockets are
+//! `lmtp/mod.rs`'s.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -27,6 +32,36 @@ pub(super) struct Delivery {
     pub(super) bytes: usize,
     /// How the connection learns the outcome: `Stored` only after the commit.
     pub(super) answer: oneshot::Sender<Delivered>,
+}
+
+/// The longest a batch waits for messages still being sent on other connections.
+pub(super) const GATHER_WAIT: Duration = Duration::from_millis(3);
+
+/// How many connections have a transaction open (after MAIL) whose message is not
+/// yet handed to the collector: messages that may join the next batch.
+#[derive(Debug, Default)]
+pub(super) struct OpenTransactions(AtomicUsize);
+
+impl OpenTransactions {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// One open transaction, counted while it lives.
+pub(super) struct OpenTransaction(Arc<OpenTransactions>);
+
+impl OpenTransaction {
+    pub(super) fn new(open: &Arc<OpenTransactions>) -> OpenTransaction {
+        open.0.fetch_add(1, Ordering::AcqRel);
+        OpenTransaction(open.clone())
+    }
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Tickets indexed per writer job while the listener is idle: small, so a message
@@ -51,6 +86,8 @@ pub(super) struct Collector {
     pub(super) telemetry: Arc<Telemetry>,
     pub(super) batch_size: usize,
     pub(super) rx: mpsc::Receiver<Delivery>,
+    /// Messages on their way (see [`OpenTransactions`]).
+    pub(super) open: Arc<OpenTransactions>,
 }
 
 impl Collector {
@@ -78,7 +115,7 @@ impl Collector {
             let Some(first) = first else {
                 break;
             };
-            let batch = self.gather(first);
+            let batch = self.gather(first).await;
             if let Some(summary) = self.commit(batch, &mut commits, &mut failed).await {
                 total.add(&summary);
                 unindexed = unindexed || summary.new_tickets > 0;
@@ -92,18 +129,26 @@ impl Collector {
         total
     }
 
-    /// `first` and whatever else is waiting, up to the batch's size and bytes.
-    fn gather(&mut self, first: Delivery) -> Vec<Delivery> {
+    /// `first`, whatever else is waiting, and (for up to [`GATHER_WAIT`]) what other
+    /// connections are sending meanwhile, up to the batch's size and bytes.
+    async fn gather(&mut self, first: Delivery) -> Vec<Delivery> {
+        let deadline = tokio::time::Instant::now() + GATHER_WAIT;
         let mut bytes = first.bytes;
         let mut batch = vec![first];
         while batch.len() < self.batch_size && bytes < BATCH_BYTES {
-            match self.rx.try_recv() {
-                Ok(d) => {
-                    bytes = bytes.saturating_add(d.bytes);
-                    batch.push(d);
-                }
-                Err(_) => break,
-            }
+            let next = match self.rx.try_recv() {
+                Ok(d) => Some(d),
+                Err(_) if self.open.count() == 0 => None,
+                Err(_) => tokio::time::timeout_at(deadline, self.rx.recv())
+                    .await
+                    .ok()
+                    .flatten(),
+            };
+            let Some(d) = next else {
+                break;
+            };
+            bytes = bytes.saturating_add(d.bytes);
+            batch.push(d);
         }
         batch
     }

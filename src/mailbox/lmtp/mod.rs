@@ -33,7 +33,7 @@ use crate::config::{Config, LmtpConfig, LmtpListen};
 use crate::ingest::{self, BatchSummary, IngestContext};
 use crate::store::Writer;
 use crate::telemetry::Telemetry;
-use collector::{Collector, Delivery};
+use collector::{Collector, Delivery, OpenTransaction, OpenTransactions};
 use protocol::{DataReader, Delivered, MAX_COMMAND_LINE, Reply, Rules, Session, Step};
 
 /// The session's rules from the config: the desk's addresses (`[desk]
@@ -133,6 +133,7 @@ impl LmtpServer {
     ) -> Result<BatchSummary> {
         // Each connection has at most one message waiting for its commit.
         let (deliveries, rx) = mpsc::channel(self.cfg.max_connections);
+        let open = Arc::new(OpenTransactions::default());
         let collector = Collector {
             writer: deps.writer,
             cx: deps.cx.clone(),
@@ -142,12 +143,14 @@ impl LmtpServer {
             telemetry: deps.telemetry,
             batch_size: self.cfg.batch_size,
             rx,
+            open: open.clone(),
         };
         let collector = tokio::spawn(collector.run());
         let shared = Arc::new(Shared {
             rules: Arc::new(rules),
             cx: deps.cx,
             deliveries,
+            open,
             timeout: self.cfg.timeout,
             shutdown: shutdown.clone(),
         });
@@ -311,6 +314,8 @@ struct Shared {
     rules: Arc<Rules>,
     cx: Arc<IngestContext>,
     deliveries: mpsc::Sender<Delivery>,
+    /// Transactions under way, for the collector's batches.
+    open: Arc<OpenTransactions>,
     timeout: Duration,
     shutdown: CancellationToken,
 }
@@ -362,6 +367,8 @@ struct Connection<S> {
     stream: S,
     shared: Arc<Shared>,
     session: Session,
+    /// Held while a transaction is open and its message not handed over.
+    open: Option<OpenTransaction>,
     input: Vec<u8>,
     output: Vec<u8>,
 }
@@ -371,6 +378,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Connection {
             stream,
             session: Session::new(shared.rules.clone()),
+            open: None,
             shared,
             input: Vec::with_capacity(READ_CHUNK),
             output: Vec::new(),
@@ -424,6 +432,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     return Ok((end + 1, Mode::Command, false));
                 }
                 let step = self.session.command(&input[..end]);
+                // MAIL opens a transaction, RSET or LHLO end it.
+                match (self.session.envelope().is_some(), self.open.is_some()) {
+                    (true, false) => self.open = Some(OpenTransaction::new(&self.shared.open)),
+                    (false, true) => self.open = None,
+                    _ => {}
+                }
                 match step {
                     Step::Reply(reply) => {
                         reply.write_to(&mut self.output);
@@ -479,6 +493,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 self.store(raw).await
             }
         };
+        self.open = None;
         for reply in protocol::delivery_replies(&envelope, outcome) {
             reply.write_to(&mut self.output);
         }
@@ -486,7 +501,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Parses the message (off the async threads) and waits for its commit.
-    async fn store(&self, raw: Vec<u8>) -> Delivered {
+    async fn store(&mut self, raw: Vec<u8>) -> Delivered {
         let bytes = raw.len();
         let cx = self.shared.cx.clone();
         let parsed = tokio::task::spawn_blocking(move || {
@@ -509,7 +524,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             bytes,
             answer,
         };
-        if self.shared.deliveries.send(delivery).await.is_err() {
+        let sent = self.shared.deliveries.send(delivery).await;
+        // Handed over (or refused): no longer a message on its way.
+        self.open = None;
+        if sent.is_err() {
             return Delivered::Failed;
         }
         outcome.await.unwrap_or(Delivered::Failed)
