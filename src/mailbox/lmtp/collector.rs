@@ -4,10 +4,11 @@
 //! only then answers each connection.
 //!
 //! A batch is what waits in the channel, plus the messages other connections are in
-//! the middle of sending ([`OpenTransactions`]): for those the collector waits a
-//! little ([`GATHER_WAIT`]), because each connection has one message at a time and
-//! would otherwise make a commit of its own right after. A lone message waits for
-//! nobody. Parsing is the connections' (in parallel); protocol and sockets are
+//! the middle of sending or parsing ([`IncomingCount`]): for those the collector
+//! waits a little ([`GATHER_WAIT`]), because each connection has one message at a
+//! time and would otherwise make a commit of its own right after. Connections that
+//! have just been answered are not waited for: their next messages are parsed while
+//! this batch commits, and make the next one. A lone message waits for nobody. Parsing is the connections' (in parallel); protocol and sockets are
 //! `lmtp/mod.rs`'s.
 
 use std::sync::Arc;
@@ -37,28 +38,28 @@ pub(super) struct Delivery {
 /// The longest a batch waits for messages still being sent on other connections.
 pub(super) const GATHER_WAIT: Duration = Duration::from_millis(3);
 
-/// How many connections have a transaction open (after MAIL) whose message is not
-/// yet handed to the collector: messages that may join the next batch.
+/// How many messages are being read (after DATA) or parsed, not yet handed to the
+/// collector: messages that may join the next batch.
 #[derive(Debug, Default)]
-pub(super) struct OpenTransactions(AtomicUsize);
+pub(super) struct IncomingCount(AtomicUsize);
 
-impl OpenTransactions {
+impl IncomingCount {
     fn count(&self) -> usize {
         self.0.load(Ordering::Acquire)
     }
 }
 
-/// One open transaction, counted while it lives.
-pub(super) struct OpenTransaction(Arc<OpenTransactions>);
+/// One message on its way, counted while this lives.
+pub(super) struct Incoming(Arc<IncomingCount>);
 
-impl OpenTransaction {
-    pub(super) fn new(open: &Arc<OpenTransactions>) -> OpenTransaction {
+impl Incoming {
+    pub(super) fn new(open: &Arc<IncomingCount>) -> Incoming {
         open.0.fetch_add(1, Ordering::AcqRel);
-        OpenTransaction(open.clone())
+        Incoming(open.clone())
     }
 }
 
-impl Drop for OpenTransaction {
+impl Drop for Incoming {
     fn drop(&mut self) {
         self.0.0.fetch_sub(1, Ordering::AcqRel);
     }
@@ -68,11 +69,43 @@ impl Drop for OpenTransaction {
 /// that arrives meanwhile waits for little.
 const INDEX_CHUNK: usize = 50;
 
-/// Quiet time after a commit before the similar-tickets index catches up.
-const INDEX_WHEN_IDLE_FOR: Duration = Duration::from_millis(5);
+/// Quiet time after a commit before the deferred work ([`Deferred`]) is done.
+const IDLE_FOR: Duration = Duration::from_millis(5);
 
 /// Under a stream with no quiet moment, the index catches up after this many commits.
 const INDEX_EVERY_COMMITS: usize = 64;
+
+/// Under a stream, the timer loop is told at most this often (each time it reads the
+/// earliest due time: two writer jobs, as much as a small commit).
+const TIMERS_WAKE_EVERY: Duration = Duration::from_millis(500);
+
+/// Work a commit leaves for a quiet moment.
+struct Deferred {
+    /// New tickets wait for the similar-tickets index.
+    unindexed: bool,
+    /// Tickets changed: their due times may be sooner than the timer loop's wait.
+    timers: bool,
+    /// Commits since the index last caught up.
+    commits: usize,
+    timers_woken: Instant,
+}
+
+impl Default for Deferred {
+    fn default() -> Self {
+        Deferred {
+            unindexed: false,
+            timers: false,
+            commits: 0,
+            timers_woken: Instant::now(),
+        }
+    }
+}
+
+impl Deferred {
+    fn any(&self) -> bool {
+        self.unindexed || self.timers
+    }
+}
 
 /// The one consumer of the connections' deliveries.
 pub(super) struct Collector {
@@ -81,13 +114,13 @@ pub(super) struct Collector {
     pub(super) clock: Arc<dyn Clock>,
     /// The outbox sender: told after a commit that queued mail.
     pub(super) wake: Arc<Notify>,
-    /// The timer loop: told after a commit that touched tickets.
+    /// The timer loop: told after commits that touched tickets (see [`Deferred`]).
     pub(super) timers_wake: Arc<Notify>,
     pub(super) telemetry: Arc<Telemetry>,
     pub(super) batch_size: usize,
     pub(super) rx: mpsc::Receiver<Delivery>,
-    /// Messages on their way (see [`OpenTransactions`]).
-    pub(super) open: Arc<OpenTransactions>,
+    /// Messages on their way (see [`IncomingCount`]).
+    pub(super) incoming: Arc<IncomingCount>,
 }
 
 impl Collector {
@@ -97,15 +130,13 @@ impl Collector {
         let mut total = BatchSummary::default();
         let mut commits = 0usize;
         let mut failed = 0usize;
-        let mut since_index = 0usize;
-        let mut unindexed = false;
+        let mut later = Deferred::default();
         loop {
-            let first = if unindexed {
+            let first = if later.any() {
                 tokio::select! {
                     d = self.rx.recv() => d,
-                    _ = tokio::time::sleep(INDEX_WHEN_IDLE_FOR) => {
-                        unindexed = self.index_chunk().await;
-                        since_index = 0;
+                    _ = tokio::time::sleep(IDLE_FOR) => {
+                        self.catch_up(&mut later).await;
                         continue;
                     }
                 }
@@ -118,15 +149,31 @@ impl Collector {
             let batch = self.gather(first).await;
             if let Some(summary) = self.commit(batch, &mut commits, &mut failed).await {
                 total.add(&summary);
-                unindexed = unindexed || summary.new_tickets > 0;
-                since_index += 1;
-                if unindexed && since_index >= INDEX_EVERY_COMMITS {
-                    unindexed = self.index_chunk().await;
-                    since_index = 0;
+                later.unindexed |= summary.new_tickets > 0;
+                later.timers |= summary.new_tickets + summary.follow_ups > 0;
+                later.commits += 1;
+                if later.commits >= INDEX_EVERY_COMMITS
+                    || later.timers_woken.elapsed() >= TIMERS_WAKE_EVERY
+                {
+                    self.catch_up(&mut later).await;
                 }
             }
         }
         total
+    }
+
+    /// Does what waits for a quiet moment: tells the timer loop, and indexes one
+    /// chunk of new tickets for the similar-tickets search.
+    async fn catch_up(&self, later: &mut Deferred) {
+        if later.timers {
+            self.timers_wake.notify_one();
+            later.timers = false;
+            later.timers_woken = Instant::now();
+        }
+        if later.unindexed && (later.commits >= INDEX_EVERY_COMMITS || self.rx.is_empty()) {
+            later.unindexed = self.index_chunk().await;
+            later.commits = 0;
+        }
     }
 
     /// `first`, whatever else is waiting, and (for up to [`GATHER_WAIT`]) what other
@@ -138,7 +185,7 @@ impl Collector {
         while batch.len() < self.batch_size && bytes < BATCH_BYTES {
             let next = match self.rx.try_recv() {
                 Ok(d) => Some(d),
-                Err(_) if self.open.count() == 0 => None,
+                Err(_) if self.incoming.count() == 0 => None,
                 Err(_) => tokio::time::timeout_at(deadline, self.rx.recv())
                     .await
                     .ok()
@@ -197,9 +244,6 @@ impl Collector {
         // The acknowledgements leave at once; then the MTA hears its 250s.
         if summary.mails > 0 {
             self.wake.notify_one();
-        }
-        if summary.new_tickets + summary.follow_ups > 0 {
-            self.timers_wake.notify_one();
         }
         for answer in answers {
             // A connection gone meanwhile: the MTA retries, the repeat is dropped.

@@ -33,7 +33,7 @@ use crate::config::{Config, LmtpConfig, LmtpListen};
 use crate::ingest::{self, BatchSummary, IngestContext};
 use crate::store::Writer;
 use crate::telemetry::Telemetry;
-use collector::{Collector, Delivery, OpenTransaction, OpenTransactions};
+use collector::{Collector, Delivery, Incoming, IncomingCount};
 use protocol::{DataReader, Delivered, MAX_COMMAND_LINE, Reply, Rules, Session, Step};
 
 /// The session's rules from the config: the desk's addresses (`[desk]
@@ -133,7 +133,7 @@ impl LmtpServer {
     ) -> Result<BatchSummary> {
         // Each connection has at most one message waiting for its commit.
         let (deliveries, rx) = mpsc::channel(self.cfg.max_connections);
-        let open = Arc::new(OpenTransactions::default());
+        let incoming = Arc::new(IncomingCount::default());
         let collector = Collector {
             writer: deps.writer,
             cx: deps.cx.clone(),
@@ -143,14 +143,20 @@ impl LmtpServer {
             telemetry: deps.telemetry,
             batch_size: self.cfg.batch_size,
             rx,
-            open: open.clone(),
+            incoming: incoming.clone(),
         };
         let collector = tokio::spawn(collector.run());
         let shared = Arc::new(Shared {
             rules: Arc::new(rules),
             cx: deps.cx,
             deliveries,
-            open,
+            incoming,
+            parsers: Semaphore::new(
+                std::env::var("TP_PARSERS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(2),
+            ),
             timeout: self.cfg.timeout,
             shutdown: shutdown.clone(),
         });
@@ -314,8 +320,10 @@ struct Shared {
     rules: Arc<Rules>,
     cx: Arc<IngestContext>,
     deliveries: mpsc::Sender<Delivery>,
-    /// Transactions under way, for the collector's batches.
-    open: Arc<OpenTransactions>,
+    /// Messages being read or parsed, for the collector's batches.
+    incoming: Arc<IncomingCount>,
+    /// Messages parsed at once (each parsing thread warms its own regex caches).
+    parsers: Semaphore,
     timeout: Duration,
     shutdown: CancellationToken,
 }
@@ -367,8 +375,8 @@ struct Connection<S> {
     stream: S,
     shared: Arc<Shared>,
     session: Session,
-    /// Held while a transaction is open and its message not handed over.
-    open: Option<OpenTransaction>,
+    /// Held from DATA until the message is handed over (or refused).
+    incoming: Option<Incoming>,
     input: Vec<u8>,
     output: Vec<u8>,
 }
@@ -378,7 +386,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Connection {
             stream,
             session: Session::new(shared.rules.clone()),
-            open: None,
+            incoming: None,
             shared,
             input: Vec::with_capacity(READ_CHUNK),
             output: Vec::new(),
@@ -432,12 +440,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     return Ok((end + 1, Mode::Command, false));
                 }
                 let step = self.session.command(&input[..end]);
-                // MAIL opens a transaction, RSET or LHLO end it.
-                match (self.session.envelope().is_some(), self.open.is_some()) {
-                    (true, false) => self.open = Some(OpenTransaction::new(&self.shared.open)),
-                    (false, true) => self.open = None,
-                    _ => {}
-                }
                 match step {
                     Step::Reply(reply) => {
                         reply.write_to(&mut self.output);
@@ -449,6 +451,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                     Step::Data(reply) => {
                         reply.write_to(&mut self.output);
+                        // A message on its way: the collector may wait for it.
+                        self.incoming = Some(Incoming::new(&self.shared.incoming));
                         let prefix = match self.session.envelope() {
                             Some(envelope) => envelope.return_path(),
                             None => Vec::new(),
@@ -493,7 +497,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 self.store(raw).await
             }
         };
-        self.open = None;
+        self.incoming = None;
         for reply in protocol::delivery_replies(&envelope, outcome) {
             reply.write_to(&mut self.output);
         }
@@ -504,10 +508,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn store(&mut self, raw: Vec<u8>) -> Delivered {
         let bytes = raw.len();
         let cx = self.shared.cx.clone();
+        let Ok(parsing) = self.shared.parsers.acquire().await else {
+            return Delivered::Failed;
+        };
         let parsed = tokio::task::spawn_blocking(move || {
             ingest::parse_batch(vec![raw], &cx).into_iter().next()
         })
         .await;
+        drop(parsing);
         let parsed = match parsed {
             Ok(Some(parsed)) => parsed,
             Ok(None) | Err(_) => {
@@ -526,7 +534,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         };
         let sent = self.shared.deliveries.send(delivery).await;
         // Handed over (or refused): no longer a message on its way.
-        self.open = None;
+        self.incoming = None;
         if sent.is_err() {
             return Delivered::Failed;
         }
