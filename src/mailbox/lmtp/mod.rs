@@ -151,12 +151,7 @@ impl LmtpServer {
             cx: deps.cx,
             deliveries,
             incoming,
-            parsers: Semaphore::new(
-                std::env::var("TP_PARSERS")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(2),
-            ),
+            parsers: Semaphore::new(parallel_parsers()),
             timeout: self.cfg.timeout,
             shutdown: shutdown.clone(),
         });
@@ -315,6 +310,13 @@ async fn greeting_of(mut stream: impl AsyncRead + Unpin) -> Result<String> {
     )
 }
 
+/// Messages parsed at once: one per core (at least two), so parsing uses the cores
+/// the writer leaves, and parsing threads (each warms its own regex caches) are not
+/// multiplied by the number of connections.
+fn parallel_parsers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}
+
 /// What every connection shares.
 struct Shared {
     rules: Arc<Rules>,
@@ -322,7 +324,7 @@ struct Shared {
     deliveries: mpsc::Sender<Delivery>,
     /// Messages being read or parsed, for the collector's batches.
     incoming: Arc<IncomingCount>,
-    /// Messages parsed at once (each parsing thread warms its own regex caches).
+    /// Messages parsed at once ([`parallel_parsers`]).
     parsers: Semaphore,
     timeout: Duration,
     shutdown: CancellationToken,
