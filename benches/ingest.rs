@@ -13,17 +13,25 @@
 //!    one every 30–50 ms, and the time from SMTP accept to the acknowledgement in the
 //!    requester's INBOX is measured, split at the moment the request became visible in
 //!    the support INBOX.
+//! 4. LMTP push (`benches/ingest/lmtp.rs`): `lmtp`, the same requests delivered over LMTP
+//!    by 8 connections at once (group commit; target 5,000 msg/s), and `lmtp-latency`,
+//!    SMTP accept to acknowledgement with Postfix delivering over LMTP (1,000 requests
+//!    at 20/s; target p99 under 100 ms).
 //!
 //! Knobs (environment): `TP_BENCH_MESSAGES` (10000), `TP_BENCH_LATENCY_MESSAGES` (200),
 //! `TP_BENCH_BATCH_SIZES` (`500,100,2000`), `TP_BENCH_APPEND_CONNECTIONS` (4),
-//! `TP_BENCH_PHASES` (`imap,maildir,latency`), `TP_BENCH_AGENTS` (0: agents who get a
+//! `TP_BENCH_PHASES` (`imap,maildir,latency`; also `lmtp`, `lmtp-latency`), `TP_BENCH_AGENTS` (0: agents who get a
 //! new-ticket notice each, besides the acknowledgement), `TP_BENCH_LOG` (the children's
 //! `TICKETPOST_LOG`, default `warn`; with `info` the per-batch `fetch_ms`/`parse_ms`/`store_ms`
 //! lines are summed), `TP_BENCH_WRAPPER` (a command put in front of the ingest runs,
 //! e.g. `perf record -g -o /tmp/tp.perf --`; RSS and times then include the wrapper).
+//! The LMTP phases' own knobs are listed in `benches/ingest/lmtp.rs`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+
+#[path = "ingest/lmtp.rs"]
+mod lmtp;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -194,6 +202,19 @@ fn bench(started: Instant) -> Result<()> {
                     summary.push(format!("SMTP accept -> ack, {}: FAILED: {e:#}", mode.label))
                 }
             }
+        }
+    }
+
+    if settings.phase("lmtp") {
+        match lmtp::lmtp_ingest(&rt, &settings, &messages) {
+            Ok(lines) => summary.extend(lines),
+            Err(e) => summary.push(format!("LMTP push ingest: FAILED: {e:#}")),
+        }
+    }
+    if settings.phase("lmtp-latency") {
+        match rt.block_on(lmtp::lmtp_latency(stack)) {
+            Ok(lines) => summary.extend(lines),
+            Err(e) => summary.push(format!("SMTP accept -> ack, LMTP push: FAILED: {e:#}")),
         }
     }
 

@@ -58,13 +58,17 @@ pub struct Faults {
     pub panic_assessing: Option<usize>,
     /// Panic while the message at this index of a batch is being stored.
     pub panic_storing: Option<usize>,
+    /// The first N group commits of the LMTP listener fail, as a store that cannot
+    /// write would make them (`mailbox::lmtp` answers 451 and the MTA retries).
+    pub store_fails: Option<usize>,
 }
 
 impl Faults {
-    /// Parses `in-batch:N`, `after-commit:N`, `panic-assessing:N` or `panic-storing:N`.
+    /// Parses `in-batch:N`, `after-commit:N`, `panic-assessing:N`, `panic-storing:N` or
+    /// `store-fails:N`.
     pub fn parse(spec: &str) -> Result<Faults> {
         let (what, n) = spec.split_once(':').context(
-            "TICKETPOST_FAULT must look like in-batch:N, after-commit:N, panic-assessing:N or panic-storing:N",
+            "TICKETPOST_FAULT must look like in-batch:N, after-commit:N, panic-assessing:N, panic-storing:N or store-fails:N",
         )?;
         let n: usize = n.parse().context("TICKETPOST_FAULT: N must be a number")?;
         match what {
@@ -82,6 +86,10 @@ impl Faults {
             }),
             "panic-storing" => Ok(Faults {
                 panic_storing: Some(n),
+                ..Faults::default()
+            }),
+            "store-fails" => Ok(Faults {
+                store_fails: Some(n),
                 ..Faults::default()
             }),
             _ => anyhow::bail!("TICKETPOST_FAULT: unknown fault {what:?}"),

@@ -1,5 +1,6 @@
 //! The service: wires the loops together. The ingest loop (mailbox → inbound → desk →
-//! store) and the outbox sender run side by side; one cancellation token stops both.
+//! store), or the LMTP listener the MTA pushes mail to (`mailbox::lmtp`), and the
+//! outbox sender run side by side; one cancellation token stops both.
 //! On shutdown the batch in hand is finished and committed, each loop is awaited with a
 //! time limit, and whatever is left is safely redone at the next start.
 
@@ -12,10 +13,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, MailboxConfig};
 use crate::desk::staff_proof::StaffKey;
 use crate::inbound::ParseFailure;
 use crate::ingest::{self, BatchSummary, Faults, IngestContext};
+use crate::mailbox::lmtp::{self, LmtpDeps, LmtpServer};
 use crate::mailbox::{Batch, MailSource};
 use crate::notify::Renderer;
 use crate::outbox::transport::Transport;
@@ -83,6 +85,12 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
 ) -> Result<RunReport> {
+    // An LMTP listener is bound first: a busy address fails the start at once. In
+    // `once` mode there is nothing to fetch from it (timers and the outbox only).
+    let listener = match &cfg.mailbox {
+        MailboxConfig::Lmtp(l) if !opts.once => Some(LmtpServer::bind(l).await?),
+        _ => None,
+    };
     let writer = Writer::start(&cfg.store)?;
     let first_key = MailSource::state_key(&cfg.mailbox);
     let cx = Arc::new(ingest_context(cfg, &writer, first_key, opts.faults).await?);
@@ -90,7 +98,8 @@ pub async fn run(
     // One source per folder, each with its own checkpoint and its own context (the
     // folder's state key, and its name for routing).
     let mut sources = Vec::with_capacity(cfg.folders.len());
-    for folder in &cfg.folders {
+    let pulled = !matches!(cfg.mailbox, MailboxConfig::Lmtp(_));
+    for folder in cfg.folders.iter().filter(|_| pulled) {
         let mailbox = cfg.mailbox.for_folder(folder);
         let key = MailSource::state_key(&mailbox);
         let checkpoint = {
@@ -116,10 +125,7 @@ pub async fn run(
         wake.clone(),
         cfg.desk.token_prefix.clone(),
     );
-    let batch_size = match &cfg.mailbox {
-        crate::config::MailboxConfig::Imap(c) => c.batch_size,
-        crate::config::MailboxConfig::Maildir(c) => c.batch_size,
-    };
+    let batch_size = cfg.mailbox.batch_size();
     let telemetry = Arc::new(crate::telemetry::Telemetry::default());
     let timers_wake = Arc::new(Notify::new());
     let ingest = IngestLoop {
@@ -190,7 +196,13 @@ pub async fn run(
     };
     let sender_task = tokio::spawn(sender.run(shutdown.child_token()));
     let timer_task = tokio::spawn(timers.run(shutdown.child_token()));
-    let result = ingest.run_folders(&mut sources, &shutdown).await;
+    let result = match listener {
+        Some(listener) => {
+            let rules = lmtp::rules(cfg);
+            listener.serve(ingest.lmtp_deps(), rules, &shutdown).await
+        }
+        None => ingest.run_folders(&mut sources, &shutdown).await,
+    };
     shutdown.cancel();
     if let Ok(Err(e)) = tokio::time::timeout(SHUTDOWN_GRACE, timer_task).await {
         warn!(error = %e, "timer task failed");
@@ -246,6 +258,18 @@ struct Prepared {
 }
 
 impl IngestLoop {
+    /// What an LMTP listener needs to store mail the way this loop does.
+    fn lmtp_deps(&self) -> LmtpDeps {
+        LmtpDeps {
+            writer: self.writer.clone(),
+            cx: self.cx.clone(),
+            clock: self.clock.clone(),
+            wake: self.wake.clone(),
+            timers_wake: self.timers_wake.clone(),
+            telemetry: self.telemetry.clone(),
+        }
+    }
+
     /// The same loop for another folder's context.
     fn for_folder(&self, cx: Arc<IngestContext>) -> IngestLoop {
         IngestLoop {

@@ -1,6 +1,6 @@
 //! `ticketpost check`: validates the config, the templates, the intake rules and the
-//! store, and connects to every mailbox folder and to the transport, printing one line
-//! per item. Each probe belongs to its module (`config`, `notify`, `mailbox`,
+//! store, and connects to every mailbox folder (or looks at the LMTP listener's
+//! address) and to the transport, printing one line per item. Each probe belongs to its module (`config`, `notify`, `mailbox`,
 //! `outbox::transport`); this module only runs them in order and counts problems.
 
 use std::io::Write;
@@ -36,7 +36,12 @@ pub async fn check(cfg: &Config, out: &mut (impl Write + Send)) -> Result<()> {
     });
     problems += item(out, "intake rules", "", rules)?;
     problems += check_store(cfg, out)?;
-    for folder in &cfg.folders {
+    if let config::MailboxConfig::Lmtp(l) = &cfg.mailbox {
+        let probed = crate::mailbox::lmtp::probe(l).await;
+        problems += item(out, "mailbox", "mailbox: ", probed)?;
+    }
+    let pulled = !matches!(cfg.mailbox, config::MailboxConfig::Lmtp(_));
+    for folder in cfg.folders.iter().filter(|_| pulled) {
         let label = if cfg.folders.len() == 1 {
             "mailbox".to_string()
         } else {

@@ -1,6 +1,7 @@
-//! `[mailbox]`: where mail comes from, an IMAP account or a Maildir, and the folders
-//! read from it ([`MailboxConfig`], [`ImapConfig`], [`MaildirConfig`]). The TLS mode
-//! and the login are read by `mail_login`; reading mail is left to the
+//! `[mailbox]`: where mail comes from, an IMAP account, a Maildir or an LMTP listener
+//! the MTA delivers to, and the folders read from it ([`MailboxConfig`],
+//! [`ImapConfig`], [`MaildirConfig`]; the listener's keys are `lmtp_listener`'s). The
+//! TLS mode and the login are read by `mail_login`; reading mail is left to the
 //! `mailbox` module.
 
 use std::collections::HashMap;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::context::Ctx;
+use super::lmtp_listener::{LmtpConfig, lmtp, lmtp_key_set};
 use super::mail_login::{Auth, TlsMode, login, tls_mode};
 use super::raw::RawMailbox;
 
@@ -17,6 +19,8 @@ use super::raw::RawMailbox;
 pub enum MailboxConfig {
     Imap(ImapConfig),
     Maildir(MaildirConfig),
+    /// Not read from: the MTA delivers over LMTP (only the folder "INBOX").
+    Lmtp(LmtpConfig),
 }
 
 impl MailboxConfig {
@@ -37,6 +41,16 @@ impl MailboxConfig {
                 },
                 ..c.clone()
             }),
+            MailboxConfig::Lmtp(c) => MailboxConfig::Lmtp(c.clone()),
+        }
+    }
+
+    /// Messages per store transaction.
+    pub fn batch_size(&self) -> usize {
+        match self {
+            MailboxConfig::Imap(c) => c.batch_size,
+            MailboxConfig::Maildir(c) => c.batch_size,
+            MailboxConfig::Lmtp(c) => c.batch_size,
         }
     }
 }
@@ -79,13 +93,19 @@ pub(super) fn mailbox(
     if !(1..=10_000).contains(&batch_size) {
         return Err(cx.err("[mailbox] batch_size", "must be between 1 and 10000"));
     }
+    if (kind == "imap" || kind == "maildir")
+        && let Some(key) = lmtp_key_set(&m)
+    {
+        return Err(cx.err(&format!("[mailbox] {key}"), "only for kind = \"lmtp\""));
+    }
     let mailbox = match kind.as_str() {
         "imap" => MailboxConfig::Imap(imap(cx, m, &folders[0], batch_size, env)?),
         "maildir" => MailboxConfig::Maildir(maildir(cx, m, batch_size)?),
+        "lmtp" => MailboxConfig::Lmtp(lmtp(cx, m, batch_size)?),
         other => {
             return Err(cx.err(
                 "[mailbox] kind",
-                format!("unknown value {other:?}; expected \"imap\" or \"maildir\""),
+                format!("unknown value {other:?}; expected \"imap\", \"maildir\" or \"lmtp\""),
             ));
         }
     };

@@ -20,6 +20,7 @@ mod duration_text;
 mod http_endpoint;
 mod kb_suggestions;
 mod limits;
+mod lmtp_listener;
 mod macros;
 mod mail_access;
 mod mail_delivery;
@@ -44,6 +45,7 @@ pub use duration_text::parse_duration_text;
 pub use http_endpoint::HttpConfig;
 pub use kb_suggestions::KbConfig;
 pub use limits::LimitsConfig;
+pub use lmtp_listener::{LmtpConfig, LmtpListen};
 pub use mail_access::{ImapConfig, MailboxConfig, MaildirConfig};
 pub use mail_delivery::{FileTransportConfig, SmtpConfig, SmtpLogin, TransportConfig};
 pub use mail_login::{Auth, TlsMode};
@@ -178,6 +180,14 @@ pub fn describe(cfg: &Config) -> String {
             i.idle
         ),
         MailboxConfig::Maildir(m) => format!("maildir {}", m.path.display()),
+        MailboxConfig::Lmtp(l) => format!(
+            "lmtp listener on {} (at most {} connection(s), {} message(s) per commit, {} bytes per message, idle limit {} s)",
+            l.listen,
+            l.max_connections,
+            l.batch_size,
+            cfg.limits.parse.max_message_bytes,
+            l.timeout.as_secs_f64()
+        ),
     };
     let transport = match &cfg.transport {
         TransportConfig::Smtp(s) => match &s.login {

@@ -220,6 +220,10 @@ pub(super) struct RawMailbox {
     pub(super) batch_size: Option<usize>,
     pub(super) timeout: Option<f64>,
     pub(super) path: Option<PathBuf>,
+    /// `kind = "lmtp"` only (`config/lmtp_listener.rs`).
+    pub(super) listen: Option<String>,
+    pub(super) max_connections: Option<i64>,
+    pub(super) socket_mode: Option<String>,
 }
 
 #[derive(Deserialize)]

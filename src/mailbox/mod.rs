@@ -1,4 +1,7 @@
-//! Mailbox sources: where raw mail comes from. One interface over IMAP and Maildir.
+//! Mailbox sources: where raw mail comes from. One interface over IMAP and Maildir,
+//! which are read from; `lmtp` is the other way round (the MTA delivers to us) and
+//! has its own server, with the same exactly-once contract: the `250` for a message
+//! is given only after its transaction committed.
 //!
 //! The contract that makes ingest exactly-once: [`MailSource::fetch_batch`] returns
 //! messages not yet committed; the caller stores them (together with the batch's
@@ -8,6 +11,7 @@
 //! identity index drops the repeats.
 
 pub mod imap;
+pub mod lmtp;
 pub mod maildir;
 pub mod mbox;
 
@@ -81,6 +85,10 @@ impl MailSource {
             MailboxConfig::Maildir(c) => {
                 MailSource::Maildir(maildir::MaildirSource::new(c.clone())?)
             }
+            MailboxConfig::Lmtp(c) => anyhow::bail!(
+                "[mailbox] kind = \"lmtp\" is not read from: the MTA delivers to the listener on {}",
+                c.listen
+            ),
         })
     }
 
@@ -91,6 +99,7 @@ impl MailSource {
                 format!("imap://{}@{}:{}/{}", c.username, c.host, c.port, c.folder)
             }
             MailboxConfig::Maildir(c) => format!("maildir:{}", c.path.display()),
+            MailboxConfig::Lmtp(c) => format!("lmtp:{}", c.listen),
         }
     }
 

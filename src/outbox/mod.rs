@@ -6,6 +6,7 @@
 //! The sender sleeps until the earliest next attempt or until the ingest side wakes it
 //! after a commit; it never scans on a fixed tick.
 
+mod smtp_session;
 pub mod transport;
 
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use transport::{SendError, Transport};
 
 /// Rows claimed per round.
 const CLAIM_BATCH: usize = 64;
-/// Mails in flight at once (SMTP connections come from lettre's pool).
+/// Mails in flight at once (SMTP sessions come from `smtp_session`'s pool).
 const PARALLEL_SENDS: usize = 8;
 /// Retry delays: 30 s doubling up to one hour.
 const FIRST_RETRY_SECONDS: i64 = 30;

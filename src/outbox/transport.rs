@@ -1,29 +1,28 @@
-//! Delivery of one rendered mail: SMTP through lettre (none / STARTTLS / implicit TLS,
-//! optional auth with a password or OAuth2 XOAUTH2), or a folder of `.eml` files for the
-//! embedded default and tests.
+//! Delivery of one rendered mail: SMTP through lettre sessions (none / STARTTLS /
+//! implicit TLS, optional auth with a password or OAuth2 XOAUTH2; pooled, with
+//! TCP_NODELAY, by `smtp_session`), or a folder of `.eml` files for the embedded
+//! default and tests.
 //!
-//! With OAuth2 the lettre transport carries the access token as its credential, so it is
-//! rebuilt whenever [`crate::oauth::TokenSource`] hands out a new token (shortly before
-//! the old one expires, or after a server refused it): a long-running sender never keeps
-//! a stale token. Connections already logged in stay usable until they close.
+//! With OAuth2 a new session logs in with the access token [`crate::oauth::TokenSource`]
+//! hands out now (renewed shortly before the old one expires, or after a server refused
+//! it): a long-running sender never keeps a stale token. Sessions already logged in stay
+//! usable until they close.
 //!
 //! The only typed error in the crate that callers branch on: a temporary failure is
 //! retried later, a permanent one is marked failed.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use lettre::address::Envelope;
-use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use oauth2::AccessToken;
 use tracing::{debug, warn};
 
+use super::smtp_session::{Login, SessionError, Sessions};
 use crate::config::{Auth, TlsMode, TransportConfig};
 use crate::oauth::TokenSource;
 use crate::store::outbox::OutboxEntry;
@@ -43,9 +42,7 @@ pub enum Transport {
     File { dir: PathBuf },
 }
 
-type Mailer = AsyncSmtpTransport<Tokio1Executor>;
-
-/// SMTP through lettre's pooled transport.
+/// SMTP through pooled lettre sessions.
 pub struct SmtpSender {
     host: String,
     port: u16,
@@ -53,24 +50,22 @@ pub struct SmtpSender {
     tls: Option<TlsParameters>,
     timeout: Duration,
     endpoint: String,
-    /// The transport without credentials, to build OAuth2 ones from.
-    builder: AsyncSmtpTransportBuilder,
+    sessions: Sessions,
     login: SmtpAuth,
 }
 
 enum SmtpAuth {
-    /// No login, or a password: one transport for good.
-    Fixed {
-        mailer: Mailer,
-        credentials: Option<Credentials>,
-    },
-    /// XOAUTH2: the transport of the current token, rebuilt when the token changes.
+    /// No login, or a password.
+    Fixed { credentials: Option<Credentials> },
+    /// XOAUTH2 with the current token of `tokens`.
     OAuth2 {
         username: String,
         tokens: TokenSource,
-        current: Mutex<Option<(AccessToken, Mailer)>>,
     },
 }
+
+/// Mechanisms for a password login (lettre's default).
+const PASSWORD_MECHANISMS: [Mechanism; 2] = [Mechanism::Plain, Mechanism::Login];
 
 impl Transport {
     /// How many mails to hand over at once: several SMTP sessions in flight, but one
@@ -114,33 +109,26 @@ impl Transport {
                     TlsMode::None => None,
                     TlsMode::StartTls | TlsMode::Implicit => Some(tls_parameters()?),
                 };
-                let tls = match (&s.tls, &params) {
-                    (TlsMode::StartTls, Some(p)) => Tls::Required(p.clone()),
-                    (TlsMode::Implicit, Some(p)) => Tls::Wrapper(p.clone()),
-                    _ => Tls::None,
-                };
-                let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
-                    .port(s.port)
-                    .tls(tls)
-                    .timeout(Some(s.timeout));
+                let sessions = Sessions::new(
+                    &s.host,
+                    s.port,
+                    s.tls,
+                    params.clone(),
+                    s.tls_ca_file.as_deref(),
+                    s.timeout,
+                )?;
                 let login = match &s.login {
-                    None => SmtpAuth::Fixed {
-                        mailer: builder.clone().build(),
-                        credentials: None,
-                    },
+                    None => SmtpAuth::Fixed { credentials: None },
                     Some(l) => match &l.auth {
-                        Auth::Password(password) => {
-                            let credentials =
-                                Credentials::new(l.username.clone(), password.clone());
-                            SmtpAuth::Fixed {
-                                mailer: builder.clone().credentials(credentials.clone()).build(),
-                                credentials: Some(credentials),
-                            }
-                        }
+                        Auth::Password(password) => SmtpAuth::Fixed {
+                            credentials: Some(Credentials::new(
+                                l.username.clone(),
+                                password.clone(),
+                            )),
+                        },
                         Auth::OAuth2(o) => SmtpAuth::OAuth2 {
                             username: l.username.clone(),
                             tokens: TokenSource::new(o)?,
-                            current: Mutex::new(None),
                         },
                     },
                 };
@@ -151,7 +139,7 @@ impl Transport {
                     tls: params,
                     timeout: s.timeout,
                     endpoint: format!("{}:{}", s.host, s.port),
-                    builder,
+                    sessions,
                     login,
                 })))
             }
@@ -183,40 +171,28 @@ impl Transport {
 /// Why one try failed.
 enum Failure {
     TimedOut(Duration),
+    /// No session: connecting or TLS failed.
+    Connect(String),
     Smtp(lettre::transport::smtp::Error),
 }
 
 impl SmtpSender {
-    /// The transport to use now and, with OAuth2, the token it logs in with.
-    async fn mailer(&self) -> Result<(Mailer, Option<AccessToken>), SendError> {
+    /// The credentials new sessions log in with now (with OAuth2, the current token),
+    /// and the mechanisms to use.
+    async fn credentials(
+        &self,
+    ) -> Result<Option<(Credentials, &'static [Mechanism], Option<AccessToken>)>, SendError> {
         match &self.login {
-            SmtpAuth::Fixed { mailer, .. } => Ok((mailer.clone(), None)),
-            SmtpAuth::OAuth2 {
-                username,
-                tokens,
-                current,
-            } => {
+            SmtpAuth::Fixed { credentials } => Ok(credentials
+                .clone()
+                .map(|c| (c, &PASSWORD_MECHANISMS[..], None))),
+            SmtpAuth::OAuth2 { username, tokens } => {
                 let token = tokens
                     .token()
                     .await
                     .map_err(|e| SendError::Temporary(format!("{e:#}")))?;
-                let mut current = current
-                    .lock()
-                    .map_err(|_| SendError::Temporary("SMTP transport lock poisoned".into()))?;
-                if let Some((t, mailer)) = current.as_ref()
-                    && t.secret() == token.secret()
-                {
-                    return Ok((mailer.clone(), Some(token)));
-                }
-                let mailer = self
-                    .builder
-                    .clone()
-                    .credentials(Credentials::new(username.clone(), token.secret().clone()))
-                    .authentication(vec![Mechanism::Xoauth2])
-                    .build();
-                debug!(endpoint = %self.endpoint, "SMTP transport set up with a new OAuth2 access token");
-                *current = Some((token.clone(), mailer.clone()));
-                Ok((mailer, Some(token)))
+                let credentials = Credentials::new(username.clone(), token.secret().clone());
+                Ok(Some((credentials, &[Mechanism::Xoauth2][..], Some(token))))
             }
         }
     }
@@ -234,10 +210,10 @@ impl SmtpSender {
             .map_err(|e| SendError::Permanent(format!("recipient address: {e}")))?;
         let envelope = Envelope::new(Some(from), to)
             .map_err(|e| SendError::Permanent(format!("envelope: {e}")))?;
-        let (mailer, token) = self.mailer().await?;
-        let mut result = self.try_send(&mailer, &envelope, &entry.raw).await;
-        if let (Err(Failure::Smtp(e)), Some(token), SmtpAuth::OAuth2 { tokens, .. }) =
-            (&result, &token, &self.login)
+        let login = self.credentials().await?;
+        let mut result = self.try_send(&envelope, &entry.raw, login.as_ref()).await;
+        if let (Err(Failure::Smtp(e)), Some((_, _, Some(token))), SmtpAuth::OAuth2 { tokens, .. }) =
+            (&result, &login, &self.login)
             && is_auth_refusal(e)
             && tokens.refused(token).await
         {
@@ -246,8 +222,8 @@ impl SmtpSender {
                 answer = %e,
                 "SMTP server refused the OAuth2 access token; refreshing it and trying once more"
             );
-            let (mailer, _) = self.mailer().await?;
-            result = self.try_send(&mailer, &envelope, &entry.raw).await;
+            let login = self.credentials().await?;
+            result = self.try_send(&envelope, &entry.raw, login.as_ref()).await;
         }
         let endpoint = &self.endpoint;
         match result {
@@ -255,6 +231,7 @@ impl SmtpSender {
             Err(Failure::TimedOut(limit)) => Err(SendError::Temporary(format!(
                 "no answer from {endpoint} within {limit:?}"
             ))),
+            Err(Failure::Connect(why)) => Err(SendError::Temporary(why)),
             // Refused credentials are not the mail's fault: keep it for when they work.
             Err(Failure::Smtp(e)) if is_auth_refusal(&e) => Err(SendError::Temporary(format!(
                 "{endpoint}: the server refused the login ({}): {e}",
@@ -267,18 +244,31 @@ impl SmtpSender {
         }
     }
 
+    /// One try on a pooled session (a new one logs in with `login`).
     async fn try_send(
         &self,
-        mailer: &Mailer,
         envelope: &Envelope,
         raw: &[u8],
+        login: Option<&(Credentials, &'static [Mechanism], Option<AccessToken>)>,
     ) -> Result<(), Failure> {
-        // lettre's own timeout covers connecting only; bound the whole exchange.
+        // Bound the whole exchange: connecting, the login and the mail.
         let limit = self.timeout * 2;
-        match tokio::time::timeout(limit, mailer.send_raw(envelope, raw)).await {
+        let attempt = async {
+            let login = login.map(|(credentials, mechanisms, _)| Login {
+                credentials,
+                mechanisms,
+            });
+            let mut conn = self.sessions.checkout(login).await.map_err(|e| match e {
+                SessionError::Connect(why) => Failure::Connect(why),
+                SessionError::Smtp(e) => Failure::Smtp(e),
+            })?;
+            let sent = conn.send(envelope, raw).await;
+            self.sessions.checkin(conn).await;
+            sent.map(|_| ()).map_err(Failure::Smtp)
+        };
+        match tokio::time::timeout(limit, attempt).await {
             Err(_) => Err(Failure::TimedOut(limit)),
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(Failure::Smtp(e)),
+            Ok(result) => result,
         }
     }
 

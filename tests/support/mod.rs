@@ -68,6 +68,31 @@ pub struct MailStack {
     pub password: String,
     /// The test domain (`example.test`).
     pub domain: String,
+    /// The desk domain (`desk.test`): its `lmtp-PORT-*` and `lmtpsock-N-*` addresses
+    /// are routed by Postfix's `transport_maps` to a ticketpost LMTP listener (see
+    /// [`MailStack::desk_lmtp_route`]); its other addresses are Dovecot mailboxes.
+    pub desk_domain: String,
+    /// The ports of the `lmtp-PORT-*` routes (free when the stack started).
+    pub desk_lmtp_ports: Vec<u16>,
+    /// How many `lmtpsock-N-*` routes there are (N from 1).
+    pub desk_lmtp_sockets: usize,
+}
+
+/// A route Postfix has to a ticketpost LMTP listener, from [`MailStack::desk_lmtp_route`].
+#[derive(Debug, Clone)]
+pub struct DeskRoute {
+    /// `[mailbox] listen` for ticketpost: `127.0.0.1:PORT` or `unix:/…/desk-N.sock`.
+    pub listen: String,
+    /// The local part every routed address starts with (`lmtp-PORT`, `lmtpsock-N`).
+    prefix: String,
+    domain: String,
+}
+
+impl DeskRoute {
+    /// An address Postfix delivers to this listener: `<prefix>-<tag>@desk.test`.
+    pub fn address(&self, tag: &str) -> String {
+        format!("{}-{tag}@{}", self.prefix, self.domain)
+    }
 }
 
 impl MailStack {
@@ -220,7 +245,57 @@ fn parse_facts(stdout: &str) -> anyhow::Result<MailStack> {
         state_dir: PathBuf::from(get("STATE_DIR")?),
         password: get("PASSWORD")?.to_string(),
         domain: get("DOMAIN")?.to_string(),
+        desk_domain: get("DESK_DOMAIN")?.to_string(),
+        desk_lmtp_ports: get("DESK_LMTP_PORTS")?
+            .split_whitespace()
+            .map(|p| p.parse().context("bad DESK_LMTP_PORTS= value"))
+            .collect::<anyhow::Result<_>>()?,
+        desk_lmtp_sockets: get("DESK_LMTP_SOCKETS")?
+            .parse()
+            .context("bad DESK_LMTP_SOCKETS= value")?,
     })
+}
+
+impl MailStack {
+    /// A route of its own to a ticketpost LMTP listener: a TCP port (`unix` false) or a
+    /// Unix socket in the stack's state directory. Each route is handed out once per
+    /// process; fails when they are used up.
+    pub fn desk_lmtp_route(&self, unix: bool) -> anyhow::Result<DeskRoute> {
+        static TAKEN: std::sync::Mutex<Vec<(PathBuf, bool)>> = std::sync::Mutex::new(Vec::new());
+        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        let n = taken
+            .iter()
+            .filter(|(dir, u)| dir == &self.state_dir && *u == unix)
+            .count();
+        let route = if unix {
+            if n >= self.desk_lmtp_sockets {
+                bail!(
+                    "all {} LMTP socket routes are taken",
+                    self.desk_lmtp_sockets
+                );
+            }
+            let socket = self.state_dir.join(format!("run/desk-{}.sock", n + 1));
+            DeskRoute {
+                listen: format!("unix:{}", socket.display()),
+                prefix: format!("lmtpsock-{}", n + 1),
+                domain: self.desk_domain.clone(),
+            }
+        } else {
+            let Some(port) = self.desk_lmtp_ports.get(n) else {
+                bail!(
+                    "all {} LMTP port routes are taken",
+                    self.desk_lmtp_ports.len()
+                );
+            };
+            DeskRoute {
+                listen: format!("127.0.0.1:{port}"),
+                prefix: format!("lmtp-{port}"),
+                domain: self.desk_domain.clone(),
+            }
+        };
+        taken.push((self.state_dir.clone(), unix));
+        Ok(route)
+    }
 }
 
 /// A fresh address `support-<prefix>-<random>@example.test`, so tests never

@@ -19,6 +19,8 @@ pub struct Running {
     pub starts: usize,
     /// Where the current run's part of the log begins.
     run_log_offset: u64,
+    /// `TICKETPOST_FAULT` for the runs (none by default).
+    fault: Option<String>,
 }
 
 impl Running {
@@ -30,7 +32,13 @@ impl Running {
             child: None,
             starts: 0,
             run_log_offset: 0,
+            fault: None,
         }
+    }
+
+    /// Later runs get `TICKETPOST_FAULT=spec` (`None`: no fault).
+    pub fn set_fault(&mut self, spec: Option<&str>) {
+        self.fault = spec.map(str::to_string);
     }
 
     pub fn start(&mut self) {
@@ -43,14 +51,18 @@ impl Running {
             .expect("open the service log");
         writeln!(log, "=== run {}", self.starts).expect("write the service log");
         self.run_log_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let child = Command::new(env!("CARGO_BIN_EXE_ticketpost"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticketpost"));
+        match &self.fault {
+            Some(spec) => cmd.env("TICKETPOST_FAULT", spec),
+            None => cmd.env_remove("TICKETPOST_FAULT"),
+        };
+        let child = cmd
             .arg("--config")
             .arg(&self.config)
             .arg("run")
             // rusqlite_migration's debug line when the store is opened tells that the
             // run is past its start-up (the signal handler is in place by then).
             .env("TICKETPOST_LOG", "info,rusqlite_migration=debug")
-            .env_remove("TICKETPOST_FAULT")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))
             .stderr(log)
