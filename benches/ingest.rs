@@ -27,6 +27,10 @@
 //! e.g. `perf record -g -o /tmp/tp.perf --`; RSS and times then include the wrapper).
 //! The LMTP phases' own knobs are listed in `benches/ingest/lmtp.rs`.
 
+#[path = "support/generated_mail.rs"]
+mod generated_mail;
+#[path = "support/measured_run.rs"]
+mod measured_run;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -35,16 +39,20 @@ mod lmtp;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use futures::TryStreamExt;
 use tokio::time::timeout;
 
+use generated_mail::{deliver_maildir, paragraphs, request, to_crlf};
+use measured_run::{
+    Exit, MEASURE_ENV, Measured, OnceReport, measure_child, measurement_floor, parse_once_line,
+    strip_ansi, tail,
+};
 use support::MailStack;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ticketpost");
@@ -64,9 +72,6 @@ const STARTUP_WAIT: Duration = Duration::from_secs(1);
 
 /// Time allowed for the service to stop after SIGTERM (its own grace is 20 s).
 const STOP_WAIT: Duration = Duration::from_secs(30);
-
-/// Set on the measuring helper (this program run again), see [`Measured`].
-const MEASURE_ENV: &str = "TP_BENCH_MEASURE_CHILD";
 
 fn main() {
     if std::env::var_os(MEASURE_ENV).is_some() {
@@ -360,25 +365,6 @@ fn maildir_ingest(settings: &Settings, corpus: &Corpus) -> Result<Vec<String>> {
     ))
 }
 
-/// Writes each message the Maildir way: into `tmp/`, then renamed into `new/`. Names
-/// sort in generation order.
-fn deliver_maildir(root: &Path, messages: &[Vec<u8>]) -> Result<()> {
-    for sub in ["tmp", "new", "cur"] {
-        std::fs::create_dir_all(root.join(sub))
-            .with_context(|| format!("creating {}", root.join(sub).display()))?;
-    }
-    let pid = std::process::id();
-    let base = 1_795_000_000u64;
-    for (i, raw) in messages.iter().enumerate() {
-        let name = format!("{}.M{i:07}P{pid}.bench.example.test", base + i as u64);
-        let tmp = root.join("tmp").join(&name);
-        std::fs::write(&tmp, raw).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, root.join("new").join(&name))
-            .with_context(|| format!("moving {name} into new/"))?;
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------
 // Running the binary and checking what it did
 
@@ -438,254 +424,6 @@ fn ticketpost(settings: Option<&Settings>, cfg: &Path, stack: &MailStack, log: &
     cmd
 }
 
-/// How a child ended, from `wait4`.
-struct Exit {
-    status: i32,
-    wall: Duration,
-    /// Peak resident set size in KiB (`ru_maxrss` on Linux).
-    maxrss_kib: i64,
-    cpu_user: Duration,
-    cpu_sys: Duration,
-}
-
-impl Exit {
-    fn success(&self) -> bool {
-        libc::WIFEXITED(self.status) && libc::WEXITSTATUS(self.status) == 0
-    }
-
-    fn describe_status(&self) -> String {
-        if libc::WIFEXITED(self.status) {
-            format!("exit code {}", libc::WEXITSTATUS(self.status))
-        } else if libc::WIFSIGNALED(self.status) {
-            format!("killed by signal {}", libc::WTERMSIG(self.status))
-        } else {
-            format!("status {:#x}", self.status)
-        }
-    }
-
-    fn rss_mb(&self) -> f64 {
-        self.maxrss_kib as f64 * 1024.0 / 1e6
-    }
-
-    fn cpu(&self) -> Duration {
-        self.cpu_user + self.cpu_sys
-    }
-}
-
-fn timeval(tv: libc::timeval) -> Duration {
-    Duration::from_secs(tv.tv_sec.max(0) as u64) + Duration::from_micros(tv.tv_usec.max(0) as u64)
-}
-
-/// `wait4` on `pid`; `None` with `WNOHANG` when it is still running.
-fn wait4(pid: i32, flags: i32, spawned: Instant) -> Result<Option<Exit>> {
-    loop {
-        let mut status = 0i32;
-        // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: plain system call on our own child with valid pointers.
-        let r = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
-        if r == pid {
-            return Ok(Some(Exit {
-                status,
-                wall: spawned.elapsed(),
-                maxrss_kib: usage.ru_maxrss,
-                cpu_user: timeval(usage.ru_utime),
-                cpu_sys: timeval(usage.ru_stime),
-            }));
-        }
-        if r == 0 {
-            return Ok(None);
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err).context("wait4");
-        }
-    }
-}
-
-/// Why a helper: Linux starts a child's `ru_maxrss` at the RSS of the process that
-/// spawned it (at `exec`, the peak of the old address space is kept; with `vfork`-style
-/// spawning that is the parent's own peak). Spawned from this benchmark, which holds the
-/// generated mail, every child would report at least this process's peak. So each
-/// measured child is spawned by a small helper, this program run again with
-/// [`MEASURE_ENV`], which `wait4`s for it and prints what it got. The helper's own
-/// few MB are the floor of the figure (printed at the start as the measurement floor).
-///
-/// The helper prints `pid=<child pid>`, then, when the child has ended,
-/// `status=… wall_us=… maxrss_kib=… utime_us=… stime_us=…`.
-fn measure_child() -> i32 {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let [stdout, stderr, program, rest @ ..] = args.as_slice() else {
-        eprintln!("measuring helper: expected STDOUT STDERR PROGRAM [ARGS...]");
-        return 2;
-    };
-    let files = File::create(stdout).and_then(|o| Ok((o, File::create(stderr)?)));
-    let (out, err) = match files {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("measuring helper: cannot create the output files: {e}");
-            return 2;
-        }
-    };
-    let spawned = Instant::now();
-    let child = Command::new(program)
-        .args(rest)
-        .env_remove(MEASURE_ENV)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn();
-    let child = match child {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("measuring helper: cannot start {program:?}: {e}");
-            return 2;
-        }
-    };
-    let pid = child.id() as i32;
-    println!("pid={pid}");
-    match wait4(pid, 0, spawned) {
-        Ok(Some(e)) => {
-            println!(
-                "status={} wall_us={} maxrss_kib={} utime_us={} stime_us={}",
-                e.status,
-                e.wall.as_micros(),
-                e.maxrss_kib,
-                e.cpu_user.as_micros(),
-                e.cpu_sys.as_micros()
-            );
-            0
-        }
-        Ok(None) => 2,
-        Err(e) => {
-            eprintln!("measuring helper: {e:#}");
-            2
-        }
-    }
-}
-
-/// A child run under the measuring helper (see [`measure_child`]).
-struct Measured {
-    helper: std::process::Child,
-    output: std::io::BufReader<std::process::ChildStdout>,
-    /// The measured child itself, for signals.
-    pid: i32,
-}
-
-impl Measured {
-    /// Starts `cmd` (program, arguments, environment, folder) under the helper, its
-    /// output going to the two files.
-    fn spawn(cmd: &Command, stdout: &Path, stderr: &Path) -> Result<Measured> {
-        let exe = std::env::current_exe().context("locating the benchmark program")?;
-        let mut helper = Command::new(exe);
-        helper
-            .arg(stdout)
-            .arg(stderr)
-            .arg(cmd.get_program())
-            .args(cmd.get_args())
-            .env(MEASURE_ENV, "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped());
-        for (key, value) in cmd.get_envs() {
-            match value {
-                Some(v) => helper.env(key, v),
-                None => helper.env_remove(key),
-            };
-        }
-        if let Some(dir) = cmd.get_current_dir() {
-            helper.current_dir(dir);
-        }
-        let mut helper = helper.spawn().context("starting the measuring helper")?;
-        let mut output = std::io::BufReader::new(
-            helper
-                .stdout
-                .take()
-                .ok_or_else(|| anyhow!("no pipe from the measuring helper"))?,
-        );
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut output, &mut line)?;
-        let pid = line
-            .trim()
-            .strip_prefix("pid=")
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| {
-                let _ = helper.wait();
-                anyhow!(
-                    "the measuring helper could not start {:?} (said {:?})",
-                    cmd.get_program(),
-                    line.trim()
-                )
-            })?;
-        Ok(Measured {
-            helper,
-            output,
-            pid,
-        })
-    }
-
-    /// Waits for the child to end.
-    fn finish(mut self) -> Result<Exit> {
-        self.helper
-            .wait()
-            .context("waiting for the measuring helper")?;
-        self.report()
-    }
-
-    /// The child's exit, if it has ended.
-    fn try_finish(&mut self) -> Result<Option<Exit>> {
-        match self
-            .helper
-            .try_wait()
-            .context("polling the measuring helper")?
-        {
-            Some(_) => self.report().map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn signal(&self, signal: i32) {
-        // SAFETY: a plain kill(2) of the measured child; the helper reaps it, so the pid
-        // stays ours until the helper has exited, which we have not seen yet.
-        unsafe { libc::kill(self.pid, signal) };
-    }
-
-    fn report(&mut self) -> Result<Exit> {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut self.output, &mut text)?;
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("status="))
-            .ok_or_else(|| anyhow!("the measuring helper reported nothing ({text:?})"))?;
-        let field = |key: &str| -> Result<i64> {
-            line.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| anyhow!("no {key} in {line:?}"))
-        };
-        let micros = |key: &str| -> Result<Duration> {
-            Ok(Duration::from_micros(field(key)?.max(0) as u64))
-        };
-        Ok(Exit {
-            status: field("status")? as i32,
-            wall: micros("wall_us")?,
-            maxrss_kib: field("maxrss_kib")?,
-            cpu_user: micros("utime_us")?,
-            cpu_sys: micros("stime_us")?,
-        })
-    }
-}
-
-/// The peak RSS the helper alone gives a child that uses almost nothing (`true`).
-fn measurement_floor() -> Result<Exit> {
-    let dir = tempfile::tempdir()?;
-    Measured::spawn(
-        &Command::new("true"),
-        &dir.path().join("out"),
-        &dir.path().join("err"),
-    )?
-    .finish()
-}
-
 /// What one `run --once` did.
 struct OnceRun {
     exit: Exit,
@@ -694,19 +432,6 @@ struct OnceRun {
     /// Per-batch log lines (only with `TP_BENCH_LOG=info`): count, Σ fetch_ms, Σ parse_ms,
     /// Σ store_ms.
     batches: Option<(usize, u64, u64, u64)>,
-}
-
-/// The line `run --once` prints.
-#[derive(Debug, Default, Clone, Copy)]
-struct OnceReport {
-    processed: usize,
-    ingest_s: f64,
-    new_tickets: usize,
-    quarantined: usize,
-    sent: usize,
-    send_s: f64,
-    indexed: usize,
-    index_s: f64,
 }
 
 /// Counts taken after a run.
@@ -749,35 +474,6 @@ fn run_once(settings: &Settings, cfg: &Path, dir: &Path, stack: &MailStack) -> R
         report,
         stdout,
         batches: batch_log(&stderr),
-    })
-}
-
-/// `processed N message(s) in S s: A new ticket(s), B follow-up(s), C duplicate(s),
-/// D quarantined, U kept without a ticket; sent M mail(s) in T s; indexed I ticket(s)
-/// for similar-ticket search in X s`
-fn parse_once_line(line: &str) -> Option<OnceReport> {
-    let after = |key: &str| -> Option<&str> {
-        let start = line.find(key)? + key.len();
-        line[start..].split_whitespace().next()
-    };
-    let before = |key: &str| -> Option<&str> {
-        let end = line.find(key)?;
-        line[..end].split_whitespace().last()
-    };
-    let num = |s: Option<&str>| -> Option<f64> {
-        s?.trim_matches(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .parse()
-            .ok()
-    };
-    Some(OnceReport {
-        processed: num(after("processed "))? as usize,
-        ingest_s: num(after(" message(s) in "))?,
-        new_tickets: num(before(" new ticket(s)"))? as usize,
-        quarantined: num(before(" quarantined"))? as usize,
-        sent: num(after("; sent "))? as usize,
-        send_s: num(after(" mail(s) in "))?,
-        indexed: num(after("; indexed ")).unwrap_or(0.0) as usize,
-        index_s: num(after(" similar-ticket search in ")).unwrap_or(0.0),
     })
 }
 
@@ -990,29 +686,6 @@ fn summarise(label: &str, expected: usize, runs: &[(usize, OnceRun, Checked)]) -
         lines.push(format!("  by batch_size: {}", others.join("; ")));
     }
     lines
-}
-
-/// The text without ANSI colour sequences (`ESC [ ... letter`).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 // ---------------------------------------------------------------------------
@@ -1305,95 +978,6 @@ struct Corpus {
     senders: usize,
 }
 
-#[rustfmt::skip]
-const FIRST_NAMES: &[&str] = &[
-    "Anna", "Ben", "Carla", "David", "Elif", "Farid", "Greta", "Hiro", "Ines", "Jonas",
-    "Katarzyna", "Liam", "Mei", "Nora", "Omar", "Priya", "Quentin", "Rosa", "Sven", "Tomás",
-    "Ursula", "Viktor", "Wen", "Yusuf", "Zoë", "Jürgen", "Åsa", "Chloé",
-];
-const LAST_NAMES: &[&str] = &[
-    "Andersen", "Becker", "Costa", "Dubois", "Evans", "Fischer", "García", "Hansen", "Ivanova",
-    "Jensen", "Kowalski", "Lopez", "Müller", "Nakamura", "O'Brien", "Patel", "Rossi", "Schmidt",
-    "Tanaka", "Novak", "Weber", "Yilmaz", "Zhang", "Øster",
-];
-const DOMAINS: &[&str] = &[
-    "acme-logistics.test",
-    "mail.contoso.test",
-    "northwind.test",
-    "fabrikam.test",
-    "example.org",
-    "hospital-nord.test",
-    "uni-sued.test",
-    "stadtwerke.test",
-    "globex.test",
-    "initech.test",
-];
-#[rustfmt::skip]
-const SYSTEMS: &[&str] = &[
-    "the VPN", "Outlook", "the CRM", "SAP", "the intranet",
-    "Teams", "the payroll portal", "the shared drive", "Jira", "the ticket scanner",
-    "the warehouse app", "Citrix",
-];
-#[rustfmt::skip]
-const DEVICES: &[&str] = &[
-    "laptop", "docking station", "monitor", "headset", "phone", "badge reader", "label printer",
-];
-const SUBJECTS: &[&str] = &[
-    "Cannot log in to {sys}",
-    "{sys} is very slow since this morning",
-    "Error {code} when opening {sys}",
-    "Password reset for {sys}",
-    "Request: new {dev} for a new colleague",
-    "My {dev} does not start any more",
-    "Printer on floor {n} prints blank pages",
-    "Access to the shared folder Finance/{n}",
-    "URGENT: {sys} down for the whole team",
-    "Question about my invoice {code}",
-    "Fwd: {sys} certificate expired?",
-    "Re: {dev} replacement",
-    "Drucker im {n}. OG druckt nur leere Seiten",
-    "Impossible d'accéder à {sys} depuis ce matin",
-    "VPN に接続できません ({code})",
-    "Problem z {sys} – pilne",
-];
-const SENTENCES: &[&str] = &[
-    "Since this morning I cannot open {sys} at all.",
-    "The error message says that the session has expired, even right after logging in.",
-    "I already restarted my {dev} twice and cleared the browser cache, but nothing changed.",
-    "Colleagues in the same office have the same problem, so I think it is not just me.",
-    "It worked fine yesterday afternoon until about half past four.",
-    "We need this for the month-end closing, which is due on Friday.",
-    "Could you please have a look as soon as possible?",
-    "I attached a screenshot of the error in case it helps.",
-    "The error code shown is {code} and it appears after about thirty seconds.",
-    "When I try again it sometimes works, but then it fails on the next page.",
-    "My manager asked me to open a ticket for this so that it is tracked.",
-    "I am working from home today, so I connect through the VPN.",
-    "Our new colleague starts on Monday and will need a {dev} and an account for {sys}.",
-    "Please let me know if you need any more information from me.",
-    "I can be reached on my mobile phone the whole day.",
-    "The problem started after the update that was installed last night.",
-    "Everything else on the {dev} seems to work normally.",
-    "This is blocking the whole shipping team, we cannot print any labels.",
-    "I have tried it with Firefox and with Edge, the result is the same.",
-    "Last time a similar issue was solved by resetting my profile.",
-    "The invoice number is {code}, and the amount seems to be charged twice.",
-    "Kindly confirm once the access has been granted.",
-    "Ich habe es auch schon mit einem anderen Gerät versucht, leider ohne Erfolg.",
-    "Merci de votre aide, c'est assez urgent pour nous.",
-    "There is no hurry, but it would be nice to have it fixed by next week.",
-    "The message appears only for files larger than a few megabytes.",
-    "I am not sure whether this is the right address for this kind of request.",
-    "Our team lead is in copy so that she knows about the issue.",
-];
-const USER_AGENTS: &[&str] = &[
-    "X-Mailer: Microsoft Outlook 16.0",
-    "User-Agent: Mozilla Thunderbird 128.5.0",
-    "X-Mailer: iPhone Mail (21G93)",
-    "User-Agent: Roundcube Webmail/1.6.9",
-    "X-Mailer: Apple Mail (2.3776.700.51)",
-];
-
 impl Corpus {
     fn generate(n: usize) -> Corpus {
         let mut rng = fastrand::Rng::with_seed(20_261_125);
@@ -1429,248 +1013,4 @@ impl Corpus {
     fn total_bytes(&self) -> usize {
         self.raw.iter().map(Vec::len).sum()
     }
-}
-
-/// One of `templates`, with its placeholders filled in.
-fn fill_from(rng: &mut fastrand::Rng, templates: &[&str]) -> String {
-    let template = templates[rng.usize(..templates.len())];
-    fill(rng, template)
-}
-
-fn fill(rng: &mut fastrand::Rng, template: &str) -> String {
-    template
-        .replace("{sys}", SYSTEMS[rng.usize(..SYSTEMS.len())])
-        .replace("{dev}", DEVICES[rng.usize(..DEVICES.len())])
-        .replace("{code}", &format!("0x{:04X}", rng.u16(..)))
-        .replace("{n}", &rng.u8(1..9).to_string())
-}
-
-/// Paragraphs of plain text, wrapped at 72 columns, about `target` bytes long.
-fn paragraphs(rng: &mut fastrand::Rng, target: usize) -> String {
-    let mut text = String::new();
-    while text.len() < target {
-        let mut paragraph = String::new();
-        for _ in 0..rng.usize(2..6) {
-            if !paragraph.is_empty() {
-                paragraph.push(' ');
-            }
-            paragraph.push_str(&fill_from(rng, SENTENCES));
-        }
-        text.push_str(&wrap(&paragraph, 72));
-        text.push('\n');
-    }
-    text
-}
-
-fn wrap(text: &str, width: usize) -> String {
-    let mut out = String::new();
-    let mut line = 0usize;
-    for word in text.split_whitespace() {
-        let len = word.chars().count();
-        if line > 0 && line + 1 + len > width {
-            out.push('\n');
-            line = 0;
-        } else if line > 0 {
-            out.push(' ');
-            line += 1;
-        }
-        out.push_str(word);
-        line += len;
-    }
-    out.push('\n');
-    out
-}
-
-fn request(
-    rng: &mut fastrand::Rng,
-    i: usize,
-    sender: usize,
-    nonce: &str,
-    alternative: bool,
-    attachment: bool,
-) -> Vec<u8> {
-    let first = FIRST_NAMES[sender % FIRST_NAMES.len()];
-    let last = LAST_NAMES[(sender / FIRST_NAMES.len()) % LAST_NAMES.len()];
-    let domain = DOMAINS[sender % DOMAINS.len()];
-    let local = format!("{}.{}{}", ascii_fold(first), ascii_fold(last), sender / 100);
-    let address = format!("{local}@{domain}");
-    let subject = fill_from(rng, SUBJECTS);
-    let date = chrono::DateTime::from_timestamp(1_795_420_800 + i as i64 * 13, 0)
-        .unwrap_or_default()
-        .to_rfc2822();
-    let message_id = format!("<{i}.{nonce}.{:06x}@{domain}>", rng.u32(..1 << 24));
-
-    let greeting = [
-        "Hi support team,",
-        "Hello,",
-        "Dear IT support,",
-        "Guten Tag,",
-        "Hi,",
-    ][rng.usize(..5)];
-    let mut text = format!("{greeting}\n\n");
-    let target = rng.usize(900..2700);
-    text.push_str(&paragraphs(rng, target));
-    if rng.u8(..10) == 0 {
-        text.push_str(&format!(
-            "\nOn Mon, 23 Nov 2026 at 09:12, Example Support wrote:\n{}",
-            wrap(&fill_from(rng, SENTENCES), 70)
-                .lines()
-                .map(|l| format!("> {l}\n"))
-                .collect::<String>()
-        ));
-    }
-    text.push_str(&format!(
-        "\nThanks,\n{first}\n\n-- \n{first} {last}\n{}\nPhone +1 555 01{:02}\n",
-        domain.split('.').next().unwrap_or(domain),
-        sender % 100
-    ));
-
-    let mut head = String::new();
-    head.push_str(&format!(
-        "Received: from mail-{0}.{domain} (mail-{0}.{domain} [203.0.113.{1}])\n\tby mx.example.test (Postfix) with ESMTPS id {2:010X}\n\tfor <support@example.test>; {date}\n",
-        sender % 7,
-        sender % 250 + 1,
-        rng.u64(..1 << 40)
-    ));
-    head.push_str(&format!(
-        "From: {} <{address}>\n",
-        encode_word(&format!("{first} {last}"))
-    ));
-    head.push_str("To: Example Support <support@example.test>\n");
-    if rng.u8(..8) == 0 {
-        head.push_str(&format!("Cc: Team Lead <lead@{domain}>\n"));
-    }
-    head.push_str(&format!("Subject: {}\n", encode_word(&subject)));
-    head.push_str(&format!("Date: {date}\nMessage-ID: {message_id}\n"));
-    head.push_str(USER_AGENTS[sender % USER_AGENTS.len()]);
-    head.push_str("\nMIME-Version: 1.0\n");
-
-    let text_part = "Content-Type: text/plain; charset=utf-8; format=flowed\nContent-Transfer-Encoding: 8bit\n\n".to_string() + &text;
-    let body_part = if alternative {
-        let boundary = format!("----=_Alt_{i}_{:08x}", rng.u32(..));
-        let html = html_of(&text);
-        format!(
-            "Content-Type: multipart/alternative; boundary=\"{boundary}\"\n\n--{boundary}\n{text_part}\n--{boundary}\nContent-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n{}\n--{boundary}--\n",
-            quoted_printable(&html)
-        )
-    } else {
-        text_part
-    };
-    let whole = if attachment {
-        let boundary = format!("----=_Mixed_{i}_{:08x}", rng.u32(..));
-        let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
-        bytes.extend((0..rng.usize(1000..4000)).map(|_| rng.u8(..)));
-        format!(
-            "Content-Type: multipart/mixed; boundary=\"{boundary}\"\n\n--{boundary}\n{body_part}\n--{boundary}\nContent-Type: image/png; name=\"screenshot-{i}.png\"\nContent-Disposition: attachment; filename=\"screenshot-{i}.png\"\nContent-Transfer-Encoding: base64\n\n{}--{boundary}--\n",
-            base64(&bytes)
-        )
-    } else {
-        body_part
-    };
-    (head + &whole).into_bytes()
-}
-
-fn ascii_fold(s: &str) -> String {
-    s.chars()
-        .filter_map(|c| match c {
-            'á' | 'à' | 'å' | 'Å' => Some('a'),
-            'é' | 'ë' => Some('e'),
-            'í' => Some('i'),
-            'ö' | 'ø' | 'Ø' | 'ó' => Some('o'),
-            'ü' | 'ú' => Some('u'),
-            c if c.is_ascii_alphanumeric() => Some(c.to_ascii_lowercase()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// RFC 2047 B-encoding when the text is not plain ASCII.
-fn encode_word(s: &str) -> String {
-    if s.is_ascii() {
-        return s.to_string();
-    }
-    format!("=?UTF-8?B?{}?=", base64(s.as_bytes()).replace('\n', ""))
-}
-
-fn html_of(text: &str) -> String {
-    let mut html = String::from(
-        "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\"></head><body><div style=\"font-family: Calibri, Arial, sans-serif; font-size: 11pt; color: #1f1f1f\">",
-    );
-    for paragraph in text.split("\n\n") {
-        let escaped = paragraph
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('\n', "<br>\n");
-        html.push_str("<p class=\"MsoNormal\">");
-        html.push_str(&escaped);
-        html.push_str("</p>\n");
-    }
-    html.push_str("</div></body></html>\n");
-    html
-}
-
-/// Quoted-printable with soft line breaks at 76 columns.
-fn quoted_printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 11 / 10);
-    for line in text.split('\n') {
-        let mut col = 0;
-        let bytes = line.as_bytes();
-        for (k, &b) in bytes.iter().enumerate() {
-            let last = k + 1 == bytes.len();
-            let plain = (b == b' ' && !last) || ((33..=126).contains(&b) && b != b'=');
-            let piece = if plain {
-                (b as char).to_string()
-            } else {
-                format!("={b:02X}")
-            };
-            if col + piece.len() > 75 {
-                out.push_str("=\n");
-                col = 0;
-            }
-            out.push_str(&piece);
-            col += piece.len();
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// Base64 with lines of 76 characters, each ended by a line feed.
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len() * 4 / 3 + data.len() / 57 + 4);
-    for (n, chunk) in data.chunks(3).enumerate() {
-        if n > 0 && n % 19 == 0 {
-            out.push('\n');
-        }
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(ALPHABET[((v >> (18 - 6 * k)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out.push('\n');
-    out
-}
-
-fn to_crlf(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
-    let mut prev = 0u8;
-    for &b in raw {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    out
 }
