@@ -2414,8 +2414,8 @@ mod tests {
             "{ran:#?}"
         );
         for wanted in [
-            "term_counts",
-            "term_postings",
+            "term_lists",
+            "term_items",
             "INSERT INTO outbox",
             "kb_entries",
         ] {
@@ -2436,6 +2436,6 @@ mod tests {
             |c| store::kb::index_queued(c, 100).unwrap(),
         );
         assert_eq!(indexed, 1);
-        assert!(ran.iter().any(|q| q.contains("term_postings")));
+        assert!(ran.iter().any(|q| q.contains("term_lists")));
     }
 }

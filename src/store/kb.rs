@@ -265,7 +265,7 @@ fn best_matches(
     limit: usize,
 ) -> Result<Vec<(i64, f64)>> {
     let terms = match_term_list(text);
-    let request: HashSet<&str> = terms.iter().map(String::as_str).collect();
+    let request: foldhash::HashSet<&str> = terms.iter().map(String::as_str).collect();
     let mut scored: Vec<(i64, f64)> = term_index::candidates(conn, scope, &terms, exclude)?
         .iter()
         .map(|c| (c.item, cosine(&request, c.terms())))
@@ -279,7 +279,7 @@ fn best_matches(
 /// Cosine similarity of a request's term set and a candidate's terms (distinct, as the
 /// index keeps them): shared terms over the geometric mean of the sizes; 0 when either
 /// is empty.
-fn cosine<'a>(request: &HashSet<&str>, candidate: impl Iterator<Item = &'a str>) -> f64 {
+fn cosine<'a>(request: &foldhash::HashSet<&str>, candidate: impl Iterator<Item = &'a str>) -> f64 {
     let (mut size, mut shared) = (0usize, 0usize);
     for term in candidate {
         size += 1;

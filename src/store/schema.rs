@@ -7,13 +7,25 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 16] = [
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16,
+const STEPS: [&str; 17] = [
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17,
 ];
+
+/// The version whose migration packs the term index in Rust after its SQL.
+const PACKED_TERM_LISTS: usize = 17;
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(STEPS.iter().map(|sql| M::up(sql)).collect())
+    Migrations::new(
+        STEPS
+            .iter()
+            .enumerate()
+            .map(|(i, sql)| match i + 1 {
+                PACKED_TERM_LISTS => M::up_with_hook(sql, super::term_index::pack_postings),
+                _ => M::up(sql),
+            })
+            .collect(),
+    )
 }
 
 /// The newest schema version this binary knows.
@@ -649,6 +661,20 @@ DROP TABLE kb_fts;
 DROP TABLE ticket_fts;
 "#;
 
+/// The term index as one row per term (`store::term_index`): its frequency and the
+/// newest items holding it, packed (the hook `term_index::pack_postings` fills it from
+/// the V16 postings and drops them). A look-up reads one row per term instead of one
+/// per term and item.
+const V17: &str = r#"
+CREATE TABLE term_lists (
+    scope  INTEGER NOT NULL,
+    term   TEXT NOT NULL,
+    items  INTEGER NOT NULL,
+    newest BLOB NOT NULL,
+    PRIMARY KEY (scope, term)
+) STRICT, WITHOUT ROWID;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -680,6 +706,45 @@ mod tests {
         let found = crate::store::kb::similar_tickets(&conn, "VPN 809 again", 0, 0.0, 5).unwrap();
         assert_eq!(found.len(), 1);
         let found = crate::store::kb::search(&conn, "VPN 809 fails", 0.0, 5).unwrap();
+        assert_eq!(found.len(), 1);
+    }
+
+    #[test]
+    fn v17_packs_the_postings_into_one_list_per_term() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 16).unwrap();
+        for item in 1..=200 {
+            conn.execute_batch(&format!(
+                "INSERT INTO term_postings VALUES (1, 'printer', {item});
+                 INSERT INTO term_items VALUES (1, {item}, 'printer');"
+            ))
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO term_counts VALUES (1, 'printer', 200);
+             INSERT INTO term_postings VALUES (2, 'vpn', 3);
+             INSERT INTO term_counts VALUES (2, 'vpn', 1);
+             INSERT INTO term_items VALUES (2, 3, 'vpn');",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let lists: i64 = conn
+            .query_row("SELECT count(*) FROM term_lists", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(lists, 2);
+        let old: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('term_postings', 'term_counts')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old, 0);
+        use crate::store::term_index::{Scope, candidates};
+        let found = candidates(&conn, Scope::Tickets, &["printer"], 0).unwrap();
+        assert_eq!(found.len(), 64, "the newest 64 of the 200");
+        assert_eq!(found[0].item, 200);
+        let found = candidates(&conn, Scope::KbEntries, &["vpn"], 0).unwrap();
         assert_eq!(found.len(), 1);
     }
 

@@ -3,17 +3,16 @@
 //! item's own terms for scoring. What a term is, and how candidates are scored, is
 //! `store::kb`'s; this module owns the tables and the bounded look-up.
 //!
-//! The look-up costs the same whatever the size of the history: it asks for the
-//! document frequency of at most [`MAX_QUERY_TERMS`] of the request's terms (one
-//! primary-key look-up each), keeps the [`RAREST_TERMS`] rarest that occur at all (rare
-//! terms say most about what a request is about, and have the shortest lists), and reads
-//! the newest [`POSTINGS_PER_TERM`] items of each, one index range scan each (twice both
-//! for knowledge-base entries). The items found by the rarest terms are the candidates,
-//! at most [`CANDIDATES`], read by primary key with their terms. No step reads a list whose length grows with the
-//! history: an FTS5 query over a trigram index did (an OR of phrases walks every
-//! trigram's list to the end to prove that a rare phrase does not occur).
-
-use std::collections::HashMap;
+//! The look-up costs the same whatever the size of the history. Each term has one row
+//! (`term_lists`): how many items hold it, and the ids of the newest [`LIST_CAP`] of
+//! them, packed. A look-up reads the rows of at most [`MAX_QUERY_TERMS`] of the
+//! request's terms (one primary-key look-up each), keeps the [`RAREST_TERMS`] rarest
+//! that occur at all (rare terms say most about what a request is about), takes the
+//! newest [`POSTINGS_PER_TERM`] items of each (twice both for knowledge-base entries),
+//! and reads the best [`CANDIDATES`] of the items found by primary key, with their
+//! terms. No step reads a list whose length grows with the history: an FTS5 query over
+//! a trigram index did (an OR of phrases walks every trigram's list to the end), and a
+//! row per term and item (schema V16) made a look-up read a thousand rows.
 
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -48,38 +47,30 @@ pub const RAREST_TERMS: usize = 16;
 pub const POSTINGS_PER_TERM: i64 = 64;
 /// Items scored per look-up.
 pub const CANDIDATES: usize = 128;
+/// Items a term's list keeps, newest first: the most any scope reads (entries read
+/// twice [`POSTINGS_PER_TERM`]). Older items still count in the term's frequency.
+pub const LIST_CAP: usize = 2 * POSTINGS_PER_TERM as usize;
 
 /// Separates an item's terms in `term_items.terms` (terms never hold a newline).
 const SEPARATOR: char = '\n';
 
-const DOC_FREQUENCY: &str = "SELECT items FROM term_counts WHERE scope = ?1 AND term = ?2";
-const NEWEST_POSTINGS: &str = "SELECT item FROM term_postings WHERE scope = ?1 AND term = ?2
-     ORDER BY item DESC LIMIT ?3";
+const TERM_LIST: &str = "SELECT items, newest FROM term_lists WHERE scope = ?1 AND term = ?2";
+const SET_TERM_LIST: &str =
+    "INSERT INTO term_lists (scope, term, items, newest) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (scope, term) DO UPDATE SET items = excluded.items, newest = excluded.newest";
+const DROP_TERM_LIST: &str = "DELETE FROM term_lists WHERE scope = ?1 AND term = ?2";
 const ITEM_TERMS: &str = "SELECT terms FROM term_items WHERE scope = ?1 AND item = ?2";
-const ADD_POSTING: &str =
-    "INSERT OR IGNORE INTO term_postings (scope, term, item) VALUES (?1, ?2, ?3)";
-const COUNT_UP: &str = "INSERT INTO term_counts (scope, term, items) VALUES (?1, ?2, 1)
-     ON CONFLICT (scope, term) DO UPDATE SET items = items + 1";
-const DELETE_POSTING: &str =
-    "DELETE FROM term_postings WHERE scope = ?1 AND term = ?2 AND item = ?3";
-const COUNT_DOWN: &str = "UPDATE term_counts SET items = items - 1 WHERE scope = ?1 AND term = ?2";
-const DROP_ZERO_COUNT: &str =
-    "DELETE FROM term_counts WHERE scope = ?1 AND term = ?2 AND items <= 0";
 const SET_ITEM: &str = "INSERT INTO term_items (scope, item, terms) VALUES (?1, ?2, ?3)
      ON CONFLICT (scope, item) DO UPDATE SET terms = excluded.terms";
 const DELETE_ITEM: &str = "DELETE FROM term_items WHERE scope = ?1 AND item = ?2";
 
 /// Every query above, for the query-plan test.
 #[cfg(test)]
-const QUERIES: [&str; 10] = [
-    DOC_FREQUENCY,
-    NEWEST_POSTINGS,
+const QUERIES: [&str; 6] = [
+    TERM_LIST,
+    SET_TERM_LIST,
+    DROP_TERM_LIST,
     ITEM_TERMS,
-    ADD_POSTING,
-    COUNT_UP,
-    DELETE_POSTING,
-    COUNT_DOWN,
-    DROP_ZERO_COUNT,
     SET_ITEM,
     DELETE_ITEM,
 ];
@@ -98,24 +89,63 @@ impl Candidate {
     }
 }
 
+/// One term's row: how many items hold it, and the newest of them (descending).
+struct TermList {
+    items: i64,
+    newest: Vec<i64>,
+}
+
+fn term_list(conn: &Connection, scope: i64, term: &str) -> Result<Option<TermList>> {
+    Ok(conn
+        .prepare_cached(TERM_LIST)?
+        .query_row(params![scope, term], |r| {
+            Ok(TermList {
+                items: r.get(0)?,
+                newest: decode_newest(&r.get::<_, Vec<u8>>(1)?),
+            })
+        })
+        .optional()?)
+}
+
+fn set_term_list(conn: &Connection, scope: i64, term: &str, list: &TermList) -> Result<()> {
+    if list.items <= 0 {
+        conn.prepare_cached(DROP_TERM_LIST)?
+            .execute(params![scope, term])?;
+    } else {
+        conn.prepare_cached(SET_TERM_LIST)?.execute(params![
+            scope,
+            term,
+            list.items,
+            encode_newest(&list.newest)
+        ])?;
+    }
+    Ok(())
+}
+
 /// Indexes `item` under `terms` (which replace any it had).
 pub fn index(conn: &Connection, scope: Scope, item: i64, terms: &[impl AsRef<str>]) -> Result<()> {
     remove(conn, scope, item)?;
     let scope = scope as i64;
-    let mut kept = Vec::with_capacity(terms.len());
+    let mut kept: Vec<&str> = Vec::with_capacity(terms.len());
+    let mut seen = foldhash::HashSet::with_capacity_and_hasher(terms.len(), Default::default());
     for term in terms.iter().map(AsRef::as_ref) {
-        if term.is_empty() || term.contains(SEPARATOR) {
+        if term.is_empty() || term.contains(SEPARATOR) || !seen.insert(term) {
             continue;
         }
-        if conn
-            .prepare_cached(ADD_POSTING)?
-            .execute(params![scope, term, item])?
-            > 0
-        {
-            conn.prepare_cached(COUNT_UP)?
-                .execute(params![scope, term])?;
-            kept.push(term);
+        let mut list = term_list(conn, scope, term)?.unwrap_or(TermList {
+            items: 0,
+            newest: Vec::new(),
+        });
+        list.items += 1;
+        // Descending: a new item (the highest id) goes first; a re-indexed older one
+        // takes its place, or none when it is older than the whole full list.
+        let at = list.newest.partition_point(|&i| i > item);
+        if at < LIST_CAP {
+            list.newest.insert(at, item);
+            list.newest.truncate(LIST_CAP);
         }
+        set_term_list(conn, scope, term, &list)?;
+        kept.push(term);
     }
     let joined = kept.join("\n");
     conn.prepare_cached(SET_ITEM)?
@@ -134,15 +164,10 @@ pub fn remove(conn: &Connection, scope: Scope, item: i64) -> Result<()> {
         return Ok(());
     };
     for term in terms.split(SEPARATOR).filter(|t| !t.is_empty()) {
-        if conn
-            .prepare_cached(DELETE_POSTING)?
-            .execute(params![scope, term, item])?
-            > 0
-        {
-            conn.prepare_cached(COUNT_DOWN)?
-                .execute(params![scope, term])?;
-            conn.prepare_cached(DROP_ZERO_COUNT)?
-                .execute(params![scope, term])?;
+        if let Some(mut list) = term_list(conn, scope, term)? {
+            list.items -= 1;
+            list.newest.retain(|&i| i != item);
+            set_term_list(conn, scope, term, &list)?;
         }
     }
     conn.prepare_cached(DELETE_ITEM)?
@@ -160,28 +185,21 @@ pub fn candidates(
     exclude: i64,
 ) -> Result<Vec<Candidate>> {
     let scope_id = scope as i64;
-    let mut frequency = conn.prepare_cached(DOC_FREQUENCY)?;
-    let mut rare: Vec<(i64, &str)> = Vec::new();
+    let mut rare: Vec<(i64, Vec<i64>)> = Vec::new();
     for term in terms.iter().map(AsRef::as_ref).take(MAX_QUERY_TERMS) {
-        let items: Option<i64> = frequency
-            .query_row(params![scope_id, term], |r| r.get(0))
-            .optional()?;
-        if let Some(n) = items.filter(|n| *n > 0) {
-            rare.push((n, term));
+        if let Some(list) = term_list(conn, scope_id, term)?.filter(|l| l.items > 0) {
+            rare.push((list.items, list.newest));
         }
     }
     let (rarest, per_term) = scope.budget();
-    rare.sort_unstable();
+    rare.sort_unstable_by_key(|(items, _)| *items);
     rare.truncate(rarest);
     // Each item found gains the weight of the term that found it: a rarer term says
     // more (1/sqrt of its frequency, a smooth stand-in for its inverse frequency).
-    let mut found: HashMap<i64, f64> = HashMap::new();
-    let mut postings = conn.prepare_cached(NEWEST_POSTINGS)?;
-    for (items, term) in &rare {
+    let mut found: foldhash::HashMap<i64, f64> = foldhash::HashMap::default();
+    for (items, newest) in &rare {
         let weight = 1.0 / (*items as f64).sqrt();
-        let rows = postings.query_map(params![scope_id, term, per_term], |r| r.get::<_, i64>(0))?;
-        for item in rows {
-            let item = item?;
+        for &item in newest.iter().take(per_term as usize) {
             if item != exclude {
                 *found.entry(item).or_default() += weight;
             }
@@ -203,6 +221,81 @@ pub fn candidates(
     Ok(out)
 }
 
+/// A term's newest items (descending ids) as bytes: the first id, then each gap to the
+/// next, as LEB128 varints (a list of [`LIST_CAP`] ids stays a few hundred bytes, within
+/// one page).
+fn encode_newest(ids: &[i64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ids.len() * 3);
+    let mut previous = None;
+    for &id in ids {
+        let value = match previous {
+            None => id,
+            Some(p) => p - id,
+        };
+        previous = Some(id);
+        let mut v = u64::try_from(value).unwrap_or(0);
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    out
+}
+
+/// The ids [`encode_newest`] wrote; a damaged tail is dropped, never misread as ids.
+fn decode_newest(bytes: &[u8]) -> Vec<i64> {
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    let (mut value, mut shift) = (0u64, 0u32);
+    for &byte in bytes {
+        if shift > 56 {
+            break;
+        }
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 != 0 {
+            shift += 7;
+            continue;
+        }
+        let Ok(v) = i64::try_from(value) else { break };
+        let id = match out.last() {
+            None => v,
+            Some(&last) => last - v,
+        };
+        out.push(id);
+        (value, shift) = (0, 0);
+    }
+    out
+}
+
+/// Schema V17's hook: packs the V16 postings (one row per term and item) into one
+/// list per term, newest [`LIST_CAP`] items first, with the term's frequency, and drops
+/// the postings and counts. Each term's list is one range read of its postings.
+pub fn pack_postings(tx: &rusqlite::Transaction) -> rusqlite_migration::HookResult {
+    let terms: Vec<(i64, String, i64)> = {
+        let mut stmt = tx.prepare("SELECT scope, term, items FROM term_counts")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let mut newest = tx.prepare(
+        "SELECT item FROM term_postings WHERE scope = ?1 AND term = ?2 ORDER BY item DESC LIMIT ?3",
+    )?;
+    let mut insert =
+        tx.prepare("INSERT INTO term_lists (scope, term, items, newest) VALUES (?1, ?2, ?3, ?4)")?;
+    for (scope, term, items) in terms.iter().filter(|t| t.2 > 0) {
+        let ids: Vec<i64> = newest
+            .query_map(params![scope, term, LIST_CAP as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        insert.execute(params![scope, term, items, encode_newest(&ids)])?;
+    }
+    drop((newest, insert));
+    tx.execute_batch("DROP TABLE term_postings; DROP TABLE term_counts;")?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,7 +314,7 @@ mod tests {
 
     fn count(conn: &Connection, term: &str) -> Option<i64> {
         conn.query_row(
-            "SELECT items FROM term_counts WHERE scope = 1 AND term = ?1",
+            "SELECT items FROM term_lists WHERE scope = 1 AND term = ?1",
             [term],
             |r| r.get(0),
         )
@@ -236,7 +329,8 @@ mod tests {
             let explained = sql
                 .replace("?1", "1")
                 .replace("?2", "'t'")
-                .replace("?3", "3");
+                .replace("?3", "3")
+                .replace("?4", "x'01'");
             let plan = crate::store::query_plan(&conn, &explained);
             assert!(!plan.lines().any(|l| l.contains("SCAN")), "{sql}\n{plan}");
             if sql.starts_with("SELECT") || sql.starts_with("DELETE") || sql.starts_with("UPDATE") {
@@ -284,5 +378,38 @@ mod tests {
         let got = found(&conn, &["common", "printer"], 0);
         assert_eq!(got.len(), POSTINGS_PER_TERM as usize);
         assert_eq!(got[0], 500, "newest first");
+        // The list keeps the newest LIST_CAP; the frequency counts them all.
+        assert_eq!(count(&conn, "common"), Some(500));
+        let list = term_list(&conn, 1, "common").unwrap().unwrap();
+        assert_eq!(list.newest.len(), LIST_CAP);
+        assert_eq!(list.newest[LIST_CAP - 1], 500 - LIST_CAP as i64 + 1);
+        // An old item re-indexed below a full list is counted, not listed; a removed
+        // listed item leaves the list.
+        index(&conn, Scope::Tickets, 7, &["common"]).unwrap();
+        assert_eq!(count(&conn, "common"), Some(500));
+        remove(&conn, Scope::Tickets, 500).unwrap();
+        let list = term_list(&conn, 1, "common").unwrap().unwrap();
+        assert_eq!((list.items, list.newest[0]), (499, 499));
+    }
+
+    #[test]
+    fn packed_lists_round_trip_and_a_damaged_tail_is_dropped() {
+        for ids in [
+            vec![],
+            vec![1],
+            vec![1_000_000_007, 999_999_000, 5, 4, 1],
+            (1..=LIST_CAP as i64).rev().collect::<Vec<_>>(),
+        ] {
+            assert_eq!(decode_newest(&encode_newest(&ids)), ids);
+        }
+        let mut bytes = encode_newest(&[300, 2]);
+        bytes.push(0x80);
+        assert_eq!(decode_newest(&bytes), vec![300, 2]);
+        assert_eq!(decode_newest(&[0xff; 12]), Vec::<i64>::new());
+        // A full list of a million-ticket desk stays well within one page.
+        let wide: Vec<i64> = (0..LIST_CAP as i64)
+            .map(|i| 1_000_000 - 7_000 * i)
+            .collect();
+        assert!(encode_newest(&wide).len() <= 3 * LIST_CAP);
     }
 }
