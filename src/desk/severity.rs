@@ -411,6 +411,7 @@ cue_set!(
     r"\bfor now\b|\bin the meantime\b|\bmeanwhile\b|\bworkaround\b|\bfall ?back\b|\bby hand\b|\bmanually\b|\bhandwriting\b|\bwe can (?:still |use |pull |scan |read )|\bthey can (?:read|still|use)|\bcan still\b|\bstill (?:works|printing|working|getting|usable|able|prints)|\bgetting (?:things done|through)|\bcarrying on\b|\bnot ideal\b|\bwhich works\b|\bworks fine\b|\b(?:i'?m|we'?re) (?:ok|okay|using)\b|\bim (?:ok|using)\b|\bno stress\b|\bgrabbed a spare\b|\bthey do arrive\b|\breconnecting works\b|\bprinted it for us\b|\bone page at a time\b|\bmanageable\b|\bwait it out\b|\bcomes back\b|\bit came back\b|\bdo (?:get|arrive) (?:there )?eventually\b|\beventually\b|\b(?:walking|walk|go|going|went|use|using) (?:down |up |over )?to (?:the |an)?(?:other|another|next|\d\w* floor)|\b(?:desktop|web|laptop|other|spare|backup|the rest)\b[^.!?\n]{0,25}\b(?:is|are|works?|working) (?:fine|ok|okay)\b|\bupdating from\b",
     r"另一台|跑去|跑到|去楼下|借用|改用|换用|先手工|还在生产|活还能干|都能收到|先用|先在|先拿|凑合|手工|能用|还能|能正常|也能|也行|正常收发|电脑上正常|现在去|暂时|最终能",
     moment::BY_HAND,
+    moment::DETOUR,
 );
 
 cue_set!(
@@ -1043,5 +1044,79 @@ mod tests {
             levels("the comms room aircon has stopped and it feels very hot").1,
             High
         );
+    }
+
+    // Round 4 (dev4a/dev4b): general kinds of wording, each with wording written here.
+
+    #[test]
+    fn work_stopped_said_without_cant_and_points_named_by_role() {
+        use Level::*;
+        assert_eq!(
+            levels("nobody in the returns office can print dispatch notes"),
+            (High, High)
+        );
+        assert_eq!(
+            levels("none of the self-service lanes are taking cards this morning"),
+            (High, High)
+        );
+        // a number that labels is not a count: "gate 5 agents" are a gate's agents
+        assert_eq!(levels("gate 5 agents cannot print boarding cards").0, High);
+        assert_eq!(
+            levels("出库系统打不开，仓库门口的货车排了很长"),
+            (High, High)
+        );
+        assert_eq!(
+            levels("all the tellers' screens hang when they open an account"),
+            (High, High)
+        );
+    }
+
+    #[test]
+    fn the_moment_is_by_the_clock_and_the_past_or_a_date_days_away_is_not_now() {
+        use Level::*;
+        assert_eq!(
+            levels("the auction goes live in fifteen minutes and our bidding page gives an error"),
+            (High, High)
+        );
+        assert_eq!(
+            levels(
+                "last night's outage of the booking system at every branch: it's been fine \
+                 since 7, a short write-up please"
+            )
+            .1,
+            Low
+        );
+        assert_eq!(
+            levels("the expenses module is stuck for the whole company, claims are due by friday"),
+            (High, Medium)
+        );
+        assert_eq!(
+            levels("同事们问我开机弹窗是不是病毒，点关闭就没了，不急").1,
+            Low
+        );
+    }
+
+    #[test]
+    fn recipients_and_remote_workers_are_not_breadth() {
+        use Level::*;
+        assert_ne!(levels("我的OA登不上，下午三点前要把通知发给各部门").0, High);
+        assert_ne!(
+            levels("i work from home and the vpn fails, everything i need is on the file server").0,
+            High
+        );
+    }
+
+    #[test]
+    fn data_leaving_in_bulk_and_heat_at_a_cupboard_are_incidents() {
+        use Level::*;
+        assert_eq!(
+            levels("someone is running a bulk export of our customer records from the crm"),
+            (High, High)
+        );
+        assert_eq!(
+            levels("there is an electrical smell from the network cupboard by the lifts"),
+            (High, High)
+        );
+        assert_eq!(levels("how do i change a .csv extension to .txt?").1, Low);
     }
 }

@@ -10,10 +10,10 @@
 
 /// A security incident in progress.
 pub(super) const SECURITY: &str = concat!(
-    r"\bbulk (?:export|download)|\bmass (?:export|download)|\bexfiltrat|\b(?:former|ex-|departed|leaver'?s?) (?:employee|staff|colleague|member of staff)'?s? (?:account|login)",
-    r"|\.[a-z0-9]{2,8} (?:ending|extension|suffix)\b|\bread_?(?:me|to|how)_?(?:recover|decrypt|restore)|\bfolders? (?:\w+ )?going the same way\b",
+    r"\bbulk (?:export|download)|\bmass (?:export|download)|\bexfiltrat|\b(?:former|ex-|departed|leaver'?s?) (?:employee|staff|colleague|member of staff)'?s? (?:account|login) (?:is |has been |was )?(?:logging|downloading|exporting|signing|accessing|copying|still being used)",
+    r"|\b(?:grown|gained|strange|weird|odd|unknown|new) (?:a |an )?\.[a-z0-9]{2,8} (?:ending|extension|suffix)\b|\bread_?(?:me|to|how)_?(?:recover|decrypt|restore)|\bfolders? (?:\w+ )?going the same way\b",
     r"|\blink\b[^.!?\n]{0,40}\b(?:asking (?:\w+ )?to (?:sign|log) ?in|to verify)\b|\b(?:people|colleagues|someone|\w+ of them)\b[^.!?\n]{0,20}\bclicked (?:on )?it\b",
-    r"|(?:批量|大量)(?:导出|下载|拷贝)|离职[^，。,]{0,10}账号",
+    r"|(?:批量|大量)(?:导出|下载|拷贝)|离职[^，。,]{0,10}账号[^，。,]{0,12}(?:导出|下载|登录|登陆|拷贝)",
 );
 
 /// Exposure of a security incident that is wide.

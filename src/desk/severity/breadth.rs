@@ -24,15 +24,17 @@ pub(super) const WIDE: &str = concat!(
     r"|\bboth (?:of )?(?:our |the )?(?:stations|tills|counters|checkouts|lanes|terminals|registers|entrances|gates|kitchens|receptions|desks|lines)\b",
     r"|\ball (?:of )?(?:the |our )?[a-z]+s' [a-z]+",
     r"|\b(?:it'?s|they'?re|affects) all of them\b|\ball of them, not just\b",
+    r"|\btheirs (?:does|is doing|has|is showing) the same\b|(?:另外|其他|隔壁)[\p{Han}]{0,8}也(?:一样|是这样|不行)",
     r"|\bthe rest of (?:the |our )?(?:[a-z]+ ){0,3}(?:have|has|are|is|get|got) (?:got )?(?:the same|it too)\b",
     r"|\b(?:whole|entire) (?:the )?(?:firm|practice|agency|studio|newsroom|surgery|kitchen|crew|desk|hall|lab|library|centre|center|depot|yard|terminal|port|shift|patch)\b",
     r"|\bnone of (?:the |our )(?:[a-z-]+ ){0,3}(?:people|colleagues|agents|kitchens|lines|gates|readers|shops|restaurants|screens|tills|counters|desks|lanes|vans|lorries|trucks|flights|departures|phones|handsets|sites)\b",
-    r"|(?:全部|所有|每个|各个)[\p{Han}]{0,4}都[\p{Han}]{0,3}(?:不|没|无法)|(?:全部|全都)[\p{Han}]{0,2}(?:离线|停了|黑屏|没反应)",
+    r"|(?:全部|所有|每个|各个)(?:的)?(?:窗口|柜台|门店|分店|网点|闸口|通道|工位|岗位|终端|收银台?|人|同事|员工|用户|科室|部门|车间|仓库|教室|诊室|病区|办公室|楼层|站点|设备)都[\p{Han}]{0,3}(?:不|没|无法)|(?:全部|全都)[\p{Han}]{0,2}(?:离线|停了|黑屏|没反应)",
 );
 
 /// Units and whole places the first rounds did not list.
 pub(super) const UNIT: &str = concat!(
     r"\b(?:the |our |in |at )(?:[a-z]+ ){1,2}office\b|\b(?:a&e|a and e|emergency department|intensive care|icu|itu|maternity|radiology)\b",
+    r"|\bthe (?:news|sport|sports|equities|trading|dealing|foreign|business|picture|copy|sales) desk\b",
     r"|\bed (?:tracking|board|department|triage|reception|nurses|doctors|staff)\b|\bnurse in charge, ed\b",
 );
 
@@ -49,7 +51,7 @@ pub(super) const HELD_UP: &str = concat!(
     r"\b(?:lorries|trucks|vans|vehicles|coaches|buses|ambulances|taxis|couriers|hauliers)\b[^.!?\n]{0,30}\b(?:queu\w*|lined up|backed up|stacked|waiting|offloading|circling|parked up)",
     r"|\ba (?:coach|bus|coachload|busload|tour group|party) of \d+\b",
     r"|\b(?:patients|passengers|diners|candidates|students|pupils|visitors|guests|travellers)\b[^.!?\n]{0,30}\b(?:seated and waiting|on trolleys|in the corridor|stranded|stuck at)",
-    r"|(?:车|集卡|货车|卡车|车辆|救护车|大巴)[^，。,!！\n]{0,10}(?:排了|排到|堵|等着|停满)|拿着号|大厅里[^，。,!！\n]{0,6}(?:转|等|挤)",
+    r"|(?:集卡|货车|卡车|车辆|救护车|大巴|客车|(?:外面|门口|场外|路上)的车)[^，。,!！\n]{0,10}(?:排了|排到|堵|等着|停满)|拿着号|大厅里[^，。,!！\n]{0,6}(?:转|等|挤)",
 );
 
 /// A small group named by role with a small number word: "we're the two dispatchers".
@@ -77,7 +79,7 @@ pub(super) fn labels(text: &str, at: usize) -> bool {
 pub(super) fn remote_worker(text: &str) -> Option<&str> {
     static REMOTE: LazyLock<Regex> = LazyLock::new(|| {
         cues(
-            r"\b(?:i'?m|i am|i) (?:working|work) (?:from|at) home\b|\b(?:i'?m|i am) (?:remote|travelling|traveling|abroad|on the road|at a hotel)\b|在家办公|居家办公|出差|人在[\p{Han}]{2,3}(?:，|,|\s)",
+            r"\b(?:i'?m|i am|i) (?:working|work) (?:from|at) home\b|\b(?:i'?m|i am) (?:remote|travelling|traveling|abroad|on the road|at a hotel)\b|在家办公|居家办公|出差",
         )
     });
     REMOTE.find(text).map(|m| m.as_str())

@@ -17,22 +17,22 @@ pub(super) const STOPPED: &str = concat!(
     r"|\bhangs?\b|\bhanging\b|\bgreyed out\b|\bsits? in the outbox\b|\bstuck in the outbox\b",
     r"|\b(?:returns?|returning|throws?|throwing|gives?|giving) (?:an? |the )?(?:error|500|404)\b|\berroring\b",
     r"|\bzero (?:inbound |incoming |outbound )?(?:calls|orders|sales|tickets)\b|\bnot (?:issuing|releasing|printing|ringing|pulling)\b|\bstopped (?:issuing|releasing|talking|printing|sending)\b",
-    r"|[\p{Han}]不了|一(?:辆|台|个|张|单)都(?:不|没|放不|进不)",
+    r"|[\p{Han}--[大少免差忘受得]]不了|一(?:辆|台|个|张|单)都(?:不|没|放不|进不)",
 );
 
 /// The moment is now: a live event under way, staff idle, a count waiting, work piling.
 pub(super) const NOW: &str = concat!(
     r"\b(?:we'?re|we are) on air\b|\bon air (?:in|at)\b|\b(?:mid-?way|halfway|part way) through (?:the |our )?(?:[a-z]+ ){0,2}(?:show|service|broadcast|match|exam|session|shift|surgery|list)\b",
     r"|\bevery table is full\b|\b(?:start time|kick-?off) was\b|\b(?:is|are) (?:now )?boarding\b|\bpush-?back is\b",
-    r"|\b(?:stood|standing|sat|sitting) (?:about|around)\b|\btwiddling\b|\bnothing to do\b|\bcan'?t (?:tip|load|unload|ship|dispatch|board|check (?:anyone )?in)\b",
-    r"|\b\d+ (?:\w+ )?(?:waiting|queued|in (?:the )?queue|on hold)\b",
+    r"|\b(?:stood|standing|sat|sitting) (?:about|around)\b|\btwiddling\b|\bcan'?t (?:tip|unload|ship|dispatch|board|check (?:anyone )?in)\b",
+    r"|\b\d+ (?:(?:people|callers|calls|customers|patients|guests|passengers|students|visitors|drivers|lorries|trucks) )?(?:waiting|queued|in (?:the )?queue|on hold)\b",
     r"|\b(?:orders|bookings|jobs|calls|loads|deliveries)\b[^.!?\n]{0,20}\b(?:stacked|stacking|piling|backed|backing) up\b",
-    r"|维持秩序|干等|在现场等|已经开考|正在直播|直播中",
+    r"|\b(?:thawing|defrosting|spoiling)\b|维持秩序|干等|在现场等|已经开考|正在直播|直播中|化冻|解冻|变质",
 );
 
 /// A deadline within the hour or by the clock today.
 pub(super) const SOON: &str = concat!(
-    r"\bin (?:ten|fifteen|twenty|twenty-five|thirty|forty|forty-five|a quarter of an hour|quarter of an hour|half an hour|under an hour|under \w+ minutes)\b",
+    r"\bin (?:(?:ten|fifteen|twenty|twenty-five|thirty|forty|forty-five|fifty) (?:min|mins|minutes)|a quarter of an hour|quarter of an hour|half an hour|under an hour|under \w+ minutes)\b",
     r"|\bwithin the hour\b|\btop of the hour\b|\b(?:bell|cut-?off|push-?back|departure|kick-?off|curtain|doors open)\b[^.!?\n]{0,20}\b(?:is |at )\d{1,2}[:.]\d\d\b",
     r"|\bit'?s (?:now )?\d{1,2}[:.]\d\d\b[^.!?\n]{0,40}\b(?:is|at|by) \d{1,2}[:.]\d\d\b",
     r"|(?:截止|截港|开考|开播|直播|登机|发车|开船|开门|开业)[^，。,明后周]{0,8}(?:今天|上午|下午|中午|晚上|今晚)[\d一二三四五六七八九十两]+点",
@@ -42,6 +42,7 @@ pub(super) const SOON: &str = concat!(
 /// Over already: the fault is in the past and a report is wanted.
 pub(super) const OVER: &str = concat!(
     r"\b(?:everything|it|all|things)(?:'s| is| has| have| was)? (?:been )?(?:fine|normal|ok|okay|stable) (?:since|ever since)\b",
+    r"|\b(?:it'?s|it is|seems?|all|everything'?s?) (?:fine|ok|okay|working|back to normal) now\b|现在(?:又)?(?:好了|正常了)",
     r"|\b(?:trading|service|business) was normal\b|\b(?:yesterday|last (?:night|week|month))'?s? (?:[\w-]+ ){0,3}(?:outage|incident|crash|failure|downtime)\b",
 );
 
@@ -77,3 +78,7 @@ pub(super) const DAYS_AWAY: &str = concat!(
 
 /// A workaround by hand, in Chinese: "人工巡逻", "人工登记".
 pub(super) const BY_HAND: &str = r"人工(?:登记|巡逻|核对|记录|处理|操作|录入)";
+
+/// A detour that costs time but keeps work going: "going round via the east airlock,
+/// which adds about five minutes".
+pub(super) const DETOUR: &str = r"\b(?:going|go|went|sending|routing|walking) (?:\w+ )?(?:round|around) (?:via|through|by)\b|\badds? (?:about |roughly |around |an extra )?\w+ (?:minutes|mins)\b|绕(?:道|路|行)";
