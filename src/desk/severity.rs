@@ -61,7 +61,15 @@
 //! stopped — a total-failure verb ("can't", "rejecting", "用不了", "读不出", "忙音"), not
 //! hedged, negated or only feared ("slightly down", "能不能", "don't want to be locked
 //! out") (high); degraded service (medium); urgency words (medium); a deadline in days
-//! (medium); otherwise low.
+//! (medium); otherwise low. Round 4 puts one rule before "work stopped": the sender's own
+//! deadline days away ("due Friday", "截止是这周五") keeps stopped work medium.
+//!
+//! The round-4 cue tables live in submodules, joined into the sets above: `breadth`
+//! (points named by role, possessive groups, vehicles or the public held up, counts by
+//! place, label numbers, remote workers, recipients), `moment` (stopped without "can't",
+//! live events, clock deadlines, days-away deadlines, past outages, asked-about
+//! incidents, detours) and `alarms` (bulk export, ransomware marks, heat at cupboards);
+//! `pattern` compiles them all.
 
 use std::fmt;
 use std::str::FromStr;
@@ -1064,6 +1072,15 @@ mod tests {
         assert_eq!(
             levels("出库系统打不开，仓库门口的货车排了很长"),
             (High, High)
+        );
+        // every one of a set, and people counted by where they are
+        assert_eq!(
+            levels("all four of our depots lost the scanner app, no rush").0,
+            High
+        );
+        assert_eq!(
+            levels("the kiosk app crashed with 30 checked in for the tour").0,
+            High
         );
         assert_eq!(
             levels("all the tellers' screens hang when they open an account"),

@@ -25,6 +25,8 @@ pub(super) const WIDE: &str = concat!(
     r"|\ball (?:of )?(?:the |our )?[a-z]+s' [a-z]+",
     r"|\b(?:it'?s|they'?re|affects) all of them\b|\ball of them, not just\b",
     r"|\btheirs (?:does|is doing|has|is showing) the same\b|(?:另外|其他|隔壁)[\p{Han}]{0,8}也(?:一样|是这样|不行)",
+    r"|\ball (?:two|three|four|five|six|seven|eight|nine|[2-9]) (?:of (?:our|the) )?(?:[a-z]+ )?[a-z]{3,}s\b",
+    r"|\b(?:[1-9]\d+|[a-z]+ty(?:-[a-z]+)?)(?:-odd|\+)? (?:on (?:the )?(?:manifest|passenger list|register|board)|booked in|seated|checked in|on the list)\b",
     r"|\bthe rest of (?:the |our )?(?:[a-z]+ ){0,3}(?:have|has|are|is|get|got) (?:got )?(?:the same|it too)\b",
     r"|\b(?:whole|entire) (?:the )?(?:firm|practice|agency|studio|newsroom|surgery|kitchen|crew|desk|hall|lab|library|centre|center|depot|yard|terminal|port|shift|patch)\b",
     r"|\bnone of (?:the |our )(?:[a-z-]+ ){0,3}(?:people|colleagues|agents|kitchens|lines|gates|readers|shops|restaurants|screens|tills|counters|desks|lanes|vans|lorries|trucks|flights|departures|phones|handsets|sites)\b",
