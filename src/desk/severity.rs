@@ -420,6 +420,7 @@ cue_set!(
     r"另一台|跑去|跑到|去楼下|借用|改用|换用|先手工|还在生产|活还能干|都能收到|先用|先在|先拿|凑合|手工|能用|还能|能正常|也能|也行|正常收发|电脑上正常|现在去|暂时|最终能",
     moment::BY_HAND,
     moment::DETOUR,
+    moment::PARTLY,
 );
 
 cue_set!(
@@ -431,6 +432,7 @@ cue_set!(
 );
 
 cue_set!(DAYS_AWAY, moment::DAYS_AWAY);
+cue_set!(PLANNED_SAFETY, alarms::PLANNED);
 
 cue_set!(
     DEGRADED,
@@ -616,14 +618,6 @@ fn first_unnegated<'t>(re: &Regex, text: &'t str) -> Option<&'t str> {
 fn negated(text: &str, start: usize, end: usize) -> bool {
     let before = &text[..start];
     let after = &text[end..];
-    // A cue spanning "else" or "other" is about the others: "none of the others are".
-    if end - start > 12
-        && [" else", "other", "rest of"]
-            .iter()
-            .any(|w| text[start..end].contains(w))
-    {
-        return true;
-    }
     before.ends_with("not ")
         || before.ends_with("not an ")
         || before.ends_with("not a ")
@@ -636,6 +630,11 @@ fn negated(text: &str, start: usize, end: usize) -> bool {
         || text[..end].ends_with("能不能")
         || HYPOTHETICAL.is_match(before)
         || after.starts_with(" else")
+}
+
+/// A safety incident, unless the text is about a planned test or drill.
+fn safety(text: &str) -> Option<&str> {
+    found(&SAFETY, text).filter(|_| found(&PLANNED_SAFETY, text).is_none())
 }
 
 fn found<'t>(re: &Regex, text: &'t str) -> Option<&'t str> {
@@ -661,10 +660,20 @@ fn quoted(words: &str) -> String {
 /// Reads impact and urgency from `text` (subject and body, quoted lines left out) and
 /// the business service it names, if any.
 pub fn assess(text: &str, service: Option<&Service>, file: &FileCues) -> Severity {
-    let stopped = first_unnegated(&STOPPED, text).or(file.outage.filter(|w| {
-        text.match_indices(w)
-            .any(|(at, m)| !negated(text, at, at + m.len()))
-    }));
+    // A stop cue spanning "else" or "other" is about the others: "none of the others are".
+    let stopped = STOPPED
+        .find_iter(text)
+        .find(|m| {
+            !negated(text, m.start(), m.end())
+                && ![" else", "other", "rest of"]
+                    .iter()
+                    .any(|w| m.as_str().contains(w))
+        })
+        .map(|m| m.as_str())
+        .or(file.outage.filter(|w| {
+            text.match_indices(w)
+                .any(|(at, m)| !negated(text, at, at + m.len()))
+        }));
     let incident = incident(text);
     let impact = impact(text, service, stopped, incident, file);
     let urgency = urgency(text, stopped, incident, file);
@@ -761,7 +770,7 @@ fn impact(
             format!("a shared thing stopped: {}", quoted(w)),
         );
     }
-    if found(&SAFETY, text).is_some()
+    if safety(text).is_some()
         && let Some(w) = found(&SHARED_EQUIPMENT, text)
     {
         return reading(Level::High, format!("shared equipment: {}", quoted(w)));
@@ -797,7 +806,7 @@ fn urgency(text: &str, stopped: Option<&str>, incident: Option<&str>, file: &Fil
     if let Some(w) = incident {
         return reading(Level::High, format!("security incident: {}", quoted(w)));
     }
-    if let Some(w) = found(&SAFETY, text) {
+    if let Some(w) = safety(text) {
         return reading(Level::High, format!("safety: {}", quoted(w)));
     }
     if let Some(w) = found(&RESOLVED, text) {
@@ -1107,6 +1116,19 @@ mod tests {
             levels("the expenses module is stuck for the whole company, claims are due by friday"),
             (High, Medium)
         );
+        assert_eq!(levels("电子阅卷系统打不开，九点开考，考生已经进场").1, High);
+        assert_eq!(
+            levels("the pos app at the ticket office froze, the crowd outside is growing").0,
+            High
+        );
+        assert_eq!(
+            levels("nobody in the team can open the wiki home page, everything else works").1,
+            Medium
+        );
+        assert_eq!(
+            levels("fire alarm test at 10:00 tomorrow in the server room").1,
+            Medium
+        );
         assert_eq!(
             levels("同事们问我开机弹窗是不是病毒，点关闭就没了，不急").1,
             Low
@@ -1117,6 +1139,10 @@ mod tests {
     fn recipients_and_remote_workers_are_not_breadth() {
         use Level::*;
         assert_ne!(levels("我的OA登不上，下午三点前要把通知发给各部门").0, High);
+        assert_ne!(
+            levels("outlook won't open and i must send the rota to the branches by 4pm").0,
+            High
+        );
         assert_ne!(
             levels("i work from home and the vpn fails, everything i need is on the file server").0,
             High

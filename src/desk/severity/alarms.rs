@@ -28,3 +28,7 @@ pub(super) const SAFETY: &str = concat!(
 
 /// Shared equipment a safety incident can be at.
 pub(super) const SHARED_EQUIPMENT: &str = r"\b(?:comms|network|server|wiring|data) (?:cupboard|closet|cabinet)\b|\bpatch panel\b|弱电间|电井|配线间";
+
+/// A planned safety test, not an incident: "fire alarm test at 10:00 tomorrow", "消防演练".
+pub(super) const PLANNED: &str =
+    r"\b(?:fire )?drill\b|\balarm test|\btest(?:ing)? (?:of )?the (?:fire )?alarm|消防演练|演习";

@@ -24,6 +24,8 @@ pub(super) const WIDE: &str = concat!(
     r"|\bboth (?:of )?(?:our |the )?(?:stations|tills|counters|checkouts|lanes|terminals|registers|entrances|gates|kitchens|receptions|desks|lines)\b",
     r"|\ball (?:of )?(?:the |our )?[a-z]+s' [a-z]+",
     r"|\b(?:it'?s|they'?re|affects) all of them\b|\ball of them, not just\b",
+    r"|\bacross (?:all |every |both )|\bacross (?:pathology|radiology|pharmacy|theatres|maternity|[a-z]+ (?:department|team|site|wards|floors|branches|stores|sites))\b",
+    r"|\b(?:to|for|on|across) (?:all )?(?:the )?(?:wards|branches|stores|sites|departments|clinics|schools|surgeries)\b",
     r"|\btheirs (?:does|is doing|has|is showing) the same\b|(?:另外|其他|隔壁)[\p{Han}]{0,8}也(?:一样|是这样|不行)",
     r"|\ball (?:two|three|four|five|six|seven|eight|nine|[2-9]) (?:of (?:our|the) )?(?:[a-z]+ )?[a-z]{3,}s\b",
     r"|\b(?:[1-9]\d+|[a-z]+ty(?:-[a-z]+)?)(?:-odd|\+)? (?:on (?:the )?(?:manifest|passenger list|register|board)|booked in|seated|checked in|on the list)\b",
@@ -53,6 +55,8 @@ pub(super) const HELD_UP: &str = concat!(
     r"\b(?:lorries|trucks|vans|vehicles|coaches|buses|ambulances|taxis|couriers|hauliers)\b[^.!?\n]{0,30}\b(?:queu\w*|lined up|backed up|stacked|waiting|offloading|circling|parked up)",
     r"|\ba (?:coach|bus|coachload|busload|tour group|party) of \d+\b",
     r"|\b(?:patients|passengers|diners|candidates|students|pupils|visitors|guests|travellers)\b[^.!?\n]{0,30}\b(?:seated and waiting|on trolleys|in the corridor|stranded|stuck at)",
+    r"|\b(?:the |a )?crowds? (?:outside |at the \w+ )?(?:is |are )?(?:building|growing|getting bigger)\b",
+    r"|(?:学生|考生|乘客|旅客|观众|病人|患者|客人|顾客)[^，。,!！\n]{0,6}(?:已经)?(?:坐好|坐满|到齐|进场|在场)",
     r"|(?:集卡|货车|卡车|车辆|救护车|大巴|客车|(?:外面|门口|场外|路上)的车)[^，。,!！\n]{0,10}(?:排了|排到|堵|等着|停满)|拿着号|大厅里[^，。,!！\n]{0,6}(?:转|等|挤)",
 );
 
@@ -102,6 +106,11 @@ pub(super) fn not_affected(text: &str, w: &str) -> bool {
     });
     text.find(w).is_some_and(|at| {
         let before = text[..at].trim_end();
-        SENT_TO.is_match(before) || before.ends_with("我的")
+        static SENDING: LazyLock<Regex> = LazyLock::new(|| {
+            cues(r"\b(?:send|sent|sending|email|e-mail|submit|forward|circulate|post|deliver)(?: [\w']+){0,3}$")
+        });
+        SENT_TO.is_match(before)
+            || before.ends_with("我的")
+            || (w.starts_with("to ") && SENDING.is_match(before))
     })
 }

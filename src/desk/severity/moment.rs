@@ -36,6 +36,7 @@ pub(super) const SOON: &str = concat!(
     r"|\bwithin the hour\b|\btop of the hour\b|\b(?:bell|cut-?off|push-?back|departure|kick-?off|curtain|doors open)\b[^.!?\n]{0,20}\b(?:is |at )\d{1,2}[:.]\d\d\b",
     r"|\bit'?s (?:now )?\d{1,2}[:.]\d\d\b[^.!?\n]{0,40}\b(?:is|at|by) \d{1,2}[:.]\d\d\b",
     r"|(?:截止|截港|开考|开播|直播|登机|发车|开船|开门|开业)[^，。,明后周]{0,8}(?:今天|上午|下午|中午|晚上|今晚)[\d一二三四五六七八九十两]+点",
+    r"|[\d一二三四五六七八九十两]+点(?:半|\d+分?)?(?:就|要)?(?:开考|开播|直播|登机|发车|开船|截港|开门|开业|开始考试)",
     r"|(?:今天|上午|下午|中午|晚上|今晚)[\d一二三四五六七八九十两]+点[^，。,明后周]{0,10}(?:截|开考|开播|直播|登机|发车|开船|到期)",
 );
 
@@ -71,6 +72,7 @@ pub(super) fn queue_of_things(text: &str, at: usize) -> bool {
 /// when nothing waits now and no hour is named, work stopped can wait that long.
 pub(super) const DAYS_AWAY: &str = concat!(
     r"\b(?:due|deadline|needs? to be (?:in|done|filed|submitted|out)|has to (?:go|be)|must (?:go|be))\b[^.!?\n]{0,30}\b(?:tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|this week|next week|end of (?:the )?week)\b",
+    r"|\b(?:look at|fix|sort|check)\b[^.!?\n]{0,20}\b(?:this week|in the next few days)\b|(?:这周内|本周内|这两天)(?:帮忙)?(?:看|处理|弄)",
     r"|\b(?:by|before) (?:tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|the end of the week)\b",
     r"|(?:明天|后天|本?周[一二三四五六日末]|星期[一二三四五六日天]|下周[一二三四五六日]?|这周[一二三四五六日]?|本周)[^，。,]{0,3}(?:截止|之前|前(?:要|必须|得)|要交|到期)",
     r"|截止(?:日期|时间)?(?:到|是|在)?(?:明天|后天|本?周[一二三四五六日]|这周|星期|下周)",
@@ -82,3 +84,6 @@ pub(super) const BY_HAND: &str = r"人工(?:登记|巡逻|核对|记录|处理|�
 /// A detour that costs time but keeps work going: "going round via the east airlock,
 /// which adds about five minutes".
 pub(super) const DETOUR: &str = r"\b(?:going|go|went|sending|routing|walking) (?:\w+ )?(?:round|around) (?:via|through|by)\b|\badds? (?:about |roughly |around |an extra )?\w+ (?:minutes|mins)\b|绕(?:道|路|行)";
+
+/// Part of a thing still works: "everything else works", "black and white is fine".
+pub(super) const PARTLY: &str = r"\b(?:everything else|all else|black and white|mono)\b[^.!?\n]{0,10}\b(?:works|is fine|is ok|is okay|is working|still works)\b|其他(?:功能)?都(?:正常|能用)";
