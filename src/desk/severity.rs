@@ -61,7 +61,15 @@
 //! stopped — a total-failure verb ("can't", "rejecting", "用不了", "读不出", "忙音"), not
 //! hedged, negated or only feared ("slightly down", "能不能", "don't want to be locked
 //! out") (high); degraded service (medium); urgency words (medium); a deadline in days
-//! (medium); otherwise low.
+//! (medium); otherwise low. Round 4 puts one rule before "work stopped": the sender's own
+//! deadline days away ("due Friday", "截止是这周五") keeps stopped work medium.
+//!
+//! The round-4 cue tables live in submodules, joined into the sets above: `breadth`
+//! (points named by role, possessive groups, vehicles or the public held up, counts by
+//! place, label numbers, remote workers, recipients), `moment` (stopped without "can't",
+//! live events, clock deadlines, days-away deadlines, past outages, asked-about
+//! incidents, detours) and `alarms` (bulk export, ransomware marks, heat at cupboards);
+//! `pattern` compiles them all.
 
 use std::fmt;
 use std::str::FromStr;
@@ -70,6 +78,13 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::status::Priority;
+
+mod alarms;
+mod breadth;
+mod moment;
+mod pattern;
+
+use pattern::cues;
 
 /// A level of impact, urgency or criticality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -182,13 +197,6 @@ pub struct FileCues<'t> {
     pub can_wait: Option<&'t str>,
 }
 
-/// Compiles a cue set: case-insensitive, `\b` is an ASCII word boundary (so `\bVPN\b`
-/// matches in "VPN连不上").
-fn cues(pattern: &str) -> Regex {
-    let p = format!("(?i){}", pattern.replace(r"\b", r"(?-u:\b)"));
-    Regex::new(&p).unwrap_or_else(|e| panic!("built-in severity pattern: {e}"))
-}
-
 macro_rules! cue_set {
     ($name:ident, $($part:expr),+ $(,)?) => {
         static $name: LazyLock<Regex> = LazyLock::new(|| cues(&[$($part),+].join("|")));
@@ -196,7 +204,7 @@ macro_rules! cue_set {
 }
 
 const NUM_2_9: &str = r"(?:[2-9]|two|three|four|five|six|seven|eight|nine)";
-const NUM_10: &str = r"(?:[1-9]\d+\+?|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|a hundred|hundreds|dozens|scores)";
+const NUM_10: &str = r"(?:[1-9]\d+\+?|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|a hundred(?: and [a-z]+)?|hundreds|dozens|scores)";
 const UNITS: &str = r"(?:floors|departments|depts|sites|stores|shops|branches|warehouses|wards|offices|surgeries|schools|locations|restaurants|workshops|buildings|clinics|campuses|teams|lines|production lines|packing lines|hotels|plants|factories|classrooms|pharmacies)";
 const PEOPLE: &str = r"(?:people|users|staff|employees|guests|customers|clients|students|pupils|patients|colleagues|suppliers|parcels|orders|agents|drivers|workers|members|operators|nurses|doctors|teachers|cashiers|callers|pickers|engineers|clinicians|machines|pcs|computers|laptops|devices|of us)";
 
@@ -213,6 +221,7 @@ cue_set!(
     r"\b(?:everyone else|my colleagues?|others) can\b",
     r"(?:别的|其他|其余|隔壁)[\p{Han}]{0,4}(?:都|也)?(?:正常|没事|没问题|不卡|好好的)|只有(?:他|她)|就我这|就(?:他|她)(?:这|一)",
     r"只有我|就我一个人|仅我|别人都|别人的|其他人都|其他同事都|其他同事的|同事都正常|别人电脑|其他人正常|其他电脑都",
+    breadth::NARROW,
 );
 
 cue_set!(
@@ -227,7 +236,10 @@ cue_set!(
     r"\bthe (?:network|internet|server|servers|wifi|wi-fi|phones|phone lines|phone system|system|website|intranet|email|e-mail|power|printers) (?:is |are |has |have |went |seems |)(?:down|out|offline|dead|gone|not working|unavailable|crashed)\b",
     r"\bhalf (?:of )?the (?:company|office|staff|building|floor|users|team|school)\b",
     r"\bboth (?:of )?(?:our |the )?(?:sites|surgeries|offices|floors|stores|shops|branches|warehouses|buildings|clinics|schools|campuses|wards|locations|plants|factories|depots|gates|lines)\b",
-    &format!(r"\b(?:all )?(?:{NUM_2_9}|several|multiple|many|all the) (?:[a-z]+ )?{UNITS}\b"),
+    &format!(
+        r"\b(?:all )?(?:{NUM_2_9}|several|multiple|many|all the) (?:[a-z]+ )?(?:{UNITS}|{})\b",
+        breadth::UNITS
+    ),
     &format!(r"\b{NUM_10} (?:[a-z]+ )?{PEOPLE}\b"),
     r"\b(?:lots|many|most|all|dozens|hundreds) of (?:the |our )?(?:machines|pcs|computers|laptops|users|staff|people|customers|clients|stores|branches)\b",
     r"\b(?:the|our) (?:wards|branches|stores|shops|sites|offices|restaurants|clinics|surgeries|departments|floors|warehouses)\b",
@@ -242,6 +254,7 @@ cue_set!(
     r"[两二三四五六七八九十几\d](?:个|家|间|所)(?:仓库|门店|分店|店|药店|网点|支行|超市|酒店|诊所|医院|学校|部门|车间|楼层|办公室|校区|病区|工厂|分公司|科室)|[一二三四五六七八九]车间[、和]",
     r"(?:[二三四五六七八九]?十[一二三四五六七八九几多]?|[1-9]\d+|[一二三四五六七八九两几]?[百千万])\s*(?:多|来|余)?(?:(?:名|位)|(?:个|台|家)?(?:新)?(?:人|员工|学生|病人|患者|顾客|客户|客人|用户|医生|护士|老师|司机|工人|电脑|终端|门店|分店|设备|孩子|家长|会员|乘客|居民|群众|客服|坐席|同学|新生))",
     r"(?:客户|顾客|病人|患者|学生|乘客)(?:们)?(?:投诉|都|找不到)|排(?:了)?(?:一长串|长队|满)|排着队|排起了",
+    breadth::WIDE,
 );
 
 cue_set!(
@@ -250,6 +263,7 @@ cue_set!(
     r"\b(?:customer|client|patient|public)[- ](?:facing |)(?:app|portal|website|site|line)\b|\b(?:payment|sms|api|vpn|remote desktop|email|mail) gateway\b|\bthe (?:server|servers|network|domain controller|file server|mail server|intranet)\b|\b(?:production|packing|assembly|bottling) line\b|\bline \d+\b|\b(?:active directory|dc\d*)\b",
     r"\b(?:office|site|store|shop|branch|school|clinic|warehouse|plant|building|floor|campus|ward|depot|hotel)(?:'s)? (?:network|internet|wifi|wi-fi|phones?|phone lines?|power|system|server)\b",
     r"热线|共享盘|共享文件夹|共享目录|公共盘|总机|官网|公司网站|我们(?:的)?网站|商城|小程序|服务器|云平台|医院信息系统|信息系统|产线|生产线|流水线",
+    breadth::SHARED,
 );
 
 cue_set!(
@@ -278,18 +292,21 @@ cue_set!(
     r"\b(?:customers?|clients?|patients?|guests?|residents?|citizens?|parents?|callers?|passengers?|members|visitors?|shoppers?|people|students|pupils|buyers)\b[^.!?\n]{0,30}\b(?:waiting|queu\w*|lined up|standing (?:there|around)|leaving|walking out|turned away|sent away)",
     r"\bqueue (?:of|out|to|at|outside|round|is)\b|\b(?:line|queue) at the (?:counter|till|desk|door)|\bwaiting (?:room|area) is full\b",
     r"(?:顾客|客户|客人|病人|患者|家长|会员|群众|居民|乘客|旅客|学生|市民|买家|大爷|老人)[^，。,!！\n]{0,12}(?:等|排队|排着|走了|回去|骂|门口)|排[^，。,!！\n]{0,3}队|坐满了|一堆人|候诊|号在等",
+    breadth::HELD_UP,
 );
 
 cue_set!(
     NOT_INCIDENT,
     r"\bnothing (?:has )?happened\b|\b(?:did not|didn'?t|never) (?:click|open|enter|type|reply)|\bfor (?:the|your) records?\b|\b(?:training|course|awareness)\b",
     r"没(?:有)?点(?:开|击)?|没(?:有)?输|没(?:有)?打开",
+    moment::ONLY_ASKED,
 );
 
 cue_set!(
     RESOLVED,
     r"\bfor (?:the|your) records?\b|\bback to normal\b|\b(?:resolved|sorted|fixed) itself\b|\b(?:came|come) back on its own\b|\bno action needed\b",
     r"(?:后来|已经?|都)(?:自己|自动)?恢复(?:了|正常)|一切正常|不需要处理|无需处理|备案|仅作记录|记录一下",
+    moment::OVER,
 );
 
 cue_set!(
@@ -331,6 +348,7 @@ cue_set!(
         r"\b(?:the |our )?{NUM_2_9} (?:people|colleagues|users|staff|designers|nurses|agents|techs|of them)\b"
     ),
     r"我和[\p{Han}]{1,3}|我们[^，。,.!！\n\d]{0,6}[两二三四五六七八九几2-9]\s?个|(?:^|[^\d])[2-9]\s?个人|[两二三四五六七八九]个人(?:共用|的)?",
+    breadth::SMALL,
 );
 
 cue_set!(
@@ -347,12 +365,14 @@ cue_set!(
     r"\bward \d+\b|\bnew branch\b|\b(?:the|our|this) office\b",
     r"我们(?:部门|科室|团队|公司|店|门店|分店|学校|医院|病区|车间)",
     r"(?:设计|行政|客服|财务|人事|销售|市场|采购|生产|技术|研发|运营|法务|物流|仓储|质检|工程|计划)部|检验科|病房|急诊|病区|车间|厂区|仓库|分店|门店|新店|全校|食堂|文印室|培训室|网点|支行|分行|营业厅|门诊|展厅|幼儿园|药店|呼叫中心|客服中心|媒体中心|调度中心|分拣中心|导播间",
+    breadth::UNIT,
 );
 
 cue_set!(
     SECURITY,
     r"\bphish|ransom|\bmalware\b|\bvirus|\bthreat\b|\bhacked\b|compromis|\b(?:data|security) breach|\bbreached\b|\bsigned in (?:at|from)|\bsign-?in from|\blog-?in from|unknown (?:ip|country|location)|\bforwarding rule|\b(?:typed|entered|put|gave|submitted)\b[^.!?\n]{0,25}\b(?:password|credentials|login details|bank details)|\b(?:typed|entered|put in|gave|submitted) (?:in )?(?:my|our|his|her|their) (?:\w+ )?(?:password|credentials|login|details)\b|\b(?:inbox|mail|mailbox|forwarding|auto-?forward) rules?\b|\bclicked (?:on )?(?:a|the|this|that) (?:link|attachment)|\bscam|impersonat|\bgift cards?\b|\bchange (?:of )?bank details|\baccount (?:is |was |has been )?(?:sending|hacked)|\bfraud|suspicious (?:login|sign|payment|email)|\bstolen\b|\blost (?:my |a |the )?(?:work )?(?:laptop|phone|usb)|\b(?:left|lost|stolen|missing)\b[^.!?\n]{0,30}\b(?:laptop|phone|usb|tablet|device)\b|\b(?:laptop|phone|usb|tablet)\b[^.!?\n]{0,20}\b(?:lost|stolen|missing|left on)\b|\b(?:don'?t|do not) recogni[sz]e\b[^.!?\n]{0,30}\b(?:host|log-?ins?|log-?ons?|sign-?ins?|device|ip|account|address)|\bi (?:didn'?t|did not|never) send (?:it|them|that|this|those|any)\b|\bnobody (?:\w+ ){0,3}did this\b|\bunknown (?:host|device|account|sender)|\bdomain admins?\b|\blog-?ons?\b[^.!?\n]{0,40}\b(?:unknown|unrecogni|strange|odd)|\bread_?(?:me|to)_?(?:recover|decrypt)|\brecover(?:y)? (?:your |the )?files\b|\bbitcoin|\bdecrypt|\brenamed\b[^.!?\n]{0,40}\bending in\b|\bbank details\b|\b(?:sender|domain|address|url)\b[^.!?\n]{0,30}\b(?:was|looked|looks|is) (?:off|odd|wrong|fake|spoofed|dodgy)\b|\b(?:email|mailbox|account) (?:is |has been |was )?(?:sending|blasting)\b|\bread_?me_?\w*\.txt\b|\bending in \.\w+|\bbroken into\b",
     r"被骗|上当|中招|外泄|公开链接|发错(?:了)?群|外部(?:的)?(?:商家)?(?:交流)?群|乱发|(?:他|她|本人)(?:说)?(?:他|她)?(?:根本)?没(?:有)?发|(?:笔记本|电脑|手机|u盘|硬盘|平板)[^，。,]{0,12}(?:丢了|丢失|遗失|被偷)|陌生(?:IP|ip|设备|账号|地址)|比特币|恢复文件|后缀[^，。]{0,4}(?:全|都)?变|不是我发|我没发|钓鱼|赎金|勒索|被加密|病毒|中毒|木马|被盗|泄露|异地登录|转发规则|盗号|诈骗|被黑|冒充|点了(?:一个)?链接|点开了|输入了[^，。,]{0,12}密码|输了[^，。,]{0,12}密码|假的[^，。,]{0,8}(?:网页|网站|页面|邮件)",
+    alarms::SECURITY,
 );
 
 cue_set!(
@@ -360,24 +380,28 @@ cue_set!(
     r"\b(?:domain )?admin(?:istrator)? account|\bransom|encrypted|\bfinance director|\bcfo\b|\bmoney (?:has been |was )?(?:sent|transferred|moved)|\bspamming|sending spam|\bpayment (?:was |has been )?(?:made|sent)|\balready paid\b|\b(?:patient|customer|client)s?'? (?:data|details|records|list|spreadsheet|information|contacts)|\ball staff\b|\bdomain admins?\b|\badmins?\b|\bpaid\b|\b\d[\d,]* (?:patients|customers|clients|people)\b|\b(?:all|every) (?:of )?(?:our |the )?(?:customers?|patients?|clients?)\b",
     r"\b(?:sent|sending|gone|went|going out|mailed)\b[^.!?\n]{0,40}\b(?:colleagues|contacts?|contact list|everyone|all staff|the whole)|\bfinanc\w*|\bpayroll\b|\bpayment (?:runs?|approvals?)|\bsign off (?:\w+ )?payments|\bbank(?:ing)? (?:approval|payments?)|\bevery folder\b|\bfolders are changing\b|\bread_?(?:me|to)_?(?:recover|decrypt|restore)|\bbitcoin|\bdates? of birth\b|\bnames,? (?:and )?(?:addresses|phone numbers|emails)\b|\bpersonal data\b|\b[\d,]{3,} (?:rows|records|members)\b|\baddress book\b|\bsuppliers\b|\b(?:hundreds|dozens|thousands) of (?:them|emails|messages)\b|\b(?:clients|customers|colleagues|contacts)\b(?: \w+){0,4} (?:replied|asking|received)\b",
     r"乱发|(?:客户|供应商|联系人|同事)[^，。]{0,4}(?:来问|收到|打电话来问)|身份证|手机号|个人信息|买家|几百封|上百封|好几百封|外部(?:的)?[\p{Han}]{0,4}群|管理员|赎金|勒索|被加密|比特币|恢复文件|财务|网银|付款审批|审批权限|转账|病人信息|患者信息|客户(?:的)?(?:资料|信息|数据|联系方式|名单)|全部客户|所有客户|所有邮件|没加密|未加密|(?:发给|发到|群发|转发给)[^，。]{0,10}(?:同事|所有人|全公司|通讯录)",
+    alarms::SECURITY_WIDE,
 );
 
 cue_set!(
     SAFETY,
     r"\bsmoke|\bsmoking\b|burning smell|smells? (?:of )?(?:burning|burnt)|\bburnt\b|\bon fire\b|fire alarm|overheat|\bsparks?\b|water (?:is )?(?:dripping|leak|coming)|\bleak(?:ing)?\b|\bflood|\bdripping\b|patient safety|safety issue|\bburning\b[^.!?\n]{0,20}\bsmell|\b(?:server|comms) room\b[^.!?\n]{0,40}\b(?:hot|temperature|air ?con|cooling)\b|\b(?:air ?con|air conditioning|cooling)\b[^.!?\n]{0,20}\b(?:stopped|failed|off|down|broken)\b",
     r"冒烟|焦糊|着火|烧焦|过热|漏水|滴水|机房[^，。]{0,6}进水|安全隐患|机房[^。]{0,10}(?:热|温度|空调)|空调[^，。]{0,4}(?:不转|坏|停|不制冷)",
+    alarms::SAFETY,
 );
 
 cue_set!(
     SHARED_EQUIPMENT,
     r"\b(?:network |server |comms )?(?:rack|server room|comms room|cabinet|ups|switch|data cent(?:er|re))\b",
     r"机房|机柜|配电|UPS|交换机|服务器",
+    alarms::SHARED_EQUIPMENT,
 );
 
 cue_set!(
     CAN_WAIT,
     r"\bno (?:hurry|rush|urgency)\b|\bnot (?:urgent|a priority|a big deal|in a hurry|pressing)\b|\bplenty of time\b|\bcan wait\b|\blow priority\b|\bwhenever (?:you|it suits|convenient|possible)|\bany ?time (?:this|next)\b|\bwhen(?:ever)? you (?:get|have) (?:a|the|some)? ?(?:sec|second|moment|chance|time|minute)|\bwhen you get round\b|\bat your convenience\b|\bnext (?:month|quarter|year|term)\b|\bin (?:two|three|four|a few|2|3|4) weeks\b|\bnext week is fine\b|\bcan be looked at next\b|\bover the summer\b|\bwould be nice\b|\bnice to have\b|\b(?:is|would) it (?:be )?possible\b|\bquick question\b|\bjust (?:a question|asking|wondering)\b",
     r"^咨询|只是咨询|想咨询|咨询一下|请问(?:能不能|可不可以|是否|有没有办法)|不急|不着急|不紧急|不赶时间|有空|有时间再|慢慢来|(?:前|之前|以后|的时候|装好|弄好|完成|给到|做好|下周)就(?:行|可以)|(?:之后|以后|有空|有时间|回头|下周|下个月|过几天)再|问题不大|下个月|下个季度|明年|不影响使用",
+    moment::CAN_WAIT,
 );
 
 cue_set!(
@@ -386,12 +410,17 @@ cue_set!(
     r"\b(?:losing|lost|zero|no) (?:sales|money|revenue|orders)\b|\bcash only\b|\bcan'?t (?:pay|take (?:cards|payments|orders)|check in|assign rooms|sell)\b|\bchasing us\b|\blunch rush\b|\bbusiest time\b|\bpeak (?:time|hours?)\b|\bon stop\b|\bstanding by\b|\bparked up\b|\bcan'?t (?:trade|open the (?:shop|store))|\bproduction (?:has )?(?:stopped|halted)|\blines? (?:is |are )?(?:down|stopped)|\bcosting us\b|\b(?:missing|losing|missed) calls\b|\bcalls (?:are )?going to voicemail\b",
     r"\b(?:customers?|clients?|callers?|patients?|guests?|people|drivers?|lorries|trucks?|couriers?|vans?|operators|orders)\b[^.!?\n]{0,25}\b(?:waiting|queu\w*|piling up|standing by|standing around|idle|lined up|sat (?:there|idle)|stuck at)\b|\bqueue of\b|\bcourier (?:collects|arrives|comes|is due|at)\b|\bcollection (?:is )?at \d|\blit up\b|\bphones? (?:are |is )?ringing off\b",
     r"排[^，。,!！\n]{0,3}队|在等|等着|等了|排队|排着|排满|一长串|直接走|投诉|催|打爆|结不了账|打不了饭|在月台|全停|干不了活|只能付现金|只能让顾客|影响营业|没法营业|无法营业|停产|停工|损失",
+    breadth::HELD_UP,
+    moment::NOW,
 );
 
 cue_set!(
     WORKAROUND,
     r"\bfor now\b|\bin the meantime\b|\bmeanwhile\b|\bworkaround\b|\bfall ?back\b|\bby hand\b|\bmanually\b|\bhandwriting\b|\bwe can (?:still |use |pull |scan |read )|\bthey can (?:read|still|use)|\bcan still\b|\bstill (?:works|printing|working|getting|usable|able|prints)|\bgetting (?:things done|through)|\bcarrying on\b|\bnot ideal\b|\bwhich works\b|\bworks fine\b|\b(?:i'?m|we'?re) (?:ok|okay|using)\b|\bim (?:ok|using)\b|\bno stress\b|\bgrabbed a spare\b|\bthey do arrive\b|\breconnecting works\b|\bprinted it for us\b|\bone page at a time\b|\bmanageable\b|\bwait it out\b|\bcomes back\b|\bit came back\b|\bdo (?:get|arrive) (?:there )?eventually\b|\beventually\b|\b(?:walking|walk|go|going|went|use|using) (?:down |up |over )?to (?:the |an)?(?:other|another|next|\d\w* floor)|\b(?:desktop|web|laptop|other|spare|backup|the rest)\b[^.!?\n]{0,25}\b(?:is|are|works?|working) (?:fine|ok|okay)\b|\bupdating from\b",
     r"另一台|跑去|跑到|去楼下|借用|改用|换用|先手工|还在生产|活还能干|都能收到|先用|先在|先拿|凑合|手工|能用|还能|能正常|也能|也行|正常收发|电脑上正常|现在去|暂时|最终能",
+    moment::BY_HAND,
+    moment::DETOUR,
+    moment::PARTLY,
 );
 
 cue_set!(
@@ -399,7 +428,11 @@ cue_set!(
     r"\b(?:due|deadline|has to|have to|must|need to|needs to|required|close|closes|submit|file|collects?|presenting|pitching|starts?|arrives?|opens?|go to)\b[^.!?\n]{0,50}\b(?:today|tonight|this (?:morning|afternoon)|in (?:an?|one|two|\d+|a few) (?:min|mins|minutes|hours?)|by \d{1,2}(?::\d\d)?\s*(?:am|pm)?|before midnight|by noon|at \d{1,2}(?::\d\d)?\s*(?:am|pm)?)\b",
     r"\bin (?:an?|one|two|\d+|a few) (?:min|mins|minutes|hours?)\b|\bcut-?off\b|\bsame-day\b",
     r"(?:今天|今晚|今早|今天上午|今天下午|中午)[^，。,!！\n]{0,12}(?:要|必须|截止|交|签|发货|申报|开会|上课|到期)|[\d一二三四五六七八九十两几]+\s*(?:分钟|个?小时)(?:后|以后|之后|内)|最后一天|马上(?:就)?要",
+    moment::SOON,
 );
+
+cue_set!(DAYS_AWAY, moment::DAYS_AWAY);
+cue_set!(PLANNED_SAFETY, alarms::PLANNED);
 
 cue_set!(
     DEGRADED,
@@ -411,6 +444,7 @@ cue_set!(
     STOPPED,
     r"\bcan'?t\b|\bcannot\b|\bcan not\b|\bunable\b|\bwon'?t\b|\b(?:not|isn'?t|aren'?t|arent|isnt) (?:working|coming|reaching|showing|accepting|connecting|loading|opening|printing|reading|syncing|responding|taking)\b|\bdoesn'?t work\b|\bstopped\b|\bdown\b|\bdead\b|\bno (?:dial tone|lights|network|internet|phone|signal|access|connection|sound|power)\b|\boffline\b|\blost (?:its |our |the )?(?:internet|connection|network)|\bfailing\b|\bfailed\b|\bfails\b|\brejected\b|\bdeclined\b|\blocked (?:out)?\b|\bcrash|\bblue ?screen|\bnothing works\b|\bunavailable\b|\b50[234]\b|\bnot able to\b|\bwill not\b|\bwould not\b|\bdoes not work|\bblack screen\b|\bblank (?:pages?|screen)\b|\bfroz(?:en|e)\b|\bhung\b|\b(?:is|are|went) out\b|\bcut off\b|\bkicked (?:\w+ ){0,2}out\b|\b(?:all|were|was|been|are|is|got) disconnected\b|\bnone of (?:us|them) can\b|\bno(?:body| one|-one) can\b|\bno work\b|\b(?:is|are|isn'?t) (?:not )?possible\b|\bnot in service\b|\brings? out\b|\bbusy tone\b|\brejecting\b|\brefusing\b|\b(?:hasn'?t|has not|haven'?t|have not) (?:\w+ )?(?:released|synced|arrived|come|worked|loaded|printed|sent|received|started|booted)\b|\bnot (?:a single|one|any)\b",
     r"无法|不能|打不开|连不上|登不上|登不了|进不去|用不了|开不了|收不到|发不出|打不了|刷不了|查不了|下不了|传不到|传不过去|看不到|扫不了|打不出|干不了|没反应|崩溃|宕机|挂了|坏了|断了|断网|全停|失败|报错|蓝屏|死机|闪退|不亮|没声音|停了|瘫痪|没网(?:[^口线]|$)|不能用|没法|没办法|上不了|进不了|连接不上|登录不上|动不了|停摆|没信号|[\p{Han}]不(?:出|上|进|动|通)(?:[\p{Han}]|$)|卡死|卡在|登不进|进不来|下不了|忙音|打不通|弹出|一直在转|停止",
+    moment::STOPPED,
 );
 
 cue_set!(
@@ -435,7 +469,7 @@ cue_set!(
 /// "~30 operators", "3,000 patients", "dozens of stores".
 static COUNT_PLURAL: LazyLock<Regex> = LazyLock::new(|| {
     cues(&format!(
-        r"(?:^|[^\d,.:/-])(?:{NUM_10}|[1-9]\d{{0,2}}(?:,\d{{3}})+)\+? (?:of )?((?:[a-z'-]+ ){{0,2}}[a-z'-]+)"
+        r"(?:^|[^\d,.:/-])(?:{NUM_10}|[1-9]\d{{0,2}}(?:,\d{{3}})+)(?:\+|-?odd|-?ish|-plus)? (?:of )?((?:[a-z'-]+ ){{0,2}}[a-z'-]+)"
     ))
 });
 
@@ -598,8 +632,21 @@ fn negated(text: &str, start: usize, end: usize) -> bool {
         || after.starts_with(" else")
 }
 
+/// A safety incident, unless the text is about a planned test or drill.
+fn safety(text: &str) -> Option<&str> {
+    found(&SAFETY, text).filter(|_| found(&PLANNED_SAFETY, text).is_none())
+}
+
 fn found<'t>(re: &Regex, text: &'t str) -> Option<&'t str> {
     re.find(text).map(|m| m.as_str())
+}
+
+/// The first match of `re` whose number counts rather than labels ("floor 2 agents" is
+/// a floor's agents, not two of them).
+fn counting<'t>(re: &Regex, text: &'t str) -> Option<&'t str> {
+    re.find_iter(text)
+        .find(|m| !breadth::labels(text, m.start()))
+        .map(|m| m.as_str())
 }
 
 fn reading(level: Level, why: String) -> Reading {
@@ -613,10 +660,20 @@ fn quoted(words: &str) -> String {
 /// Reads impact and urgency from `text` (subject and body, quoted lines left out) and
 /// the business service it names, if any.
 pub fn assess(text: &str, service: Option<&Service>, file: &FileCues) -> Severity {
-    let stopped = first_unnegated(&STOPPED, text).or(file.outage.filter(|w| {
-        text.match_indices(w)
-            .any(|(at, m)| !negated(text, at, at + m.len()))
-    }));
+    // A stop cue spanning "else" or "other" is about the others: "none of the others are".
+    let stopped = STOPPED
+        .find_iter(text)
+        .find(|m| {
+            !negated(text, m.start(), m.end())
+                && ![" else", "other", "rest of"]
+                    .iter()
+                    .any(|w| m.as_str().contains(w))
+        })
+        .map(|m| m.as_str())
+        .or(file.outage.filter(|w| {
+            text.match_indices(w)
+                .any(|(at, m)| !negated(text, at, at + m.len()))
+        }));
     let incident = incident(text);
     let impact = impact(text, service, stopped, incident, file);
     let urgency = urgency(text, stopped, incident, file);
@@ -671,7 +728,9 @@ fn impact(
     {
         return reading(Level::High, format!("security exposure: {}", quoted(w)));
     }
-    if let Some(w) = first_unnegated(&ALL_WIDE, text).filter(|w| !about_my_own(text, w)) {
+    if let Some(w) = first_unnegated(&ALL_WIDE, text)
+        .filter(|w| !about_my_own(text, w) && !breadth::not_affected(text, w))
+    {
         return reading(Level::High, quoted(w));
     }
     if let Some(w) = count_of_many(text) {
@@ -680,16 +739,16 @@ fn impact(
     if let Some(w) = incident {
         return reading(Level::Medium, format!("one account exposed: {}", quoted(w)));
     }
-    if let Some(w) = found(&SMALL, text) {
+    if let Some(w) = counting(&SMALL, text) {
         return reading(Level::Medium, format!("a small group: {}", quoted(w)));
     }
-    let own = found(&OWN_THING, text);
+    let own = found(&OWN_THING, text).or_else(|| breadth::remote_worker(text));
     if own.is_none()
         && let Some(w) = found(&PUBLIC_WAITING, text)
     {
         return reading(Level::High, format!("the public waiting: {}", quoted(w)));
     }
-    if let Some(w) = found(&SMALL_THINGS, text) {
+    if let Some(w) = counting(&SMALL_THINGS, text) {
         return reading(Level::Medium, format!("a few devices: {}", quoted(w)));
     }
     if let Some(w) = UNIT
@@ -711,7 +770,7 @@ fn impact(
             format!("a shared thing stopped: {}", quoted(w)),
         );
     }
-    if found(&SAFETY, text).is_some()
+    if safety(text).is_some()
         && let Some(w) = found(&SHARED_EQUIPMENT, text)
     {
         return reading(Level::High, format!("shared equipment: {}", quoted(w)));
@@ -747,7 +806,7 @@ fn urgency(text: &str, stopped: Option<&str>, incident: Option<&str>, file: &Fil
     if let Some(w) = incident {
         return reading(Level::High, format!("security incident: {}", quoted(w)));
     }
-    if let Some(w) = found(&SAFETY, text) {
+    if let Some(w) = safety(text) {
         return reading(Level::High, format!("safety: {}", quoted(w)));
     }
     if let Some(w) = found(&RESOLVED, text) {
@@ -760,7 +819,11 @@ fn urgency(text: &str, stopped: Option<&str>, incident: Option<&str>, file: &Fil
         return reading(Level::Medium, format!("work goes on: {}", quoted(w)));
     }
     // Facts before hedges: people or money waiting now contradict "not urgent".
-    if let Some(w) = found(&WAITING, text) {
+    if let Some(w) = WAITING
+        .find_iter(text)
+        .find(|m| !moment::queue_of_things(text, m.start()))
+        .map(|m| m.as_str())
+    {
         return reading(Level::High, format!("waiting now: {}", quoted(w)));
     }
     if let Some(w) = found(&MONEY, text) {
@@ -780,6 +843,9 @@ fn urgency(text: &str, stopped: Option<&str>, incident: Option<&str>, file: &Fil
     }
     if let Some(w) = found(&DEADLINE_HOURS, text) {
         return reading(Level::High, format!("deadline within hours: {}", quoted(w)));
+    }
+    if let Some(w) = found(&DAYS_AWAY, text) {
+        return reading(Level::Medium, format!("deadline days away: {}", quoted(w)));
     }
     if let Some(w) = stopped {
         return reading(Level::High, format!("work stopped: {}", quoted(w)));
@@ -995,5 +1061,105 @@ mod tests {
             levels("the comms room aircon has stopped and it feels very hot").1,
             High
         );
+    }
+
+    // Round 4 (dev4a/dev4b): general kinds of wording, each with wording written here.
+
+    #[test]
+    fn work_stopped_said_without_cant_and_points_named_by_role() {
+        use Level::*;
+        assert_eq!(
+            levels("nobody in the returns office can print dispatch notes"),
+            (High, High)
+        );
+        assert_eq!(
+            levels("none of the self-service lanes are taking cards this morning"),
+            (High, High)
+        );
+        // a number that labels is not a count: "gate 5 agents" are a gate's agents
+        assert_eq!(levels("gate 5 agents cannot print boarding cards").0, High);
+        assert_eq!(
+            levels("出库系统打不开，仓库门口的货车排了很长"),
+            (High, High)
+        );
+        // every one of a set, and people counted by where they are
+        assert_eq!(
+            levels("all four of our depots lost the scanner app, no rush").0,
+            High
+        );
+        assert_eq!(
+            levels("the kiosk app crashed with 30 checked in for the tour").0,
+            High
+        );
+        assert_eq!(
+            levels("all the tellers' screens hang when they open an account"),
+            (High, High)
+        );
+    }
+
+    #[test]
+    fn the_moment_is_by_the_clock_and_the_past_or_a_date_days_away_is_not_now() {
+        use Level::*;
+        assert_eq!(
+            levels("the auction goes live in fifteen minutes and our bidding page gives an error"),
+            (High, High)
+        );
+        assert_eq!(
+            levels(
+                "last night's outage of the booking system at every branch: it's been fine \
+                 since 7, a short write-up please"
+            )
+            .1,
+            Low
+        );
+        assert_eq!(
+            levels("the expenses module is stuck for the whole company, claims are due by friday"),
+            (High, Medium)
+        );
+        assert_eq!(levels("电子阅卷系统打不开，九点开考，考生已经进场").1, High);
+        assert_eq!(
+            levels("the pos app at the ticket office froze, the crowd outside is growing").0,
+            High
+        );
+        assert_eq!(
+            levels("nobody in the team can open the wiki home page, everything else works").1,
+            Medium
+        );
+        assert_eq!(
+            levels("fire alarm test at 10:00 tomorrow in the server room").1,
+            Medium
+        );
+        assert_eq!(
+            levels("同事们问我开机弹窗是不是病毒，点关闭就没了，不急").1,
+            Low
+        );
+    }
+
+    #[test]
+    fn recipients_and_remote_workers_are_not_breadth() {
+        use Level::*;
+        assert_ne!(levels("我的OA登不上，下午三点前要把通知发给各部门").0, High);
+        assert_ne!(
+            levels("outlook won't open and i must send the rota to the branches by 4pm").0,
+            High
+        );
+        assert_ne!(
+            levels("i work from home and the vpn fails, everything i need is on the file server").0,
+            High
+        );
+    }
+
+    #[test]
+    fn data_leaving_in_bulk_and_heat_at_a_cupboard_are_incidents() {
+        use Level::*;
+        assert_eq!(
+            levels("someone is running a bulk export of our customer records from the crm"),
+            (High, High)
+        );
+        assert_eq!(
+            levels("there is an electrical smell from the network cupboard by the lifts"),
+            (High, High)
+        );
+        assert_eq!(levels("how do i change a .csv extension to .txt?").1, Low);
     }
 }
