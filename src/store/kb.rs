@@ -265,10 +265,10 @@ fn best_matches(
     limit: usize,
 ) -> Result<Vec<(i64, f64)>> {
     let terms = match_term_list(text);
-    let request: foldhash::HashSet<&str> = terms.iter().map(String::as_str).collect();
+    let request = term_index::term_hashes(&terms);
     let mut scored: Vec<(i64, f64)> = term_index::candidates(conn, scope, &terms, exclude)?
         .iter()
-        .map(|c| (c.item, cosine(&request, c.terms())))
+        .map(|c| (c.item, cosine(c.shared(&request), request.len(), c.size())))
         .filter(|&(_, score)| score > 0.0 && score >= threshold)
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
@@ -276,19 +276,14 @@ fn best_matches(
     Ok(scored)
 }
 
-/// Cosine similarity of a request's term set and a candidate's terms (distinct, as the
-/// index keeps them): shared terms over the geometric mean of the sizes; 0 when either
-/// is empty.
-fn cosine<'a>(request: &foldhash::HashSet<&str>, candidate: impl Iterator<Item = &'a str>) -> f64 {
-    let (mut size, mut shared) = (0usize, 0usize);
-    for term in candidate {
-        size += 1;
-        shared += usize::from(request.contains(term));
-    }
-    if request.is_empty() || size == 0 {
+/// Cosine similarity of a request's term set and a candidate's (distinct terms, as
+/// the index keeps them): shared terms over the geometric mean of the sizes; 0 when
+/// either is empty.
+fn cosine(shared: usize, request: usize, candidate: usize) -> f64 {
+    if request == 0 || candidate == 0 {
         return 0.0;
     }
-    shared as f64 / ((request.len() * size) as f64).sqrt()
+    shared as f64 / ((request * candidate) as f64).sqrt()
 }
 
 /// Queues a new ticket for the similar-tickets index; [`index_queued`] indexes it.

@@ -664,8 +664,16 @@ DROP TABLE ticket_fts;
 /// The term index as one row per term (`store::term_index`): its frequency and the
 /// newest items holding it, packed (the hook `term_index::pack_postings` fills it from
 /// the V16 postings and drops them). A look-up reads one row per term instead of one
-/// per term and item.
+/// per term and item. Items keep their terms as sorted hashes too, read to score them.
 const V17: &str = r#"
+ALTER TABLE term_items RENAME TO term_items_v16;
+CREATE TABLE term_items (
+    scope  INTEGER NOT NULL,
+    item   INTEGER NOT NULL,
+    hashes BLOB NOT NULL,
+    terms  TEXT NOT NULL,
+    PRIMARY KEY (scope, item)
+) STRICT, WITHOUT ROWID;
 CREATE TABLE term_lists (
     scope  INTEGER NOT NULL,
     term   TEXT NOT NULL,

@@ -60,33 +60,77 @@ const SET_TERM_LIST: &str =
      ON CONFLICT (scope, term) DO UPDATE SET items = excluded.items, newest = excluded.newest";
 const DROP_TERM_LIST: &str = "DELETE FROM term_lists WHERE scope = ?1 AND term = ?2";
 const ITEM_TERMS: &str = "SELECT terms FROM term_items WHERE scope = ?1 AND item = ?2";
-const SET_ITEM: &str = "INSERT INTO term_items (scope, item, terms) VALUES (?1, ?2, ?3)
-     ON CONFLICT (scope, item) DO UPDATE SET terms = excluded.terms";
+const ITEM_HASHES: &str = "SELECT hashes FROM term_items WHERE scope = ?1 AND item = ?2";
+const SET_ITEM: &str = "INSERT INTO term_items (scope, item, hashes, terms) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (scope, item) DO UPDATE SET hashes = excluded.hashes, terms = excluded.terms";
 const DELETE_ITEM: &str = "DELETE FROM term_items WHERE scope = ?1 AND item = ?2";
 
 /// Every query above, for the query-plan test.
 #[cfg(test)]
-const QUERIES: [&str; 6] = [
+const QUERIES: [&str; 7] = [
     TERM_LIST,
     SET_TERM_LIST,
     DROP_TERM_LIST,
     ITEM_TERMS,
+    ITEM_HASHES,
     SET_ITEM,
     DELETE_ITEM,
 ];
 
-/// A candidate item and its terms.
+/// A candidate item and its terms, as [`term_hashes`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub item: i64,
-    /// The item's terms, separated by newlines ([`Candidate::terms`]).
-    terms: String,
+    hashes: Vec<u32>,
 }
 
 impl Candidate {
-    pub fn terms(&self) -> impl Iterator<Item = &str> {
-        self.terms.split(SEPARATOR).filter(|t| !t.is_empty())
+    /// How many distinct terms the item has.
+    pub fn size(&self) -> usize {
+        self.hashes.len()
     }
+
+    /// How many of `request` (as [`term_hashes`]) the item has: one merge of two
+    /// sorted lists, no string compared or hashed per look-up.
+    pub fn shared(&self, request: &[u32]) -> usize {
+        let (mut a, mut b, mut shared) = (0, 0, 0);
+        while a < self.hashes.len() && b < request.len() {
+            match self.hashes[a].cmp(&request[b]) {
+                std::cmp::Ordering::Less => a += 1,
+                std::cmp::Ordering::Greater => b += 1,
+                std::cmp::Ordering::Equal => (shared, a, b) = (shared + 1, a + 1, b + 1),
+            }
+        }
+        shared
+    }
+}
+
+/// Terms as sorted, distinct 32-bit FNV-1a hashes: what items are scored by. Stable
+/// across versions (they are stored); two terms sharing a hash is about one in 40
+/// million per pair, which at worst nudges a score.
+pub fn term_hashes(terms: &[impl AsRef<str>]) -> Vec<u32> {
+    let mut out: Vec<u32> = terms
+        .iter()
+        .map(|t| {
+            t.as_ref().bytes().fold(0x811c_9dc5u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            })
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn hashes_to_bytes(hashes: &[u32]) -> Vec<u8> {
+    hashes.iter().flat_map(|h| h.to_le_bytes()).collect()
+}
+
+fn hashes_from_bytes(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 /// One term's row: how many items hold it, and the newest of them (descending).
@@ -148,8 +192,9 @@ pub fn index(conn: &Connection, scope: Scope, item: i64, terms: &[impl AsRef<str
         kept.push(term);
     }
     let joined = kept.join("\n");
+    let hashes = hashes_to_bytes(&term_hashes(&kept));
     conn.prepare_cached(SET_ITEM)?
-        .execute(params![scope, item, joined])?;
+        .execute(params![scope, item, hashes, joined])?;
     Ok(())
 }
 
@@ -208,14 +253,17 @@ pub fn candidates(
     let mut ranked: Vec<(f64, i64)> = found.into_iter().map(|(i, w)| (w, i)).collect();
     ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
     ranked.truncate(CANDIDATES);
-    let mut read = conn.prepare_cached(ITEM_TERMS)?;
+    let mut read = conn.prepare_cached(ITEM_HASHES)?;
     let mut out = Vec::with_capacity(ranked.len());
     for (_, item) in ranked {
-        if let Some(terms) = read
-            .query_row(params![scope_id, item], |r| r.get::<_, String>(0))
+        if let Some(bytes) = read
+            .query_row(params![scope_id, item], |r| r.get::<_, Vec<u8>>(0))
             .optional()?
         {
-            out.push(Candidate { item, terms });
+            out.push(Candidate {
+                item,
+                hashes: hashes_from_bytes(&bytes),
+            });
         }
     }
     Ok(out)
@@ -272,8 +320,9 @@ fn decode_newest(bytes: &[u8]) -> Vec<i64> {
 }
 
 /// Schema V17's hook: packs the V16 postings (one row per term and item) into one
-/// list per term, newest [`LIST_CAP`] items first, with the term's frequency, and drops
-/// the postings and counts. Each term's list is one range read of its postings.
+/// list per term, newest [`LIST_CAP`] items first, with the term's frequency; adds each
+/// item's [`term_hashes`]; and drops the V16 tables. Each term's list is one range read
+/// of its postings.
 pub fn pack_postings(tx: &rusqlite::Transaction) -> rusqlite_migration::HookResult {
     let terms: Vec<(i64, String, i64)> = {
         let mut stmt = tx.prepare("SELECT scope, term, items FROM term_counts")?;
@@ -292,7 +341,26 @@ pub fn pack_postings(tx: &rusqlite::Transaction) -> rusqlite_migration::HookResu
         insert.execute(params![scope, term, items, encode_newest(&ids)])?;
     }
     drop((newest, insert));
-    tx.execute_batch("DROP TABLE term_postings; DROP TABLE term_counts;")?;
+    let items: Vec<(i64, i64, String)> = {
+        let mut stmt = tx.prepare("SELECT scope, item, terms FROM term_items_v16")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let mut insert =
+        tx.prepare("INSERT INTO term_items (scope, item, hashes, terms) VALUES (?1, ?2, ?3, ?4)")?;
+    for (scope, item, terms) in &items {
+        let list: Vec<&str> = terms.split(SEPARATOR).filter(|t| !t.is_empty()).collect();
+        insert.execute(params![
+            scope,
+            item,
+            hashes_to_bytes(&term_hashes(&list)),
+            terms
+        ])?;
+    }
+    drop(insert);
+    tx.execute_batch(
+        "DROP TABLE term_postings; DROP TABLE term_counts; DROP TABLE term_items_v16;",
+    )?;
     Ok(())
 }
 
@@ -351,7 +419,9 @@ mod tests {
         assert_eq!(found(&conn, &["809"], 0), vec![3]);
         assert_eq!(count(&conn, "printer"), Some(2));
         let c = &candidates(&conn, Scope::Tickets, &["toner"], 0).unwrap()[0];
-        assert_eq!(c.terms().collect::<Vec<_>>(), vec!["printer", "toner"]);
+        assert_eq!(c.size(), 2);
+        assert_eq!(c.shared(&term_hashes(&["toner", "jam", "printer"])), 2);
+        assert_eq!(c.shared(&term_hashes(&["jam"])), 0);
         // Re-indexing replaces the terms; removing takes them out, and empty counts go.
         index(&conn, Scope::Tickets, 2, &["toner", "toner"]).unwrap();
         assert_eq!(count(&conn, "printer"), Some(1));
