@@ -492,10 +492,8 @@ impl Renderer {
         self.sample_mails().map(|_| ())
     }
 
-    /// Every event's templates rendered with sample values, the requester-facing ones
-    /// in every language; an error names the failing file. What `self_check` renders,
-    /// and what the outbox dictionary is made of.
-    pub fn sample_mails(&self) -> Result<Vec<OutgoingMail>> {
+    /// Every template an event needs is there (built in or overridden).
+    fn check_templates_present(&self) -> Result<()> {
         let mut needed: Vec<String> = Vec::new();
         for event in EVENTS {
             needed.push(format!("{}/{event}", self.language));
@@ -513,6 +511,14 @@ impl Renderer {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Every event's templates rendered with sample values, the requester-facing ones
+    /// in every language; an error names the failing file. What `self_check` renders,
+    /// and what the outbox dictionary is made of.
+    pub fn sample_mails(&self) -> Result<Vec<OutgoingMail>> {
+        self.check_templates_present()?;
         let sample = crate::inbound::parse(
             b"From: Sample <sample@example.test>\r\nSubject: Sample\r\nMessage-ID: <s@example.test>\r\n\r\nSample text.\r\n"
                 .to_vec(),

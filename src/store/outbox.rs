@@ -206,13 +206,13 @@ struct Dictionaries {
 impl Dictionaries {
     fn get(&mut self, conn: &Connection, id: Option<i64>) -> Result<Option<&[u8]>> {
         let Some(id) = id else { return Ok(None) };
-        if !self.loaded.contains_key(&id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.loaded.entry(id) {
             let bytes: Vec<u8> = conn
                 .prepare_cached("SELECT bytes FROM outbox_dicts WHERE id = ?1")?
                 .query_row([id], |r| r.get(0))
                 .optional()?
                 .with_context(|| format!("outbox dictionary {id} is missing"))?;
-            self.loaded.insert(id, bytes);
+            slot.insert(bytes);
         }
         Ok(self.loaded.get(&id).map(Vec::as_slice))
     }
@@ -516,7 +516,7 @@ mod tests {
         let mut text = String::new();
         for line in 0..(8 + i % 20) {
             let n = i * 31 + line * 7;
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 text.push_str(&format!(
                     "{} (case {n}, seen at {}:{:02}).\n",
                     en[n % 4],
@@ -558,7 +558,7 @@ mod tests {
             assignee: None,
             team: None,
             participants: vec![],
-            language: if i % 2 == 0 { "en" } else { "zh" }.into(),
+            language: if i.is_multiple_of(2) { "en" } else { "zh" }.into(),
             linked: vec![],
         };
         for agent in ["ann@example.test", "bo@example.test", "boss@example.test"] {
