@@ -621,7 +621,15 @@ mod tests {
                 .all(|k| k.0 == mail_packing::FORMAT_ZSTD && k.1.is_some())
         );
         assert_eq!(kept[7], (mail_packing::FORMAT_ZSTD, None));
-        let claimed = claim_due(&mut conn, 10, 100).unwrap();
+        // Reading a kept mail back (dictionary, shared body) scans nothing.
+        let (claimed, ran) =
+            crate::store::plan_audit::assert_no_scans_mut("outbox claim", &mut conn, |c| {
+                claim_due(c, 10, 100).unwrap()
+            });
+        assert!(
+            ran.iter().any(|q| q.contains("FROM outbox_bodies")),
+            "{ran:#?}"
+        );
         assert_eq!(claimed.len(), rendered.len());
         for (sent, mail) in claimed.iter().zip(&rendered) {
             assert_eq!(sent.message_id, mail.message_id);
