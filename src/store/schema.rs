@@ -691,6 +691,8 @@ CREATE TABLE term_lists (
 /// `outbox_bodies` holds bodies shared by mails that differ only in their headers
 /// (the notices of one event to each agent): `raw` is then the header block and
 /// `body_id` the body, `uses` counts the rows that refer to it (purge drops it at 0).
+/// A message's visible text that begins its text body is kept as its length in bytes
+/// (`visible_len`, see `store::messages`), and its HTML body is no longer kept.
 const V18: &str = r#"
 CREATE TABLE outbox_dicts (
     id         INTEGER PRIMARY KEY,
@@ -710,6 +712,7 @@ ALTER TABLE outbox ADD COLUMN raw_format INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN raw_dict INTEGER REFERENCES outbox_dicts(id);
 ALTER TABLE outbox ADD COLUMN body_id INTEGER REFERENCES outbox_bodies(id);
 CREATE INDEX outbox_body ON outbox(body_id) WHERE body_id IS NOT NULL;
+ALTER TABLE messages ADD COLUMN visible_len INTEGER;
 "#;
 
 #[cfg(test)]
