@@ -2417,6 +2417,8 @@ mod tests {
             "term_lists",
             "term_items",
             "INSERT INTO outbox",
+            // The notices to each agent share one body (store::outbox).
+            "INSERT INTO outbox_bodies",
             "kb_entries",
         ] {
             assert!(

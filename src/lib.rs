@@ -16,6 +16,7 @@ pub mod http;
 pub mod inbound;
 pub mod ingest;
 pub mod lookup_answer;
+pub mod mail_packing;
 pub mod mail_queue;
 pub mod mailbox;
 pub mod notify;

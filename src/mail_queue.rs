@@ -135,9 +135,7 @@ impl<'scope> RenderAhead<'scope> {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     break;
                 }
-                let result =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render(renderer)))
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("rendering panicked (bug)")));
+                let result = render_packed(renderer, render);
                 if done_tx.send((ticket, kind, result)).is_err() {
                     break;
                 }
@@ -212,6 +210,15 @@ impl<'scope> RenderAhead<'scope> {
     }
 }
 
+/// Renders one mail and packs it for the outbox, on the calling thread (a render
+/// worker's, so the writer only stores the packed bytes). A render that panics
+/// becomes that mail's error.
+fn render_packed(renderer: &Renderer, render: RenderFn) -> Result<OutgoingMail> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render(renderer)))
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("rendering panicked (bug)")))
+        .and_then(|mail| renderer.pack(mail))
+}
+
 /// Runs the render jobs, on several threads when there are many; results keep the
 /// jobs' order. A render that panics becomes that mail's error.
 fn render_all(
@@ -221,12 +228,7 @@ fn render_all(
     let run = |chunk: Vec<(i64, MailKind, RenderFn)>| {
         chunk
             .into_iter()
-            .map(|(ticket, kind, render)| {
-                let result =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render(renderer)))
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("rendering panicked (bug)")));
-                (ticket, kind, result)
-            })
+            .map(|(ticket, kind, render)| (ticket, kind, render_packed(renderer, render)))
             .collect::<Vec<_>>()
     };
     let workers = std::thread::available_parallelism()

@@ -57,8 +57,8 @@ pub async fn ingest_context(
     faults: Faults,
 ) -> Result<IngestContext> {
     let staff_key = StaffKey::new(writer.call(|c| store::staff_key(c)).await?);
-    let renderer =
-        Arc::new(Renderer::new(&cfg.templates, &cfg.desk)?.with_staff_key(staff_key.clone()));
+    let renderer = Renderer::new(&cfg.templates, &cfg.desk)?.with_staff_key(staff_key.clone());
+    let renderer = Arc::new(with_outbox_dictionary(renderer, writer).await?);
     Ok(IngestContext {
         desk: cfg.desk.clone(),
         kb: cfg.kb,
@@ -73,6 +73,29 @@ pub async fn ingest_context(
         faults,
         send_mail: true,
     })
+}
+
+/// Gives the renderer the store's outbox dictionary for its templates, made from
+/// their sample mails and stored the first time these templates are used (see
+/// `mail_packing`). The commonest mails go last, where zstd reaches them soonest.
+async fn with_outbox_dictionary(renderer: Renderer, writer: &Writer) -> Result<Renderer> {
+    let mut samples = renderer.sample_mails()?;
+    let rank = |kind: &str| match kind {
+        "agent_notice" => 2,
+        "acknowledgement" => 1,
+        _ => 0,
+    };
+    samples.sort_by_key(|m| rank(&m.kind));
+    let raws: Vec<&[u8]> = samples.iter().map(|m| m.raw.as_slice()).collect();
+    let bytes = crate::mail_packing::dictionary_from(&raws);
+    let key = renderer.templates_digest().to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let (id, bytes) = writer
+        .call(move |c| store::outbox::dictionary(c, &key, now, || Ok(bytes)))
+        .await?;
+    Ok(renderer.with_packer(crate::mail_packing::Packer::with_dictionary(id, &bytes)))
 }
 
 /// Time allowed for the sender to finish its round at shutdown.

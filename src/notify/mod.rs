@@ -13,6 +13,7 @@ use anyhow::{Context, Result, anyhow};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 use tera::Tera;
 
 use crate::config::TemplatesConfig;
@@ -22,6 +23,7 @@ use crate::desk::roster::DeskConfig;
 use crate::desk::staff_proof::StaffKey;
 use crate::desk::threading::token;
 use crate::inbound::{Address, InboundMessage};
+use crate::mail_packing::{Packed, Packer};
 
 mod change_notice;
 pub mod relayed_files;
@@ -43,6 +45,9 @@ pub struct OutgoingMail {
     /// Files the mail carries: (placeholder in `raw`, SHA-256 of the stored bytes that
     /// replace it when the mail is sent); see [`relayed_files`].
     pub files: Vec<(String, String)>,
+    /// `raw` as the outbox keeps it, when it was packed on a render worker
+    /// ([`Renderer::pack`]); the store packs it otherwise.
+    pub packed: Option<Packed>,
 }
 
 /// The built-in templates: (name, text).
@@ -212,6 +217,11 @@ pub struct Renderer {
     support: Mailbox,
     /// Signs our Message-IDs for their recipients (see `desk::staff_proof`).
     staff_key: StaffKey,
+    /// Packs rendered mail for the outbox, on the thread that rendered it.
+    packer: std::sync::Arc<Packer>,
+    /// SHA-256 of the templates in use (names and text): the key of the outbox
+    /// dictionary made from them.
+    templates_digest: String,
 }
 
 #[derive(Serialize)]
@@ -408,6 +418,11 @@ impl Renderer {
         tera.autoescape_on(vec![".html", ".htm"]);
         tera.add_raw_templates(BUILT_IN.iter().copied())
             .context("built-in templates do not parse (bug)")?;
+        let mut digest = Sha256::new();
+        digest.update(templates.language.as_bytes());
+        for (name, text) in BUILT_IN {
+            digest.update(format!("\0{name}\0{}\0{text}", text.len()).as_bytes());
+        }
         if let Some(dir) = &templates.dir {
             let mut overrides = Vec::new();
             for (name, _) in BUILT_IN {
@@ -417,6 +432,9 @@ impl Renderer {
                         .with_context(|| format!("cannot read template {}", path.display()))?;
                     overrides.push((name.to_string(), text));
                 }
+            }
+            for (name, text) in &overrides {
+                digest.update(format!("\0{name}\0{}\0{text}", text.len()).as_bytes());
             }
             tera.add_raw_templates(overrides)
                 .with_context(|| format!("a template in {} does not parse", dir.display()))?;
@@ -437,6 +455,8 @@ impl Renderer {
             support,
             // A key for this process only, until the store's is set.
             staff_key: StaffKey::new(fastrand::u64(..).to_le_bytes().to_vec()),
+            packer: std::sync::Arc::new(Packer::plain()),
+            templates_digest: hex::encode(digest.finalize()),
         };
         renderer.self_check()?;
         Ok(renderer)
@@ -448,8 +468,32 @@ impl Renderer {
         self
     }
 
+    /// Packs mail with the store's outbox dictionary (see `mail_packing`).
+    pub fn with_packer(mut self, packer: Packer) -> Renderer {
+        self.packer = std::sync::Arc::new(packer);
+        self
+    }
+
+    /// SHA-256 (hex) of the templates in use: the key of the outbox dictionary made
+    /// from [`Renderer::sample_mails`].
+    pub fn templates_digest(&self) -> &str {
+        &self.templates_digest
+    }
+
+    /// Packs a rendered mail for the outbox (compression, on the calling thread: the
+    /// render workers call it, so the writer thread only stores the bytes).
+    pub fn pack(&self, mut mail: OutgoingMail) -> Result<OutgoingMail> {
+        mail.packed = Some(self.packer.pack(&mail.raw)?);
+        Ok(mail)
+    }
+
     /// Renders every event's templates with sample values; names the failing file.
     pub fn self_check(&self) -> Result<()> {
+        self.sample_mails().map(|_| ())
+    }
+
+    /// Every template an event needs is there (built in or overridden).
+    fn check_templates_present(&self) -> Result<()> {
         let mut needed: Vec<String> = Vec::new();
         for event in EVENTS {
             needed.push(format!("{}/{event}", self.language));
@@ -467,6 +511,14 @@ impl Renderer {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Every event's templates rendered with sample values, the requester-facing ones
+    /// in every language; an error names the failing file. What `self_check` renders,
+    /// and what the outbox dictionary is made of.
+    pub fn sample_mails(&self) -> Result<Vec<OutgoingMail>> {
+        self.check_templates_present()?;
         let sample = crate::inbound::parse(
             b"From: Sample <sample@example.test>\r\nSubject: Sample\r\nMessage-ID: <s@example.test>\r\n\r\nSample text.\r\n"
                 .to_vec(),
@@ -477,15 +529,16 @@ impl Renderer {
             bytes: 30 << 20,
             limit: 25 << 20,
         });
-        let check = |language: &str| -> Result<()> {
+        let check = |language: &str| -> Result<Vec<OutgoingMail>> {
+            let mut out = Vec::new();
             let intake = Intake::sample(language);
-            self.acknowledgement(1, &sample, &intake, 0)?;
-            self.acknowledgement(1, &too_large, &intake, 0)?;
+            out.push(self.acknowledgement(1, &sample, &intake, 0)?);
+            out.push(self.acknowledgement(1, &too_large, &intake, 0)?);
             let mut t = TicketView::sample();
             t.language = language.to_string();
             let thread = Thread::default();
             let extras = &intake.notice;
-            self.agent_notice(
+            out.push(self.agent_notice(
                 &t,
                 "agent@example.test",
                 Notice::NewTicket,
@@ -494,8 +547,15 @@ impl Renderer {
                 extras,
                 &thread,
                 0,
-            )?;
-            self.urgent_alert(&t, "agent@example.test", "Sample text.", extras, &thread, 0)?;
+            )?);
+            out.push(self.urgent_alert(
+                &t,
+                "agent@example.test",
+                "Sample text.",
+                extras,
+                &thread,
+                0,
+            )?);
             for (level, late_by, left) in [
                 ("warning", "", "48m"),
                 ("breach", "5m", ""),
@@ -512,7 +572,7 @@ impl Renderer {
                     holder: "agent@example.test".into(),
                     opened: "2026-01-01 05:00 UTC".into(),
                 };
-                self.sla_alert(&t, "agent@example.test", &alert, 0)?;
+                out.push(self.sla_alert(&t, "agent@example.test", &alert, 0)?);
             }
             let line = DigestLine {
                 token: "TP-1".into(),
@@ -522,7 +582,7 @@ impl Renderer {
                 holder: "agent@example.test".into(),
                 what: "resolution 5m late".into(),
             };
-            self.sla_digest(
+            out.push(self.sla_digest(
                 "boss@example.test",
                 &Digest {
                     day: "2026-01-01".into(),
@@ -534,16 +594,23 @@ impl Renderer {
                     generated: "2026-01-01 08:00 UTC".into(),
                 },
                 0,
-            )?;
-            self.relay(&t, &t.requester, "Sample Agent", "Sample text.", &thread, 0)?;
+            )?);
+            out.push(self.relay(&t, &t.requester, "Sample Agent", "Sample text.", &thread, 0)?);
             for status in [Status::Open, Status::Waiting, Status::Pending] {
-                self.status_change(&t, &t.requester, status, &thread, 0)?;
+                out.push(self.status_change(&t, &t.requester, status, &thread, 0)?);
             }
-            self.authorization_request(&t, "Sample change", true, None, &thread, 0)?;
+            out.push(self.authorization_request(&t, "Sample change", true, None, &thread, 0)?);
             let plan = PlanView::sample();
-            self.authorization_request(&t, "Sample change", false, Some(&plan), &thread, 0)?;
+            out.push(self.authorization_request(
+                &t,
+                "Sample change",
+                false,
+                Some(&plan),
+                &thread,
+                0,
+            )?);
             for notice in change_notice::ALL_NOTICES {
-                self.change_notice(
+                out.push(self.change_notice(
                     &t,
                     "agent@example.test",
                     notice,
@@ -551,27 +618,40 @@ impl Renderer {
                     &plan,
                     "Sample text.",
                     0,
-                )?;
+                )?);
             }
-            self.confirmation_request(&t, &t.requester, "Sample summary", &thread, 0)?;
-            self.closing(&t, &t.requester, true, &thread, 0)?;
-            self.command_error(
+            out.push(self.confirmation_request(&t, &t.requester, "Sample summary", &thread, 0)?);
+            out.push(self.closing(&t, &t.requester, true, &thread, 0)?);
+            out.push(self.command_error(
                 &t,
                 "agent@example.test",
                 &["line 1: sample".into()],
                 &thread,
                 0,
-            )?;
-            self.size_notice(&t, &too_large, &thread, 0)?;
-            self.lookup_answer("agent@example.test", &LookupAnswer::sample(), &thread, 0)?;
-            self.lookup_unverified("agent@example.test", "agent@example.test", "/list open", 0)?;
-            self.merged(&t, &t.requester, 2, &thread, 0)?;
-            Ok(())
+            )?);
+            out.push(self.size_notice(&t, &too_large, &thread, 0)?);
+            out.push(self.lookup_answer(
+                "agent@example.test",
+                &LookupAnswer::sample(),
+                &thread,
+                0,
+            )?);
+            out.push(self.lookup_unverified(
+                "agent@example.test",
+                "agent@example.test",
+                "/list open",
+                0,
+            )?);
+            out.push(self.merged(&t, &t.requester, 2, &thread, 0)?);
+            Ok(out)
         };
+        let mut mails = Vec::new();
         for language in LANGUAGES {
-            check(language).with_context(|| format!("template check failed ({language})"))?;
+            mails.extend(
+                check(language).with_context(|| format!("template check failed ({language})"))?,
+            );
         }
-        Ok(())
+        Ok(mails)
     }
 
     /// Names of the templates in use, for `check`.
@@ -1294,6 +1374,7 @@ impl Renderer {
             subject,
             raw: message.formatted(),
             files: Vec::new(),
+            packed: None,
         })
     }
 }

@@ -75,6 +75,8 @@ pub fn carry_files(mut mail: OutgoingMail, files: &[CarriedFile]) -> Result<Outg
     }
     out.extend_from_slice(format!("--{mixed}--\r\n").as_bytes());
     mail.raw = out;
+    // Packed before the files were carried: pack again.
+    mail.packed = None;
     Ok(mail)
 }
 
@@ -197,6 +199,7 @@ mod tests {
             subject: "Hi".into(),
             raw: message.formatted(),
             files: Vec::new(),
+            packed: None,
         }
     }
 

@@ -18,8 +18,8 @@ pub struct MessageRow {
     pub from_name: Option<String>,
     pub subject: String,
     pub text_body: String,
-    /// What the author wrote (quotes and signatures trimmed); stores from before
-    /// schema version 2 have none.
+    /// What the author wrote (quotes and signatures trimmed); the text body where
+    /// nothing was trimmed (and in stores from before schema version 2).
     pub visible_text: Option<String>,
     pub attachments: serde_json::Value,
     pub received_at: i64,
@@ -58,14 +58,32 @@ pub struct NewMessage<'a> {
     pub at: i64,
 }
 
+/// Stores a received message. The raw bytes are kept as received; of what was parsed
+/// from them, the HTML body is not kept (nothing reads it back, and the raw mail holds
+/// it), and the visible text is kept as a length when it is the text body's beginning
+/// (`visible_len`; readers take `visible_text_sql!`).
+/// The visible text of a `messages` row in SQL: as kept, or the text body's first
+/// `visible_len` bytes, or (stores from before schema 2) the text body.
+macro_rules! visible_text_sql {
+    () => {
+        "coalesce(visible_text, CAST(substr(CAST(text_body AS BLOB), 1, visible_len) AS TEXT), text_body)"
+    };
+}
+
 pub fn insert(conn: &Connection, m: &NewMessage) -> Result<i64> {
     let msg = m.msg;
+    // Trimming cuts quotes and signatures off the end: the visible text is then the
+    // text body's first bytes, kept as their length.
+    let (visible_text, visible_len) = match msg.text_body.strip_prefix(m.visible_text) {
+        Some(_) => (None, Some(m.visible_text.len() as i64)),
+        None => (Some(m.visible_text), None),
+    };
     conn.prepare_cached(
         "INSERT INTO messages (ticket_id, identity, message_id, content_hash, kind, automatic,
              from_address, from_name, to_json, cc_json, subject, sent_date, in_reply_to,
              references_json, text_body, html_body, attachments_json, problems_json, raw, received_at,
-             visible_text)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+             visible_text, visible_len)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
     )?
     .execute(params![
         m.ticket,
@@ -83,12 +101,13 @@ pub fn insert(conn: &Connection, m: &NewMessage) -> Result<i64> {
         msg.in_reply_to.first(),
         json(&msg.references),
         msg.text_body,
-        msg.html_body,
+        None::<&str>,
         json(&msg.attachments),
         json(&msg.problems),
         msg.raw,
         m.at,
-        m.visible_text,
+        visible_text,
+        visible_len,
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -144,11 +163,12 @@ pub fn record_id(conn: &Connection, message_id: &str, ticket: i64, outgoing: boo
 }
 
 pub fn list_for_ticket(conn: &Connection, ticket: i64) -> Result<Vec<MessageRow>> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare(concat!(
         "SELECT id, message_id, kind, automatic, from_address, from_name, subject, text_body,
-                attachments_json, received_at, length(raw), visible_text
-         FROM messages WHERE ticket_id = ?1 ORDER BY id",
-    )?;
+                attachments_json, received_at, length(raw), ",
+        visible_text_sql!(),
+        " FROM messages WHERE ticket_id = ?1 ORDER BY id"
+    ))?;
     let rows = stmt
         .query_map([ticket], |r| {
             let attachments: String = r.get(8)?;
@@ -224,14 +244,15 @@ pub fn agent_replies_since_requester(
     ticket: i64,
     limit: usize,
 ) -> Result<Vec<(String, i64, String)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT coalesce(from_address, ''), received_at, coalesce(visible_text, text_body)
-         FROM messages
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT coalesce(from_address, ''), received_at, ",
+        visible_text_sql!(),
+        " FROM messages
          WHERE ticket_id = ?1 AND kind = 'agent_reply'
            AND id > coalesce((SELECT max(id) FROM messages
                               WHERE ticket_id = ?1 AND kind IN ('request', 'reply')), 0)
-         ORDER BY id DESC LIMIT ?2",
-    )?;
+         ORDER BY id DESC LIMIT ?2"
+    ))?;
     let rows = stmt
         .query_map(
             params![ticket, i64::try_from(limit).unwrap_or(i64::MAX)],
@@ -249,11 +270,13 @@ pub fn latest_held_reply(
     author: &str,
 ) -> Result<Option<(i64, String)>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT id, coalesce(visible_text, text_body) FROM messages
+        .prepare_cached(concat!(
+            "SELECT id, ",
+            visible_text_sql!(),
+            " FROM messages
              WHERE ticket_id = ?1 AND kind = 'held_reply' AND lower(from_address) = lower(?2)
-             ORDER BY id DESC LIMIT 1",
-        )?
+             ORDER BY id DESC LIMIT 1"
+        ))?
         .query_row(params![ticket, author], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
@@ -282,6 +305,57 @@ mod tests {
         assert_eq!(
             unfiled_from_since(&conn, "a@x.test", "unverified", 0).expect("count"),
             0
+        );
+    }
+
+    #[test]
+    fn a_message_keeps_its_raw_bytes_and_its_text_once() {
+        let conn = crate::store::migrated_in_memory();
+        conn.execute_batch(
+            "INSERT INTO tickets (id, status, priority, requester, subject, created_at, updated_at)
+             VALUES (1, 'open', 'P3', 'a@x.test', 's', 1, 1);",
+        )
+        .unwrap();
+        let raw = b"From: A <a@x.test>\r\nSubject: VPN\r\nMessage-ID: <m1@x.test>\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThe VPN drops.\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>The VPN drops.</p>\r\n--b--\r\n";
+        let msg = crate::inbound::parse(raw.to_vec()).unwrap();
+        assert!(msg.html_body.is_some());
+        let new = |identity, visible_text| NewMessage {
+            msg: &msg,
+            identity,
+            ticket: Some(1),
+            kind: "request",
+            automatic: None,
+            visible_text,
+            at: 5,
+        };
+        insert(&conn, &new("m1@x.test", &msg.text_body)).unwrap();
+        insert(&conn, &new("m2@x.test", "The VPN")).unwrap();
+        let kept: Vec<(Vec<u8>, Option<String>, Option<String>)> = conn
+            .prepare("SELECT raw, html_body, visible_text FROM messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(kept.iter().all(|k| k.0 == raw.to_vec() && k.1.is_none()));
+        // Both visible texts begin the text body: kept as lengths.
+        assert!(kept.iter().all(|k| k.2.is_none()));
+        insert(&conn, &new("m3@x.test", "Not the text body")).unwrap();
+        // Read back, the visible text is there either way.
+        let rows = list_for_ticket(&conn, 1).unwrap();
+        assert_eq!(
+            rows[0].visible_text.as_deref(),
+            Some(msg.text_body.as_str())
+        );
+        assert_eq!(rows[1].visible_text.as_deref(), Some("The VPN"));
+        assert_eq!(rows[2].visible_text.as_deref(), Some("Not the text body"));
+        // A store from before schema 2 (no visible text at all) shows the text body.
+        conn.execute("UPDATE messages SET visible_len = NULL WHERE id = 2", [])
+            .unwrap();
+        let rows = list_for_ticket(&conn, 1).unwrap();
+        assert_eq!(
+            rows[1].visible_text.as_deref(),
+            Some(msg.text_body.as_str())
         );
     }
 }

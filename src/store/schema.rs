@@ -7,8 +7,8 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 17] = [
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17,
+const STEPS: [&str; 18] = [
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18,
 ];
 
 /// The version whose migration packs the term index in Rust after its SQL.
@@ -681,6 +681,38 @@ CREATE TABLE term_lists (
     newest BLOB NOT NULL,
     PRIMARY KEY (scope, term)
 ) STRICT, WITHOUT ROWID;
+"#;
+
+/// Rendered mail is kept compressed (issue 17): `raw_format` says how `outbox.raw` is
+/// kept (0: as rendered, the rows before this version and purged rows; 1: a zstd
+/// frame, see `mail_packing`), `raw_dict` the dictionary it was made with.
+/// `outbox_dicts` holds the dictionaries, one per set of templates (`key`: a digest
+/// of the templates' text), never changed once written: rows refer to them.
+/// `outbox_bodies` holds bodies shared by mails that differ only in their headers
+/// (the notices of one event to each agent): `raw` is then the header block and
+/// `body_id` the body, `uses` counts the rows that refer to it (purge drops it at 0).
+/// A message's visible text that begins its text body is kept as its length in bytes
+/// (`visible_len`, see `store::messages`), and its HTML body is no longer kept.
+const V18: &str = r#"
+CREATE TABLE outbox_dicts (
+    id         INTEGER PRIMARY KEY,
+    key        TEXT NOT NULL UNIQUE,
+    bytes      BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE outbox_bodies (
+    id     INTEGER PRIMARY KEY,
+    hash   BLOB NOT NULL UNIQUE,
+    format INTEGER NOT NULL,
+    dict   INTEGER REFERENCES outbox_dicts(id),
+    bytes  BLOB NOT NULL,
+    uses   INTEGER NOT NULL
+) STRICT;
+ALTER TABLE outbox ADD COLUMN raw_format INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN raw_dict INTEGER REFERENCES outbox_dicts(id);
+ALTER TABLE outbox ADD COLUMN body_id INTEGER REFERENCES outbox_bodies(id);
+CREATE INDEX outbox_body ON outbox(body_id) WHERE body_id IS NOT NULL;
+ALTER TABLE messages ADD COLUMN visible_len INTEGER;
 "#;
 
 #[cfg(test)]
