@@ -195,6 +195,7 @@ pub async fn run(
                 "some mail could not be sent yet; it stays queued for the next run"
             );
         }
+        ingest.writer.checkpoint_at_exit().await;
         return Ok(RunReport {
             ingest_seconds,
             send_seconds,
@@ -243,6 +244,7 @@ pub async fn run(
             warn!("outbox sender did not stop in time; queued mail is sent at the next start")
         }
     }
+    ingest.writer.checkpoint_at_exit().await;
     Ok(report(result?, SendRound::default()))
 }
 

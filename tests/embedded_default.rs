@@ -25,6 +25,10 @@ fn request_reply_duplicate_and_auto_reply() {
     );
     let out = desk.run_once();
     assert!(out.contains("1 new ticket"), "{out}");
+    // The run leaves the database alone: its WAL is copied back and cut at exit.
+    let wal = desk.root().join("var/ticketpost.db-wal");
+    let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_bytes, 0, "{} left behind", wal.display());
 
     let tickets = desk.tickets();
     assert_eq!(tickets.len(), 1);
