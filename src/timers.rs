@@ -127,7 +127,9 @@ pub fn fire_due(
                 } else {
                     String::new()
                 },
-                left: if due > now {
+                // A warning that fires late (the service was down, or the clock was
+                // already past its warning point) says how late, never "due in ".
+                left: if due >= now {
                     format_duration(due - now)
                 } else {
                     String::new()

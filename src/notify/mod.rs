@@ -558,6 +558,7 @@ impl Renderer {
             )?);
             for (level, late_by, left) in [
                 ("warning", "", "48m"),
+                ("warning", "12m", ""),
                 ("breach", "5m", ""),
                 ("escalation", "1h 05m", ""),
             ] {
@@ -1741,6 +1742,47 @@ mod tests {
             &desk(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn an_sla_warning_that_fires_late_says_how_late() {
+        let alert = |late_by: &str, left: &str| SlaAlert {
+            level: "warning",
+            target: "first response",
+            due: "2026-01-01 09:00 UTC".into(),
+            late_by: late_by.into(),
+            left: left.into(),
+            target_length: "4h 00m".into(),
+            hours: "business",
+            holder: "ann@example.test".into(),
+            opened: "2026-01-01 05:00 UTC".into(),
+        };
+        let r = renderer();
+        let t = TicketView::sample();
+        let late = r
+            .sla_alert(&t, "ann@example.test", &alert("12m", ""), 0)
+            .unwrap();
+        assert!(
+            late.subject
+                .contains("at risk: first response overdue by 12m ("),
+            "{}",
+            late.subject
+        );
+        let text = String::from_utf8_lossy(&late.raw);
+        assert!(
+            !text.contains("due in ,") && !text.contains("due in  "),
+            "{text}"
+        );
+        let early = r
+            .sla_alert(&t, "ann@example.test", &alert("", "48m"), 0)
+            .unwrap();
+        assert!(
+            early
+                .subject
+                .contains("at risk: first response due in 48m ("),
+            "{}",
+            early.subject
+        );
     }
 
     #[test]
