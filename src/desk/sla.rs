@@ -510,8 +510,12 @@ pub fn reconcile(
     let mut clock = stored
         .cloned()
         .unwrap_or_else(|| SlaClock::new(target, inputs, policy));
+    // A ticket resolved or closed with no public reply (closed as a duplicate, answered
+    // by phone, solved by an internal note) needs no first response any more: its
+    // first-response clock stops there, as resolution's does, instead of running on
+    // and alerting about a ticket nobody has to answer.
     let met = match target {
-        Target::FirstResponse => inputs.first_response_at,
+        Target::FirstResponse => inputs.first_response_at.or(inputs.done.then_some(now)),
         Target::Resolution => inputs.done.then_some(now),
     };
     // Stop, pause or resume; time used so far is banked at each change.
@@ -775,6 +779,29 @@ mod tests {
         i.first_response_at = Some(t0 + 5 * H);
         let late = reconcile(Some(&c), Target::FirstResponse, &i, &p, t0 + 5 * H);
         assert_eq!(late.breached_at, Some(t0 + 5 * H));
+    }
+
+    #[test]
+    fn closing_without_a_reply_stops_the_first_response_clock_and_reopening_resumes_it() {
+        let p = SlaPolicy::defaults(chrono_tz::UTC);
+        let t0 = utc(2026, 12, 7, 9, 0);
+        let mut i = inputs(Priority::P2, t0);
+        let c = reconcile(None, Target::FirstResponse, &i, &p, t0);
+        i.done = true;
+        let closed = reconcile(Some(&c), Target::FirstResponse, &i, &p, t0 + H);
+        assert_eq!(
+            (closed.met_at, closed.running_since, closed.next_alert_at),
+            (Some(t0 + H), None, None)
+        );
+        let later = reconcile(Some(&closed), Target::FirstResponse, &i, &p, t0 + 9 * H);
+        assert_eq!((later.met_at, later.breached_at), (Some(t0 + H), None));
+        i.done = false;
+        let reopened = reconcile(Some(&later), Target::FirstResponse, &i, &p, t0 + 2 * H);
+        assert_eq!(
+            (reopened.met_at, reopened.running_since),
+            (None, Some(t0 + 2 * H))
+        );
+        assert!(reopened.next_alert_at.is_some());
     }
 
     #[test]
