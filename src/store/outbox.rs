@@ -323,10 +323,20 @@ pub fn next_due(conn: &Connection) -> Result<Option<i64>> {
         .flatten())
 }
 
-/// Mails by state, from the counts the triggers keep (`store::tallies`): a few rows,
-/// whatever the size of the outbox.
 pub fn counts(conn: &Connection) -> Result<OutboxCounts> {
-    super::tallies::outbox_counts(conn)
+    let mut c = OutboxCounts::default();
+    let mut stmt = conn.prepare("SELECT state, count(*) FROM outbox GROUP BY state")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (state, n) = row?;
+        match state.as_str() {
+            "queued" => c.queued = n,
+            "sending" => c.sending = n,
+            "sent" => c.sent = n,
+            _ => c.failed = n,
+        }
+    }
+    Ok(c)
 }
 
 const SELECT_ROW: &str = "SELECT id, ticket_id, kind, message_id, recipients_json, subject, state,
