@@ -29,3 +29,4 @@ pub mod telemetry;
 pub mod terminal;
 pub mod ticket_writer;
 pub mod timers;
+pub mod tls_client;

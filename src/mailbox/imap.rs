@@ -27,7 +27,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::{Debug, Write as _};
 use std::future::Future;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,8 +36,7 @@ use async_imap::imap_proto::{
     AttributeValue, Capability, MailboxDatum, Response, ResponseCode, Status,
 };
 use async_imap::types::UnsolicitedResponse;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, BufWriter};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -103,7 +101,10 @@ impl ImapSource {
     /// Builds the TLS configuration; does not connect. `checkpoint` is the last committed
     /// progress for this folder.
     pub fn new(cfg: ImapConfig, checkpoint: Option<Checkpoint>) -> Result<Self> {
-        let tls = TlsConnector::from(Arc::new(tls_config(cfg.tls_ca_file.as_deref())?));
+        let tls = TlsConnector::from(Arc::new(crate::tls_client::client_config(
+            "[mailbox]",
+            cfg.tls_ca_file.as_deref(),
+        )?));
         let server_name = match cfg.tls {
             TlsMode::None => None,
             TlsMode::StartTls | TlsMode::Implicit => {
@@ -698,39 +699,6 @@ fn advance(from: Option<Checkpoint>, to: Checkpoint) -> Checkpoint {
     }
 }
 
-/// rustls with the ring provider; trusts the webpki roots plus the PEM certificates in
-/// `ca_file`.
-fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    if let Some(path) = ca_file {
-        let key = || format!("[mailbox] tls_ca_file {}", path.display());
-        let mut added = 0;
-        for cert in CertificateDer::pem_file_iter(path)
-            .with_context(|| format!("{}: cannot read the file", key()))?
-        {
-            let cert = cert.with_context(|| format!("{}: not valid PEM", key()))?;
-            roots
-                .add(cert)
-                .with_context(|| format!("{}: not a usable CA certificate", key()))?;
-            added += 1;
-        }
-        if added == 0 {
-            bail!(
-                "{}: no certificates in the file (expected PEM \"BEGIN CERTIFICATE\" blocks)",
-                key()
-            );
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS setup: no safe protocol version in the ring provider")?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
 /// Runs `fut` with a time limit; errors and timeouts name the step and the server.
 async fn timed<T, E>(
     limit: Duration,
@@ -1292,12 +1260,12 @@ mod tests {
         assert!(validate_folder("a\r\nb").is_err());
     }
 
-    fn config(ca: Option<&Path>) -> ImapConfig {
+    fn config(ca: Option<&std::path::Path>) -> ImapConfig {
         ImapConfig {
             host: "localhost".into(),
             port: 993,
             tls: TlsMode::Implicit,
-            tls_ca_file: ca.map(Path::to_path_buf),
+            tls_ca_file: ca.map(std::path::Path::to_path_buf),
             username: "u".into(),
             auth: Auth::Password("p".into()),
             folder: "INBOX".into(),

@@ -17,12 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -74,9 +73,9 @@ impl Sessions {
         timeout: Duration,
     ) -> Result<Sessions> {
         let implicit = match tls_mode {
-            TlsMode::Implicit => Some(tokio_rustls::TlsConnector::from(Arc::new(tls_config(
-                ca_file,
-            )?))),
+            TlsMode::Implicit => Some(tokio_rustls::TlsConnector::from(Arc::new(
+                crate::tls_client::client_config("[transport]", ca_file)?,
+            ))),
             _ => None,
         };
         Ok(Sessions {
@@ -206,34 +205,4 @@ impl AsyncTokioStream for TlsSession {
     fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
         self.0.get_ref().0.peer_addr()
     }
-}
-
-/// rustls with the ring provider; trusts the webpki roots plus the PEM certificates in
-/// `ca_file` (`[transport] tls_ca_file`).
-fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    if let Some(path) = ca_file {
-        let key = || format!("[transport] tls_ca_file {}", path.display());
-        let mut added = 0;
-        for cert in CertificateDer::pem_file_iter(path)
-            .with_context(|| format!("{}: cannot read the file", key()))?
-        {
-            let cert = cert.with_context(|| format!("{}: not valid PEM", key()))?;
-            roots
-                .add(cert)
-                .with_context(|| format!("{}: not a usable CA certificate", key()))?;
-            added += 1;
-        }
-        if added == 0 {
-            bail!("{}: no certificates in the file", key());
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS setup: no safe protocol version in the ring provider")?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
