@@ -787,11 +787,15 @@ async fn kill_9_twenty_times_while_2000_requests_arrive() {
         assert_eq!(tokens.len(), PER_REQUESTER, "acknowledgements to {user}");
     }
     assert_eq!(acks.other, 0, "no other mail to the requesters");
-    // A crash repeats at most the mails between their "250" and their sent mark: those
-    // in flight, at most the sender's parallelism (8, `outbox::PARALLEL_SENDS`).
+    // A crash repeats at most the mails between their "250" and their sent mark: the
+    // chunk of finished sends being marked (at most the sender's parallelism, 8,
+    // `outbox::PARALLEL_SENDS`) and the sends still in flight meanwhile, which a server
+    // may accept while the mark waits for the writer (8 more). A slow machine, whose
+    // writer is busy with a batch at most kills, comes close to that bound.
+    const REPEATS_PER_KILL: usize = 2 * 8;
     assert!(
-        acks.repeats() <= KILLS * 8,
-        "{} repeats after {KILLS} kills",
+        acks.repeats() <= KILLS * REPEATS_PER_KILL,
+        "{} repeats after {KILLS} kills (at most {REPEATS_PER_KILL} each)",
         acks.repeats()
     );
 }

@@ -27,4 +27,7 @@ echo "== tests"
 # A test whose dependency (corpus, Chromium, tmpfs, mail stack) is missing fails here
 # instead of printing SKIPPED and passing (tests/support/skip.rs).
 export TICKETPOST_TEST_REQUIRE_ALL=1
+# Panic messages without backtraces: a failure's message stays in the part of the
+# output that CI shows (RUST_BACKTRACE=1 there buried it under 40 frames).
+export RUST_BACKTRACE=0
 cargo test --locked -- --show-output
