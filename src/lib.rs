@@ -22,6 +22,7 @@ pub mod mailbox;
 pub mod notify;
 pub mod oauth;
 pub mod outbox;
+pub mod parse_thread;
 pub mod report;
 pub mod service;
 pub mod store;

@@ -479,9 +479,7 @@ impl IngestLoop {
             .map(|m| std::mem::take(&mut m.raw))
             .collect();
         let cx = self.cx.clone();
-        let parsed = tokio::task::spawn_blocking(move || ingest::parse_batch(raws, &cx))
-            .await
-            .context("parser task failed")?;
+        let parsed = crate::parse_thread::run(move || ingest::parse_batch(raws, &cx)).await?;
         Ok(Some(Prepared {
             batch,
             parsed,

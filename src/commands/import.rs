@@ -114,9 +114,7 @@ pub async fn import(
         }
         let count = raws.len() as u64;
         let parse_cx = cx.clone();
-        let parsed = tokio::task::spawn_blocking(move || ingest::parse_batch(raws, &parse_cx))
-            .await
-            .map_err(|e| anyhow!("parsing panicked (bug): {e}"))?;
+        let parsed = crate::parse_thread::run(move || ingest::parse_batch(raws, &parse_cx)).await?;
         let store_cx = cx.clone();
         let now = clock.now();
         let summary = writer

@@ -152,9 +152,8 @@ pub async fn retry(cfg: &Config, id_text: &str, clock: Arc<dyn Clock>) -> Result
         .await?;
     let raw = found.ok_or_else(|| anyhow!("no quarantined message Q-{id}"))?;
     let parse_cx = cx.clone();
-    let parsed = tokio::task::spawn_blocking(move || ingest::parse_batch(vec![raw], &parse_cx))
-        .await
-        .map_err(|e| anyhow!("parsing panicked (bug): {e}"))?;
+    let parsed =
+        crate::parse_thread::run(move || ingest::parse_batch(vec![raw], &parse_cx)).await?;
     let now = clock.now();
     let summary = writer
         .call(move |c| {
