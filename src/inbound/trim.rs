@@ -625,31 +625,35 @@ static FIELD_RE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Mobile and webmail footers, the whole line. `DEV` is a device or app name of at
 /// most five words; a comma ends it ("Sent from my desk, is much easier" is text).
+/// The forms are grouped by what follows their words, so that `DEV` (a class of every
+/// letter and digit, five times) is compiled four times instead of once per form: the
+/// compiled regex took 4.7 MB, a tenth of the parser's memory.
 static FOOTER_RE: LazyLock<Regex> = LazyLock::new(|| {
     let dev = r"[\p{L}\p{N}'’&+®™_-]+(?:[\s.][\p{L}\p{N}'’&+®™_-]+){0,4}";
     let client = r"(?:outlook|mail|yahoo|aol|gmail|protonmail|proton\s+mail|samsung|huawei|xiaomi|blackberry|android|iphone|ipad|windows|spark|bluemail|nine|edison|mymail|tutanota|fastmail|zoho|gmx|web\.de|mailbird|newton|airmail|typeapp|aquamail|k-9\s+mail|fairemail|thunderbird|superhuman)";
     let pattern = format!(
         r"(?ix)^(?:
-        sent\s+(?:from|with|via|using|on)\s+my\s+{dev}
-        |sent\s+(?:from|with|via|using)\s+(?:the\s+)?(?:all\s+new\s+)?{client}\b.{{0,60}}
+        (?:sent\s+(?:from|with|via|using|on)\s+my\s+
+          |gesendet\s+(?:von|mit)\s+(?:meinem\s+)?
+          |envoyé\s+(?:de|depuis)\s+(?:mon|ma)\s+
+          |enviado\s+(?:desde|de|do|a\s+partir\s+do)\s+(?:mi|meu|o\s+meu)\s+
+          |inviato\s+da(?:l)?\s+(?:mio\s+)?
+          |(?:verzonden|verstuurd)\s+(?:vanaf|met|van)\s+(?:mijn\s+)?
+          |skickat\s+från\s+(?:min\s+)?
+          |sendt\s+fra\s+(?:min\s+)?
+          |wysłane\s+z\s+(?:mojego\s+)?
+          |отправлено\s+(?:с|со|из)\s+(?:моего\s+)?
+          |lähetetty\s+
+          |(?:发自我的|发自|来自我的|傳送自我的|寄自我的)\s*
+        ){dev}
+        |(?:sent\s+(?:from|with|via|using)\s+(?:the\s+)?(?:all\s+new\s+)?
+          |envoyé\s+(?:de|depuis|avec)\s+
+          |enviado\s+(?:desde|de|do)\s+
+        ){client}\b.{{0,60}}
         |get\s+outlook\s+for\s+(?:ios|android|windows|mac)
         |von\s+meinem\s+{dev}\s+gesendet
-        |gesendet\s+(?:von|mit)\s+(?:meinem\s+)?{dev}
-        |envoyé\s+(?:de|depuis)\s+(?:mon|ma)\s+{dev}
-        |envoyé\s+(?:de|depuis|avec)\s+{client}\b.{{0,60}}
-        |enviado\s+(?:desde|de|do|a\s+partir\s+do)\s+(?:mi|meu|o\s+meu)\s+{dev}
-        |enviado\s+(?:desde|de|do)\s+{client}\b.{{0,60}}
-        |inviato\s+da(?:l)?\s+(?:mio\s+)?{dev}
-        |(?:verzonden|verstuurd)\s+(?:vanaf|met|van)\s+(?:mijn\s+)?{dev}
-        |skickat\s+från\s+(?:min\s+)?{dev}
-        |sendt\s+fra\s+(?:min\s+)?{dev}
-        |wysłane\s+z\s+(?:mojego\s+)?{dev}
-        |отправлено\s+(?:с|со|из)\s+(?:моего\s+)?{dev}
-        |lähetetty\s+{dev}
-        |(?:发自我的|发自|来自我的|傳送自我的|寄自我的)\s*{dev}
         |(?:从我的|從我的)\s*{dev}\s*(?:发送|傳送)
-        |{dev}\s*から送信
-        |{dev}\s*에서\s*보냄
+        |{dev}\s*(?:から送信|에서\s*보냄)
         )[.!。]?$"
     );
     Regex::new(&pattern).expect("valid regex")
