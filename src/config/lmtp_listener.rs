@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(l.listen, LmtpListen::Tcp("127.0.0.1:2424".parse().unwrap()));
         assert_eq!(l.max_connections, 64);
         assert_eq!(l.timeout, Duration::from_secs(300));
-        assert_eq!(l.batch_size, 500);
+        assert_eq!(l.batch_size, crate::config::mail_access::DEFAULT_BATCH_SIZE);
         assert_eq!(cfg.folders, ["INBOX"]);
         assert_eq!(
             crate::mailbox::MailSource::state_key(&cfg.mailbox),

@@ -15,6 +15,12 @@ use super::lmtp_listener::{LmtpConfig, lmtp, lmtp_key_set};
 use super::mail_login::{Auth, TlsMode, login, tls_mode};
 use super::raw::RawMailbox;
 
+/// Messages per fetch and per transaction when `[mailbox] batch_size` is not set. About
+/// two batches are in memory at once (the next is read and parsed while one is
+/// stored); at 100 a burst of 10,000 requests into a desk of 10,000 tickets peaked at
+/// 63 MB against 74 MB at 500, at the same rate (see README, "Peak memory").
+pub const DEFAULT_BATCH_SIZE: usize = 100;
+
 #[derive(Debug, Clone)]
 pub enum MailboxConfig {
     Imap(ImapConfig),
@@ -89,7 +95,7 @@ pub(super) fn mailbox(
     let m = cx.required("[mailbox]", raw)?;
     let kind = cx.required("[mailbox] kind", m.kind.clone())?;
     let folders = folders(cx, m.folder.clone(), m.folders.clone(), kind == "maildir")?;
-    let batch_size = m.batch_size.unwrap_or(500);
+    let batch_size = m.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
     if !(1..=10_000).contains(&batch_size) {
         return Err(cx.err("[mailbox] batch_size", "must be between 1 and 10000"));
     }
