@@ -169,7 +169,10 @@ impl TokenSource {
                     client: Box::new(client),
                     token_url: token_url.clone(),
                     scopes: scopes.iter().cloned().map(Scope::new).collect(),
-                    tls: TlsConnector::from(Arc::new(tls_config()?)),
+                    tls: TlsConnector::from(Arc::new(crate::tls_client::client_config(
+                        "[mailbox] oauth2",
+                        None,
+                    )?)),
                 };
                 (grant, Some(RefreshToken::new(refresh_token.clone())))
             }
@@ -421,20 +424,6 @@ where
             }
         }
     }
-}
-
-/// rustls with the ring provider and the webpki roots (the public CAs that Google's and
-/// Microsoft's token endpoints use).
-fn tls_config() -> Result<rustls::ClientConfig> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS setup: no safe protocol version in the ring provider")?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// Type check only: the token future must be `Send` for the service's spawned tasks.
