@@ -74,7 +74,7 @@ pub fn enqueue(conn: &Connection, mail: &OutgoingMail, at: i64) -> Result<i64> {
                  RETURNING id",
             )?
             .query_row(
-                params![body.hash, packed.format, packed.dict, body.bytes],
+                params![body.hash, body.format, packed.dict, body.bytes],
                 |r| r.get(0),
             )?,
         ),
