@@ -152,7 +152,7 @@ mod tests {
         let head = String::from_utf8_lossy(&m[..head_end]).to_string();
         let start = head.find("boundary=\"").unwrap() + 10;
         let len = head[start..].find('"').unwrap();
-        let boundary = head[start..start + len].as_bytes().to_vec();
+        let boundary = head.as_bytes()[start..start + len].to_vec();
         (m[head_end..].to_vec(), boundary)
     }
 

@@ -179,7 +179,8 @@ impl KeptText {
 
 /// The raw mail of a stored message (row id), byte-exact as received.
 pub fn raw_of(conn: &Connection, id: i64) -> Result<Option<Vec<u8>>> {
-    let row: Option<(Vec<u8>, Option<Vec<u8>>, Option<i64>)> = conn
+    type Kept = (Vec<u8>, Option<Vec<u8>>, Option<i64>);
+    let row: Option<Kept> = conn
         .prepare_cached("SELECT raw, packed, raw_len FROM messages WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;

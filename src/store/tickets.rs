@@ -327,21 +327,71 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TicketRow>> {
         .optional()?)
 }
 
+/// A ticket's timeline: its `events` rows, and the sent lines of its mails made from
+/// their outbox rows (schema 19: `store::outbox::mark_sent`), each where it was sent.
 pub fn events(conn: &Connection, ticket: i64) -> Result<Vec<EventRow>> {
-    let mut stmt = conn
-        .prepare("SELECT at, actor, kind, detail FROM events WHERE ticket_id = ?1 ORDER BY id")?;
+    let mut stmt = conn.prepare(
+        "SELECT id, at, actor, kind, detail FROM events WHERE ticket_id = ?1 ORDER BY id",
+    )?;
+    let stored = stmt
+        .query_map([ticket], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                EventRow {
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    kind: r.get(3)?,
+                    detail: r.get(4)?,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut sent = sent_lines(conn, ticket)?.into_iter().peekable();
+    let mut rows = Vec::with_capacity(stored.len());
+    for (id, event) in stored {
+        while let Some((_, line)) = sent.next_if(|(after, _)| *after < id) {
+            rows.push(line);
+        }
+        rows.push(event);
+    }
+    rows.extend(sent.map(|(_, line)| line));
+    Ok(rows)
+}
+
+/// The timeline lines of a ticket's mails sent since schema 19 (before, they are
+/// rows of `events`): (the newest event when it was sent, its line), in that order.
+fn sent_lines(conn: &Connection, ticket: i64) -> Result<Vec<(i64, EventRow)>> {
+    let mut stmt = conn.prepare_cached(SENT_LINES)?;
     let rows = stmt
         .query_map([ticket], |r| {
-            Ok(EventRow {
-                at: r.get(0)?,
-                actor: r.get(1)?,
-                kind: r.get(2)?,
-                detail: r.get(3)?,
-            })
+            let recipients: String = r.get(3)?;
+            let recipients: Vec<String> = serde_json::from_str(&recipients).unwrap_or_default();
+            let kind: String = r.get(2)?;
+            let message_id: String = r.get(4)?;
+            Ok((
+                r.get(0)?,
+                EventRow {
+                    at: r.get(1)?,
+                    actor: "ticketpost".into(),
+                    kind: "sent".into(),
+                    detail: format!(
+                        "{} sent to {} ({message_id})",
+                        kind.replace('_', " "),
+                        recipients.join(", ")
+                    ),
+                },
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
+
+/// A ticket's mails whose sent line is made from the row (`outbox_ticket` range).
+pub(crate) const SENT_LINES: &str =
+    "SELECT sent_after_event, sent_at, kind, recipients_json, message_id
+     FROM outbox
+     WHERE ticket_id = ?1 AND state = 'sent' AND sent_after_event IS NOT NULL
+     ORDER BY sent_after_event, id";
 
 /// Tickets `requester` opened at or after `since` (loop guard).
 pub fn opened_by_since(conn: &Connection, requester: &str, since: i64) -> Result<i64> {
