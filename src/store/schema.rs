@@ -717,15 +717,17 @@ ALTER TABLE messages ADD COLUMN visible_len INTEGER;
 
 /// Received mail packed (store::messages): the raw mail and the text body in one zstd
 /// frame, `raw` and `text_body` then left empty. Rows from before stay as they are.
-/// A mail's "sent to" timeline line is made from its outbox row (`sent_after_event`:
-/// the newest event when it was sent, its place on the timeline) instead of an
-/// `events` row; the lines of mails sent before stay in `events`.
+/// A mail's "queued to" and "sent to" timeline lines are made from its outbox row
+/// (`queued_after_event`, `sent_after_event`: the newest event at that moment, the
+/// line's place on the timeline) instead of `events` rows; the lines of mails queued
+/// or sent before stay in `events`.
 /// Outgoing bodies may also be kept decoded (`outbox_bodies.format` 2,
 /// `mail_packing::FORMAT_ZSTD_DECODED`), which older binaries could not read.
 const V19: &str = r#"
 ALTER TABLE messages ADD COLUMN packed BLOB;
 ALTER TABLE messages ADD COLUMN raw_len INTEGER;
 ALTER TABLE outbox ADD COLUMN sent_after_event INTEGER;
+ALTER TABLE outbox ADD COLUMN queued_after_event INTEGER;
 "#;
 
 #[cfg(test)]

@@ -327,8 +327,9 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TicketRow>> {
         .optional()?)
 }
 
-/// A ticket's timeline: its `events` rows, and the sent lines of its mails made from
-/// their outbox rows (schema 19: `store::outbox::mark_sent`), each where it was sent.
+/// A ticket's timeline: its `events` rows, and the queued and sent lines of its mails
+/// made from their outbox rows (schema 19: `store::outbox::enqueue_on_timeline`,
+/// `mark_sent`), each in its place.
 pub fn events(conn: &Connection, ticket: i64) -> Result<Vec<EventRow>> {
     let mut stmt = conn.prepare(
         "SELECT id, at, actor, kind, detail FROM events WHERE ticket_id = ?1 ORDER BY id",
@@ -346,7 +347,7 @@ pub fn events(conn: &Connection, ticket: i64) -> Result<Vec<EventRow>> {
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut sent = sent_lines(conn, ticket)?.into_iter().peekable();
+    let mut sent = mail_lines(conn, ticket)?.into_iter().peekable();
     let mut rows = Vec::with_capacity(stored.len());
     for (id, event) in stored {
         while let Some((_, line)) = sent.next_if(|(after, _)| *after < id) {
@@ -358,40 +359,63 @@ pub fn events(conn: &Connection, ticket: i64) -> Result<Vec<EventRow>> {
     Ok(rows)
 }
 
-/// The timeline lines of a ticket's mails sent since schema 19 (before, they are
-/// rows of `events`): (the newest event when it was sent, its line), in that order.
-fn sent_lines(conn: &Connection, ticket: i64) -> Result<Vec<(i64, EventRow)>> {
-    let mut stmt = conn.prepare_cached(SENT_LINES)?;
+/// The timeline lines of a ticket's mails made from their outbox rows (schema 19;
+/// before, they are rows of `events`): "queued to" where the mail was queued on the
+/// timeline, "sent to" once sent, each with the newest event id at that moment, in
+/// the order they happened.
+fn mail_lines(conn: &Connection, ticket: i64) -> Result<Vec<(i64, EventRow)>> {
+    let mut stmt = conn.prepare_cached(MAIL_LINES)?;
     let rows = stmt
         .query_map([ticket], |r| {
-            let recipients: String = r.get(3)?;
-            let recipients: Vec<String> = serde_json::from_str(&recipients).unwrap_or_default();
-            let kind: String = r.get(2)?;
-            let message_id: String = r.get(4)?;
             Ok((
-                r.get(0)?,
-                EventRow {
-                    at: r.get(1)?,
-                    actor: "ticketpost".into(),
-                    kind: "sent".into(),
-                    detail: format!(
-                        "{} sent to {} ({message_id})",
-                        kind.replace('_', " "),
-                        recipients.join(", ")
-                    ),
-                },
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                [(r.get(4)?, r.get(5)?), (r.get(6)?, r.get(7)?)],
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    // (after, phase, outbox id, line): a mail queued and sent with no event between
+    // comes out as "queued", then "sent", as the events rows did.
+    let mut lines: Vec<(i64, usize, i64, EventRow)> = Vec::new();
+    for (id, kind, recipients, message_id, moments) in rows {
+        let recipients: Vec<String> = serde_json::from_str(&recipients).unwrap_or_default();
+        let (kind, recipients) = (kind.replace('_', " "), recipients.join(", "));
+        let names = [("mail", "queued to"), ("sent", "sent to")];
+        for (phase, (moment, (event, verb))) in moments.into_iter().zip(names).enumerate() {
+            let (Some(after), Some(at)): (Option<i64>, Option<i64>) = moment else {
+                continue;
+            };
+            let detail = format!("{kind} {verb} {recipients} ({message_id})");
+            let (actor, kind) = ("ticketpost".to_string(), event.to_string());
+            lines.push((
+                after,
+                phase,
+                id,
+                EventRow {
+                    at,
+                    actor,
+                    kind,
+                    detail,
+                },
+            ));
+        }
+    }
+    lines.sort_by_key(|(after, phase, id, _)| (*after, *phase, *id));
+    Ok(lines
+        .into_iter()
+        .map(|(after, _, _, line)| (after, line))
+        .collect())
 }
 
-/// A ticket's mails whose sent line is made from the row (`outbox_ticket` range).
-pub(crate) const SENT_LINES: &str =
-    "SELECT sent_after_event, sent_at, kind, recipients_json, message_id
+/// A ticket's mails with a line made from the row (`outbox_ticket` range): the
+/// queued line's place and time, then the sent line's (sent mail only).
+pub(crate) const MAIL_LINES: &str =
+    "SELECT id, kind, recipients_json, message_id, queued_after_event, created_at,
+            CASE WHEN state = 'sent' THEN sent_after_event END, sent_at
      FROM outbox
-     WHERE ticket_id = ?1 AND state = 'sent' AND sent_after_event IS NOT NULL
-     ORDER BY sent_after_event, id";
+     WHERE ticket_id = ?1 AND (queued_after_event IS NOT NULL OR sent_after_event IS NOT NULL)";
 
 /// Tickets `requester` opened at or after `since` (loop guard).
 pub fn opened_by_since(conn: &Connection, requester: &str, since: i64) -> Result<i64> {
