@@ -31,3 +31,4 @@ pub mod terminal;
 pub mod ticket_writer;
 pub mod timers;
 pub mod tls_client;
+pub mod transfer_decoding;

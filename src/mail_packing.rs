@@ -19,6 +19,10 @@ use zstd::dict::EncoderDictionary;
 pub const FORMAT_RAW: i64 = 0;
 /// `raw_format` of a zstd frame, made with the dictionary `raw_dict` when it is set.
 pub const FORMAT_ZSTD: i64 = 1;
+/// A zstd frame (as [`FORMAT_ZSTD`]) of a body whose base64 and quoted-printable
+/// parts were decoded first (`transfer_decoding`): encoded again when read. Shared
+/// bodies only (schema 19).
+pub const FORMAT_ZSTD_DECODED: i64 = 2;
 
 /// zstd level: 3 (zstd's default) compresses a mail in well under a millisecond; higher
 /// levels gain little on mails of a few kilobytes once the dictionary holds the rest.
@@ -44,11 +48,14 @@ pub struct Packed {
 /// The body of a MIME mail with its boundary taken out: the notices of one event to
 /// several agents differ only in their headers and their (random) boundary, so their
 /// bodies are kept once. `bytes` is a zstd frame (with the mail's dictionary) of the
-/// body with each occurrence of the boundary replaced by [`BOUNDARY_MARK`].
+/// body with each occurrence of the boundary replaced by [`BOUNDARY_MARK`], and its
+/// parts' transfer encoding taken off when it comes back exactly ([`FORMAT_ZSTD_DECODED`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedBody {
     /// SHA-256 of the body with the boundary taken out: the key bodies are shared by.
     pub hash: Vec<u8>,
+    /// [`FORMAT_ZSTD`] or [`FORMAT_ZSTD_DECODED`].
+    pub format: i64,
     pub bytes: Vec<u8>,
 }
 
@@ -99,9 +106,15 @@ impl Packer {
     pub fn pack(&self, raw: &[u8]) -> Result<Packed> {
         if let Some((head, body)) = split_shared(raw) {
             let mut packed = self.compress(head)?;
+            let hash = sha2::Sha256::digest(&body).to_vec();
+            let (format, kept) = match crate::transfer_decoding::split(&body, BOUNDARY_MARK) {
+                Some(decoded) => (FORMAT_ZSTD_DECODED, decoded),
+                None => (FORMAT_ZSTD, body),
+            };
             packed.body = Some(SharedBody {
-                hash: sha2::Sha256::digest(&body).to_vec(),
-                bytes: self.compress(&body)?.bytes,
+                hash,
+                format,
+                bytes: self.compress(&kept)?.bytes,
             });
             return Ok(packed);
         }
@@ -134,6 +147,9 @@ impl Packer {
 pub fn unpack(format: i64, dictionary: Option<&[u8]>, bytes: &[u8]) -> Result<Vec<u8>> {
     match format {
         FORMAT_RAW => Ok(bytes.to_vec()),
+        FORMAT_ZSTD_DECODED => {
+            crate::transfer_decoding::join(&unpack(FORMAT_ZSTD, dictionary, bytes)?)
+        }
         FORMAT_ZSTD => {
             let mut out = Vec::with_capacity(bytes.len() * 4);
             let mut decoder =

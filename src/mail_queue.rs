@@ -277,21 +277,9 @@ fn queue_mail(
 ) -> Result<bool> {
     match mail {
         Ok(mail) => {
-            store::outbox::enqueue(tx, &mail, now)?;
+            // Its "queued to" line is made from the outbox row.
+            store::outbox::enqueue_on_timeline(tx, &mail, now)?;
             store::messages::record_id(tx, &mail.message_id, ticket, true)?;
-            store::tickets::add_event(
-                tx,
-                ticket,
-                now,
-                "ticketpost",
-                "mail",
-                &format!(
-                    "{} queued to {} ({})",
-                    mail.kind.replace('_', " "),
-                    mail.recipients.join(", "),
-                    mail.message_id
-                ),
-            )?;
             Ok(true)
         }
         Err(e) => {

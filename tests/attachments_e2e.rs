@@ -267,7 +267,10 @@ fn a_relayed_megabyte_grows_the_store_by_about_its_own_size_not_per_recipient() 
     eprintln!(
         "store growth for 1 MiB relayed to 3 people: {:.2} MiB (raw message {:.2} MiB, file {:.2} MiB, outbox {} bytes)",
         mb(growth),
-        mb(count(&desk, "SELECT max(length(raw)) FROM messages") as u64),
+        mb(count(
+            &desk,
+            "SELECT max(coalesce(raw_len, length(raw))) FROM messages"
+        ) as u64),
         mb(count(&desk, "SELECT sum(size) FROM file_blobs") as u64),
         count(&desk, "SELECT sum(length(raw)) FROM outbox"),
     );

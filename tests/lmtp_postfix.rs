@@ -175,9 +175,12 @@ async fn one_request_becomes_a_ticket_and_its_ack_arrives(unix: bool) {
         std::slice::from_ref(&id)
     );
     assert_eq!(desk.tickets(), 1);
-    let stored: Vec<u8> = running::read_store(&desk.db)
-        .expect("store")
-        .query_row("SELECT raw FROM messages", [], |r| r.get(0))
+    let store = running::read_store(&desk.db).expect("store");
+    let row: i64 = store
+        .query_row("SELECT id FROM messages", [], |r| r.get(0))
+        .expect("the request is stored");
+    let stored = ticketpost::store::messages::raw_of(&store, row)
+        .expect("readable")
         .expect("the request is stored");
     let text = String::from_utf8_lossy(&stored);
     assert!(

@@ -72,12 +72,20 @@ impl Desk {
             return Vec::new();
         };
         let mut stmt = c
-            .prepare("SELECT raw FROM messages ORDER BY id")
+            .prepare("SELECT id FROM messages ORDER BY id")
             .expect("query");
-        stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        let rows: Vec<i64> = stmt
+            .query_map([], |r| r.get::<_, i64>(0))
             .expect("rows")
             .collect::<Result<_, _>>()
-            .expect("raw")
+            .expect("ids");
+        rows.into_iter()
+            .map(|id| {
+                ticketpost::store::messages::raw_of(&c, id)
+                    .expect("readable")
+                    .expect("raw")
+            })
+            .collect()
     }
 
     /// Waits until the file transport has written `n` acknowledgements.

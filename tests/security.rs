@@ -352,12 +352,15 @@ fn a_huge_subject_is_kept_raw_but_echoed_bounded() {
     }
     // The raw message is kept byte-exact.
     let db = rusqlite::Connection::open(desk.root().join("var/ticketpost.db")).unwrap();
-    let stored: Vec<u8> = db
+    let row: i64 = db
         .query_row(
-            "SELECT raw FROM messages WHERE message_id = 'huge@evil.test'",
+            "SELECT id FROM messages WHERE message_id = 'huge@evil.test'",
             [],
             |r| r.get(0),
         )
+        .unwrap();
+    let stored = ticketpost::store::messages::raw_of(&db, row)
+        .unwrap()
         .unwrap();
     assert!(
         stored == raw.as_bytes(),

@@ -227,7 +227,7 @@ fn sizes(desk: &Desk) -> Result<(u64, u64, u64, usize)> {
         rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("opening {}", db.display()))?;
     let raw: i64 = conn.query_row(
-        "SELECT coalesce(sum(length(raw)), 0) FROM messages",
+        "SELECT coalesce(sum(coalesce(raw_len, length(raw))), 0) FROM messages",
         [],
         |r| r.get(0),
     )?;

@@ -1,7 +1,7 @@
 //! Queries on received messages, the Message-ID index used for threading, and the
 //! quarantine of mail that could not be parsed at all.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -58,18 +58,13 @@ pub struct NewMessage<'a> {
     pub at: i64,
 }
 
-/// Stores a received message. The raw bytes are kept as received; of what was parsed
-/// from them, the HTML body is not kept (nothing reads it back, and the raw mail holds
-/// it), and the visible text is kept as a length when it is the text body's beginning
-/// (`visible_len`; readers take `visible_text_sql!`).
-/// The visible text of a `messages` row in SQL: as kept, or the text body's first
-/// `visible_len` bytes, or (stores from before schema 2) the text body.
-macro_rules! visible_text_sql {
-    () => {
-        "coalesce(visible_text, CAST(substr(CAST(text_body AS BLOB), 1, visible_len) AS TEXT), text_body)"
-    };
-}
-
+/// Stores a received message. The raw bytes are kept byte-exact, packed (schema 19)
+/// with the text body in one zstd frame (`packed`: the raw mail first, `raw_len`
+/// bytes, then the text body), where the text costs next to nothing since the raw mail
+/// holds it; `raw` and `text_body` are then empty. Rows from before keep them plain;
+/// readers take both ([`KEPT_TEXT`], [`raw_of`]). The HTML body is not kept (nothing
+/// reads it back, and the raw mail holds it), and the visible text is kept as a length
+/// when it is the text body's beginning (`visible_len`).
 pub fn insert(conn: &Connection, m: &NewMessage) -> Result<i64> {
     let msg = m.msg;
     // Trimming cuts quotes and signatures off the end: the visible text is then the
@@ -78,12 +73,14 @@ pub fn insert(conn: &Connection, m: &NewMessage) -> Result<i64> {
         Some(_) => (None, Some(m.visible_text.len() as i64)),
         None => (Some(m.visible_text), None),
     };
+    let packed = pack_received(&msg.raw, &msg.text_body)?;
     conn.prepare_cached(
         "INSERT INTO messages (ticket_id, identity, message_id, content_hash, kind, automatic,
              from_address, from_name, to_json, cc_json, subject, sent_date, in_reply_to,
              references_json, text_body, html_body, attachments_json, problems_json, raw, received_at,
-             visible_text, visible_len)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+             visible_text, visible_len, packed, raw_len)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, '', ?15, ?16, ?17, X'',
+             ?18, ?19, ?20, ?21, ?22)",
     )?
     .execute(params![
         m.ticket,
@@ -100,16 +97,100 @@ pub fn insert(conn: &Connection, m: &NewMessage) -> Result<i64> {
         msg.date,
         msg.in_reply_to.first(),
         json(&msg.references),
-        msg.text_body,
         None::<&str>,
         json(&msg.attachments),
         json(&msg.problems),
-        msg.raw,
         m.at,
         visible_text,
         visible_len,
+        packed,
+        msg.raw.len() as i64,
     ])?;
     Ok(conn.last_insert_rowid())
+}
+
+/// zstd level of received mail: as for outgoing mail (`mail_packing`), zstd's default;
+/// a few kilobytes take some tens of microseconds.
+const RECEIVED_LEVEL: i32 = 3;
+
+/// One zstd frame of the raw mail followed by the text body.
+fn pack_received(raw: &[u8], text_body: &str) -> Result<Vec<u8>> {
+    let mut both = Vec::with_capacity(raw.len() + text_body.len());
+    both.extend_from_slice(raw);
+    both.extend_from_slice(text_body.as_bytes());
+    zstd::bulk::compress(&both, RECEIVED_LEVEL).context("zstd: cannot pack a received message")
+}
+
+/// The raw mail and the text body of a packed row.
+fn unpack_received(packed: &[u8], raw_len: i64) -> Result<(Vec<u8>, String)> {
+    let mut both = zstd::stream::decode_all(packed).context("a stored message does not unpack")?;
+    let raw_len = usize::try_from(raw_len)
+        .ok()
+        .filter(|n| *n <= both.len())
+        .context("a stored message is shorter than its raw mail")?;
+    let text = String::from_utf8(both.split_off(raw_len))
+        .context("a stored message's text is not UTF-8")?;
+    Ok((both, text))
+}
+
+/// The columns a row keeps its texts in, as [`KeptText::read`] takes them.
+const KEPT_TEXT: &str = "text_body, packed, raw_len, visible_text, visible_len";
+
+/// The texts of a `messages` row as kept: plain (before schema 19) or packed.
+struct KeptText {
+    text_body: String,
+    packed: Option<(Vec<u8>, i64)>,
+    visible_text: Option<String>,
+    visible_len: Option<i64>,
+}
+
+impl KeptText {
+    /// Reads the [`KEPT_TEXT`] columns starting at `first`.
+    fn read(r: &rusqlite::Row, first: usize) -> rusqlite::Result<KeptText> {
+        let packed: Option<Vec<u8>> = r.get(first + 1)?;
+        let raw_len: Option<i64> = r.get(first + 2)?;
+        Ok(KeptText {
+            text_body: r.get(first)?,
+            packed: packed.map(|p| (p, raw_len.unwrap_or(0))),
+            visible_text: r.get(first + 3)?,
+            visible_len: r.get(first + 4)?,
+        })
+    }
+
+    /// The text body and the visible text: as kept, or the text body's first
+    /// `visible_len` bytes, or (stores from before schema 2) the text body.
+    fn texts(self) -> Result<(String, String)> {
+        let text = match self.packed {
+            Some((packed, raw_len)) => unpack_received(&packed, raw_len)?.1,
+            None => self.text_body,
+        };
+        let visible = match (self.visible_text, self.visible_len) {
+            (Some(v), _) => v,
+            (None, Some(n)) => usize::try_from(n)
+                .ok()
+                .and_then(|n| text.get(..n))
+                .unwrap_or(&text)
+                .to_string(),
+            (None, None) => text.clone(),
+        };
+        Ok((text, visible))
+    }
+}
+
+/// The raw mail of a stored message (row id), byte-exact as received.
+pub fn raw_of(conn: &Connection, id: i64) -> Result<Option<Vec<u8>>> {
+    type Kept = (Vec<u8>, Option<Vec<u8>>, Option<i64>);
+    let row: Option<Kept> = conn
+        .prepare_cached("SELECT raw, packed, raw_len FROM messages WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((_, Some(packed), raw_len)) => {
+            Ok(Some(unpack_received(&packed, raw_len.unwrap_or(0))?.0))
+        }
+        Some((raw, None, _)) => Ok(Some(raw)),
+    }
 }
 
 /// The Message-ID and References of the newest message on `ticket` from one of
@@ -163,16 +244,15 @@ pub fn record_id(conn: &Connection, message_id: &str, ticket: i64, outgoing: boo
 }
 
 pub fn list_for_ticket(conn: &Connection, ticket: i64) -> Result<Vec<MessageRow>> {
-    let mut stmt = conn.prepare(concat!(
-        "SELECT id, message_id, kind, automatic, from_address, from_name, subject, text_body,
-                attachments_json, received_at, length(raw), ",
-        visible_text_sql!(),
-        " FROM messages WHERE ticket_id = ?1 ORDER BY id"
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, message_id, kind, automatic, from_address, from_name, subject,
+                attachments_json, received_at, coalesce(raw_len, length(raw)), {KEPT_TEXT}
+         FROM messages WHERE ticket_id = ?1 ORDER BY id"
     ))?;
     let rows = stmt
         .query_map([ticket], |r| {
-            let attachments: String = r.get(8)?;
-            Ok(MessageRow {
+            let attachments: String = r.get(7)?;
+            let row = MessageRow {
                 id: r.get(0)?,
                 message_id: r.get(1)?,
                 kind: r.get(2)?,
@@ -180,15 +260,23 @@ pub fn list_for_ticket(conn: &Connection, ticket: i64) -> Result<Vec<MessageRow>
                 from_address: r.get(4)?,
                 from_name: r.get(5)?,
                 subject: r.get(6)?,
-                text_body: r.get(7)?,
+                text_body: String::new(),
                 attachments: serde_json::from_str(&attachments).unwrap_or(serde_json::Value::Null),
-                received_at: r.get(9)?,
-                size: r.get(10)?,
-                visible_text: r.get(11)?,
-            })
+                received_at: r.get(8)?,
+                size: r.get(9)?,
+                visible_text: None,
+            };
+            Ok((row, KeptText::read(r, 10)?))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    rows.into_iter()
+        .map(|(mut row, kept)| {
+            let (text, visible) = kept.texts()?;
+            row.text_body = text;
+            row.visible_text = Some(visible);
+            Ok(row)
+        })
+        .collect()
 }
 
 /// Counts of stored messages: (all, with a ticket).
@@ -244,10 +332,9 @@ pub fn agent_replies_since_requester(
     ticket: i64,
     limit: usize,
 ) -> Result<Vec<(String, i64, String)>> {
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT coalesce(from_address, ''), received_at, ",
-        visible_text_sql!(),
-        " FROM messages
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT coalesce(from_address, ''), received_at, {KEPT_TEXT}
+         FROM messages
          WHERE ticket_id = ?1 AND kind = 'agent_reply'
            AND id > coalesce((SELECT max(id) FROM messages
                               WHERE ticket_id = ?1 AND kind IN ('request', 'reply')), 0)
@@ -256,10 +343,12 @@ pub fn agent_replies_since_requester(
     let rows = stmt
         .query_map(
             params![ticket, i64::try_from(limit).unwrap_or(i64::MAX)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, KeptText::read(r, 2)?)),
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    rows.into_iter()
+        .map(|(from, at, kept)| Ok((from, at, kept.texts()?.1)))
+        .collect()
 }
 
 /// The latest reply of `author` on `ticket` held by the collision guard: (row, text
@@ -269,16 +358,19 @@ pub fn latest_held_reply(
     ticket: i64,
     author: &str,
 ) -> Result<Option<(i64, String)>> {
-    Ok(conn
-        .prepare_cached(concat!(
-            "SELECT id, ",
-            visible_text_sql!(),
-            " FROM messages
+    let found: Option<(i64, KeptText)> = conn
+        .prepare_cached(&format!(
+            "SELECT id, {KEPT_TEXT} FROM messages
              WHERE ticket_id = ?1 AND kind = 'held_reply' AND lower(from_address) = lower(?2)
              ORDER BY id DESC LIMIT 1"
         ))?
-        .query_row(params![ticket, author], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+        .query_row(params![ticket, author], |r| {
+            Ok((r.get(0)?, KeptText::read(r, 1)?))
+        })
+        .optional()?;
+    found
+        .map(|(id, kept)| Ok((id, kept.texts()?.1)))
+        .transpose()
 }
 
 /// Records what a stored message turned out to be (a held reply, once sent).
@@ -330,16 +422,22 @@ mod tests {
         };
         insert(&conn, &new("m1@x.test", &msg.text_body)).unwrap();
         insert(&conn, &new("m2@x.test", "The VPN")).unwrap();
-        let kept: Vec<(Vec<u8>, Option<String>, Option<String>)> = conn
-            .prepare("SELECT raw, html_body, visible_text FROM messages ORDER BY id")
+        let kept: Vec<(i64, Option<String>, Option<String>, i64)> = conn
+            .prepare("SELECT id, html_body, visible_text, length(packed) FROM messages ORDER BY id")
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert!(kept.iter().all(|k| k.0 == raw.to_vec() && k.1.is_none()));
-        // Both visible texts begin the text body: kept as lengths.
-        assert!(kept.iter().all(|k| k.2.is_none()));
+        for k in &kept {
+            assert_eq!(raw_of(&conn, k.0).unwrap().unwrap(), raw.to_vec());
+            assert!(k.1.is_none());
+            // Both visible texts begin the text body: kept as lengths.
+            assert!(k.2.is_none());
+            // Raw mail and text in one frame, smaller than the raw mail alone.
+            assert!((k.3 as usize) < raw.len(), "{} vs {}", k.3, raw.len());
+        }
+        assert_eq!(raw_of(&conn, 99).unwrap(), None);
         insert(&conn, &new("m3@x.test", "Not the text body")).unwrap();
         // Read back, the visible text is there either way.
         let rows = list_for_ticket(&conn, 1).unwrap();
@@ -349,6 +447,8 @@ mod tests {
         );
         assert_eq!(rows[1].visible_text.as_deref(), Some("The VPN"));
         assert_eq!(rows[2].visible_text.as_deref(), Some("Not the text body"));
+        assert!(rows.iter().all(|r| r.text_body == msg.text_body));
+        assert!(rows.iter().all(|r| r.size == raw.len() as i64));
         // A store from before schema 2 (no visible text at all) shows the text body.
         conn.execute("UPDATE messages SET visible_len = NULL WHERE id = 2", [])
             .unwrap();
@@ -356,6 +456,37 @@ mod tests {
         assert_eq!(
             rows[1].visible_text.as_deref(),
             Some(msg.text_body.as_str())
+        );
+    }
+
+    #[test]
+    fn rows_from_before_schema_19_read_as_they_were_kept() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::schema::migrations()
+            .to_version(&mut conn, 18)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO tickets (id, status, priority, requester, subject, created_at, updated_at)
+             VALUES (1, 'open', 'P3', 'a@x.test', 's', 1, 1);
+             INSERT INTO messages (ticket_id, identity, message_id, content_hash, kind,
+                 from_address, to_json, cc_json, subject, references_json, text_body,
+                 attachments_json, problems_json, raw, received_at, visible_len)
+             VALUES (1, 'm1', 'm1', 'h', 'agent_reply', 'ann@x.test', '[]', '[]', 's', '[]',
+                 'Done.\n> quoted', '[]', '[]', X'0D0A416263', 5, 5);",
+        )
+        .unwrap();
+        crate::store::schema::migrations()
+            .to_latest(&mut conn)
+            .unwrap();
+        assert_eq!(raw_of(&conn, 1).unwrap().unwrap(), b"\r\nAbc".to_vec());
+        let rows = list_for_ticket(&conn, 1).unwrap();
+        assert_eq!(rows[0].text_body, "Done.\n> quoted");
+        assert_eq!(rows[0].visible_text.as_deref(), Some("Done."));
+        assert_eq!(rows[0].size, 5);
+        let replies = agent_replies_since_requester(&conn, 1, 5).unwrap();
+        assert_eq!(
+            replies,
+            vec![("ann@x.test".to_string(), 5, "Done.".to_string())]
         );
     }
 }

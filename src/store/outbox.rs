@@ -56,6 +56,18 @@ pub struct OutboxRow {
 /// kept packed (`mail_packing`): as the render worker packed it, or packed here
 /// without a dictionary when it was not.
 pub fn enqueue(conn: &Connection, mail: &OutgoingMail, at: i64) -> Result<i64> {
+    insert(conn, mail, at, false)
+}
+
+/// Queues a rendered mail as [`enqueue`] does, with its "<kind> queued to a, b
+/// (message id)" line on its ticket's timeline: made from the row when the timeline
+/// is read (`store::tickets::events`), at the place `queued_after_event` (the newest
+/// event now) keeps, instead of an `events` row (schema 19).
+pub fn enqueue_on_timeline(conn: &Connection, mail: &OutgoingMail, at: i64) -> Result<i64> {
+    insert(conn, mail, at, true)
+}
+
+fn insert(conn: &Connection, mail: &OutgoingMail, at: i64, on_timeline: bool) -> Result<i64> {
     let packed_here;
     let packed = match &mail.packed {
         Some(p) => p,
@@ -74,15 +86,17 @@ pub fn enqueue(conn: &Connection, mail: &OutgoingMail, at: i64) -> Result<i64> {
                  RETURNING id",
             )?
             .query_row(
-                params![body.hash, packed.format, packed.dict, body.bytes],
+                params![body.hash, body.format, packed.dict, body.bytes],
                 |r| r.get(0),
             )?,
         ),
     };
     conn.prepare_cached(
         "INSERT INTO outbox (ticket_id, kind, message_id, mail_from, recipients_json, subject, raw,
-             raw_format, raw_dict, body_id, state, attempts, next_attempt_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, 'queued', 0, ?10, ?10)",
+             raw_format, raw_dict, body_id, state, attempts, next_attempt_at, created_at,
+             queued_after_event)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, 'queued', 0, ?10, ?10,
+             CASE WHEN ?12 THEN (SELECT coalesce(max(id), 0) FROM events) END)",
     )?
     .execute(params![
         mail.ticket,
@@ -95,7 +109,8 @@ pub fn enqueue(conn: &Connection, mail: &OutgoingMail, at: i64) -> Result<i64> {
         packed.format,
         packed.dict,
         at,
-        body_id
+        body_id,
+        on_timeline
     ])?;
     let id = conn.last_insert_rowid();
     if !mail.files.is_empty() {
@@ -274,12 +289,18 @@ pub fn raw_of(conn: &Connection, id: i64) -> Result<Option<Vec<u8>>> {
     }
 }
 
+/// Marks a row sent. Its timeline line (`<kind> sent to a, b (message id)`) is not
+/// written to `events` (schema 19): it is made from the row when the timeline is read
+/// (`store::tickets::events`), at the place among the ticket's events it would have taken, which
+/// `sent_after_event` (the newest event then) keeps.
 pub fn mark_sent(conn: &Connection, id: i64, at: i64) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL WHERE id = ?1",
+        "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL,
+             sent_after_event = (SELECT coalesce(max(id), 0) FROM events)
+         WHERE id = ?1",
     )?
     .execute(params![id, at])?;
-    note_on_ticket(conn, id, at, "sent", "sent to")
+    Ok(())
 }
 
 /// Puts a mail's fate on its ticket's timeline (`<kind> sent to a, b (message id)`).
@@ -639,6 +660,68 @@ mod tests {
     }
 
     #[test]
+    fn a_mails_timeline_lines_are_made_from_its_row_in_place() {
+        let conn = crate::store::migrated_in_memory();
+        tickets(&conn, 1);
+        let r = with_dictionary(&conn, renderer());
+        let mut batch = rendered_batch(&r, 0);
+        let (ack, notice) = (batch.remove(0), batch.remove(0));
+        let event = |kind, detail| {
+            crate::store::tickets::add_event(&conn, 1, 6, "ann", kind, detail).unwrap()
+        };
+        // A mail queued and sent before schema 19: its lines are `events` rows.
+        let old = enqueue(&conn, &r.pack(ack).unwrap(), 5).unwrap();
+        event("mail", "acknowledgement queued to ...");
+        conn.execute(
+            "UPDATE outbox SET state = 'sent', sent_at = 6 WHERE id = ?1",
+            [old],
+        )
+        .unwrap();
+        note_on_ticket(&conn, old, 6, "sent", "sent to").unwrap();
+        event("status", "pending");
+        let new = enqueue_on_timeline(&conn, &r.pack(notice.clone()).unwrap(), 6).unwrap();
+        event("note", "looked at it");
+        mark_sent(&conn, new, 7).unwrap();
+        event("status", "resolved");
+        let stored: i64 = conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, 5, "no events rows for the mail queued and sent now");
+        let timeline = crate::store::tickets::events(&conn, 1).unwrap();
+        let kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["mail", "sent", "status", "mail", "note", "sent", "status"]
+        );
+        // The lines made from the row say what the events rows said.
+        note_on_ticket(&conn, new, 7, "sent", "sent to").unwrap();
+        let written: String = conn
+            .query_row(
+                "SELECT detail FROM events ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(timeline[5].detail, written);
+        assert_eq!(
+            (timeline[5].at, timeline[5].actor.as_str()),
+            (7, "ticketpost")
+        );
+        assert_eq!(
+            timeline[3].detail,
+            format!(
+                "agent notice queued to {} ({})",
+                notice.recipients.join(", "),
+                notice.message_id
+            )
+        );
+        assert_eq!(timeline[3].at, 6);
+        let plan =
+            crate::store::query_plan(&conn, &crate::store::tickets::MAIL_LINES.replace("?1", "1"));
+        assert!(plan.contains("outbox_ticket (ticket_id=?)"), "{plan}");
+    }
+
+    #[test]
     fn the_outbox_keeps_a_fraction_of_the_rendered_bytes() {
         let conn = crate::store::migrated_in_memory();
         let n = 40;
@@ -664,6 +747,16 @@ mod tests {
             .unwrap();
         // The three notices of a ticket share their body; the acknowledgement has its own.
         assert_eq!(bodies, 2 * i64::try_from(n).unwrap());
+        // Bodies with encoded parts are kept decoded (each comes back exactly: see
+        // queued_mail_is_sent_byte_exact_as_rendered).
+        let decoded: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM outbox_bodies WHERE format = ?1",
+                [mail_packing::FORMAT_ZSTD_DECODED],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(decoded > 0, "no body kept decoded");
         let ratio = rendered as f64 / kept as f64;
         eprintln!(
             "{} mails: {rendered} bytes rendered, {kept} kept ({ratio:.1}x)",

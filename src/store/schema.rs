@@ -7,8 +7,8 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 18] = [
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18,
+const STEPS: [&str; 19] = [
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19,
 ];
 
 /// The version whose migration packs the term index in Rust after its SQL.
@@ -713,6 +713,21 @@ ALTER TABLE outbox ADD COLUMN raw_dict INTEGER REFERENCES outbox_dicts(id);
 ALTER TABLE outbox ADD COLUMN body_id INTEGER REFERENCES outbox_bodies(id);
 CREATE INDEX outbox_body ON outbox(body_id) WHERE body_id IS NOT NULL;
 ALTER TABLE messages ADD COLUMN visible_len INTEGER;
+"#;
+
+/// Received mail packed (store::messages): the raw mail and the text body in one zstd
+/// frame, `raw` and `text_body` then left empty. Rows from before stay as they are.
+/// A mail's "queued to" and "sent to" timeline lines are made from its outbox row
+/// (`queued_after_event`, `sent_after_event`: the newest event at that moment, the
+/// line's place on the timeline) instead of `events` rows; the lines of mails queued
+/// or sent before stay in `events`.
+/// Outgoing bodies may also be kept decoded (`outbox_bodies.format` 2,
+/// `mail_packing::FORMAT_ZSTD_DECODED`), which older binaries could not read.
+const V19: &str = r#"
+ALTER TABLE messages ADD COLUMN packed BLOB;
+ALTER TABLE messages ADD COLUMN raw_len INTEGER;
+ALTER TABLE outbox ADD COLUMN sent_after_event INTEGER;
+ALTER TABLE outbox ADD COLUMN queued_after_event INTEGER;
 "#;
 
 #[cfg(test)]

@@ -327,21 +327,95 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TicketRow>> {
         .optional()?)
 }
 
+/// A ticket's timeline: its `events` rows, and the queued and sent lines of its mails
+/// made from their outbox rows (schema 19: `store::outbox::enqueue_on_timeline`,
+/// `mark_sent`), each in its place.
 pub fn events(conn: &Connection, ticket: i64) -> Result<Vec<EventRow>> {
-    let mut stmt = conn
-        .prepare("SELECT at, actor, kind, detail FROM events WHERE ticket_id = ?1 ORDER BY id")?;
-    let rows = stmt
+    let mut stmt = conn.prepare(
+        "SELECT id, at, actor, kind, detail FROM events WHERE ticket_id = ?1 ORDER BY id",
+    )?;
+    let stored = stmt
         .query_map([ticket], |r| {
-            Ok(EventRow {
-                at: r.get(0)?,
-                actor: r.get(1)?,
-                kind: r.get(2)?,
-                detail: r.get(3)?,
-            })
+            Ok((
+                r.get::<_, i64>(0)?,
+                EventRow {
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    kind: r.get(3)?,
+                    detail: r.get(4)?,
+                },
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut sent = mail_lines(conn, ticket)?.into_iter().peekable();
+    let mut rows = Vec::with_capacity(stored.len());
+    for (id, event) in stored {
+        while let Some((_, line)) = sent.next_if(|(after, _)| *after < id) {
+            rows.push(line);
+        }
+        rows.push(event);
+    }
+    rows.extend(sent.map(|(_, line)| line));
     Ok(rows)
 }
+
+/// The timeline lines of a ticket's mails made from their outbox rows (schema 19;
+/// before, they are rows of `events`): "queued to" where the mail was queued on the
+/// timeline, "sent to" once sent, each with the newest event id at that moment, in
+/// the order they happened.
+fn mail_lines(conn: &Connection, ticket: i64) -> Result<Vec<(i64, EventRow)>> {
+    let mut stmt = conn.prepare_cached(MAIL_LINES)?;
+    let rows = stmt
+        .query_map([ticket], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                [(r.get(4)?, r.get(5)?), (r.get(6)?, r.get(7)?)],
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    // (after, phase, outbox id, line): a mail queued and sent with no event between
+    // comes out as "queued", then "sent", as the events rows did.
+    let mut lines: Vec<(i64, usize, i64, EventRow)> = Vec::new();
+    for (id, kind, recipients, message_id, moments) in rows {
+        let recipients: Vec<String> = serde_json::from_str(&recipients).unwrap_or_default();
+        let (kind, recipients) = (kind.replace('_', " "), recipients.join(", "));
+        let names = [("mail", "queued to"), ("sent", "sent to")];
+        for (phase, (moment, (event, verb))) in moments.into_iter().zip(names).enumerate() {
+            let (Some(after), Some(at)): (Option<i64>, Option<i64>) = moment else {
+                continue;
+            };
+            let detail = format!("{kind} {verb} {recipients} ({message_id})");
+            let (actor, kind) = ("ticketpost".to_string(), event.to_string());
+            lines.push((
+                after,
+                phase,
+                id,
+                EventRow {
+                    at,
+                    actor,
+                    kind,
+                    detail,
+                },
+            ));
+        }
+    }
+    lines.sort_by_key(|(after, phase, id, _)| (*after, *phase, *id));
+    Ok(lines
+        .into_iter()
+        .map(|(after, _, _, line)| (after, line))
+        .collect())
+}
+
+/// A ticket's mails with a line made from the row (`outbox_ticket` range): the
+/// queued line's place and time, then the sent line's (sent mail only).
+pub(crate) const MAIL_LINES: &str =
+    "SELECT id, kind, recipients_json, message_id, queued_after_event, created_at,
+            CASE WHEN state = 'sent' THEN sent_after_event END, sent_at
+     FROM outbox
+     WHERE ticket_id = ?1 AND (queued_after_event IS NOT NULL OR sent_after_event IS NOT NULL)";
 
 /// Tickets `requester` opened at or after `since` (loop guard).
 pub fn opened_by_since(conn: &Connection, requester: &str, since: i64) -> Result<i64> {
