@@ -10,7 +10,8 @@
 //! that occur at all (rare terms say most about what a request is about), takes the
 //! newest [`POSTINGS_PER_TERM`] items of each (twice both for knowledge-base entries),
 //! ranks the items found by the rarity of every term read whose list holds them, and
-//! reads the best [`CANDIDATES`] of them by primary key, with their terms (as hashes).
+//! reads the best [`CANDIDATES`] of them (twice for entries) by primary key, with their
+//! terms (as hashes).
 //! No step reads a list whose length grows with the history: an FTS5 query over a
 //! trigram index did (an OR of phrases walks every trigram's list to the end), and a
 //! row per term and item (schema V16) made a look-up read a thousand rows.
@@ -35,16 +36,32 @@ pub enum Scope {
 }
 
 impl Scope {
-    /// How many of a request's rarest terms are read, and how many items per term,
-    /// newest first. Entries get twice the tickets' budget: a reviewed knowledge base
-    /// is far smaller than the history of tickets, and a missed entry is a requester
-    /// who does not get the answer. Measured in `tests/suggestions_quality.rs`.
-    fn budget(self) -> (usize, i64) {
+    /// How many of a request's rarest terms are read, how many items per term, newest
+    /// first, and how many of the items found are scored. Entries get twice the
+    /// tickets' budget: a reviewed knowledge base is far smaller than the history of
+    /// tickets, and a missed entry is a requester who does not get the answer.
+    /// Measured in `tests/suggestions_quality.rs` and `benches/lookups.rs`.
+    fn budget(self) -> Budget {
         match self {
-            Scope::Tickets => (RAREST_TERMS, POSTINGS_PER_TERM),
-            Scope::KbEntries => (2 * RAREST_TERMS, 2 * POSTINGS_PER_TERM),
+            Scope::Tickets => Budget {
+                rarest: RAREST_TERMS,
+                per_term: POSTINGS_PER_TERM as usize,
+                scored: CANDIDATES,
+            },
+            Scope::KbEntries => Budget {
+                rarest: 2 * RAREST_TERMS,
+                per_term: 2 * POSTINGS_PER_TERM as usize,
+                scored: 2 * CANDIDATES,
+            },
         }
     }
+}
+
+/// A scope's look-up budget ([`Scope::budget`]).
+struct Budget {
+    rarest: usize,
+    per_term: usize,
+    scored: usize,
 }
 
 /// At most this many of a request's terms are looked up.
@@ -53,7 +70,7 @@ pub const MAX_QUERY_TERMS: usize = 64;
 pub const RAREST_TERMS: usize = 16;
 /// Tickets read per term, newest first.
 pub const POSTINGS_PER_TERM: i64 = 64;
-/// Items scored per look-up.
+/// Items scored per look-up of tickets (twice for entries).
 pub const CANDIDATES: usize = 48;
 /// Items a term's list keeps, newest first: the most any scope reads (entries read
 /// twice [`POSTINGS_PER_TERM`]). Older items still count in the term's frequency.
@@ -237,7 +254,7 @@ pub fn remove(conn: &Connection, scope: Scope, item: i64) -> Result<()> {
 }
 
 /// The items worth scoring for a request with `terms` (never `exclude`): at most
-/// [`CANDIDATES`] of the items found through the request's rarest terms, with their
+/// [`CANDIDATES`] (twice for entries) of the items found through the request's rarest terms, with their
 /// terms, ranked as [`ranked`] says.
 pub fn candidates(
     conn: &Connection,
@@ -254,7 +271,7 @@ pub fn candidates(
     }
     lists.sort_unstable_by_key(|l| l.items);
     let mut read = conn.prepare_cached(ITEM_HASHES)?;
-    let mut out = Vec::with_capacity(CANDIDATES);
+    let mut out = Vec::with_capacity(2 * CANDIDATES);
     for item in ranked(&lists, scope.budget(), exclude) {
         if let Some(bytes) = read
             .query_row(params![scope_id, item], |r| r.get::<_, Vec<u8>>(0))
@@ -269,17 +286,17 @@ pub fn candidates(
     Ok(out)
 }
 
-/// The best [`CANDIDATES`] items of `lists` (a request's term lists, rarest first),
-/// newest first between equals. The items are found through the `rarest` lists (their
-/// newest `per_term` each); each gains the weight of every list read that holds it, the
+/// The best `budget.scored` items of `lists` (a request's term lists, rarest first),
+/// newest first between equals. The items are found through the `budget.rarest` lists
+/// (their newest `budget.per_term` each); each gains the weight of every list read that holds it, the
 /// others too (a rarer term says more: 1/sqrt of its frequency, a smooth stand-in for
 /// its inverse frequency). Counting every list, not only those it was found through,
 /// costs no read and ranks an item that shares many of the request's terms above one
 /// found through a single rare term.
-fn ranked(lists: &[TermList], (rarest, per_term): (usize, i64), exclude: i64) -> Vec<i64> {
+fn ranked(lists: &[TermList], budget: Budget, exclude: i64) -> Vec<i64> {
     let mut found: foldhash::HashMap<i64, f64> = foldhash::HashMap::default();
-    for list in lists.iter().take(rarest) {
-        for &item in list.newest.iter().take(per_term as usize) {
+    for list in lists.iter().take(budget.rarest) {
+        for &item in list.newest.iter().take(budget.per_term) {
             if item != exclude {
                 found.insert(item, 0.0);
             }
@@ -295,7 +312,7 @@ fn ranked(lists: &[TermList], (rarest, per_term): (usize, i64), exclude: i64) ->
     }
     let mut ranked: Vec<(f64, i64)> = found.into_iter().map(|(i, w)| (w, i)).collect();
     ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
-    ranked.truncate(CANDIDATES);
+    ranked.truncate(budget.scored);
     ranked.into_iter().map(|(_, item)| item).collect()
 }
 
