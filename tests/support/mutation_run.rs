@@ -431,14 +431,18 @@ fn run_case(desk: &mut Desk, raw: &[u8], now: i64) -> Result<(Outcome, Option<St
                     "{outcome:?}, but (messages, tickets, quarantine) moved by {delta:?}"
                 ));
             }
-            let (stored, ticket): (Vec<u8>, Option<i64>) = desk
+            let (id, ticket): (i64, Option<i64>) = desk
                 .conn
                 .query_row(
-                    "SELECT raw, ticket_id FROM messages ORDER BY id DESC LIMIT 1",
+                    "SELECT id, ticket_id FROM messages ORDER BY id DESC LIMIT 1",
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(|e| format!("reading the stored message: {e}"))?;
+            // Kept packed since schema 19: read back as every reader does.
+            let stored = ticketpost::store::messages::raw_of(&desk.conn, id)
+                .map_err(|e| format!("unpacking the stored message: {e:#}"))?
+                .unwrap_or_default();
             if stored != raw {
                 return Err(format!(
                     "{outcome:?}: stored raw bytes ({}) differ from the input ({})",
