@@ -1682,34 +1682,30 @@ fn queue_new_ticket_mail(
     if !urgent.is_empty() {
         warn!(token = %token, reasons = %assessment.triage.reasons.join("; "), "urgent ticket: supervisors and on-call alerted");
     }
-    for to in urgent {
+    if !urgent.is_empty() {
         let (view, extras, thread, text) =
             (view.clone(), extras.clone(), thread.clone(), text.clone());
-        pending.push(ticket, MailKind::UrgentAlert, move |r| {
-            r.urgent_alert(&view, &to, &text, &extras, &thread, now)
+        pending.push_each(ticket, MailKind::UrgentAlert, move |r| {
+            r.urgent_alerts(&view, &urgent, &text, &extras, &thread, now)
         });
     }
-    for agent in notices {
-        let (view, extras, thread, text, author) = (
-            view.clone(),
-            extras.clone(),
-            thread.clone(),
-            notice_text.clone(),
-            author.clone(),
-        );
+    if !notices.is_empty() {
         let carried = files.files.clone();
-        pending.push(ticket, MailKind::AgentNotice, move |r| {
-            let mail = r.agent_notice(
+        pending.push_each(ticket, MailKind::AgentNotice, move |r| {
+            let mails = r.agent_notices(
                 &view,
-                &agent,
+                &notices,
                 lifecycle::Notice::NewTicket,
                 Some(&author),
-                &text,
+                &notice_text,
                 &extras,
                 &thread,
                 now,
             )?;
-            carry_files(mail, &carried)
+            mails
+                .into_iter()
+                .map(|m| carry_files(m, &carried))
+                .collect()
         });
     }
 }
@@ -1922,13 +1918,11 @@ fn push_plain_notices(
     let row =
         store::tickets::get(tx, ticket)?.with_context(|| format!("ticket {ticket} vanished"))?;
     let view = TicketView::from(&row);
-    let (author, text) = (Arc::new(author), Arc::new(text));
-    for agent in agents {
-        let (view, author, text) = (view.clone(), author.clone(), text.clone());
-        pending.push(ticket, MailKind::AgentNotice, move |r| {
-            r.agent_notice(
+    if !agents.is_empty() {
+        pending.push_each(ticket, MailKind::AgentNotice, move |r| {
+            r.agent_notices(
                 &view,
-                &agent,
+                &agents,
                 notice,
                 Some(author.as_str()),
                 &text,

@@ -63,6 +63,13 @@ pub struct SharedBody {
 /// body that did would not be shared).
 pub const BOUNDARY_MARK: &[u8] = b"\0tp-boundary\0";
 
+/// The body packed last (with its boundary taken out), for the next mail of the same
+/// event ([`Packer::pack_with`]).
+#[derive(Default)]
+pub struct BodyMemo {
+    last: Option<(Vec<u8>, SharedBody)>,
+}
+
 /// Packs mail, with the store's current dictionary when it has one. Shared read-only
 /// by the render workers.
 pub struct Packer {
@@ -104,21 +111,42 @@ impl Packer {
     /// Compresses a rendered mail: its header block and its body apart when the body
     /// can be shared, else the whole mail.
     pub fn pack(&self, raw: &[u8]) -> Result<Packed> {
-        if let Some((head, body)) = split_shared(raw) {
-            let mut packed = self.compress(head)?;
-            let hash = sha2::Sha256::digest(&body).to_vec();
-            let (format, kept) = match crate::transfer_decoding::split(&body, BOUNDARY_MARK) {
-                Some(decoded) => (FORMAT_ZSTD_DECODED, decoded),
-                None => (FORMAT_ZSTD, body),
-            };
-            packed.body = Some(SharedBody {
-                hash,
-                format,
-                bytes: self.compress(&kept)?.bytes,
-            });
-            return Ok(packed);
-        }
-        self.compress(raw)
+        self.pack_with(raw, &mut BodyMemo::default())
+    }
+
+    /// [`Self::pack`], reusing the body packed last in `memo` when this mail's body
+    /// is the same (the mails of one event to several people), else packing it and
+    /// keeping it there.
+    pub fn pack_with(&self, raw: &[u8], memo: &mut BodyMemo) -> Result<Packed> {
+        let Some((head, body)) = split_shared(raw) else {
+            return self.compress(raw);
+        };
+        let mut packed = self.compress(head)?;
+        let shared = match &memo.last {
+            Some((last, shared)) if *last == body => shared.clone(),
+            _ => {
+                let shared = self.shared_body(&body)?;
+                memo.last = Some((body, shared.clone()));
+                shared
+            }
+        };
+        packed.body = Some(shared);
+        Ok(packed)
+    }
+
+    /// A body with its boundary taken out, hashed, decoded when that comes back
+    /// exactly, and compressed.
+    fn shared_body(&self, body: &[u8]) -> Result<SharedBody> {
+        let hash = sha2::Sha256::digest(body).to_vec();
+        let (format, bytes) = match crate::transfer_decoding::split(body, BOUNDARY_MARK) {
+            Some(decoded) => (FORMAT_ZSTD_DECODED, self.compress(&decoded)?.bytes),
+            None => (FORMAT_ZSTD, self.compress(body)?.bytes),
+        };
+        Ok(SharedBody {
+            hash,
+            format,
+            bytes,
+        })
     }
 
     fn compress(&self, raw: &[u8]) -> Result<Packed> {

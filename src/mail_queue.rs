@@ -31,7 +31,9 @@ impl std::ops::AddAssign for Queued {
     }
 }
 
-type RenderFn = Box<dyn FnOnce(&Renderer) -> Result<OutgoingMail> + Send>;
+/// Renders the mails of one decided event: one mail, or the same event to several
+/// people (rendered once, addressed to each: `Renderer::agent_notices`).
+type RenderFn = Box<dyn FnOnce(&Renderer) -> Result<Vec<OutgoingMail>> + Send>;
 
 /// Mail decided in a transaction but not yet rendered: rendering (templates, MIME
 /// encoding) is the costliest part of a batch, so a batch's mails are rendered
@@ -58,6 +60,18 @@ impl PendingMail {
         kind: MailKind,
         render: impl FnOnce(&Renderer) -> Result<OutgoingMail> + Send + 'static,
     ) {
+        self.jobs
+            .push((ticket, kind, Box::new(move |r| render(r).map(|m| vec![m]))));
+    }
+
+    /// Like [`Self::push`] for an event that goes to several people: `render` gives
+    /// a mail per person, made from one rendering.
+    pub fn push_each(
+        &mut self,
+        ticket: i64,
+        kind: MailKind,
+        render: impl FnOnce(&Renderer) -> Result<Vec<OutgoingMail>> + Send + 'static,
+    ) {
         self.jobs.push((ticket, kind, Box::new(render)));
     }
 
@@ -83,27 +97,34 @@ impl PendingMail {
     }
 }
 
-/// Queues one rendered mail (or notes why it could not be rendered) and counts it.
+/// Queues a job's rendered mails (or notes why they could not be rendered) and
+/// counts them.
 fn queue_rendered(
     tx: &Connection,
     renderer: &Renderer,
     ticket: i64,
     kind: MailKind,
-    result: Result<OutgoingMail>,
+    result: Result<Vec<OutgoingMail>>,
     now: i64,
 ) -> Result<Queued> {
+    let mails: Vec<Result<OutgoingMail>> = match result {
+        Ok(mails) => mails.into_iter().map(Ok).collect(),
+        Err(e) => vec![Err(e)],
+    };
     let mut queued = Queued::default();
-    if queue_mail(tx, &renderer.token(ticket), ticket, kind, result, now)? {
-        queued.mails += 1;
-        if kind == MailKind::Acknowledgement {
-            queued.acknowledgements += 1;
+    for mail in mails {
+        if queue_mail(tx, &renderer.token(ticket), ticket, kind, mail, now)? {
+            queued.mails += 1;
+            if kind == MailKind::Acknowledgement {
+                queued.acknowledgements += 1;
+            }
         }
     }
     Ok(queued)
 }
 
-/// A rendered mail with the ticket and kind it was decided for.
-type RenderedJob = (i64, MailKind, Result<OutgoingMail>);
+/// The rendered mails of a job with the ticket and kind they were decided for.
+type RenderedJob = (i64, MailKind, Result<Vec<OutgoingMail>>);
 
 /// Renders a batch's mails on a worker thread while the writer goes on storing the
 /// batch: the writer hands over a message's mails once the message is stored (its
@@ -210,13 +231,13 @@ impl<'scope> RenderAhead<'scope> {
     }
 }
 
-/// Renders one mail and packs it for the outbox, on the calling thread (a render
-/// worker's, so the writer only stores the packed bytes). A render that panics
-/// becomes that mail's error.
-fn render_packed(renderer: &Renderer, render: RenderFn) -> Result<OutgoingMail> {
+/// Renders a job's mails and packs them for the outbox, on the calling thread (a
+/// render worker's, so the writer only stores the packed bytes). A render that panics
+/// becomes the job's error.
+fn render_packed(renderer: &Renderer, render: RenderFn) -> Result<Vec<OutgoingMail>> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render(renderer)))
         .unwrap_or_else(|_| Err(anyhow::anyhow!("rendering panicked (bug)")))
-        .and_then(|mail| renderer.pack(mail))
+        .and_then(|mails| renderer.pack_each(mails))
 }
 
 /// Runs the render jobs, on several threads when there are many; results keep the

@@ -128,22 +128,18 @@ fn queue_decision_mail(
             Mail::AgentNotice { to, notice, text } => {
                 let text = Arc::new(carried.text(text));
                 let inline_images = carried.inline_images();
-                for agent in to {
-                    let (view, text, author, thread) = (
-                        view.clone(),
-                        text.clone(),
-                        author.clone(),
-                        cause_thread.clone(),
-                    );
+                if !to.is_empty() {
+                    let (view, thread) = (view.clone(), cause_thread.clone());
+                    let author = author.clone();
                     let carried = carried.files.clone();
                     let extras = NoticeExtras {
-                        inline_images: inline_images.clone(),
+                        inline_images,
                         ..NoticeExtras::default()
                     };
-                    pending.push(ticket, MailKind::AgentNotice, move |r| {
-                        let mail = r.agent_notice(
+                    pending.push_each(ticket, MailKind::AgentNotice, move |r| {
+                        let mails = r.agent_notices(
                             &view,
-                            &agent,
+                            &to,
                             notice,
                             author.as_deref(),
                             &text,
@@ -151,7 +147,10 @@ fn queue_decision_mail(
                             &thread,
                             now,
                         )?;
-                        carry_files(mail, &carried)
+                        mails
+                            .into_iter()
+                            .map(|m| carry_files(m, &carried))
+                            .collect()
                     });
                 }
             }

@@ -487,6 +487,16 @@ impl Renderer {
         Ok(mail)
     }
 
+    /// [`Self::pack`] for the mails of one event: a body they share is hashed,
+    /// decoded and compressed once.
+    pub fn pack_each(&self, mut mails: Vec<OutgoingMail>) -> Result<Vec<OutgoingMail>> {
+        let mut memo = crate::mail_packing::BodyMemo::default();
+        for mail in &mut mails {
+            mail.packed = Some(self.packer.pack_with(&mail.raw, &mut memo)?);
+        }
+        Ok(mails)
+    }
+
     /// Renders every event's templates with sample values; names the failing file.
     pub fn self_check(&self) -> Result<()> {
         self.sample_mails().map(|_| ())
@@ -548,9 +558,9 @@ impl Renderer {
                 &thread,
                 0,
             )?);
-            out.push(self.urgent_alert(
+            out.extend(self.urgent_alerts(
                 &t,
-                "agent@example.test",
+                &["agent@example.test".to_string()],
                 "Sample text.",
                 extras,
                 &thread,
@@ -717,38 +727,23 @@ impl Renderer {
         )
     }
 
-    /// The urgent-path alert: a P1 ticket, to a supervisor or on-call agent.
+    /// The urgent-path alert: a P1 ticket, to each supervisor or on-call agent in `to`:
+    /// rendered once, addressed to each.
     #[allow(clippy::too_many_arguments)]
-    pub fn urgent_alert(
+    pub fn urgent_alerts(
         &self,
         t: &TicketView,
-        to: &str,
+        to: &[String],
         text: &str,
         extras: &NoticeExtras,
         thread: &Thread,
         now: i64,
-    ) -> Result<OutgoingMail> {
+    ) -> Result<Vec<OutgoingMail>> {
         let mut ctx = self.ticket_context(t);
         ctx.insert("text", &bounded(text));
         extras.insert_into(&mut ctx);
         let rendered = self.render_event("urgent_alert", &self.language, &ctx)?;
-        self.compose(
-            "urgent_alert",
-            t.id,
-            Envelope {
-                to: vec![Address {
-                    name: None,
-                    email: to.to_string(),
-                }],
-                cc: Vec::new(),
-                copy_for: None,
-                from_name: None,
-                auto_submitted: Some("auto-generated"),
-            },
-            rendered,
-            thread,
-            now,
-        )
+        self.compose_each("urgent_alert", t.id, to, rendered, thread, now)
     }
 
     /// An SLA alert (warning, breach or escalation) to one member of staff.
@@ -953,6 +948,28 @@ impl Renderer {
         thread: &Thread,
         now: i64,
     ) -> Result<OutgoingMail> {
+        let to = [to.to_string()];
+        let mut mails = self.agent_notices(t, &to, notice, author, text, extras, thread, now)?;
+        mails
+            .pop()
+            .ok_or_else(|| anyhow!("no agent notice composed (bug)"))
+    }
+
+    /// [`Self::agent_notice`] to each agent in `to`: the event is rendered and made
+    /// into MIME once, and only the headers are written per agent (their own To and
+    /// signed Message-ID).
+    #[allow(clippy::too_many_arguments)]
+    pub fn agent_notices(
+        &self,
+        t: &TicketView,
+        to: &[String],
+        notice: Notice,
+        author: Option<&str>,
+        text: &str,
+        extras: &NoticeExtras,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<Vec<OutgoingMail>> {
         let mut ctx = self.ticket_context(t);
         ctx.insert("headline", notice.headline());
         ctx.insert("notice", notice.as_str());
@@ -960,23 +977,7 @@ impl Renderer {
         ctx.insert("text", &bounded(text));
         extras.insert_into(&mut ctx);
         let rendered = self.render_event("agent_notice", &self.language, &ctx)?;
-        self.compose(
-            "agent_notice",
-            t.id,
-            Envelope {
-                to: vec![Address {
-                    name: None,
-                    email: to.to_string(),
-                }],
-                cc: Vec::new(),
-                copy_for: None,
-                from_name: None,
-                auto_submitted: Some("auto-generated"),
-            },
-            rendered,
-            thread,
-            now,
-        )
+        self.compose_each("agent_notice", t.id, to, rendered, thread, now)
     }
 
     /// An agent's reply relayed to the requester and participants, from the support
@@ -1284,6 +1285,36 @@ impl Renderer {
         self.compose_for(kind, Some(ticket), envelope, rendered, thread, now)
     }
 
+    /// One rendered event to each staff member in `to`, each a mail of their own
+    /// (their To, their signed Message-ID, the thread they may see), all sharing one
+    /// MIME body made once.
+    fn compose_each(
+        &self,
+        kind: &'static str,
+        ticket: i64,
+        to: &[String],
+        rendered: Rendered,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<Vec<OutgoingMail>> {
+        let event = EventMime::new(rendered);
+        to.iter()
+            .map(|to| {
+                let envelope = Envelope {
+                    to: vec![Address {
+                        name: None,
+                        email: to.clone(),
+                    }],
+                    cc: Vec::new(),
+                    copy_for: None,
+                    from_name: None,
+                    auto_submitted: Some("auto-generated"),
+                };
+                self.address(kind, Some(ticket), envelope, &event, thread, now)
+            })
+            .collect()
+    }
+
     /// [`Self::compose`] for mail about a ticket or (None) about the desk as a whole.
     fn compose_for(
         &self,
@@ -1291,6 +1322,26 @@ impl Renderer {
         ticket: Option<i64>,
         envelope: Envelope,
         rendered: Rendered,
+        thread: &Thread,
+        now: i64,
+    ) -> Result<OutgoingMail> {
+        self.address(
+            kind,
+            ticket,
+            envelope,
+            &EventMime::new(rendered),
+            thread,
+            now,
+        )
+    }
+
+    /// Writes the headers of one mail of `event` for `envelope`'s recipients.
+    fn address(
+        &self,
+        kind: &'static str,
+        ticket: Option<i64>,
+        envelope: Envelope,
+        event: &EventMime,
         thread: &Thread,
         now: i64,
     ) -> Result<OutgoingMail> {
@@ -1323,7 +1374,7 @@ impl Renderer {
             Some(name) => Mailbox::new(Some(header_text(name)), self.support.email.clone()),
             None => self.support.clone(),
         };
-        let subject = header_text(&rendered.subject);
+        let subject = event.subject.clone();
         let mut builder = lettre::Message::builder()
             .from(from)
             .reply_to(self.support.clone())
@@ -1361,10 +1412,7 @@ impl Renderer {
             builder = builder.references(chain.join(" "));
         }
         let message = builder
-            .multipart(MultiPart::alternative_plain_html(
-                crlf_line_ends(rendered.text),
-                crlf_line_ends(rendered.html),
-            ))
+            .multipart(event.parts.clone())
             .context("cannot build the outgoing message")?;
         Ok(OutgoingMail {
             kind: kind.to_string(),
@@ -1575,6 +1623,26 @@ struct Rendered {
     html: String,
 }
 
+/// A rendered event made into MIME (its parts transfer-encoded), once for all the
+/// recipients it is addressed to.
+struct EventMime {
+    /// One line, bounded (`header_text`).
+    subject: String,
+    parts: MultiPart,
+}
+
+impl EventMime {
+    fn new(rendered: Rendered) -> EventMime {
+        EventMime {
+            subject: header_text(&rendered.subject),
+            parts: MultiPart::alternative_plain_html(
+                crlf_line_ends(rendered.text),
+                crlf_line_ends(rendered.html),
+            ),
+        }
+    }
+}
+
 fn header(name: &'static str, value: &str) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
 }
@@ -1783,6 +1851,85 @@ mod tests {
             "{}",
             early.subject
         );
+    }
+
+    #[test]
+    fn an_event_to_several_agents_is_rendered_once_and_addressed_to_each() {
+        let r = renderer();
+        let t = TicketView::sample();
+        let to: Vec<String> = ["ann@example.test", "bob@example.test", "boss@example.test"]
+            .map(String::from)
+            .to_vec();
+        let thread = Thread::default();
+        let mails = r
+            .agent_notices(
+                &t,
+                &to,
+                Notice::NewTicket,
+                Some("Jane"),
+                "The printer on floor 2 is jammed.",
+                &NoticeExtras::default(),
+                &thread,
+                1_700_000_000,
+            )
+            .unwrap();
+        assert_eq!(mails.len(), 3);
+        let body = |m: &OutgoingMail| {
+            let at = m.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+            m.raw[at..].to_vec()
+        };
+        for (mail, to) in mails.iter().zip(&to) {
+            assert_eq!(&mail.recipients, &vec![to.clone()]);
+            let parsed = crate::inbound::parse(mail.raw.clone()).unwrap();
+            assert_eq!(parsed.message_id.as_deref(), Some(mail.message_id.as_str()));
+            // The Message-ID is signed for this agent alone (their replies prove them).
+            assert!(matches!(
+                r.staff_key.check(&mail.message_id, to, "example.test"),
+                crate::desk::staff_proof::SignedId::For { .. }
+            ));
+            assert!(
+                parsed
+                    .text_body
+                    .contains("The printer on floor 2 is jammed.")
+            );
+            // One MIME body for all (its boundary too: made once, not per agent).
+            assert_eq!(body(mail), body(&mails[0]));
+        }
+        let ids: std::collections::HashSet<&str> =
+            mails.iter().map(|m| m.message_id.as_str()).collect();
+        assert_eq!(ids.len(), 3);
+        // The same as one notice each, apart from the boundary and Message-ID.
+        let one = r
+            .agent_notice(
+                &t,
+                "bob@example.test",
+                Notice::NewTicket,
+                Some("Jane"),
+                "The printer on floor 2 is jammed.",
+                &NoticeExtras::default(),
+                &thread,
+                1_700_000_000,
+            )
+            .unwrap();
+        let text = |m: &OutgoingMail| crate::inbound::parse(m.raw.clone()).unwrap().text_body;
+        assert_eq!(text(&one), text(&mails[1]));
+        assert_eq!(one.subject, mails[1].subject);
+        // Packed together, the body is compressed once and shared; each comes back
+        // byte-exact.
+        let packed = r.pack_each(mails.clone()).unwrap();
+        let shared: Vec<_> = packed
+            .iter()
+            .map(|m| m.packed.as_ref().unwrap().body.clone().unwrap())
+            .collect();
+        assert!(shared.iter().all(|b| *b == shared[0]));
+        for (mail, original) in packed.iter().zip(&mails) {
+            let p = mail.packed.as_ref().unwrap();
+            let head = crate::mail_packing::unpack(p.format, None, &p.bytes).unwrap();
+            let b = p.body.as_ref().unwrap();
+            let body = crate::mail_packing::unpack(b.format, None, &b.bytes).unwrap();
+            let raw = crate::mail_packing::join_shared(head, &body).unwrap();
+            assert_eq!(raw, original.raw);
+        }
     }
 
     #[test]
