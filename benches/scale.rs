@@ -25,7 +25,7 @@
 //! when cached), `TP_SCALE_BUILD_LOOKUPS=1` (build with the knowledge-base and
 //! similar-ticket look-ups for notices on; off by default, see `scale/store_build.rs`),
 //! `TP_SCALE_KEEP=1` (keep each size's measuring folder: config, store copy, outbox,
-//! outputs). A size whose store (and its copy) would not fit on the disk is skipped,
+//! outputs), `TP_SCALE_BIN` (measure another build of the same schema). A size whose store (and its copy) would not fit on the disk is skipped,
 //! with a projection of its build time; one that fits only once is measured in place
 //! and leaves the cache. Before the fixes of issue 17, 10,000 requests into 100,000
 //! tickets take hours (each new ticket's knowledge-base look-up ranks every matching
@@ -53,6 +53,12 @@ use measured_run::{MEASURE_ENV, measure_child, measurement_floor};
 use store_build::Cached;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ticketpost");
+
+/// The binary measured: this build's, or `TP_SCALE_BIN` (another build of the same
+/// schema, for a before/after run on the same stores).
+fn binary() -> std::ffi::OsString {
+    std::env::var_os("TP_SCALE_BIN").unwrap_or_else(|| BIN.into())
+}
 
 /// The dashboard's bearer token, given to the service in this variable.
 const TOKEN_ENV: &str = "TP_SCALE_HTTP_TOKEN";

@@ -88,7 +88,7 @@ struct Desk {
 
 impl Desk {
     fn ticketpost(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(crate::BIN);
+        let mut cmd = Command::new(crate::binary());
         cmd.arg("--config")
             .arg(&self.config)
             .args(args)
