@@ -32,3 +32,4 @@ pub mod ticket_writer;
 pub mod timers;
 pub mod tls_client;
 pub mod transfer_decoding;
+pub mod zstd_context;

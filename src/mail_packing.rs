@@ -9,11 +9,11 @@
 //! each mail on the render workers, off the writer thread. Unpacking gives back the
 //! rendered bytes exactly: what is sent does not depend on how it was kept.
 
-use std::io::Read;
-
 use anyhow::{Context, Result, bail};
 use sha2::Digest as _;
 use zstd::dict::EncoderDictionary;
+
+use crate::zstd_context;
 
 /// `raw_format` of bytes kept as rendered (rows written before schema 18, purged rows).
 pub const FORMAT_RAW: i64 = 0;
@@ -68,14 +68,6 @@ pub const BOUNDARY_MARK: &[u8] = b"\0tp-boundary\0";
 #[derive(Default)]
 pub struct BodyMemo {
     last: Option<(Vec<u8>, SharedBody)>,
-}
-
-thread_local! {
-    /// This thread's zstd context, kept from one mail to the next: making one per mail
-    /// cost about a tenth of rendering a new ticket's mail. The dictionary is given
-    /// per call (the packer's prepared one), so a context serves any packer.
-    static COMPRESSION_CONTEXT: std::cell::RefCell<zstd::zstd_safe::CCtx<'static>> =
-        std::cell::RefCell::new(zstd::zstd_safe::CCtx::create());
 }
 
 /// Packs mail, with the store's current dictionary when it has one. Shared read-only
@@ -158,21 +150,10 @@ impl Packer {
     }
 
     fn compress(&self, raw: &[u8]) -> Result<Packed> {
-        let mut bytes = Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()));
-        let dict = COMPRESSION_CONTEXT.with_borrow_mut(|cctx| {
-            let done = match &self.dictionary {
-                Some((id, prepared)) => cctx
-                    .compress_using_cdict(&mut bytes, raw, prepared.as_cdict())
-                    .map(|_| Some(*id)),
-                None => cctx.compress(&mut bytes, raw, LEVEL).map(|_| None),
-            };
-            done.map_err(|code| {
-                anyhow::anyhow!(
-                    "zstd: cannot compress: {}",
-                    zstd::zstd_safe::get_error_name(code)
-                )
-            })
-        })?;
+        let (dict, bytes) = match &self.dictionary {
+            Some((id, prepared)) => (Some(*id), zstd_context::compress_with(raw, prepared)?),
+            None => (None, zstd_context::compress(raw, LEVEL)?),
+        };
         Ok(Packed {
             format: FORMAT_ZSTD,
             dict,
@@ -190,16 +171,8 @@ pub fn unpack(format: i64, dictionary: Option<&[u8]>, bytes: &[u8]) -> Result<Ve
         FORMAT_ZSTD_DECODED => {
             crate::transfer_decoding::join(&unpack(FORMAT_ZSTD, dictionary, bytes)?)
         }
-        FORMAT_ZSTD => {
-            let mut out = Vec::with_capacity(bytes.len() * 4);
-            let mut decoder =
-                zstd::stream::read::Decoder::with_dictionary(bytes, dictionary.unwrap_or_default())
-                    .context("zstd: cannot start a decompressor")?;
-            decoder
-                .read_to_end(&mut out)
-                .context("zstd: the kept mail does not decompress")?;
-            Ok(out)
-        }
+        FORMAT_ZSTD => zstd_context::decompress(bytes, dictionary.unwrap_or_default())
+            .context("the kept mail does not decompress"),
         other => bail!("unknown outbox format {other}"),
     }
 }

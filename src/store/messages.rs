@@ -118,12 +118,13 @@ fn pack_received(raw: &[u8], text_body: &str) -> Result<Vec<u8>> {
     let mut both = Vec::with_capacity(raw.len() + text_body.len());
     both.extend_from_slice(raw);
     both.extend_from_slice(text_body.as_bytes());
-    zstd::bulk::compress(&both, RECEIVED_LEVEL).context("zstd: cannot pack a received message")
+    crate::zstd_context::compress(&both, RECEIVED_LEVEL).context("cannot pack a received message")
 }
 
 /// The raw mail and the text body of a packed row.
 fn unpack_received(packed: &[u8], raw_len: i64) -> Result<(Vec<u8>, String)> {
-    let mut both = zstd::stream::decode_all(packed).context("a stored message does not unpack")?;
+    let mut both =
+        crate::zstd_context::decompress(packed, &[]).context("a stored message does not unpack")?;
     let raw_len = usize::try_from(raw_len)
         .ok()
         .filter(|n| *n <= both.len())
