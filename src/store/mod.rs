@@ -79,14 +79,25 @@ impl Writer {
     /// Copies the WAL back into the database and cuts the WAL file to nothing, at the
     /// end of a run: the store a stopped service leaves is the database alone, not a
     /// database plus a WAL of up to hundreds of megabytes after a burst. Best effort: a
-    /// reader still open only leaves the WAL for the next start.
+    /// reader still open only leaves the WAL for the next start. The checkpointer
+    /// thread may be copying pages at that moment (the writer just woke it): a blocked
+    /// attempt is tried again for up to a second.
     pub async fn checkpoint_at_exit(&self) {
         let done = self
             .call(|conn| {
-                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                    r.get::<_, i64>(0)
-                })
-                .context("WAL checkpoint")
+                let mut blocked = 0;
+                for _ in 0..EXIT_CHECKPOINT_TRIES {
+                    blocked = conn
+                        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                            r.get::<_, i64>(0)
+                        })
+                        .context("WAL checkpoint")?;
+                    if blocked == 0 {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Ok(blocked)
             })
             .await;
         match done {
@@ -118,6 +129,9 @@ impl Writer {
             .map_err(|_| anyhow!("store writer dropped a job"))?
     }
 }
+
+/// Attempts of the checkpoint at exit, 50 ms apart.
+const EXIT_CHECKPOINT_TRIES: usize = 20;
 
 /// WAL pages after which the writer checkpoints by itself (a safety net; normally the
 /// checkpointer thread keeps the WAL below this). A burst of 10,000 requests writes
@@ -420,6 +434,46 @@ mod tests {
         assert_eq!(n, 0);
         let r = open_reader(&cfg.path).unwrap();
         assert_eq!(schema_version(&r).unwrap(), schema::latest_version());
+    }
+
+    #[tokio::test]
+    async fn the_wal_is_cut_at_exit_once_a_reader_that_held_it_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig {
+            path: dir.path().join("t.db"),
+            synchronous_full: false,
+        };
+        let w = Writer::start(&cfg).unwrap();
+        w.call(|c| {
+            c.execute(
+                "INSERT INTO tickets (subject, requester, status, priority, created_at, updated_at) \
+                 VALUES ('s', 'r@x.test', 'open', 'P3', 0, 0)",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let wal = dir.path().join("t.db-wal");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        // A reader in the middle of a read transaction (as the checkpointer thread
+        // is while it copies pages) lets go after 200 ms.
+        let (held, hold) = std::sync::mpsc::channel();
+        let path = cfg.path.clone();
+        let reader = std::thread::spawn(move || {
+            let r = open_reader(&path).unwrap();
+            r.execute_batch("BEGIN").unwrap();
+            let _: i64 = r
+                .query_row("SELECT count(*) FROM tickets", [], |row| row.get(0))
+                .unwrap();
+            held.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            r.execute_batch("COMMIT").unwrap();
+        });
+        hold.recv().unwrap();
+        w.checkpoint_at_exit().await;
+        reader.join().unwrap();
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
     }
 
     fn mode(path: &Path) -> u32 {
