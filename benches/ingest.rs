@@ -29,6 +29,8 @@
 
 #[path = "support/generated_mail.rs"]
 mod generated_mail;
+#[path = "support/knobs.rs"]
+mod knobs;
 #[path = "support/measured_run.rs"]
 mod measured_run;
 #[path = "../tests/support/mod.rs"]
@@ -96,15 +98,7 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> Result<Settings> {
-        fn number(name: &str, default: usize) -> Result<usize> {
-            match std::env::var(name) {
-                Ok(v) => v
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("{name}={v:?} is not a number")),
-                Err(_) => Ok(default),
-            }
-        }
+        use knobs::env_number as number;
         let batch_sizes = std::env::var("TP_BENCH_BATCH_SIZES")
             .unwrap_or_else(|_| "500,100,2000".into())
             .split(',')

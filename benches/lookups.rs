@@ -40,7 +40,7 @@ const SIMILAR_THRESHOLD: f64 = 0.4;
 const SIMILAR_LIMIT: usize = 5;
 const SEARCH_CHARS: usize = 1000;
 /// The writer's page cache (`store`'s `STORE_CACHE_KIB`).
-const CACHE_KIB: i64 = -8 * 1024;
+const CACHE_KIB: i64 = -4 * 1024;
 
 #[derive(Default)]
 struct Tally {

@@ -19,11 +19,14 @@
 
 #[path = "support/generated_mail.rs"]
 mod generated_mail;
+#[path = "support/knobs.rs"]
+mod knobs;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
+use knobs::env_number;
 use ticketpost::config::Config;
 use ticketpost::desk::lifecycle::Notice;
 use ticketpost::inbound::InboundMessage;
@@ -36,16 +39,6 @@ fn main() {
     if let Err(e) = bench() {
         eprintln!("render benchmark failed: {e:#}");
         std::process::exit(1);
-    }
-}
-
-fn knob(name: &str, default: usize) -> Result<usize> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .with_context(|| format!("{name}={v:?} is not a number")),
-        Err(_) => Ok(default),
     }
 }
 
@@ -77,8 +70,8 @@ impl Tally {
 }
 
 fn bench() -> Result<()> {
-    let tickets = knob("TP_RENDER_TICKETS", 2000)?.max(1);
-    let rounds = knob("TP_RENDER_ROUNDS", 4)?.max(1);
+    let tickets = env_number("TP_RENDER_TICKETS", 2000)?.max(1);
+    let rounds = env_number("TP_RENDER_ROUNDS", 4)?.max(1);
     let config = Config::from_toml(
         Path::new("config/ticketpost.toml"),
         EMBEDDED_DEFAULT,

@@ -26,18 +26,9 @@ use super::{
     Corpus, Measured, STOP_WAIT, Settings, TARGET_MSGS_PER_S, Watcher, count_files, file_transport,
     latency_request, percentile, stats, strip_ansi, tail, ticketpost, to_crlf, write_config,
 };
+use crate::knobs::env_number;
 
 const TARGET_LMTP_P99: Duration = Duration::from_millis(100);
-
-fn env_number(name: &str, default: usize) -> Result<usize> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .with_context(|| format!("{name}={v:?} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
 
 /// A free port on 127.0.0.1 (free when asked).
 fn free_port() -> Result<u16> {
