@@ -1669,28 +1669,25 @@ fn queue_new_ticket_mail(
         ..extras
     });
     let thread = Thread::reply_to(msg.message_id.as_deref(), &msg.references);
-    let text = Arc::new(if left_out > 0 {
+    let text = if left_out > 0 {
         format!(
             "[ticketpost: {left_out} more Cc/To addresses were not made participants; the limit is {} ([limits] max_participants)]\n\n{}",
             cx.desk.max_participants, msg.text_body
         )
     } else {
         msg.text_body.clone()
-    });
-    let notice_text = Arc::new(files.text(text.to_string()));
+    };
+    let notice_text = files.text(text.clone());
     // The urgent path: supervisors and on-call agents, at once.
     if !urgent.is_empty() {
         warn!(token = %token, reasons = %assessment.triage.reasons.join("; "), "urgent ticket: supervisors and on-call alerted");
-    }
-    if !urgent.is_empty() {
-        let (view, extras, thread, text) =
-            (view.clone(), extras.clone(), thread.clone(), text.clone());
+        let (view, extras, thread) = (view.clone(), extras.clone(), thread.clone());
         pending.push_each(ticket, MailKind::UrgentAlert, move |r| {
             r.urgent_alerts(&view, &urgent, &text, &extras, &thread, now)
         });
     }
     if !notices.is_empty() {
-        let carried = files.files.clone();
+        let carried = files.files;
         pending.push_each(ticket, MailKind::AgentNotice, move |r| {
             let mails = r.agent_notices(
                 &view,

@@ -107,18 +107,20 @@ fn queue_rendered(
     result: Result<Vec<OutgoingMail>>,
     now: i64,
 ) -> Result<Queued> {
-    let mails: Vec<Result<OutgoingMail>> = match result {
-        Ok(mails) => mails.into_iter().map(Ok).collect(),
-        Err(e) => vec![Err(e)],
-    };
+    let token = renderer.token(ticket);
     let mut queued = Queued::default();
-    for mail in mails {
-        if queue_mail(tx, &renderer.token(ticket), ticket, kind, mail, now)? {
+    let mut queue = |mail: Result<OutgoingMail>| -> Result<()> {
+        if queue_mail(tx, &token, ticket, kind, mail, now)? {
             queued.mails += 1;
             if kind == MailKind::Acknowledgement {
                 queued.acknowledgements += 1;
             }
         }
+        Ok(())
+    };
+    match result {
+        Ok(mails) => mails.into_iter().try_for_each(|mail| queue(Ok(mail)))?,
+        Err(e) => queue(Err(e))?,
     }
     Ok(queued)
 }

@@ -126,7 +126,7 @@ fn queue_decision_mail(
         let carried = files.carried_by(mail);
         match mail.clone() {
             Mail::AgentNotice { to, notice, text } => {
-                let text = Arc::new(carried.text(text));
+                let text = carried.text(text);
                 let inline_images = carried.inline_images();
                 if !to.is_empty() {
                     let (view, thread) = (view.clone(), cause_thread.clone());
