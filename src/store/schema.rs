@@ -7,12 +7,15 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 20] = [
+const STEPS: [&str; 21] = [
     V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20,
+    V21,
 ];
 
 /// The version whose migration packs the term index in Rust after its SQL.
 const PACKED_TERM_LISTS: usize = 17;
+/// The version whose migration keys the term lists by hash in Rust after its SQL.
+const HASHED_TERM_LISTS: usize = 21;
 
 /// All migrations, in order.
 pub fn migrations() -> Migrations<'static> {
@@ -22,6 +25,7 @@ pub fn migrations() -> Migrations<'static> {
             .enumerate()
             .map(|(i, sql)| match i + 1 {
                 PACKED_TERM_LISTS => M::up_with_hook(sql, super::term_index::pack_postings),
+                HASHED_TERM_LISTS => M::up_with_hook(sql, super::term_index::key_lists_by_hash),
                 _ => M::up(sql),
             })
             .collect(),
@@ -758,6 +762,21 @@ DROP TABLE term_items;
 ALTER TABLE term_item_hashes RENAME TO term_items;
 "#;
 
+/// Term lists keyed by the term's hash (issue 17): `term_lists` (scope, hash, items,
+/// newest) replaces (scope, term, ...), and an item's term strings (`term_item_terms`)
+/// are dropped: an item's hashes in `term_items` are the keys of the lists it is in,
+/// which is all that taking it out needs. The lists are moved by the hook
+/// (`term_index::key_lists_by_hash`), which also drops the old tables.
+const V21: &str = r#"
+CREATE TABLE term_lists_v21 (
+    scope  INTEGER NOT NULL,
+    hash   INTEGER NOT NULL,
+    items  INTEGER NOT NULL,
+    newest BLOB NOT NULL,
+    PRIMARY KEY (scope, hash)
+) STRICT, WITHOUT ROWID;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -832,17 +851,26 @@ mod tests {
     }
 
     #[test]
-    fn v20_keeps_an_items_terms_apart_from_its_hashes() {
-        use crate::store::term_index::{self, Scope, candidates};
+    fn v20_keeps_an_items_terms_apart_and_v21_keys_the_lists_by_hash() {
+        use crate::store::term_index::{self, Scope, candidates, term_hash};
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         migrations().to_version(&mut conn, 18).unwrap();
         conn.execute_batch(
             "INSERT INTO term_lists VALUES (1, 'printer', 1, x'07');
-             INSERT INTO term_lists VALUES (1, 'jam', 1, x'07');
-             INSERT INTO term_items VALUES (1, 7, x'0000000001000000', 'printer' || char(10) || 'jam');",
+             INSERT INTO term_lists VALUES (1, 'jam', 2, x'0702');",
         )
         .unwrap();
-        migrations().to_latest(&mut conn).unwrap();
+        // As V17 wrote them: the terms' sorted hashes, little-endian.
+        let real: Vec<u8> = term_index::term_hashes(&["printer", "jam"])
+            .iter()
+            .flat_map(|h| h.to_le_bytes())
+            .collect();
+        conn.execute(
+            "INSERT INTO term_items VALUES (1, 7, ?1, 'printer' || char(10) || 'jam')",
+            [&real],
+        )
+        .unwrap();
+        migrations().to_version(&mut conn, 20).unwrap();
         let (hashes, terms): (Vec<u8>, String) = conn
             .query_row(
                 "SELECT h.hashes, t.terms FROM term_items h JOIN term_item_terms t USING (scope, item)",
@@ -851,19 +879,87 @@ mod tests {
             )
             .unwrap();
         assert_eq!((hashes.len(), terms.as_str()), (8, "printer\njam"));
-        let found = candidates(&conn, Scope::Tickets, &["jam"], 0).unwrap();
-        assert_eq!((found.len(), found[0].item, found[0].size()), (1, 7, 2));
-        // Taking the item out reads its terms from the new table.
-        term_index::remove(&conn, Scope::Tickets, 7).unwrap();
-        let left: i64 = conn
+        // V21: the lists under the terms' hashes, the strings gone.
+        migrations().to_latest(&mut conn).unwrap();
+        let jam: i64 = conn
             .query_row(
-                "SELECT (SELECT count(*) FROM term_lists) + (SELECT count(*) FROM term_items)
-                      + (SELECT count(*) FROM term_item_terms)",
+                "SELECT items FROM term_lists WHERE scope = 1 AND hash = ?1",
+                [term_hash("jam")],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(jam, 2);
+        let strings: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('term_item_terms', 'term_lists_v21')",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
+        assert_eq!(strings, 0);
+        let found = candidates(&conn, Scope::Tickets, &["jam"], 0).unwrap();
+        assert_eq!(found.iter().map(|c| c.item).collect::<Vec<_>>(), vec![7]);
+        // Indexing a new item, then taking both out, leaves nothing, with no strings.
+        term_index::index(&conn, Scope::Tickets, 9, &["jam", "toner"]).unwrap();
+        term_index::remove(&conn, Scope::Tickets, 7).unwrap();
+        term_index::remove(&conn, Scope::Tickets, 9).unwrap();
+        let left: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM term_lists WHERE hash <> ?1)
+                      + (SELECT count(*) FROM term_items)",
+                [term_hash("jam")],
+                |r| r.get(0),
+            )
+            .unwrap();
         assert_eq!(left, 0);
+        // The migrated "jam" list counted an item (2) the test never indexed: one is left.
+        assert_eq!(
+            conn.query_row("SELECT items FROM term_lists", [], |r| r.get::<_, i64>(0))
+                .unwrap(),
+            1
+        );
+    }
+
+    #[test]
+    fn v21_merges_the_lists_of_two_terms_that_share_a_hash() {
+        use crate::store::term_index::term_hash;
+        // Two different strings with one FNV-1a hash, found by search once.
+        let (a, b) = colliding_terms();
+        assert_eq!(term_hash(&a), term_hash(&b));
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 20).unwrap();
+        conn.execute(
+            "INSERT INTO term_lists VALUES (1, ?1, 2, x'0905'), (1, ?2, 1, x'07')",
+            [&a, &b],
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let (items, newest): (i64, Vec<u8>) = conn
+            .query_row("SELECT items, newest FROM term_lists", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        // 9, 4 and 7 merged, newest first: 9, then gaps 2 and 3.
+        assert_eq!((items, newest), (3, vec![9, 2, 3]));
+    }
+
+    /// Two short lower-case strings with the same term hash.
+    fn colliding_terms() -> (String, String) {
+        use crate::store::term_index::term_hash;
+        let mut seen = std::collections::HashMap::new();
+        let letters = b"abcdefghijklmnopqrstuvwxyz";
+        for n in 0u64.. {
+            let mut word = String::new();
+            let mut v = n;
+            for _ in 0..7 {
+                word.push(char::from(letters[(v % 26) as usize]));
+                v /= 26;
+            }
+            if let Some(other) = seen.insert(term_hash(&word), word.clone()) {
+                return (other, word);
+            }
+        }
+        unreachable!()
     }
 
     #[test]

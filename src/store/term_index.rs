@@ -4,8 +4,8 @@
 //! `store::kb`'s; this module owns the tables and the bounded look-up.
 //!
 //! The look-up costs the same whatever the size of the history. Each term has one row
-//! (`term_lists`): how many items hold it, and the ids of the newest [`LIST_CAP`] of
-//! them, packed. A look-up reads the rows of at most [`MAX_QUERY_TERMS`] of the
+//! (`term_lists`, keyed by the term's 32-bit hash, [`term_hash`]): how many items hold
+//! it, and the ids of the newest [`LIST_CAP`] of them, packed. A look-up reads the rows of at most [`MAX_QUERY_TERMS`] of the
 //! request's terms (one primary-key look-up each), keeps the [`RAREST_TERMS`] rarest
 //! that occur at all (rare terms say most about what a request is about), takes the
 //! newest [`POSTINGS_PER_TERM`] items of each (twice both for knowledge-base entries),
@@ -16,12 +16,15 @@
 //! trigram index did (an OR of phrases walks every trigram's list to the end), and a
 //! row per term and item (schema V16) made a look-up read a thousand rows.
 //!
-//! What a candidate read costs is its row's size: an item's hashes (`term_items`, at
-//! most 512 bytes) are apart from its term strings (`term_item_terms`, only read to
-//! take the item out of the lists). Kept in one row (V17), a row over about 1,000 bytes
-//! spilled onto overflow pages, and SQLite reads a WITHOUT ROWID row whole, overflow
-//! pages included, for every key it compares while searching a leaf page: a candidate
-//! cost about four times what it does now (schema V20, issue 17).
+//! What a candidate read costs is its row's size: an item keeps only its terms' hashes
+//! (`term_items`, at most 512 bytes), which are also the keys of the lists it is in, so
+//! taking it out of the index needs no term strings (schema V21; before, they were kept
+//! a second time, as text, for that alone). With the strings in the same row (V17), a
+//! row over about 1,000 bytes spilled onto overflow pages, and SQLite reads a WITHOUT
+//! ROWID row whole, overflow pages included, for every key it compares while searching
+//! a leaf page: a candidate cost about four times what it does now (V20, issue 17).
+//! Two terms that share a hash (about one in 40 million per pair) share a list: their
+//! frequency is the sum, which at worst nudges a ranking.
 
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -76,35 +79,25 @@ pub const CANDIDATES: usize = 48;
 /// twice [`POSTINGS_PER_TERM`]). Older items still count in the term's frequency.
 pub const LIST_CAP: usize = 2 * POSTINGS_PER_TERM as usize;
 
-/// Separates an item's terms in `term_items.terms` (terms never hold a newline).
-const SEPARATOR: char = '\n';
-
-const TERM_LIST: &str = "SELECT items, newest FROM term_lists WHERE scope = ?1 AND term = ?2";
+const TERM_LIST: &str = "SELECT items, newest FROM term_lists WHERE scope = ?1 AND hash = ?2";
 const SET_TERM_LIST: &str =
-    "INSERT INTO term_lists (scope, term, items, newest) VALUES (?1, ?2, ?3, ?4)
-     ON CONFLICT (scope, term) DO UPDATE SET items = excluded.items, newest = excluded.newest";
-const DROP_TERM_LIST: &str = "DELETE FROM term_lists WHERE scope = ?1 AND term = ?2";
-const ITEM_TERMS: &str = "SELECT terms FROM term_item_terms WHERE scope = ?1 AND item = ?2";
+    "INSERT INTO term_lists (scope, hash, items, newest) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (scope, hash) DO UPDATE SET items = excluded.items, newest = excluded.newest";
+const DROP_TERM_LIST: &str = "DELETE FROM term_lists WHERE scope = ?1 AND hash = ?2";
 const ITEM_HASHES: &str = "SELECT hashes FROM term_items WHERE scope = ?1 AND item = ?2";
 const SET_ITEM_HASHES: &str = "INSERT INTO term_items (scope, item, hashes) VALUES (?1, ?2, ?3)
      ON CONFLICT (scope, item) DO UPDATE SET hashes = excluded.hashes";
-const SET_ITEM_TERMS: &str = "INSERT INTO term_item_terms (scope, item, terms) VALUES (?1, ?2, ?3)
-     ON CONFLICT (scope, item) DO UPDATE SET terms = excluded.terms";
 const DELETE_ITEM_HASHES: &str = "DELETE FROM term_items WHERE scope = ?1 AND item = ?2";
-const DELETE_ITEM_TERMS: &str = "DELETE FROM term_item_terms WHERE scope = ?1 AND item = ?2";
 
 /// Every query above, for the query-plan test.
 #[cfg(test)]
-const QUERIES: [&str; 9] = [
+const QUERIES: [&str; 6] = [
     TERM_LIST,
     SET_TERM_LIST,
     DROP_TERM_LIST,
-    ITEM_TERMS,
     ITEM_HASHES,
     SET_ITEM_HASHES,
-    SET_ITEM_TERMS,
     DELETE_ITEM_HASHES,
-    DELETE_ITEM_TERMS,
 ];
 
 /// A candidate item and its terms, as [`term_hashes`].
@@ -139,17 +132,17 @@ impl Candidate {
 /// across versions (they are stored); two terms sharing a hash is about one in 40
 /// million per pair, which at worst nudges a score.
 pub fn term_hashes(terms: &[impl AsRef<str>]) -> Vec<u32> {
-    let mut out: Vec<u32> = terms
-        .iter()
-        .map(|t| {
-            t.as_ref().bytes().fold(0x811c_9dc5u32, |h, b| {
-                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-            })
-        })
-        .collect();
+    let mut out: Vec<u32> = terms.iter().map(|t| term_hash(t.as_ref())).collect();
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// A term's 32-bit FNV-1a hash: its key in `term_lists` and in an item's hashes.
+pub fn term_hash(term: &str) -> u32 {
+    term.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 fn hashes_to_bytes(hashes: &[u32]) -> Vec<u8> {
@@ -169,10 +162,10 @@ struct TermList {
     newest: Vec<i64>,
 }
 
-fn term_list(conn: &Connection, scope: i64, term: &str) -> Result<Option<TermList>> {
+fn term_list(conn: &Connection, scope: i64, hash: u32) -> Result<Option<TermList>> {
     Ok(conn
         .prepare_cached(TERM_LIST)?
-        .query_row(params![scope, term], |r| {
+        .query_row(params![scope, hash], |r| {
             Ok(TermList {
                 items: r.get(0)?,
                 newest: decode_newest(&r.get::<_, Vec<u8>>(1)?),
@@ -181,14 +174,14 @@ fn term_list(conn: &Connection, scope: i64, term: &str) -> Result<Option<TermLis
         .optional()?)
 }
 
-fn set_term_list(conn: &Connection, scope: i64, term: &str, list: &TermList) -> Result<()> {
+fn set_term_list(conn: &Connection, scope: i64, hash: u32, list: &TermList) -> Result<()> {
     if list.items <= 0 {
         conn.prepare_cached(DROP_TERM_LIST)?
-            .execute(params![scope, term])?;
+            .execute(params![scope, hash])?;
     } else {
         conn.prepare_cached(SET_TERM_LIST)?.execute(params![
             scope,
-            term,
+            hash,
             list.items,
             encode_newest(&list.newest)
         ])?;
@@ -200,13 +193,14 @@ fn set_term_list(conn: &Connection, scope: i64, term: &str, list: &TermList) -> 
 pub fn index(conn: &Connection, scope: Scope, item: i64, terms: &[impl AsRef<str>]) -> Result<()> {
     remove(conn, scope, item)?;
     let scope = scope as i64;
-    let mut kept: Vec<&str> = Vec::with_capacity(terms.len());
+    let mut kept: Vec<u32> = Vec::with_capacity(terms.len());
     let mut seen = foldhash::HashSet::with_capacity_and_hasher(terms.len(), Default::default());
-    for term in terms.iter().map(AsRef::as_ref) {
-        if term.is_empty() || term.contains(SEPARATOR) || !seen.insert(term) {
+    for term in terms.iter().map(AsRef::as_ref).filter(|t| !t.is_empty()) {
+        let hash = term_hash(term);
+        if !seen.insert(hash) {
             continue;
         }
-        let mut list = term_list(conn, scope, term)?.unwrap_or(TermList {
+        let mut list = term_list(conn, scope, hash)?.unwrap_or(TermList {
             items: 0,
             newest: Vec::new(),
         });
@@ -218,37 +212,34 @@ pub fn index(conn: &Connection, scope: Scope, item: i64, terms: &[impl AsRef<str
             list.newest.insert(at, item);
             list.newest.truncate(LIST_CAP);
         }
-        set_term_list(conn, scope, term, &list)?;
-        kept.push(term);
+        set_term_list(conn, scope, hash, &list)?;
+        kept.push(hash);
     }
-    let hashes = hashes_to_bytes(&term_hashes(&kept));
+    kept.sort_unstable();
     conn.prepare_cached(SET_ITEM_HASHES)?
-        .execute(params![scope, item, hashes])?;
-    conn.prepare_cached(SET_ITEM_TERMS)?
-        .execute(params![scope, item, kept.join("\n")])?;
+        .execute(params![scope, item, hashes_to_bytes(&kept)])?;
     Ok(())
 }
 
-/// Takes `item` out of the index (nothing when it is not in it).
+/// Takes `item` out of the index (nothing when it is not in it): out of the list of
+/// each of its hashes.
 pub fn remove(conn: &Connection, scope: Scope, item: i64) -> Result<()> {
     let scope = scope as i64;
-    let Some(terms) = conn
-        .prepare_cached(ITEM_TERMS)?
-        .query_row(params![scope, item], |r| r.get::<_, String>(0))
+    let Some(bytes) = conn
+        .prepare_cached(ITEM_HASHES)?
+        .query_row(params![scope, item], |r| r.get::<_, Vec<u8>>(0))
         .optional()?
     else {
         return Ok(());
     };
-    for term in terms.split(SEPARATOR).filter(|t| !t.is_empty()) {
-        if let Some(mut list) = term_list(conn, scope, term)? {
+    for hash in hashes_from_bytes(&bytes) {
+        if let Some(mut list) = term_list(conn, scope, hash)? {
             list.items -= 1;
             list.newest.retain(|&i| i != item);
-            set_term_list(conn, scope, term, &list)?;
+            set_term_list(conn, scope, hash, &list)?;
         }
     }
     conn.prepare_cached(DELETE_ITEM_HASHES)?
-        .execute(params![scope, item])?;
-    conn.prepare_cached(DELETE_ITEM_TERMS)?
         .execute(params![scope, item])?;
     Ok(())
 }
@@ -264,8 +255,14 @@ pub fn candidates(
 ) -> Result<Vec<Candidate>> {
     let scope_id = scope as i64;
     let mut lists: Vec<TermList> = Vec::new();
+    let mut read: Vec<u32> = Vec::with_capacity(MAX_QUERY_TERMS);
     for term in terms.iter().map(AsRef::as_ref).take(MAX_QUERY_TERMS) {
-        if let Some(list) = term_list(conn, scope_id, term)?.filter(|l| l.items > 0) {
+        let hash = term_hash(term);
+        if read.contains(&hash) {
+            continue;
+        }
+        read.push(hash);
+        if let Some(list) = term_list(conn, scope_id, hash)?.filter(|l| l.items > 0) {
             lists.push(list);
         }
     }
@@ -396,7 +393,7 @@ pub fn pack_postings(tx: &rusqlite::Transaction) -> rusqlite_migration::HookResu
     let mut insert =
         tx.prepare("INSERT INTO term_items (scope, item, hashes, terms) VALUES (?1, ?2, ?3, ?4)")?;
     for (scope, item, terms) in &items {
-        let list: Vec<&str> = terms.split(SEPARATOR).filter(|t| !t.is_empty()).collect();
+        let list: Vec<&str> = terms.split('\n').filter(|t| !t.is_empty()).collect();
         insert.execute(params![
             scope,
             item,
@@ -407,6 +404,47 @@ pub fn pack_postings(tx: &rusqlite::Transaction) -> rusqlite_migration::HookResu
     drop(insert);
     tx.execute_batch(
         "DROP TABLE term_postings; DROP TABLE term_counts; DROP TABLE term_items_v16;",
+    )?;
+    Ok(())
+}
+
+/// Schema V21's hook: moves each term's list under its hash (`term_lists_v21`, made
+/// by the migration's SQL), merging the lists of two terms that share one (their
+/// frequencies add up, their newest items are merged), then drops the term strings
+/// (the V20 `term_lists` and `term_item_terms`). One row in memory at a time.
+pub fn key_lists_by_hash(tx: &rusqlite::Transaction) -> rusqlite_migration::HookResult {
+    {
+        let mut old = tx.prepare("SELECT scope, term, items, newest FROM term_lists")?;
+        let mut rows = old.query([])?;
+        let mut get =
+            tx.prepare("SELECT items, newest FROM term_lists_v21 WHERE scope = ?1 AND hash = ?2")?;
+        let mut put = tx.prepare(
+            "INSERT INTO term_lists_v21 (scope, hash, items, newest) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (scope, hash) DO UPDATE SET items = excluded.items, newest = excluded.newest",
+        )?;
+        while let Some(row) = rows.next()? {
+            let scope: i64 = row.get(0)?;
+            let hash = term_hash(&row.get::<_, String>(1)?);
+            let mut items: i64 = row.get(2)?;
+            let mut newest = decode_newest(&row.get::<_, Vec<u8>>(3)?);
+            if let Some((other_items, other)) = get
+                .query_row(params![scope, hash], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .optional()?
+            {
+                items += other_items;
+                newest.extend(decode_newest(&other));
+                newest.sort_unstable_by(|a, b| b.cmp(a));
+                newest.dedup();
+                newest.truncate(LIST_CAP);
+            }
+            put.execute(params![scope, hash, items, encode_newest(&newest)])?;
+        }
+    }
+    tx.execute_batch(
+        "DROP TABLE term_lists; DROP TABLE term_item_terms;
+         ALTER TABLE term_lists_v21 RENAME TO term_lists;",
     )?;
     Ok(())
 }
@@ -429,8 +467,8 @@ mod tests {
 
     fn count(conn: &Connection, term: &str) -> Option<i64> {
         conn.query_row(
-            "SELECT items FROM term_lists WHERE scope = 1 AND term = ?1",
-            [term],
+            "SELECT items FROM term_lists WHERE scope = 1 AND hash = ?1",
+            [term_hash(term)],
             |r| r.get(0),
         )
         .optional()
@@ -497,7 +535,7 @@ mod tests {
         assert_eq!(got[0], 500, "newest first");
         // The list keeps the newest LIST_CAP; the frequency counts them all.
         assert_eq!(count(&conn, "common"), Some(500));
-        let list = term_list(&conn, 1, "common").unwrap().unwrap();
+        let list = term_list(&conn, 1, term_hash("common")).unwrap().unwrap();
         assert_eq!(list.newest.len(), LIST_CAP);
         assert_eq!(list.newest[LIST_CAP - 1], 500 - LIST_CAP as i64 + 1);
         // An old item re-indexed below a full list is counted, not listed; a removed
@@ -505,7 +543,7 @@ mod tests {
         index(&conn, Scope::Tickets, 7, &["common"]).unwrap();
         assert_eq!(count(&conn, "common"), Some(500));
         remove(&conn, Scope::Tickets, 500).unwrap();
-        let list = term_list(&conn, 1, "common").unwrap().unwrap();
+        let list = term_list(&conn, 1, term_hash("common")).unwrap().unwrap();
         assert_eq!((list.items, list.newest[0]), (499, 499));
     }
 
