@@ -8,8 +8,7 @@ use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
 const STEPS: [&str; 21] = [
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20,
-    V21,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20, V21,
 ];
 
 /// The version whose migration packs the term index in Rust after its SQL.
