@@ -5,10 +5,11 @@
 //!
 //! The look-up costs the same whatever the size of the history. Each term has one row
 //! (`term_lists`, keyed by the term's 32-bit hash, [`term_hash`]): how many items hold
-//! it, and the ids of the newest [`LIST_CAP`] of them, packed. A look-up reads the rows of at most [`MAX_QUERY_TERMS`] of the
-//! request's terms (one primary-key look-up each), keeps the [`RAREST_TERMS`] rarest
-//! that occur at all (rare terms say most about what a request is about), takes the
-//! newest [`POSTINGS_PER_TERM`] items of each (twice both for knowledge-base entries),
+//! it, and the ids of the newest [`LIST_CAP`] of them, packed. A look-up reads the rows
+//! of at most [`MAX_QUERY_TERMS`] of the request's terms (one primary-key look-up
+//! each), keeps the [`RAREST_TERMS`] rarest that occur at all (rare terms say most
+//! about what a request is about), takes the newest [`POSTINGS_PER_TERM`] items of
+//! each (twice both for knowledge-base entries),
 //! ranks the items found by the rarity of every term read whose list holds them, and
 //! reads the best [`CANDIDATES`] of them (twice for entries) by primary key, with their
 //! terms (as hashes).
