@@ -767,7 +767,8 @@ ALTER TABLE term_item_hashes RENAME TO term_items;
 /// which is all that taking it out needs. The lists are moved by the hook
 /// (`term_index::key_lists_by_hash`), which also drops the old tables.
 const V21: &str = r#"
-CREATE TABLE term_lists_v21 (
+ALTER TABLE term_lists RENAME TO term_lists_v20;
+CREATE TABLE term_lists (
     scope  INTEGER NOT NULL,
     hash   INTEGER NOT NULL,
     items  INTEGER NOT NULL,
@@ -860,10 +861,7 @@ mod tests {
         )
         .unwrap();
         // As V17 wrote them: the terms' sorted hashes, little-endian.
-        let real: Vec<u8> = term_index::term_hashes(&["printer", "jam"])
-            .iter()
-            .flat_map(|h| h.to_le_bytes())
-            .collect();
+        let real = term_index::hashes_to_bytes(&term_index::term_hashes(&["printer", "jam"]));
         conn.execute(
             "INSERT INTO term_items VALUES (1, 7, ?1, 'printer' || char(10) || 'jam')",
             [&real],
@@ -890,7 +888,7 @@ mod tests {
         assert_eq!(jam, 2);
         let strings: i64 = conn
             .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE name IN ('term_item_terms', 'term_lists_v21')",
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('term_item_terms', 'term_lists_v20')",
                 [],
                 |r| r.get(0),
             )

@@ -146,7 +146,8 @@ pub fn term_hash(term: &str) -> u32 {
     })
 }
 
-fn hashes_to_bytes(hashes: &[u32]) -> Vec<u8> {
+/// Sorted hashes as `term_items.hashes` keeps them: each little-endian.
+pub(crate) fn hashes_to_bytes(hashes: &[u32]) -> Vec<u8> {
     hashes.iter().flat_map(|h| h.to_le_bytes()).collect()
 }
 
@@ -194,7 +195,6 @@ fn set_term_list(conn: &Connection, scope: i64, hash: u32, list: &TermList) -> R
 pub fn index(conn: &Connection, scope: Scope, item: i64, terms: &[impl AsRef<str>]) -> Result<()> {
     remove(conn, scope, item)?;
     let scope = scope as i64;
-    let mut kept: Vec<u32> = Vec::with_capacity(terms.len());
     let mut seen = foldhash::HashSet::with_capacity_and_hasher(terms.len(), Default::default());
     for term in terms.iter().map(AsRef::as_ref).filter(|t| !t.is_empty()) {
         let hash = term_hash(term);
@@ -214,8 +214,8 @@ pub fn index(conn: &Connection, scope: Scope, item: i64, terms: &[impl AsRef<str
             list.newest.truncate(LIST_CAP);
         }
         set_term_list(conn, scope, hash, &list)?;
-        kept.push(hash);
     }
+    let mut kept: Vec<u32> = seen.into_iter().collect();
     kept.sort_unstable();
     conn.prepare_cached(SET_ITEM_HASHES)?
         .execute(params![scope, item, hashes_to_bytes(&kept)])?;
@@ -409,44 +409,36 @@ pub fn pack_postings(tx: &rusqlite::Transaction) -> rusqlite_migration::HookResu
     Ok(())
 }
 
-/// Schema V21's hook: moves each term's list under its hash (`term_lists_v21`, made
-/// by the migration's SQL), merging the lists of two terms that share one (their
-/// frequencies add up, their newest items are merged), then drops the term strings
-/// (the V20 `term_lists` and `term_item_terms`). One row in memory at a time.
+/// Schema V21's hook: moves each term's list from `term_lists_v20` (the V20 table,
+/// renamed by the migration's SQL) into the new `term_lists`, under its hash, merging
+/// the lists of two terms that share one (their frequencies add up, their newest items
+/// are merged), then drops the term strings (`term_lists_v20`, `term_item_terms`). One
+/// row in memory at a time.
 pub fn key_lists_by_hash(tx: &rusqlite::Transaction) -> rusqlite_migration::HookResult {
+    let moved = |scope: i64, term: String, items: i64, newest: Vec<u8>| -> Result<()> {
+        let hash = term_hash(&term);
+        let mut list = TermList {
+            items,
+            newest: decode_newest(&newest),
+        };
+        if let Some(other) = term_list(tx, scope, hash)? {
+            list.items += other.items;
+            list.newest.extend(other.newest);
+            list.newest.sort_unstable_by(|a, b| b.cmp(a));
+            list.newest.dedup();
+            list.newest.truncate(LIST_CAP);
+        }
+        set_term_list(tx, scope, hash, &list)
+    };
     {
-        let mut old = tx.prepare("SELECT scope, term, items, newest FROM term_lists")?;
+        let mut old = tx.prepare("SELECT scope, term, items, newest FROM term_lists_v20")?;
         let mut rows = old.query([])?;
-        let mut get =
-            tx.prepare("SELECT items, newest FROM term_lists_v21 WHERE scope = ?1 AND hash = ?2")?;
-        let mut put = tx.prepare(
-            "INSERT INTO term_lists_v21 (scope, hash, items, newest) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (scope, hash) DO UPDATE SET items = excluded.items, newest = excluded.newest",
-        )?;
         while let Some(row) = rows.next()? {
-            let scope: i64 = row.get(0)?;
-            let hash = term_hash(&row.get::<_, String>(1)?);
-            let mut items: i64 = row.get(2)?;
-            let mut newest = decode_newest(&row.get::<_, Vec<u8>>(3)?);
-            if let Some((other_items, other)) = get
-                .query_row(params![scope, hash], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-                })
-                .optional()?
-            {
-                items += other_items;
-                newest.extend(decode_newest(&other));
-                newest.sort_unstable_by(|a, b| b.cmp(a));
-                newest.dedup();
-                newest.truncate(LIST_CAP);
-            }
-            put.execute(params![scope, hash, items, encode_newest(&newest)])?;
+            moved(row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)
+                .map_err(|e| rusqlite_migration::HookError::Hook(format!("{e:#}")))?;
         }
     }
-    tx.execute_batch(
-        "DROP TABLE term_lists; DROP TABLE term_item_terms;
-         ALTER TABLE term_lists_v21 RENAME TO term_lists;",
-    )?;
+    tx.execute_batch("DROP TABLE term_lists_v20; DROP TABLE term_item_terms;")?;
     Ok(())
 }
 
