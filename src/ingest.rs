@@ -33,6 +33,7 @@ use crate::desk::triage::{self, Triage, TriageConfig};
 use crate::desk::{self, MailKind, MessageKind, Placement, ThreadFacts, ThreadedBy, threading};
 use crate::inbound::{self, InboundMessage, ParseFailure};
 use crate::lookup_answer;
+use crate::mail_packing::QuotedRequest;
 use crate::mail_queue::{PARALLEL_RENDER_MIN, PendingMail, Queued, RenderAhead};
 use crate::mailbox::Checkpoint;
 use crate::notify::relayed_files::carry_files;
@@ -488,6 +489,7 @@ fn apply_message(
         tx,
         cx,
         msg,
+        stored: msg,
         assessment,
         identity: &identity,
         automatic: automatic.as_ref(),
@@ -771,6 +773,9 @@ struct Arriving<'a> {
     tx: &'a Connection,
     cx: &'a IngestContext,
     msg: &'a InboundMessage,
+    /// The message as it is stored: `msg` itself, except for a ticket opened on
+    /// someone's behalf, where `msg` is the request taken out of it.
+    stored: &'a InboundMessage,
     assessment: &'a Assessment,
     /// The message's identity in the store (its Message-ID, or a derived one).
     identity: &'a str,
@@ -1178,6 +1183,12 @@ fn open_ticket(
         store::triage_review::record_intake(m.tx, ticket, &m.assessment.triage, m.now)?;
     }
     let row = record(Some(ticket), plan.kind)?;
+    // The acknowledgement and the notices quote it: their bodies are packed against
+    // its text as stored.
+    let request = QuotedRequest {
+        message: row,
+        text: Arc::from(m.stored.text_body.as_str()),
+    };
     let token = threading::token(&m.cx.desk.token_prefix, ticket);
     write_opening_events(m, (ticket, &token), &opening, &plan)?;
     info!(token = %token, message_id = %m.identity, requester = %opening.requester, priority = %plan.arrival.priority, "new ticket");
@@ -1201,7 +1212,7 @@ fn open_ticket(
     queue_acknowledgement(
         m,
         decision,
-        (ticket, &token),
+        (ticket, &token, &request),
         &opening,
         &plan,
         &intake_view,
@@ -1209,7 +1220,7 @@ fn open_ticket(
     )?;
     queue_staff_mail(
         m,
-        (ticket, &token),
+        (ticket, &token, request),
         &opening,
         &plan,
         intake_view.notice,
@@ -1431,7 +1442,7 @@ fn write_opening_events(
 fn queue_acknowledgement(
     m: &Arriving,
     decision: &desk::IntakeDecision,
-    (ticket, token): (i64, &str),
+    (ticket, token, quoted): (i64, &str, &QuotedRequest),
     opening: &Opening,
     plan: &Planned,
     intake_view: &Intake,
@@ -1449,8 +1460,10 @@ fn queue_acknowledgement(
             request.subject = opening.subject.clone();
         }
         let intake = intake_view.clone();
+        let quoted = quoted.clone();
         pending.push(ticket, MailKind::Acknowledgement, move |r| {
             r.acknowledgement(ticket, &request, &intake, now)
+                .map(|mail| mail.quoting(&quoted))
         });
         return Ok(());
     } else if arrival.acknowledgement_withheld {
@@ -1476,7 +1489,7 @@ fn queue_acknowledgement(
 /// per person, or, for a flooding sender, one summary or nothing.
 fn queue_staff_mail(
     m: &Arriving,
-    (ticket, token): (i64, &str),
+    (ticket, token, request): (i64, &str, QuotedRequest),
     opening: &Opening,
     plan: &Planned,
     extras: NoticeExtras,
@@ -1525,6 +1538,7 @@ fn queue_staff_mail(
         urgent,
         notices,
         left_out: arrival.left_out,
+        request,
     };
     queue_new_ticket_mail(m, (ticket, token), view, extras, staff, pending);
     Ok(())
@@ -1632,6 +1646,8 @@ struct NewTicketStaff {
     notices: Vec<String>,
     /// Addresses past `[limits] max_participants`, for the notices' text.
     left_out: usize,
+    /// The request, which the alerts and notices quote.
+    request: QuotedRequest,
 }
 
 /// Queues the urgent alerts and the new-ticket notices, one per person.
@@ -1654,6 +1670,7 @@ fn queue_new_ticket_mail(
         urgent,
         notices,
         left_out,
+        request,
     } = staff;
     let author = name_and_address(view.requester_name.as_deref(), &view.requester);
     let view = Arc::new(view);
@@ -1682,8 +1699,10 @@ fn queue_new_ticket_mail(
     if !urgent.is_empty() {
         warn!(token = %token, reasons = %assessment.triage.reasons.join("; "), "urgent ticket: supervisors and on-call alerted");
         let (view, extras, thread) = (view.clone(), extras.clone(), thread.clone());
+        let request = request.clone();
         pending.push_each(ticket, MailKind::UrgentAlert, move |r| {
-            r.urgent_alerts(&view, &urgent, &text, &extras, &thread, now)
+            let mails = r.urgent_alerts(&view, &urgent, &text, &extras, &thread, now)?;
+            Ok(mails.into_iter().map(|m| m.quoting(&request)).collect())
         });
     }
     if !notices.is_empty() {
@@ -1701,7 +1720,7 @@ fn queue_new_ticket_mail(
             )?;
             mails
                 .into_iter()
-                .map(|m| carry_files(m, &carried))
+                .map(|m| carry_files(m.quoting(&request), &carried))
                 .collect()
         });
     }
@@ -2350,6 +2369,65 @@ mod tests {
     /// reply threaded by its token, an agent's reply with commands, and a repeat — and
     /// the similar-tickets index catching up, is a primary-key look-up or an index
     /// range, never a scan of a table that grows with the history.
+    #[test]
+    fn a_new_tickets_mail_is_packed_against_the_request_and_comes_back_whole() {
+        let (_dir, mut conn, cx) =
+            setup_with("agents = [\"Ann Lee <ann@example.test>\", \"Bob Roe <bob@example.test>\"]");
+        let request = "Since this morning the plotter on floor 4 prints every page twice,\n\
+                       and the second copy is shifted by two centimetres to the left.";
+        let first = raw_mail(
+            "From: Al <al@x.test>\nTo: support@example.test\nSubject: Plotter prints twice\nMessage-ID: <plot@x.test>",
+            request,
+        );
+        apply_batch(&mut conn, &cx, vec![first], None, 100).unwrap();
+        let row: i64 = conn
+            .query_row("SELECT id FROM messages WHERE ticket_id = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT o.kind, b.quotes FROM outbox o JOIN outbox_bodies b ON b.id = o.body_id
+                 ORDER BY o.id",
+            )
+            .unwrap();
+        let quoting: Vec<(String, Option<i64>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        drop(stmt);
+        assert_eq!(
+            quoting,
+            vec![
+                ("acknowledgement".to_string(), Some(row)),
+                ("agent_notice".to_string(), Some(row)),
+                ("agent_notice".to_string(), Some(row)),
+            ]
+        );
+        // The sender gets each mail whole (the request's text read back from its row),
+        // and looks that row up by its key.
+        let (claimed, ran) =
+            crate::store::plan_audit::assert_no_scans_mut("outbox claim", &mut conn, |c| {
+                store::outbox::claim_due(c, 200, 10).unwrap()
+            });
+        assert!(
+            ran.iter().any(|q| q.contains("FROM messages WHERE id")),
+            "{ran:#?}"
+        );
+        assert_eq!(claimed.len(), 3);
+        for mail in &claimed {
+            let parsed = inbound::parse(mail.raw.clone()).unwrap();
+            let text = parsed.text_body.replace("\r\n", "\n");
+            assert!(
+                text.contains("prints every page twice"),
+                "{}: {text}",
+                mail.kind
+            );
+            assert_eq!(parsed.message_id.as_deref(), Some(mail.message_id.as_str()));
+        }
+    }
+
     #[test]
     fn ingest_runs_no_scan_of_a_growing_table() {
         let (_dir, mut conn, cx) = setup_with(

@@ -41,6 +41,31 @@ pub fn compress_with(raw: &[u8], dictionary: &EncoderDictionary<'_>) -> Result<V
     Ok(out)
 }
 
+/// `raw` compressed at `level` against `prefix` (bytes the frame may refer back to,
+/// as to earlier parts of itself), with a checksum of `raw` in the frame: unpacked
+/// against other bytes than `prefix`, it fails instead of giving other bytes back.
+/// `prefix` must not begin with zstd's dictionary magic number (it would be read as
+/// a trained dictionary); [`decompress`] takes it as `dictionary`.
+pub fn compress_with_prefix(raw: &[u8], prefix: &[u8], level: i32) -> Result<Vec<u8>> {
+    use zstd_safe::{CParameter, ResetDirective};
+    let mut out = Vec::with_capacity(zstd_safe::compress_bound(raw.len()));
+    COMPRESSION
+        .with_borrow_mut(|cctx| {
+            let compressed = (|| {
+                cctx.set_parameter(CParameter::CompressionLevel(level))?;
+                cctx.set_parameter(CParameter::ChecksumFlag(true))?;
+                cctx.load_dictionary(prefix)?;
+                cctx.compress2(&mut out, raw)
+            })();
+            // The level, the checksum and the prefix stay with the context until reset:
+            // the next mail packed on this thread must not get them.
+            let reset = cctx.reset(ResetDirective::SessionAndParameters);
+            compressed.and(reset.map(|_| 0))
+        })
+        .map_err(|code| failed("compress against a prefix", code))?;
+    Ok(out)
+}
+
 /// The bytes of one frame, made with `dictionary` (empty: none).
 pub fn decompress(frame: &[u8], dictionary: &[u8]) -> Result<Vec<u8>> {
     let size = match zstd_safe::get_frame_content_size(frame) {
@@ -69,6 +94,30 @@ fn decompress_stream(frame: &[u8], dictionary: &[u8]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_made_against_a_prefix_needs_that_prefix_and_leaves_the_context_clean() {
+        let prefix = b"prefix: the printer on the third floor prints blank pages. ".repeat(20);
+        let raw =
+            b"Your request: the printer on the third floor prints blank pages. Thanks".repeat(3);
+        let frame = compress_with_prefix(&raw, &prefix, 3).unwrap();
+        let alone = compress(&raw, 3).unwrap();
+        assert!(
+            frame.len() < alone.len(),
+            "{} vs {}",
+            frame.len(),
+            alone.len()
+        );
+        assert_eq!(decompress(&frame, &prefix).unwrap(), raw);
+        // Other bytes in place of the prefix: an error, not other bytes (the checksum).
+        let other = prefix.to_ascii_uppercase();
+        assert!(decompress(&frame, &other).is_err());
+        assert!(decompress(&frame, b"another prefix entirely").is_err());
+        // The next plain frame on this thread is made without the prefix.
+        let next = compress(&raw, 3).unwrap();
+        assert_eq!(next, alone);
+        assert_eq!(decompress(&next, &[]).unwrap(), raw);
+    }
 
     #[test]
     fn frames_come_back_byte_exact_with_and_without_a_dictionary() {

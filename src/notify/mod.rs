@@ -23,7 +23,7 @@ use crate::desk::roster::DeskConfig;
 use crate::desk::staff_proof::StaffKey;
 use crate::desk::threading::token;
 use crate::inbound::{Address, InboundMessage};
-use crate::mail_packing::{Packed, Packer};
+use crate::mail_packing::{Packed, Packer, QuotedRequest};
 
 mod change_notice;
 pub mod relayed_files;
@@ -48,6 +48,19 @@ pub struct OutgoingMail {
     /// `raw` as the outbox keeps it, when it was packed on a render worker
     /// ([`Renderer::pack`]); the store packs it otherwise.
     pub packed: Option<Packed>,
+    /// The received request the mail quotes back (an acknowledgement, a new ticket's
+    /// notices): its body is packed against it.
+    pub quotes: Option<QuotedRequest>,
+}
+
+impl OutgoingMail {
+    /// The mail, noted as quoting `request` (see [`Self::quotes`]).
+    pub fn quoting(self, request: &QuotedRequest) -> OutgoingMail {
+        OutgoingMail {
+            quotes: Some(request.clone()),
+            ..self
+        }
+    }
 }
 
 /// The built-in templates: (name, text).
@@ -483,7 +496,11 @@ impl Renderer {
     /// Packs a rendered mail for the outbox (compression, on the calling thread: the
     /// render workers call it, so the writer thread only stores the bytes).
     pub fn pack(&self, mut mail: OutgoingMail) -> Result<OutgoingMail> {
-        mail.packed = Some(self.packer.pack(&mail.raw)?);
+        mail.packed = Some(self.packer.pack_with(
+            &mail.raw,
+            mail.quotes.as_ref(),
+            &mut crate::mail_packing::BodyMemo::default(),
+        )?);
         Ok(mail)
     }
 
@@ -492,7 +509,11 @@ impl Renderer {
     pub fn pack_each(&self, mut mails: Vec<OutgoingMail>) -> Result<Vec<OutgoingMail>> {
         let mut memo = crate::mail_packing::BodyMemo::default();
         for mail in &mut mails {
-            mail.packed = Some(self.packer.pack_with(&mail.raw, &mut memo)?);
+            mail.packed = Some(self.packer.pack_with(
+                &mail.raw,
+                mail.quotes.as_ref(),
+                &mut memo,
+            )?);
         }
         Ok(mails)
     }
@@ -1424,6 +1445,7 @@ impl Renderer {
             raw: message.formatted(),
             files: Vec::new(),
             packed: None,
+            quotes: None,
         })
     }
 }

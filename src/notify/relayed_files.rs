@@ -200,6 +200,7 @@ mod tests {
             raw: message.formatted(),
             files: Vec::new(),
             packed: None,
+            quotes: None,
         }
     }
 

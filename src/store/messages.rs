@@ -158,14 +158,20 @@ impl KeptText {
         })
     }
 
+    /// The text body as kept.
+    fn text(self) -> Result<String> {
+        match self.packed {
+            Some((packed, raw_len)) => Ok(unpack_received(&packed, raw_len)?.1),
+            None => Ok(self.text_body),
+        }
+    }
+
     /// The text body and the visible text: as kept, or the text body's first
     /// `visible_len` bytes, or (stores from before schema 2) the text body.
-    fn texts(self) -> Result<(String, String)> {
-        let text = match self.packed {
-            Some((packed, raw_len)) => unpack_received(&packed, raw_len)?.1,
-            None => self.text_body,
-        };
-        let visible = match (self.visible_text, self.visible_len) {
+    fn texts(mut self) -> Result<(String, String)> {
+        let (visible_text, visible_len) = (self.visible_text.take(), self.visible_len);
+        let text = self.text()?;
+        let visible = match (visible_text, visible_len) {
             (Some(v), _) => v,
             (None, Some(n)) => usize::try_from(n)
                 .ok()
@@ -176,6 +182,16 @@ impl KeptText {
         };
         Ok((text, visible))
     }
+}
+
+/// The text body of a stored message (row id), as kept: what a body that quotes it
+/// was packed against (`mail_packing::QuotedRequest`).
+pub fn text_of(conn: &Connection, id: i64) -> Result<Option<String>> {
+    conn.prepare_cached(&format!("SELECT {KEPT_TEXT} FROM messages WHERE id = ?1"))?
+        .query_row([id], |r| KeptText::read(r, 0))
+        .optional()?
+        .map(|kept| kept.text())
+        .transpose()
 }
 
 /// The raw mail of a stored message (row id), byte-exact as received.

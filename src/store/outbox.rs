@@ -80,13 +80,13 @@ fn insert(conn: &Connection, mail: &OutgoingMail, at: i64, on_timeline: bool) ->
         None => None,
         Some(body) => Some(
             conn.prepare_cached(
-                "INSERT INTO outbox_bodies (hash, format, dict, bytes, uses)
-                 VALUES (?1, ?2, ?3, ?4, 1)
+                "INSERT INTO outbox_bodies (hash, format, dict, bytes, uses, quotes)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5)
                  ON CONFLICT (hash) DO UPDATE SET uses = uses + 1
                  RETURNING id",
             )?
             .query_row(
-                params![body.hash, body.format, packed.dict, body.bytes],
+                params![body.hash, body.format, packed.dict, body.bytes, body.quotes],
                 |r| r.get(0),
             )?,
         ),
@@ -238,12 +238,23 @@ impl Dictionaries {
         let Some(body_id) = kept.body else {
             return Ok(head);
         };
-        let (format, dict, body): (i64, Option<i64>, Vec<u8>) = conn
-            .prepare_cached("SELECT format, dict, bytes FROM outbox_bodies WHERE id = ?1")?
-            .query_row([body_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        type Body = (i64, Option<i64>, Vec<u8>, Option<i64>);
+        let (format, dict, body, quotes): Body = conn
+            .prepare_cached("SELECT format, dict, bytes, quotes FROM outbox_bodies WHERE id = ?1")?
+            .query_row([body_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .optional()?
             .with_context(|| format!("outbox body {body_id} is missing"))?;
-        let body = mail_packing::unpack(format, self.get(conn, dict)?, &body)?;
+        let body = match quotes {
+            None => mail_packing::unpack(format, self.get(conn, dict)?, &body)?,
+            Some(message) => {
+                let request = super::messages::text_of(conn, message)?.with_context(|| {
+                    format!("message {message}, which outbox body {body_id} quotes, is missing")
+                })?;
+                mail_packing::unpack_quoting(format, self.get(conn, dict)?, &request, &body)?
+            }
+        };
         mail_packing::join_shared(head, &body)
     }
 }

@@ -7,8 +7,9 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The migrations' SQL, in order. Index + 1 is the schema version.
-const STEPS: [&str; 21] = [
+const STEPS: [&str; 22] = [
     V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20, V21,
+    V22,
 ];
 
 /// The version whose migration packs the term index in Rust after its SQL.
@@ -775,6 +776,14 @@ CREATE TABLE term_lists (
     newest BLOB NOT NULL,
     PRIMARY KEY (scope, hash)
 ) STRICT, WITHOUT ROWID;
+"#;
+
+/// Bodies packed against the request they quote (issue 17, `mail_packing::prefix`):
+/// `quotes` is the received message whose text the frame was made against, NULL for
+/// bodies packed alone (every body before this version). Received messages are never
+/// deleted or changed, so the text stays there to unpack against.
+const V22: &str = r#"
+ALTER TABLE outbox_bodies ADD COLUMN quotes INTEGER REFERENCES messages(id);
 "#;
 
 #[cfg(test)]
