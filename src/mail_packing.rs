@@ -80,8 +80,8 @@ const PREFIX_MARK: &[u8] = b"ticketpost quoted request\n";
 
 /// How much of the end of the dictionary a prefix takes: the samples of the
 /// commonest kinds (acknowledgements, notices) are there. The whole dictionary would
-/// cost zstd a table of a quarter of a megabyte for every body; this much packed the
-/// bodies of a 10,000-ticket store within 3% as well.
+/// cost zstd a table of a quarter of a megabyte for every body; with this much, 100
+/// acknowledgements of the 10,000-ticket scale store packed within 4% as small.
 const PREFIX_DICTIONARY_TAIL: usize = 32 * 1024;
 
 /// The bytes a body that quotes `request` is packed against: the end of the mail's

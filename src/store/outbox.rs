@@ -212,10 +212,12 @@ struct Kept {
     body: Option<i64>,
 }
 
-/// The dictionaries of the rows being read, each loaded once (`outbox_dicts` by id).
+/// The dictionaries of the rows being read, each loaded once (`outbox_dicts` by id),
+/// and the shared body read last (the mails of one event are claimed together).
 #[derive(Default)]
 struct Dictionaries {
     loaded: std::collections::HashMap<i64, Vec<u8>>,
+    last_body: Option<(i64, Vec<u8>)>,
 }
 
 impl Dictionaries {
@@ -238,6 +240,16 @@ impl Dictionaries {
         let Some(body_id) = kept.body else {
             return Ok(head);
         };
+        if self.last_body.as_ref().is_none_or(|(id, _)| *id != body_id) {
+            let body = self.body(conn, body_id)?;
+            self.last_body = Some((body_id, body));
+        }
+        let (_, body) = self.last_body.as_ref().context("the body just read")?;
+        mail_packing::join_shared(head, body)
+    }
+
+    /// A shared body, unpacked (against the request it quotes, when it quotes one).
+    fn body(&mut self, conn: &Connection, body_id: i64) -> Result<Vec<u8>> {
         type Body = (i64, Option<i64>, Vec<u8>, Option<i64>);
         let (format, dict, body, quotes): Body = conn
             .prepare_cached("SELECT format, dict, bytes, quotes FROM outbox_bodies WHERE id = ?1")?
@@ -246,16 +258,13 @@ impl Dictionaries {
             })
             .optional()?
             .with_context(|| format!("outbox body {body_id} is missing"))?;
-        let body = match quotes {
-            None => mail_packing::unpack(format, self.get(conn, dict)?, &body)?,
-            Some(message) => {
-                let request = super::messages::text_of(conn, message)?.with_context(|| {
-                    format!("message {message}, which outbox body {body_id} quotes, is missing")
-                })?;
-                mail_packing::unpack_quoting(format, self.get(conn, dict)?, &request, &body)?
-            }
+        let Some(message) = quotes else {
+            return mail_packing::unpack(format, self.get(conn, dict)?, &body);
         };
-        mail_packing::join_shared(head, &body)
+        let request = super::messages::text_of(conn, message)?.with_context(|| {
+            format!("message {message}, which outbox body {body_id} quotes, is missing")
+        })?;
+        mail_packing::unpack_quoting(format, self.get(conn, dict)?, &request, &body)
     }
 }
 
