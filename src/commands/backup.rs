@@ -112,6 +112,18 @@ pub fn restore(cfg: &Config, from: &Path) -> Result<Copied> {
     let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("cannot open {}", from.display()))?;
     let mut target = store::open_and_migrate(&cfg.store.path, cfg.store.synchronous_full)?;
+    // The copy takes the backup's page size (4 KiB for a store made before 16 KiB
+    // pages, see `store::NEW_STORE_PAGE_SIZE`). SQLite changes a database's page size
+    // in a restore only out of WAL mode (in WAL mode the copy fails as "readonly"); the
+    // store is opened in WAL mode again below.
+    let mode: String =
+        target.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("delete") {
+        bail!(
+            "cannot take {} out of WAL mode for the restore (got {mode}): is the service still running?",
+            cfg.store.path.display()
+        );
+    }
     Backup::new(&source, &mut target)
         .context("cannot start the restore")?
         .run_to_completion(PAGES_PER_STEP, Duration::ZERO, None)
