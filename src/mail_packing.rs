@@ -1,7 +1,8 @@
 //! How rendered mail is kept in the outbox: compressed with zstd, against a dictionary
 //! made of the desk's own templates, so that what every mail of a kind shares (headers,
 //! the layout, the footer, the HTML around the text) costs next to nothing, and only
-//! what differs (the request quoted back, names, the ticket) is stored.
+//! what differs (names, the ticket, the text) is stored. A body that quotes the
+//! request back is packed against the request's text as well ([`prefix`], schema 22).
 //!
 //! Owns the byte format of `outbox.raw` (`raw_format`, `raw_dict`) and the making of a
 //! dictionary from sample mails. It does no I/O: the store keeps the dictionaries
